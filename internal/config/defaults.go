@@ -1,0 +1,100 @@
+package config
+
+import (
+	"time"
+
+	"github.com/spf13/viper"
+)
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}},
+		Broker: Broker{
+			Mode:         BrokerEmbedded,
+			Addresses:    []string{"127.0.0.1:61613"},
+			Login:        "guest",
+			Passcode:     "guest",
+			VHost:        "/",
+			Connections:  2,
+			HeartBeat:    10 * time.Second,
+			ReconnectMin: 100 * time.Millisecond,
+			ReconnectMax: 5 * time.Second,
+			OutboxFrames: 1000,
+			OutboxBytes:  8 << 20,
+		},
+		Auth: Auth{Mode: AuthNone, Users: map[string]string{}},
+		STOMP: STOMP{
+			HeartBeatSend:    time.Second,
+			HeartBeatReceive: time.Second,
+			HeartBeatGrace:   500 * time.Millisecond,
+			ConnectTimeout:   10 * time.Second,
+		},
+		Limits: Limits{
+			MaxFrameBytes:    64 << 10,
+			MaxHeaders:       100,
+			MaxHeaderBytes:   16 << 10,
+			SendQueueBytes:   4 << 20,
+			MaxSubscriptions: 256,
+			MaxTransactions:  16,
+			WriteTimeout:     10 * time.Second,
+		},
+		Policy: Policy{
+			Aliases: []Alias{
+				{"/pub/chat/message", "/app/chat.send"},
+				{"/app/message", "/app/chat.send"},
+				{"/sub/chat/room/{id}", "/topic/room.{id}"},
+				{"/queue/chat-rooms/{id}", "/topic/room.{id}"},
+				{"/sub/**", "/topic/**"},
+				{"/pub/**", "/app/**"},
+			},
+			ClientSend:      []string{"/app/**"},
+			ClientSubscribe: []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"},
+			AllowHeaders:    []string{},
+		},
+		Logging: Logging{Level: "info", Format: "text"},
+	}
+}
+
+// setDefaults registers every key with viper, which is also what makes
+// environment variables visible to Unmarshal.
+func setDefaults(v *viper.Viper) {
+	d := Defaults()
+	v.SetDefault("http.addr", d.HTTP.Addr)
+	v.SetDefault("http.allowed_origins", d.HTTP.AllowedOrigins)
+	v.SetDefault("broker.mode", d.Broker.Mode)
+	v.SetDefault("broker.addresses", d.Broker.Addresses)
+	v.SetDefault("broker.login", d.Broker.Login)
+	v.SetDefault("broker.passcode", d.Broker.Passcode)
+	v.SetDefault("broker.vhost", d.Broker.VHost)
+	v.SetDefault("broker.connections", d.Broker.Connections)
+	v.SetDefault("broker.heartbeat", d.Broker.HeartBeat)
+	v.SetDefault("broker.reconnect_min", d.Broker.ReconnectMin)
+	v.SetDefault("broker.reconnect_max", d.Broker.ReconnectMax)
+	v.SetDefault("broker.outbox_frames", d.Broker.OutboxFrames)
+	v.SetDefault("broker.outbox_bytes", d.Broker.OutboxBytes)
+	v.SetDefault("auth.mode", d.Auth.Mode)
+	v.SetDefault("auth.users", d.Auth.Users)
+	v.SetDefault("stomp.heartbeat_send", d.STOMP.HeartBeatSend)
+	v.SetDefault("stomp.heartbeat_receive", d.STOMP.HeartBeatReceive)
+	v.SetDefault("stomp.heartbeat_grace", d.STOMP.HeartBeatGrace)
+	v.SetDefault("stomp.connect_timeout", d.STOMP.ConnectTimeout)
+	v.SetDefault("limits.max_frame_bytes", d.Limits.MaxFrameBytes)
+	v.SetDefault("limits.max_headers", d.Limits.MaxHeaders)
+	v.SetDefault("limits.max_header_bytes", d.Limits.MaxHeaderBytes)
+	v.SetDefault("limits.send_queue_bytes", d.Limits.SendQueueBytes)
+	v.SetDefault("limits.max_subscriptions", d.Limits.MaxSubscriptions)
+	v.SetDefault("limits.max_transactions", d.Limits.MaxTransactions)
+	v.SetDefault("limits.write_timeout", d.Limits.WriteTimeout)
+	aliases := make([]map[string]any, len(d.Policy.Aliases))
+	for i, a := range d.Policy.Aliases {
+		aliases[i] = map[string]any{"from": a.From, "to": a.To}
+	}
+	v.SetDefault("policy.aliases", aliases)
+	v.SetDefault("policy.client_send", d.Policy.ClientSend)
+	v.SetDefault("policy.client_subscribe", d.Policy.ClientSubscribe)
+	v.SetDefault("policy.allow_headers", d.Policy.AllowHeaders)
+	v.SetDefault("policy.allow_wildcards", d.Policy.AllowWildcards)
+	v.SetDefault("logging.level", d.Logging.Level)
+	v.SetDefault("logging.format", d.Logging.Format)
+}
