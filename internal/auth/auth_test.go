@@ -1,0 +1,36 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestNone(t *testing.T) {
+	u, err := None{}.Authenticate(Credentials{Login: "alice"})
+	if err != nil || u != "alice" {
+		t.Fatalf("%q %v", u, err)
+	}
+	a, _ := None{}.Authenticate(Credentials{})
+	b, _ := None{}.Authenticate(Credentials{})
+	if !strings.HasPrefix(a, "anon-") || a == b {
+		t.Fatalf("generated names %q %q", a, b)
+	}
+	for _, bad := range []string{"a b", "x/y", "line\nbreak", strings.Repeat("x", 65), "a:b"} {
+		if _, err := (None{}).Authenticate(Credentials{Login: bad}); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("login %q accepted", bad)
+		}
+	}
+}
+
+func TestStatic(t *testing.T) {
+	s := Static{Users: map[string]string{"alice": "pw"}}
+	if u, err := s.Authenticate(Credentials{"alice", "pw"}); err != nil || u != "alice" {
+		t.Fatalf("%q %v", u, err)
+	}
+	for _, c := range []Credentials{{"alice", "nope"}, {"bob", "pw"}, {"", ""}} {
+		if _, err := s.Authenticate(c); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
