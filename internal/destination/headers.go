@@ -1,0 +1,144 @@
+package destination
+
+import (
+	"strings"
+
+	"chatrelay/internal/stomp"
+)
+
+// refusedHeaders are headers that shape queues or impersonate someone; a
+// client frame carrying one is refused unless AllowHeaders names it.
+var refusedHeaders = map[string]bool{
+	"selector":                 true,
+	"x-queue-name":             true,
+	"x-queue-type":             true,
+	"x-queue-mode":             true,
+	"x-queue-master-locator":   true,
+	"x-queue-leader-locator":   true,
+	"x-single-active-consumer": true,
+	"x-overflow":               true,
+	"x-initial-cluster-size":   true,
+	"x-delivery-limit":         true,
+	"durable":                  true,
+	"auto-delete":              true,
+	"exclusive":                true,
+	"x-message-ttl":            true,
+	"x-expires":                true,
+	"prefetch-count":           true,
+	"persistent":               true,
+	"reply-to":                 true,
+	"user-id":                  true,
+}
+
+// refusedHeaderPrefixes are families of refused headers.
+var refusedHeaderPrefixes = []string{"x-max-", "x-dead-letter-", "x-stream-"}
+
+// serverOwnedHeaders are set by the server or the broker, never by a
+// client: they are stripped from SEND frames.
+var serverOwnedHeaders = map[string]bool{
+	"message-id":   true,
+	"subscription": true,
+	"ack":          true,
+	"redelivered":  true,
+	"login":        true,
+	"passcode":     true,
+	"host":         true,
+	"user-name":    true,
+	"session":      true,
+}
+
+// keptSubscribeHeaders are the SUBSCRIBE headers forwarded besides the
+// destination and AllowHeaders.
+var keptSubscribeHeaders = map[string]bool{"id": true, "ack": true, "receipt": true}
+
+// ackModes are the valid values of a SUBSCRIBE's ack header.
+var ackModes = map[string]bool{"auto": true, "client": true, "client-individual": true}
+
+// refused reports whether a header named key (any case) is one clients
+// may not send unless a Config's AllowHeaders names it.
+func refused(key string) bool {
+	k := strings.ToLower(key)
+	if refusedHeaders[k] {
+		return true
+	}
+	for _, p := range refusedHeaderPrefixes {
+		if strings.HasPrefix(k, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRefused returns a rejection when key is refused and not allowed.
+func (p *Policy) checkRefused(dest, key string) *Rejection {
+	k := strings.ToLower(key)
+	if refused(k) && !p.allowHeaders[k] {
+		return reject(dest, RuleHeaderPrefix+k, "header %q is not allowed from clients", k)
+	}
+	return nil
+}
+
+// subscribeHeaders keeps id, ack, receipt and allowed headers (first
+// occurrence of each), rewrites destination and strips the rest.
+func (p *Policy) subscribeHeaders(t Target, in stomp.Headers) (stomp.Headers, *Rejection) {
+	out := make(stomp.Headers, 0, 4)
+	seen := make(map[string]bool, len(in))
+	wroteDest := false
+	for _, h := range in {
+		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
+			return nil, rej
+		}
+		k := strings.ToLower(h.Key)
+		switch {
+		case k == "destination":
+			if !wroteDest {
+				out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
+				wroteDest = true
+			}
+			continue
+		case h.Key == "ack":
+			if !ackModes[h.Value] {
+				return nil, reject(t.Original, RuleHeaderPrefix+"ack", "ack must be auto, client or client-individual, not %q", h.Value)
+			}
+		case keptSubscribeHeaders[h.Key], p.allowHeaders[k]:
+		default:
+			continue
+		}
+		if !seen[h.Key] {
+			seen[h.Key] = true
+			out = append(out, h)
+		}
+	}
+	if !wroteDest {
+		out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
+	}
+	return out, nil
+}
+
+// sendHeaders strips server-owned headers, rewrites destination and keeps
+// every other header (content-type, content-length, receipt, transaction
+// and application headers).
+func (p *Policy) sendHeaders(t Target, in stomp.Headers) (stomp.Headers, *Rejection) {
+	out := make(stomp.Headers, 0, len(in)+1)
+	wroteDest := false
+	for _, h := range in {
+		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
+			return nil, rej
+		}
+		k := strings.ToLower(h.Key)
+		switch {
+		case k == "destination":
+			if !wroteDest {
+				out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
+				wroteDest = true
+			}
+		case serverOwnedHeaders[k], h.Key == "":
+		default:
+			out = append(out, h)
+		}
+	}
+	if !wroteDest {
+		out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
+	}
+	return out, nil
+}
