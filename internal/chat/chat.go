@@ -1,0 +1,88 @@
+// Package chat holds the built-in chat handlers registered on the router:
+// sending into a room is a SEND to /app/chat.send.
+package chat
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"chatrelay/internal/router"
+	"chatrelay/internal/stomp"
+)
+
+// DefaultMaxMessageBytes is the default limit on a message's text.
+const DefaultMaxMessageBytes = 4096
+
+// Options tune the handlers. Zero values take defaults.
+type Options struct {
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// NewID returns a new message id (default a random UUID).
+	NewID func() string
+	// MaxMessageBytes limits a message's text (default 4096).
+	MaxMessageBytes int
+}
+
+// withDefaults fills unset options.
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = uuid.NewString
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	return o
+}
+
+// Register adds the chat handlers to r: /app/chat.send.
+func Register(r *router.Router, opts Options) {
+	h := &handlers{opts: opts.withDefaults()}
+	r.Handle("/app/chat.send", h.send)
+}
+
+// handlers carries the options the handlers share.
+type handlers struct {
+	opts Options
+}
+
+// send handles a SEND to /app/chat.send: body {"roomId","type","message"}.
+// It publishes a ChatMessage to the room's topic, with the authenticated
+// user as sender whatever the client wrote, and replies nothing.
+func (h *handlers) send(c *router.Context) (any, error) {
+	if c.Subscribe {
+		return nil, router.BadRequest("%s accepts SEND frames only", c.Destination)
+	}
+	if c.User == "" {
+		return nil, router.Forbidden("sign in to send messages")
+	}
+	roomID, typ, text, err := parseSend(c.Body, h.opts.MaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	if c.Broker == nil {
+		return nil, fmt.Errorf("chat: no broker publisher")
+	}
+	msg := ChatMessage{
+		ID:      h.opts.NewID(),
+		RoomID:  roomID,
+		Type:    typ,
+		Sender:  c.User,
+		Message: text,
+		SentAt:  h.opts.Now().UTC(),
+	}
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return nil, fmt.Errorf("chat: encode message: %w", err)
+	}
+	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+	if err := c.Broker.Publish(RoomTopic(roomID), headers, body); err != nil {
+		return nil, fmt.Errorf("chat: publish to room %s: %w", roomID, err)
+	}
+	return nil, nil
+}

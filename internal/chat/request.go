@@ -1,0 +1,80 @@
+package chat
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"chatrelay/internal/router"
+)
+
+// roomIDRE is what a room id may look like: it becomes part of a routing
+// key, so no client may steer routing with it.
+var roomIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// integerRE matches a JSON integer literal.
+var integerRE = regexp.MustCompile(`^-?[0-9]+$`)
+
+// sendRequest is the body of a SEND to /app/chat.send. Unknown fields (a
+// seed client's "sender", for one) are ignored.
+type sendRequest struct {
+	RoomID  json.RawMessage `json:"roomId"`
+	Type    MessageType     `json:"type"`
+	Message string          `json:"message"`
+}
+
+// parseSend decodes and validates a /app/chat.send body. It returns the
+// room id, the message type (TALK when absent) and the text.
+func parseSend(body []byte, maxBytes int) (roomID string, typ MessageType, text string, err error) {
+	var req sendRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", "", "", router.BadRequest("body must be a JSON object with roomId, type and message")
+	}
+	if roomID, err = parseRoomID(req.RoomID); err != nil {
+		return "", "", "", err
+	}
+	typ = req.Type
+	if typ == "" {
+		typ = Talk
+	}
+	if !typ.ClientSendable() {
+		return "", "", "", router.BadRequest("type must be TALK, ENTER or LEAVE")
+	}
+	if len(req.Message) > maxBytes {
+		return "", "", "", router.BadRequest("message is longer than %d bytes", maxBytes)
+	}
+	if typ == Talk && strings.TrimSpace(req.Message) == "" {
+		return "", "", "", router.BadRequest("a TALK message needs text")
+	}
+	return roomID, typ, req.Message, nil
+}
+
+// parseRoomID accepts a JSON string or an integer-valued JSON number and
+// checks it against roomIDRE.
+func parseRoomID(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	var id string
+	switch {
+	case len(raw) == 0 || string(raw) == "null":
+		return "", router.BadRequest("roomId is required")
+	case raw[0] == '"':
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", router.BadRequest("roomId must be a string or an integer")
+		}
+	case integerRE.Match(raw):
+		id = string(raw)
+	default:
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+			return "", router.BadRequest("roomId must be a string or an integer")
+		}
+		id = strconv.FormatInt(int64(f), 10)
+	}
+	if !roomIDRE.MatchString(id) {
+		return "", router.BadRequest("roomId must be 1 to 64 of A-Z a-z 0-9 _ -")
+	}
+	return id, nil
+}

@@ -1,0 +1,71 @@
+package router
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Error codes a handler's *Error may carry.
+const (
+	CodeBadRequest = "bad_request"
+	CodeNotFound   = "not_found"
+	CodeForbidden  = "forbidden"
+	CodeInternal   = "internal"
+)
+
+// internalMessage is what the sender sees for any error that is not an
+// *Error: internals are not leaked.
+const internalMessage = "internal error"
+
+// Error is a handler error meant for the sender, who sees its Code and
+// Message on /user/queue/errors.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// BadRequest returns an *Error with code bad_request.
+func BadRequest(format string, a ...any) *Error {
+	return &Error{Code: CodeBadRequest, Message: fmt.Sprintf(format, a...)}
+}
+
+// NotFound returns an *Error with code not_found.
+func NotFound(format string, a ...any) *Error {
+	return &Error{Code: CodeNotFound, Message: fmt.Sprintf(format, a...)}
+}
+
+// Forbidden returns an *Error with code forbidden.
+func Forbidden(format string, a ...any) *Error {
+	return &Error{Code: CodeForbidden, Message: fmt.Sprintf(format, a...)}
+}
+
+// errorBody is the JSON sent on /user/queue/errors.
+type errorBody struct {
+	Code        string `json:"code"`
+	Message     string `json:"message"`
+	Destination string `json:"destination"`
+}
+
+// ErrorBody turns err into the JSON body sent to the sender on
+// /user/queue/errors: {"code","message","destination"}. An *Error (even
+// wrapped) with a code keeps its code and message; ErrNoHandler becomes not_found;
+// anything else becomes code internal with a generic message.
+func ErrorBody(destination string, err error) []byte {
+	body := errorBody{Code: CodeInternal, Message: internalMessage, Destination: destination}
+	var e *Error
+	switch {
+	case errors.As(err, &e) && e != nil && e.Code != "":
+		body.Code, body.Message = e.Code, e.Message
+	case errors.Is(err, ErrNoHandler):
+		body.Code, body.Message = CodeNotFound, "no handler for this destination"
+	}
+	b, mErr := json.Marshal(body)
+	if mErr != nil { // unreachable: the struct holds only strings
+		return []byte(`{"code":"internal","message":"internal error"}`)
+	}
+	return b
+}
