@@ -1,0 +1,133 @@
+package rabbittest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// RequireEnv names the environment variable that, set to "1", turns a
+// missing or broken RabbitMQ from a loud skip into a test failure. CI sets it.
+const RequireEnv = "CHATRELAY_TEST_REQUIRE_RABBITMQ"
+
+// tempPattern names the directories Main creates in os.TempDir().
+const tempPattern = "chatrelay-rabbitmq-*"
+
+// required reports whether RabbitMQ tests must run rather than skip.
+func required() bool { return os.Getenv(RequireEnv) == "1" }
+
+// Main is the body of a TestMain for packages that need RabbitMQ. It starts
+// one private node in a fresh temporary directory, stores it in *node, runs
+// the tests, stops the node and removes the directory; it returns the exit
+// code for os.Exit.
+//
+// Without rabbitmq-server, or when the node does not start, it prints a loud
+// banner and runs the tests with *node == nil (tests call Require to skip),
+// unless CHATRELAY_TEST_REQUIRE_RABBITMQ=1, in which case it fails with exit
+// code 1 without running them.
+func Main(m *testing.M, node **Node) int {
+	*node = nil
+	if _, err := FindServer(); err != nil {
+		if required() {
+			banner("FAIL: RabbitMQ is required (" + RequireEnv + "=1) but unusable: " + err.Error())
+			return 1
+		}
+		banner("SKIPPING RabbitMQ tests: " + err.Error() + " (set " + RequireEnv + "=1 to make this fatal)")
+		return m.Run()
+	}
+	reapStale()
+	dir, err := os.MkdirTemp("", tempPattern)
+	if err != nil {
+		banner("FAIL: rabbittest: " + err.Error())
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	n, err := Start(dir)
+	if err != nil {
+		if required() {
+			banner("FAIL: RabbitMQ is required (" + RequireEnv + "=1) but the test node did not start: " + err.Error())
+			return 1
+		}
+		banner("SKIPPING RabbitMQ tests: the test node did not start: " + err.Error())
+		return m.Run()
+	}
+	fmt.Fprintf(os.Stderr, "rabbittest: node %s started in %v (amqp %d, stomp %d, web-stomp %d, mgmt %d) in %s\n",
+		n.Name, n.Started.Round(time.Millisecond), n.AMQPPort, n.STOMPPort, n.WebSTOMPPort, n.MgmtPort, dir)
+	*node = n
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "rabbittest: tests failed; node logs follow\n%s", n.logTail())
+	}
+	if err := n.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "rabbittest: stop %s: %v\n", n.Name, err)
+	}
+	*node = nil
+	return code
+}
+
+// Require returns n, or ends the test when n is nil: a loud t.Skip
+// normally, t.Fatal when CHATRELAY_TEST_REQUIRE_RABBITMQ=1.
+func Require(t testing.TB, n *Node) *Node {
+	t.Helper()
+	if n != nil {
+		return n
+	}
+	if required() {
+		t.Fatalf("RabbitMQ is required (%s=1) but no test node is running (see the TestMain output)", RequireEnv)
+	}
+	t.Skipf("SKIPPING: no RabbitMQ test node (rabbitmq-server missing or failed to start; set %s=1 to fail instead)", RequireEnv)
+	return nil
+}
+
+func banner(msg string) {
+	line := strings.Repeat("*", 78)
+	fmt.Fprintf(os.Stderr, "%s\n*** %s\n%s\n", line, msg, line)
+}
+
+// writeOwner records the test process that owns dir, for reapStale.
+func writeOwner(dir string) error {
+	return os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// reapStale cleans up after test binaries that died without stopping their
+// node (a SIGKILLed go test, a power cut): for every Main directory in
+// os.TempDir() whose owner process is gone, it kills the node's beam
+// process, if it is still one of ours, and removes the directory. Nodes
+// normally die with their test binary (Pdeathsig), and unique node names and
+// fresh ports mean a leftover never blocks a new node anyway.
+func reapStale() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPattern))
+	for _, dir := range dirs {
+		owner, err := readPid(filepath.Join(dir, "owner.pid"))
+		if err != nil {
+			// Not started yet by a concurrent package, or never: only
+			// old directories are garbage.
+			if st, err := os.Stat(dir); err != nil || time.Since(st.ModTime()) < 10*time.Minute {
+				continue
+			}
+		} else if alive(owner) {
+			continue
+		}
+		if pid, err := readPid(filepath.Join(dir, "rabbitmq.pid")); err == nil && pid > 1 {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if strings.Contains(string(cmdline), "rabbit") && strings.Contains(string(cmdline), dir) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// alive reports whether a process with this pid exists.
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}

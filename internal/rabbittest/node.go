@@ -1,0 +1,276 @@
+// Package rabbittest starts private RabbitMQ nodes for tests. A node runs
+// beside any system node (its own name, ports, data, logs, cookie and
+// config), with the management, STOMP and Web-STOMP plugins enabled and all
+// listeners on free 127.0.0.1 ports chosen at run time.
+//
+// Share one node per test package through TestMain:
+//
+//	var node *rabbittest.Node
+//
+//	func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &node)) }
+//
+//	func TestX(t *testing.T) {
+//		n := rabbittest.Require(t, node)
+//		...
+//	}
+package rabbittest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// StartTimeout bounds how long Start waits for a node to answer STOMP.
+const StartTimeout = 90 * time.Second
+
+// ctlTimeout bounds one rabbitmqctl invocation.
+const ctlTimeout = 60 * time.Second
+
+// Node is a running private RabbitMQ node.
+type Node struct {
+	// Name is the Erlang node name, unique per start: chatrelay-PID-RANDOM@localhost.
+	Name string
+	// AMQPPort, STOMPPort, WebSTOMPPort, MgmtPort and DistPort are the
+	// node's 127.0.0.1 listener ports.
+	AMQPPort, STOMPPort, WebSTOMPPort, MgmtPort, DistPort int
+	// Dir holds everything the node writes: home (Erlang cookie), mnesia,
+	// log, config files and the pid file.
+	Dir string
+	// Started is how long Start took until the node answered STOMP.
+	Started time.Duration
+
+	binDir string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the rabbitmq-server process has exited
+
+	mu      sync.Mutex
+	stopped bool
+}
+
+// Start wipes dir, then starts a node there and waits (up to StartTimeout)
+// until its STOMP port accepts a CONNECT as guest/guest and its Web-STOMP
+// and management ports accept connections. If a chosen port was taken in
+// the meantime, it retries with fresh ports.
+func Start(dir string) (*Node, error) {
+	binDir, err := FindServer()
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		n, err := startOnce(binDir, dir)
+		if err == nil {
+			return n, nil
+		}
+		lastErr = err
+		if !strings.Contains(err.Error(), "eaddrinuse") {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func startOnce(binDir, dir string) (*Node, error) {
+	begin := time.Now()
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("rabbittest: wipe %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		Name:         uniqueName(),
+		AMQPPort:     ports[0],
+		STOMPPort:    ports[1],
+		WebSTOMPPort: ports[2],
+		MgmtPort:     ports[3],
+		DistPort:     ports[4],
+		Dir:          dir,
+		binDir:       binDir,
+		exited:       make(chan struct{}),
+	}
+	if err := n.writeFiles(); err != nil {
+		return nil, fmt.Errorf("rabbittest: write config: %w", err)
+	}
+	if err := writeOwner(dir); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(n.StartupLog())
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close() // the child holds its own copy
+	n.cmd = exec.Command(n.bin("rabbitmq-server"))
+	n.cmd.Dir = dir // erl_crash.dump and friends never land in the package dir
+	// RUNNING_UNDER_SYSTEMD makes the 3.10 script exec erl instead of
+	// running it in the background behind a signal-forwarding shell, so
+	// the process started here is beam itself and Pdeathsig reaches it
+	// (with the shell in between, a SIGKILLed test binary left beam
+	// running). The variable is read only by that script.
+	n.cmd.Env = append(n.environ(), "RUNNING_UNDER_SYSTEMD=true")
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid:   true,            // Ctrl-C to go test does not hit the node; killable as a group
+		Pdeathsig: syscall.SIGKILL, // a crashed or timed-out test binary takes its node with it
+	}
+	if err := n.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("rabbittest: start %s: %w", n.cmd.Path, err)
+	}
+	go func() {
+		_ = n.cmd.Wait()
+		close(n.exited)
+	}()
+	if err := n.waitReady(StartTimeout); err != nil {
+		n.kill()
+		return nil, fmt.Errorf("rabbittest: node %s did not start: %w\n%s", n.Name, err, n.logTail())
+	}
+	n.Started = time.Since(begin)
+	return n, nil
+}
+
+func uniqueName() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("chatrelay-%d-%s@localhost", os.Getpid(), hex.EncodeToString(b))
+}
+
+func (n *Node) bin(name string) string { return n.binDir + "/" + name }
+
+// STOMPAddr is the node's plain STOMP listener, "127.0.0.1:port".
+func (n *Node) STOMPAddr() string { return "127.0.0.1:" + strconv.Itoa(n.STOMPPort) }
+
+// AMQPAddr is the node's AMQP 0-9-1 listener, "127.0.0.1:port".
+func (n *Node) AMQPAddr() string { return "127.0.0.1:" + strconv.Itoa(n.AMQPPort) }
+
+// WebSTOMPURL is the node's Web-STOMP endpoint, "ws://127.0.0.1:port/ws".
+func (n *Node) WebSTOMPURL() string { return "ws://127.0.0.1:" + strconv.Itoa(n.WebSTOMPPort) + "/ws" }
+
+// MgmtURL is the base URL of the management UI and HTTP API (guest/guest).
+func (n *Node) MgmtURL() string { return "http://127.0.0.1:" + strconv.Itoa(n.MgmtPort) }
+
+// Ctl runs rabbitmqctl against the node (-n NAME) with the node's
+// environment, so that it reads the same Erlang cookie, and returns its
+// combined output.
+func (n *Node) Ctl(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ctlTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, n.bin("rabbitmqctl"), append([]string{"-n", n.Name}, args...)...)
+	cmd.Dir = n.Dir
+	cmd.Env = n.environ()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
+	}
+	return out.String(), nil
+}
+
+// StopApp stops the RabbitMQ application (rabbitmqctl stop_app) while the
+// Erlang node keeps running: every listener closes and every client
+// connection drops, as in a broker outage.
+func (n *Node) StopApp() error {
+	_, err := n.Ctl("stop_app")
+	return err
+}
+
+// StartApp starts the RabbitMQ application again (rabbitmqctl start_app)
+// and waits until STOMP answers a CONNECT again.
+func (n *Node) StartApp() error {
+	if _, err := n.Ctl("start_app"); err != nil {
+		return err
+	}
+	if err := n.waitReady(StartTimeout); err != nil {
+		return fmt.Errorf("rabbittest: node %s after start_app: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Stop stops the node with rabbitmqctl stop and waits for its process to
+// exit. If that fails, it kills the beam process named in the pid file and
+// the node's process group. Stop is idempotent.
+func (n *Node) Stop() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stopped {
+		return nil
+	}
+	n.stopped = true
+	if n.hasExited() {
+		return nil
+	}
+	_, ctlErr := n.Ctl("stop")
+	select {
+	case <-n.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+	}
+	n.kill()
+	if !n.hasExited() {
+		return fmt.Errorf("rabbittest: node %s (pid %d) would not die", n.Name, n.cmd.Process.Pid)
+	}
+	return errors.Join(errors.New("rabbittest: node had to be killed"), ctlErr)
+}
+
+func (n *Node) hasExited() bool {
+	select {
+	case <-n.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// kill SIGKILLs the beam process from the pid file and the process group,
+// then waits up to 10 s for the process to be reaped.
+func (n *Node) kill() {
+	if pid, err := readPid(n.pidFile()); err == nil && pid > 1 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if n.cmd != nil && n.cmd.Process != nil {
+		_ = syscall.Kill(-n.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func readPid(file string) (int, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}
+
+// logTail returns the end of the startup output and of the node log, for
+// error messages.
+func (n *Node) logTail() string {
+	var b strings.Builder
+	for _, f := range []string{n.StartupLog(), n.LogFile()} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if len(data) > 3000 {
+			data = data[len(data)-3000:]
+		}
+		fmt.Fprintf(&b, "---- tail of %s ----\n%s\n", f, data)
+	}
+	return b.String()
+}

@@ -1,0 +1,91 @@
+package rabbittest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pollInterval is how often WaitFor re-checks its condition.
+const pollInterval = 100 * time.Millisecond
+
+// WaitFor polls cond every 100 ms until it returns true, or fails when
+// timeout has passed. An error from cond does not stop the polling (the
+// management API, say, may not answer yet); the last one is reported if the
+// deadline passes. cond is always evaluated at least once, and once more at
+// the deadline.
+func WaitFor(timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for {
+		ok, err := cond()
+		if ok && err == nil {
+			return nil
+		}
+		if err != nil {
+			lastErr = err
+		}
+		if time.Now().After(deadline) {
+			if lastErr != nil {
+				return fmt.Errorf("rabbittest: condition not met within %v (last error: %w)", timeout, lastErr)
+			}
+			return fmt.Errorf("rabbittest: condition not met within %v", timeout)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// errExited reports that the node's process is gone.
+var errExited = errors.New("rabbitmq-server process exited")
+
+// waitReady waits until STOMP accepts a CONNECT as guest/guest and the
+// Web-STOMP and management ports accept connections, failing early if the
+// node process exits.
+func (n *Node) waitReady(timeout time.Duration) error {
+	return WaitFor(timeout, func() (bool, error) {
+		if n.hasExited() {
+			return false, errExited
+		}
+		if err := n.PingSTOMP(); err != nil {
+			return false, err
+		}
+		for _, port := range []int{n.WebSTOMPPort, n.MgmtPort} {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+			if err != nil {
+				return false, err
+			}
+			c.Close()
+		}
+		return true, nil
+	})
+}
+
+// PingSTOMP opens a plain STOMP connection, sends CONNECT as guest/guest to
+// vhost "/" and expects CONNECTED, then disconnects. It speaks raw frames so
+// the harness does not depend on the code under test.
+func (n *Node) PingSTOMP() error {
+	c, err := net.DialTimeout("tcp", n.STOMPAddr(), 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	const connect = "CONNECT\naccept-version:1.2\nhost:/\nlogin:guest\npasscode:guest\nheart-beat:0,0\n\n\x00"
+	if _, err := c.Write([]byte(connect)); err != nil {
+		return err
+	}
+	frame, err := bufio.NewReader(c).ReadString(0)
+	if err != nil {
+		return fmt.Errorf("read CONNECTED: %w", err)
+	}
+	frame = strings.TrimLeft(frame, "\r\n")
+	if !strings.HasPrefix(frame, "CONNECTED\n") {
+		return fmt.Errorf("STOMP CONNECT answered with %q", strings.TrimSuffix(frame, "\x00"))
+	}
+	_, _ = c.Write([]byte("DISCONNECT\n\n\x00"))
+	return nil
+}
