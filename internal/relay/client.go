@@ -1,0 +1,267 @@
+package relay
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"chatrelay/internal/stomp"
+)
+
+// Sink receives frames for one client session: MESSAGE (with subscription
+// set to the client's subscription id), RECEIPT (with the client's
+// receipt-id) and ERROR (fatal for that client). Deliver must never block
+// and may be called concurrently from relay goroutines. It is never called
+// with a relay lock held. A MESSAGE body may be shared between the
+// subscribers of a topic: it must not be modified.
+type Sink interface {
+	Deliver(f *stomp.Frame)
+}
+
+// Client is one client session's view of the relay. Its methods are meant
+// to be called from one goroutine (the session's reader); they are safe
+// against the relay's own goroutines and against a concurrent Close.
+// Shared topic subscriptions live on the connection chosen by the
+// destination's hash; everything else lives on the client's pinned
+// connection.
+type Client struct {
+	r    *Relay
+	num  uint64
+	sink Sink
+	home *upConn // the pinned connection
+
+	mu     sync.Mutex // serialises the client's calls and guards subs, closed
+	closed bool
+	subs   map[string]*clientSub // by the client's subscription id
+	txs    map[string]*txn       // by the client's transaction id; guarded by home.mu too
+	txSeq  uint64
+}
+
+// clientSub is where one of the client's subscriptions lives.
+type clientSub struct {
+	conn *upConn
+	up   *upSub
+}
+
+// errBadAck is returned for an ack mode STOMP does not define.
+var errBadAck = errors.New("invalid ack mode")
+
+// shareable reports whether a subscription can share the replica's single
+// upstream subscription to dest: a /topic destination, ack auto and no
+// headers that shape the subscription.
+func shareable(dest, ack string, h stomp.Headers) bool {
+	if !strings.HasPrefix(dest, "/topic/") || ack != "auto" {
+		return false
+	}
+	for _, kv := range h {
+		switch kv.Key {
+		case "id", "destination", "ack", "receipt":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Subscribe subscribes the client to dest under its subscription id. h is
+// the rest of the client's SUBSCRIBE (ack, receipt, allowed x-* headers).
+// A receipt is delivered once the upstream subscription is confirmed.
+func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
+	if id == "" || dest == "" {
+		return ErrMissingHeader
+	}
+	ack := h.Value("ack")
+	if ack == "" {
+		ack = "auto"
+	}
+	if ack != "auto" && ack != "client" && ack != "client-individual" {
+		return errBadAck
+	}
+	// effects run last, after every lock is released
+	var e effects
+	defer e.run()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if _, ok := c.subs[id]; ok {
+		return ErrDuplicateSubscription
+	}
+	var done func()
+	if receipt := h.Value("receipt"); receipt != "" {
+		sink := c.sink
+		done = func() { sink.Deliver(receiptFrame(receipt)) }
+	}
+	if shareable(dest, ack, h) {
+		conn := c.r.connFor(dest)
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.state == stateClosed {
+			return ErrClosed
+		}
+		s := conn.shared[dest]
+		if s == nil {
+			s = &upSub{id: conn.newSubID(), dest: dest, shared: true, members: make(map[member]struct{}),
+				headers: stomp.Headers{{Key: "ack", Value: "auto"}}}
+			conn.addSub(s)
+		}
+		s.members[member{c, id}] = struct{}{}
+		conn.whenConfirmed(s, done, &e)
+		c.subs[id] = &clientSub{conn: conn, up: s}
+		return nil
+	}
+	// 1:1. Cumulative "client" acks are replayed as individual acks,
+	// because RabbitMQ applies a cumulative ack to the whole channel,
+	// that is to every client sharing the connection.
+	upAck := ack
+	if ack == "client" {
+		upAck = "client-individual"
+	}
+	headers := stomp.Headers{{Key: "ack", Value: upAck}}
+	for _, kv := range h {
+		switch kv.Key {
+		case "id", "destination", "ack", "receipt", "content-length":
+		default:
+			headers = append(headers, kv)
+		}
+	}
+	conn := c.home
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if conn.state == stateClosed {
+		return ErrClosed
+	}
+	s := &upSub{id: conn.newSubID(), dest: dest, headers: headers, owner: c, clientID: id, clientAck: ack}
+	conn.addSub(s)
+	conn.whenConfirmed(s, done, &e)
+	c.subs[id] = &clientSub{conn: conn, up: s}
+	return nil
+}
+
+// Unsubscribe ends the client's subscription id. A receipt is delivered
+// once the upstream side is done with it.
+func (c *Client) Unsubscribe(id string, receipt string) error {
+	var e effects
+	defer e.run()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	cs, ok := c.subs[id]
+	if !ok {
+		return ErrUnknownSubscription
+	}
+	delete(c.subs, id)
+	c.release(id, cs, receipt, &e)
+	return nil
+}
+
+// release lets go of one subscription: a shared one loses a member and is
+// unsubscribed upstream at zero; a 1:1 one gives back (NACK) what the
+// client got but did not acknowledge, then is unsubscribed. Caller holds
+// c.mu.
+func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
+	var done func()
+	if receipt != "" {
+		sink := c.sink
+		done = func() { sink.Deliver(receiptFrame(receipt)) }
+	}
+	conn, s := cs.conn, cs.up
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if conn.subs[s.id] != s {
+		e.call(done)
+		return
+	}
+	if s.shared {
+		delete(s.members, member{c, id})
+		if len(s.members) > 0 {
+			e.call(done)
+			return
+		}
+	} else if conn.sess != nil {
+		for _, x := range s.acks.takeAll() {
+			if conn.quirks.localAcks {
+				conn.writeFrame(requeueFrame(s, x, nil))
+			} else {
+				conn.writeFrame(ackFrame(stomp.NACK, x))
+			}
+		}
+	}
+	conn.removeSub(s, done, e)
+}
+
+// Send publishes body to dest on the client's pinned connection. h may
+// carry receipt, transaction, content-type and application headers. A
+// receipt is delivered only after the broker's RECEIPT. While the broker is
+// unreachable the SEND waits in the outbox (ErrOutboxFull when full). A
+// SEND in a transaction lost in a reconnect is dropped; COMMIT reports it.
+func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
+	if dest == "" {
+		return ErrMissingHeader
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	conn := c.home
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	var t *txn
+	if name := h.Value("transaction"); name != "" {
+		t = c.txs[name]
+		if t == nil {
+			return ErrUnknownTx
+		}
+		if t.lost {
+			return nil
+		}
+	}
+	receipt := h.Value("receipt")
+	f := sendFrame(dest, h, body, t)
+	it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
+	return conn.enqueue(it)
+}
+
+// sendFrame builds the upstream SEND: the relay owns destination, receipt,
+// transaction and content-length.
+func sendFrame(dest string, h stomp.Headers, body []byte, t *txn) *stomp.Frame {
+	f := &stomp.Frame{Command: stomp.SEND, Body: body}
+	f.Headers = make(stomp.Headers, 0, len(h)+2)
+	f.Headers = append(f.Headers, stomp.Header{Key: "destination", Value: dest})
+	if t != nil {
+		f.Headers = append(f.Headers, stomp.Header{Key: "transaction", Value: t.up})
+	}
+	for _, kv := range h {
+		switch kv.Key {
+		case "destination", "receipt", "transaction", "content-length":
+		default:
+			f.Headers = append(f.Headers, kv)
+		}
+	}
+	return f
+}
+
+// Close releases everything the client holds: open transactions are
+// aborted, 1:1 subscriptions unsubscribed (after giving back unacked
+// messages), shared subscriptions lose a reference. Close is idempotent.
+func (c *Client) Close() {
+	var e effects
+	defer e.run()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	for name := range c.txs {
+		_ = c.abortLocked(name, "", &e)
+	}
+	for id, cs := range c.subs {
+		c.release(id, cs, "", &e)
+	}
+	c.subs = nil
+}

@@ -1,0 +1,203 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"chatrelay/internal/stomp"
+)
+
+// fakeBroker hands the server end of every relay connection to a script.
+type fakeBroker struct {
+	t      *testing.T
+	script func(c net.Conn, connect *stomp.Frame)
+	dials  chan struct{} // one value per accepted connection
+}
+
+func newFakeBroker(t *testing.T, script func(net.Conn, *stomp.Frame)) *fakeBroker {
+	return &fakeBroker{t: t, script: script, dials: make(chan struct{}, 100)}
+}
+
+func (b *fakeBroker) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	client, server := net.Pipe()
+	go func() {
+		// owns the server end: reads CONNECT, then runs the script
+		defer server.Close()
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			n, err := server.Read(buf)
+			if err != nil {
+				return
+			}
+			if dec.Feed(buf[:n]) != nil {
+				return
+			}
+			f, err := dec.Next()
+			if err != nil {
+				return
+			}
+			if f != nil {
+				b.dials <- struct{}{}
+				b.script(server, f)
+				return
+			}
+		}
+	}()
+	return client, nil
+}
+
+// waitDials waits for n connections in all.
+func (b *fakeBroker) waitDials(n int, d time.Duration) {
+	b.t.Helper()
+	deadline := time.After(d)
+	for i := 0; i < n; i++ {
+		select {
+		case <-b.dials:
+		case <-deadline:
+			b.t.Fatalf("only %d of %d connections within %v", i, n, d)
+		}
+	}
+}
+
+func startFake(t *testing.T, b *fakeBroker, hb time.Duration) *Relay {
+	r := New(Config{
+		Addresses:    []string{"fake:1"},
+		Connections:  1,
+		HeartBeat:    hb,
+		Dial:         b.Dial,
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: 20 * time.Millisecond,
+		Logger:       testLogger(t),
+	})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	return r
+}
+
+func TestSilentBrokerIsDown(t *testing.T) {
+	var beats atomic.Int64
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		if got := connect.Header("heart-beat"); got != "50,50" {
+			t.Errorf("CONNECT heart-beat %q", got)
+		}
+		if connect.Header("host") != DefaultVHost || connect.Header("accept-version") != "1.2" {
+			t.Errorf("CONNECT headers %v", connect.Headers)
+		}
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2", "heart-beat", "50,50").Encode(stomp.V12))
+		// never speaks again; counts the relay's heart-beats
+		buf := make([]byte, 256)
+		for {
+			n, err := c.Read(buf)
+			beats.Add(int64(bytes.Count(buf[:n], []byte{'\n'})))
+			if err != nil {
+				return
+			}
+		}
+	})
+	r := startFake(t, b, 50*time.Millisecond)
+	// the first session is declared dead after 2x50ms of silence and a
+	// second one is made
+	b.waitDials(2, 5*time.Second)
+	if beats.Load() == 0 {
+		t.Error("the relay sent no heart-beat")
+	}
+	_ = r
+}
+
+func TestBrokerErrorReconnectsAndRestores(t *testing.T) {
+	subscribes := make(chan *stomp.Frame, 10)
+	var conns atomic.Int32
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		n := conns.Add(1)
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				if f.Command == stomp.DISCONNECT {
+					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
+				}
+				if f.Command == stomp.SUBSCRIBE {
+					subscribes <- f
+					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
+					if n == 1 {
+						// the first session breaks
+						c.Write(stomp.New(stomp.ERROR, "message", "boom").Encode(stomp.V12))
+					}
+				}
+			}
+		}
+	})
+	r := startFake(t, b, -1)
+	s := newSink("c")
+	cl := r.Attach(s)
+	if err := cl.Subscribe("x", "/topic/a", stomp.Headers{{Key: "receipt", Value: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.receipt(t, "r")
+	first := <-subscribes
+	// after the ERROR the relay reconnects and subscribes again, same id
+	select {
+	case again := <-subscribes:
+		if again.Header("id") != first.Header("id") || again.Header("destination") != "/topic/a" {
+			t.Fatalf("re-SUBSCRIBE %v after %v", again.Headers, first.Headers)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no re-SUBSCRIBE after the broker's ERROR")
+	}
+	s.noErrors(t)
+}
+
+// A sink may call back into its client from Deliver.
+func TestSinkMayReenterClient(t *testing.T) {
+	r, _ := startEmbedded(t, nil)
+	s := &reentrantSink{recSink: newSink("re")}
+	c := r.Attach(s)
+	s.c = c
+	if err := c.Subscribe("1", "/topic/re", stomp.Headers{{Key: "receipt", Value: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.receipt(t, "r")
+	if err := r.Publish("/topic/re", nil, []byte("close-me"), nil); err != nil {
+		t.Fatal(err)
+	}
+	s.message(t, 10*time.Second, "close-me")
+	if err := c.Send("/topic/re", nil, nil); err != ErrClosed {
+		t.Fatalf("Send after the sink closed the client: %v", err)
+	}
+}
+
+// reentrantSink closes its client when a MESSAGE arrives, and subscribes
+// again when a RECEIPT arrives.
+type reentrantSink struct {
+	*recSink
+	c *Client
+}
+
+func (s *reentrantSink) Deliver(f *stomp.Frame) {
+	switch f.Command {
+	case stomp.MESSAGE:
+		s.c.Close()
+	case stomp.RECEIPT:
+		_ = s.c.Subscribe("2", "/topic/re2", nil)
+	}
+	s.recSink.Deliver(f)
+}

@@ -1,0 +1,236 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"chatrelay/internal/stomp"
+)
+
+// session is one socket to the broker, from CONNECTED until it fails.
+type session struct {
+	conn   net.Conn
+	dec    *stomp.Decoder // owned by the reader goroutine after the handshake
+	server string         // CONNECTED server header
+	quirks quirks
+	// sendEvery is how often the relay must send something (0: never);
+	// recvWithin is how often the broker promised to (0: never).
+	sendEvery, recvWithin time.Duration
+
+	wbuf  []byte        // frames waiting for the writer; guarded by upConn.mu
+	spare []byte        // the writer's previous buffer, reused; guarded by upConn.mu
+	wake  chan struct{} // tells the writer that wbuf has data (capacity 1)
+	done  chan struct{} // closed by upConn.fail
+	err   error         // why the session ended; set by upConn.fail
+	wg    sync.WaitGroup
+}
+
+// dial connects to addr and performs the STOMP handshake.
+func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
+	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	nc, err := cfg.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	// a cancelled ctx (timeout or relay closing) aborts the handshake
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	s, err := handshake(nc, cfg)
+	if !stop() || err != nil {
+		nc.Close()
+		if err == nil {
+			err = ctx.Err()
+		}
+		return nil, err
+	}
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// handshake sends CONNECT and waits for CONNECTED.
+func handshake(nc net.Conn, cfg Config) (*session, error) {
+	hb := strconv.FormatInt(cfg.HeartBeat.Milliseconds(), 10)
+	connect := stomp.New(stomp.CONNECT,
+		"accept-version", "1.2",
+		"host", cfg.VHost,
+		"heart-beat", hb+","+hb)
+	if cfg.Login != "" {
+		connect.Headers = append(connect.Headers, stomp.Header{Key: "login", Value: cfg.Login}, stomp.Header{Key: "passcode", Value: cfg.Passcode})
+	}
+	if _, err := nc.Write(connect.Encode(stomp.V12)); err != nil {
+		return nil, err
+	}
+	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: maxFrameBytes, MaxHeaders: 1000, MaxHeaderBytes: 1 << 20})
+	buf := make([]byte, 4096)
+	for {
+		f, err := dec.Next()
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			switch f.Command {
+			case stomp.CONNECTED:
+				return newSession(nc, dec, f, cfg.HeartBeat)
+			case stomp.ERROR:
+				return nil, fmt.Errorf("broker refused CONNECT: %s", f.Header("message"))
+			default:
+				return nil, fmt.Errorf("broker sent %s before CONNECTED", f.Command)
+			}
+		}
+		n, err := nc.Read(buf)
+		if n > 0 {
+			if ferr := dec.Feed(buf[:n]); ferr != nil {
+				return nil, ferr
+			}
+		}
+		if err != nil && n == 0 {
+			return nil, err
+		}
+	}
+}
+
+// newSession negotiates heart-beats and quirks from CONNECTED.
+func newSession(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time.Duration) (*session, error) {
+	if v := connected.Header("version"); v != "1.2" {
+		return nil, fmt.Errorf("broker speaks STOMP %q, need 1.2", v)
+	}
+	s := &session{
+		conn:   nc,
+		dec:    dec,
+		server: connected.Header("server"),
+		wake:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+	if strings.HasPrefix(s.server, "stompd/") {
+		s.quirks = quirks{noSubscribeReceipts: true, localAcks: true}
+	}
+	sx, sy, err := parseHeartBeat(connected.Header("heart-beat"))
+	if err != nil {
+		return nil, err
+	}
+	if hb > 0 && sy > 0 {
+		s.sendEvery = max(hb, sy)
+	}
+	if hb > 0 && sx > 0 {
+		s.recvWithin = max(hb, sx)
+	}
+	return s, nil
+}
+
+// parseHeartBeat parses "sx,sy" in milliseconds; absent means 0,0.
+func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
+	if v == "" {
+		return 0, 0, nil
+	}
+	a, b, ok := strings.Cut(v, ",")
+	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
+	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("bad heart-beat header %q", v)
+	}
+	return time.Duration(x) * time.Millisecond, time.Duration(y) * time.Millisecond, nil
+}
+
+// readLoop owns reading s.conn and s.dec: it decodes frames, hands them to
+// the connection, and ends the session on a read error or when the broker
+// has been silent for twice its heart-beat interval.
+func (c *upConn) readLoop(s *session) {
+	defer s.wg.Done()
+	buf := make([]byte, 64<<10)
+	for {
+		for {
+			f, err := s.dec.Next()
+			if err != nil {
+				c.fail(s, err)
+				return
+			}
+			if f == nil {
+				break
+			}
+			c.handle(s, f)
+		}
+		if s.recvWithin > 0 {
+			s.conn.SetReadDeadline(time.Now().Add(2 * s.recvWithin))
+		}
+		n, err := s.conn.Read(buf)
+		if n > 0 {
+			if ferr := s.dec.Feed(buf[:n]); ferr != nil {
+				c.fail(s, ferr)
+				return
+			}
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				err = fmt.Errorf("broker silent for %v: %w", 2*s.recvWithin, err)
+			}
+			c.fail(s, err)
+			return
+		}
+	}
+}
+
+// writeLoop owns writing to s.conn: it writes what the connection queued in
+// s.wbuf and sends a heart-beat EOL when nothing else went out for half the
+// negotiated interval.
+func (c *upConn) writeLoop(s *session) {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	if s.sendEvery > 0 {
+		t := time.NewTicker(s.sendEvery / 2)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := time.Now()
+	for {
+		var out []byte
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+			c.mu.Lock()
+			out, s.wbuf, s.spare = s.wbuf, s.spare[:0], nil
+			c.mu.Unlock()
+		case now := <-tick:
+			if now.Sub(last) < s.sendEvery/2 {
+				continue
+			}
+			if !c.write(s, stomp.HeartBeat) {
+				return
+			}
+			last = time.Now()
+			continue
+		}
+		if len(out) == 0 {
+			continue
+		}
+		if !c.write(s, out) {
+			return
+		}
+		last = time.Now()
+		if cap(out) <= 1<<20 {
+			c.mu.Lock()
+			s.spare = out[:0]
+			c.mu.Unlock()
+		}
+	}
+}
+
+// write writes p with a deadline and ends the session on failure.
+func (c *upConn) write(s *session, p []byte) bool {
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.conn.Write(p); err != nil {
+		c.fail(s, err)
+		return false
+	}
+	return true
+}

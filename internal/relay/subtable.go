@@ -1,0 +1,225 @@
+package relay
+
+import (
+	"strconv"
+	"strings"
+
+	"chatrelay/internal/stomp"
+)
+
+// upSub is one upstream subscription: either a shared topic subscription
+// fanned out to many local subscribers, or a 1:1 subscription of one
+// client. It lives in its upConn's table (guarded by the upConn's mutex)
+// and is re-sent after every reconnect.
+type upSub struct {
+	id      string        // upstream subscription id, never reused on the connection
+	dest    string        // broker destination
+	headers stomp.Headers // extra SUBSCRIBE headers (ack, x-*, prefetch-count)
+	shared  bool
+	// confirmed: the broker receipted the SUBSCRIBE on this session.
+	confirmed bool
+	// waiters run once confirmed (clients' SUBSCRIBE receipts).
+	waiters []func()
+
+	// shared subscriptions: the local subscribers
+	members map[member]struct{}
+
+	// 1:1 subscriptions
+	owner     *Client
+	clientID  string // the client's subscription id
+	clientAck string // the client's ack mode: auto, client, client-individual
+	acks      ackLog // delivered, unacknowledged message ids (client ack modes)
+}
+
+// member is one local subscriber of a shared subscription.
+type member struct {
+	c  *Client
+	id string // the client's subscription id
+}
+
+// subscribeFrame is the upstream SUBSCRIBE for s (receipt added on write).
+func (s *upSub) subscribeFrame(q quirks) *stomp.Frame {
+	f := stomp.New(stomp.SUBSCRIBE, "id", s.id, "destination", s.dest)
+	for _, kv := range s.headers {
+		if kv.Key == "ack" && q.localAcks {
+			kv.Value = "auto"
+		}
+		f.Headers = append(f.Headers, kv)
+	}
+	return f
+}
+
+// newSubID returns an upstream subscription id unique on this connection.
+// Caller holds c.mu.
+func (c *upConn) newSubID() string {
+	c.seq++
+	return "s" + strconv.FormatUint(c.seq, 10)
+}
+
+// addSub registers s and subscribes upstream if connected. Caller holds c.mu.
+func (c *upConn) addSub(s *upSub) {
+	c.subs[s.id] = s
+	if s.shared {
+		c.shared[s.dest] = s
+	}
+	if c.sess != nil {
+		p := &pending{sub: s}
+		c.writeWithReceipt(s.subscribeFrame(c.quirks), p)
+	}
+}
+
+// whenConfirmed runs fn once s is confirmed upstream: now (as an effect)
+// if it already is. Caller holds c.mu.
+func (c *upConn) whenConfirmed(s *upSub, fn func(), e *effects) {
+	if fn == nil {
+		return
+	}
+	if s.confirmed {
+		e.call(fn)
+		return
+	}
+	s.waiters = append(s.waiters, fn)
+}
+
+// confirm marks s confirmed and releases its waiters. Caller holds c.mu.
+func (c *upConn) confirm(s *upSub, e *effects) {
+	if c.subs[s.id] != s {
+		return // unsubscribed meanwhile; its waiters already ran
+	}
+	s.confirmed = true
+	for _, fn := range s.waiters {
+		e.call(fn)
+	}
+	s.waiters = nil
+}
+
+// removeSub forgets s and unsubscribes upstream if connected; done runs
+// when the broker confirms (or the connection drops, which ends the
+// subscription too). Caller holds c.mu.
+func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
+	delete(c.subs, s.id)
+	if s.shared && c.shared[s.dest] == s {
+		delete(c.shared, s.dest)
+	}
+	for _, fn := range s.waiters {
+		e.call(fn)
+	}
+	s.waiters = nil
+	if c.sess == nil {
+		e.call(done)
+		return
+	}
+	c.retired.add(s.id)
+	c.writeWithReceipt(stomp.New(stomp.UNSUBSCRIBE, "id", s.id), &pending{onOK: done})
+}
+
+// handle processes one frame from the broker on session s.
+func (c *upConn) handle(s *session, f *stomp.Frame) {
+	var e effects
+	c.mu.Lock()
+	if c.sess != s {
+		c.mu.Unlock()
+		return
+	}
+	switch f.Command {
+	case stomp.MESSAGE:
+		c.onMessage(f, &e)
+	case stomp.RECEIPT:
+		c.onReceipt(f, &e)
+	case stomp.ERROR:
+		if c.benignError(f) {
+			break
+		}
+		c.mu.Unlock()
+		c.log.Error("relay: broker sent ERROR; reconnecting",
+			"message", f.Header("message"), "body", truncate(string(f.Body), 500))
+		c.fail(s, errBrokerError)
+		return
+	default:
+		c.log.Warn("relay: unexpected frame from broker", "command", f.Command)
+	}
+	c.mu.Unlock()
+	e.run()
+}
+
+// onMessage routes a MESSAGE to its local subscribers. Caller holds c.mu.
+func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
+	s := c.subs[f.Header("subscription")]
+	if s == nil {
+		return // unsubscribed meanwhile
+	}
+	if s.shared {
+		// The body is shared by every copy: sinks must not modify it.
+		for m := range s.members {
+			h := f.Headers.Clone().Set("subscription", m.id)
+			fx.deliver(m.c.sink, &stomp.Frame{Command: stomp.MESSAGE, Headers: h, Body: f.Body})
+		}
+		return
+	}
+	if s.clientAck != "auto" {
+		ack := f.Header("ack")
+		if ack == "" {
+			ack = f.Header("message-id")
+		}
+		e := s.acks.add(ack, f.Header("message-id"))
+		if c.quirks.localAcks {
+			// kept to give the message back to its queue
+			e.frame = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone(), Body: f.Body}
+			// upstream is auto-ack, so the broker sent no ack header
+			f.Headers = f.Headers.Set("ack", ack)
+		}
+	}
+	f.Headers = f.Headers.Set("subscription", s.clientID)
+	fx.deliver(s.owner.sink, f)
+}
+
+// benignError recognises the ERROR RabbitMQ sends (without closing the
+// connection) when a MESSAGE for a subscription it has just cancelled was
+// already on its way: "Subscription not found ... tag 'T_<id>'" for an
+// id the relay unsubscribed. Caller holds c.mu.
+func (c *upConn) benignError(f *stomp.Frame) bool {
+	if f.Header("message") != "Subscription not found" {
+		return false
+	}
+	body := string(f.Body)
+	i := strings.Index(body, "'T_")
+	if i < 0 {
+		return false
+	}
+	rest := body[i+3:]
+	j := strings.IndexByte(rest, '\'')
+	if j < 0 || !c.retired.has(rest[:j]) {
+		return false
+	}
+	c.log.Warn("relay: broker delivered to a subscription after UNSUBSCRIBE", "subscription", rest[:j])
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// retiredIDs remembers the last few hundred unsubscribed upstream ids.
+type retiredIDs struct {
+	ring [512]string
+	next int
+	set  map[string]struct{}
+}
+
+func (r *retiredIDs) add(id string) {
+	if r.set == nil {
+		r.set = make(map[string]struct{})
+	}
+	delete(r.set, r.ring[r.next])
+	r.ring[r.next] = id
+	r.next = (r.next + 1) % len(r.ring)
+	r.set[id] = struct{}{}
+}
+
+func (r *retiredIDs) has(id string) bool {
+	_, ok := r.set[id]
+	return ok
+}

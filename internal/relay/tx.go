@@ -1,0 +1,153 @@
+package relay
+
+import (
+	"errors"
+	"strconv"
+
+	"chatrelay/internal/stomp"
+)
+
+// txn is one client transaction, mapped to an upstream id unique on the
+// client's pinned connection. Guarded by that connection's mutex.
+type txn struct {
+	up string // upstream transaction id
+	// written: the BEGIN went out on the current session. Until then
+	// every frame of the transaction takes the ordered path (outbox).
+	written bool
+	// lost: the session the BEGIN went out on has died, and with it the
+	// broker's transaction.
+	lost bool
+	// acks are the deliveries acknowledged (or nacked) inside the
+	// transaction; an ABORT gives them back to their subscriptions.
+	acks []txAcks
+}
+
+// txAcks are deliveries of one subscription taken into a transaction.
+type txAcks struct {
+	sub     *upSub
+	entries []*ackEntry
+}
+
+// errCommitUnknown is what a client hears when its COMMIT went out but the
+// connection dropped before the broker's RECEIPT.
+var errCommitUnknown = errors.New("transaction outcome unknown: broker connection lost during COMMIT")
+
+// Begin starts transaction tx. A receipt is delivered once the broker
+// receipts the BEGIN.
+func (c *Client) Begin(tx, receipt string) error {
+	if tx == "" {
+		return ErrMissingHeader
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	conn := c.home
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	if _, ok := c.txs[tx]; ok {
+		return ErrTxExists
+	}
+	c.txSeq++
+	t := &txn{up: "c" + strconv.FormatUint(c.num, 10) + "-t" + strconv.FormatUint(c.txSeq, 10)}
+	it := c.txItem(stomp.BEGIN, t, receipt)
+	if err := conn.enqueue(it); err != nil {
+		return err
+	}
+	c.txs[tx] = t
+	conn.txns[t] = struct{}{}
+	return nil
+}
+
+// Commit commits transaction tx. It fails with ErrUnknownTx for a
+// transaction never begun, and with ErrTxLost when the upstream connection
+// dropped since BEGIN (nothing is forwarded then).
+func (c *Client) Commit(tx, receipt string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	conn := c.home
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	t, err := c.endTx(tx)
+	if err != nil {
+		return err
+	}
+	if t.lost {
+		return ErrTxLost
+	}
+	it := c.txItem(stomp.COMMIT, t, receipt)
+	if receipt != "" {
+		sink := c.sink
+		it.done = func(err error) {
+			if err != nil {
+				sink.Deliver(errorFrame(err.Error(), receipt))
+				return
+			}
+			sink.Deliver(receiptFrame(receipt))
+		}
+		it.onLost = errCommitUnknown
+	}
+	return conn.enqueue(it)
+}
+
+// Abort rolls back transaction tx: acknowledgements made inside it are
+// undone, so the messages can be acknowledged again. Aborting a
+// transaction lost in a reconnect succeeds without reaching the broker.
+func (c *Client) Abort(tx, receipt string) error {
+	var e effects
+	defer e.run()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return c.abortLocked(tx, receipt, &e)
+}
+
+// abortLocked aborts tx. Caller holds c.mu.
+func (c *Client) abortLocked(tx, receipt string, e *effects) error {
+	conn := c.home
+	conn.mu.Lock()
+	defer conn.mu.Unlock()
+	t, err := c.endTx(tx)
+	if err != nil {
+		return err
+	}
+	if t.lost {
+		if fn := clientReceipt(c.sink, receipt); fn != nil {
+			e.call(func() { fn(nil) })
+		}
+		return nil
+	}
+	for _, ta := range t.acks {
+		if conn.subs[ta.sub.id] == ta.sub {
+			ta.sub.acks.restore(ta.entries)
+		}
+		// else: unsubscribed meanwhile; RabbitMQ keeps those messages
+		// unacked until the connection closes, and cannot be told
+		// otherwise over STOMP once the subscription is gone.
+	}
+	return conn.enqueue(c.txItem(stomp.ABORT, t, receipt))
+}
+
+// endTx removes and returns the open transaction tx. Caller holds c.mu and
+// c.home.mu.
+func (c *Client) endTx(tx string) (*txn, error) {
+	t, ok := c.txs[tx]
+	if !ok {
+		return nil, ErrUnknownTx
+	}
+	delete(c.txs, tx)
+	delete(c.home.txns, t)
+	return t, nil
+}
+
+// txItem is the ordered-path item for BEGIN, COMMIT or ABORT of t.
+func (c *Client) txItem(cmd string, t *txn, receipt string) *outItem {
+	f := stomp.New(cmd, "transaction", t.up)
+	return &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
+}

@@ -1,0 +1,372 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"chatrelay/internal/stomp"
+)
+
+// connState is where an upstream connection is in its life.
+type connState int
+
+const (
+	// stateDown: no socket; SENDs and transaction frames wait in the outbox.
+	stateDown connState = iota
+	// stateRestoring: connected, subscriptions re-sent, outbox held back
+	// until they are confirmed (and the other connections are back, or
+	// the grace period is over).
+	stateRestoring
+	// stateUp: connected and the outbox flushed; frames are written
+	// directly.
+	stateUp
+	// stateClosed: the relay is closed.
+	stateClosed
+)
+
+// quirks are differences of the broker behind a session.
+type quirks struct {
+	// noSubscribeReceipts: go-stomp's server ignores the receipt header
+	// of SUBSCRIBE and UNSUBSCRIBE.
+	noSubscribeReceipts bool
+	// localAcks: go-stomp's server (v3.1.3) cannot take acks: it never
+	// matches an ACK or NACK to a client-individual message and matches
+	// a client-mode ACK to every pending message of the connection
+	// (Subscription.msgId is never set). The relay subscribes ack:auto
+	// and keeps acks itself; see localacks.go.
+	localAcks bool
+}
+
+// upConn is one multiplexed upstream STOMP connection and everything that
+// lives on it: subscriptions, receipts, transactions, the outbox. Its
+// socket comes and goes (sessions); its state survives reconnects.
+type upConn struct {
+	r     *Relay
+	index int
+	log   *slog.Logger
+
+	// restored is true while the connection is up and its subscriptions
+	// are confirmed; read without c.mu by the other connections.
+	restored atomic.Bool
+	// sessions counts the broker sessions this connection has had.
+	sessions atomic.Int64
+
+	mu          sync.Mutex
+	state       connState
+	sess        *session // nil unless restoring or up
+	quirks      quirks
+	seq         uint64              // source of upstream ids (subscriptions, receipts, transactions)
+	subs        map[string]*upSub   // every subscription, by upstream id
+	shared      map[string]*upSub   // shared topic subscriptions, by destination
+	retired     retiredIDs          // recently unsubscribed upstream ids
+	receipts    map[string]*pending // by upstream receipt id, current session only
+	inflight    []*outItem          // SENDs written with a receipt and not yet receipted, in order
+	outbox      outbox
+	txns        map[*txn]struct{} // open transactions of the clients pinned here
+	restoreLeft int               // re-sent SUBSCRIBEs not yet receipted
+	upSince     time.Time         // when the current session connected
+	graceTimer  *time.Timer       // re-checks a held outbox after the grace period
+}
+
+func newUpConn(r *Relay, index int) *upConn {
+	return &upConn{
+		r:        r,
+		index:    index,
+		log:      r.log.With("upstream", index),
+		subs:     make(map[string]*upSub),
+		shared:   make(map[string]*upSub),
+		receipts: make(map[string]*pending),
+		txns:     make(map[*txn]struct{}),
+		outbox:   outbox{maxFrames: r.cfg.OutboxFrames, maxBytes: r.cfg.OutboxBytes},
+	}
+}
+
+// run owns the connection's life: it dials, hands each session to a
+// reader and a writer goroutine, waits for the session to die, and backs
+// off before the next attempt, until the relay's context is cancelled.
+func (c *upConn) run(ctx context.Context) {
+	defer c.r.wg.Done()
+	addrs := c.r.cfg.Addresses
+	bo := newBackoff(c.r.cfg.ReconnectMin, c.r.cfg.ReconnectMax)
+	failures := 0 // consecutive failed attempts; only the first is a warning
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		addr := addrs[(c.index+attempt)%len(addrs)]
+		s, err := dial(ctx, c.r.cfg, addr)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			level := slog.LevelDebug
+			if failures == 1 {
+				level = slog.LevelWarn
+			}
+			c.log.Log(ctx, level, "relay: connect to broker failed; retrying", "addr", addr, "attempt", failures, "err", err)
+			if !sleepCtx(ctx, bo.next()) {
+				return
+			}
+			continue
+		}
+		if !c.attach(s) {
+			s.conn.Close()
+			return
+		}
+		c.sessions.Add(1)
+		c.log.Info("relay: connected to broker", "addr", addr, "server", s.server, "failed_attempts", failures)
+		failures = 0
+		began := time.Now()
+		s.wg.Add(2)
+		go c.readLoop(s)
+		go c.writeLoop(s)
+		<-s.done
+		s.wg.Wait()
+		if c.isClosed() {
+			return
+		}
+		if time.Since(began) >= stableSession {
+			// a session that dies young (a broker that accepts and
+			// then drops us) keeps the backoff growing
+			bo.reset()
+		}
+		if ctx.Err() == nil {
+			c.log.Warn("relay: broker connection lost", "addr", addr, "err", s.err)
+			if !sleepCtx(ctx, bo.next()) {
+				return
+			}
+		}
+	}
+}
+
+// attach makes s the current session: it re-sends every subscription and
+// holds the outbox until they are confirmed. It returns false when the
+// relay was closed meanwhile.
+func (c *upConn) attach(s *session) bool {
+	var e effects
+	defer e.run()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == stateClosed {
+		return false
+	}
+	c.sess = s
+	c.quirks = s.quirks
+	c.state = stateRestoring
+	c.upSince = time.Now()
+	c.restoreLeft = 0
+	for _, sub := range c.subs {
+		sub.confirmed = false
+		c.writeWithReceipt(sub.subscribeFrame(c.quirks), &pending{sub: sub, restore: true})
+		c.restoreLeft++
+	}
+	c.maybeRestored(&e)
+	return true
+}
+
+// maybeRestored marks the connection restored once every re-sent
+// subscription is confirmed, and flushes the outbox if it may. Caller
+// holds c.mu.
+func (c *upConn) maybeRestored(e *effects) {
+	if c.state != stateRestoring || c.restoreLeft > 0 {
+		return
+	}
+	if !c.restored.Swap(true) {
+		// the others may be waiting for this one to flush their outboxes
+		e.call(c.r.kickFlush)
+	}
+	c.maybeFlush(e)
+}
+
+// maybeFlush writes the held outbox and goes up once all connections are
+// restored or the grace period is over. Caller holds c.mu.
+func (c *upConn) maybeFlush(e *effects) {
+	if c.state != stateRestoring || c.restoreLeft > 0 {
+		return
+	}
+	grace := max(flushGrace, 2*c.r.cfg.ReconnectMax)
+	wait := grace - time.Since(c.upSince)
+	if c.outbox.len() > 0 && wait > 0 && !c.r.allRestored() {
+		if c.graceTimer == nil {
+			c.graceTimer = time.AfterFunc(wait, c.graceOver)
+		}
+		return
+	}
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+		c.graceTimer = nil
+	}
+	for _, it := range c.outbox.takeAll() {
+		c.writeItem(it)
+	}
+	c.state = stateUp
+	e.call(c.r.notify)
+}
+
+// tryFlush re-checks a held outbox; called when another connection is
+// restored.
+func (c *upConn) tryFlush() {
+	var e effects
+	c.mu.Lock()
+	c.maybeFlush(&e)
+	c.mu.Unlock()
+	e.run()
+}
+
+// graceOver runs on the grace timer's goroutine and flushes a held outbox.
+func (c *upConn) graceOver() {
+	var e effects
+	c.mu.Lock()
+	c.graceTimer = nil
+	c.maybeFlush(&e)
+	c.mu.Unlock()
+	e.run()
+}
+
+// fail ends session s (once) and keeps everything that outlives it: the
+// subscriptions (re-sent on reconnect), SENDs written without a RECEIPT
+// yet (back to the front of the outbox), the outbox itself. Open
+// transactions written on s are lost, delivered-but-unacked ids go stale.
+func (c *upConn) fail(s *session, err error) {
+	var e effects
+	c.mu.Lock()
+	if c.sess != s {
+		c.mu.Unlock()
+		return
+	}
+	s.err = err
+	close(s.done)
+	s.conn.Close()
+	c.sess = nil
+	if c.state != stateClosed {
+		c.state = stateDown
+	}
+	c.restored.Store(false)
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+		c.graceTimer = nil
+	}
+	var resend []*outItem
+	if c.quirks.localAcks {
+		resend = c.localRequeueItems()
+	}
+	c.outbox.pushFront(append(c.loseReceipts(&e), resend...))
+	for _, sub := range c.subs {
+		sub.confirmed = false
+		sub.acks.goStale()
+	}
+	for t := range c.txns {
+		if t.written {
+			t.lost = true
+			t.acks = nil
+		}
+	}
+	e.call(c.r.notify)
+	c.mu.Unlock()
+	e.run()
+}
+
+// writeFrame appends f to the session's write buffer and wakes the writer.
+// Caller holds c.mu and c.sess != nil.
+func (c *upConn) writeFrame(f *stomp.Frame) {
+	s := c.sess
+	s.wbuf = f.Append(s.wbuf, stomp.V12)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeItem writes an ordered-path item on the current session. Caller
+// holds c.mu and c.sess != nil.
+func (c *upConn) writeItem(it *outItem) {
+	if it.tx != nil && it.frame.Command == stomp.BEGIN {
+		it.tx.written = true
+	}
+	if !it.wantReceipt {
+		c.writeFrame(it.frame)
+		return
+	}
+	if it.isSend() {
+		c.inflight = append(c.inflight, it)
+	}
+	c.writeWithReceipt(it.frame, &pending{item: it})
+}
+
+// direct reports whether an ordered-path item may be written now rather
+// than queued: the connection is up with its outbox flushed, and a
+// transaction frame's BEGIN is already written (or it is the BEGIN).
+// Caller holds c.mu.
+func (c *upConn) direct(it *outItem) bool {
+	return c.state == stateUp && (it.tx == nil || it.tx.written || it.frame.Command == stomp.BEGIN)
+}
+
+// enqueue sends it upstream now if the connection is up, or queues it in
+// the outbox. Caller holds c.mu.
+func (c *upConn) enqueue(it *outItem) error {
+	switch {
+	case c.state == stateClosed:
+		return ErrClosed
+	case c.direct(it):
+		if len(c.sess.wbuf) > c.outbox.maxBytes && it.isSend() {
+			// the broker is not draining the socket
+			return ErrOutboxFull
+		}
+		c.writeItem(it)
+		return nil
+	default:
+		return c.outbox.push(it)
+	}
+}
+
+// isClosed reports whether shutdown has begun.
+func (c *upConn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateClosed
+}
+
+// up reports whether the connection is up with its outbox flushed.
+func (c *upConn) up() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateUp
+}
+
+// shutdown sends DISCONNECT with a receipt and waits (bounded by ctx) for
+// it, then marks the connection closed, ends the session and gives up the
+// outbox.
+func (c *upConn) shutdown(ctx context.Context) {
+	var e effects
+	c.mu.Lock()
+	s := c.sess
+	var got chan struct{}
+	if s != nil {
+		got = make(chan struct{})
+		c.writeWithReceipt(stomp.New(stomp.DISCONNECT), &pending{onOK: func() { close(got) }})
+	}
+	c.state = stateClosed
+	c.mu.Unlock()
+	if s != nil {
+		select {
+		case <-got:
+		case <-s.done:
+		case <-ctx.Done():
+		}
+		c.fail(s, errClosing)
+	}
+	c.mu.Lock()
+	for _, it := range c.outbox.takeAll() {
+		it.fail(&e, ErrClosed)
+	}
+	if c.graceTimer != nil {
+		c.graceTimer.Stop()
+		c.graceTimer = nil
+	}
+	c.mu.Unlock()
+	e.run()
+}
+
+var errClosing = errors.New("relay closing")
