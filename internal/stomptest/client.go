@@ -1,0 +1,209 @@
+// Package stomptest is a raw STOMP-over-WebSocket client for tests: it
+// sends frames (or arbitrary bytes, split however a test likes) the way a
+// testing tool such as APIC types them, and reads frames with deadlines.
+package stomptest
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"chatrelay/internal/stomp"
+)
+
+// Client is one raw WebSocket connection. Its reader goroutine decodes
+// everything the server sends into Frames (heart-beats are counted).
+type Client struct {
+	ws       *websocket.Conn
+	frames   chan *stomp.Frame
+	closed   chan struct{}
+	mu       sync.Mutex
+	closeErr error
+	beats    int
+	lastBeat time.Time
+	version  stomp.Version
+}
+
+// Options tune Dial.
+type Options struct {
+	Subprotocols []string    // offered subprotocols; nil offers none
+	Header       http.Header // extra handshake headers (Origin, ...)
+}
+
+// Dial opens a WebSocket to url.
+func Dial(url string, o Options) (*Client, *http.Response, error) {
+	d := websocket.Dialer{Subprotocols: o.Subprotocols, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial(url, o.Header)
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &Client{ws: ws, frames: make(chan *stomp.Frame, 4096), closed: make(chan struct{}), version: stomp.V12}
+	go c.readLoop()
+	return c, resp, nil
+}
+
+// readLoop is the client's reader goroutine: it owns reads from the socket
+// and the frames channel, and closes closed when the socket ends.
+func (c *Client) readLoop() {
+	defer close(c.closed)
+	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 64 << 20, MaxHeaders: 10000, MaxHeaderBytes: 1 << 20})
+	for {
+		_, p, err := c.ws.ReadMessage()
+		if err != nil {
+			c.mu.Lock()
+			c.closeErr = err
+			c.mu.Unlock()
+			return
+		}
+		if len(strings.Trim(string(p), "\r\n")) == 0 {
+			c.mu.Lock()
+			c.beats++
+			c.lastBeat = time.Now()
+			c.mu.Unlock()
+		}
+		if err := dec.Feed(p); err != nil {
+			c.setErr(err)
+			return
+		}
+		for {
+			f, err := dec.Next()
+			if err != nil {
+				c.setErr(err)
+				return
+			}
+			if f == nil {
+				break
+			}
+			if f.Command == stomp.CONNECTED {
+				switch f.Header("version") {
+				case "1.0":
+					dec.SetVersion(stomp.V10)
+				case "1.1":
+					dec.SetVersion(stomp.V11)
+				}
+			}
+			c.frames <- f
+		}
+	}
+}
+
+func (c *Client) setErr(err error) {
+	c.mu.Lock()
+	c.closeErr = err
+	c.mu.Unlock()
+	_ = c.ws.Close()
+}
+
+// Subprotocol returns the subprotocol the server chose.
+func (c *Client) Subprotocol() string { return c.ws.Subprotocol() }
+
+// SetVersion sets the version used to encode frames sent by Send.
+func (c *Client) SetVersion(v stomp.Version) { c.version = v }
+
+// Raw sends p as one binary WebSocket message.
+func (c *Client) Raw(p []byte) error { return c.ws.WriteMessage(websocket.BinaryMessage, p) }
+
+// Send encodes f and sends it as one message.
+func (c *Client) Send(f *stomp.Frame) error { return c.Raw(f.Encode(c.version)) }
+
+// Read returns the next frame, failing after timeout or when the socket
+// closed with nothing left to read.
+func (c *Client) Read(timeout time.Duration) (*stomp.Frame, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case f := <-c.frames:
+		return f, nil
+	case <-t.C:
+		return nil, fmt.Errorf("no frame within %v", timeout)
+	case <-c.closed:
+		select {
+		case f := <-c.frames:
+			return f, nil
+		default:
+		}
+		return nil, fmt.Errorf("socket closed: %w", c.CloseErr())
+	}
+}
+
+// Expect reads the next frame and checks its command; for an unexpected
+// ERROR the error text includes the server's message.
+func (c *Client) Expect(command string, timeout time.Duration) (*stomp.Frame, error) {
+	f, err := c.Read(timeout)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %s: %w", command, err)
+	}
+	if f.Command != command {
+		return f, fmt.Errorf("got %s (message %q, body %q), want %s", f.Command, f.Header("message"), f.Body, command)
+	}
+	return f, nil
+}
+
+// Connect sends CONNECT with accept-version 1.2 (or the given headers)
+// and waits for CONNECTED.
+func (c *Client) Connect(kv ...string) (*stomp.Frame, error) {
+	f := stomp.New(stomp.CONNECT, "accept-version", "1.0,1.1,1.2", "host", "/")
+	for i := 0; i+1 < len(kv); i += 2 {
+		f.Headers = f.Headers.Set(kv[i], kv[i+1])
+	}
+	if err := c.Send(f); err != nil {
+		return nil, err
+	}
+	return c.Expect(stomp.CONNECTED, 5*time.Second)
+}
+
+// Subscribe subscribes with a receipt and waits for it.
+func (c *Client) Subscribe(id, dest string, kv ...string) error {
+	f := stomp.New(stomp.SUBSCRIBE, append([]string{"id", id, "destination", dest, "receipt", "sub-" + id}, kv...)...)
+	if err := c.Send(f); err != nil {
+		return err
+	}
+	r, err := c.Expect(stomp.RECEIPT, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	if r.Header("receipt-id") != "sub-"+id {
+		return fmt.Errorf("receipt %q, want %q", r.Header("receipt-id"), "sub-"+id)
+	}
+	return nil
+}
+
+// WaitClosed waits until the server closed the socket and returns the
+// close code (0 when the socket ended without a close frame).
+func (c *Client) WaitClosed(timeout time.Duration) (int, error) {
+	select {
+	case <-c.closed:
+	case <-time.After(timeout):
+		return 0, fmt.Errorf("socket still open after %v", timeout)
+	}
+	var ce *websocket.CloseError
+	if errors.As(c.CloseErr(), &ce) {
+		return ce.Code, nil
+	}
+	return 0, nil
+}
+
+// Closed is closed once the socket has ended.
+func (c *Client) Closed() <-chan struct{} { return c.closed }
+
+// CloseErr returns why the socket ended.
+func (c *Client) CloseErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closeErr
+}
+
+// HeartBeats returns how many heart-beat messages arrived.
+func (c *Client) HeartBeats() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.beats
+}
+
+// Close closes the socket without a STOMP DISCONNECT.
+func (c *Client) Close() error { return c.ws.Close() }
