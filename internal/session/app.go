@@ -1,0 +1,154 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"chatrelay/internal/destination"
+	"chatrelay/internal/router"
+	"chatrelay/internal/stomp"
+)
+
+// subscribeApp runs the @SubscribeMapping counterpart: the handler's reply
+// goes back once, to this subscription only. Nothing is subscribed
+// upstream.
+func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
+	c := s.appContext(sub.target.Destination, f, true, nil)
+	reply, err := s.opts.Router.Dispatch(c)
+	if err != nil {
+		s.userError(sub.target.Destination, err)
+	} else {
+		body, merr := json.Marshal(reply)
+		if merr != nil {
+			s.userError(sub.target.Destination, merr)
+		} else {
+			s.enqueue(withBody(stomp.New(stomp.MESSAGE,
+				"destination", sub.target.Original,
+				"subscription", sub.id,
+				"message-id", newID("app-"),
+				"content-type", "application/json",
+			), body))
+		}
+	}
+	s.receipt(f.Header("receipt"))
+	return nil
+}
+
+// sendApp runs the @MessageMapping counterpart. A requested RECEIPT is
+// sent once the handler has returned and the broker has accepted every
+// message it published; handler errors go to /user/queue/errors.
+func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
+	var track *publishTracker
+	if r := f.Header("receipt"); r != "" {
+		track = &publishTracker{s: s, receipt: r, pending: 1}
+	}
+	c := s.appContext(target.Destination, f, false, track)
+	if _, err := s.opts.Router.Dispatch(c); err != nil {
+		s.userError(target.Destination, err)
+	}
+	track.done(nil)
+}
+
+// appContext builds the handler's view of a frame.
+func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track *publishTracker) *router.Context {
+	return &router.Context{
+		Context:     s.ctx,
+		User:        s.user,
+		SessionID:   s.id,
+		Destination: dest,
+		Headers:     f.Headers,
+		Body:        f.Body,
+		Subscribe:   subscribe,
+		Broker:      &publisher{s: s, track: track},
+	}
+}
+
+// userError delivers a handler error to this session's subscriptions of
+// /user/queue/errors, without ending the session. With no such
+// subscription the error is only logged, as Spring does.
+func (s *Session) userError(dest string, err error) {
+	var rerr *router.Error
+	if !errors.As(err, &rerr) {
+		s.log.Warn("handler failed", "destination", dest, "err", err)
+	}
+	body := router.ErrorBody(dest, err)
+	s.subsMu.RLock()
+	var ids []string
+	for id, sub := range s.subs {
+		if sub.target.Queue == "errors" && sub.target.Kind == destination.User {
+			ids = append(ids, id)
+		}
+	}
+	s.subsMu.RUnlock()
+	if len(ids) == 0 {
+		s.log.Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
+	}
+	for _, id := range ids {
+		s.enqueue(withBody(stomp.New(stomp.MESSAGE,
+			"destination", "/user/queue/errors",
+			"subscription", id,
+			"message-id", newID("err-"),
+			"content-type", "application/json",
+		), body))
+	}
+}
+
+// publisher is the router.Publisher handed to handlers: it publishes
+// through the relay and, when the frame asked for a receipt, counts the
+// broker's acceptances.
+type publisher struct {
+	s     *Session
+	track *publishTracker
+}
+
+// Publish implements router.Publisher.
+func (p *publisher) Publish(dest string, h stomp.Headers, body []byte) error {
+	return p.s.opts.Relay.Publish(dest, h, body, p.track.add())
+}
+
+// PublishToUser implements router.Publisher.
+func (p *publisher) PublishToUser(user, queue string, h stomp.Headers, body []byte) error {
+	return p.Publish(UserTopic(user, queue), h, body)
+}
+
+// publishTracker sends a RECEIPT when the handler and every publish it made
+// are done; a failed publish turns the RECEIPT into an ERROR.
+type publishTracker struct {
+	s       *Session
+	receipt string
+	pending int32
+	once    sync.Once
+	failed  atomic.Pointer[error]
+}
+
+// add counts one more publish and returns its acceptance callback; nil
+// for a nil tracker (no receipt wanted).
+func (t *publishTracker) add() func(error) {
+	if t == nil {
+		return nil
+	}
+	atomic.AddInt32(&t.pending, 1)
+	return t.done
+}
+
+// done marks one publish (or the handler) finished.
+func (t *publishTracker) done(err error) {
+	if t == nil {
+		return
+	}
+	if err != nil {
+		t.failed.CompareAndSwap(nil, &err)
+	}
+	if atomic.AddInt32(&t.pending, -1) != 0 {
+		return
+	}
+	t.once.Do(func() {
+		if e := t.failed.Load(); e != nil {
+			t.s.out.close(errorFrame("message not accepted by the broker", t.receipt, (*e).Error()), CloseServerError, "broker refused message", true)
+			return
+		}
+		t.s.receipt(t.receipt)
+	})
+}

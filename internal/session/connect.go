@@ -1,0 +1,114 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"chatrelay/internal/auth"
+	"chatrelay/internal/stomp"
+)
+
+// connect answers CONNECT or STOMP: it negotiates the version and
+// heart-beats, authenticates, pins the session to an upstream connection
+// and sends CONNECTED.
+func (s *Session) connect(f *stomp.Frame) error {
+	v, err := s.negotiateVersion(f.Header("accept-version"))
+	if err != nil {
+		s.failFrame(f, err.Error(), "supported versions are 1.0, 1.1 and 1.2", CloseProtocol)
+		return err
+	}
+	s.version.Store(int32(v))
+	s.dec.SetVersion(v)
+	cx, cy := 0, 0
+	if hb, ok := f.Headers.Get("heart-beat"); ok && v != stomp.V10 {
+		if cx, cy, err = parseHeartBeat(hb); err != nil {
+			s.failFrame(f, "invalid heart-beat header", err.Error(), CloseProtocol)
+			return err
+		}
+	}
+	user, err := s.opts.Auth.Authenticate(auth.Credentials{Login: f.Header("login"), Passcode: f.Header("passcode")})
+	if err != nil {
+		msg := "bad credentials"
+		if !errors.Is(err, auth.ErrBadCredentials) {
+			msg = "authentication failed"
+		}
+		s.log.Info("connect refused", "login", f.Header("login"), "err", err)
+		s.failFrame(f, msg, err.Error(), ClosePolicy)
+		return err
+	}
+	s.user = user
+	s.log = s.log.With("user", user)
+	if err := s.attach(); err != nil {
+		return err
+	}
+	// server values are floors: the interval used is the larger wish
+	var sendEvery, recvEvery time.Duration
+	if cy > 0 {
+		sendEvery = max(time.Duration(cy)*time.Millisecond, s.opts.HeartBeatSend)
+	}
+	if cx > 0 {
+		recvEvery = max(time.Duration(cx)*time.Millisecond, s.opts.HeartBeatReceive)
+	}
+	s.recvEvery = recvEvery
+	s.connected = true
+	s.armReadDeadline()
+	connected := stomp.New(stomp.CONNECTED,
+		"version", v.String(),
+		"heart-beat", fmt.Sprintf("%d,%d", sendEvery.Milliseconds(), recvEvery.Milliseconds()),
+		"server", s.opts.Server,
+		"session", s.id,
+		"user-name", user,
+	)
+	s.enqueue(connected)
+	s.hb <- sendEvery
+	s.log.Info("connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
+	return nil
+}
+
+// negotiateVersion picks the highest version both sides speak. No
+// accept-version header means STOMP 1.0. A WebSocket subprotocol chosen
+// in the handshake caps the choice.
+func (s *Session) negotiateVersion(accept string) (stomp.Version, error) {
+	if strings.TrimSpace(accept) == "" {
+		return stomp.V10, nil
+	}
+	best := stomp.Version(-1)
+	for _, a := range strings.Split(accept, ",") {
+		var v stomp.Version
+		switch strings.TrimSpace(a) {
+		case "1.0":
+			v = stomp.V10
+		case "1.1":
+			v = stomp.V11
+		case "1.2":
+			v = stomp.V12
+		default:
+			continue
+		}
+		if v <= s.subproto && v > best {
+			best = v
+		}
+	}
+	if best < 0 {
+		return 0, fmt.Errorf("unsupported protocol version %q", accept)
+	}
+	return best, nil
+}
+
+// parseHeartBeat parses "cx,cy" in milliseconds.
+func parseHeartBeat(h string) (cx, cy int, err error) {
+	a, b, ok := strings.Cut(h, ",")
+	if !ok {
+		return 0, 0, fmt.Errorf("want two comma-separated numbers, got %q", h)
+	}
+	if cx, err = strconv.Atoi(strings.TrimSpace(a)); err != nil || cx < 0 {
+		return 0, 0, fmt.Errorf("bad number in %q", h)
+	}
+	if cy, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || cy < 0 {
+		return 0, 0, fmt.Errorf("bad number in %q", h)
+	}
+	return cx, cy, nil
+}

@@ -1,0 +1,97 @@
+package session
+
+import (
+	"errors"
+	"strings"
+
+	"chatrelay/internal/stomp"
+)
+
+// Deliver implements relay.Sink: it queues a frame from the broker for the
+// client. MESSAGE frames get the destination the client subscribed to;
+// an ERROR ends the session. It never blocks.
+func (s *Session) Deliver(f *stomp.Frame) {
+	switch f.Command {
+	case stomp.MESSAGE:
+		s.subsMu.RLock()
+		sub := s.subs[f.Header("subscription")]
+		s.subsMu.RUnlock()
+		if sub == nil {
+			return // unsubscribed meanwhile
+		}
+		if sub.display != "" && sub.display != f.Header("destination") {
+			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", sub.display), Body: f.Body}
+		}
+	case stomp.ERROR:
+		s.log.Warn("relay error", "message", f.Header("message"))
+		s.out.close(f, CloseServerError, "broker error", true)
+		return
+	}
+	s.enqueue(f)
+}
+
+// enqueue encodes f for the client and queues it; a full queue closes the
+// session as a slow consumer.
+func (s *Session) enqueue(f *stomp.Frame) {
+	ok, overflow := s.out.push(f.Encode(s.writeVersion()))
+	if !ok && overflow {
+		s.log.Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
+		s.out.close(errorFrame("slow consumer", "", "the client did not read fast enough; its send queue is full"), CloseSlowConsumer, "slow consumer", false)
+	}
+}
+
+// receipt queues a RECEIPT when id is not empty.
+func (s *Session) receipt(id string) {
+	if id != "" {
+		s.enqueue(stomp.New(stomp.RECEIPT, "receipt-id", id))
+	}
+}
+
+// errorFrame builds an ERROR with a short message header, the receipt-id
+// of the failing frame when it asked for one, and a longer body.
+func errorFrame(message, receiptID, detail string) *stomp.Frame {
+	f := stomp.New(stomp.ERROR, "message", message)
+	if receiptID != "" {
+		f.Headers = append(f.Headers, stomp.Header{Key: "receipt-id", Value: receiptID})
+	}
+	if detail != "" {
+		f.Headers = append(f.Headers, stomp.Header{Key: "content-type", Value: "text/plain"})
+		f.Body = []byte(detail)
+	}
+	return f
+}
+
+// errFrameFailed is returned by failFrame so the read loop stops.
+var errFrameFailed = errors.New("session ended by ERROR")
+
+// failFrame ends the session with an ERROR about frame f (which may be
+// nil): the ERROR is written after what is already queued, then the socket
+// closes with code.
+func (s *Session) failFrame(f *stomp.Frame, message, detail string, code int) error {
+	s.fail(f, message, detail, code)
+	return errFrameFailed
+}
+
+// fail queues the final ERROR and the close.
+func (s *Session) fail(f *stomp.Frame, message, detail string, code int) {
+	receipt := ""
+	if f != nil {
+		receipt = f.Header("receipt")
+	}
+	s.out.close(errorFrame(message, receipt, detail), code, truncate(message, 120), true)
+}
+
+// protocolError ends the session after a frame that could not be decoded.
+func (s *Session) protocolError(f *stomp.Frame, err error) {
+	s.log.Info("protocol error", "err", err)
+	s.fail(f, "malformed frame", err.Error(), CloseProtocol)
+}
+
+// truncate bounds a WebSocket close reason (123 bytes on the wire),
+// keeping it valid UTF-8.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

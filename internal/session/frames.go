@@ -1,0 +1,229 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+
+	"chatrelay/internal/destination"
+	"chatrelay/internal/stomp"
+)
+
+// handle processes one client frame. It returns an error when the session
+// must end (the ERROR frame is already queued).
+func (s *Session) handle(f *stomp.Frame) error {
+	if !s.connected {
+		if f.Command == stomp.CONNECT || f.Command == stomp.STOMP {
+			return s.connect(f)
+		}
+		return s.failFrame(f, "expected CONNECT frame", fmt.Sprintf("got %s before CONNECT", f.Command), CloseProtocol)
+	}
+	switch f.Command {
+	case stomp.SUBSCRIBE:
+		return s.subscribe(f)
+	case stomp.UNSUBSCRIBE:
+		return s.unsubscribe(f)
+	case stomp.SEND:
+		return s.send(f)
+	case stomp.ACK, stomp.NACK:
+		return s.ack(f)
+	case stomp.BEGIN, stomp.COMMIT, stomp.ABORT:
+		return s.transaction(f)
+	case stomp.DISCONNECT:
+		return s.disconnect(f)
+	case stomp.CONNECT, stomp.STOMP:
+		return s.failFrame(f, "already connected", "CONNECT may be sent only once", CloseProtocol)
+	default:
+		return s.failFrame(f, "unknown command", fmt.Sprintf("unknown command %q", f.Command), CloseProtocol)
+	}
+}
+
+// require returns the value of a mandatory header, or sends the ERROR.
+func (s *Session) require(f *stomp.Frame, key string) (string, error) {
+	v, ok := f.Headers.Get(key)
+	if !ok || v == "" {
+		return "", s.failFrame(f, "missing header: "+key, fmt.Sprintf("%s frame requires a %q header", f.Command, key), CloseProtocol)
+	}
+	return v, nil
+}
+
+func (s *Session) subscribe(f *stomp.Frame) error {
+	dest, err := s.require(f, "destination")
+	if err != nil {
+		return err
+	}
+	id, ok := f.Headers.Get("id")
+	if !ok || id == "" {
+		if s.writeVersion() != stomp.V10 {
+			_, err := s.require(f, "id")
+			return err
+		}
+		id = dest // STOMP 1.0 makes the id optional
+	}
+	s.subsMu.RLock()
+	_, dup := s.subs[id]
+	n := len(s.subs)
+	s.subsMu.RUnlock()
+	if dup {
+		return s.failFrame(f, "duplicate subscription id", fmt.Sprintf("subscription id %q is already in use on this connection", id), CloseProtocol)
+	}
+	if s.opts.MaxSubscriptions > 0 && n >= s.opts.MaxSubscriptions {
+		return s.failFrame(f, "too many subscriptions", fmt.Sprintf("at most %d subscriptions per connection", s.opts.MaxSubscriptions), ClosePolicy)
+	}
+	target, headers, err := s.opts.Policy.Subscribe(dest, f.Headers)
+	if err != nil {
+		return s.refuse(f, err)
+	}
+	// clients see the destination they subscribed to, not the alias or
+	// the internal topic behind it
+	sub := &subscription{id: id, target: target, display: target.Original}
+	s.subsMu.Lock()
+	s.subs[id] = sub
+	s.subsMu.Unlock()
+	switch target.Kind {
+	case destination.App:
+		return s.subscribeApp(f, sub)
+	case destination.User:
+		err = s.upstream.Subscribe(id, UserTopic(s.user, target.Queue), headers)
+	default:
+		err = s.upstream.Subscribe(id, target.Destination, headers)
+	}
+	if err != nil {
+		s.dropSub(id)
+		return s.failFrame(f, "subscribe failed", err.Error(), CloseServerError)
+	}
+	return nil
+}
+
+func (s *Session) unsubscribe(f *stomp.Frame) error {
+	id, ok := f.Headers.Get("id")
+	if !ok && s.writeVersion() == stomp.V10 {
+		id, ok = f.Headers.Get("destination")
+	}
+	if !ok || id == "" {
+		_, err := s.require(f, "id")
+		return err
+	}
+	sub := s.dropSub(id)
+	receipt := f.Header("receipt")
+	if sub == nil || sub.target.Kind == destination.App {
+		// nothing upstream: unknown ids are ignored, as Spring and
+		// RabbitMQ do, but a requested receipt is still honoured
+		s.receipt(receipt)
+		return nil
+	}
+	if err := s.upstream.Unsubscribe(id, receipt); err != nil {
+		return s.failFrame(f, "unsubscribe failed", err.Error(), CloseServerError)
+	}
+	return nil
+}
+
+func (s *Session) dropSub(id string) *subscription {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	sub := s.subs[id]
+	delete(s.subs, id)
+	return sub
+}
+
+func (s *Session) send(f *stomp.Frame) error {
+	dest, err := s.require(f, "destination")
+	if err != nil {
+		return err
+	}
+	target, headers, err := s.opts.Policy.Send(dest, f.Headers)
+	if err != nil {
+		return s.refuse(f, err)
+	}
+	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
+		return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+	}
+	switch target.Kind {
+	case destination.App:
+		s.sendApp(f, target)
+		return nil
+	case destination.User:
+		return s.refuse(f, &destination.Rejection{Destination: dest, Rule: "policy.client_send", Reason: "clients cannot send to user destinations"})
+	}
+	if err := s.upstream.Send(target.Destination, headers, f.Body); err != nil {
+		return s.failFrame(f, "send failed", err.Error(), CloseServerError)
+	}
+	return nil
+}
+
+func (s *Session) ack(f *stomp.Frame) error {
+	if s.writeVersion() == stomp.V12 {
+		if _, err := s.require(f, "id"); err != nil {
+			return err
+		}
+	} else if _, err := s.require(f, "message-id"); err != nil {
+		return err
+	}
+	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
+		return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+	}
+	var err error
+	if f.Command == stomp.ACK {
+		err = s.upstream.Ack(f.Headers)
+	} else {
+		err = s.upstream.Nack(f.Headers)
+	}
+	if err != nil {
+		return s.failFrame(f, "invalid "+f.Command, err.Error(), CloseProtocol)
+	}
+	return nil
+}
+
+func (s *Session) transaction(f *stomp.Frame) error {
+	tx, err := s.require(f, "transaction")
+	if err != nil {
+		return err
+	}
+	receipt := f.Header("receipt")
+	switch f.Command {
+	case stomp.BEGIN:
+		if s.txs[tx] {
+			return s.failFrame(f, "duplicate transaction", fmt.Sprintf("transaction %q is already open", tx), CloseProtocol)
+		}
+		if s.opts.MaxTransactions > 0 && len(s.txs) >= s.opts.MaxTransactions {
+			return s.failFrame(f, "too many transactions", fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions), ClosePolicy)
+		}
+		err = s.upstream.Begin(tx, receipt)
+		s.txs[tx] = true
+	default:
+		if !s.txs[tx] {
+			return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+		}
+		delete(s.txs, tx)
+		if f.Command == stomp.COMMIT {
+			err = s.upstream.Commit(tx, receipt)
+		} else {
+			err = s.upstream.Abort(tx, receipt)
+		}
+	}
+	if err != nil {
+		return s.failFrame(f, f.Command+" failed", err.Error(), CloseProtocol)
+	}
+	return nil
+}
+
+// disconnect answers DISCONNECT: the RECEIPT, if asked, goes out after
+// everything queued before it, and then the socket closes.
+func (s *Session) disconnect(f *stomp.Frame) error {
+	var final *stomp.Frame
+	if r := f.Header("receipt"); r != "" {
+		final = stomp.New(stomp.RECEIPT, "receipt-id", r)
+	}
+	s.out.close(final, CloseNormal, "disconnect", true)
+	return ErrClosed
+}
+
+// refuse sends the ERROR for a policy rejection and ends the session:
+// the frame never reaches the broker.
+func (s *Session) refuse(f *stomp.Frame, err error) error {
+	var r *destination.Rejection
+	if errors.As(err, &r) {
+		s.log.Info("frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
+		return s.failFrame(f, "destination refused: "+r.Destination, err.Error(), ClosePolicy)
+	}
+	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)
+}

@@ -1,0 +1,160 @@
+package session
+
+import (
+	"sync"
+	"time"
+
+	"chatrelay/internal/stomp"
+)
+
+// outQueue is a session's bounded queue of encoded frames waiting for the
+// writer goroutine. Producers never block: when the queued bytes would
+// pass the limit the session is closed as a slow consumer.
+type outQueue struct {
+	mu      sync.Mutex
+	items   [][]byte
+	bytes   int
+	limit   int
+	wake    chan struct{}
+	closing bool
+	// what the writer does once closing is set
+	final      *stomp.Frame
+	closeCode  int
+	closeText  string
+	flushFirst bool
+}
+
+func newOutQueue(limit int) *outQueue {
+	return &outQueue{limit: limit, wake: make(chan struct{}, 1)}
+}
+
+// push queues b. It reports false, and queues nothing, when the queue is
+// closing or b would pass the byte limit.
+func (q *outQueue) push(b []byte) (ok, overflow bool) {
+	q.mu.Lock()
+	if q.closing {
+		q.mu.Unlock()
+		return false, false
+	}
+	if q.bytes+len(b) > q.limit {
+		q.mu.Unlock()
+		return false, true
+	}
+	q.items = append(q.items, b)
+	q.bytes += len(b)
+	q.mu.Unlock()
+	q.signal()
+	return true, false
+}
+
+// close asks the writer to end the connection: flush what is queued when
+// flushFirst, then write final (if any), then close with code and text.
+// Only the first call counts.
+func (q *outQueue) close(final *stomp.Frame, code int, text string, flushFirst bool) {
+	q.mu.Lock()
+	if q.closing {
+		q.mu.Unlock()
+		return
+	}
+	q.closing = true
+	q.final, q.closeCode, q.closeText, q.flushFirst = final, code, text, flushFirst
+	q.mu.Unlock()
+	q.signal()
+}
+
+func (q *outQueue) isClosing() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closing
+}
+
+func (q *outQueue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns everything queued, and whether the queue is
+// closing.
+func (q *outQueue) take(buf [][]byte) ([][]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	buf = append(buf[:0], q.items...)
+	clear(q.items)
+	q.items = q.items[:0]
+	q.bytes = 0
+	return buf, q.closing
+}
+
+// writeLoop is the session's writer goroutine. It owns every write to the
+// socket and the socket's close: it drains the queue, sends heart-beats
+// when nothing else was written, and on close writes the final frame
+// (flushing the queue first when asked) before closing the socket.
+func (s *Session) writeLoop() {
+	defer s.finish()
+	q := s.out
+	var (
+		batch     [][]byte
+		lastWrite = time.Now()
+		tick      <-chan time.Time
+		every     time.Duration
+	)
+	for {
+		select {
+		case <-q.wake:
+		case <-tick:
+			if time.Since(lastWrite) >= every/2 {
+				if err := s.conn.WriteMessage(stomp.HeartBeat); err != nil {
+					s.dropSocket(err)
+					return
+				}
+				lastWrite = time.Now()
+			}
+			continue
+		case every = <-s.heartbeatSet():
+			if every > 0 {
+				t := time.NewTicker(every)
+				defer t.Stop()
+				tick = t.C
+			}
+			continue
+		}
+		var closing bool
+		batch, closing = q.take(batch)
+		if closing {
+			q.mu.Lock()
+			final, code, text, flush := q.final, q.closeCode, q.closeText, q.flushFirst
+			q.mu.Unlock()
+			if flush {
+				for _, b := range batch {
+					if s.conn.WriteMessage(b) != nil {
+						break
+					}
+				}
+			}
+			if final != nil {
+				_ = s.conn.WriteMessage(final.Encode(s.writeVersion()))
+			}
+			_ = s.conn.Close(code, text)
+			return
+		}
+		for _, b := range batch {
+			if err := s.conn.WriteMessage(b); err != nil {
+				s.dropSocket(err)
+				return
+			}
+		}
+		if len(batch) > 0 {
+			lastWrite = time.Now()
+		}
+	}
+}
+
+// dropSocket closes a socket that failed a write; nothing more can be said
+// to the client.
+func (s *Session) dropSocket(err error) {
+	s.log.Debug("write failed", "err", err)
+	s.out.close(nil, CloseGoingAway, "", false)
+	_ = s.conn.Close(CloseGoingAway, "write failed")
+}

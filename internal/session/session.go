@@ -1,0 +1,259 @@
+// Package session runs one client's STOMP session: it decodes what the
+// transport reads, negotiates CONNECT, applies the destination policy,
+// routes /app frames to handlers and everything else to the relay, and
+// owns the only goroutine that writes to the client's socket.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"chatrelay/internal/auth"
+	"chatrelay/internal/destination"
+	"chatrelay/internal/relay"
+	"chatrelay/internal/router"
+	"chatrelay/internal/stomp"
+)
+
+// Conn is the transport under a session: a WebSocket or SockJS connection
+// carrying STOMP bytes. Only the session's writer goroutine calls
+// WriteMessage and Close.
+type Conn interface {
+	// WriteMessage writes one binary message, within the write timeout.
+	WriteMessage(p []byte) error
+	// SetReadDeadline bounds the transport's next read; zero means none.
+	SetReadDeadline(t time.Time) error
+	// Close ends the connection with a close code and reason.
+	Close(code int, reason string) error
+}
+
+// WebSocket close codes the session uses.
+const (
+	CloseNormal       = 1000
+	CloseGoingAway    = 1001
+	CloseProtocol     = 1002
+	ClosePolicy       = 1008
+	CloseTooBig       = 1009
+	CloseServerError  = 1011
+	CloseSlowConsumer = 4001
+	CloseHeartBeat    = 4002
+)
+
+// Options are the settings and collaborators every session shares.
+type Options struct {
+	Relay    *relay.Relay
+	Policy   *destination.Policy
+	Router   *router.Router
+	Auth     auth.Authenticator
+	Limits   stomp.Limits
+	Logger   *slog.Logger
+	Server   string // the CONNECTED server header
+	HostName string // the CONNECTED server's host, for logs
+
+	HeartBeatSend    time.Duration
+	HeartBeatReceive time.Duration
+	HeartBeatGrace   time.Duration
+	ConnectTimeout   time.Duration
+	SendQueueBytes   int
+	MaxSubscriptions int
+	MaxTransactions  int
+}
+
+// Session is one client connection's STOMP state. Receive is called by the
+// transport's read loop only; Deliver may be called from any goroutine.
+type Session struct {
+	opts   *Options
+	conn   Conn
+	id     string
+	remote string
+	log    *slog.Logger
+	dec    *stomp.Decoder
+	out    *outQueue
+
+	// reader-goroutine state
+	connected bool
+	version   atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
+	subproto  stomp.Version
+	hb        chan time.Duration // the negotiated send interval, handed to the writer
+	user      string
+	txs       map[string]bool
+	recvEvery time.Duration
+
+	upMu       sync.Mutex
+	upstream   *relay.Client // set once by the reader goroutine under upMu
+	upReleased bool
+
+	subsMu sync.RWMutex
+	subs   map[string]*subscription // by client subscription id
+
+	ctx        context.Context // cancelled when the session ends
+	cancel     context.CancelFunc
+	finishOnce sync.Once
+	done       chan struct{}
+	onFinish   func(*Session)
+}
+
+// subscription is what the session remembers of one client SUBSCRIBE.
+type subscription struct {
+	id      string
+	target  destination.Target
+	display string // the destination header clients see on MESSAGE
+}
+
+// New creates the session for a freshly upgraded connection and starts its
+// writer goroutine. subprotocol is the version the handshake negotiated
+// (V12 when the client offered none). onFinish runs once when it ends.
+func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, onFinish func(*Session)) *Session {
+	s := &Session{
+		opts:     opts,
+		conn:     conn,
+		id:       newID("s-"),
+		remote:   remote,
+		dec:      stomp.NewDecoder(opts.Limits),
+		subproto: subprotocol,
+		hb:       make(chan time.Duration, 1),
+		txs:      map[string]bool{},
+		subs:     map[string]*subscription{},
+		done:     make(chan struct{}),
+		onFinish: onFinish,
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.version.Store(int32(subprotocol))
+	s.log = opts.Logger.With("session", s.id, "remote", remote)
+	s.out = newOutQueue(opts.SendQueueBytes)
+	if opts.ConnectTimeout > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(opts.ConnectTimeout))
+	}
+	go s.writeLoop()
+	return s
+}
+
+// ID returns the session id sent in CONNECTED.
+func (s *Session) ID() string { return s.id }
+
+// User returns the authenticated user, "" before CONNECT.
+func (s *Session) User() string { return s.user }
+
+// Done is closed when the session has ended and its socket is closed.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// writeVersion is the version frames to the client are encoded in.
+func (s *Session) writeVersion() stomp.Version { return stomp.Version(s.version.Load()) }
+
+func (s *Session) heartbeatSet() <-chan time.Duration { return s.hb }
+
+// ErrClosed is returned by Receive once the session is over.
+var ErrClosed = errors.New("session closed")
+
+// Receive handles one transport message: any number of whole or partial
+// frames and heart-beats. It returns an error when the session is over
+// and the transport should stop reading.
+func (s *Session) Receive(p []byte) error {
+	if s.out.isClosing() {
+		return ErrClosed
+	}
+	s.armReadDeadline()
+	if err := s.dec.Feed(p); err != nil {
+		s.protocolError(nil, err)
+		return err
+	}
+	for {
+		f, err := s.dec.Next()
+		if err != nil {
+			s.protocolError(nil, err)
+			return err
+		}
+		if f == nil {
+			return nil
+		}
+		if err := s.handle(f); err != nil {
+			return err
+		}
+		if s.out.isClosing() {
+			return ErrClosed
+		}
+	}
+}
+
+// ReadFailed tells the session that the transport can read no more: the
+// peer went away, or a deadline passed.
+func (s *Session) ReadFailed(err error) {
+	if isTimeout(err) && !s.out.isClosing() {
+		if !s.connected {
+			s.fail(nil, "no CONNECT frame in time", "", CloseProtocol)
+		} else {
+			s.fail(nil, "heart-beat timeout", "no data from the client within the negotiated heart-beat interval", CloseHeartBeat)
+		}
+		return
+	}
+	s.out.close(nil, CloseNormal, "", false)
+}
+
+// Shutdown ends the session because the server is stopping: the client
+// gets an ERROR saying so, after what was already queued.
+func (s *Session) Shutdown() {
+	s.out.close(errorFrame("server shutting down", "", "reconnect to another replica"), CloseGoingAway, "server shutting down", true)
+}
+
+// armReadDeadline moves the read deadline after traffic from the client.
+func (s *Session) armReadDeadline() {
+	if !s.connected {
+		return
+	}
+	if s.recvEvery <= 0 {
+		_ = s.conn.SetReadDeadline(time.Time{})
+		return
+	}
+	_ = s.conn.SetReadDeadline(time.Now().Add(2*s.recvEvery + s.opts.HeartBeatGrace))
+}
+
+// attach pins the session to an upstream connection of the relay. It
+// fails when the session ended meanwhile, so nothing is left attached.
+func (s *Session) attach() error {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.upReleased {
+		return ErrClosed
+	}
+	s.upstream = s.opts.Relay.Attach(s)
+	return nil
+}
+
+// finish releases everything the session holds; it runs once, from the
+// writer goroutine after the socket is closed.
+func (s *Session) finish() {
+	s.finishOnce.Do(func() {
+		s.upMu.Lock()
+		s.upReleased = true
+		up := s.upstream
+		s.upMu.Unlock()
+		if up != nil {
+			up.Close()
+		}
+		s.cancel()
+		close(s.done)
+		if s.onFinish != nil {
+			s.onFinish(s)
+		}
+		s.log.Debug("session ended")
+	})
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// newID returns prefix followed by 12 random hex digits.
+func newID(prefix string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
