@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"chatrelay/internal/config"
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/stomptest"
+)
+
+// rabbit is the private RabbitMQ node shared by this package's tests; nil
+// when RabbitMQ is not installed (its tests then skip loudly, or fail in CI).
+var rabbit *rabbittest.Node
+
+func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &rabbit)) }
+
+// replica is one running chatrelay server on a loopback port.
+type replica struct {
+	srv  *Server
+	addr string
+}
+
+// URL returns the replica's WebSocket endpoint.
+func (r *replica) URL() string { return "ws://" + r.addr + "/ws" }
+
+// HTTP returns the replica's base HTTP URL.
+func (r *replica) HTTP() string { return "http://" + r.addr }
+
+// testConfig returns defaults for broker "embedded" or "rabbitmq" (the
+// shared node), with quick reconnects for outage tests.
+func testConfig(t testing.TB, broker string) config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Broker.ReconnectMin = 50 * time.Millisecond
+	cfg.Broker.ReconnectMax = time.Second
+	cfg.Broker.HeartBeat = 2 * time.Second
+	if broker == config.BrokerRabbitMQ {
+		n := rabbittest.Require(t, rabbit)
+		cfg.Broker.Mode = config.BrokerRabbitMQ
+		cfg.Broker.Addresses = []string{n.STOMPAddr()}
+	}
+	return cfg
+}
+
+// start runs a replica with cfg until the test ends, and waits until it
+// has an upstream connection.
+func start(t testing.TB, cfg config.Config) *replica {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	srv, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	// the serving goroutine owns the listener until Shutdown closes it
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Relay().WaitReady(ctx); err != nil {
+		t.Fatalf("relay not ready: %v", err)
+	}
+	return &replica{srv: srv, addr: l.Addr().String()}
+}
+
+// forEachBroker runs f against the embedded broker and against RabbitMQ.
+func forEachBroker(t *testing.T, f func(t *testing.T, cfg config.Config)) {
+	for _, b := range []string{config.BrokerEmbedded, config.BrokerRabbitMQ} {
+		t.Run(b, func(t *testing.T) { f(t, testConfig(t, b)) })
+	}
+}
+
+// dial opens a raw client offering the STOMP subprotocols.
+func dial(t testing.TB, r *replica) *stomptest.Client {
+	t.Helper()
+	c, _, err := stomptest.Dial(r.URL(), stomptest.Options{Subprotocols: []string{"v12.stomp", "v11.stomp", "v10.stomp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// connect dials and connects as login.
+func connect(t testing.TB, r *replica, login string, kv ...string) *stomptest.Client {
+	t.Helper()
+	c := dial(t, r)
+	if _, err := c.Connect(append([]string{"login", login}, kv...)...); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// unique returns a name no other test uses, safe in a destination.
+func unique(t testing.TB) string {
+	r := strings.NewReplacer("/", "-", " ", "-", "#", "", "(", "", ")", "")
+	return r.Replace(t.Name()) + "-" + time.Now().Format("150405.000000000")[7:]
+}
+
+// expectError reads until an ERROR and checks its message contains want.
+func expectError(t testing.TB, c *stomptest.Client, want string) {
+	t.Helper()
+	f, err := c.Read(5 * time.Second)
+	if err != nil {
+		t.Fatalf("waiting for ERROR %q: %v", want, err)
+	}
+	if f.Command != "ERROR" || !strings.Contains(f.Header("message")+" "+string(f.Body), want) {
+		t.Fatalf("got %s %q %q, want ERROR containing %q", f.Command, f.Header("message"), f.Body, want)
+	}
+	if _, err := c.WaitClosed(5 * time.Second); err != nil {
+		t.Fatalf("after ERROR: %v", err)
+	}
+}

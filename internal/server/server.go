@@ -1,0 +1,219 @@
+// Package server is chatrelay's composition root: it builds the broker,
+// relay, policy, router and transports from a Config and serves HTTP.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"chatrelay/internal/auth"
+	"chatrelay/internal/broker/embedded"
+	"chatrelay/internal/chat"
+	"chatrelay/internal/config"
+	"chatrelay/internal/destination"
+	"chatrelay/internal/relay"
+	"chatrelay/internal/router"
+	"chatrelay/internal/session"
+	"chatrelay/internal/stomp"
+	"chatrelay/internal/transport"
+)
+
+// Version is reported in the CONNECTED frame's server header.
+const Version = "chatrelay/0.1.0"
+
+// Server is one chatrelay replica.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	broker   *embedded.Broker // nil in rabbitmq mode
+	relay    *relay.Relay
+	router   *router.Router
+	sessOpts *session.Options
+	http     *http.Server
+	mux      *http.ServeMux
+
+	mu       sync.Mutex
+	sessions map[*session.Session]struct{}
+	closing  bool
+}
+
+// New builds a replica from cfg. It starts the embedded broker (in
+// embedded mode) and the relay's connection attempts, but serves nothing
+// until Serve.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, sessions: map[*session.Session]struct{}{}}
+	policy, err := destination.New(policyConfig(cfg.Policy))
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	var authn auth.Authenticator = auth.None{}
+	if cfg.Auth.Mode == config.AuthStatic {
+		authn = auth.Static{Users: cfg.Auth.Users}
+	}
+	rcfg := relay.Config{
+		Addresses:    cfg.Broker.Addresses,
+		Login:        cfg.Broker.Login,
+		Passcode:     cfg.Broker.Passcode,
+		VHost:        cfg.Broker.VHost,
+		Connections:  cfg.Broker.Connections,
+		HeartBeat:    cfg.Broker.HeartBeat,
+		ReconnectMin: cfg.Broker.ReconnectMin,
+		ReconnectMax: cfg.Broker.ReconnectMax,
+		OutboxFrames: cfg.Broker.OutboxFrames,
+		OutboxBytes:  cfg.Broker.OutboxBytes,
+		Logger:       log.With("component", "relay"),
+	}
+	if cfg.Broker.Mode == config.BrokerEmbedded {
+		b, err := embedded.Start(log)
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		s.broker = b
+		rcfg.Addresses = []string{"embedded"}
+		rcfg.Dial = b.Dial
+	}
+	s.relay = relay.New(rcfg)
+	s.router = router.New()
+	chat.Register(s.router, chat.Options{})
+	s.sessOpts = &session.Options{
+		Relay:  s.relay,
+		Policy: policy,
+		Router: s.router,
+		Auth:   authn,
+		Limits: stomp.Limits{
+			MaxFrameBytes:  cfg.Limits.MaxFrameBytes,
+			MaxHeaders:     cfg.Limits.MaxHeaders,
+			MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
+		},
+		Logger:           log.With("component", "session"),
+		Server:           Version,
+		HeartBeatSend:    cfg.STOMP.HeartBeatSend,
+		HeartBeatReceive: cfg.STOMP.HeartBeatReceive,
+		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
+		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
+		SendQueueBytes:   cfg.Limits.SendQueueBytes,
+		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
+		MaxTransactions:  cfg.Limits.MaxTransactions,
+	}
+	s.mux = http.NewServeMux()
+	ws := transport.NewWebSocket(
+		transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
+		int64(cfg.Limits.MaxFrameBytes)+1024,
+		cfg.Limits.WriteTimeout,
+		log.With("component", "websocket"),
+		s.newSession,
+	)
+	s.mux.Handle("GET /ws", ws)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.relay.Start()
+	return s, nil
+}
+
+// Router returns the /app router, so that more handlers can be added
+// before Serve.
+func (s *Server) Router() *router.Router { return s.router }
+
+// Relay returns the broker relay (for server-side publishing).
+func (s *Server) Relay() *relay.Relay { return s.relay }
+
+// Handler returns the HTTP handler with every endpoint.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	s.log.Info("listening", "addr", l.Addr().String(), "broker", s.brokerDescription())
+	err := s.http.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) brokerDescription() string {
+	if s.broker != nil {
+		return "embedded (in-process, single node)"
+	}
+	return fmt.Sprintf("rabbitmq %v vhost %q, %d connections", s.cfg.Broker.Addresses, s.cfg.Broker.VHost, s.cfg.Broker.Connections)
+}
+
+// newSession creates and registers the session of an accepted connection.
+func (s *Server) newSession(conn session.Conn, remote string, v stomp.Version) *session.Session {
+	sess := session.New(s.sessOpts, conn, remote, v, s.forget)
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.sessions[sess] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closing {
+		sess.Shutdown()
+	}
+	return sess
+}
+
+func (s *Server) forget(sess *session.Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+}
+
+// Shutdown stops accepting connections, tells every client the server is
+// going away (an ERROR, then a close with a reason), waits for their
+// sockets to close, then closes the relay's upstream connections cleanly
+// and stops the embedded broker.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	live := make([]*session.Session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		live = append(live, sess)
+	}
+	s.mu.Unlock()
+	err := s.http.Shutdown(ctx) // hijacked WebSockets are not waited for here
+	for _, sess := range live {
+		sess.Shutdown()
+	}
+	for _, sess := range live {
+		select {
+		case <-sess.Done():
+		case <-ctx.Done():
+		}
+	}
+	if rerr := s.relay.Close(ctx); rerr != nil && err == nil {
+		err = rerr
+	}
+	if s.broker != nil {
+		if berr := s.broker.Close(); berr != nil && err == nil {
+			err = berr
+		}
+	}
+	return err
+}
+
+// policyConfig converts the config section to the policy's own type.
+func policyConfig(p config.Policy) destination.Config {
+	c := destination.Config{
+		ClientSend:      p.ClientSend,
+		ClientSubscribe: p.ClientSubscribe,
+		AllowHeaders:    p.AllowHeaders,
+		AllowWildcards:  p.AllowWildcards,
+	}
+	if p.Aliases != nil {
+		c.Aliases = make([]destination.Alias, len(p.Aliases))
+		for i, a := range p.Aliases {
+			c.Aliases[i] = destination.Alias{From: a.From, To: a.To}
+		}
+	}
+	return c
+}
