@@ -2,9 +2,7 @@ package server
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,99 +105,4 @@ func TestFewUpstreamConnections(t *testing.T) {
 		q, c, _ := topicConsumers(n, name)
 		t.Fatalf("after all clients left: %d queues, %d consumers remain for the topic: %v", q, c, err)
 	}
-}
-
-// TestBrokerOutage stops and starts RabbitMQ under 20 subscribed clients:
-// no client socket closes, subscriptions deliver again after the broker's
-// return, and a SEND with a receipt made during the outage is delivered and
-// receipted after it.
-func TestBrokerOutage(t *testing.T) {
-	cfg := testConfig(t, config.BrokerRabbitMQ)
-	n := rabbit
-	r := start(t, cfg)
-	room := unique(t)
-	const clients = 20
-	subs := make([]*stomptest.Client, clients)
-	for i := range subs {
-		subs[i] = connect(t, r, fmt.Sprintf("o%d", i))
-		if err := subs[i].Subscribe("s", "/topic/room."+room); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sender := connect(t, r, "outage-sender")
-	if err := n.StopApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = n.StartApp()
-		}
-	})
-	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return !r.srv.Relay().Ready(), nil }); err != nil {
-		t.Fatalf("relay still ready with the broker stopped: %v", err)
-	}
-	if code := httpStatus(t, r.HTTP()+"/readyz"); code != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz = %d during outage", code)
-	}
-	if code := httpStatus(t, r.HTTP()+"/healthz"); code != http.StatusOK {
-		t.Fatalf("/healthz = %d during outage", code)
-	}
-	send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", "during-outage")
-	send.Body = []byte(`{"roomId":"` + room + `","message":"sent while the broker was down"}`)
-	if err := sender.Send(send); err != nil {
-		t.Fatal(err)
-	}
-	if err := n.StartApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
-	back := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, clients+1)
-	for i, c := range subs {
-		wg.Add(1)
-		// one goroutine per client owns that client's reads
-		go func(i int, c *stomptest.Client) {
-			defer wg.Done()
-			m, err := c.Expect(stomp.MESSAGE, 10*time.Second)
-			if err != nil {
-				errs <- fmt.Errorf("client %d: %v", i, err)
-				return
-			}
-			if !strings.Contains(string(m.Body), "sent while the broker was down") {
-				errs <- fmt.Errorf("client %d got %q", i, m.Body)
-			}
-		}(i, c)
-	}
-	wg.Wait()
-	rc, err := sender.Expect(stomp.RECEIPT, 10*time.Second)
-	if err != nil || rc.Header("receipt-id") != "during-outage" {
-		t.Fatalf("outage SEND receipt: %v %v", rc, err)
-	}
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	t.Logf("delivered to %d clients %v after the broker's return", clients, time.Since(back).Round(time.Millisecond))
-	for i, c := range subs {
-		select {
-		case <-c.Closed():
-			t.Errorf("client %d socket closed: %v", i, c.CloseErr())
-		default:
-		}
-	}
-	if code := httpStatus(t, r.HTTP()+"/readyz"); code != http.StatusOK {
-		t.Fatalf("/readyz = %d after the broker's return", code)
-	}
-}
-
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
