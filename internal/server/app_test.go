@@ -64,7 +64,9 @@ func TestHandlerErrorsGoToUserQueue(t *testing.T) {
 		c := connect(t, r, "dave")
 		other := connect(t, r, "erin")
 		for _, cl := range []struct {
-			c  interface{ Subscribe(string, string, ...string) error }
+			c interface {
+				Subscribe(string, string, ...string) error
+			}
 			id string
 		}{{c, "errs"}, {other, "errs"}} {
 			if err := cl.c.Subscribe(cl.id, "/user/queue/errors"); err != nil {
@@ -135,7 +137,9 @@ func TestPrivateQueueAcrossReplicas(t *testing.T) {
 	fA := connect(t, a, "frank")
 	fB := connect(t, b, "frank")
 	g := connect(t, a, "grace")
-	for _, c := range []interface{ Subscribe(string, string, ...string) error }{fA, fB, g} {
+	for _, c := range []interface {
+		Subscribe(string, string, ...string) error
+	}{fA, fB, g} {
 		if err := c.Subscribe("p", "/user/queue/pokes"); err != nil {
 			t.Fatal(err)
 		}
