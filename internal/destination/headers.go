@@ -88,6 +88,9 @@ func (p *Policy) subscribeHeaders(t Target, in stomp.Headers) (stomp.Headers, *R
 		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
 			return nil, rej
 		}
+		if rej := checkValue(t.Original, h.Key, h.Value); rej != nil {
+			return nil, rej
+		}
 		k := strings.ToLower(h.Key)
 		switch {
 		case k == "destination":
@@ -123,6 +126,9 @@ func (p *Policy) sendHeaders(t Target, in stomp.Headers) (stomp.Headers, *Reject
 	wroteDest := false
 	for _, h := range in {
 		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
+			return nil, rej
+		}
+		if rej := checkValue(t.Original, h.Key, h.Value); rej != nil {
 			return nil, rej
 		}
 		k := strings.ToLower(h.Key)

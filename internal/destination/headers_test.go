@@ -2,6 +2,7 @@ package destination
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"chatrelay/internal/stomp"
@@ -122,5 +123,49 @@ func TestHeadersInputUntouched(t *testing.T) {
 	}
 	if !reflect.DeepEqual(in, orig) {
 		t.Errorf("input headers changed: %v, want %v", in, orig)
+	}
+}
+
+// TestHeaderValuesRabbitMQWouldChokeOn refuses values RabbitMQ parses and
+// fails on (it would close the shared connection).
+func TestHeaderValuesRabbitMQWouldChokeOn(t *testing.T) {
+	p, err := New(Config{ClientSend: []string{"/app/**", "/topic/**"}, AllowHeaders: []string{"prefetch-count", "x-stream-offset"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("x", 300)
+	for _, tt := range []struct {
+		sub        bool
+		key, value string
+		ok         bool
+	}{
+		{false, "priority", "x", false},
+		{false, "priority", "256", false},
+		{false, "priority", "9", true},
+		{false, "timestamp", "-1", false},
+		{false, "timestamp", "1700000000", true},
+		{false, "expiration", "abc", false},
+		{false, "expiration", "60000", true},
+		{false, "content-type", long, false},
+		{false, long, "v", false},
+		{false, "x-app", long, true},
+		{true, "prefetch-count", "0", false},
+		{true, "prefetch-count", "many", false},
+		{true, "prefetch-count", "10", true},
+		{true, "x-stream-offset", "offset=-1", false},
+		{true, "x-stream-offset", "sometime", false},
+		{true, "x-stream-offset", "offset=42", true},
+		{true, "x-stream-offset", "first", true},
+	} {
+		h := stomp.Headers{{Key: tt.key, Value: tt.value}}
+		var err error
+		if tt.sub {
+			_, _, err = p.Subscribe("/queue/q", append(h, stomp.Header{Key: "id", Value: "1"}))
+		} else {
+			_, _, err = p.Send("/topic/t", h)
+		}
+		if (err == nil) != tt.ok {
+			t.Errorf("%s %s=%.20q: err %v, want ok=%v", map[bool]string{true: "SUBSCRIBE", false: "SEND"}[tt.sub], tt.key, tt.value, err, tt.ok)
+		}
 	}
 }

@@ -45,3 +45,32 @@ func TestPolicyRefusals(t *testing.T) {
 		}
 	})
 }
+
+// TestHeaderValueRefusals sends headers whose values RabbitMQ parses and
+// fails on (it would answer ERROR and close the connection the replica
+// shares): the client gets an ERROR, the broker never sees the frame.
+func TestHeaderValueRefusals(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, cfg config.Config) {
+		cfg.Broker.Connections = 1
+		cfg.Policy.ClientSend = []string{"/app/**", "/topic/**"}
+		r := start(t, cfg)
+		room := unique(t)
+		bystander := connect(t, r, "bystander")
+		if err := bystander.Subscribe("b", "/topic/room."+room); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range []string{"priority:x", "timestamp:yesterday", "expiration:abc", "persistent:maybe"} {
+			t.Run(h, func(t *testing.T) {
+				c := connect(t, r, "mallory")
+				if err := c.Raw([]byte("SEND\ndestination:/topic/x\n" + h + "\n\nhi\x00")); err != nil {
+					t.Fatal(err)
+				}
+				expectError(t, c, "header:")
+			})
+		}
+		assertStillReceives(t, r, bystander, "b", room, "login", "sender")
+		if got := r.srv.Relay().Reconnects(); got != 0 {
+			t.Fatalf("upstream reconnected %d times", got)
+		}
+	})
+}
