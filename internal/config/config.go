@@ -133,6 +133,12 @@ func (c *Config) Validate() error {
 	if c.Limits.SendQueueBytes < c.Limits.MaxFrameBytes {
 		return fmt.Errorf("limits.send_queue_bytes must be at least limits.max_frame_bytes")
 	}
+	if c.Limits.WriteTimeout <= 0 {
+		return fmt.Errorf("limits.write_timeout must be positive")
+	}
+	if c.STOMP.ConnectTimeout <= 0 {
+		return fmt.Errorf("stomp.connect_timeout must be positive")
+	}
 	switch c.Logging.Format {
 	case "text", "json":
 	default:

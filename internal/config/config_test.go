@@ -62,6 +62,7 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_BROKER_CONNECTIONS", "0"},
 		{"CHATRELAY_LIMITS_MAX_FRAME_BYTES", "10"},
 		{"CHATRELAY_BROKER_ADDRESSES", "no-port"},
+		{"CHATRELAY_LIMITS_WRITE_TIMEOUT", "0s"},
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)

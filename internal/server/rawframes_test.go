@@ -185,3 +185,39 @@ func TestRawDisconnectReceipt(t *testing.T) {
 		}
 	})
 }
+
+// TestDisconnectWaitsForOwedReceipts: a SEND with a receipt followed at
+// once by DISCONNECT gets both RECEIPTs, the SEND's first, then the close.
+func TestDisconnectWaitsForOwedReceipts(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, cfg config.Config) {
+		r := start(t, cfg)
+		c := connect(t, r, "hasty")
+		room := unique(t)
+		send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", "msg")
+		send.Body = []byte(`{"roomId":"` + room + `","message":"last words"}`)
+		wire := append(send.Encode(stomp.V12), stomp.New(stomp.DISCONNECT, "receipt", "bye").Encode(stomp.V12)...)
+		if err := c.Raw(wire); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"msg", "bye"} {
+			f, err := c.Expect(stomp.RECEIPT, 5*time.Second)
+			if err != nil || f.Header("receipt-id") != want {
+				t.Fatalf("want RECEIPT %s: %v %v", want, f, err)
+			}
+		}
+		if code, err := c.WaitClosed(5 * time.Second); err != nil || code != 1000 {
+			t.Fatalf("close %d %v", code, err)
+		}
+	})
+}
+
+// TestAppSendRefusesTransactions: /app handlers act at once, so a SEND to
+// /app inside a transaction is refused rather than silently committed.
+func TestAppSendRefusesTransactions(t *testing.T) {
+	r := start(t, testConfig(t, config.BrokerEmbedded))
+	c := connect(t, r, "txer")
+	if err := c.Raw([]byte("BEGIN\ntransaction:t1\n\n\x00SEND\ndestination:/app/chat.send\ntransaction:t1\n\n{}\x00")); err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, c, "transactions are not supported")
+}

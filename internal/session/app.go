@@ -42,6 +42,7 @@ func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
 func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
 	var track *publishTracker
 	if r := f.Header("receipt"); r != "" {
+		s.owe(f)
 		track = &publishTracker{s: s, receipt: r, pending: 1}
 	}
 	c := s.appContext(target.Destination, f, false, track)
@@ -71,7 +72,7 @@ func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track 
 func (s *Session) userError(dest string, err error) {
 	var rerr *router.Error
 	if !errors.As(err, &rerr) {
-		s.log.Warn("handler failed", "destination", dest, "err", err)
+		s.logger().Warn("handler failed", "destination", dest, "err", err)
 	}
 	body := router.ErrorBody(dest, err)
 	s.subsMu.RLock()
@@ -83,7 +84,7 @@ func (s *Session) userError(dest string, err error) {
 	}
 	s.subsMu.RUnlock()
 	if len(ids) == 0 {
-		s.log.Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
+		s.logger().Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
 	}
 	for _, id := range ids {
 		s.enqueue(withBody(stomp.New(stomp.MESSAGE,
@@ -145,6 +146,7 @@ func (t *publishTracker) done(err error) {
 		return
 	}
 	t.once.Do(func() {
+		defer t.s.paid()
 		if e := t.failed.Load(); e != nil {
 			t.s.out.close(errorFrame("message not accepted by the broker", t.receipt, (*e).Error()), CloseServerError, "broker refused message", true)
 			return

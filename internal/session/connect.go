@@ -35,12 +35,12 @@ func (s *Session) connect(f *stomp.Frame) error {
 		if !errors.Is(err, auth.ErrBadCredentials) {
 			msg = "authentication failed"
 		}
-		s.log.Info("connect refused", "login", f.Header("login"), "err", err)
+		s.logger().Info("connect refused", "login", f.Header("login"), "err", err)
 		s.failFrame(f, msg, err.Error(), ClosePolicy)
 		return err
 	}
 	s.user = user
-	s.log = s.log.With("user", user)
+	s.logp.Store(s.logger().With("user", user))
 	if err := s.attach(); err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	)
 	s.enqueue(connected)
 	s.hb <- sendEvery
-	s.log.Info("connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
+	s.logger().Info("connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
 	return nil
 }
 

@@ -23,8 +23,12 @@ func (s *Session) Deliver(f *stomp.Frame) {
 			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", sub.display), Body: f.Body}
 		}
 	case stomp.ERROR:
-		s.log.Warn("relay error", "message", f.Header("message"))
+		s.logger().Warn("relay error", "message", f.Header("message"))
 		s.out.close(f, CloseServerError, "broker error", true)
+		return
+	case stomp.RECEIPT:
+		s.enqueue(f)
+		s.paid()
 		return
 	}
 	s.enqueue(f)
@@ -35,7 +39,7 @@ func (s *Session) Deliver(f *stomp.Frame) {
 func (s *Session) enqueue(f *stomp.Frame) {
 	ok, overflow := s.out.push(f.Encode(s.writeVersion()))
 	if !ok && overflow {
-		s.log.Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
+		s.logger().Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
 		s.out.close(errorFrame("slow consumer", "", "the client did not read fast enough; its send queue is full"), CloseSlowConsumer, "slow consumer", false)
 	}
 }
@@ -83,7 +87,7 @@ func (s *Session) fail(f *stomp.Frame, message, detail string, code int) {
 
 // protocolError ends the session after a frame that could not be decoded.
 func (s *Session) protocolError(f *stomp.Frame, err error) {
-	s.log.Info("protocol error", "err", err)
+	s.logger().Info("protocol error", "err", err)
 	s.fail(f, "malformed frame", err.Error(), CloseProtocol)
 }
 

@@ -83,8 +83,10 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 	case destination.App:
 		return s.subscribeApp(f, sub)
 	case destination.User:
+		s.owe(f)
 		err = s.upstream.Subscribe(id, UserTopic(s.user, target.Queue), headers)
 	default:
+		s.owe(f)
 		err = s.upstream.Subscribe(id, target.Destination, headers)
 	}
 	if err != nil {
@@ -111,6 +113,7 @@ func (s *Session) unsubscribe(f *stomp.Frame) error {
 		s.receipt(receipt)
 		return nil
 	}
+	s.owe(f)
 	if err := s.upstream.Unsubscribe(id, receipt); err != nil {
 		return s.failFrame(f, "unsubscribe failed", err.Error(), CloseServerError)
 	}
@@ -139,11 +142,16 @@ func (s *Session) send(f *stomp.Frame) error {
 	}
 	switch target.Kind {
 	case destination.App:
+		if f.Header("transaction") != "" {
+			// handlers act at once; ABORT could not undo them
+			return s.failFrame(f, "transactions are not supported for /app destinations", "send /app frames outside BEGIN/COMMIT", CloseProtocol)
+		}
 		s.sendApp(f, target)
 		return nil
 	case destination.User:
 		return s.refuse(f, &destination.Rejection{Destination: dest, Rule: "policy.client_send", Reason: "clients cannot send to user destinations"})
 	}
+	s.owe(f)
 	if err := s.upstream.Send(target.Destination, headers, f.Body); err != nil {
 		return s.failFrame(f, "send failed", err.Error(), CloseServerError)
 	}
@@ -161,6 +169,7 @@ func (s *Session) ack(f *stomp.Frame) error {
 	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
 		return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 	}
+	s.owe(f)
 	var err error
 	if f.Command == stomp.ACK {
 		err = s.upstream.Ack(f.Headers)
@@ -179,6 +188,7 @@ func (s *Session) transaction(f *stomp.Frame) error {
 		return err
 	}
 	receipt := f.Header("receipt")
+	s.owe(f)
 	switch f.Command {
 	case stomp.BEGIN:
 		if s.txs[tx] {
@@ -206,23 +216,12 @@ func (s *Session) transaction(f *stomp.Frame) error {
 	return nil
 }
 
-// disconnect answers DISCONNECT: the RECEIPT, if asked, goes out after
-// everything queued before it, and then the socket closes.
-func (s *Session) disconnect(f *stomp.Frame) error {
-	var final *stomp.Frame
-	if r := f.Header("receipt"); r != "" {
-		final = stomp.New(stomp.RECEIPT, "receipt-id", r)
-	}
-	s.out.close(final, CloseNormal, "disconnect", true)
-	return ErrClosed
-}
-
 // refuse sends the ERROR for a policy rejection and ends the session:
 // the frame never reaches the broker.
 func (s *Session) refuse(f *stomp.Frame, err error) error {
 	var r *destination.Rejection
 	if errors.As(err, &r) {
-		s.log.Info("frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
+		s.logger().Info("frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
 		return s.failFrame(f, "destination refused: "+r.Destination, err.Error(), ClosePolicy)
 	}
 	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)

@@ -114,7 +114,8 @@ func (s *Session) writeLoop() {
 			continue
 		case every = <-s.heartbeatSet():
 			if every > 0 {
-				t := time.NewTicker(every)
+				// checking twice per interval keeps every gap under it
+				t := time.NewTicker(every / 2)
 				defer t.Stop()
 				tick = t.C
 			}
@@ -154,7 +155,7 @@ func (s *Session) writeLoop() {
 // dropSocket closes a socket that failed a write; nothing more can be said
 // to the client.
 func (s *Session) dropSocket(err error) {
-	s.log.Debug("write failed", "err", err)
+	s.logger().Debug("write failed", "err", err)
 	s.out.close(nil, CloseGoingAway, "", false)
 	_ = s.conn.Close(CloseGoingAway, "write failed")
 }

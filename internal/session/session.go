@@ -73,7 +73,7 @@ type Session struct {
 	conn   Conn
 	id     string
 	remote string
-	log    *slog.Logger
+	logp   atomic.Pointer[slog.Logger] // replaced once at CONNECT, read by every goroutine
 	dec    *stomp.Decoder
 	out    *outQueue
 
@@ -89,6 +89,8 @@ type Session struct {
 	upMu       sync.Mutex
 	upstream   *relay.Client // set once by the reader goroutine under upMu
 	upReleased bool
+
+	gate receiptGate
 
 	subsMu sync.RWMutex
 	subs   map[string]*subscription // by client subscription id
@@ -126,7 +128,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, onF
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.version.Store(int32(subprotocol))
-	s.log = opts.Logger.With("session", s.id, "remote", remote)
+	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote))
 	s.out = newOutQueue(opts.SendQueueBytes)
 	if opts.ConnectTimeout > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(opts.ConnectTimeout))
@@ -143,6 +145,9 @@ func (s *Session) User() string { return s.user }
 
 // Done is closed when the session has ended and its socket is closed.
 func (s *Session) Done() <-chan struct{} { return s.done }
+
+// logger returns the session's logger (with the user once connected).
+func (s *Session) logger() *slog.Logger { return s.logp.Load() }
 
 // writeVersion is the version frames to the client are encoded in.
 func (s *Session) writeVersion() stomp.Version { return stomp.Version(s.version.Load()) }
@@ -242,7 +247,7 @@ func (s *Session) finish() {
 		if s.onFinish != nil {
 			s.onFinish(s)
 		}
-		s.log.Debug("session ended")
+		s.logger().Debug("session ended")
 	})
 }
 
