@@ -217,7 +217,9 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 			return ErrUnknownTx
 		}
 		if t.lost {
-			return nil
+			// the broker dropped the transaction with the connection:
+			// say so now rather than leave the SEND unanswered
+			return ErrTxLost
 		}
 	}
 	receipt := h.Value("receipt")

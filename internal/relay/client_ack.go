@@ -47,10 +47,13 @@ func (c *Client) ackOrNack(cmd string, h stomp.Headers) error {
 		if !stale && (t == nil || !t.lost) {
 			return ErrUnknownAck
 		}
-		// From before a reconnect, or inside a transaction that died
-		// with it: the broker will redeliver the message; COMMIT of a
-		// lost transaction reports the loss.
-		if fn := clientReceipt(c.sink, receipt); fn != nil && t == nil {
+		// From before a reconnect: the broker will redeliver the
+		// message. Inside a transaction that died with the connection:
+		// the client is told at once.
+		if t != nil {
+			return ErrTxLost
+		}
+		if fn := clientReceipt(c.sink, receipt); fn != nil {
 			e.call(func() { fn(nil) })
 		}
 		return nil
