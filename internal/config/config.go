@@ -18,6 +18,7 @@ type Config struct {
 	STOMP   STOMP   `mapstructure:"stomp"`
 	Limits  Limits  `mapstructure:"limits"`
 	Policy  Policy  `mapstructure:"policy"`
+	Rooms   Rooms   `mapstructure:"rooms"`
 	Logging Logging `mapstructure:"logging"`
 }
 
@@ -25,21 +26,23 @@ type Config struct {
 type HTTP struct {
 	Addr           string   `mapstructure:"addr"`
 	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	APIKey         string   `mapstructure:"api_key"`
 }
 
 // Broker selects and configures the message broker.
 type Broker struct {
-	Mode         string        `mapstructure:"mode"`
-	Addresses    []string      `mapstructure:"addresses"`
-	Login        string        `mapstructure:"login"`
-	Passcode     string        `mapstructure:"passcode"`
-	VHost        string        `mapstructure:"vhost"`
-	Connections  int           `mapstructure:"connections"`
-	HeartBeat    time.Duration `mapstructure:"heartbeat"`
-	ReconnectMin time.Duration `mapstructure:"reconnect_min"`
-	ReconnectMax time.Duration `mapstructure:"reconnect_max"`
-	OutboxFrames int           `mapstructure:"outbox_frames"`
-	OutboxBytes  int           `mapstructure:"outbox_bytes"`
+	Mode          string        `mapstructure:"mode"`
+	Addresses     []string      `mapstructure:"addresses"`
+	AMQPAddresses []string      `mapstructure:"amqp_addresses"`
+	Login         string        `mapstructure:"login"`
+	Passcode      string        `mapstructure:"passcode"`
+	VHost         string        `mapstructure:"vhost"`
+	Connections   int           `mapstructure:"connections"`
+	HeartBeat     time.Duration `mapstructure:"heartbeat"`
+	ReconnectMin  time.Duration `mapstructure:"reconnect_min"`
+	ReconnectMax  time.Duration `mapstructure:"reconnect_max"`
+	OutboxFrames  int           `mapstructure:"outbox_frames"`
+	OutboxBytes   int           `mapstructure:"outbox_bytes"`
 }
 
 // Broker modes.
@@ -94,6 +97,28 @@ type Policy struct {
 	AllowWildcards  bool     `mapstructure:"allow_wildcards"`
 }
 
+// Rooms configures chat rooms, their history and presence.
+type Rooms struct {
+	History         History  `mapstructure:"history"`
+	MaxMessageBytes int      `mapstructure:"max_message_bytes"`
+	Presence        Presence `mapstructure:"presence"`
+}
+
+// History configures each room's message history.
+type History struct {
+	MaxAge    string `mapstructure:"max_age"`
+	MaxBytes  int64  `mapstructure:"max_bytes"`
+	Buffer    int    `mapstructure:"buffer"`
+	MaxReplay int    `mapstructure:"max_replay"`
+}
+
+// Presence configures who-is-online tracking.
+type Presence struct {
+	Messages bool          `mapstructure:"messages"`
+	Interval time.Duration `mapstructure:"interval"`
+	Expiry   time.Duration `mapstructure:"expiry"`
+}
+
 // Logging configures log/slog output.
 type Logging struct {
 	Level  string `mapstructure:"level"`
@@ -139,10 +164,35 @@ func (c *Config) Validate() error {
 	if c.STOMP.ConnectTimeout <= 0 {
 		return fmt.Errorf("stomp.connect_timeout must be positive")
 	}
+	if !validMaxAge(c.Rooms.History.MaxAge) {
+		return fmt.Errorf("rooms.history.max_age %q: want a number followed by Y, M, D, h, m or s (e.g. 7D)", c.Rooms.History.MaxAge)
+	}
+	if c.Rooms.History.MaxBytes < 1 || c.Rooms.History.Buffer < 1 || c.Rooms.History.MaxReplay < 1 {
+		return fmt.Errorf("rooms.history.max_bytes, buffer and max_replay must be positive")
+	}
+	if c.Rooms.MaxMessageBytes < 1 {
+		return fmt.Errorf("rooms.max_message_bytes must be positive")
+	}
+	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
+		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")
+	}
 	switch c.Logging.Format {
 	case "text", "json":
 	default:
 		return fmt.Errorf("logging.format %q: want text or json", c.Logging.Format)
 	}
 	return nil
+}
+
+// validMaxAge accepts RabbitMQ's x-max-age syntax: digits and one unit.
+func validMaxAge(s string) bool {
+	if len(s) < 2 || !strings.ContainsRune("YMDhms", rune(s[len(s)-1])) {
+		return false
+	}
+	for _, c := range s[:len(s)-1] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

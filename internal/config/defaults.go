@@ -9,19 +9,20 @@ import (
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}},
+		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: ""},
 		Broker: Broker{
-			Mode:         BrokerEmbedded,
-			Addresses:    []string{"127.0.0.1:61613"},
-			Login:        "guest",
-			Passcode:     "guest",
-			VHost:        "/",
-			Connections:  2,
-			HeartBeat:    10 * time.Second,
-			ReconnectMin: 100 * time.Millisecond,
-			ReconnectMax: 5 * time.Second,
-			OutboxFrames: 1000,
-			OutboxBytes:  8 << 20,
+			Mode:          BrokerEmbedded,
+			Addresses:     []string{"127.0.0.1:61613"},
+			AMQPAddresses: []string{"127.0.0.1:5672"},
+			Login:         "guest",
+			Passcode:      "guest",
+			VHost:         "/",
+			Connections:   2,
+			HeartBeat:     10 * time.Second,
+			ReconnectMin:  100 * time.Millisecond,
+			ReconnectMax:  5 * time.Second,
+			OutboxFrames:  1000,
+			OutboxBytes:   8 << 20,
 		},
 		Auth: Auth{Mode: AuthNone, Users: map[string]string{}},
 		STOMP: STOMP{
@@ -52,6 +53,11 @@ func Defaults() Config {
 			ClientSubscribe: []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"},
 			AllowHeaders:    []string{},
 		},
+		Rooms: Rooms{
+			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
+			MaxMessageBytes: 4096,
+			Presence:        Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second},
+		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
 }
@@ -62,8 +68,10 @@ func setDefaults(v *viper.Viper) {
 	d := Defaults()
 	v.SetDefault("http.addr", d.HTTP.Addr)
 	v.SetDefault("http.allowed_origins", d.HTTP.AllowedOrigins)
+	v.SetDefault("http.api_key", d.HTTP.APIKey)
 	v.SetDefault("broker.mode", d.Broker.Mode)
 	v.SetDefault("broker.addresses", d.Broker.Addresses)
+	v.SetDefault("broker.amqp_addresses", d.Broker.AMQPAddresses)
 	v.SetDefault("broker.login", d.Broker.Login)
 	v.SetDefault("broker.passcode", d.Broker.Passcode)
 	v.SetDefault("broker.vhost", d.Broker.VHost)
@@ -95,6 +103,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("policy.client_subscribe", d.Policy.ClientSubscribe)
 	v.SetDefault("policy.allow_headers", d.Policy.AllowHeaders)
 	v.SetDefault("policy.allow_wildcards", d.Policy.AllowWildcards)
+	v.SetDefault("rooms.history.max_age", d.Rooms.History.MaxAge)
+	v.SetDefault("rooms.history.max_bytes", d.Rooms.History.MaxBytes)
+	v.SetDefault("rooms.history.buffer", d.Rooms.History.Buffer)
+	v.SetDefault("rooms.history.max_replay", d.Rooms.History.MaxReplay)
+	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
+	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
+	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)
+	v.SetDefault("rooms.presence.expiry", d.Rooms.Presence.Expiry)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }

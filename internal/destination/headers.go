@@ -49,7 +49,16 @@ var serverOwnedHeaders = map[string]bool{
 
 // keptSubscribeHeaders are the SUBSCRIBE headers forwarded besides the
 // destination and AllowHeaders.
-var keptSubscribeHeaders = map[string]bool{"id": true, "ack": true, "receipt": true}
+var keptSubscribeHeaders = map[string]bool{"id": true, "ack": true, "receipt": true, HistoryHeader: true, ResumeHeader: true}
+
+// Room history headers a SUBSCRIBE may carry; the server acts on them and
+// never forwards them to the broker.
+const (
+	// HistoryHeader asks for the last N messages of a room before live ones.
+	HistoryHeader = "x-history"
+	// ResumeHeader asks for every message after an offset, then live ones.
+	ResumeHeader = "x-resume-after"
+)
 
 // ackModes are the valid values of a SUBSCRIBE's ack header.
 var ackModes = map[string]bool{"auto": true, "client": true, "client-individual": true}

@@ -27,6 +27,8 @@ var numericHeaders = map[string]struct{ min, max int64 }{
 	"x-max-priority":                  {0, 255},
 	"x-max-age-seconds":               {0, 1<<32 - 1},
 	"x-stream-max-segment-size-bytes": {1, 1<<31 - 1},
+	HistoryHeader:                     {0, 1<<31 - 1},
+	ResumeHeader:                      {0, 1<<62 - 1},
 }
 
 // shortStringHeaders become AMQP short-string properties.

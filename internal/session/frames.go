@@ -79,6 +79,13 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 	s.subsMu.Lock()
 	s.subs[id] = sub
 	s.subsMu.Unlock()
+	if target.Kind == destination.Broker {
+		if room, ok := s.roomOf(target.Destination); ok {
+			return s.subscribeRoom(f, sub, room, headers)
+		}
+	}
+	// history headers mean something for rooms only; never forward them
+	headers = headers.Del(destination.HistoryHeader).Del(destination.ResumeHeader)
 	switch target.Kind {
 	case destination.App:
 		return s.subscribeApp(f, sub)
@@ -107,6 +114,11 @@ func (s *Session) unsubscribe(f *stomp.Frame) error {
 	}
 	sub := s.dropSub(id)
 	receipt := f.Header("receipt")
+	if sub != nil && sub.room != "" {
+		s.leaveRoom(sub)
+		s.receipt(receipt)
+		return nil
+	}
 	if sub == nil || sub.target.Kind == destination.App {
 		// nothing upstream: unknown ids are ignored, as Spring and
 		// RabbitMQ do, but a requested receipt is still honoured

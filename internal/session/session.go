@@ -18,6 +18,7 @@ import (
 	"chatrelay/internal/auth"
 	"chatrelay/internal/destination"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -64,6 +65,14 @@ type Options struct {
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
+
+	// Rooms, when set, serves SUBSCRIBEs to existing rooms' topics with
+	// history and resume; Presence and OnPresence (optional) learn who
+	// follows which room.
+	Rooms      rooms.Store
+	MaxHistory int
+	Presence   Presence
+	OnPresence func(roomID, user string, entered bool)
 }
 
 // Session is one client connection's STOMP state. Receive is called by the
@@ -107,6 +116,10 @@ type subscription struct {
 	id      string
 	target  destination.Target
 	display string // the destination header clients see on MESSAGE
+	// for room subscriptions (guarded by subsMu): the room and how to
+	// stop following it
+	room string
+	stop func()
 }
 
 // New creates the session for a freshly upgraded connection and starts its
@@ -242,7 +255,8 @@ func (s *Session) finish() {
 		if up != nil {
 			up.Close()
 		}
-		s.cancel()
+		s.cancel() // before leaveAllRooms: see subscribeRoom
+		s.leaveAllRooms()
 		close(s.done)
 		if s.onFinish != nil {
 			s.onFinish(s)

@@ -1,0 +1,108 @@
+// Package rooms defines chat rooms, their messages and the Store that keeps
+// both in the broker: a registry every replica agrees on, a history per
+// room with stream offsets, and followers that receive a room's messages
+// in the one order every replica sees.
+package rooms
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"time"
+)
+
+// Room is one chat room.
+type Room struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+}
+
+// MessageType is the kind of a room message.
+type MessageType string
+
+// The room message types.
+const (
+	// Talk is an ordinary chat line.
+	Talk MessageType = "TALK"
+	// Enter announces that the sender joined the room.
+	Enter MessageType = "ENTER"
+	// Leave announces that the sender left the room.
+	Leave MessageType = "LEAVE"
+	// System is a message from the server; clients may not send it.
+	System MessageType = "SYSTEM"
+)
+
+// ClientSendable reports whether clients may send messages of type t.
+func (t MessageType) ClientSendable() bool {
+	return t == Talk || t == Enter || t == Leave
+}
+
+// Message is a room message. Offset is its position in the room's history
+// (the RabbitMQ stream offset): increasing, not necessarily contiguous.
+type Message struct {
+	ID      string      `json:"id"`
+	RoomID  string      `json:"roomId"`
+	Type    MessageType `json:"type"`
+	Sender  string      `json:"sender"`
+	Message string      `json:"message"`
+	// SentAt is UTC; it is encoded as RFC 3339 with nanoseconds.
+	SentAt time.Time `json:"sentAt"`
+	Offset int64     `json:"offset"`
+}
+
+// Errors returned by a Store.
+var (
+	ErrNotFound      = errors.New("room not found")
+	ErrDuplicateName = errors.New("a room with that name exists")
+	ErrInvalid       = errors.New("invalid room")
+)
+
+// validID is the safe character set of room ids: they become routing keys
+// and queue names.
+var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether id may name a room.
+func ValidID(id string) bool { return validID.MatchString(id) }
+
+// Topic returns the broker destination a room's messages are published to.
+func Topic(roomID string) string { return "/topic/room." + roomID }
+
+// StreamName returns the name of a room's history stream in RabbitMQ: the
+// management UI shows rooms under this name.
+func StreamName(roomID string) string { return "room." + roomID }
+
+// Start says where a follower's delivery begins.
+type Start struct {
+	// Last, when > 0, first delivers the newest Last messages.
+	Last int
+	// After, when >= 0, first delivers every message with a greater
+	// offset. It wins over Last. Use -1 for none.
+	After int64
+}
+
+// Live is the Start of a plain subscription: new messages only.
+var Live = Start{After: -1}
+
+// Store keeps rooms and their messages.
+type Store interface {
+	// Create adds a room (ErrDuplicateName, ErrInvalid).
+	Create(ctx context.Context, name, createdBy string) (Room, error)
+	// Delete removes a room and its history (ErrNotFound).
+	Delete(ctx context.Context, id string) error
+	// Get returns a room known to this replica.
+	Get(id string) (Room, bool)
+	// List returns every room, oldest first.
+	List() []Room
+	// History returns up to limit messages with offsets below before
+	// (before < 0: the newest), newest first.
+	History(ctx context.Context, roomID string, before int64, limit int) ([]Message, error)
+	// Follow delivers the room's messages from start on, then live, in
+	// the room's one order, with no gap and no duplicate, until stop is
+	// called. deliver gets the message and its JSON encoding; it must not
+	// block. Follow returns once the follower is attached.
+	Follow(ctx context.Context, roomID string, start Start, deliver func(Message, []byte)) (stop func(), err error)
+	// Close releases the store's broker resources.
+	Close() error
+}

@@ -1,0 +1,141 @@
+package session
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"chatrelay/internal/destination"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/stomp"
+)
+
+// Presence is told when a session starts and stops following a room; it
+// answers whether that was the user's first (or last) subscription to the
+// room on this replica.
+type Presence interface {
+	Join(roomID, user string) (first bool)
+	Leave(roomID, user string) (last bool)
+}
+
+// roomTopicPrefix starts the canonical destination of every room.
+const roomTopicPrefix = "/topic/room."
+
+// roomOf returns the room a canonical broker destination names, when the
+// session has a room store and the room exists. Other topics, and room
+// topics of rooms nobody created, stay plain broker topics.
+func (s *Session) roomOf(dest string) (string, bool) {
+	if s.opts.Rooms == nil {
+		return "", false
+	}
+	id, ok := strings.CutPrefix(dest, roomTopicPrefix)
+	if !ok || !rooms.ValidID(id) {
+		return "", false
+	}
+	_, exists := s.opts.Rooms.Get(id)
+	return id, exists
+}
+
+// roomStart reads x-resume-after and x-history (the policy has checked
+// they are integers).
+func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
+	if v, ok := h.Get(destination.ResumeHeader); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return rooms.Start{}, fmt.Errorf("%s must be an offset, not %q", destination.ResumeHeader, v)
+		}
+		return rooms.Start{After: n}, nil
+	}
+	if v, ok := h.Get(destination.HistoryHeader); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return rooms.Start{}, fmt.Errorf("%s must be a count, not %q", destination.HistoryHeader, v)
+		}
+		if s.opts.MaxHistory > 0 && n > s.opts.MaxHistory {
+			return rooms.Start{}, fmt.Errorf("%s is limited to %d messages", destination.HistoryHeader, s.opts.MaxHistory)
+		}
+		return rooms.Start{Last: n, After: -1}, nil
+	}
+	return rooms.Live, nil
+}
+
+// subscribeRoom follows a room through the store: replay (x-history,
+// x-resume-after) and live messages in the room's one order.
+func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string, h stomp.Headers) error {
+	start, err := s.roomStart(h)
+	if err != nil {
+		s.dropSub(sub.id)
+		return s.failFrame(f, "invalid room subscription", err.Error(), CloseProtocol)
+	}
+	stop, err := s.opts.Rooms.Follow(s.ctx, roomID, start, func(m rooms.Message, body []byte) {
+		s.deliverRoom(sub, m, body)
+	})
+	if err != nil {
+		s.dropSub(sub.id)
+		return s.failFrame(f, "subscribe failed", err.Error(), CloseServerError)
+	}
+	// join before the subscription can be left, so Leave never
+	// precedes Join
+	if s.opts.Presence != nil && s.opts.Presence.Join(roomID, s.user) && s.opts.OnPresence != nil {
+		s.opts.OnPresence(roomID, s.user, true)
+	}
+	s.subsMu.Lock()
+	sub.room, sub.stop = roomID, stop
+	s.subsMu.Unlock()
+	if s.ctx.Err() != nil {
+		// the session ended while Follow ran; finish may have missed it
+		s.leaveRoom(sub)
+		return ErrClosed
+	}
+	s.receipt(f.Header("receipt"))
+	return nil
+}
+
+// deliverRoom queues one room message for a room subscription, unless the
+// subscription has ended meanwhile.
+func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
+	s.subsMu.RLock()
+	live := s.subs[sub.id] == sub
+	s.subsMu.RUnlock()
+	if !live {
+		return
+	}
+	s.enqueue(withBody(stomp.New(stomp.MESSAGE,
+		"destination", sub.display,
+		"subscription", sub.id,
+		"message-id", m.ID,
+		"x-offset", strconv.FormatInt(m.Offset, 10),
+		"content-type", "application/json",
+	), body))
+}
+
+// leaveRoom ends a room subscription: the store stops delivering and
+// presence learns the user left.
+func (s *Session) leaveRoom(sub *subscription) {
+	s.subsMu.Lock()
+	stop, room := sub.stop, sub.room
+	sub.stop = nil
+	s.subsMu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	if s.opts.Presence != nil && s.opts.Presence.Leave(room, s.user) && s.opts.OnPresence != nil {
+		s.opts.OnPresence(room, s.user, false)
+	}
+}
+
+// leaveAllRooms ends every room subscription when the session ends.
+func (s *Session) leaveAllRooms() {
+	s.subsMu.RLock()
+	var subs []*subscription
+	for _, sub := range s.subs {
+		if sub.stop != nil {
+			subs = append(subs, sub)
+		}
+	}
+	s.subsMu.RUnlock()
+	for _, sub := range subs {
+		s.leaveRoom(sub)
+	}
+}
