@@ -1,0 +1,205 @@
+// Package httpapi is the REST API of chatrelay: rooms (create, list, get,
+// delete), their history and members, and server push into a room or to a
+// user. Every answer, errors included, is JSON; errors are
+// {"error":"..."} with the matching status code.
+//
+// Endpoints (mount the handler at /api/):
+//
+//	POST   /api/rooms                  {"name"} → 201 room
+//	GET    /api/rooms                  → 200 [room + "online"]
+//	GET    /api/rooms/{id}             → 200 room + "online"
+//	DELETE /api/rooms/{id}             → 204 (API key, when one is configured)
+//	GET    /api/rooms/{id}/messages    ?limit=N&before=OFFSET → 200 {"messages","next"}
+//	GET    /api/rooms/{id}/members     → 200 {"roomId","members"}
+//	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 202 {"id"} (API key)
+//	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
+//
+// The API key travels as "Authorization: Bearer <key>". Server push always
+// needs it: with no key configured, push answers 401.
+package httpapi
+
+import (
+	"crypto/sha256"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"chatrelay/internal/chat"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/stomp"
+)
+
+// Defaults of Options.
+const (
+	// DefaultPublishTimeout bounds how long a push waits for the broker.
+	DefaultPublishTimeout = 10 * time.Second
+	// maxBodyBytes limits every request body.
+	maxBodyBytes = 64 << 10
+)
+
+// Publisher publishes server push messages. It has the relay's signature:
+// onAccepted is called once, with nil when the broker has accepted the
+// message and with an error when it will not be delivered (also when
+// Publish itself fails).
+type Publisher interface {
+	Publish(dest string, h stomp.Headers, body []byte, onAccepted func(error)) error
+}
+
+// Presence tells who is online in a room across replicas.
+type Presence interface {
+	// Members returns the users online in roomID.
+	Members(roomID string) []string
+}
+
+// Options configure the API. Store is required; zero values of the others
+// take defaults.
+type Options struct {
+	// Store keeps the rooms and their history.
+	Store rooms.Store
+	// Publisher carries server push to the broker; without one push
+	// answers 503.
+	Publisher Publisher
+	// Presence counts members; without one every room has none online.
+	Presence Presence
+	// APIKey guards server push and DELETE. Empty: push is refused (401)
+	// and DELETE is open.
+	APIKey string
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// NewID returns a new message id (default a random UUID).
+	NewID func() string
+	// MaxMessageBytes limits a pushed message's text (default
+	// chat.DefaultMaxMessageBytes).
+	MaxMessageBytes int
+	// PublishTimeout bounds the wait for the broker to accept a push
+	// (default 10 s).
+	PublishTimeout time.Duration
+	// Logger receives server-side failures (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// withDefaults fills unset options.
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.NewID == nil {
+		o.NewID = uuid.NewString
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = chat.DefaultMaxMessageBytes
+	}
+	if o.PublishTimeout <= 0 {
+		o.PublishTimeout = DefaultPublishTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// api is the http.Handler New returns.
+type api struct {
+	opts   Options
+	keySum *[sha256.Size]byte // SHA-256 of APIKey; nil when none is set
+	mux    *http.ServeMux
+}
+
+// New returns the API's handler; mount it at /api/ (it matches full
+// paths). It panics without a Store.
+func New(opts Options) http.Handler {
+	if opts.Store == nil {
+		panic("httpapi: Options.Store is required")
+	}
+	a := &api{opts: opts.withDefaults(), mux: http.NewServeMux()}
+	if opts.APIKey != "" {
+		sum := sha256.Sum256([]byte(opts.APIKey))
+		a.keySum = &sum
+	}
+	a.handle("POST /api/rooms", a.createRoom)
+	a.handle("GET /api/rooms", a.listRooms)
+	a.handle("GET /api/rooms/{id}", a.getRoom)
+	a.handle("DELETE /api/rooms/{id}", a.deleteRoom)
+	a.handle("GET /api/rooms/{id}/messages", a.history)
+	a.handle("GET /api/rooms/{id}/members", a.members)
+	a.handle("POST /api/rooms/{id}/messages", a.pushToRoom)
+	a.handle("POST /api/users/{name}/messages", a.pushToUser)
+	return a
+}
+
+// handlerFunc is an endpoint: it writes its answer, or returns an error
+// that handle turns into a JSON error answer.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// handle registers h for pattern, answering its errors in JSON: an
+// *httpError as itself, anything else as a logged 500.
+func (a *api) handle(pattern string, h handlerFunc) {
+	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var he *httpError
+		if !errors.As(err, &he) {
+			a.opts.Logger.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			he = &httpError{status: http.StatusInternalServerError, msg: "internal error"}
+		}
+		writeError(w, he.status, he.msg)
+	})
+}
+
+// ServeHTTP implements http.Handler. Requests no pattern matches get a
+// JSON 404, or a JSON 405 with Allow when another method would match; a
+// panicking endpoint gets a JSON 500.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.opts.Logger.Error("httpapi: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	if _, pattern := a.mux.Handler(r); pattern != "" {
+		a.mux.ServeHTTP(w, r)
+		return
+	}
+	// Let the mux tell 404 from 405, then answer in JSON.
+	rec := &statusRecorder{header: http.Header{}}
+	a.mux.ServeHTTP(rec, r)
+	if allow := rec.header.Get("Allow"); allow != "" {
+		w.Header().Set("Allow", allow)
+	}
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		writeError(w, rec.status, "method not allowed")
+	case http.StatusNotFound, 0:
+		writeError(w, http.StatusNotFound, "not found")
+	default:
+		writeError(w, rec.status, http.StatusText(rec.status))
+	}
+}
+
+// statusRecorder keeps the status and headers of the mux's own 404 and
+// 405 answers and drops their text body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+
+func (s *statusRecorder) WriteHeader(status int) {
+	if s.status == 0 {
+		s.status = status
+	}
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
+}

@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"chatrelay/internal/rooms"
+)
+
+// Limits of the room endpoints.
+const (
+	maxRoomNameRunes    = 100
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 500
+)
+
+// roomView is a room as listed, with the number of its members online.
+type roomView struct {
+	rooms.Room
+	Online int `json:"online"`
+}
+
+// historyPage is the answer of GET /api/rooms/{id}/messages. Next is the
+// before value of the following (older) page, null when there is none.
+type historyPage struct {
+	Messages []rooms.Message `json:"messages"`
+	Next     *int64          `json:"next"`
+}
+
+// membersView is the answer of GET /api/rooms/{id}/members.
+type membersView struct {
+	RoomID  string   `json:"roomId"`
+	Members []string `json:"members"`
+}
+
+// createRoom handles POST /api/rooms {"name"}. The name is trimmed; it
+// must be 1 to 100 characters without control characters. Rooms made
+// here are created by "api".
+func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
+	var req struct {
+		Name *string `json:"name"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		return err
+	}
+	if req.Name == nil || strings.TrimSpace(*req.Name) == "" {
+		return errorf(http.StatusBadRequest, "name is required")
+	}
+	name := strings.TrimSpace(*req.Name)
+	switch {
+	case !utf8.ValidString(name):
+		return errorf(http.StatusBadRequest, "name must be valid UTF-8")
+	case utf8.RuneCountInString(name) > maxRoomNameRunes:
+		return errorf(http.StatusBadRequest, "name is longer than %d characters", maxRoomNameRunes)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errorf(http.StatusBadRequest, "name must not contain control characters")
+	}
+	room, err := a.opts.Store.Create(r.Context(), name, "api")
+	switch {
+	case errors.Is(err, rooms.ErrDuplicateName):
+		return errorf(http.StatusConflict, "a room with that name exists")
+	case errors.Is(err, rooms.ErrInvalid):
+		return errorf(http.StatusBadRequest, "invalid room name")
+	case err != nil:
+		return err
+	}
+	w.Header().Set("Location", "/api/rooms/"+url.PathEscape(room.ID))
+	writeJSON(w, http.StatusCreated, room)
+	return nil
+}
+
+// listRooms handles GET /api/rooms: every room, oldest first, with its
+// members online.
+func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
+	list := a.opts.Store.List()
+	views := make([]roomView, 0, len(list))
+	for _, room := range list {
+		views = append(views, roomView{Room: room, Online: len(a.membersOf(room.ID))})
+	}
+	writeJSON(w, http.StatusOK, views)
+	return nil
+}
+
+// getRoom handles GET /api/rooms/{id}.
+func (a *api) getRoom(w http.ResponseWriter, r *http.Request) error {
+	room, err := a.room(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, roomView{Room: room, Online: len(a.membersOf(room.ID))})
+	return nil
+}
+
+// deleteRoom handles DELETE /api/rooms/{id}: it needs the API key when one
+// is configured.
+func (a *api) deleteRoom(w http.ResponseWriter, r *http.Request) error {
+	if err := a.requireKeyIfSet(r); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if !rooms.ValidID(id) {
+		return errRoomNotFound
+	}
+	err := a.opts.Store.Delete(r.Context(), id)
+	switch {
+	case errors.Is(err, rooms.ErrNotFound):
+		return errRoomNotFound
+	case err != nil:
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// history handles GET /api/rooms/{id}/messages?limit=N&before=OFFSET: up
+// to limit (default 50, at most 500: more is capped) messages with offsets
+// below before (default: the newest), newest first.
+func (a *api) history(w http.ResponseWriter, r *http.Request) error {
+	room, err := a.room(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	limit := defaultHistoryLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return errorf(http.StatusBadRequest, "limit must be an integer from 1 to %d", maxHistoryLimit)
+		}
+		limit = min(n, maxHistoryLimit)
+	}
+	before := int64(-1)
+	if s := q.Get("before"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return errorf(http.StatusBadRequest, "before must be a non-negative offset")
+		}
+		before = n
+	}
+	msgs, err := a.opts.Store.History(r.Context(), room.ID, before, limit)
+	switch {
+	case errors.Is(err, rooms.ErrNotFound):
+		return errRoomNotFound
+	case err != nil:
+		return err
+	}
+	page := historyPage{Messages: msgs}
+	if page.Messages == nil {
+		page.Messages = []rooms.Message{}
+	}
+	// A full page may have older messages behind it; offset 0 has none.
+	if n := len(msgs); n == limit && msgs[n-1].Offset > 0 {
+		next := msgs[n-1].Offset
+		page.Next = &next
+	}
+	writeJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// members handles GET /api/rooms/{id}/members: the users online in the
+// room on any replica, sorted.
+func (a *api) members(w http.ResponseWriter, r *http.Request) error {
+	room, err := a.room(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, membersView{RoomID: room.ID, Members: a.membersOf(room.ID)})
+	return nil
+}
+
+// room returns the room named by the {id} path value, or errRoomNotFound.
+func (a *api) room(r *http.Request) (rooms.Room, error) {
+	id := r.PathValue("id")
+	if !rooms.ValidID(id) {
+		return rooms.Room{}, errRoomNotFound
+	}
+	room, ok := a.opts.Store.Get(id)
+	if !ok {
+		return rooms.Room{}, errRoomNotFound
+	}
+	return room, nil
+}
+
+// membersOf returns a sorted copy of the room's members, never nil.
+func (a *api) membersOf(roomID string) []string {
+	if a.opts.Presence == nil {
+		return []string{}
+	}
+	members := append([]string{}, a.opts.Presence.Members(roomID)...)
+	sort.Strings(members)
+	return members
+}
