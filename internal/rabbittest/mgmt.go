@@ -1,6 +1,7 @@
 package rabbittest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -57,6 +58,18 @@ type ChannelDetails struct {
 	ConnectionName string `json:"connection_name"`
 	PeerHost       string `json:"peer_host"`
 	PeerPort       int    `json:"peer_port"`
+}
+
+// UnmarshalJSON accepts the empty list RabbitMQ 3.10 reports for a
+// consumer whose channel is gone (a stream consumer left behind by a
+// closed connection).
+func (c *ChannelDetails) UnmarshalJSON(b []byte) error {
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '[' {
+		*c = ChannelDetails{}
+		return nil
+	}
+	type plain ChannelDetails
+	return json.Unmarshal(b, (*plain)(c))
 }
 
 // Consumer is one entry of GET /api/consumers.

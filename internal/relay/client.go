@@ -66,6 +66,10 @@ func shareable(dest, ack string, h stomp.Headers) bool {
 // Subscribe subscribes the client to dest under its subscription id. h is
 // the rest of the client's SUBSCRIBE (ack, receipt, allowed x-* headers).
 // A receipt is delivered once the upstream subscription is confirmed.
+// With x-stream-offset it is a stream subscription (see stream.go), which
+// needs ack client or client-individual and a prefetch-count
+// (ErrStreamHeaders otherwise) and resumes after the last delivered
+// message when the broker connection comes back.
 func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 	if id == "" || dest == "" {
 		return ErrMissingHeader
@@ -76,6 +80,12 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 	}
 	if ack != "auto" && ack != "client" && ack != "client-individual" {
 		return errBadAck
+	}
+	stream := isStream(h)
+	if stream {
+		if err := checkStream(ack, h); err != nil {
+			return err
+		}
 	}
 	// effects run last, after every lock is released
 	var e effects
@@ -121,7 +131,9 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 	headers := stomp.Headers{{Key: "ack", Value: upAck}}
 	for _, kv := range h {
 		switch kv.Key {
-		case "id", "destination", "ack", "receipt", "content-length":
+		case "id", "destination", "ack", "receipt", "content-length", streamOffsetHeader:
+			// x-stream-offset: subscribeFrame adds it, moved on after a
+			// reconnect
 		default:
 			headers = append(headers, kv)
 		}
@@ -133,6 +145,9 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 		return ErrClosed
 	}
 	s := &upSub{id: conn.newSubID(), dest: dest, headers: headers, owner: c, clientID: id, clientAck: ack}
+	if stream {
+		s.st = streamState{stream: true, start: h.Value(streamOffsetHeader)}
+	}
 	conn.addSub(s)
 	conn.whenConfirmed(s, done, &e)
 	c.subs[id] = &clientSub{conn: conn, up: s}
@@ -160,8 +175,8 @@ func (c *Client) Unsubscribe(id string, receipt string) error {
 
 // release lets go of one subscription: a shared one loses a member and is
 // unsubscribed upstream at zero; a 1:1 one gives back (NACK) what the
-// client got but did not acknowledge, then is unsubscribed. Caller holds
-// c.mu.
+// client got but did not acknowledge (a stream one acknowledges it), then
+// is unsubscribed. Caller holds c.mu.
 func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 	var done func()
 	if receipt != "" {
@@ -183,11 +198,7 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 		}
 	} else if conn.sess != nil {
 		for _, x := range s.acks.takeAll() {
-			if conn.quirks.localAcks {
-				conn.writeFrame(requeueFrame(s, x, nil))
-			} else {
-				conn.writeFrame(ackFrame(stomp.NACK, x))
-			}
+			conn.giveBack(s, x)
 		}
 	}
 	conn.removeSub(s, done, e)

@@ -14,6 +14,8 @@ func (c *Client) Ack(h stomp.Headers) error { return c.ackOrNack(stomp.ACK, h) }
 // Nack rejects a message delivered to this client; the broker requeues it
 // (unless h carries "requeue: false"). Ids are checked as for Ack; in ack
 // mode "client" the NACK is cumulative, as RabbitMQ makes it.
+// On a stream subscription NACK fails with ErrStreamNack and nothing is
+// forwarded; the message stays unacknowledged.
 func (c *Client) Nack(h stomp.Headers) error { return c.ackOrNack(stomp.NACK, h) }
 
 func (c *Client) ackOrNack(cmd string, h stomp.Headers) error {
@@ -42,6 +44,10 @@ func (c *Client) ackOrNack(cmd string, h stomp.Headers) error {
 	s, entry, stale, err := c.findAck(id, msgID, h.Value("subscription"))
 	if err != nil {
 		return err
+	}
+	if cmd == stomp.NACK && s != nil && s.st.stream {
+		// RabbitMQ would kill the channel, and with it the connection
+		return ErrStreamNack
 	}
 	if entry == nil || (t != nil && t.lost) {
 		if !stale && (t == nil || !t.lost) {

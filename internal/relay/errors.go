@@ -29,4 +29,13 @@ var (
 	// ErrMissingHeader means a required header (ACK id, destination) was
 	// absent.
 	ErrMissingHeader = errors.New("missing required header")
+	// ErrStreamNack means NACK named a message of a stream subscription
+	// (x-stream-offset). RabbitMQ cannot NACK stream deliveries and would
+	// close the connection; the relay forwards nothing.
+	ErrStreamNack = errors.New("NACK is not supported on a stream subscription")
+	// ErrStreamHeaders means a stream SUBSCRIBE (x-stream-offset) lacked
+	// ack client or client-individual or a prefetch-count, or had a
+	// malformed x-stream-offset; RabbitMQ would close the connection.
+	// The returned error wraps it with the reason.
+	ErrStreamHeaders = errors.New("invalid stream subscription")
 )

@@ -37,7 +37,8 @@ func requeueFrame(s *upSub, e *ackEntry, t *txn) *stomp.Frame {
 func (c *upConn) localRequeueItems() []*outItem {
 	var items []*outItem
 	add := func(s *upSub, x *ackEntry) {
-		if x.frame == nil {
+		if x.frame == nil || s.st.stream {
+			// a stream keeps its messages: nothing to give back
 			return
 		}
 		f := requeueFrame(s, x, nil)

@@ -12,6 +12,12 @@
 // connections come back with backoff, re-subscribe everything, and flush
 // the SENDs buffered meanwhile.
 //
+// A 1:1 subscription with x-stream-offset consumes a RabbitMQ stream
+// (stream.go): the relay never NACKs it (RabbitMQ would close the shared
+// connection), settles what its client leaves unacknowledged with ACK,
+// and after a reconnect resumes right after the last offset it
+// delivered, with no gap and no duplicate.
+//
 // Known limits of multiplexing over RabbitMQ's STOMP adapter (one AMQP
 // channel per STOMP connection): a 1:1 client-ack subscription gives back
 // its unacknowledged messages with NACK before its UNSUBSCRIBE, but a

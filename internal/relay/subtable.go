@@ -26,9 +26,10 @@ type upSub struct {
 
 	// 1:1 subscriptions
 	owner     *Client
-	clientID  string // the client's subscription id
-	clientAck string // the client's ack mode: auto, client, client-individual
-	acks      ackLog // delivered, unacknowledged message ids (client ack modes)
+	clientID  string      // the client's subscription id
+	clientAck string      // the client's ack mode: auto, client, client-individual
+	acks      ackLog      // delivered, unacknowledged message ids (client ack modes)
+	st        streamState // stream subscriptions only (see stream.go)
 }
 
 // member is one local subscriber of a shared subscription.
@@ -45,6 +46,9 @@ func (s *upSub) subscribeFrame(q quirks) *stomp.Frame {
 			kv.Value = "auto"
 		}
 		f.Headers = append(f.Headers, kv)
+	}
+	if s.st.stream {
+		f.Headers = append(f.Headers, stomp.Header{Key: streamOffsetHeader, Value: s.st.offsetSpec()})
 	}
 	return f
 }
@@ -110,6 +114,8 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 		return
 	}
 	c.retired.add(s.id)
+	// the id alone: with durable and x-queue-name RabbitMQ would delete
+	// the queue, and a stream with it
 	c.writeWithReceipt(stomp.New(stomp.UNSUBSCRIBE, "id", s.id), &pending{onOK: done})
 }
 
@@ -156,6 +162,9 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 		}
 		return
 	}
+	if s.st.stream && !c.admitStream(s, f) {
+		return
+	}
 	if s.clientAck != "auto" {
 		ack := f.Header("ack")
 		if ack == "" {
@@ -163,8 +172,10 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 		}
 		e := s.acks.add(ack, f.Header("message-id"))
 		if c.quirks.localAcks {
-			// kept to give the message back to its queue
-			e.frame = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone(), Body: f.Body}
+			if !s.st.stream {
+				// kept to give the message back to its queue
+				e.frame = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone(), Body: f.Body}
+			}
 			// upstream is auto-ack, so the broker sent no ack header
 			f.Headers = f.Headers.Set("ack", ack)
 		}

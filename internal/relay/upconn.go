@@ -337,13 +337,14 @@ func (c *upConn) up() bool {
 
 // shutdown sends DISCONNECT with a receipt and waits (bounded by ctx) for
 // it, then marks the connection closed, ends the session and gives up the
-// outbox.
+// outbox. Stream subscriptions are unsubscribed first (see endStreams).
 func (c *upConn) shutdown(ctx context.Context) {
 	var e effects
 	c.mu.Lock()
 	s := c.sess
 	var got chan struct{}
 	if s != nil {
+		c.endStreams(&e)
 		got = make(chan struct{})
 		c.writeWithReceipt(stomp.New(stomp.DISCONNECT), &pending{onOK: func() { close(got) }})
 	}
