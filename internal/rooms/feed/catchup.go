@@ -1,0 +1,271 @@
+package feed
+
+import (
+	"context"
+	"slices"
+
+	"chatrelay/internal/rooms"
+)
+
+// Bounds of catch-up work.
+const (
+	// maxFillTries bounds how often a resuming follower tries to fill the
+	// ring before it reads its gap straight from the log instead.
+	maxFillTries = 3
+	// maxStepBack bounds the backward reads of one Last or History call;
+	// the read width doubles per step.
+	maxStepBack = 8
+	// stepSlack is added to every backward read for markers and offsets
+	// skipped at segment boundaries.
+	stepSlack = 8
+)
+
+// follow waits for the feed's sync, replays what start asks for and
+// attaches the follower, all without a gap or a duplicate: the ring part
+// of the replay and the attach happen under the feed's lock, so no live
+// message can slip between them.
+func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
+	if err := f.waitSynced(ctx); err != nil {
+		return nil, err
+	}
+	fl := &follower{deliver: deliver, after: -1}
+	switch {
+	case start.After >= 0:
+		return f.followAfter(ctx, fl, start.After)
+	case start.Last > 0:
+		return f.followLast(ctx, fl, min(start.Last, f.set.cfg.Buffer))
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	return f.attach(fl), nil
+}
+
+// followAfter replays every message with an offset above cursor, then
+// attaches. A gap older than the ring is filled into the ring when it
+// fits, else read from the log straight to the follower (bounded by the
+// Source's read buffer, not by the gap), repeatedly until the ring covers
+// the cursor.
+func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) (func(), error) {
+	fills := 0
+	for {
+		f.mu.Lock()
+		if f.err != nil {
+			f.mu.Unlock()
+			return nil, f.err
+		}
+		if cursor+1 >= f.coverFrom || f.atStart {
+			for i := f.ring.firstAfter(cursor); i < f.ring.len(); i++ {
+				fl.send(f.ring.at(i))
+			}
+			fl.after = cursor
+			stop := f.attach(fl)
+			f.mu.Unlock()
+			return stop, nil
+		}
+		from, to, free := cursor+1, f.coverFrom, int64(f.ring.free())
+		f.mu.Unlock()
+		if fills < maxFillTries && to-from <= free {
+			fills++
+			if err := f.fill(ctx, from); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		err := f.src.ReadRange(ctx, from, to, func(r Record) {
+			if r.Offset <= cursor || r.Offset >= to {
+				return
+			}
+			cursor = r.Offset
+			if e, ok := decode(f.room, r); ok {
+				fl.send(&e)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		cursor = max(cursor, to-1)
+	}
+}
+
+// followLast replays the newest n messages (n <= the ring size), then
+// attaches. While the ring holds fewer and older ones exist, it fills the
+// ring backwards with reads that double in width.
+func (f *roomFeed) followLast(ctx context.Context, fl *follower, n int) (func(), error) {
+	for tries := 0; ; tries++ {
+		f.mu.Lock()
+		if f.err != nil {
+			f.mu.Unlock()
+			return nil, f.err
+		}
+		k := f.ring.len()
+		if k >= n || f.atStart || tries > maxStepBack {
+			for i := max(0, k-n); i < k; i++ {
+				fl.send(f.ring.at(i))
+			}
+			stop := f.attach(fl)
+			f.mu.Unlock()
+			return stop, nil
+		}
+		from := max(0, f.coverFrom-stepWidth(n-k, tries))
+		f.mu.Unlock()
+		if err := f.fill(ctx, from); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// stepWidth is the width of the tries-th backward read for need messages.
+func stepWidth(need, tries int) int64 {
+	return int64(need+stepSlack) << min(tries, maxStepBack)
+}
+
+// fill reads the log from `from` up to the ring's coverage and puts what
+// it finds in front of the ring (the newest of it, as much as fits), so
+// that the ring then covers the log from `from` on. When the coverage
+// moved during the read (the ring evicted, or another fill got there
+// first) it changes nothing: callers re-check and retry.
+func (f *roomFeed) fill(ctx context.Context, from int64) error {
+	f.readMu.Lock()
+	defer f.readMu.Unlock()
+	f.mu.Lock()
+	to, free, done := f.coverFrom, f.ring.free(), f.atStart || from >= f.coverFrom
+	f.mu.Unlock()
+	if done || free == 0 {
+		return nil
+	}
+	var got []entry
+	records := 0
+	err := f.src.ReadRange(ctx, from, to, func(r Record) {
+		if r.Offset < from || r.Offset >= to {
+			return
+		}
+		records++
+		if e, ok := decode(f.room, r); ok {
+			got = append(got, e)
+			if len(got) > 2*free {
+				// only the newest free entries can be kept
+				got = append(got[:0], got[len(got)-free:]...)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	if f.coverFrom != to {
+		return nil
+	}
+	for i := len(got) - 1; i >= 0; i-- {
+		if !f.ring.pushFront(got[i]) {
+			f.coverFrom = got[i].msg.Offset + 1
+			return nil
+		}
+	}
+	f.coverFrom = from
+	if from == 0 || (records == 0 && to-from >= 2) {
+		// a range of two or more offsets holds at least one record
+		// unless the log no longer retains it
+		f.atStart = true
+	}
+	return nil
+}
+
+// MaxHistory caps the limit of one History page.
+const MaxHistory = 1000
+
+// history returns up to limit messages with offsets below before (before
+// < 0: the newest), newest first. The ring answers what it covers; older
+// messages are filled into the ring while they fit next to it, and read
+// straight from the log (bounded backward reads) otherwise.
+func (f *roomFeed) history(ctx context.Context, before int64, limit int) ([]rooms.Message, error) {
+	if limit <= 0 {
+		return []rooms.Message{}, nil
+	}
+	limit = min(limit, MaxHistory)
+	for tries := 0; ; tries++ {
+		f.mu.Lock()
+		if f.err != nil {
+			f.mu.Unlock()
+			return nil, f.err
+		}
+		b := before
+		if b < 0 || b > f.last {
+			b = f.last + 1
+		}
+		// ring entries [lo, hi) are the newest ones below b
+		hi := f.ring.firstAtOrAfter(b)
+		lo := max(0, hi-limit)
+		page := make([]rooms.Message, 0, limit)
+		for i := hi - 1; i >= lo; i-- {
+			page = append(page, f.ring.at(i).msg)
+		}
+		need := limit - len(page)
+		bound := min(b, f.coverFrom) // older messages lie below bound
+		if need == 0 || f.atStart {
+			f.mu.Unlock()
+			return page, nil
+		}
+		canFill := b >= f.coverFrom && f.ring.free() >= need && tries <= maxStepBack
+		from := max(0, f.coverFrom-stepWidth(need, tries))
+		f.mu.Unlock()
+		if canFill {
+			if err := f.fill(ctx, from); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		older, err := f.readBack(ctx, bound, need)
+		if err != nil {
+			return nil, err
+		}
+		for i := len(older) - 1; i >= 0; i-- {
+			page = append(page, older[i].msg)
+		}
+		return page, nil
+	}
+}
+
+// readBack reads the newest need messages below bound straight from the
+// log, oldest first, with backward reads that double in width; it stops at
+// the log's start or after maxStepBack reads.
+func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry, error) {
+	var out []entry
+	hi := bound
+	for tries := 0; tries <= maxStepBack && hi > 0 && len(out) < need; tries++ {
+		want := need - len(out)
+		lo := max(0, hi-stepWidth(want, tries))
+		var got []entry
+		records := 0
+		err := f.src.ReadRange(ctx, lo, hi, func(r Record) {
+			if r.Offset < lo || r.Offset >= hi {
+				return
+			}
+			records++
+			if e, ok := decode(f.room, r); ok {
+				got = append(got, e)
+				if len(got) > 2*want {
+					got = append(got[:0], got[len(got)-want:]...)
+				}
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(got) > want {
+			got = got[len(got)-want:]
+		}
+		out = append(slices.Clip(got), out...)
+		if records == 0 && hi-lo >= 2 {
+			break // the log retains nothing older
+		}
+		hi = lo
+	}
+	return out, nil
+}

@@ -1,0 +1,221 @@
+// Package memstore is the rooms.Store of embedded mode: one node, nothing
+// persisted. The registry lives in memory; a room's messages are its topic
+// followed through the relay from the room's creation on, numbered 0, 1,
+// 2, ... in arrival order, and kept in a bounded log (the room's feed
+// ring, Options.Buffer messages). Following and history behave as with
+// RabbitMQ, over that shorter log.
+package memstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
+)
+
+// MaxNameLen bounds a room name, in characters.
+const MaxNameLen = 100
+
+// Options configure a Store.
+type Options struct {
+	// Relay carries the rooms' topics; it must be started.
+	Relay *relay.Relay
+	// Buffer is how many of its newest messages a room keeps (default
+	// feed.DefaultBuffer).
+	Buffer int
+	// Logger receives store events. Default: discard.
+	Logger *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// Store is a rooms.Store kept in memory.
+type Store struct {
+	opts  Options
+	feeds *feed.Set
+
+	mu      sync.Mutex
+	rooms   map[string]rooms.Room
+	order   []string                // room ids, oldest first
+	sources map[string]*topicSource // by room id, while the room exists
+}
+
+var _ rooms.Store = (*Store)(nil)
+
+// New returns an empty Store.
+func New(opts Options) (*Store, error) {
+	if opts.Relay == nil {
+		return nil, fmt.Errorf("memstore: no relay")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{opts: opts, rooms: make(map[string]rooms.Room), sources: make(map[string]*topicSource)}
+	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: -1, Logger: opts.Logger}, s.source)
+	return s, nil
+}
+
+// source returns the room's log source, made on first use.
+func (s *Store) source(roomID string) feed.Source {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src := s.sources[roomID]
+	if src == nil {
+		src = &topicSource{r: s.opts.Relay, room: roomID}
+		s.sources[roomID] = src
+	}
+	return src
+}
+
+// Create adds a room and starts recording its topic before it returns.
+func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
+	name, ok := cleanName(name)
+	if !ok {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	room := rooms.Room{ID: newID(), Name: name, CreatedAt: s.opts.Now().UTC(), CreatedBy: createdBy}
+	s.mu.Lock()
+	if s.hasName(name) {
+		s.mu.Unlock()
+		return rooms.Room{}, rooms.ErrDuplicateName
+	}
+	// reserve the name while the topic subscription is made
+	s.rooms[room.ID] = room
+	s.mu.Unlock()
+	if err := s.feeds.Start(ctx, room.ID); err != nil {
+		s.mu.Lock()
+		delete(s.rooms, room.ID)
+		delete(s.sources, room.ID)
+		s.mu.Unlock()
+		s.feeds.Drop(room.ID)
+		return rooms.Room{}, fmt.Errorf("memstore: create room: %w", err)
+	}
+	s.mu.Lock()
+	s.order = append(s.order, room.ID)
+	s.mu.Unlock()
+	return room, nil
+}
+
+// hasName reports whether a room is named name, ignoring case. Caller
+// holds s.mu.
+func (s *Store) hasName(name string) bool {
+	for _, r := range s.rooms {
+		if strings.EqualFold(r.Name, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Delete removes a room and forgets its messages.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	s.mu.Lock()
+	_, ok := s.rooms[id]
+	if ok && s.listed(id) {
+		delete(s.rooms, id)
+		delete(s.sources, id)
+		for i, x := range s.order {
+			if x == id {
+				s.order = append(s.order[:i:i], s.order[i+1:]...)
+				break
+			}
+		}
+	} else {
+		ok = false
+	}
+	s.mu.Unlock()
+	if !ok {
+		return rooms.ErrNotFound
+	}
+	s.feeds.Drop(id)
+	return nil
+}
+
+// listed reports whether id's creation is complete. Caller holds s.mu.
+func (s *Store) listed(id string) bool {
+	for _, x := range s.order {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Get returns a room.
+func (s *Store) Get(id string) (rooms.Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	return r, ok && s.listed(id)
+}
+
+// List returns every room, oldest first.
+func (s *Store) List() []rooms.Room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]rooms.Room, 0, len(s.order))
+	for _, id := range s.order {
+		out = append(out, s.rooms[id])
+	}
+	return out
+}
+
+// History returns up to limit messages below before, newest first.
+func (s *Store) History(ctx context.Context, roomID string, before int64, limit int) ([]rooms.Message, error) {
+	if _, ok := s.Get(roomID); !ok {
+		return nil, rooms.ErrNotFound
+	}
+	return s.feeds.History(ctx, roomID, before, limit)
+}
+
+// Follow delivers the room's messages from start on, then live.
+func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
+	if _, ok := s.Get(roomID); !ok {
+		return nil, rooms.ErrNotFound
+	}
+	return s.feeds.Follow(ctx, roomID, start, deliver)
+}
+
+// Close stops recording every room; the relay stays open.
+func (s *Store) Close() error {
+	s.feeds.Close()
+	return nil
+}
+
+// cleanName trims name and checks it: 1 to MaxNameLen printable
+// characters.
+func cleanName(name string) (string, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
+		return "", false
+	}
+	for _, c := range name {
+		if !unicode.IsPrint(c) {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// idEncoding spells room ids: lowercase base32, no padding.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a random room id of 8 characters (40 bits).
+func newID() string {
+	var b [5]byte
+	rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,168 @@
+package rabbitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms/feed"
+	"chatrelay/internal/stomp"
+)
+
+// Headers of the records this package writes into streams.
+const (
+	// markerHeader marks a record as a marker: its value is a nonce the
+	// publishing consumer waits for. Markers are no messages.
+	markerHeader = "x-chat-marker"
+	// offsetHeader carries a stream message's offset on MESSAGE.
+	offsetHeader = "x-stream-offset"
+)
+
+// errOverflow means the broker sent far more than the prefetch window: a
+// consumer never holds more than a few windows of frames.
+var errOverflow = errors.New("stream consumer buffer overflow")
+
+// streamSub is one stream subscription through the relay (a relay stream
+// subscription: ack client, prefetch-count, x-stream-offset), consumed by
+// one goroutine. The relay's goroutines queue frames with Deliver; the
+// consumer takes them, applies them and acknowledges them, which keeps
+// the broker's credit flowing.
+type streamSub struct {
+	c *relay.Client
+
+	mu        sync.Mutex
+	queue     []*stomp.Frame
+	limit     int
+	err       error
+	confirmed bool
+	ready     chan struct{} // capacity 1: something to take
+	subOK     chan struct{} // closed when the SUBSCRIBE is receipted
+}
+
+// subscribeStream subscribes to the stream queue from offset (an
+// x-stream-offset value) with the given prefetch window.
+func subscribeStream(r *relay.Relay, queue, offset string, prefetch int) (*streamSub, error) {
+	s := &streamSub{limit: 4*prefetch + 16, ready: make(chan struct{}, 1), subOK: make(chan struct{})}
+	s.c = r.Attach(s)
+	err := s.c.Subscribe("stream", "/amq/queue/"+queue, stomp.Headers{
+		{Key: "ack", Value: "client"},
+		{Key: "prefetch-count", Value: strconv.Itoa(prefetch)},
+		{Key: offsetHeader, Value: offset},
+		{Key: "receipt", Value: "subscribed"},
+	})
+	if err != nil {
+		s.c.Close()
+		return nil, fmt.Errorf("subscribe to stream %s: %w", queue, err)
+	}
+	return s, nil
+}
+
+// Deliver implements relay.Sink; it never blocks.
+func (s *streamSub) Deliver(f *stomp.Frame) {
+	s.mu.Lock()
+	switch f.Command {
+	case stomp.MESSAGE:
+		if len(s.queue) >= s.limit {
+			s.err = errOverflow
+		} else {
+			s.queue = append(s.queue, f)
+		}
+	case stomp.RECEIPT:
+		if !s.confirmed {
+			s.confirmed = true
+			close(s.subOK)
+		}
+	case stomp.ERROR:
+		s.err = fmt.Errorf("broker error: %s", f.Header("message"))
+	}
+	s.mu.Unlock()
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued frames, and the subscription's error once it
+// has failed.
+func (s *streamSub) take() ([]*stomp.Frame, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	return q, s.err
+}
+
+// ack acknowledges f and, cumulatively, everything delivered before it.
+func (s *streamSub) ack(f *stomp.Frame) {
+	if id := f.Header("ack"); id != "" {
+		// an id from before a reconnect is ignored by the relay; the
+		// relay settles whatever is left on close
+		_ = s.c.Ack(stomp.Headers{{Key: "id", Value: id}})
+	}
+}
+
+// close ends the subscription; the relay settles what is unacknowledged.
+func (s *streamSub) close() { s.c.Close() }
+
+// record turns a stream MESSAGE into a feed record; ok is false without a
+// readable offset.
+func record(f *stomp.Frame) (feed.Record, bool) {
+	off, err := strconv.ParseInt(f.Header(offsetHeader), 10, 64)
+	if err != nil || off < 0 {
+		return feed.Record{}, false
+	}
+	return feed.Record{Offset: off, Body: f.Body, Marker: f.Header(markerHeader)}, true
+}
+
+// readRange reads queue's records with from <= offset < to, in order,
+// through a temporary stream subscription, and stops at the first offset
+// >= to. The caller guarantees such an offset exists. The range holds at
+// most to-from records, so the read needs at most to-from+1 deliveries:
+// it grants the broker no credit beyond that, which keeps what is still
+// in flight when it unsubscribes (and what the broker then reports as
+// "Subscription not found") small.
+func readRange(ctx context.Context, r *relay.Relay, queue string, from, to int64, fn func(feed.Record)) error {
+	needed := max(to-from, 0) + 1
+	prefetch := min(needed, rangePrefetch)
+	ackable := needed - prefetch // deliveries that may be acknowledged
+	sub, err := subscribeStream(r, queue, "offset="+strconv.FormatInt(from, 10), int(prefetch))
+	if err != nil {
+		return err
+	}
+	defer sub.close()
+	var received int64
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("read stream %s [%d, %d): %w", queue, from, to, ctx.Err())
+		case <-sub.ready:
+		}
+		frames, err := sub.take()
+		var ack *stomp.Frame
+		for _, f := range frames {
+			received++
+			if received <= ackable {
+				ack = f
+			}
+			rec, ok := record(f)
+			if !ok {
+				continue
+			}
+			if rec.Offset >= to {
+				return nil
+			}
+			if rec.Offset >= from {
+				fn(rec)
+			}
+		}
+		if ack != nil {
+			sub.ack(ack)
+		}
+		if err != nil {
+			return fmt.Errorf("read stream %s: %w", queue, err)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package rabbitstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+)
+
+// Create declares the room's stream, then publishes its created event and
+// returns once this replica applied it. A name taken in the local view
+// fails at once; a name another replica took first in stream order fails
+// when the event is applied, and the stream is deleted again.
+func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
+	name, ok := cleanName(name)
+	if !ok {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if s.reg.has(name) {
+		return rooms.Room{}, rooms.ErrDuplicateName
+	}
+	now := s.opts.Now().UTC()
+	room := rooms.Room{ID: newID(), Name: name, CreatedAt: now, CreatedBy: createdBy}
+	queue := rooms.StreamName(room.ID)
+	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes), queue); err != nil {
+		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
+	}
+	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce()})
+	switch {
+	case err == nil:
+		return room, nil
+	case errors.Is(err, rooms.ErrDuplicateName), errors.Is(err, relay.ErrOutboxFull), errors.Is(err, relay.ErrClosed):
+		// the event lost, or never left: nobody will use the stream
+		if derr := s.amqp.deleteStream(queue); derr != nil {
+			s.log.Warn("rooms: could not delete the stream of a room not created", "stream", queue, "err", derr)
+		}
+	}
+	// other errors (a timeout) leave the stream: the event may still
+	// be applied
+	return rooms.Room{}, err
+}
+
+// Delete publishes the room's deleted event, waits until this replica
+// applied it (which ends the room's feed here, and on every replica as it
+// applies it), waits Options.DeleteGrace for the other replicas, and
+// deletes the stream.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	room, ok := s.reg.get(id)
+	if !ok {
+		return rooms.ErrNotFound
+	}
+	now := s.opts.Now().UTC()
+	if err := s.record(ctx, event{Event: eventDeleted, Room: room, At: now, ID: newNonce()}); err != nil {
+		return err
+	}
+	s.feeds.Drop(id)
+	// A replica still subscribed when the stream goes gets "Server
+	// cancelled subscription" on a shared relay connection.
+	t := time.NewTimer(s.opts.DeleteGrace)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+	}
+	if err := s.amqp.deleteStream(rooms.StreamName(id)); err != nil {
+		return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
+	}
+	return nil
+}
+
+// Get returns a room known to this replica.
+func (s *Store) Get(id string) (rooms.Room, bool) { return s.reg.get(id) }
+
+// List returns every room, oldest first (in registry order).
+func (s *Store) List() []rooms.Room { return s.reg.list() }
+
+// History returns up to limit (at most feed.MaxHistory) messages with
+// offsets below before (before < 0: the newest), newest first.
+func (s *Store) History(ctx context.Context, roomID string, before int64, limit int) ([]rooms.Message, error) {
+	if _, ok := s.reg.get(roomID); !ok {
+		return nil, rooms.ErrNotFound
+	}
+	return s.feeds.History(ctx, roomID, before, limit)
+}
+
+// Follow delivers the room's messages from start on, then live; a Last
+// beyond Options.Buffer is capped to it.
+func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
+	if _, ok := s.reg.get(roomID); !ok {
+		return nil, rooms.ErrNotFound
+	}
+	return s.feeds.Follow(ctx, roomID, start, deliver)
+}
+
+// Close stops following the registry and every room, and closes the AMQP
+// connection; the relay stays open.
+func (s *Store) Close() error {
+	if s.stopReg != nil {
+		s.stopReg()
+	}
+	s.feeds.Close()
+	s.amqp.close()
+	return nil
+}
+
+// MaxNameLen bounds a room name, in characters.
+const MaxNameLen = 100
+
+// cleanName trims name and checks it: 1 to MaxNameLen printable
+// characters.
+func cleanName(name string) (string, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
+		return "", false
+	}
+	for _, c := range name {
+		if !unicode.IsPrint(c) {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// idEncoding spells room ids: lowercase base32, no padding.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// newID returns a random room id of 8 characters (40 bits): short enough
+// for URLs and queue names, and rooms.ValidID.
+func newID() string {
+	var b [5]byte
+	rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}

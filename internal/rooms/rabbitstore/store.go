@@ -1,0 +1,196 @@
+// Package rabbitstore is the rooms.Store on RabbitMQ, shared by every
+// replica.
+//
+// The registry is the stream chatrelay.rooms (declared over AMQP) of JSON
+// events {"event":"created"|"deleted","room":{...},"at","id"}. Every
+// replica replays it from the first offset at start and follows it live
+// through the relay; all apply the same events in the same order, so all
+// decide alike: of two creates of one name, the first in stream order
+// wins everywhere. Create and Delete publish an event and return once
+// this replica applied it.
+//
+// Each room has the stream room.<id>, declared over AMQP with the
+// configured retention and bound to amq.topic with routing key room.<id>,
+// so that what is published to /topic/room.<id> lands in it. Following and
+// history go through one feed per room per replica (package feed): a
+// stream subscription from the stream's last chunk that syncs on a marker
+// it publishes itself, a ring of the newest messages, and range reads
+// through temporary stream subscriptions for older ones.
+package rabbitstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
+	"chatrelay/internal/stomp"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	// DefaultDeleteGrace is how long Delete waits between the deleted
+	// event and deleting the stream, for the other replicas to drop
+	// their subscriptions to it.
+	DefaultDeleteGrace = 500 * time.Millisecond
+	// DefaultReadyTimeout bounds New's wait for the registry replay.
+	DefaultReadyTimeout = 30 * time.Second
+)
+
+// Options configure a Store.
+type Options struct {
+	// Relay carries the stream subscriptions and the registry events;
+	// it must be started.
+	Relay *relay.Relay
+	// AMQPURL reaches the same broker over AMQP, for declaring, binding
+	// and deleting streams: amqp://login:passcode@host:port/vhost with
+	// the vhost escaped (see AMQPURL).
+	AMQPURL string
+	// MaxAge is the x-max-age of new room streams (e.g. "7D", "24h",
+	// "3600s"); empty: no age limit.
+	MaxAge string
+	// MaxBytes is the x-max-length-bytes of new room streams; 0: none.
+	MaxBytes int64
+	// Buffer is how many of a room's newest messages a feed keeps
+	// (default feed.DefaultBuffer).
+	Buffer int
+	// Idle is how long a room's feed lives on without users (default
+	// feed.DefaultIdle).
+	Idle time.Duration
+	// DeleteGrace is the wait between a room's deleted event and the
+	// deletion of its stream (default DefaultDeleteGrace).
+	DeleteGrace time.Duration
+	// ReadyTimeout bounds New's wait for the registry replay (default
+	// DefaultReadyTimeout).
+	ReadyTimeout time.Duration
+	// Logger receives store events. Default: discard.
+	Logger *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+// Store is a rooms.Store on RabbitMQ.
+type Store struct {
+	opts    Options
+	log     *slog.Logger
+	amqp    *amqpClient
+	feeds   *feed.Set
+	reg     *registry
+	stopReg func()
+}
+
+var _ rooms.Store = (*Store)(nil)
+
+// New declares the registry stream, replays it and returns once the
+// replay reached a marker this store published after it subscribed,
+// bounded by ctx and Options.ReadyTimeout.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	if opts.Relay == nil || opts.AMQPURL == "" {
+		return nil, errors.New("rabbitstore: Relay and AMQPURL are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.DeleteGrace <= 0 {
+		opts.DeleteGrace = DefaultDeleteGrace
+	}
+	if opts.ReadyTimeout <= 0 {
+		opts.ReadyTimeout = DefaultReadyTimeout
+	}
+	s := &Store{opts: opts, log: opts.Logger, amqp: &amqpClient{url: opts.AMQPURL}}
+	t := time.NewTimer(opts.ReadyTimeout)
+	defer t.Stop()
+	if err := s.declareRegistry(ctx, t.C); err != nil {
+		s.amqp.close()
+		return nil, fmt.Errorf("rabbitstore: %w", err)
+	}
+	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: opts.Idle, Logger: opts.Logger},
+		func(roomID string) feed.Source { return &roomSource{s: s, room: roomID} })
+	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
+	stop, err := startTail(opts.Relay, RegistryStream, "first", s.reg, s.markRegistry, opts.Logger)
+	if err != nil {
+		s.amqp.close()
+		return nil, fmt.Errorf("rabbitstore: follow the registry: %w", err)
+	}
+	s.stopReg = stop
+	select {
+	case <-s.reg.synced:
+		return s, nil
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-t.C:
+		err = errors.New("timed out")
+	}
+	s.Close()
+	return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
+}
+
+// markRegistry publishes a marker into the registry stream through the
+// relay and waits for the broker's receipt.
+func (s *Store) markRegistry(ctx context.Context, nonce string) error {
+	return s.publish(ctx, stomp.Headers{{Key: markerHeader, Value: nonce}}, nil)
+}
+
+// publish sends a record to the registry stream through the relay and
+// waits for the broker's receipt.
+func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error {
+	done := make(chan error, 1)
+	s.opts.Relay.Publish("/amq/queue/"+RegistryStream, h, body, func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// record publishes ev and waits until this replica applied it; it
+// returns what applying it decided.
+func (s *Store) record(ctx context.Context, ev event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	result, cancel := s.reg.wait(ev.ID)
+	defer cancel()
+	if err := s.publish(ctx, stomp.Headers{{Key: "content-type", Value: "application/json"}}, body); err != nil {
+		return fmt.Errorf("rabbitstore: publish %s event: %w", ev.Event, err)
+	}
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("rabbitstore: wait for %s event: %w", ev.Event, ctx.Err())
+	}
+}
+
+// declareRegistry declares the registry stream, retrying while the broker
+// is not there yet or its streams are still coming back after a restart
+// (RabbitMQ answers NOT_FOUND "home node ... is down" for a while), until
+// ctx ends or timeout fires.
+func (s *Store) declareRegistry(ctx context.Context, timeout <-chan time.Time) error {
+	wait := 100 * time.Millisecond
+	for {
+		err := s.amqp.declareStream(RegistryStream, streamArgs("", 0), "")
+		if err == nil {
+			return nil
+		}
+		s.log.Warn("rabbitstore: registry stream not available yet; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-timeout:
+			return fmt.Errorf("timed out (last error: %w)", err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}

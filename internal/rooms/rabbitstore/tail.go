@@ -1,0 +1,161 @@
+package rabbitstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"time"
+
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
+)
+
+// Tuning of stream consumers.
+const (
+	// tailPrefetch is the prefetch window of a long-lived consumer.
+	tailPrefetch = 256
+	// rangePrefetch caps the prefetch window of a range read.
+	rangePrefetch = 256
+	// markerTimeout bounds one marker publish.
+	markerTimeout = 5 * time.Second
+	// markerRetry is how long a tail waits for its marker before it
+	// publishes another one (the first may have been lost to a broker
+	// restart).
+	markerRetry = 3 * time.Second
+	// readTimeout bounds one range read.
+	readTimeout = 15 * time.Second
+)
+
+// markFunc publishes a marker record with nonce into a stream.
+type markFunc func(ctx context.Context, nonce string) error
+
+// tail consumes a stream from offset on for a feed.Sink: once its
+// subscription is confirmed it publishes a marker into the stream, and it
+// tells the sink Synced when it reads its own marker back, because then
+// it has read everything the stream held when it started.
+type tail struct {
+	sub    *streamSub
+	sink   feed.Sink
+	mark   markFunc
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startTail subscribes to the stream queue and starts the tail's
+// goroutine; stop ends both.
+func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFunc, log *slog.Logger) (stop func(), err error) {
+	sub, err := subscribeStream(r, queue, offset, tailPrefetch)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &tail{sub: sub, sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go t.run() // owns the consumer side of sub until stop
+	return t.stop, nil
+}
+
+// stop ends the tail and waits for its goroutine: no sink call starts
+// after it returns.
+func (t *tail) stop() {
+	t.cancel()
+	<-t.done
+	t.sub.close()
+}
+
+// run owns the subscription's consumer side: it applies the stream's
+// records to the sink in order, acknowledges them, and publishes markers
+// until it has read one of its own.
+func (t *tail) run() {
+	defer close(t.done)
+	nonces := make(map[string]bool)
+	synced := false
+	subOK := t.sub.subOK
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	publish := func() {
+		nonce := newNonce()
+		nonces[nonce] = true
+		ctx, cancel := context.WithTimeout(t.ctx, markerTimeout)
+		defer cancel()
+		if err := t.mark(ctx, nonce); err != nil && t.ctx.Err() == nil {
+			t.log.Warn("rooms: publishing a stream marker failed; retrying", "err", err)
+		}
+		retry.Reset(markerRetry)
+	}
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-subOK:
+			subOK = nil
+			publish()
+		case <-retry.C:
+			if !synced {
+				publish()
+			}
+		case <-t.sub.ready:
+			frames, err := t.sub.take()
+			for _, f := range frames {
+				rec, ok := record(f)
+				if !ok {
+					t.log.Debug("rooms: stream message without an offset")
+					continue
+				}
+				t.sink.Record(rec)
+				if !synced && nonces[rec.Marker] {
+					synced = true
+					retry.Stop()
+					t.sink.Synced()
+				}
+			}
+			if len(frames) > 0 {
+				t.sub.ack(frames[len(frames)-1])
+			}
+			if err != nil {
+				go func() {
+					// owns nothing: reports the failure off the tail's
+					// goroutine, so that the sink may stop the tail
+					t.sink.Failed(err)
+				}()
+				return
+			}
+		}
+	}
+}
+
+// newNonce returns a random marker nonce.
+func newNonce() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// roomSource is a room's stream as a feed.Source: tails start at the
+// stream's last chunk and sync on a marker published over AMQP straight
+// into the stream (the default exchange, so that topic subscribers never
+// see it); range reads use temporary stream subscriptions.
+type roomSource struct {
+	s    *Store
+	room string
+}
+
+// Tail starts a tail at the room stream's last chunk.
+func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
+	queue := rooms.StreamName(src.room)
+	mark := func(ctx context.Context, nonce string) error {
+		return src.s.amqp.publishMarker(ctx, queue, nonce)
+	}
+	return startTail(src.s.opts.Relay, queue, "last", sink, mark, src.s.log)
+}
+
+// ReadRange reads the room's records in [from, to).
+func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(feed.Record)) error {
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	return readRange(ctx, src.s.opts.Relay, rooms.StreamName(src.room), from, to, fn)
+}
