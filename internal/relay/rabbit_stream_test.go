@@ -378,3 +378,45 @@ func TestRabbitStreamNackRefused(t *testing.T) {
 	}
 	s.noErrors(t)
 }
+
+// TestRabbitStreamDeletedUnderConsumer: deleting a stream cancels its
+// consumers ("Server cancelled subscription" ERROR, connection kept). The
+// relay tells that subscription's client, forgets the subscription (no
+// restore, no reconnect loop), and the connection carries on for others.
+func TestRabbitStreamDeletedUnderConsumer(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	r, _ := startRabbit(t, n, func(c *Config) { c.Connections = 1 })
+	name, dest := declareStream(t, r)
+	publishAll(t, r, dest, "m0")
+	s := newSink("doomed")
+	c := r.Attach(s)
+	if err := c.Subscribe("s", dest, streamHeaders("first", "client", 10, "r")); err != nil {
+		t.Fatal(err)
+	}
+	s.receipt(t, "r")
+	s.expectInOrder(t, []string{"m0"})
+	other := newSink("other")
+	oc := r.Attach(other)
+	topic := "/topic/" + unique()
+	if err := oc.Subscribe("t", topic, stomp.Headers{{Key: "receipt", Value: "rt"}}); err != nil {
+		t.Fatal(err)
+	}
+	other.receipt(t, "rt")
+	sess := sessionOf(r, 0)
+	if out, err := n.Ctl("delete_queue", name); err != nil {
+		t.Fatalf("delete_queue: %v %s", err, out)
+	}
+	select {
+	case f := <-s.ch:
+		if f.Command != stomp.ERROR || f.Header("subscription") != "s" {
+			t.Fatalf("got %s %v, want an ERROR for subscription s", f.Command, f.Headers)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no ERROR after the stream was deleted")
+	}
+	publishAll(t, r, topic, "still here")
+	other.waitFor(t, 10*time.Second, "MESSAGE", func(f *stomp.Frame) bool { return string(f.Body) == "still here" })
+	if sessionOf(r, 0) != sess || r.Reconnects() != 0 {
+		t.Fatal("the upstream connection was replaced")
+	}
+}

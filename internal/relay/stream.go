@@ -128,14 +128,12 @@ func (c *upConn) admitStream(s *upSub, f *stomp.Frame) bool {
 // giveBack settles a delivery of the 1:1 subscription s that its client
 // leaves unacknowledged (UNSUBSCRIBE, Close): NACK gives it back to its
 // queue, or the relay gives it back itself when acks are local. A stream
-// delivery is acknowledged instead: there is nothing to give back, and a
-// NACK would kill the connection. Caller holds c.mu and c.sess != nil.
+// delivery is left alone: there is nothing to give back, a NACK would
+// kill the connection, and an ACK would grant the broker credit to push
+// more before the UNSUBSCRIBE lands. Caller holds c.mu and c.sess != nil.
 func (c *upConn) giveBack(s *upSub, x *ackEntry) {
 	switch {
 	case s.st.stream:
-		if !c.quirks.localAcks {
-			c.writeFrame(ackFrame(stomp.ACK, x))
-		}
 	case c.quirks.localAcks:
 		c.writeFrame(requeueFrame(s, x, nil))
 	default:

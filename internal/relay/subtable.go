@@ -133,7 +133,7 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 	case stomp.RECEIPT:
 		c.onReceipt(f, &e)
 	case stomp.ERROR:
-		if c.benignError(f) {
+		if c.benignError(f) || c.serverCancelled(f, &e) {
 			break
 		}
 		c.mu.Unlock()
@@ -203,6 +203,52 @@ func (c *upConn) benignError(f *stomp.Frame) bool {
 		return false
 	}
 	c.log.Warn("relay: broker delivered to a subscription after UNSUBSCRIBE", "subscription", rest[:j])
+	return true
+}
+
+// serverCancelled handles the ERROR RabbitMQ sends, without closing the
+// connection, when it cancels a consumer itself, as when the queue or
+// stream under it is deleted: the subscription is dropped (it must not be
+// restored after a reconnect) and its client is told with an ERROR for
+// that subscription. Caller holds c.mu.
+func (c *upConn) serverCancelled(f *stomp.Frame, e *effects) bool {
+	if f.Header("message") != "Server cancelled subscription" {
+		return false
+	}
+	s := c.subs[f.Header("subscription")]
+	if s == nil {
+		// find it by the destination RabbitMQ names in the body
+		for _, x := range c.subs {
+			if !x.shared && strings.Contains(string(f.Body), x.dest) {
+				if s != nil {
+					return false // ambiguous: let the reconnect sort it out
+				}
+				s = x
+			}
+		}
+	}
+	if s == nil {
+		return false
+	}
+	c.log.Warn("relay: broker cancelled a subscription", "destination", s.dest, "subscription", s.id)
+	if s.shared {
+		for m := range s.members {
+			e.deliver(m.c.sink, stomp.New(stomp.ERROR, "message", "subscription cancelled by the broker", "subscription", m.id))
+		}
+	} else {
+		s.acks.takeAll()
+		e.deliver(s.owner.sink, stomp.New(stomp.ERROR, "message", "subscription cancelled by the broker", "subscription", s.clientID))
+	}
+	// the broker has already dropped it: an UNSUBSCRIBE would be an error
+	delete(c.subs, s.id)
+	if s.shared && c.shared[s.dest] == s {
+		delete(c.shared, s.dest)
+	}
+	for _, fn := range s.waiters {
+		e.call(fn)
+	}
+	s.waiters = nil
+	c.retired.add(s.id)
 	return true
 }
 
