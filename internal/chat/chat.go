@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -24,6 +25,14 @@ type Options struct {
 	NewID func() string
 	// MaxMessageBytes limits a message's text (default 4096).
 	MaxMessageBytes int
+	// Rooms, when set, is asked whether a room exists: chat.send refuses
+	// unknown rooms.
+	Rooms RoomLookup
+}
+
+// RoomLookup finds rooms (a rooms.Store is one).
+type RoomLookup interface {
+	Get(id string) (rooms.Room, bool)
 }
 
 // withDefaults fills unset options.
@@ -64,6 +73,11 @@ func (h *handlers) send(c *router.Context) (any, error) {
 	roomID, typ, text, err := parseSend(c.Body, h.opts.MaxMessageBytes)
 	if err != nil {
 		return nil, err
+	}
+	if h.opts.Rooms != nil {
+		if _, ok := h.opts.Rooms.Get(roomID); !ok {
+			return nil, router.NotFound("room %q does not exist", roomID)
+		}
 	}
 	if c.Broker == nil {
 		return nil, fmt.Errorf("chat: no broker publisher")

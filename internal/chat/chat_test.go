@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -190,5 +192,24 @@ func TestMessageTypes(t *testing.T) {
 		if got := typ.ClientSendable(); got != ok {
 			t.Errorf("%q.ClientSendable() = %v, want %v", typ, got, ok)
 		}
+	}
+}
+
+// lookup is a RoomLookup knowing a fixed set of rooms.
+type lookup map[string]bool
+
+func (l lookup) Get(id string) (rooms.Room, bool) { return rooms.Room{ID: id}, l[id] }
+
+func TestSendRefusesUnknownRooms(t *testing.T) {
+	r := router.New()
+	Register(r, Options{Rooms: lookup{"known": true}})
+	b := &fakeBroker{}
+	_, err := r.Dispatch(&router.Context{Context: context.Background(), User: "u", Destination: "/app/chat.send", Body: []byte(`{"roomId":"nope","message":"hi"}`), Broker: b})
+	var rerr *router.Error
+	if !errors.As(err, &rerr) || rerr.Code != router.CodeNotFound {
+		t.Fatalf("unknown room: %v", err)
+	}
+	if _, err := r.Dispatch(&router.Context{Context: context.Background(), User: "u", Destination: "/app/chat.send", Body: []byte(`{"roomId":"known","message":"hi"}`), Broker: b}); err != nil {
+		t.Fatalf("known room: %v", err)
 	}
 }

@@ -1,28 +1,28 @@
 package chat
 
-import "time"
+import (
+	"time"
 
-// MessageType is the kind of a room message.
-type MessageType string
+	"chatrelay/internal/rooms"
+)
+
+// MessageType is the kind of a room message (rooms.MessageType).
+type MessageType = rooms.MessageType
 
 // The room message types.
 const (
 	// Talk is an ordinary chat line.
-	Talk MessageType = "TALK"
+	Talk = rooms.Talk
 	// Enter announces that the sender joined the room.
-	Enter MessageType = "ENTER"
+	Enter = rooms.Enter
 	// Leave announces that the sender left the room.
-	Leave MessageType = "LEAVE"
+	Leave = rooms.Leave
 	// System is a message from the server; clients may not send it.
-	System MessageType = "SYSTEM"
+	System = rooms.System
 )
 
-// ClientSendable reports whether clients may send messages of type t.
-func (t MessageType) ClientSendable() bool {
-	return t == Talk || t == Enter || t == Leave
-}
-
-// ChatMessage is a message as published to a room's topic.
+// ChatMessage is a message as published to a room's topic. The room's
+// store adds the history offset when it delivers it (rooms.Message).
 type ChatMessage struct {
 	ID      string      `json:"id"`
 	RoomID  string      `json:"roomId"`
@@ -34,4 +34,4 @@ type ChatMessage struct {
 }
 
 // RoomTopic returns the broker destination of a room.
-func RoomTopic(roomID string) string { return "/topic/room." + roomID }
+func RoomTopic(roomID string) string { return rooms.Topic(roomID) }

@@ -8,12 +8,9 @@ import (
 	"strconv"
 	"strings"
 
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 )
-
-// roomIDRE is what a room id may look like: it becomes part of a routing
-// key, so no client may steer routing with it.
-var roomIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // integerRE matches a JSON integer literal.
 var integerRE = regexp.MustCompile(`^-?[0-9]+$`)
@@ -73,7 +70,8 @@ func parseRoomID(raw json.RawMessage) (string, error) {
 		}
 		id = strconv.FormatInt(int64(f), 10)
 	}
-	if !roomIDRE.MatchString(id) {
+	// the id becomes part of a routing key: no client may steer routing
+	if !rooms.ValidID(id) {
 		return "", router.BadRequest("roomId must be 1 to 64 of A-Z a-z 0-9 _ -")
 	}
 	return id, nil

@@ -135,7 +135,10 @@ func (c *Config) Validate() error {
 	if c.Broker.Mode == BrokerRabbitMQ && len(c.Broker.Addresses) == 0 {
 		return fmt.Errorf("broker.addresses: at least one host:port is needed in rabbitmq mode")
 	}
-	for _, a := range c.Broker.Addresses {
+	if c.Broker.Mode == BrokerRabbitMQ && len(c.Broker.AMQPAddresses) == 0 {
+		return fmt.Errorf("broker.amqp_addresses: at least one host:port is needed in rabbitmq mode (room streams)")
+	}
+	for _, a := range append(c.Broker.Addresses, c.Broker.AMQPAddresses...) {
 		if !strings.Contains(a, ":") {
 			return fmt.Errorf("broker.addresses: %q is not host:port", a)
 		}

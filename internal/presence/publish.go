@@ -131,7 +131,8 @@ func (p *Presence) publish(empty bool) (now time.Time) {
 		}
 	}
 	if err := p.opts.Publisher.Publish(Topic, headers, body, onAccepted); err != nil {
-		p.opts.Logger.Warn("presence: publish snapshot", "replica", p.opts.ReplicaID, "err", err)
+		// the relay logs broker outages; this repeats every interval
+		p.opts.Logger.Debug("presence: publish snapshot", "replica", p.opts.ReplicaID, "err", err)
 		return now
 	}
 	if empty {

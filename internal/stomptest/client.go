@@ -27,6 +27,7 @@ type Client struct {
 	beats    int
 	lastBeat time.Time
 	version  stomp.Version
+	held     []*stomp.Frame // read early by Subscribe, returned first by Read
 }
 
 // Options tune Dial.
@@ -114,6 +115,11 @@ func (c *Client) Send(f *stomp.Frame) error { return c.Raw(f.Encode(c.version)) 
 // Read returns the next frame, failing after timeout or when the socket
 // closed with nothing left to read.
 func (c *Client) Read(timeout time.Duration) (*stomp.Frame, error) {
+	if len(c.held) > 0 {
+		f := c.held[0]
+		c.held = c.held[1:]
+		return f, nil
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -157,20 +163,31 @@ func (c *Client) Connect(kv ...string) (*stomp.Frame, error) {
 	return c.Expect(stomp.CONNECTED, 5*time.Second)
 }
 
-// Subscribe subscribes with a receipt and waits for it.
+// Subscribe subscribes with a receipt and waits for it. MESSAGEs that
+// arrive first (a room's history) are kept for Read.
 func (c *Client) Subscribe(id, dest string, kv ...string) error {
 	f := stomp.New(stomp.SUBSCRIBE, append([]string{"id", id, "destination", dest, "receipt", "sub-" + id}, kv...)...)
 	if err := c.Send(f); err != nil {
 		return err
 	}
-	r, err := c.Expect(stomp.RECEIPT, 10*time.Second)
-	if err != nil {
-		return err
+	var early []*stomp.Frame
+	defer func() { c.held = append(c.held, early...) }()
+	for {
+		r, err := c.Read(10 * time.Second)
+		if err != nil {
+			return fmt.Errorf("waiting for RECEIPT: %w", err)
+		}
+		switch {
+		case r.Command == stomp.MESSAGE:
+			early = append(early, r)
+		case r.Command != stomp.RECEIPT:
+			return fmt.Errorf("got %s (message %q, body %q), want RECEIPT", r.Command, r.Header("message"), r.Body)
+		case r.Header("receipt-id") != "sub-"+id:
+			return fmt.Errorf("receipt %q, want %q", r.Header("receipt-id"), "sub-"+id)
+		default:
+			return nil
+		}
 	}
-	if r.Header("receipt-id") != "sub-"+id {
-		return fmt.Errorf("receipt %q, want %q", r.Header("receipt-id"), "sub-"+id)
-	}
-	return nil
 }
 
 // WaitClosed waits until the server closed the socket and returns the
