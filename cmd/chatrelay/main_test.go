@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -99,16 +100,17 @@ func TestGoRunEmbedded(t *testing.T) {
 	if log := out.String(); !strings.Contains(log, "listening") || !strings.Contains(log, "embedded") {
 		t.Errorf("start-up log does not say where it listens and which broker it uses:\n%s", log)
 	}
+	room := createRoom(t, "http://"+addr, "lobby")
 	if _, err := js.Connect("ws://"+addr+"/ws", "solo", "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := js.Subscribe("s", "/topic/room.lobby", map[string]string{"receipt": "sub"}); err != nil {
+	if err := js.Subscribe("s", "/topic/room."+room, map[string]string{"receipt": "sub"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := js.Send("/app/chat.send", `{"roomId":"lobby","message":"round trip"}`, nil); err != nil {
+	if err := js.Send("/app/chat.send", `{"roomId":"`+room+`","message":"round trip"}`, nil); err != nil {
 		t.Fatal(err)
 	}
-	e, err := js.WaitMessage(10*time.Second, nil)
+	e, err := js.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return strings.Contains(e.Body, `"TALK"`) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,4 +173,19 @@ func serverPid(t *testing.T, pid int) int {
 		t.Fatal(err)
 	}
 	return child
+}
+
+// createRoom creates a room through the REST API at base and returns its id.
+func createRoom(t *testing.T, base, name string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/api/rooms", "application/json", strings.NewReader(`{"name":"`+name+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var room struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&room); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create room: %d %v", resp.StatusCode, err)
+	}
+	return room.ID
 }

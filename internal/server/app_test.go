@@ -10,6 +10,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/stomptest"
 )
 
 // TestAppSubscribeReplyOnce registers a handler like @SubscribeMapping: a
@@ -60,16 +61,11 @@ func TestAppSubscribeReplyOnce(t *testing.T) {
 func TestHandlerErrorsGoToUserQueue(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, cfg config.Config) {
 		r := start(t, cfg)
-		room := unique(t)
+		room := createRoom(t, r, unique(t))
 		c := connect(t, r, "dave")
 		other := connect(t, r, "erin")
-		for _, cl := range []struct {
-			c interface {
-				Subscribe(string, string, ...string) error
-			}
-			id string
-		}{{c, "errs"}, {other, "errs"}} {
-			if err := cl.c.Subscribe(cl.id, "/user/queue/errors"); err != nil {
+		for _, cl := range []*stomptest.Client{c, other} {
+			if err := cl.Subscribe("errs", "/user/queue/errors"); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -137,9 +133,7 @@ func TestPrivateQueueAcrossReplicas(t *testing.T) {
 	fA := connect(t, a, "frank")
 	fB := connect(t, b, "frank")
 	g := connect(t, a, "grace")
-	for _, c := range []interface {
-		Subscribe(string, string, ...string) error
-	}{fA, fB, g} {
+	for _, c := range []*stomptest.Client{fA, fB, g} {
 		if err := c.Subscribe("p", "/user/queue/pokes"); err != nil {
 			t.Fatal(err)
 		}
@@ -151,9 +145,7 @@ func TestPrivateQueueAcrossReplicas(t *testing.T) {
 	if _, err := sender.Expect(stomp.RECEIPT, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	for i, c := range []interface {
-		Expect(string, time.Duration) (*stomp.Frame, error)
-	}{fA, fB} {
+	for i, c := range []*stomptest.Client{fA, fB} {
 		m, err := c.Expect(stomp.MESSAGE, 5*time.Second)
 		if err != nil || string(m.Body) != "poke from heidi" || m.Header("destination") != "/user/queue/pokes" {
 			t.Fatalf("frank session %d: %v %v", i, m, err)

@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +29,7 @@ func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &rabbit)) }
 type replica struct {
 	srv  *Server
 	addr string
+	stop func() // shuts the replica down (once; also at cleanup)
 }
 
 // URL returns the replica's WebSocket endpoint.
@@ -41,10 +46,14 @@ func testConfig(t testing.TB, broker string) config.Config {
 	cfg.Broker.ReconnectMin = 50 * time.Millisecond
 	cfg.Broker.ReconnectMax = time.Second
 	cfg.Broker.HeartBeat = 2 * time.Second
+	// ENTER/LEAVE would interleave with what most tests expect; the
+	// presence tests turn them on
+	cfg.Rooms.Presence.Messages = false
 	if broker == config.BrokerRabbitMQ {
 		n := rabbittest.Require(t, rabbit)
 		cfg.Broker.Mode = config.BrokerRabbitMQ
 		cfg.Broker.Addresses = []string{n.STOMPAddr()}
+		cfg.Broker.AMQPAddresses = []string{n.AMQPAddr()}
 	}
 	return cfg
 }
@@ -68,22 +77,26 @@ func start(t testing.TB, cfg config.Config) *replica {
 	done := make(chan error, 1)
 	// the serving goroutine owns the listener until Shutdown closes it
 	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				t.Errorf("shutdown: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := srv.Relay().WaitReady(ctx); err != nil {
 		t.Fatalf("relay not ready: %v", err)
 	}
-	return &replica{srv: srv, addr: l.Addr().String()}
+	return &replica{srv: srv, addr: l.Addr().String(), stop: stop}
 }
 
 // forEachBroker runs f against the embedded broker and against RabbitMQ.
@@ -132,5 +145,33 @@ func expectError(t testing.TB, c *stomptest.Client, want string) {
 	}
 	if _, err := c.WaitClosed(5 * time.Second); err != nil {
 		t.Fatalf("after ERROR: %v", err)
+	}
+}
+
+// createRoom creates a room through r's REST API and returns its id.
+func createRoom(t testing.TB, r *replica, name string) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"name": name})
+	resp, err := http.Post(r.HTTP()+"/api/rooms", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var room struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&room); err != nil || resp.StatusCode != http.StatusCreated || room.ID == "" {
+		t.Fatalf("create room %q: %d %v %+v", name, resp.StatusCode, err, room)
+	}
+	return room.ID
+}
+
+// waitRoom waits until replica r knows room id.
+func waitRoom(t testing.TB, r *replica, id string) {
+	t.Helper()
+	err := rabbittest.WaitFor(5*time.Second, func() (bool, error) {
+		_, ok := r.srv.store.Get(id)
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("room %s never reached replica %s: %v", id, r.addr, err)
 	}
 }

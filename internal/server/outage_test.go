@@ -22,7 +22,7 @@ func TestBrokerOutage(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	n := rabbit
 	r := start(t, cfg)
-	room := unique(t)
+	room := createRoom(t, r, unique(t))
 	const clients = 20
 	subs := make([]*stomptest.Client, clients)
 	for i := range subs {

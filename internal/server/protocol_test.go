@@ -18,7 +18,7 @@ func TestProtocolErrors(t *testing.T) {
 	cfg.Auth = config.Auth{Mode: config.AuthStatic, Users: map[string]string{"alice": "pw", "bob": "pw"}}
 	r := start(t, cfg)
 	bystander := connect(t, r, "alice", "passcode", "pw")
-	room := unique(t)
+	room := createRoom(t, r, unique(t))
 	if err := bystander.Subscribe("b", "/topic/room."+room); err != nil {
 		t.Fatal(err)
 	}

@@ -192,7 +192,7 @@ func TestDisconnectWaitsForOwedReceipts(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, cfg config.Config) {
 		r := start(t, cfg)
 		c := connect(t, r, "hasty")
-		room := unique(t)
+		room := createRoom(t, r, unique(t))
 		send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", "msg")
 		send.Body = []byte(`{"roomId":"` + room + `","message":"last words"}`)
 		wire := append(send.Encode(stomp.V12), stomp.New(stomp.DISCONNECT, "receipt", "bye").Encode(stomp.V12)...)

@@ -14,7 +14,7 @@ func TestPolicyRefusals(t *testing.T) {
 	forEachBroker(t, func(t *testing.T, cfg config.Config) {
 		cfg.Broker.Connections = 1 // every client shares the one upstream connection
 		r := start(t, cfg)
-		room := unique(t)
+		room := createRoom(t, r, unique(t))
 		bystander := connect(t, r, "bystander")
 		if err := bystander.Subscribe("b", "/topic/room."+room); err != nil {
 			t.Fatal(err)
@@ -54,7 +54,7 @@ func TestHeaderValueRefusals(t *testing.T) {
 		cfg.Broker.Connections = 1
 		cfg.Policy.ClientSend = []string{"/app/**", "/topic/**"}
 		r := start(t, cfg)
-		room := unique(t)
+		room := createRoom(t, r, unique(t))
 		bystander := connect(t, r, "bystander")
 		if err := bystander.Subscribe("b", "/topic/room."+room); err != nil {
 			t.Fatal(err)

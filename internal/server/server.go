@@ -14,10 +14,11 @@ import (
 
 	"chatrelay/internal/auth"
 	"chatrelay/internal/broker/embedded"
-	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
 	"chatrelay/internal/destination"
+	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
@@ -37,6 +38,10 @@ type Server struct {
 	sessOpts *session.Options
 	http     *http.Server
 	mux      *http.ServeMux
+
+	store       rooms.Store
+	presence    *presence.Presence
+	presenceSub *relay.Client
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
@@ -83,7 +88,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.relay = relay.New(rcfg)
 	s.router = router.New()
-	chat.Register(s.router, chat.Options{})
 	s.sessOpts = &session.Options{
 		Relay:  s.relay,
 		Policy: policy,
@@ -117,6 +121,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
 	s.relay.Start()
+	if err := s.setupRooms(cfg); err != nil {
+		_ = s.relay.Close(context.Background())
+		if s.broker != nil {
+			_ = s.broker.Close()
+		}
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -189,6 +200,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
+	}
+	_ = s.presence.Close()
+	s.presenceSub.Close()
+	if serr := s.store.Close(); serr != nil && err == nil {
+		err = serr
 	}
 	if rerr := s.relay.Close(ctx); rerr != nil && err == nil {
 		err = rerr

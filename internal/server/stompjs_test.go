@@ -41,7 +41,8 @@ func jsClient(t *testing.T, r *replica, login string) *stompjstest.Client {
 func TestStompJSAcrossReplicas(t *testing.T) {
 	a := start(t, testConfig(t, config.BrokerRabbitMQ))
 	b := start(t, testConfig(t, config.BrokerRabbitMQ))
-	room := "1"
+	room := createRoom(t, a, "one")
+	waitRoom(t, b, room)
 	alice := jsClient(t, a, "alice")
 	if err := alice.Subscribe("s1", "/topic/room."+room, map[string]string{"receipt": "r-s1"}); err != nil {
 		t.Fatal(err)
@@ -72,7 +73,8 @@ func TestStompJSAcrossReplicas(t *testing.T) {
 func TestSeedClientsUnchanged(t *testing.T) {
 	a := start(t, testConfig(t, config.BrokerRabbitMQ))
 	b := start(t, testConfig(t, config.BrokerRabbitMQ))
-	const room = "7"
+	room := createRoom(t, b, "seven")
+	waitRoom(t, a, room)
 	type sub struct {
 		c    *stompjstest.Client
 		dest string
@@ -90,8 +92,8 @@ func TestSeedClientsUnchanged(t *testing.T) {
 	}
 	senders := []*stompjstest.Client{jsClient(t, b, "seed-b"), jsClient(t, a, "seed-a")}
 	bodies := []string{
-		`{"type":"ENTER","roomId":"7","sender":"x","message":""}`,
-		`{"type":"TALK","roomId":7,"sender":"x","message":"hello"}`, // a number, as some seed clients send
+		`{"type":"ENTER","roomId":"` + room + `","sender":"x","message":""}`,
+		`{"type":"TALK","roomId":"` + room + `","sender":"x","message":"hello"}`,
 	}
 	for i, s := range senders {
 		if err := s.Send("/pub/chat/message", bodies[i], map[string]string{"receipt": "seed"}); err != nil {

@@ -1,0 +1,202 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"chatrelay/internal/chat"
+	"chatrelay/internal/config"
+	"chatrelay/internal/httpapi"
+	"chatrelay/internal/presence"
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/memstore"
+	"chatrelay/internal/rooms/rabbitstore"
+	"chatrelay/internal/router"
+	"chatrelay/internal/stomp"
+)
+
+// RoomsTopic announces room creations and deletions to clients.
+const RoomsTopic = "/topic/rooms"
+
+// sinkFunc adapts a function to relay.Sink.
+type sinkFunc func(*stomp.Frame)
+
+// Deliver implements relay.Sink.
+func (f sinkFunc) Deliver(fr *stomp.Frame) { f(fr) }
+
+// setupRooms builds the room store for the broker mode, presence, the
+// chat handlers and the REST API, and wires sessions to them.
+func (s *Server) setupRooms(cfg config.Config) error {
+	store, err := s.newStore(cfg)
+	if err != nil {
+		return fmt.Errorf("rooms: %w", err)
+	}
+	s.store = &announcingStore{Store: store, pub: s.relay}
+	s.presence = presence.New(presence.Options{
+		Publisher: livePublisher{s.relay},
+		Interval:  cfg.Rooms.Presence.Interval,
+		Expiry:    cfg.Rooms.Presence.Expiry,
+		Logger:    s.log.With("component", "presence"),
+	})
+	s.presenceSub = s.relay.Attach(sinkFunc(func(f *stomp.Frame) {
+		if f.Command == stomp.MESSAGE {
+			if err := s.presence.Receive(f.Body); err != nil {
+				s.log.Debug("bad presence snapshot", "err", err)
+			}
+		}
+	}))
+	if err := s.presenceSub.Subscribe("presence", presence.Topic, nil); err != nil {
+		return fmt.Errorf("presence: %w", err)
+	}
+	s.presence.Start(context.Background())
+
+	s.sessOpts.Rooms = s.store
+	s.sessOpts.MaxHistory = cfg.Rooms.History.MaxReplay
+	s.sessOpts.Presence = s.presence
+	if cfg.Rooms.Presence.Messages {
+		s.sessOpts.OnPresence = s.announcePresence
+	}
+	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store}
+	chat.Register(s.router, opts)
+	chat.RegisterDM(s.router, opts)
+	s.router.Handle("/app/rooms", s.roomList)
+	s.mux.Handle("/api/", httpapi.New(httpapi.Options{
+		Store:           s.store,
+		Publisher:       s.relay,
+		Presence:        s.presence,
+		APIKey:          cfg.HTTP.APIKey,
+		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
+		Logger:          s.log.With("component", "httpapi"),
+	}))
+	return nil
+}
+
+// newStore returns the in-memory store in embedded mode and the RabbitMQ
+// one otherwise; the latter waits for the registry's replay.
+func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
+	log := s.log.With("component", "rooms")
+	if cfg.Broker.Mode == config.BrokerEmbedded {
+		return memstore.New(memstore.Options{Relay: s.relay, Buffer: cfg.Rooms.History.Buffer, Logger: log})
+	}
+	host, portText, err := net.SplitHostPort(cfg.Broker.AMQPAddresses[0])
+	if err != nil {
+		return nil, fmt.Errorf("broker.amqp_addresses: %w", err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return nil, fmt.Errorf("broker.amqp_addresses: bad port %q", portText)
+	}
+	return rabbitstore.New(context.Background(), rabbitstore.Options{
+		Relay:    s.relay,
+		AMQPURL:  rabbitstore.AMQPURL(host, port, cfg.Broker.Login, cfg.Broker.Passcode, cfg.Broker.VHost),
+		MaxAge:   cfg.Rooms.History.MaxAge,
+		MaxBytes: cfg.Rooms.History.MaxBytes,
+		Buffer:   cfg.Rooms.History.Buffer,
+		Logger:   log,
+	})
+}
+
+// errBrokerDown refuses a publish that is only worth making now.
+var errBrokerDown = errors.New("broker unavailable")
+
+// livePublisher publishes only while the broker is reachable: presence
+// snapshots are sent again every interval, so queueing stale ones in the
+// outbox would only take the room clients' SENDs need.
+type livePublisher struct{ r *relay.Relay }
+
+// Publish implements presence.Publisher.
+func (p livePublisher) Publish(dest string, h stomp.Headers, body []byte, onAccepted func(error)) error {
+	if !p.r.Ready() {
+		if onAccepted != nil {
+			onAccepted(errBrokerDown)
+		}
+		return errBrokerDown
+	}
+	return p.r.Publish(dest, h, body, onAccepted)
+}
+
+// roomWithOnline is a room as listed to clients.
+type roomWithOnline struct {
+	rooms.Room
+	Online int `json:"online"`
+}
+
+// roomList answers a SUBSCRIBE to /app/rooms with the current rooms, once.
+func (s *Server) roomList(c *router.Context) (any, error) {
+	if !c.Subscribe {
+		return nil, router.BadRequest("subscribe to %s to get the room list", c.Destination)
+	}
+	list := s.store.List()
+	out := make([]roomWithOnline, len(list))
+	for i, r := range list {
+		out[i] = roomWithOnline{Room: r, Online: len(s.presence.Members(r.ID))}
+	}
+	return out, nil
+}
+
+// announcePresence publishes ENTER or LEAVE when a user's first
+// subscription to a room on this replica starts or its last one ends.
+func (s *Server) announcePresence(roomID, user string, entered bool) {
+	typ := rooms.Leave
+	if entered {
+		typ = rooms.Enter
+	}
+	body, err := json.Marshal(chat.ChatMessage{
+		ID: uuid.NewString(), RoomID: roomID, Type: typ, Sender: user, SentAt: time.Now().UTC(),
+	})
+	if err != nil {
+		return
+	}
+	h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+	if err := s.relay.Publish(rooms.Topic(roomID), h, body, nil); err != nil {
+		s.log.Warn("presence message not published", "room", roomID, "err", err)
+	}
+}
+
+// announcingStore tells clients on /topic/rooms about the rooms this
+// replica creates and deletes.
+type announcingStore struct {
+	rooms.Store
+	pub *relay.Relay
+}
+
+// roomEvent is what /topic/rooms carries.
+type roomEvent struct {
+	Event string     `json:"event"`
+	Room  rooms.Room `json:"room"`
+}
+
+// Create implements rooms.Store and announces the room.
+func (a *announcingStore) Create(ctx context.Context, name, by string) (rooms.Room, error) {
+	r, err := a.Store.Create(ctx, name, by)
+	if err == nil {
+		a.announce("created", r)
+	}
+	return r, err
+}
+
+// Delete implements rooms.Store and announces the deletion.
+func (a *announcingStore) Delete(ctx context.Context, id string) error {
+	r, _ := a.Store.Get(id)
+	err := a.Store.Delete(ctx, id)
+	if err == nil {
+		a.announce("deleted", r)
+	}
+	return err
+}
+
+func (a *announcingStore) announce(event string, r rooms.Room) {
+	body, err := json.Marshal(roomEvent{Event: event, Room: r})
+	if err != nil {
+		return
+	}
+	_ = a.pub.Publish(RoomsTopic, stomp.Headers{{Key: "content-type", Value: "application/json"}}, body, nil)
+}
