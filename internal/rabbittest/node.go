@@ -102,7 +102,6 @@ func startOnce(binDir, dir string) (*Node, error) {
 		DistPort:     ports[4],
 		Dir:          dir,
 		binDir:       binDir,
-		exited:       make(chan struct{}),
 	}
 	if err := n.writeFiles(); err != nil {
 		return nil, fmt.Errorf("rabbittest: write config: %w", err)
@@ -110,13 +109,24 @@ func startOnce(binDir, dir string) (*Node, error) {
 	if err := writeOwner(dir); err != nil {
 		return nil, err
 	}
+	if err := n.launch(); err != nil {
+		return nil, err
+	}
+	n.Started = time.Since(begin)
+	return n, nil
+}
+
+// launch starts the node process on the node's files and waits until it
+// answers STOMP.
+func (n *Node) launch() error {
+	n.exited = make(chan struct{})
 	logf, err := os.Create(n.StartupLog())
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logf.Close() // the child holds its own copy
 	n.cmd = exec.Command(n.bin("rabbitmq-server"))
-	n.cmd.Dir = dir // erl_crash.dump and friends never land in the package dir
+	n.cmd.Dir = n.Dir // erl_crash.dump and friends never land in the package dir
 	// RUNNING_UNDER_SYSTEMD makes the 3.10 script exec erl instead of
 	// running it in the background behind a signal-forwarding shell, so
 	// the process started here is beam itself and Pdeathsig reaches it
@@ -129,18 +139,29 @@ func startOnce(binDir, dir string) (*Node, error) {
 		Pdeathsig: syscall.SIGKILL, // a crashed or timed-out test binary takes its node with it
 	}
 	if err := n.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("rabbittest: start %s: %w", n.cmd.Path, err)
+		return fmt.Errorf("rabbittest: start %s: %w", n.cmd.Path, err)
 	}
+	cmd, exited := n.cmd, n.exited
+	// this goroutine owns the node process's Wait and closes exited
 	go func() {
-		_ = n.cmd.Wait()
-		close(n.exited)
+		_ = cmd.Wait()
+		close(exited)
 	}()
 	if err := n.waitReady(StartTimeout); err != nil {
 		n.kill()
-		return nil, fmt.Errorf("rabbittest: node %s did not start: %w\n%s", n.Name, err, n.logTail())
+		return fmt.Errorf("rabbittest: node %s did not start: %w\n%s", n.Name, err, n.logTail())
 	}
-	n.Started = time.Since(begin)
-	return n, nil
+	return nil
+}
+
+// Restart stops the node and starts it again on the same data directory
+// and ports, as an operator's restart of the broker: durable queues and
+// streams come back, connections do not.
+func (n *Node) Restart() error {
+	if err := n.Stop(); err != nil {
+		return err
+	}
+	return n.launch()
 }
 
 func uniqueName() string {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,10 +30,8 @@ func TestRoomsSurviveRestarts(t *testing.T) {
 	_ = sender.Close()
 	a.stop()
 	b.stop()
-	if err := rabbit.StopApp(); err != nil {
-		t.Fatal(err)
-	}
-	if err := rabbit.StartApp(); err != nil {
+	// a full restart of the node (process and all), on its data directory
+	if err := rabbit.Restart(); err != nil {
 		t.Fatal(err)
 	}
 	c, d := start(t, cfg), start(t, cfg)
@@ -150,4 +149,45 @@ func TestRoomSurvivesBrokerOutage(t *testing.T) {
 		t.Fatalf("subscriber socket closed: %v", sub.CloseErr())
 	default:
 	}
+}
+
+// TestRoomsOverSTOMP: SUBSCRIBE /app/rooms answers once with the rooms,
+// /topic/rooms announces creations, and chat.send refuses unknown rooms on
+// /user/queue/errors without closing the connection.
+func TestRoomsOverSTOMP(t *testing.T) {
+	forEachBroker(t, func(t *testing.T, cfg config.Config) {
+		r := start(t, cfg)
+		existing := createRoom(t, r, unique(t)+"-old")
+		c := connect(t, r, "lister")
+		if err := c.Subscribe("ann", "/topic/rooms"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Subscribe("errs", "/user/queue/errors"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "list", "destination", "/app/rooms")); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Expect(stomp.MESSAGE, 5*time.Second)
+		if err != nil || m.Header("subscription") != "list" || !strings.Contains(string(m.Body), `"id":"`+existing+`"`) || !strings.Contains(string(m.Body), `"online":`) {
+			t.Fatalf("room list: %v %v", m, err)
+		}
+		created := createRoom(t, r, unique(t)+"-new")
+		m, err = c.Expect(stomp.MESSAGE, 5*time.Second)
+		if err != nil || m.Header("subscription") != "ann" || !strings.Contains(string(m.Body), `"event":"created"`) || !strings.Contains(string(m.Body), created) {
+			t.Fatalf("announcement: %v %v", m, err)
+		}
+		send := stomp.New(stomp.SEND, "destination", "/app/chat.send")
+		send.Body = []byte(`{"roomId":"nosuchroom","message":"hello?"}`)
+		if err := c.Send(send); err != nil {
+			t.Fatal(err)
+		}
+		m, err = c.Expect(stomp.MESSAGE, 5*time.Second)
+		if err != nil || m.Header("subscription") != "errs" || !strings.Contains(string(m.Body), "not_found") {
+			t.Fatalf("unknown room: %v %v", m, err)
+		}
+		if err := c.Subscribe("room", "/topic/room."+created); err != nil {
+			t.Fatalf("connection lost after the error: %v", err)
+		}
+	})
 }
