@@ -29,6 +29,10 @@ type Authenticator interface {
 // in broker routing keys.
 var validUser = regexp.MustCompile(`^[\p{L}\p{N}._@+~-]{1,64}$`)
 
+// ValidUser reports whether name may name a user: 1 to 64 letters, digits
+// or ._@+~-.
+func ValidUser(name string) bool { return validUser.MatchString(name) }
+
 // None trusts the login header as the user name and generates one when it
 // is absent. It is for development and trusted networks.
 type None struct{}

@@ -3,10 +3,10 @@ package chat
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
+	"chatrelay/internal/auth"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -15,14 +15,9 @@ import (
 // reads them from /user/queue/messages.
 const DMQueue = "messages"
 
-// validUserName is the charset of user names, the same as the auth
-// package accepts at CONNECT: names appear in headers, logs and (encoded)
-// in broker routing keys.
-var validUserName = regexp.MustCompile(`^[\p{L}\p{N}._@+~-]{1,64}$`)
-
-// ValidUserName reports whether name may name a user: 1 to 64 letters,
-// digits or ._@+~- (the charset authentication accepts).
-func ValidUserName(name string) bool { return validUserName.MatchString(name) }
+// ValidUserName reports whether name may name a user: the charset
+// authentication accepts at CONNECT.
+func ValidUserName(name string) bool { return auth.ValidUser(name) }
 
 // DirectMessage is a private message as delivered on /user/queue/messages.
 type DirectMessage struct {

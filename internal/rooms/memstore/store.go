@@ -8,23 +8,16 @@ package memstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/feed"
 )
-
-// MaxNameLen bounds a room name, in characters.
-const MaxNameLen = 100
 
 // Options configure a Store.
 type Options struct {
@@ -82,11 +75,11 @@ func (s *Store) source(roomID string) feed.Source {
 
 // Create adds a room and starts recording its topic before it returns.
 func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
-	name, ok := cleanName(name)
+	name, ok := rooms.CleanName(name)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
-	room := rooms.Room{ID: newID(), Name: name, CreatedAt: s.opts.Now().UTC(), CreatedBy: createdBy}
+	room := rooms.Room{ID: rooms.NewID(), Name: name, CreatedAt: s.opts.Now().UTC(), CreatedBy: createdBy}
 	s.mu.Lock()
 	if s.hasName(name) {
 		s.mu.Unlock()
@@ -193,29 +186,4 @@ func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, de
 func (s *Store) Close() error {
 	s.feeds.Close()
 	return nil
-}
-
-// cleanName trims name and checks it: 1 to MaxNameLen printable
-// characters.
-func cleanName(name string) (string, bool) {
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
-		return "", false
-	}
-	for _, c := range name {
-		if !unicode.IsPrint(c) {
-			return "", false
-		}
-	}
-	return name, true
-}
-
-// idEncoding spells room ids: lowercase base32, no padding.
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns a random room id of 8 characters (40 bits).
-func newID() string {
-	var b [5]byte
-	rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
 }

@@ -2,14 +2,9 @@ package rabbitstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
@@ -20,7 +15,7 @@ import (
 // fails at once; a name another replica took first in stream order fails
 // when the event is applied, and the stream is deleted again.
 func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
-	name, ok := cleanName(name)
+	name, ok := rooms.CleanName(name)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
@@ -28,7 +23,7 @@ func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room,
 		return rooms.Room{}, rooms.ErrDuplicateName
 	}
 	now := s.opts.Now().UTC()
-	room := rooms.Room{ID: newID(), Name: name, CreatedAt: now, CreatedBy: createdBy}
+	room := rooms.Room{ID: rooms.NewID(), Name: name, CreatedAt: now, CreatedBy: createdBy}
 	queue := rooms.StreamName(room.ID)
 	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes), queue); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
@@ -109,33 +104,4 @@ func (s *Store) Close() error {
 	s.feeds.Close()
 	s.amqp.close()
 	return nil
-}
-
-// MaxNameLen bounds a room name, in characters.
-const MaxNameLen = 100
-
-// cleanName trims name and checks it: 1 to MaxNameLen printable
-// characters.
-func cleanName(name string) (string, bool) {
-	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
-		return "", false
-	}
-	for _, c := range name {
-		if !unicode.IsPrint(c) {
-			return "", false
-		}
-	}
-	return name, true
-}
-
-// idEncoding spells room ids: lowercase base32, no padding.
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns a random room id of 8 characters (40 bits): short enough
-// for URLs and queue names, and rooms.ValidID.
-func newID() string {
-	var b [5]byte
-	rand.Read(b[:])
-	return idEncoding.EncodeToString(b[:])
 }

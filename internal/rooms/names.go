@@ -1,0 +1,38 @@
+package rooms
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds a room name, in characters.
+const MaxNameLen = 100
+
+// CleanName trims name and checks it: 1 to MaxNameLen printable
+// characters.
+func CleanName(name string) (string, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
+		return "", false
+	}
+	for _, c := range name {
+		if !unicode.IsPrint(c) {
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// idEncoding spells room ids: lowercase base32, no padding.
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewID returns a random room id of 8 characters (40 bits): short enough
+// for URLs and queue names, and always ValidID.
+func NewID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return idEncoding.EncodeToString(b[:])
+}
