@@ -101,7 +101,10 @@ type Store interface {
 	// Follow delivers the room's messages from start on, then live, in
 	// the room's one order, with no gap and no duplicate, until stop is
 	// called. deliver gets the message and its JSON encoding; it must not
-	// block. Follow returns once the follower is attached.
+	// block. If the store stops following the room for good (the room was
+	// deleted, its broker subscription was cancelled), deliver is called
+	// once more with the zero Message and a nil body, and then never
+	// again. Follow returns once the follower is attached.
 	Follow(ctx context.Context, roomID string, start Start, deliver func(Message, []byte)) (stop func(), err error)
 	// Close releases the store's broker resources.
 	Close() error

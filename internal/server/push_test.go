@@ -83,8 +83,8 @@ func TestServerPush(t *testing.T) {
 }
 
 // TestDeleteRoom: deleting a followed room removes it on every replica
-// without costing any replica its shared broker connection (RabbitMQ
-// cancels the stream's consumers), and other rooms keep working.
+// and tells its followers, without costing any replica its shared broker
+// connection, and other rooms keep working.
 func TestDeleteRoom(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	cfg.HTTP.APIKey = "k"
@@ -92,10 +92,11 @@ func TestDeleteRoom(t *testing.T) {
 	doomed, other := createRoom(t, a, unique(t)+"-doomed"), createRoom(t, a, unique(t)+"-other")
 	waitRoom(t, b, doomed)
 	waitRoom(t, b, other)
-	c := connect(t, b, "mourner")
-	if err := c.Subscribe("d", "/topic/room."+doomed); err != nil {
+	mourner := connect(t, b, "mourner")
+	if err := mourner.Subscribe("d", "/topic/room."+doomed); err != nil {
 		t.Fatal(err)
 	}
+	c := connect(t, b, "bystander")
 	if err := c.Subscribe("o", "/topic/room."+other); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +128,9 @@ func TestDeleteRoom(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("stream room.%s not deleted: %v", doomed, err)
 	}
+	// the follower of the deleted room is told (STOMP cannot end a single
+	// subscription, so it is an ERROR and the client reconnects)
+	expectError(t, mourner, "room subscription ended")
 	sender := connect(t, a, "talker")
 	sendNumbered(t, sender, other, "after", 1, 1)
 	if got := readRoom(t, c, "o", 1); got[0].Message != "after-1" {

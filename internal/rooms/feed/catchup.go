@@ -138,6 +138,7 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	}
 	var got []entry
 	records := 0
+	dropped := int64(-1) // the newest offset trimmed away, if any
 	err := f.src.ReadRange(ctx, from, to, func(r Record) {
 		if r.Offset < from || r.Offset >= to {
 			return
@@ -147,6 +148,7 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 			got = append(got, e)
 			if len(got) > 2*free {
 				// only the newest free entries can be kept
+				dropped = got[len(got)-free-1].msg.Offset
 				got = append(got[:0], got[len(got)-free:]...)
 			}
 		}
@@ -167,6 +169,11 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 			f.coverFrom = got[i].msg.Offset + 1
 			return nil
 		}
+	}
+	if dropped >= 0 {
+		// the ring holds only what came after the trimmed entries
+		f.coverFrom = dropped + 1
+		return nil
 	}
 	f.coverFrom = from
 	if from == 0 || (records == 0 && to-from >= 2) {

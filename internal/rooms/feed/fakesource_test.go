@@ -181,16 +181,22 @@ func (l *fakeLog) readCount() int {
 
 // collector records what one follower got.
 type collector struct {
-	mu   sync.Mutex
-	msgs []rooms.Message
-	data [][]byte
-	got  chan struct{} // signalled after every message
+	mu    sync.Mutex
+	msgs  []rooms.Message
+	data  [][]byte
+	got   chan struct{} // signalled after every message
+	ended int           // end notices (nil body)
 }
 
 func newCollector() *collector { return &collector{got: make(chan struct{}, 1)} }
 
 func (c *collector) deliver(m rooms.Message, b []byte) {
 	c.mu.Lock()
+	if b == nil { // the feed ended
+		c.ended++
+		c.mu.Unlock()
+		return
+	}
 	c.msgs = append(c.msgs, m)
 	c.data = append(c.data, b)
 	c.mu.Unlock()

@@ -424,10 +424,45 @@ func TestStartAndTailFailure(t *testing.T) {
 	if got := c2.waitLen(t, 2); !slices.Equal(got, seq(3, 4)) {
 		t.Fatalf("new feed: %v", got)
 	}
-	if got := c.nums(); len(got) != 0 {
-		t.Fatalf("follower of the failed feed got %v", got)
+	c.mu.Lock()
+	ended := c.ended
+	c.mu.Unlock()
+	if got := c.nums(); len(got) != 0 || ended != 1 {
+		t.Fatalf("follower of the failed feed got %v and %d end notices, want none and 1", got, ended)
 	}
 	if page, err := s.History(ctx(t), "r", -1, 0); err != nil || len(page) != 0 {
 		t.Fatalf("limit 0: %v %v", page, err)
+	}
+}
+
+// TestHistoryTrimDoesNotHoleTheRing: a History read wider than the ring
+// keeps only the newest entries; a later resume must still get every
+// message, not the ring's newest with a hole before them.
+func TestHistoryTrimDoesNotHoleTheRing(t *testing.T) {
+	for _, live := range []int{4, 6, 8} {
+		l := newFakeLog(t)
+		for i := 0; i < 12; i++ {
+			l.publish()
+		}
+		s := testSet(t, l, 10)
+		if err := s.Start(ctx(t), "r"); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < live; i++ {
+			l.publish()
+		}
+		if _, err := s.History(ctx(t), "r", -1, 10); err != nil {
+			t.Fatal(err)
+		}
+		c := newCollector()
+		stop, err := s.Follow(ctx(t), "r", rooms.Start{After: 0}, c.deliver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total := 12 + live
+		if got := c.waitLen(t, total-1); !slices.Equal(got, seq(2, total)) {
+			t.Fatalf("live %d: resume after offset 0 got %v, want 2..%d", live, got, total)
+		}
+		stop()
 	}
 }

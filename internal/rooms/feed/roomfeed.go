@@ -156,31 +156,51 @@ func (f *roomFeed) Failed(err error) {
 }
 
 // end stops the feed with err (once): the tail stops, followers get
-// nothing more, waiting users fail, and the Set forgets the feed.
+// nothing more (each is told once, with the zero Message and a nil body),
+// waiting users fail, and the Set forgets the feed.
 func (f *roomFeed) end(err error) {
 	f.mu.Lock()
 	if f.err != nil {
 		f.mu.Unlock()
 		return
 	}
+	stop, told := f.endLocked(err)
+	f.mu.Unlock()
+	f.afterEnd(stop, told)
+}
+
+// endLocked marks the feed ended and detaches everything; it returns the
+// tail's stop and the followers to tell. Caller holds f.mu and has
+// checked f.err is nil.
+func (f *roomFeed) endLocked(err error) (func(), []*follower) {
 	f.err = err
 	stop := f.stopTail
 	f.stopTail = nil
 	if !f.synced {
 		close(f.syncedCh)
 	}
+	told := make([]*follower, 0, len(f.followers))
 	for fl := range f.followers {
-		fl.stopped.Store(true)
+		if !fl.stopped.Swap(true) {
+			told = append(told, fl)
+		}
 	}
 	f.followers = nil
 	if f.idle != nil {
 		f.idle.Stop()
 		f.idle = nil
 	}
-	f.mu.Unlock()
+	return stop, told
+}
+
+// afterEnd finishes end outside f.mu.
+func (f *roomFeed) afterEnd(stop func(), told []*follower) {
 	f.set.forget(f)
 	if stop != nil {
 		stop()
+	}
+	for _, fl := range told {
+		fl.deliver(rooms.Message{}, nil)
 	}
 }
 
@@ -229,12 +249,16 @@ func (f *roomFeed) release() {
 	t = time.AfterFunc(f.set.cfg.Idle, func() {
 		// runs on the timer's goroutine; owns nothing: ends the feed
 		// if no user came back meanwhile
+		// (checked and marked in one locked section, so no user can
+		// join a feed that is about to end)
 		f.mu.Lock()
-		still := f.idle == t && f.users == 0
-		f.mu.Unlock()
-		if still {
-			f.end(ErrClosed)
+		if f.idle != t || f.users != 0 || f.err != nil {
+			f.mu.Unlock()
+			return
 		}
+		stop, told := f.endLocked(ErrClosed)
+		f.mu.Unlock()
+		f.afterEnd(stop, told)
 	})
 	f.idle = t
 }
