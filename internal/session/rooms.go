@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"chatrelay/internal/destination"
 	"chatrelay/internal/rooms"
@@ -21,6 +22,11 @@ type Presence interface {
 // roomTopicPrefix starts the canonical destination of every room.
 const roomTopicPrefix = "/topic/room."
 
+// roomWait bounds how long a SUBSCRIBE waits for a room this replica does
+// not know yet: one just created through another replica reaches this
+// one's registry within milliseconds.
+const roomWait = time.Second
+
 // roomOf returns the room a canonical broker destination names, when the
 // session has a room store and the room exists. Other topics, and room
 // topics of rooms nobody created, stay plain broker topics.
@@ -32,8 +38,16 @@ func (s *Session) roomOf(dest string) (string, bool) {
 	if !ok || !rooms.ValidID(id) {
 		return "", false
 	}
-	_, exists := s.opts.Rooms.Get(id)
-	return id, exists
+	deadline := time.Now().Add(roomWait)
+	for {
+		if _, exists := s.opts.Rooms.Get(id); exists {
+			return id, true
+		}
+		if time.Now().After(deadline) || s.ctx.Err() != nil {
+			return "", false
+		}
+		time.Sleep(20 * time.Millisecond) // polls the local registry view only
+	}
 }
 
 // roomStart reads x-resume-after and x-history (the policy has checked
