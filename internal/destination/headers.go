@@ -87,6 +87,15 @@ func (p *Policy) checkRefused(dest, key string) *Rejection {
 	return nil
 }
 
+// checkHeader refuses a header clients may not send, or a value the
+// broker would choke on.
+func (p *Policy) checkHeader(dest string, h stomp.Header) *Rejection {
+	if rej := p.checkRefused(dest, h.Key); rej != nil {
+		return rej
+	}
+	return checkValue(dest, h.Key, h.Value)
+}
+
 // subscribeHeaders keeps id, ack, receipt and allowed headers (first
 // occurrence of each), rewrites destination and strips the rest.
 func (p *Policy) subscribeHeaders(t Target, in stomp.Headers) (stomp.Headers, *Rejection) {
@@ -94,10 +103,7 @@ func (p *Policy) subscribeHeaders(t Target, in stomp.Headers) (stomp.Headers, *R
 	seen := make(map[string]bool, len(in))
 	wroteDest := false
 	for _, h := range in {
-		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
-			return nil, rej
-		}
-		if rej := checkValue(t.Original, h.Key, h.Value); rej != nil {
+		if rej := p.checkHeader(t.Original, h); rej != nil {
 			return nil, rej
 		}
 		k := strings.ToLower(h.Key)
@@ -134,10 +140,7 @@ func (p *Policy) sendHeaders(t Target, in stomp.Headers) (stomp.Headers, *Reject
 	out := make(stomp.Headers, 0, len(in)+1)
 	wroteDest := false
 	for _, h := range in {
-		if rej := p.checkRefused(t.Original, h.Key); rej != nil {
-			return nil, rej
-		}
-		if rej := checkValue(t.Original, h.Key, h.Value); rej != nil {
+		if rej := p.checkHeader(t.Original, h); rej != nil {
 			return nil, rej
 		}
 		k := strings.ToLower(h.Key)
