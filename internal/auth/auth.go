@@ -8,21 +8,43 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 )
 
 // ErrBadCredentials is returned for a wrong login or passcode. Its text is
 // what the client reads in the ERROR frame.
 var ErrBadCredentials = errors.New("bad credentials")
 
-// Credentials are what a client presented in CONNECT.
+// ErrUnauthorized is returned when a token is missing, malformed, badly
+// signed or expired. Its text is the ERROR frame's message; the reason
+// goes in the body and never contains the token.
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Credentials are what a client presented in CONNECT, plus the token its
+// WebSocket handshake carried.
 type Credentials struct {
 	Login    string
 	Passcode string
+	// Authorization is the CONNECT frame's Authorization header, as sent
+	// ("Bearer <jwt>").
+	Authorization string
+	// HandshakeToken is the token of the WebSocket handshake (query
+	// parameter or cookie), "" when it had none.
+	HandshakeToken string
 }
 
-// Authenticator turns credentials into an authenticated user name.
+// Identity is who a client is once authenticated.
+type Identity struct {
+	User string // the user name; always passes ValidUser
+	Name string // a display name, "" when unknown
+	// Expires is when the credentials stop being valid (for a token: its
+	// exp plus the allowed clock skew); zero means never.
+	Expires time.Time
+}
+
+// Authenticator turns credentials into an identity.
 type Authenticator interface {
-	Authenticate(c Credentials) (user string, err error)
+	Authenticate(c Credentials) (Identity, error)
 }
 
 // validUser bounds user names: they appear in headers, logs and (encoded)
@@ -38,18 +60,18 @@ func ValidUser(name string) bool { return validUser.MatchString(name) }
 type None struct{}
 
 // Authenticate implements Authenticator.
-func (None) Authenticate(c Credentials) (string, error) {
+func (None) Authenticate(c Credentials) (Identity, error) {
 	if c.Login == "" {
 		var b [6]byte
 		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
+			return Identity{}, err
 		}
-		return "anon-" + hex.EncodeToString(b[:]), nil
+		return Identity{User: "anon-" + hex.EncodeToString(b[:])}, nil
 	}
 	if !validUser.MatchString(c.Login) {
-		return "", fmt.Errorf("%w: login must be 1-64 letters, digits or ._@+~-", ErrBadCredentials)
+		return Identity{}, fmt.Errorf("%w: login must be 1-64 letters, digits or ._@+~-", ErrBadCredentials)
 	}
-	return c.Login, nil
+	return Identity{User: c.Login}, nil
 }
 
 // Static checks login and passcode against a fixed table.
@@ -58,18 +80,18 @@ type Static struct {
 }
 
 // Authenticate implements Authenticator in constant time per passcode.
-func (s Static) Authenticate(c Credentials) (string, error) {
+func (s Static) Authenticate(c Credentials) (Identity, error) {
 	want, ok := s.Users[c.Login]
 	if !ok {
 		// compare anyway so timing does not reveal which logins exist
 		subtle.ConstantTimeCompare([]byte(c.Passcode), []byte(c.Passcode))
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	}
 	if subtle.ConstantTimeCompare([]byte(c.Passcode), []byte(want)) != 1 {
-		return "", ErrBadCredentials
+		return Identity{}, ErrBadCredentials
 	}
 	if !validUser.MatchString(c.Login) {
-		return "", fmt.Errorf("%w: configured login %q is not a valid user name", ErrBadCredentials, c.Login)
+		return Identity{}, fmt.Errorf("%w: configured login %q is not a valid user name", ErrBadCredentials, c.Login)
 	}
-	return c.Login, nil
+	return Identity{User: c.Login}, nil
 }

@@ -8,12 +8,12 @@ import (
 
 func TestNone(t *testing.T) {
 	u, err := None{}.Authenticate(Credentials{Login: "alice"})
-	if err != nil || u != "alice" {
-		t.Fatalf("%q %v", u, err)
+	if err != nil || u.User != "alice" || !u.Expires.IsZero() {
+		t.Fatalf("%+v %v", u, err)
 	}
 	a, _ := None{}.Authenticate(Credentials{})
 	b, _ := None{}.Authenticate(Credentials{})
-	if !strings.HasPrefix(a, "anon-") || a == b {
+	if !strings.HasPrefix(a.User, "anon-") || a == b {
 		t.Fatalf("generated names %q %q", a, b)
 	}
 	for _, bad := range []string{"a b", "x/y", "line\nbreak", strings.Repeat("x", 65), "a:b"} {
@@ -25,10 +25,10 @@ func TestNone(t *testing.T) {
 
 func TestStatic(t *testing.T) {
 	s := Static{Users: map[string]string{"alice": "pw"}}
-	if u, err := s.Authenticate(Credentials{"alice", "pw"}); err != nil || u != "alice" {
-		t.Fatalf("%q %v", u, err)
+	if u, err := s.Authenticate(Credentials{Login: "alice", Passcode: "pw"}); err != nil || u.User != "alice" || !u.Expires.IsZero() {
+		t.Fatalf("%+v %v", u, err)
 	}
-	for _, c := range []Credentials{{"alice", "nope"}, {"bob", "pw"}, {"", ""}} {
+	for _, c := range []Credentials{{Login: "alice", Passcode: "nope"}, {Login: "bob", Passcode: "pw"}, {}} {
 		if _, err := s.Authenticate(c); !errors.Is(err, ErrBadCredentials) {
 			t.Errorf("%+v accepted", c)
 		}

@@ -55,13 +55,35 @@ const (
 type Auth struct {
 	Mode  string            `mapstructure:"mode"`
 	Users map[string]string `mapstructure:"users"`
+	JWT   JWT               `mapstructure:"jwt"`
 }
 
 // Auth modes.
 const (
 	AuthNone   = "none"
 	AuthStatic = "static"
+	AuthJWT    = "jwt"
 )
+
+// JWT configures auth.mode jwt: how tokens are verified and where the
+// WebSocket handshake may carry one.
+type JWT struct {
+	Algorithm     string        `mapstructure:"algorithm"`
+	Secret        string        `mapstructure:"secret"`
+	PublicKeyFile string        `mapstructure:"public_key_file"`
+	Cookie        string        `mapstructure:"cookie"`
+	QueryParam    string        `mapstructure:"query_param"`
+	Leeway        time.Duration `mapstructure:"leeway"`
+}
+
+// JWT algorithms (the only ones accepted; "none" never is).
+const (
+	JWTHS256 = "HS256"
+	JWTRS256 = "RS256"
+)
+
+// minJWTSecret is the shortest HS256 secret accepted, in bytes.
+const minJWTSecret = 32
 
 // STOMP configures client sessions.
 type STOMP struct {
@@ -152,8 +174,12 @@ func (c *Config) Validate() error {
 		if len(c.Auth.Users) == 0 {
 			return fmt.Errorf("auth.mode static needs auth.users")
 		}
+	case AuthJWT:
+		if err := c.Auth.JWT.validate(); err != nil {
+			return err
+		}
 	default:
-		return fmt.Errorf("auth.mode %q: want %q or %q", c.Auth.Mode, AuthNone, AuthStatic)
+		return fmt.Errorf("auth.mode %q: want %q, %q or %q", c.Auth.Mode, AuthNone, AuthStatic, AuthJWT)
 	}
 	if c.Limits.MaxFrameBytes < 1024 {
 		return fmt.Errorf("limits.max_frame_bytes must be at least 1024")
@@ -183,6 +209,31 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("logging.format %q: want text or json", c.Logging.Format)
+	}
+	return nil
+}
+
+// validate checks the jwt settings for auth.mode jwt.
+func (j *JWT) validate() error {
+	switch j.Algorithm {
+	case JWTHS256:
+		if len(j.Secret) < minJWTSecret {
+			return fmt.Errorf("auth.jwt.secret must be at least %d bytes for HS256", minJWTSecret)
+		}
+	case JWTRS256:
+		if j.PublicKeyFile == "" {
+			return fmt.Errorf("auth.jwt.public_key_file is needed for RS256")
+		}
+	default:
+		return fmt.Errorf("auth.jwt.algorithm %q: want %q or %q", j.Algorithm, JWTHS256, JWTRS256)
+	}
+	if j.Leeway < 0 {
+		return fmt.Errorf("auth.jwt.leeway must not be negative")
+	}
+	for _, kv := range [][2]string{{"cookie", j.Cookie}, {"query_param", j.QueryParam}} {
+		if strings.ContainsAny(kv[1], " \t\r\n;,=\"") {
+			return fmt.Errorf("auth.jwt.%s %q is not a valid name", kv[0], kv[1])
+		}
 	}
 	return nil
 }

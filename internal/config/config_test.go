@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +64,7 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_LIMITS_MAX_FRAME_BYTES", "10"},
 		{"CHATRELAY_BROKER_ADDRESSES", "no-port"},
 		{"CHATRELAY_LIMITS_WRITE_TIMEOUT", "0s"},
+		{"CHATRELAY_AUTH_MODE", "jwt"}, // without a secret
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)
@@ -70,6 +72,49 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 				t.Fatalf("%s=%s accepted", tt.key, tt.value)
 			}
 		})
+	}
+}
+
+func TestJWTSettings(t *testing.T) {
+	secret := "0123456789abcdef0123456789abcdef"
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		ok   bool
+	}{
+		{"HS256", map[string]string{"SECRET": secret}, true},
+		{"HS256 short secret", map[string]string{"SECRET": secret[:31]}, false},
+		{"HS256 no secret", map[string]string{}, false},
+		{"RS256", map[string]string{"ALGORITHM": "RS256", "PUBLIC_KEY_FILE": "/etc/chatrelay/jwt.pem"}, true},
+		{"RS256 no key file", map[string]string{"ALGORITHM": "RS256"}, false},
+		{"none", map[string]string{"ALGORITHM": "none", "SECRET": secret}, false},
+		{"HS512", map[string]string{"ALGORITHM": "HS512", "SECRET": secret}, false},
+		{"negative leeway", map[string]string{"SECRET": secret, "LEEWAY": "-1s"}, false},
+		{"cookie with ;", map[string]string{"SECRET": secret, "COOKIE": "a;b"}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CHATRELAY_AUTH_MODE", "jwt")
+			for k, v := range tt.env {
+				t.Setenv("CHATRELAY_AUTH_JWT_"+k, v)
+			}
+			c, err := Load("")
+			if tt.ok != (err == nil) {
+				t.Fatalf("ok %v, got %v", tt.ok, err)
+			}
+			if err == nil && (c.Auth.Mode != AuthJWT || c.Auth.JWT.Leeway != 30*time.Second) {
+				t.Fatalf("auth: %+v", c.Auth)
+			}
+			if err != nil && strings.Contains(err.Error(), secret[:31]) {
+				t.Fatalf("error quotes the secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestJWTDefaults(t *testing.T) {
+	j := Defaults().Auth.JWT
+	if j.Algorithm != JWTHS256 || j.Cookie != "chatrelay_token" || j.QueryParam != "access_token" || j.Leeway != 30*time.Second {
+		t.Fatalf("%+v", j)
 	}
 }
 

@@ -24,7 +24,16 @@ func Defaults() Config {
 			OutboxFrames:  1000,
 			OutboxBytes:   8 << 20,
 		},
-		Auth: Auth{Mode: AuthNone, Users: map[string]string{}},
+		Auth: Auth{
+			Mode:  AuthNone,
+			Users: map[string]string{},
+			JWT: JWT{
+				Algorithm:  JWTHS256,
+				Cookie:     "chatrelay_token",
+				QueryParam: "access_token",
+				Leeway:     30 * time.Second,
+			},
+		},
 		STOMP: STOMP{
 			HeartBeatSend:    time.Second,
 			HeartBeatReceive: time.Second,
@@ -83,6 +92,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("broker.outbox_bytes", d.Broker.OutboxBytes)
 	v.SetDefault("auth.mode", d.Auth.Mode)
 	v.SetDefault("auth.users", d.Auth.Users)
+	v.SetDefault("auth.jwt.algorithm", d.Auth.JWT.Algorithm)
+	v.SetDefault("auth.jwt.secret", d.Auth.JWT.Secret)
+	v.SetDefault("auth.jwt.public_key_file", d.Auth.JWT.PublicKeyFile)
+	v.SetDefault("auth.jwt.cookie", d.Auth.JWT.Cookie)
+	v.SetDefault("auth.jwt.query_param", d.Auth.JWT.QueryParam)
+	v.SetDefault("auth.jwt.leeway", d.Auth.JWT.Leeway)
 	v.SetDefault("stomp.heartbeat_send", d.STOMP.HeartBeatSend)
 	v.SetDefault("stomp.heartbeat_receive", d.STOMP.HeartBeatReceive)
 	v.SetDefault("stomp.heartbeat_grace", d.STOMP.HeartBeatGrace)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -60,9 +61,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	var authn auth.Authenticator = auth.None{}
-	if cfg.Auth.Mode == config.AuthStatic {
-		authn = auth.Static{Users: cfg.Auth.Users}
+	authn, tokens, err := authenticator(cfg.Auth)
+	if err != nil {
+		return nil, err
 	}
 	rcfg := relay.Config{
 		Addresses:    cfg.Broker.Addresses,
@@ -113,6 +114,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
 		int64(cfg.Limits.MaxFrameBytes)+1024,
 		cfg.Limits.WriteTimeout,
+		tokens,
 		log.With("component", "websocket"),
 		s.newSession,
 	)
@@ -159,8 +161,8 @@ func (s *Server) brokerDescription() string {
 }
 
 // newSession creates and registers the session of an accepted connection.
-func (s *Server) newSession(conn session.Conn, remote string, v stomp.Version) *session.Session {
-	sess := session.New(s.sessOpts, conn, remote, v, s.forget)
+func (s *Server) newSession(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) *session.Session {
+	sess := session.New(s.sessOpts, conn, remote, v, hs, s.forget)
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
@@ -215,6 +217,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// authenticator builds the configured authenticator and, in jwt mode,
+// the handshake carriers the WebSocket endpoint reads a token from.
+func authenticator(c config.Auth) (auth.Authenticator, transport.TokenCarriers, error) {
+	switch c.Mode {
+	case config.AuthStatic:
+		return auth.Static{Users: c.Users}, transport.TokenCarriers{}, nil
+	case config.AuthJWT:
+		jc := auth.JWTConfig{Algorithm: c.JWT.Algorithm, Secret: []byte(c.JWT.Secret), Leeway: c.JWT.Leeway}
+		if c.JWT.Algorithm == config.JWTRS256 {
+			pem, err := os.ReadFile(c.JWT.PublicKeyFile)
+			if err != nil {
+				return nil, transport.TokenCarriers{}, fmt.Errorf("auth.jwt.public_key_file: %w", err)
+			}
+			jc.PublicKeyPEM = pem
+		}
+		j, err := auth.NewJWT(jc)
+		if err != nil {
+			return nil, transport.TokenCarriers{}, fmt.Errorf("auth: %w", err)
+		}
+		return j, transport.TokenCarriers{QueryParam: c.JWT.QueryParam, Cookie: c.JWT.Cookie}, nil
+	default:
+		return auth.None{}, transport.TokenCarriers{}, nil
+	}
 }
 
 // policyConfig converts the config section to the policy's own type.

@@ -29,16 +29,31 @@ func (s *Session) connect(f *stomp.Frame) error {
 			return err
 		}
 	}
-	user, err := s.opts.Auth.Authenticate(auth.Credentials{Login: f.Header("login"), Passcode: f.Header("passcode")})
+	authz, ok := f.Headers.Get("Authorization")
+	if !ok {
+		authz = f.Header("authorization")
+	}
+	id, err := s.opts.Auth.Authenticate(auth.Credentials{
+		Login:          f.Header("login"),
+		Passcode:       f.Header("passcode"),
+		Authorization:  authz,
+		HandshakeToken: s.handshake.Token,
+	})
+	s.handshake = Handshake{}
 	if err != nil {
-		msg := "bad credentials"
-		if !errors.Is(err, auth.ErrBadCredentials) {
-			msg = "authentication failed"
+		// the error never carries the passcode or token; log only it
+		msg := "authentication failed"
+		switch {
+		case errors.Is(err, auth.ErrUnauthorized):
+			msg = "unauthorized"
+		case errors.Is(err, auth.ErrBadCredentials):
+			msg = "bad credentials"
 		}
 		s.logger().Info("connect refused", "login", f.Header("login"), "err", err)
 		s.failFrame(f, msg, err.Error(), ClosePolicy)
 		return err
 	}
+	user := id.User
 	s.user = user
 	s.logp.Store(s.logger().With("user", user))
 	if err := s.attach(); err != nil {
@@ -64,8 +79,28 @@ func (s *Session) connect(f *stomp.Frame) error {
 	)
 	s.enqueue(connected)
 	s.hb <- sendEvery
+	if !id.Expires.IsZero() {
+		s.expireAt(id.Expires)
+	}
 	s.logger().Info("connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
 	return nil
+}
+
+// expireAt ends the session with ERROR "token expired" at t, unless it
+// ends before. The goroutine started here owns only its timer; it ends
+// with the session (s.ctx) and touches the session through fail alone,
+// which any goroutine may call.
+func (s *Session) expireAt(t time.Time) {
+	go func() {
+		timer := time.NewTimer(time.Until(t))
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+			s.logger().Info("token expired")
+			s.fail(nil, "token expired", "the token's exp has passed: reconnect with a new token", ClosePolicy)
+		case <-s.ctx.Done():
+		}
+	}()
 }
 
 // negotiateVersion picks the highest version both sides speak. No

@@ -75,6 +75,14 @@ type Options struct {
 	OnPresence func(roomID, user string, entered bool)
 }
 
+// Handshake is what the transport learned from the WebSocket handshake
+// that the session needs at CONNECT.
+type Handshake struct {
+	// Token is the bearer token the handshake carried (query parameter
+	// or cookie), "" when none. It is never logged.
+	Token string
+}
+
 // Session is one client connection's STOMP state. Receive is called by the
 // transport's read loop only; Deliver may be called from any goroutine.
 type Session struct {
@@ -92,6 +100,7 @@ type Session struct {
 	subproto  stomp.Version
 	hb        chan time.Duration // the negotiated send interval, handed to the writer
 	user      string
+	handshake Handshake // cleared once CONNECT has used it
 	txs       map[string]bool
 	recvEvery time.Duration
 
@@ -124,20 +133,22 @@ type subscription struct {
 
 // New creates the session for a freshly upgraded connection and starts its
 // writer goroutine. subprotocol is the version the handshake negotiated
-// (V12 when the client offered none). onFinish runs once when it ends.
-func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, onFinish func(*Session)) *Session {
+// (V12 when the client offered none); hs is what else the handshake
+// carried. onFinish runs once when it ends.
+func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs Handshake, onFinish func(*Session)) *Session {
 	s := &Session{
-		opts:     opts,
-		conn:     conn,
-		id:       newID("s-"),
-		remote:   remote,
-		dec:      stomp.NewDecoder(opts.Limits),
-		subproto: subprotocol,
-		hb:       make(chan time.Duration, 1),
-		txs:      map[string]bool{},
-		subs:     map[string]*subscription{},
-		done:     make(chan struct{}),
-		onFinish: onFinish,
+		opts:      opts,
+		conn:      conn,
+		id:        newID("s-"),
+		remote:    remote,
+		dec:       stomp.NewDecoder(opts.Limits),
+		subproto:  subprotocol,
+		handshake: hs,
+		hb:        make(chan time.Duration, 1),
+		txs:       map[string]bool{},
+		subs:      map[string]*subscription{},
+		done:      make(chan struct{}),
+		onFinish:  onFinish,
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.version.Store(int32(subprotocol))

@@ -16,20 +16,45 @@ import (
 var Subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 
 // SessionFactory creates the session for an accepted connection.
-type SessionFactory func(conn session.Conn, remote string, version stomp.Version) *session.Session
+type SessionFactory func(conn session.Conn, remote string, version stomp.Version, hs session.Handshake) *session.Session
+
+// TokenCarriers name where a WebSocket handshake may carry a bearer token
+// for the session's CONNECT: a query parameter, then a cookie. An empty
+// name disables that carrier; the zero value reads no token.
+type TokenCarriers struct {
+	QueryParam string
+	Cookie     string
+}
+
+// token returns the handshake's token, "" when it carries none.
+func (tc TokenCarriers) token(r *http.Request) string {
+	if tc.QueryParam != "" {
+		if t := r.URL.Query().Get(tc.QueryParam); t != "" {
+			return t
+		}
+	}
+	if tc.Cookie != "" {
+		if c, err := r.Cookie(tc.Cookie); err == nil && c.Value != "" {
+			return c.Value
+		}
+	}
+	return ""
+}
 
 // WebSocket is the http.Handler of the /ws endpoint.
 type WebSocket struct {
 	upgrader     websocket.Upgrader
 	newSession   SessionFactory
+	tokens       TokenCarriers
 	maxMessage   int64
 	writeTimeout time.Duration
 	log          *slog.Logger
 }
 
 // NewWebSocket returns the endpoint handler. maxMessage bounds one
-// WebSocket message (a frame plus a little slack for heart-beats).
-func NewWebSocket(origins *OriginChecker, maxMessage int64, writeTimeout time.Duration, log *slog.Logger, f SessionFactory) *WebSocket {
+// WebSocket message (a frame plus a little slack for heart-beats); tokens
+// says where the handshake may carry a bearer token.
+func NewWebSocket(origins *OriginChecker, maxMessage int64, writeTimeout time.Duration, tokens TokenCarriers, log *slog.Logger, f SessionFactory) *WebSocket {
 	return &WebSocket{
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  4096,
@@ -38,6 +63,7 @@ func NewWebSocket(origins *OriginChecker, maxMessage int64, writeTimeout time.Du
 			CheckOrigin:     origins.Check,
 		},
 		newSession:   f,
+		tokens:       tokens,
 		maxMessage:   maxMessage,
 		writeTimeout: writeTimeout,
 		log:          log,
@@ -65,7 +91,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		version = stomp.V11
 	}
 	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout}
-	s := h.newSession(conn, r.RemoteAddr, version)
+	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r)})
 	for {
 		_, p, err := ws.ReadMessage()
 		if err != nil {
