@@ -2,6 +2,7 @@ package stomp
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -69,6 +70,11 @@ func FuzzDecoder(f *testing.F) {
 			for i, h := range fr.Headers {
 				if h.Key == "content-length" {
 					continue
+				}
+				if v == V11 {
+					// 1.1 has no escape for CR: the encoder writes a
+					// space rather than a bare CR that could end the line
+					h = Header{strings.ReplaceAll(h.Key, "\r", " "), strings.ReplaceAll(h.Value, "\r", " ")}
 				}
 				if back.Headers[i] != h {
 					t.Fatalf("header %d: %q -> %q", i, h, back.Headers[i])
