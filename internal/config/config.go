@@ -24,9 +24,10 @@ type Config struct {
 
 // HTTP configures the listener and the WebSocket handshake.
 type HTTP struct {
-	Addr           string   `mapstructure:"addr"`
-	AllowedOrigins []string `mapstructure:"allowed_origins"`
-	APIKey         string   `mapstructure:"api_key"`
+	Addr               string   `mapstructure:"addr"`
+	AllowedOrigins     []string `mapstructure:"allowed_origins"`
+	APIKey             string   `mapstructure:"api_key"`
+	RequireSubprotocol bool     `mapstructure:"require_subprotocol"`
 }
 
 // Broker selects and configures the message broker.
@@ -93,15 +94,20 @@ type STOMP struct {
 	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`
 }
 
-// Limits bound what one client may send or hold.
+// Limits bound what one client may send or hold, and how many
+// connections a replica accepts.
 type Limits struct {
-	MaxFrameBytes    int           `mapstructure:"max_frame_bytes"`
-	MaxHeaders       int           `mapstructure:"max_headers"`
-	MaxHeaderBytes   int           `mapstructure:"max_header_bytes"`
-	SendQueueBytes   int           `mapstructure:"send_queue_bytes"`
-	MaxSubscriptions int           `mapstructure:"max_subscriptions"`
-	MaxTransactions  int           `mapstructure:"max_transactions"`
-	WriteTimeout     time.Duration `mapstructure:"write_timeout"`
+	MaxFrameBytes            int           `mapstructure:"max_frame_bytes"`
+	MaxHeaders               int           `mapstructure:"max_headers"`
+	MaxHeaderBytes           int           `mapstructure:"max_header_bytes"`
+	PreconnectBytes          int           `mapstructure:"preconnect_bytes"`
+	SendQueueBytes           int           `mapstructure:"send_queue_bytes"`
+	MaxSubscriptions         int           `mapstructure:"max_subscriptions"`
+	MaxTransactions          int           `mapstructure:"max_transactions"`
+	WriteTimeout             time.Duration `mapstructure:"write_timeout"`
+	MaxConnections           int           `mapstructure:"max_connections"`
+	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`
+	MaxConnectionsPerAddress int           `mapstructure:"max_connections_per_address"`
 }
 
 // Alias rewrites a client destination pattern to another.
@@ -186,6 +192,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.SendQueueBytes < c.Limits.MaxFrameBytes {
 		return fmt.Errorf("limits.send_queue_bytes must be at least limits.max_frame_bytes")
+	}
+	if c.Limits.MaxHeaders < 1 || c.Limits.MaxHeaderBytes < 1 {
+		return fmt.Errorf("limits.max_headers and limits.max_header_bytes must be positive")
+	}
+	if c.Limits.PreconnectBytes < 1 {
+		return fmt.Errorf("limits.preconnect_bytes must be positive")
+	}
+	if c.Limits.MaxConnections < 1 || c.Limits.MaxConnectionsPerUser < 1 || c.Limits.MaxConnectionsPerAddress < 1 {
+		return fmt.Errorf("limits.max_connections, max_connections_per_user and max_connections_per_address must be positive")
 	}
 	if c.Limits.WriteTimeout <= 0 {
 		return fmt.Errorf("limits.write_timeout must be positive")

@@ -64,6 +64,10 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_LIMITS_MAX_FRAME_BYTES", "10"},
 		{"CHATRELAY_BROKER_ADDRESSES", "no-port"},
 		{"CHATRELAY_LIMITS_WRITE_TIMEOUT", "0s"},
+		{"CHATRELAY_LIMITS_PRECONNECT_BYTES", "0"},
+		{"CHATRELAY_LIMITS_MAX_CONNECTIONS", "0"},
+		{"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_USER", "-1"},
+		{"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS", "0"},
 		{"CHATRELAY_AUTH_MODE", "jwt"}, // without a secret
 	} {
 		t.Run(tt.key, func(t *testing.T) {

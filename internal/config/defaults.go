@@ -9,7 +9,7 @@ import (
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: ""},
+		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false},
 		Broker: Broker{
 			Mode:          BrokerEmbedded,
 			Addresses:     []string{"127.0.0.1:61613"},
@@ -41,13 +41,17 @@ func Defaults() Config {
 			ConnectTimeout:   10 * time.Second,
 		},
 		Limits: Limits{
-			MaxFrameBytes:    64 << 10,
-			MaxHeaders:       100,
-			MaxHeaderBytes:   16 << 10,
-			SendQueueBytes:   4 << 20,
-			MaxSubscriptions: 256,
-			MaxTransactions:  16,
-			WriteTimeout:     10 * time.Second,
+			MaxFrameBytes:            64 << 10,
+			MaxHeaders:               100,
+			MaxHeaderBytes:           16 << 10,
+			PreconnectBytes:          8 << 10,
+			SendQueueBytes:           4 << 20,
+			MaxSubscriptions:         256,
+			MaxTransactions:          16,
+			WriteTimeout:             10 * time.Second,
+			MaxConnections:           10000,
+			MaxConnectionsPerUser:    16,
+			MaxConnectionsPerAddress: 256,
 		},
 		Policy: Policy{
 			Aliases: []Alias{
@@ -78,6 +82,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("http.addr", d.HTTP.Addr)
 	v.SetDefault("http.allowed_origins", d.HTTP.AllowedOrigins)
 	v.SetDefault("http.api_key", d.HTTP.APIKey)
+	v.SetDefault("http.require_subprotocol", d.HTTP.RequireSubprotocol)
 	v.SetDefault("broker.mode", d.Broker.Mode)
 	v.SetDefault("broker.addresses", d.Broker.Addresses)
 	v.SetDefault("broker.amqp_addresses", d.Broker.AMQPAddresses)
@@ -109,6 +114,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.max_subscriptions", d.Limits.MaxSubscriptions)
 	v.SetDefault("limits.max_transactions", d.Limits.MaxTransactions)
 	v.SetDefault("limits.write_timeout", d.Limits.WriteTimeout)
+	v.SetDefault("limits.preconnect_bytes", d.Limits.PreconnectBytes)
+	v.SetDefault("limits.max_connections", d.Limits.MaxConnections)
+	v.SetDefault("limits.max_connections_per_user", d.Limits.MaxConnectionsPerUser)
+	v.SetDefault("limits.max_connections_per_address", d.Limits.MaxConnectionsPerAddress)
 	aliases := make([]map[string]any, len(d.Policy.Aliases))
 	for i, a := range d.Policy.Aliases {
 		aliases[i] = map[string]any{"from": a.From, "to": a.To}

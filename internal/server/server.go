@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"chatrelay/internal/auth"
@@ -43,6 +44,9 @@ type Server struct {
 	store       rooms.Store
 	presence    *presence.Presence
 	presenceSub *relay.Client
+
+	ws            *transport.WebSocket
+	slowConsumers atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*session.Session]struct{}
@@ -105,19 +109,28 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HeartBeatReceive: cfg.STOMP.HeartBeatReceive,
 		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
 		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
+		PreconnectBytes:  cfg.Limits.PreconnectBytes,
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxTransactions:  cfg.Limits.MaxTransactions,
+		UserConns:        session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
+		SlowConsumers:    &s.slowConsumers,
 	}
 	s.mux = http.NewServeMux()
 	ws := transport.NewWebSocket(
 		transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
+		transport.HandshakeLimits{
+			MaxConnections:     cfg.Limits.MaxConnections,
+			MaxPerAddress:      cfg.Limits.MaxConnectionsPerAddress,
+			RequireSubprotocol: cfg.HTTP.RequireSubprotocol,
+		},
 		int64(cfg.Limits.MaxFrameBytes)+1024,
 		cfg.Limits.WriteTimeout,
 		tokens,
 		log.With("component", "websocket"),
 		s.newSession,
 	)
+	s.ws = ws
 	s.mux.Handle("GET /ws", ws)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -139,6 +152,13 @@ func (s *Server) Router() *router.Router { return s.router }
 
 // Relay returns the broker relay (for server-side publishing).
 func (s *Server) Relay() *relay.Relay { return s.relay }
+
+// SlowConsumers returns how many sessions were closed because their
+// client did not read fast enough.
+func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
+
+// Connections returns the WebSocket connections open on this replica.
+func (s *Server) Connections() int { return s.ws.Connections() }
 
 // Handler returns the HTTP handler with every endpoint.
 func (s *Server) Handler() http.Handler { return s.mux }

@@ -56,6 +56,14 @@ func (s *Session) connect(f *stomp.Frame) error {
 	user := id.User
 	s.user = user
 	s.logp.Store(s.logger().With("user", user))
+	if ok, ended := s.acquireUser(user); !ok {
+		if ended {
+			return ErrClosed
+		}
+		s.logger().Info("connect refused: too many connections", "limit", s.opts.UserConns.limit)
+		return s.failFrame(f, "too many connections",
+			fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit), ClosePolicy)
+	}
 	if err := s.attach(); err != nil {
 		return err
 	}

@@ -38,9 +38,15 @@ func (s *Session) Deliver(f *stomp.Frame) {
 // session as a slow consumer.
 func (s *Session) enqueue(f *stomp.Frame) {
 	ok, overflow := s.out.push(f.Encode(s.writeVersion()))
-	if !ok && overflow {
+	if ok || !overflow {
+		return
+	}
+	final := errorFrame("slow consumer", "", "the client did not read fast enough; its send queue is full")
+	if s.out.close(final, CloseSlowConsumer, "slow consumer", false) {
+		if c := s.opts.SlowConsumers; c != nil {
+			c.Add(1)
+		}
 		s.logger().Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
-		s.out.close(errorFrame("slow consumer", "", "the client did not read fast enough; its send queue is full"), CloseSlowConsumer, "slow consumer", false)
 	}
 }
 
@@ -83,12 +89,6 @@ func (s *Session) fail(f *stomp.Frame, message, detail string, code int) {
 		receipt = f.Header("receipt")
 	}
 	s.out.close(errorFrame(message, receipt, detail), code, truncate(message, 120), true)
-}
-
-// protocolError ends the session after a frame that could not be decoded.
-func (s *Session) protocolError(f *stomp.Frame, err error) {
-	s.logger().Info("protocol error", "err", err)
-	s.fail(f, "malformed frame", err.Error(), CloseProtocol)
 }
 
 // truncate bounds a WebSocket close reason (123 bytes on the wire),

@@ -49,17 +49,18 @@ func (q *outQueue) push(b []byte) (ok, overflow bool) {
 
 // close asks the writer to end the connection: flush what is queued when
 // flushFirst, then write final (if any), then close with code and text.
-// Only the first call counts.
-func (q *outQueue) close(final *stomp.Frame, code int, text string, flushFirst bool) {
+// Only the first call counts; it alone reports true.
+func (q *outQueue) close(final *stomp.Frame, code int, text string, flushFirst bool) bool {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
-		return
+		return false
 	}
 	q.closing = true
 	q.final, q.closeCode, q.closeText, q.flushFirst = final, code, text, flushFirst
 	q.mu.Unlock()
 	q.signal()
+	return true
 }
 
 func (q *outQueue) isClosing() bool {

@@ -62,9 +62,16 @@ type Options struct {
 	HeartBeatReceive time.Duration
 	HeartBeatGrace   time.Duration
 	ConnectTimeout   time.Duration
+	PreconnectBytes  int // bytes accepted before CONNECT; 0 means no budget
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
+
+	// UserConns (optional) counts sessions per user from CONNECT on and
+	// refuses a user's CONNECT past its limit.
+	UserConns *ConnCounter
+	// SlowConsumers (optional) counts sessions closed as slow consumers.
+	SlowConsumers *atomic.Int64
 
 	// Rooms, when set, serves SUBSCRIBEs to existing rooms' topics with
 	// history and resume; Presence and OnPresence (optional) learn who
@@ -95,18 +102,21 @@ type Session struct {
 	out    *outQueue
 
 	// reader-goroutine state
-	connected bool
-	version   atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
-	subproto  stomp.Version
-	hb        chan time.Duration // the negotiated send interval, handed to the writer
-	user      string
-	handshake Handshake // cleared once CONNECT has used it
-	txs       map[string]bool
-	recvEvery time.Duration
+	connected  bool
+	version    atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
+	subproto   stomp.Version
+	hb         chan time.Duration // the negotiated send interval, handed to the writer
+	user       string
+	handshake  Handshake // cleared once CONNECT has used it
+	txs        map[string]bool
+	recvEvery  time.Duration
+	preconnect int // bytes fed before CONNECT
 
-	upMu       sync.Mutex
-	upstream   *relay.Client // set once by the reader goroutine under upMu
-	upReleased bool
+	upMu         sync.Mutex
+	upstream     *relay.Client // set once by the reader goroutine under upMu
+	upReleased   bool
+	userCounted  string // the user counted in opts.UserConns, under upMu
+	hasUserCount bool
 
 	gate receiptGate
 
@@ -189,26 +199,7 @@ func (s *Session) Receive(p []byte) error {
 		return ErrClosed
 	}
 	s.armReadDeadline()
-	if err := s.dec.Feed(p); err != nil {
-		s.protocolError(nil, err)
-		return err
-	}
-	for {
-		f, err := s.dec.Next()
-		if err != nil {
-			s.protocolError(nil, err)
-			return err
-		}
-		if f == nil {
-			return nil
-		}
-		if err := s.handle(f); err != nil {
-			return err
-		}
-		if s.out.isClosing() {
-			return ErrClosed
-		}
-	}
+	return s.feedBudget(p)
 }
 
 // ReadFailed tells the session that the transport can read no more: the
@@ -262,6 +253,10 @@ func (s *Session) finish() {
 		s.upMu.Lock()
 		s.upReleased = true
 		up := s.upstream
+		if s.hasUserCount {
+			s.opts.UserConns.Release(s.userCounted)
+			s.hasUserCount = false
+		}
 		s.upMu.Unlock()
 		if up != nil {
 			up.Close()

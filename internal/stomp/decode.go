@@ -41,11 +41,26 @@ func (l Limits) withDefaults() Limits {
 type Error struct {
 	// Reason is a short, client-safe description.
 	Reason string
+	// Limit names the Limits field the input exceeded (LimitFrameBytes,
+	// LimitHeaders or LimitHeaderBytes); "" for malformed input.
+	Limit string
 }
+
+// Names of the limits an Error may report as exceeded.
+const (
+	LimitFrameBytes  = "max_frame_bytes"
+	LimitHeaders     = "max_headers"
+	LimitHeaderBytes = "max_header_bytes"
+)
 
 func (e *Error) Error() string { return "stomp: " + e.Reason }
 
 func errorf(format string, a ...any) *Error { return &Error{Reason: fmt.Sprintf(format, a...)} }
+
+// overLimit is an Error for input that exceeds the named limit.
+func overLimit(limit, format string, a ...any) *Error {
+	return &Error{Reason: fmt.Sprintf(format, a...), Limit: limit}
+}
 
 // Decoder turns a byte stream that arrives in arbitrary pieces into frames.
 // Feed it bytes, then call Next until it returns a nil frame. Heart-beat
@@ -90,7 +105,7 @@ func (d *Decoder) Feed(p []byte) error {
 	// Next refuses an incomplete frame longer than the limit, so what is
 	// held here is at most one limit plus the bytes of this call.
 	if d.Buffered() > d.limits.MaxFrameBytes {
-		return d.fail(errorf("frame exceeds %d bytes", d.limits.MaxFrameBytes))
+		return d.fail(overLimit(LimitFrameBytes, "frame exceeds %d bytes", d.limits.MaxFrameBytes))
 	}
 	if d.start > 0 && d.start > cap(d.buf)/2 {
 		n := copy(d.buf, d.buf[d.start:])
@@ -165,12 +180,12 @@ func (d *Decoder) parseHead() (bool, error) {
 	if end < 0 {
 		d.scan = len(live)
 		if len(live) > d.limits.MaxHeaderBytes {
-			return false, d.fail(errorf("headers exceed %d bytes", d.limits.MaxHeaderBytes))
+			return false, d.fail(overLimit(LimitHeaderBytes, "headers exceed %d bytes", d.limits.MaxHeaderBytes))
 		}
 		return false, nil
 	}
 	if end-1 > d.limits.MaxHeaderBytes {
-		return false, d.fail(errorf("headers exceed %d bytes", d.limits.MaxHeaderBytes))
+		return false, d.fail(overLimit(LimitHeaderBytes, "headers exceed %d bytes", d.limits.MaxHeaderBytes))
 	}
 	f, err := d.parseLines(live[:end])
 	if err != nil {
@@ -186,7 +201,7 @@ func (d *Decoder) parseHead() (bool, error) {
 			return false, d.fail(errorf("invalid content-length %q", v))
 		}
 		if n > int64(d.limits.MaxFrameBytes-end) {
-			return false, d.fail(errorf("frame exceeds %d bytes (content-length %d)", d.limits.MaxFrameBytes, n))
+			return false, d.fail(overLimit(LimitFrameBytes, "frame exceeds %d bytes (content-length %d)", d.limits.MaxFrameBytes, n))
 		}
 		d.bodyLen = n
 	}
@@ -220,7 +235,7 @@ func (d *Decoder) parseLines(b []byte) (*Frame, error) {
 			break
 		}
 		if len(f.Headers) >= d.limits.MaxHeaders {
-			return nil, errorf("more than %d headers", d.limits.MaxHeaders)
+			return nil, overLimit(LimitHeaders, "more than %d headers", d.limits.MaxHeaders)
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
@@ -275,14 +290,14 @@ func (d *Decoder) parseBody() (*Frame, error) {
 		if i < 0 {
 			d.scan = len(live)
 			if len(live) > d.limits.MaxFrameBytes {
-				return nil, d.fail(errorf("frame exceeds %d bytes", d.limits.MaxFrameBytes))
+				return nil, d.fail(overLimit(LimitFrameBytes, "frame exceeds %d bytes", d.limits.MaxFrameBytes))
 			}
 			return nil, nil
 		}
 		end = d.scan + i
 	}
 	if end+1 > d.limits.MaxFrameBytes {
-		return nil, d.fail(errorf("frame exceeds %d bytes", d.limits.MaxFrameBytes))
+		return nil, d.fail(overLimit(LimitFrameBytes, "frame exceeds %d bytes", d.limits.MaxFrameBytes))
 	}
 	f := d.head
 	if n := end - d.bodyStart; n > 0 {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -41,20 +42,37 @@ func (tc TokenCarriers) token(r *http.Request) string {
 	return ""
 }
 
+// Reading and closing bounds of every connection.
+const (
+	// readChunk is how much of a WebSocket message is read and decoded
+	// at a time: a message is never held whole, so its size costs no
+	// memory before the limits refuse it.
+	readChunk = 8 << 10
+	// lingerTime bounds how long a closing connection waits for the
+	// client's close frame while discarding what it still sends, and
+	// lingerBytes how much it discards: closing a socket with unread
+	// input resets it, which can destroy the final ERROR in flight.
+	lingerTime  = time.Second
+	lingerBytes = 16 << 20
+)
+
 // WebSocket is the http.Handler of the /ws endpoint.
 type WebSocket struct {
 	upgrader     websocket.Upgrader
 	newSession   SessionFactory
 	tokens       TokenCarriers
+	limits       HandshakeLimits
+	conns        *connLimiter
 	maxMessage   int64
 	writeTimeout time.Duration
 	log          *slog.Logger
 }
 
-// NewWebSocket returns the endpoint handler. maxMessage bounds one
-// WebSocket message (a frame plus a little slack for heart-beats); tokens
-// says where the handshake may carry a bearer token.
-func NewWebSocket(origins *OriginChecker, maxMessage int64, writeTimeout time.Duration, tokens TokenCarriers, log *slog.Logger, f SessionFactory) *WebSocket {
+// NewWebSocket returns the endpoint handler. limits are checked at each
+// handshake; maxMessage bounds one WebSocket message (a frame plus a
+// little slack for heart-beats); tokens says where the handshake may
+// carry a bearer token.
+func NewWebSocket(origins *OriginChecker, limits HandshakeLimits, maxMessage int64, writeTimeout time.Duration, tokens TokenCarriers, log *slog.Logger, f SessionFactory) *WebSocket {
 	return &WebSocket{
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  4096,
@@ -64,25 +82,44 @@ func NewWebSocket(origins *OriginChecker, maxMessage int64, writeTimeout time.Du
 		},
 		newSession:   f,
 		tokens:       tokens,
+		limits:       limits,
+		conns:        newConnLimiter(limits),
 		maxMessage:   maxMessage,
 		writeTimeout: writeTimeout,
 		log:          log,
 	}
 }
 
-// ServeHTTP upgrades the request and runs the read loop of the session in
-// the request's goroutine until the session ends.
+// Connections returns how many WebSocket connections are open (or being
+// opened) on this endpoint.
+func (h *WebSocket) Connections() int { return h.conns.count() }
+
+// ServeHTTP checks the handshake, upgrades the request and runs the read
+// loop of the session in the request's goroutine until the session ends.
 func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.upgrader.CheckOrigin(r) {
 		h.log.Info("websocket origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
+	if h.limits.RequireSubprotocol && !offersSubprotocol(r) {
+		http.Error(w, "a STOMP subprotocol (v12.stomp, v11.stomp or v10.stomp) is required", http.StatusBadRequest)
+		return
+	}
+	ip := remoteIP(r.RemoteAddr)
+	if status, reason := h.conns.acquire(ip); status != 0 {
+		h.log.Warn("websocket refused", "reason", reason, "remote", r.RemoteAddr)
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "5")
+		}
+		http.Error(w, reason, status)
+		return
+	}
+	defer h.conns.release(ip)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
 	}
-	ws.SetReadLimit(h.maxMessage)
 	version := stomp.V12
 	switch ws.Subprotocol() {
 	case "v10.stomp":
@@ -90,29 +127,80 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "v11.stomp":
 		version = stomp.V11
 	}
-	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout}
+	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{})}
 	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r)})
+	h.readLoop(ws, s)
+	drain(ws)
+	close(conn.readDone)
+	<-s.Done()
+}
+
+// readLoop hands what the client sends to s, readChunk bytes at a time,
+// until the session or the connection ends. A message longer than
+// maxMessage ends the session with an ERROR (gorilla's own read limit is
+// not used: it closes with 1009 before the client can be told why).
+func (h *WebSocket) readLoop(ws *websocket.Conn, s *session.Session) {
+	buf := make([]byte, readChunk)
 	for {
-		_, p, err := ws.ReadMessage()
+		_, r, err := ws.NextReader()
 		if err != nil {
-			// a message over the read limit ends here too: gorilla has
-			// already sent close code 1009 (message too big)
 			s.ReadFailed(err)
-			break
+			return
 		}
-		if s.Receive(p) != nil {
-			break
+		var size int64
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				if size += int64(n); size > h.maxMessage {
+					s.MessageTooBig(h.maxMessage)
+					return
+				}
+				if s.Receive(buf[:n]) != nil {
+					return
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				s.ReadFailed(err)
+				return
+			}
 		}
 	}
-	<-s.Done()
+}
+
+// drain discards what the client still sends once the session stopped
+// reading, until the client answers the close or goes away, within
+// lingerTime and lingerBytes.
+func drain(ws *websocket.Conn) {
+	_ = ws.SetReadDeadline(time.Now().Add(lingerTime))
+	var total int64
+	for total < lingerBytes {
+		_, r, err := ws.NextReader()
+		if err != nil {
+			return
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(r, lingerBytes-total))
+		total += n
+		if err != nil {
+			return
+		}
+	}
 }
 
 // wsConn adapts a gorilla connection to session.Conn. Writes come from the
 // session's writer goroutine only; closeOnce guards the close handshake.
+// The read loop (ServeHTTP's goroutine) closes readDone when it stops
+// reading.
 type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
+	readDone     chan struct{}
+
+	mu      sync.Mutex // orders SetReadDeadline with Close
+	closing bool
 }
 
 // WriteMessage implements session.Conn.
@@ -121,16 +209,35 @@ func (c *wsConn) WriteMessage(p []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, p)
 }
 
-// SetReadDeadline implements session.Conn.
-func (c *wsConn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+// SetReadDeadline implements session.Conn. Once closing, the deadline
+// set by Close stays.
+func (c *wsConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closing {
+		return nil
+	}
+	return c.ws.SetReadDeadline(t)
+}
 
-// Close implements session.Conn: a close frame with code and reason, then
-// the TCP connection.
+// Close implements session.Conn: a close frame with code and reason;
+// then, within lingerTime, the read loop's end (the client's answering
+// close frame, normally); then the TCP connection.
 func (c *wsConn) Close(code int, reason string) error {
 	var err error
 	c.closeOnce.Do(func() {
 		msg := websocket.FormatCloseMessage(code, reason)
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		c.mu.Lock()
+		c.closing = true
+		_ = c.ws.SetReadDeadline(time.Now().Add(lingerTime))
+		c.mu.Unlock()
+		t := time.NewTimer(lingerTime + 100*time.Millisecond)
+		select {
+		case <-c.readDone:
+		case <-t.C:
+		}
+		t.Stop()
 		err = c.ws.Close()
 	})
 	return err
