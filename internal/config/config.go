@@ -108,7 +108,18 @@ type Limits struct {
 	MaxConnections           int           `mapstructure:"max_connections"`
 	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`
 	MaxConnectionsPerAddress int           `mapstructure:"max_connections_per_address"`
+	// SendRate is SENDs per second per session (0: unlimited), SendBurst
+	// how many may come at once; more than SendAbuse refused SENDs within
+	// SendAbuseWindow end the session (SendAbuse 0: never).
+	SendRate        float64       `mapstructure:"send_rate"`
+	SendBurst       int           `mapstructure:"send_burst"`
+	SendAbuse       int           `mapstructure:"send_abuse"`
+	SendAbuseWindow time.Duration `mapstructure:"send_abuse_window"`
 }
+
+// maxSendAbuse bounds limits.send_abuse: each session keeps that many
+// refusal times.
+const maxSendAbuse = 100000
 
 // Alias rewrites a client destination pattern to another.
 type Alias struct {
@@ -204,6 +215,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.WriteTimeout <= 0 {
 		return fmt.Errorf("limits.write_timeout must be positive")
+	}
+	if c.Limits.SendRate < 0 || c.Limits.SendBurst < 0 || c.Limits.SendAbuse < 0 || c.Limits.SendAbuseWindow < 0 {
+		return fmt.Errorf("limits.send_rate, send_burst, send_abuse and send_abuse_window must not be negative")
+	}
+	if c.Limits.SendRate > 0 && c.Limits.SendBurst < 1 {
+		return fmt.Errorf("limits.send_burst must be at least 1 when limits.send_rate is set")
+	}
+	if c.Limits.SendAbuse > maxSendAbuse {
+		return fmt.Errorf("limits.send_abuse must be at most %d", maxSendAbuse)
+	}
+	if c.Limits.SendRate > 0 && c.Limits.SendAbuse > 0 && c.Limits.SendAbuseWindow <= 0 {
+		return fmt.Errorf("limits.send_abuse_window must be positive when limits.send_abuse is set")
 	}
 	if c.STOMP.ConnectTimeout <= 0 {
 		return fmt.Errorf("stomp.connect_timeout must be positive")

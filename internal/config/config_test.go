@@ -69,6 +69,11 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_USER", "-1"},
 		{"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS", "0"},
 		{"CHATRELAY_AUTH_MODE", "jwt"}, // without a secret
+		{"CHATRELAY_LIMITS_SEND_RATE", "-1"},
+		{"CHATRELAY_LIMITS_SEND_BURST", "0"}, // with the default rate
+		{"CHATRELAY_LIMITS_SEND_ABUSE", "-1"},
+		{"CHATRELAY_LIMITS_SEND_ABUSE", "100001"},
+		{"CHATRELAY_LIMITS_SEND_ABUSE_WINDOW", "0s"}, // with the default abuse limit
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)
@@ -133,5 +138,26 @@ func TestMissingFileIsAnError(t *testing.T) {
 	c, err := Load(p)
 	if err != nil || c.Broker.Mode != BrokerRabbitMQ || c.Broker.Connections != 2 {
 		t.Fatalf("%+v %v", c.Broker, err)
+	}
+}
+
+func TestSendRateLimits(t *testing.T) {
+	d := Defaults().Limits
+	if d.SendRate != 20 || d.SendBurst != 40 || d.SendAbuse != 50 || d.SendAbuseWindow != 10*time.Second {
+		t.Fatalf("defaults: %+v", d)
+	}
+	// rate 0 turns rate limiting off; burst and window then do not matter
+	t.Setenv("CHATRELAY_LIMITS_SEND_RATE", "0")
+	t.Setenv("CHATRELAY_LIMITS_SEND_BURST", "0")
+	t.Setenv("CHATRELAY_LIMITS_SEND_ABUSE_WINDOW", "0s")
+	c, err := Load("")
+	if err != nil || c.Limits.SendRate != 0 {
+		t.Fatalf("unlimited: %+v %v", c.Limits, err)
+	}
+	t.Setenv("CHATRELAY_LIMITS_SEND_RATE", "2.5")
+	t.Setenv("CHATRELAY_LIMITS_SEND_BURST", "5")
+	t.Setenv("CHATRELAY_LIMITS_SEND_ABUSE", "0")
+	if c, err = Load(""); err != nil || c.Limits.SendRate != 2.5 || c.Limits.SendBurst != 5 || c.Limits.SendAbuse != 0 {
+		t.Fatalf("fractional rate, never close: %+v %v", c.Limits, err)
 	}
 }

@@ -52,6 +52,10 @@ func Defaults() Config {
 			MaxConnections:           10000,
 			MaxConnectionsPerUser:    16,
 			MaxConnectionsPerAddress: 256,
+			SendRate:                 20,
+			SendBurst:                40,
+			SendAbuse:                50,
+			SendAbuseWindow:          10 * time.Second,
 		},
 		Policy: Policy{
 			Aliases: []Alias{
@@ -118,6 +122,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.max_connections", d.Limits.MaxConnections)
 	v.SetDefault("limits.max_connections_per_user", d.Limits.MaxConnectionsPerUser)
 	v.SetDefault("limits.max_connections_per_address", d.Limits.MaxConnectionsPerAddress)
+	v.SetDefault("limits.send_rate", d.Limits.SendRate)
+	v.SetDefault("limits.send_burst", d.Limits.SendBurst)
+	v.SetDefault("limits.send_abuse", d.Limits.SendAbuse)
+	v.SetDefault("limits.send_abuse_window", d.Limits.SendAbuseWindow)
 	aliases := make([]map[string]any, len(d.Policy.Aliases))
 	for i, a := range d.Policy.Aliases {
 		aliases[i] = map[string]any{"from": a.From, "to": a.To}

@@ -49,6 +49,9 @@ func testConfig(t testing.TB, broker string) config.Config {
 	// ENTER/LEAVE would interleave with what most tests expect; the
 	// presence tests turn them on
 	cfg.Rooms.Presence.Messages = false
+	// many tests send bursts from one session; the rate-limit tests set
+	// their own limits
+	cfg.Limits.SendRate = 0
 	if broker == config.BrokerRabbitMQ {
 		n := rabbittest.Require(t, rabbit)
 		cfg.Broker.Mode = config.BrokerRabbitMQ

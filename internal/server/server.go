@@ -113,8 +113,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxTransactions:  cfg.Limits.MaxTransactions,
-		UserConns:        session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
-		SlowConsumers:    &s.slowConsumers,
+		SendLimits: session.SendLimits{
+			Rate:        cfg.Limits.SendRate,
+			Burst:       cfg.Limits.SendBurst,
+			Abuse:       cfg.Limits.SendAbuse,
+			AbuseWindow: cfg.Limits.SendAbuseWindow,
+		},
+		UserConns:     session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
+		SlowConsumers: &s.slowConsumers,
 	}
 	s.mux = http.NewServeMux()
 	ws := transport.NewWebSocket(

@@ -74,7 +74,14 @@ func (s *Session) userError(dest string, err error) {
 	if !errors.As(err, &rerr) {
 		s.logger().Warn("handler failed", "destination", dest, "err", err)
 	}
-	body := router.ErrorBody(dest, err)
+	if !s.toErrorsQueue(router.ErrorBody(dest, err)) {
+		s.logger().Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
+	}
+}
+
+// toErrorsQueue queues body on each of the session's /user/queue/errors
+// subscriptions; it reports false when there is none.
+func (s *Session) toErrorsQueue(body []byte) bool {
 	s.subsMu.RLock()
 	var ids []string
 	for id, sub := range s.subs {
@@ -83,9 +90,6 @@ func (s *Session) userError(dest string, err error) {
 		}
 	}
 	s.subsMu.RUnlock()
-	if len(ids) == 0 {
-		s.logger().Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
-	}
 	for _, id := range ids {
 		s.enqueue(withBody(stomp.New(stomp.MESSAGE,
 			"destination", "/user/queue/errors",
@@ -94,6 +98,7 @@ func (s *Session) userError(dest string, err error) {
 			"content-type", "application/json",
 		), body))
 	}
+	return len(ids) > 0
 }
 
 // publisher is the router.Publisher handed to handlers: it publishes

@@ -145,6 +145,10 @@ func (s *Session) send(f *stomp.Frame) error {
 	if err != nil {
 		return err
 	}
+	// every SEND costs a token before any other work is done for it
+	if ok, err := s.checkSendRate(f, dest); !ok {
+		return err
+	}
 	target, headers, err := s.opts.Policy.Send(dest, f.Headers)
 	if err != nil {
 		return s.refuse(f, err)

@@ -66,6 +66,9 @@ type Options struct {
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
+	// SendLimits bound each session's SEND rate; the zero value means
+	// unlimited.
+	SendLimits SendLimits
 
 	// UserConns (optional) counts sessions per user from CONNECT on and
 	// refuses a user's CONNECT past its limit.
@@ -110,7 +113,8 @@ type Session struct {
 	handshake  Handshake // cleared once CONNECT has used it
 	txs        map[string]bool
 	recvEvery  time.Duration
-	preconnect int // bytes fed before CONNECT
+	preconnect int          // bytes fed before CONNECT
+	sendLimit  *sendLimiter // nil when SENDs are unlimited
 
 	upMu         sync.Mutex
 	upstream     *relay.Client // set once by the reader goroutine under upMu
@@ -157,6 +161,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		hb:        make(chan time.Duration, 1),
 		txs:       map[string]bool{},
 		subs:      map[string]*subscription{},
+		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
 		done:      make(chan struct{}),
 		onFinish:  onFinish,
 	}
