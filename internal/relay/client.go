@@ -208,11 +208,34 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 // carry receipt, transaction, content-type and application headers. A
 // receipt is delivered only after the broker's RECEIPT. While the broker is
 // unreachable the SEND waits in the outbox (ErrOutboxFull when full). A
-// SEND in a transaction lost in a reconnect is dropped; COMMIT reports it.
+// SEND in a transaction lost in a reconnect fails with ErrTxLost.
 func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 	if dest == "" {
 		return ErrMissingHeader
 	}
+	return c.withHome(func(conn *upConn) error {
+		var t *txn
+		if name := h.Value("transaction"); name != "" {
+			t = c.txs[name]
+			if t == nil {
+				return ErrUnknownTx
+			}
+			if t.lost {
+				// the broker dropped the transaction with the connection:
+				// say so now rather than leave the SEND unanswered
+				return ErrTxLost
+			}
+		}
+		receipt := h.Value("receipt")
+		f := sendFrame(dest, h, body, t)
+		it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
+		return conn.enqueue(it)
+	})
+}
+
+// withHome runs fn holding the client's lock and then its pinned
+// connection's, or returns ErrClosed once the client is closed.
+func (c *Client) withHome(fn func(conn *upConn) error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -221,22 +244,7 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 	conn := c.home
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
-	var t *txn
-	if name := h.Value("transaction"); name != "" {
-		t = c.txs[name]
-		if t == nil {
-			return ErrUnknownTx
-		}
-		if t.lost {
-			// the broker dropped the transaction with the connection:
-			// say so now rather than leave the SEND unanswered
-			return ErrTxLost
-		}
-	}
-	receipt := h.Value("receipt")
-	f := sendFrame(dest, h, body, t)
-	it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
-	return conn.enqueue(it)
+	return fn(conn)
 }
 
 // sendFrame builds the upstream SEND: the relay owns destination, receipt,

@@ -23,18 +23,15 @@ func (c *Client) ackOrNack(cmd string, h stomp.Headers) error {
 	if id == "" && msgID == "" {
 		return ErrMissingHeader
 	}
-	receipt := h.Value("receipt")
 	var e effects
 	defer e.run()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	conn := c.home
-	conn.mu.Lock()
-	defer conn.mu.Unlock()
+	return c.withHome(func(conn *upConn) error { return c.settleLocked(conn, cmd, h, id, msgID, &e) })
+}
 
+// settleLocked checks and forwards one ACK or NACK. Caller holds c.mu and
+// conn.mu (conn is c.home).
+func (c *Client) settleLocked(conn *upConn, cmd string, h stomp.Headers, id, msgID string, e *effects) error {
+	receipt := h.Value("receipt")
 	var t *txn
 	if name := h.Value("transaction"); name != "" {
 		if t = c.txs[name]; t == nil {
@@ -67,7 +64,7 @@ func (c *Client) ackOrNack(cmd string, h stomp.Headers) error {
 	entries := s.acks.take(entry, s.clientAck == "client")
 	requeue, hasRequeue := h.Get("requeue")
 	if conn.quirks.localAcks {
-		err = c.localSettle(cmd, s, entries, t, requeue != "false", receipt, &e)
+		err = c.localSettle(cmd, s, entries, t, requeue != "false", receipt, e)
 	} else {
 		frames := make([]*stomp.Frame, len(entries))
 		for i, x := range entries {

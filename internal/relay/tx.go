@@ -38,60 +38,48 @@ func (c *Client) Begin(tx, receipt string) error {
 	if tx == "" {
 		return ErrMissingHeader
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	conn := c.home
-	conn.mu.Lock()
-	defer conn.mu.Unlock()
-	if _, ok := c.txs[tx]; ok {
-		return ErrTxExists
-	}
-	c.txSeq++
-	t := &txn{up: "c" + strconv.FormatUint(c.num, 10) + "-t" + strconv.FormatUint(c.txSeq, 10)}
-	it := c.txItem(stomp.BEGIN, t, receipt)
-	if err := conn.enqueue(it); err != nil {
-		return err
-	}
-	c.txs[tx] = t
-	conn.txns[t] = struct{}{}
-	return nil
+	return c.withHome(func(conn *upConn) error {
+		if _, ok := c.txs[tx]; ok {
+			return ErrTxExists
+		}
+		c.txSeq++
+		t := &txn{up: "c" + strconv.FormatUint(c.num, 10) + "-t" + strconv.FormatUint(c.txSeq, 10)}
+		it := c.txItem(stomp.BEGIN, t, receipt)
+		if err := conn.enqueue(it); err != nil {
+			return err
+		}
+		c.txs[tx] = t
+		conn.txns[t] = struct{}{}
+		return nil
+	})
 }
 
 // Commit commits transaction tx. It fails with ErrUnknownTx for a
 // transaction never begun, and with ErrTxLost when the upstream connection
 // dropped since BEGIN (nothing is forwarded then).
 func (c *Client) Commit(tx, receipt string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	conn := c.home
-	conn.mu.Lock()
-	defer conn.mu.Unlock()
-	t, err := c.endTx(tx)
-	if err != nil {
-		return err
-	}
-	if t.lost {
-		return ErrTxLost
-	}
-	it := c.txItem(stomp.COMMIT, t, receipt)
-	if receipt != "" {
-		sink := c.sink
-		it.done = func(err error) {
-			if err != nil {
-				sink.Deliver(errorFrame(err.Error(), receipt))
-				return
-			}
-			sink.Deliver(receiptFrame(receipt))
+	return c.withHome(func(conn *upConn) error {
+		t, err := c.endTx(tx)
+		if err != nil {
+			return err
 		}
-		it.onLost = errCommitUnknown
-	}
-	return conn.enqueue(it)
+		if t.lost {
+			return ErrTxLost
+		}
+		it := c.txItem(stomp.COMMIT, t, receipt)
+		if receipt != "" {
+			sink := c.sink
+			it.done = func(err error) {
+				if err != nil {
+					sink.Deliver(errorFrame(err.Error(), receipt))
+					return
+				}
+				sink.Deliver(receiptFrame(receipt))
+			}
+			it.onLost = errCommitUnknown
+		}
+		return conn.enqueue(it)
+	})
 }
 
 // Abort rolls back transaction tx: acknowledgements made inside it are
