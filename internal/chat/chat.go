@@ -25,8 +25,9 @@ type Options struct {
 	NewID func() string
 	// MaxMessageBytes limits a message's text (default 4096).
 	MaxMessageBytes int
-	// Rooms, when set, is asked whether a room exists: chat.send refuses
-	// unknown rooms.
+	// Rooms, when set, is asked whether a room exists and who may send
+	// to it: chat.send refuses unknown rooms and private rooms the sender
+	// is not a member of.
 	Rooms RoomLookup
 }
 
@@ -75,8 +76,12 @@ func (h *handlers) send(c *router.Context) (any, error) {
 		return nil, err
 	}
 	if h.opts.Rooms != nil {
-		if _, ok := h.opts.Rooms.Get(roomID); !ok {
+		room, ok := h.opts.Rooms.Get(roomID)
+		if !ok {
 			return nil, router.NotFound("room %q does not exist", roomID)
+		}
+		if !room.Allows(c.User) {
+			return nil, router.Forbidden("room %q is private: only its members may send to it", roomID)
 		}
 	}
 	if c.Broker == nil {

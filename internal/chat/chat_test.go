@@ -213,3 +213,29 @@ func TestSendRefusesUnknownRooms(t *testing.T) {
 		t.Fatalf("known room: %v", err)
 	}
 }
+
+// privateLookup knows one private room, "club", owned by ann with member
+// bob.
+type privateLookup struct{}
+
+func (privateLookup) Get(id string) (rooms.Room, bool) {
+	return rooms.Room{ID: id, CreatedBy: "ann", Private: true, Members: []string{"bob"}}, id == "club"
+}
+
+func TestSendRefusesNonMembersOfPrivateRooms(t *testing.T) {
+	r := router.New()
+	Register(r, Options{Rooms: privateLookup{}})
+	for user, allowed := range map[string]bool{"ann": true, "bob": true, "mallory": false} {
+		b := &fakeBroker{}
+		_, err := r.Dispatch(&router.Context{Context: context.Background(), User: user, Destination: "/app/chat.send", Body: []byte(`{"roomId":"club","message":"hi"}`), Broker: b})
+		var rerr *router.Error
+		switch {
+		case allowed && err != nil:
+			t.Errorf("%s, a member: %v", user, err)
+		case !allowed && (!errors.As(err, &rerr) || rerr.Code != router.CodeForbidden):
+			t.Errorf("%s, not a member: %v, want a forbidden error", user, err)
+		case !allowed && len(b.got) != 0:
+			t.Errorf("%s, not a member: published %d messages", user, len(b.got))
+		}
+	}
+}

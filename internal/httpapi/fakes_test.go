@@ -37,21 +37,43 @@ type fakeStore struct {
 
 func newFakeStore() *fakeStore { return &fakeStore{msgs: map[string][]rooms.Message{}} }
 
-func (s *fakeStore) Create(_ context.Context, name, by string) (rooms.Room, error) {
+func (s *fakeStore) Create(_ context.Context, spec rooms.Spec) (rooms.Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.createErr != nil {
 		return rooms.Room{}, s.createErr
 	}
-	for _, r := range s.rooms {
-		if r.Name == name {
+	r, ok := rooms.NewRoom(spec)
+	if !ok {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	for _, x := range s.rooms {
+		if x.Name == r.Name {
 			return rooms.Room{}, rooms.ErrDuplicateName
 		}
 	}
 	s.nextID++
-	r := rooms.Room{ID: strconv.Itoa(s.nextID), Name: name, CreatedAt: testNow.UTC(), CreatedBy: by}
+	r.ID, r.CreatedAt = strconv.Itoa(s.nextID), testNow.UTC()
+	s.msgs[r.ID] = []rooms.Message{}
 	s.rooms = append(s.rooms, r)
 	return r, nil
+}
+
+func (s *fakeStore) SetMembers(_ context.Context, id string, members []string) (rooms.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.rooms {
+		if r.ID != id {
+			continue
+		}
+		var ok bool
+		if r.Members, ok = rooms.CleanMembers(r.Owner(), members); !ok || !r.Private {
+			return rooms.Room{}, rooms.ErrInvalid
+		}
+		s.rooms[i] = r
+		return r, nil
+	}
+	return rooms.Room{}, rooms.ErrNotFound
 }
 
 func (s *fakeStore) Delete(_ context.Context, id string) error {
@@ -116,7 +138,7 @@ func (s *fakeStore) Close() error { return nil }
 // addRoom adds a room with n messages at offsets 0..n-1.
 func (s *fakeStore) addRoom(t *testing.T, name string, n int) rooms.Room {
 	t.Helper()
-	r, err := s.Create(context.Background(), name, "test")
+	r, err := s.Create(context.Background(), rooms.Spec{Name: name, CreatedBy: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}

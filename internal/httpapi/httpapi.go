@@ -5,17 +5,23 @@
 //
 // Endpoints (mount the handler at /api/):
 //
-//	POST   /api/rooms                  {"name"} → 201 room
-//	GET    /api/rooms                  → 200 [room + "online"]
+//	POST   /api/rooms                  {"name","private","members","owner"} → 201 room
+//	GET    /api/rooms                  → 200 [room + "online"] (private rooms: members only)
 //	GET    /api/rooms/{id}             → 200 room + "online"
 //	DELETE /api/rooms/{id}             → 204 (API key, when one is configured)
 //	GET    /api/rooms/{id}/messages    ?limit=N&before=OFFSET → 200 {"messages","next"}
-//	GET    /api/rooms/{id}/members     → 200 {"roomId","members"}
+//	GET    /api/rooms/{id}/members     → 200 {"roomId","members"} (online now)
+//	GET    /api/rooms/{id}/access      → 200 {"roomId","private","owner","members"}
+//	PUT    /api/rooms/{id}/access      {"members"} → 200 as GET (owner or API key)
 //	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 202 {"id"} (API key)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
 //
 // The API key travels as "Authorization: Bearer <key>". Server push always
-// needs it: with no key configured, push answers 401.
+// needs it: with no key configured, push answers 401. Users identify
+// themselves as over STOMP: "Authorization: Basic" with login:passcode, or
+// "Authorization: Bearer <jwt>" in jwt mode. A private room, its history,
+// presence and access list answer only its owner, its members and the API
+// key (401 without credentials, 403 for others).
 package httpapi
 
 import (
@@ -64,9 +70,16 @@ type Options struct {
 	Publisher Publisher
 	// Presence counts members; without one every room has none online.
 	Presence Presence
-	// APIKey guards server push and DELETE. Empty: push is refused (401)
-	// and DELETE is open.
+	// APIKey guards server push and DELETE, and may do anything a room
+	// owner may. Empty: push is refused (401) and DELETE is open.
 	APIKey string
+	// Identify tells users from their credentials (Basic or a bearer
+	// token); without it every caller but the API key is anonymous and
+	// private rooms can be neither created nor read.
+	Identify Identify
+	// ValidUser checks member names of private rooms (default: any
+	// non-empty name).
+	ValidUser func(string) bool
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 	// NewID returns a new message id (default a random UUID).
@@ -125,6 +138,8 @@ func New(opts Options) http.Handler {
 	a.handle("DELETE /api/rooms/{id}", a.deleteRoom)
 	a.handle("GET /api/rooms/{id}/messages", a.history)
 	a.handle("GET /api/rooms/{id}/members", a.members)
+	a.handle("GET /api/rooms/{id}/access", a.getAccess)
+	a.handle("PUT /api/rooms/{id}/access", a.setAccess)
 	a.handle("POST /api/rooms/{id}/messages", a.pushToRoom)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	return a

@@ -39,12 +39,21 @@ type membersView struct {
 	Members []string `json:"members"`
 }
 
-// createRoom handles POST /api/rooms {"name"}. The name is trimmed; it
-// must be 1 to 100 characters without control characters. Rooms made
-// here are created by "api".
+// createRoom handles POST /api/rooms {"name","private","members","owner"}.
+// The name is trimmed; it must be 1 to 100 characters without control
+// characters. The creator is the signed-in user, else the "owner" the API
+// key names, else "api". A private room needs a creator who is a user: it
+// is its owner, and with "members" the only ones admitted.
 func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.caller(r)
+	if err != nil {
+		return err
+	}
 	var req struct {
-		Name *string `json:"name"`
+		Name    *string  `json:"name"`
+		Private bool     `json:"private"`
+		Members []string `json:"members"`
+		Owner   string   `json:"owner"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
@@ -61,12 +70,33 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return errorf(http.StatusBadRequest, "name must not contain control characters")
 	}
-	room, err := a.opts.Store.Create(r.Context(), name, "api")
+	spec := rooms.Spec{Name: name, CreatedBy: c.user, Private: req.Private}
+	switch {
+	case req.Owner != "" && !c.admin:
+		return errorf(http.StatusForbidden, "only the API key may name another owner")
+	case req.Owner != "":
+		if err := a.checkMembers([]string{req.Owner}); err != nil {
+			return err
+		}
+		spec.CreatedBy = req.Owner
+	case spec.CreatedBy == "" && req.Private:
+		return errorf(http.StatusUnauthorized, "sign in to create a private room (or name an owner with the API key)")
+	case spec.CreatedBy == "":
+		spec.CreatedBy = "api"
+	}
+	if len(req.Members) > 0 && !req.Private {
+		return errorf(http.StatusBadRequest, "members are for private rooms: set \"private\": true")
+	}
+	if err := a.checkMembers(req.Members); err != nil {
+		return err
+	}
+	spec.Members = req.Members
+	room, err := a.opts.Store.Create(r.Context(), spec)
 	switch {
 	case errors.Is(err, rooms.ErrDuplicateName):
 		return errorf(http.StatusConflict, "a room with that name exists")
 	case errors.Is(err, rooms.ErrInvalid):
-		return errorf(http.StatusBadRequest, "invalid room name")
+		return errorf(http.StatusBadRequest, "invalid room")
 	case err != nil:
 		return err
 	}
@@ -75,13 +105,19 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listRooms handles GET /api/rooms: every room, oldest first, with its
-// members online.
+// listRooms handles GET /api/rooms: every room the caller may see, oldest
+// first, with its members online.
 func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.caller(r)
+	if err != nil {
+		return err
+	}
 	list := a.opts.Store.List()
 	views := make([]roomView, 0, len(list))
 	for _, room := range list {
-		views = append(views, roomView{Room: room, Online: len(a.membersOf(room.ID))})
+		if c.canSee(room) {
+			views = append(views, roomView{Room: room, Online: len(a.membersOf(room.ID))})
+		}
 	}
 	writeJSON(w, http.StatusOK, views)
 	return nil
@@ -89,7 +125,7 @@ func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
 
 // getRoom handles GET /api/rooms/{id}.
 func (a *api) getRoom(w http.ResponseWriter, r *http.Request) error {
-	room, err := a.room(r)
+	room, _, err := a.visibleRoom(r)
 	if err != nil {
 		return err
 	}
@@ -122,7 +158,7 @@ func (a *api) deleteRoom(w http.ResponseWriter, r *http.Request) error {
 // to limit (default 50, at most 500: more is capped) messages with offsets
 // below before (default: the newest), newest first.
 func (a *api) history(w http.ResponseWriter, r *http.Request) error {
-	room, err := a.room(r)
+	room, _, err := a.visibleRoom(r)
 	if err != nil {
 		return err
 	}
@@ -166,7 +202,7 @@ func (a *api) history(w http.ResponseWriter, r *http.Request) error {
 // members handles GET /api/rooms/{id}/members: the users online in the
 // room on any replica, sorted.
 func (a *api) members(w http.ResponseWriter, r *http.Request) error {
-	room, err := a.room(r)
+	room, _, err := a.visibleRoom(r)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestCreateRoom(t *testing.T) {
 		{"trailing data", `{"name":"a"}{"name":"b"}`, nil, 400, "", "body must hold a single JSON object"},
 		{"empty body", ``, nil, 400, "", "body is required"},
 		{"body over 64 KiB", `{"name":"a","pad":"` + strings.Repeat("x", 64<<10) + `"}`, nil, 400, "", "body is larger than 65536 bytes"},
-		{"store refuses", `{"name":"lobby"}`, rooms.ErrInvalid, 400, "", "invalid room name"},
+		{"store refuses", `{"name":"lobby"}`, rooms.ErrInvalid, 400, "", "invalid room"},
 		{"store fails", `{"name":"lobby"}`, errors.New("broker on fire"), 500, "", "internal error"},
 	}
 	for _, tt := range tests {

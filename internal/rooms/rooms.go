@@ -17,6 +17,11 @@ type Room struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"createdAt"`
 	CreatedBy string    `json:"createdBy"`
+	// Private rooms admit only their owner (CreatedBy) and Members.
+	Private bool `json:"private,omitempty"`
+	// Members of a private room besides its owner, sorted; empty for a
+	// public room.
+	Members []string `json:"members,omitempty"`
 }
 
 // MessageType is the kind of a room message.
@@ -88,7 +93,12 @@ var Live = Start{After: -1}
 // Store keeps rooms and their messages.
 type Store interface {
 	// Create adds a room (ErrDuplicateName, ErrInvalid).
-	Create(ctx context.Context, name, createdBy string) (Room, error)
+	Create(ctx context.Context, spec Spec) (Room, error)
+	// SetMembers replaces the member list of a private room and returns
+	// the room as changed (ErrNotFound; ErrInvalid for a public room or
+	// too many members). Followers of the room learn nothing from the
+	// store: callers check Room.Allows as they deliver.
+	SetMembers(ctx context.Context, id string, members []string) (Room, error)
 	// Delete removes a room and its history (ErrNotFound).
 	Delete(ctx context.Context, id string) error
 	// Get returns a room known to this replica.

@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
+	"chatrelay/internal/auth"
 	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
 	"chatrelay/internal/httpapi"
@@ -68,11 +70,14 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	chat.Register(s.router, opts)
 	chat.RegisterDM(s.router, opts)
 	s.router.Handle("/app/rooms", s.roomList)
+	s.router.Handle("/app/rooms/{id}/members", s.roomMembers)
 	s.mux.Handle("/api/", httpapi.New(httpapi.Options{
 		Store:           s.store,
 		Publisher:       s.relay,
 		Presence:        s.presence,
 		APIKey:          cfg.HTTP.APIKey,
+		Identify:        s.identify,
+		ValidUser:       auth.ValidUser,
 		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
 		Logger:          s.log.With("component", "httpapi"),
 	}))
@@ -129,17 +134,46 @@ type roomWithOnline struct {
 	Online int `json:"online"`
 }
 
-// roomList answers a SUBSCRIBE to /app/rooms with the current rooms, once.
+// roomList answers a SUBSCRIBE to /app/rooms with the rooms the user may
+// see (public ones and the private ones it is a member of), once.
 func (s *Server) roomList(c *router.Context) (any, error) {
 	if !c.Subscribe {
 		return nil, router.BadRequest("subscribe to %s to get the room list", c.Destination)
 	}
 	list := s.store.List()
-	out := make([]roomWithOnline, len(list))
-	for i, r := range list {
-		out[i] = roomWithOnline{Room: r, Online: len(s.presence.Members(r.ID))}
+	out := make([]roomWithOnline, 0, len(list))
+	for _, r := range list {
+		if r.Allows(c.User) {
+			out = append(out, roomWithOnline{Room: r, Online: len(s.presence.Members(r.ID))})
+		}
 	}
 	return out, nil
+}
+
+// roomMembersView answers /app/rooms/{id}/members.
+type roomMembersView struct {
+	RoomID  string   `json:"roomId"`
+	Members []string `json:"members"`
+}
+
+// roomMembers answers a SUBSCRIBE to /app/rooms/{id}/members with the
+// users online in the room on every replica, once; a private room answers
+// its members only.
+func (s *Server) roomMembers(c *router.Context) (any, error) {
+	if !c.Subscribe {
+		return nil, router.BadRequest("subscribe to %s to get the room's members", c.Destination)
+	}
+	id := c.Vars["id"]
+	room, ok := s.store.Get(id)
+	if !ok {
+		return nil, router.NotFound("room %q does not exist", id)
+	}
+	if !room.Allows(c.User) {
+		return nil, router.Forbidden("room %q is private: only its members may see who is in it", id)
+	}
+	members := append([]string{}, s.presence.Members(id)...)
+	slices.Sort(members)
+	return roomMembersView{RoomID: id, Members: members}, nil
 }
 
 // announcePresence publishes ENTER or LEAVE when a user's first
@@ -174,10 +208,11 @@ type roomEvent struct {
 	Room  rooms.Room `json:"room"`
 }
 
-// Create implements rooms.Store and announces the room.
-func (a *announcingStore) Create(ctx context.Context, name, by string) (rooms.Room, error) {
-	r, err := a.Store.Create(ctx, name, by)
-	if err == nil {
+// Create implements rooms.Store and announces the room, unless it is
+// private: everyone may subscribe to /topic/rooms.
+func (a *announcingStore) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
+	r, err := a.Store.Create(ctx, spec)
+	if err == nil && !r.Private {
 		a.announce("created", r)
 	}
 	return r, err
@@ -187,7 +222,7 @@ func (a *announcingStore) Create(ctx context.Context, name, by string) (rooms.Ro
 func (a *announcingStore) Delete(ctx context.Context, id string) error {
 	r, _ := a.Store.Get(id)
 	err := a.Store.Delete(ctx, id)
-	if err == nil {
+	if err == nil && !r.Private {
 		a.announce("deleted", r)
 	}
 	return err

@@ -8,6 +8,7 @@ import (
 
 	"chatrelay/internal/destination"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
 
@@ -27,9 +28,10 @@ const roomTopicPrefix = "/topic/room."
 // one's registry within milliseconds.
 const roomWait = time.Second
 
-// roomOf returns the room a canonical broker destination names, when the
-// session has a room store and the room exists. Other topics, and room
-// topics of rooms nobody created, stay plain broker topics.
+// roomOf returns the room id a canonical broker destination names, when
+// the session has a room store. Other topics stay plain broker topics; a
+// room topic never does, even for a room this replica does not know:
+// that would pass by a private room's access list.
 func (s *Session) roomOf(dest string) (string, bool) {
 	if s.opts.Rooms == nil {
 		return "", false
@@ -38,13 +40,19 @@ func (s *Session) roomOf(dest string) (string, bool) {
 	if !ok || !rooms.ValidID(id) {
 		return "", false
 	}
+	return id, true
+}
+
+// lookupRoom finds a room, waiting up to roomWait for one this replica
+// has not learnt of yet.
+func (s *Session) lookupRoom(id string) (rooms.Room, bool) {
 	deadline := time.Now().Add(roomWait)
 	for {
-		if _, exists := s.opts.Rooms.Get(id); exists {
-			return id, true
+		if room, exists := s.opts.Rooms.Get(id); exists {
+			return room, true
 		}
 		if time.Now().After(deadline) || s.ctx.Err() != nil {
-			return "", false
+			return rooms.Room{}, false
 		}
 		time.Sleep(20 * time.Millisecond) // polls the local registry view only
 	}
@@ -76,6 +84,16 @@ func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
 // subscribeRoom follows a room through the store: replay (x-history,
 // x-resume-after) and live messages in the room's one order.
 func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string, h stomp.Headers) error {
+	room, ok := s.lookupRoom(roomID)
+	if !ok {
+		s.dropSub(sub.id)
+		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
+	}
+	if !room.Allows(s.user) {
+		s.dropSub(sub.id)
+		s.logger().Info("private room refused", "room", roomID, "user", s.user)
+		return s.failFrame(f, "forbidden", fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID), ClosePolicy)
+	}
 	start, err := s.roomStart(h)
 	if err != nil {
 		s.dropSub(sub.id)
@@ -94,7 +112,7 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		s.opts.OnPresence(roomID, s.user, true)
 	}
 	s.subsMu.Lock()
-	sub.room, sub.stop = roomID, stop
+	sub.room, sub.stop, sub.private = roomID, stop, room.Private
 	s.subsMu.Unlock()
 	if s.ctx.Err() != nil {
 		// the session ended while Follow ran; finish may have missed it
@@ -109,10 +127,16 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 // subscription has ended meanwhile.
 func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 	s.subsMu.RLock()
-	live := s.subs[sub.id] == sub
+	live, private := s.subs[sub.id] == sub, sub.private
 	s.subsMu.RUnlock()
 	if !live {
 		return
+	}
+	if private && body != nil {
+		if room, ok := s.opts.Rooms.Get(sub.room); ok && !room.Allows(s.user) {
+			s.revokeRoom(sub)
+			return
+		}
 	}
 	if body == nil {
 		// the store stopped following the room: STOMP cannot end one
@@ -127,6 +151,32 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 		"x-offset", strconv.FormatInt(m.Offset, 10),
 		"content-type", "application/json",
 	), body))
+}
+
+// revokeRoom ends a private room subscription whose user the owner has
+// removed from the room: the subscription stops (STOMP cannot tell the
+// client, so the session's /user/queue/errors does) and the session goes
+// on. It must not block: it runs in the store's delivery.
+func (s *Session) revokeRoom(sub *subscription) {
+	if s.dropSubIf(sub) {
+		// leaveRoom stops the follower, which waits for this delivery
+		// to return: it runs on its own goroutine, which owns nothing
+		// and ends with it.
+		go s.leaveRoom(sub)
+		s.userError(sub.display, router.Forbidden("you are no longer a member of private room %s; its subscription %s has ended", sub.room, sub.id))
+	}
+}
+
+// dropSubIf forgets sub if it is still the session's subscription of its
+// id, and reports whether it was.
+func (s *Session) dropSubIf(sub *subscription) bool {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subs[sub.id] != sub {
+		return false
+	}
+	delete(s.subs, sub.id)
+	return true
 }
 
 // leaveRoom ends a room subscription: the store stops delivering and

@@ -141,8 +141,9 @@ type subscription struct {
 	display string // the destination header clients see on MESSAGE
 	// for room subscriptions (guarded by subsMu): the room and how to
 	// stop following it
-	room string
-	stop func()
+	room    string
+	stop    func()
+	private bool // the room was private when subscribed: re-check access
 }
 
 // New creates the session for a freshly upgraded connection and starts its

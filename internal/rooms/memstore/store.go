@@ -74,14 +74,14 @@ func (s *Store) source(roomID string) feed.Source {
 }
 
 // Create adds a room and starts recording its topic before it returns.
-func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
-	name, ok := rooms.CleanName(name)
+func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
+	room, ok := rooms.NewRoom(spec)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
-	room := rooms.Room{ID: rooms.NewID(), Name: name, CreatedAt: s.opts.Now().UTC(), CreatedBy: createdBy}
+	room.CreatedAt = s.opts.Now().UTC()
 	s.mu.Lock()
-	if s.hasName(name) {
+	if s.hasName(room.Name) {
 		s.mu.Unlock()
 		return rooms.Room{}, rooms.ErrDuplicateName
 	}
@@ -145,6 +145,24 @@ func (s *Store) listed(id string) bool {
 		}
 	}
 	return false
+}
+
+// SetMembers replaces a private room's member list.
+func (s *Store) SetMembers(ctx context.Context, id string, members []string) (rooms.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok || !s.listed(id) {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	if !r.Private {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if r.Members, ok = rooms.CleanMembers(r.Owner(), members); !ok {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	s.rooms[id] = r
+	return r, nil
 }
 
 // Get returns a room.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"sync"
@@ -124,27 +126,27 @@ func seq(from, to int) []int {
 
 func TestCreateListGetDelete(t *testing.T) {
 	s, _ := newStore(t, 10)
-	a, err := s.Create(testCtx(t), " lobby ", "ann")
+	a, err := s.Create(testCtx(t), rooms.Spec{Name: " lobby ", CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !rooms.ValidID(a.ID) || len(a.ID) != 8 || a.Name != "lobby" || a.CreatedBy != "ann" {
 		t.Fatalf("room %+v", a)
 	}
-	if _, err := s.Create(testCtx(t), "LOBBY", "bob"); !errors.Is(err, rooms.ErrDuplicateName) {
+	if _, err := s.Create(testCtx(t), rooms.Spec{Name: "LOBBY", CreatedBy: "bob"}); !errors.Is(err, rooms.ErrDuplicateName) {
 		t.Fatalf("duplicate: %v", err)
 	}
-	if _, err := s.Create(testCtx(t), "  ", "bob"); !errors.Is(err, rooms.ErrInvalid) {
+	if _, err := s.Create(testCtx(t), rooms.Spec{Name: "  ", CreatedBy: "bob"}); !errors.Is(err, rooms.ErrInvalid) {
 		t.Fatalf("empty name: %v", err)
 	}
-	b, err := s.Create(testCtx(t), "games", "bob")
+	b, err := s.Create(testCtx(t), rooms.Spec{Name: "games", CreatedBy: "bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.List(); len(got) != 2 || got[0] != a || got[1] != b {
+	if got := s.List(); len(got) != 2 || !reflect.DeepEqual(got[0], a) || !reflect.DeepEqual(got[1], b) {
 		t.Fatalf("list %+v", got)
 	}
-	if got, ok := s.Get(b.ID); !ok || got != b {
+	if got, ok := s.Get(b.ID); !ok || !reflect.DeepEqual(got, b) {
 		t.Fatalf("get %+v %v", got, ok)
 	}
 	if err := s.Delete(testCtx(t), a.ID); err != nil {
@@ -162,14 +164,14 @@ func TestCreateListGetDelete(t *testing.T) {
 	if _, err := s.History(testCtx(t), a.ID, -1, 10); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("history deleted: %v", err)
 	}
-	if _, err := s.Create(testCtx(t), "lobby", "bob"); err != nil {
+	if _, err := s.Create(testCtx(t), rooms.Spec{Name: "lobby", CreatedBy: "bob"}); err != nil {
 		t.Fatalf("name of a deleted room: %v", err)
 	}
 }
 
 func TestFollowLastAfterLiveAndHistory(t *testing.T) {
 	s, r := newStore(t, 30)
-	room, err := s.Create(testCtx(t), "talk", "ann")
+	room, err := s.Create(testCtx(t), rooms.Spec{Name: "talk", CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,5 +244,51 @@ func TestFollowLastAfterLiveAndHistory(t *testing.T) {
 	}
 	if len(all) != 30 || all[0] != 50 || all[29] != 21 {
 		t.Fatalf("paged history: %v", all)
+	}
+}
+
+func TestPrivateRoomMembers(t *testing.T) {
+	s, _ := newStore(t, 10)
+	if _, err := s.Create(testCtx(t), rooms.Spec{Name: "nobody's", Private: true}); !errors.Is(err, rooms.ErrInvalid) {
+		t.Fatalf("private room without an owner: %v", err)
+	}
+	r, err := s.Create(testCtx(t), rooms.Spec{Name: "secret", CreatedBy: "ann", Private: true, Members: []string{"bob", "ann", "bob", " "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Private || !slices.Equal(r.Members, []string{"bob"}) {
+		t.Fatalf("room %+v: want private with members [bob]", r)
+	}
+	for user, want := range map[string]bool{"ann": true, "bob": true, "carol": false, "": false} {
+		if got := r.Allows(user); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", user, got, want)
+		}
+	}
+	r, err = s.SetMembers(testCtx(t), r.ID, []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(r.ID); !reflect.DeepEqual(got, r) || got.Allows("bob") || !got.Allows("carol") {
+		t.Fatalf("after SetMembers: %+v", got)
+	}
+	pub, err := s.Create(testCtx(t), rooms.Spec{Name: "open", CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetMembers(testCtx(t), pub.ID, []string{"bob"}); !errors.Is(err, rooms.ErrInvalid) {
+		t.Fatalf("members of a public room: %v", err)
+	}
+	if _, err := s.SetMembers(testCtx(t), "nosuchroom", nil); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("members of an unknown room: %v", err)
+	}
+	many := make([]string, rooms.MaxMembers+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("user%d", i)
+	}
+	if _, err := s.SetMembers(testCtx(t), r.ID, many); !errors.Is(err, rooms.ErrInvalid) {
+		t.Fatalf("too many members: %v", err)
+	}
+	if got, _ := s.Get(r.ID); !slices.Equal(got.Members, []string{"carol"}) {
+		t.Fatalf("a refused SetMembers changed the room: %+v", got)
 	}
 }

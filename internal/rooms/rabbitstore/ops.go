@@ -14,16 +14,16 @@ import (
 // returns once this replica applied it. A name taken in the local view
 // fails at once; a name another replica took first in stream order fails
 // when the event is applied, and the stream is deleted again.
-func (s *Store) Create(ctx context.Context, name, createdBy string) (rooms.Room, error) {
-	name, ok := rooms.CleanName(name)
+func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
+	room, ok := rooms.NewRoom(spec)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
-	if s.reg.has(name) {
+	if s.reg.has(room.Name) {
 		return rooms.Room{}, rooms.ErrDuplicateName
 	}
 	now := s.opts.Now().UTC()
-	room := rooms.Room{ID: rooms.NewID(), Name: name, CreatedAt: now, CreatedBy: createdBy}
+	room.CreatedAt = now
 	queue := rooms.StreamName(room.ID)
 	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes), queue); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
@@ -69,6 +69,30 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
 	}
 	return nil
+}
+
+// SetMembers publishes the room's members event with the new list and
+// returns once this replica applied it; every replica applies it in
+// registry order.
+func (s *Store) SetMembers(ctx context.Context, id string, members []string) (rooms.Room, error) {
+	room, ok := s.reg.get(id)
+	if !ok {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	if !room.Private {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if room.Members, ok = rooms.CleanMembers(room.Owner(), members); !ok {
+		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if err := s.record(ctx, event{Event: eventMembers, Room: room, At: s.opts.Now().UTC(), ID: newNonce()}); err != nil {
+		return rooms.Room{}, err
+	}
+	room, ok = s.reg.get(id)
+	if !ok {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	return room, nil
 }
 
 // Get returns a room known to this replica.

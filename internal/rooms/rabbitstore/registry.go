@@ -18,6 +18,9 @@ const RegistryStream = "chatrelay.rooms"
 const (
 	eventCreated = "created"
 	eventDeleted = "deleted"
+	// eventMembers replaces a private room's member list; the rest of
+	// its Room is ignored.
+	eventMembers = "members"
 )
 
 // event is one record of the registry stream.
@@ -100,6 +103,21 @@ func (g *registry) apply(ev event) error {
 		g.rooms[id] = ev.Room
 		g.names[foldName(ev.Room.Name)] = id
 		g.order = append(g.order, id)
+		return nil
+	case eventMembers:
+		r, ok := g.rooms[id]
+		if !ok {
+			return rooms.ErrNotFound
+		}
+		if !r.Private {
+			return rooms.ErrInvalid
+		}
+		members, ok := rooms.CleanMembers(r.Owner(), ev.Room.Members)
+		if !ok {
+			return rooms.ErrInvalid
+		}
+		r.Members = members
+		g.rooms[id] = r
 		return nil
 	case eventDeleted:
 		r, ok := g.rooms[id]

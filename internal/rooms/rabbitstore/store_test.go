@@ -2,6 +2,7 @@ package rabbitstore
 
 import (
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -15,18 +16,18 @@ import (
 func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), roomName(t), "ann")
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := a.s.Get(room.ID); !ok || got != room {
+	if got, ok := a.s.Get(room.ID); !ok || !reflect.DeepEqual(got, room) {
 		t.Fatalf("creator does not see %+v at once: %+v", room, got)
 	}
 	eventually(t, time.Second, "the room on the other replica", func() bool {
 		got, ok := b.s.Get(room.ID)
-		return ok && got == room
+		return ok && reflect.DeepEqual(got, room)
 	})
-	if l := b.s.List(); l[len(l)-1] != room {
+	if l := b.s.List(); !reflect.DeepEqual(l[len(l)-1], room) {
 		t.Fatalf("list does not end with the new room: %+v", l)
 	}
 	queues, err := n.Queues()
@@ -61,7 +62,7 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 func TestDuplicateNames(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), roomName(t), "ann")
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,10 +70,10 @@ func TestDuplicateNames(t *testing.T) {
 		_, ok := b.s.Get(room.ID)
 		return ok
 	})
-	if _, err := b.s.Create(testCtx(t), " "+strings.ToUpper(room.Name)+" ", "bob"); !errors.Is(err, rooms.ErrDuplicateName) {
+	if _, err := b.s.Create(testCtx(t), rooms.Spec{Name: " " + strings.ToUpper(room.Name) + " ", CreatedBy: "bob"}); !errors.Is(err, rooms.ErrDuplicateName) {
 		t.Fatalf("duplicate on the other replica: %v", err)
 	}
-	if _, err := a.s.Create(testCtx(t), "", "bob"); !errors.Is(err, rooms.ErrInvalid) {
+	if _, err := a.s.Create(testCtx(t), rooms.Spec{Name: "", CreatedBy: "bob"}); !errors.Is(err, rooms.ErrInvalid) {
 		t.Fatalf("empty name: %v", err)
 	}
 	// concurrent creates of one name: the first event in stream order
@@ -86,12 +87,12 @@ func TestDuplicateNames(t *testing.T) {
 		go func() {
 			// owns ra, ea until wg.Done: replica a's create
 			defer wg.Done()
-			ra, ea = a.s.Create(testCtx(t), name, "ann")
+			ra, ea = a.s.Create(testCtx(t), rooms.Spec{Name: name, CreatedBy: "ann"})
 		}()
 		go func() {
 			// owns rb, eb until wg.Done: replica b's create
 			defer wg.Done()
-			rb, eb = b.s.Create(testCtx(t), name, "bob")
+			rb, eb = b.s.Create(testCtx(t), rooms.Spec{Name: name, CreatedBy: "bob"})
 		}()
 		wg.Wait()
 		if (ea == nil) == (eb == nil) {
@@ -109,7 +110,7 @@ func TestDuplicateNames(t *testing.T) {
 		eventually(t, time.Second, "both replicas agreeing", func() bool {
 			ga, oka := a.s.Get(winner.ID)
 			gb, okb := b.s.Get(winner.ID)
-			return oka && okb && ga == winner && gb == winner
+			return oka && okb && reflect.DeepEqual(ga, winner) && reflect.DeepEqual(gb, winner)
 		})
 		var named int
 		for _, r := range a.s.List() {
@@ -126,7 +127,7 @@ func TestDuplicateNames(t *testing.T) {
 // roomWith creates a room on rp and sends messages 1..count into it.
 func roomWith(t *testing.T, rp *replica, count int) rooms.Room {
 	t.Helper()
-	room, err := rp.s.Create(testCtx(t), roomName(t), "ann")
+	room, err := rp.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestFollowAfterThenLive(t *testing.T) {
 func TestOneOrderAcrossReplicas(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), roomName(t), "ann")
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 	}
 	// a new replica replays the room and its messages
 	b := newReplica(t, n, nil)
-	if got, ok := b.s.Get(room.ID); !ok || got != room {
+	if got, ok := b.s.Get(room.ID); !ok || !reflect.DeepEqual(got, room) {
 		t.Fatalf("room after the restart: %+v %v", got, ok)
 	}
 	page, err := b.s.History(testCtx(t), room.ID, -1, 3)
@@ -359,5 +360,41 @@ func TestFeedStopsWhenIdleAndResyncs(t *testing.T) {
 	defer stop2()
 	if got := nums(f2.wait(t, 3)); !slices.Equal(got, seq(4, 6)) {
 		t.Fatalf("second feed: %v", got)
+	}
+}
+
+func TestPrivateRoomMembersAcrossReplicas(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann", Private: true, Members: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Second, "the private room on the other replica", func() bool {
+		got, ok := b.s.Get(room.ID)
+		return ok && got.Private && got.Allows("bob") && !got.Allows("carol")
+	})
+	changed, err := b.s.SetMembers(testCtx(t), room.ID, []string{"carol"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed.Allows("bob") || !changed.Allows("carol") || !changed.Allows("ann") {
+		t.Fatalf("SetMembers returned %+v", changed)
+	}
+	eventually(t, time.Second, "the new members on the first replica", func() bool {
+		got, _ := a.s.Get(room.ID)
+		return reflect.DeepEqual(got, changed)
+	})
+	// a new replica replays creation and membership in order
+	c := newReplica(t, n, nil)
+	if got, ok := c.s.Get(room.ID); !ok || !reflect.DeepEqual(got, changed) {
+		t.Fatalf("replayed room %+v %v, want %+v", got, ok, changed)
+	}
+	pub, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t) + "-open", CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.s.SetMembers(testCtx(t), pub.ID, []string{"bob"}); !errors.Is(err, rooms.ErrInvalid) {
+		t.Fatalf("members of a public room: %v", err)
 	}
 }

@@ -1,0 +1,76 @@
+package rooms
+
+import (
+	"slices"
+	"strings"
+)
+
+// MaxMembers bounds the member list of a private room.
+const MaxMembers = 1000
+
+// Spec describes a room to create.
+type Spec struct {
+	// Name is the room's display name (see CleanName).
+	Name string
+	// CreatedBy is the creator; for a private room, its owner.
+	CreatedBy string
+	// Private rooms admit only their owner and Members.
+	Private bool
+	// Members of a private room besides its owner (ignored for public
+	// rooms).
+	Members []string
+}
+
+// Owner returns the user who may change a private room's members: its
+// creator.
+func (r Room) Owner() string { return r.CreatedBy }
+
+// Allows reports whether user may follow the room, send to it, read its
+// history and see who is online in it: anyone for a public room, the
+// owner and the members for a private one.
+func (r Room) Allows(user string) bool {
+	if !r.Private {
+		return true
+	}
+	if user == "" {
+		return false
+	}
+	return user == r.CreatedBy || slices.Contains(r.Members, user)
+}
+
+// CleanMembers returns members sorted, without duplicates, empty names or
+// the owner (who is always admitted), and whether the result has at most
+// MaxMembers names. Names are compared exactly: user names are case
+// sensitive.
+func CleanMembers(owner string, members []string) ([]string, bool) {
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		m = strings.TrimSpace(m)
+		if m != "" && m != owner {
+			out = append(out, m)
+		}
+	}
+	slices.Sort(out)
+	out = slices.Compact(out)
+	return out, len(out) <= MaxMembers
+}
+
+// NewRoom checks spec and returns the room it describes with a new id;
+// the store sets CreatedAt. It reports false when the name is invalid, a
+// private room has no owner, or it has more than MaxMembers members.
+func NewRoom(spec Spec) (Room, bool) {
+	name, ok := CleanName(spec.Name)
+	if !ok {
+		return Room{}, false
+	}
+	r := Room{ID: NewID(), Name: name, CreatedBy: spec.CreatedBy, Private: spec.Private}
+	if spec.Private {
+		if spec.CreatedBy == "" {
+			return Room{}, false
+		}
+		if r.Members, ok = CleanMembers(spec.CreatedBy, spec.Members); !ok {
+			return Room{}, false
+		}
+	}
+	return r, true
+}
