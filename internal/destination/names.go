@@ -106,6 +106,43 @@ func checkTopicReserved(dest, name string) *Rejection {
 	return nil
 }
 
+// roomWord is the first word of room topics (room.<id>): the server
+// checks a room's access list on every SUBSCRIBE to one, so they must be
+// named one room at a time, and clients send into rooms only through
+// /app/chat.send.
+const roomWord = "room"
+
+// checkRoomTopic refuses a client SEND to a room topic and a wildcard
+// subscription that could match room topics: either would pass by the
+// checks of private rooms.
+func checkRoomTopic(dest, name string, o op) *Rejection {
+	first, _, _ := strings.Cut(name, ".")
+	if first != roomWord {
+		return nil
+	}
+	if o == opSend {
+		return reject(dest, RuleRoom, "rooms take messages through /app/chat.send, not by a SEND to their topic")
+	}
+	if strings.ContainsAny(name, "*#") {
+		return reject(dest, RuleRoom, "room topics take no wildcards: subscribe to each room as /topic/room.<id>")
+	}
+	return nil
+}
+
+// checkServerQueue refuses /amq/queue/ names of the server's own streams:
+// a room's history (room.<id>, private rooms included) and the room
+// registry (chatrelay.*).
+func checkServerQueue(dest, name string) *Rejection {
+	first, _, _ := strings.Cut(name, ".")
+	switch first {
+	case roomWord:
+		return reject(dest, RuleRoom, "room streams are read as /topic/room.<id> with x-history or x-resume-after, where their access list is checked")
+	case "chatrelay":
+		return reject(dest, RuleReserved, "queues chatrelay.* are the server's own")
+	}
+	return nil
+}
+
 // checkQueueReserved refuses queue names RabbitMQ reserves ("amq.*"):
 // declaring one makes the broker close the connection.
 func checkQueueReserved(dest, name string) *Rejection {

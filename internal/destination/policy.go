@@ -140,6 +140,9 @@ func (p *Policy) classify(dest, canon string, o op, list []*pattern) (Target, *R
 		if rej == nil {
 			rej = checkTopicReserved(dest, name)
 		}
+		if rej == nil {
+			rej = checkRoomTopic(dest, name, o)
+		}
 		if rej != nil {
 			return t, rej
 		}
@@ -151,6 +154,9 @@ func (p *Policy) classify(dest, canon string, o op, list []*pattern) (Target, *R
 		}
 		if rej == nil {
 			rej = checkQueueReserved(dest, name)
+		}
+		if rej == nil {
+			rej = checkServerQueue(dest, name)
 		}
 		if rej != nil {
 			return t, rej
@@ -195,6 +201,11 @@ func (p *Policy) classifySpecial(dest, canon string, wild bool, list []*pattern)
 				return t, rej
 			}
 		}
+		if sp.prefix == "/amq/queue/" {
+			if rej := checkServerQueue(dest, names[0]); rej != nil {
+				return t, rej
+			}
+		}
 		if sp.prefix == "/exchange/" {
 			if rej := checkExchange(dest, names, list); rej != nil {
 				return t, rej
@@ -215,7 +226,12 @@ func checkExchange(dest string, names []string, list []*pattern) *Rejection {
 		return reject(dest, RuleReserved, "exchange %q is internal to the broker", ex)
 	}
 	if ex == "amq.topic" && len(names) == 2 {
-		return checkTopicReserved(dest, names[1])
+		if rej := checkTopicReserved(dest, names[1]); rej != nil {
+			return rej
+		}
+		if first, _, _ := strings.Cut(names[1], "."); first == roomWord {
+			return reject(dest, RuleRoom, "rooms are reached as /topic/room.<id>, where their access list is checked")
+		}
 	}
 	return nil
 }

@@ -108,9 +108,17 @@ func TestRejections(t *testing.T) {
 		dest string
 		rule string
 	}{
-		{"send topic by default", def, false, "/topic/room.7", RuleClientSend},
+		{"send topic by default", def, false, "/topic/news", RuleClientSend},
+		{"send to a room topic", Config{ClientSend: []string{"/topic/**"}}, false, "/topic/room.7", RuleRoom},
+		{"room wildcard when wildcards allowed", wild, true, "/topic/room.*", RuleRoom},
+		{"room hash when wildcards allowed", wild, true, "/topic/room.#", RuleRoom},
+		{"room stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/**"}}, true, "/amq/queue/room.7", RuleRoom},
+		{"registry stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/**"}}, true, "/amq/queue/chatrelay.rooms", RuleReserved},
+		{"room stream as /queue", def, true, "/queue/room.7", RuleRoom},
+		{"registry stream as /queue", def, true, "/queue/chatrelay/rooms", RuleReserved},
+		{"room via amq.topic", Config{ClientSubscribe: []string{"/exchange/**"}}, true, "/exchange/amq.topic/room.7", RuleRoom},
 		{"send user queue", def, false, "/user/queue/errors", RuleClientSend},
-		{"send seed sub alias", def, false, "/sub/chat/room/7", RuleClientSend},
+		{"send seed sub alias", def, false, "/sub/chat/room/7", RuleRoom},
 		{"subscribe narrowed", Config{ClientSubscribe: []string{"/topic/room.*"}}, true, "/topic/news", RuleClientSubscribe},
 		{"hash", def, true, "/topic/#", RuleNoWildcards},
 		{"star", def, true, "/topic/room.*", RuleNoWildcards},
@@ -176,13 +184,13 @@ func TestConfigOptIns(t *testing.T) {
 		canon string
 	}{
 		{"send to topic", Config{ClientSend: []string{"/app/**", "/topic/**"}}, false, "/topic/chat/room/1", "/topic/chat.room.1"},
-		{"send to topic via seed alias", Config{ClientSend: []string{"/topic/**"}}, false, "/sub/chat/room/7", "/topic/room.7"},
+		{"send to topic via an alias", Config{ClientSend: []string{"/topic/**"}}, false, "/sub/chat/news/7", "/topic/chat.news.7"},
 		{"exchange opt-in", Config{ClientSubscribe: []string{"/exchange/amq.fanout/**"}}, true, "/exchange/amq.fanout/x", "/exchange/amq.fanout/x"},
 		{"exchange without key", Config{ClientSubscribe: []string{"/exchange/**"}}, true, "/exchange/logs", "/exchange/logs"},
-		{"amq queue opt-in", Config{ClientSubscribe: []string{"/amq/queue/room.*"}}, true, "/amq/queue/room.7", "/amq/queue/room.7"},
+		{"amq queue opt-in", Config{ClientSubscribe: []string{"/amq/queue/jobs.*"}}, true, "/amq/queue/jobs.7", "/amq/queue/jobs.7"},
 		{"firehose named", Config{ClientSubscribe: []string{"/exchange/amq.rabbitmq.trace/**"}, AllowWildcards: true}, true, "/exchange/amq.rabbitmq.trace/#", "/exchange/amq.rabbitmq.trace/#"},
-		{"wildcards", Config{AllowWildcards: true}, true, "/topic/room.*", "/topic/room.*"},
-		{"wildcard hash tail", Config{AllowWildcards: true}, true, "/topic/room/#", "/topic/room.#"},
+		{"wildcards", Config{AllowWildcards: true}, true, "/topic/news.*", "/topic/news.*"},
+		{"wildcard hash tail", Config{AllowWildcards: true}, true, "/topic/news/#", "/topic/news.#"},
 		{"custom alias", Config{Aliases: []Alias{{From: "/rooms/{id}/**", To: "/topic/room.{id}/**"}}}, true, "/rooms/7/typing", "/topic/room.7.typing"},
 		{"aliases disabled", Config{Aliases: []Alias{}}, true, "/queue/chat-rooms/7", "/queue/chat-rooms.7"},
 	}

@@ -50,6 +50,7 @@ const (
 	RuleClientSubscribe = "policy.client_subscribe"
 	RuleNoWildcards     = "no-wildcards"
 	RuleReserved        = "reserved"
+	RuleRoom            = "room"
 	RuleSpecialPrefix   = "special-prefix"
 	RuleInvalidName     = "invalid-name"
 	RuleUnknownPrefix   = "unknown-prefix"
