@@ -26,3 +26,16 @@ $(JS_DEPS): test/js/package.json test/js/package-lock.json
 ## run: start a server with the default configuration.
 run:
 	$(GO) run ./cmd/chatrelay
+
+## web-vendor: copy the browser bundles of the pinned @stomp/stompjs and
+## sockjs-client (test/js/package.json) and their licenses into the web
+## chat's embedded files; internal/web's tests fail when they drift.
+WEB_VENDOR := internal/web/static/vendor
+JS_MODULES := test/js/node_modules
+
+.PHONY: web-vendor
+web-vendor: js-deps
+	cp $(JS_MODULES)/@stomp/stompjs/bundles/stomp.umd.min.js $(WEB_VENDOR)/stomp.umd.min.js
+	cp $(JS_MODULES)/@stomp/stompjs/LICENSE $(WEB_VENDOR)/stompjs-LICENSE.txt
+	cp $(JS_MODULES)/sockjs-client/dist/sockjs.min.js $(WEB_VENDOR)/sockjs.min.js
+	cp $(JS_MODULES)/sockjs-client/LICENSE $(WEB_VENDOR)/sockjs-client-LICENSE.txt

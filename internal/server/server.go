@@ -25,6 +25,7 @@ import (
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/transport"
+	"chatrelay/internal/web"
 )
 
 // Version is reported in the CONNECTED frame's server header.
@@ -140,6 +141,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.Handle("GET /ws", ws)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("/", web.Handler()) // "GET /" would conflict with the method-less "/api/"
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
 	s.relay.Start()
 	if err := s.setupRooms(cfg); err != nil {
