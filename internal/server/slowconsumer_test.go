@@ -24,13 +24,15 @@ import (
 // burst of 5,000 messages. Its session is closed as a slow consumer (the
 // server counts it; the client, once it reads again, finds ERROR "slow
 // consumer" and close code 4001) while the other 49 receive all 5,000 in
-// order.
-func TestSlowConsumer(t *testing.T) {
+// order. It runs against the embedded broker and RabbitMQ (where the
+// room's messages come from its stream).
+func TestSlowConsumer(t *testing.T) { forEachBroker(t, testSlowConsumer) }
+
+func testSlowConsumer(t *testing.T, cfg config.Config) {
 	const (
 		members = 49
 		burst   = 5000
 	)
-	cfg := testConfig(t, config.BrokerEmbedded)
 	cfg.Limits.SendQueueBytes = 256 << 10
 	cfg.Limits.MaxConnectionsPerAddress = 100
 	r := start(t, cfg)
