@@ -132,7 +132,7 @@ func (n *Node) writeFiles() error {
 			return err
 		}
 	}
-	return nil
+	return n.writeOptionFiles()
 }
 
 // environ is the environment for rabbitmq-server and rabbitmqctl. Every

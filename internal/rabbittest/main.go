@@ -30,7 +30,10 @@ func required() bool { return os.Getenv(RequireEnv) == "1" }
 // banner and runs the tests with *node == nil (tests call Require to skip),
 // unless CHATRELAY_TEST_REQUIRE_RABBITMQ=1, in which case it fails with exit
 // code 1 without running them.
-func Main(m *testing.M, node **Node) int {
+func Main(m *testing.M, node **Node) int { return runMain(m, node, Options{}) }
+
+// runMain is Main and MainWith.
+func runMain(m *testing.M, node **Node, opts Options) int {
 	*node = nil
 	if _, err := FindServer(); err != nil {
 		if required() {
@@ -47,7 +50,7 @@ func Main(m *testing.M, node **Node) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	n, err := Start(dir)
+	n, err := StartWith(dir, opts)
 	if err != nil {
 		if required() {
 			banner("FAIL: RabbitMQ is required (" + RequireEnv + "=1) but the test node did not start: " + err.Error())

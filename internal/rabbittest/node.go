@@ -13,6 +13,9 @@
 //		n := rabbittest.Require(t, node)
 //		...
 //	}
+//
+// MainWith and StartWith take Options: extra rabbitmq.conf settings (a
+// repository's own rabbitmq.conf, say) and definitions imported at boot.
 package rabbittest
 
 import (
@@ -49,8 +52,12 @@ type Node struct {
 	Dir string
 	// Started is how long Start took until the node answered STOMP.
 	Started time.Duration
+	// DroppedConfig lists the keys of Options.Config lines that were not
+	// applied because the harness owns them (listeners, ports, logs).
+	DroppedConfig []string
 
 	binDir string
+	opts   Options
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the rabbitmq-server process has exited
 
@@ -62,14 +69,18 @@ type Node struct {
 // until its STOMP port accepts a CONNECT as guest/guest and its Web-STOMP
 // and management ports accept connections. If a chosen port was taken in
 // the meantime, it retries with fresh ports.
-func Start(dir string) (*Node, error) {
+func Start(dir string) (*Node, error) { return StartWith(dir, Options{}) }
+
+// StartWith is Start with options: extra rabbitmq.conf settings and
+// definitions imported at boot.
+func StartWith(dir string, opts Options) (*Node, error) {
 	binDir, err := FindServer()
 	if err != nil {
 		return nil, err
 	}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		n, err := startOnce(binDir, dir)
+		n, err := startOnce(binDir, dir, opts)
 		if err == nil {
 			return n, nil
 		}
@@ -81,7 +92,7 @@ func Start(dir string) (*Node, error) {
 	return nil, lastErr
 }
 
-func startOnce(binDir, dir string) (*Node, error) {
+func startOnce(binDir, dir string, opts Options) (*Node, error) {
 	begin := time.Now()
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("rabbittest: wipe %s: %w", dir, err)
@@ -102,6 +113,7 @@ func startOnce(binDir, dir string) (*Node, error) {
 		DistPort:     ports[4],
 		Dir:          dir,
 		binDir:       binDir,
+		opts:         opts,
 	}
 	if err := n.writeFiles(); err != nil {
 		return nil, fmt.Errorf("rabbittest: write config: %w", err)
