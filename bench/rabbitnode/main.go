@@ -1,0 +1,89 @@
+// Command rabbitnode runs a private RabbitMQ node for bench/run.sh when no
+// RabbitMQ with the STOMP, Web-STOMP and management plugins is given: it
+// starts one with internal/rabbittest (its own name, data, cookie and free
+// 127.0.0.1 ports; nothing system-wide changes), writes the node's ports
+// and beam pid as shell variables to -env, and stops the node on SIGINT or
+// SIGTERM, or after -max-lifetime. The node also dies with this process.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "rabbitnode:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir := flag.String("dir", "", "node directory, wiped first (default: a new temporary directory, removed at exit)")
+	envFile := flag.String("env", "", "write RABBIT_* shell variables here once the node is up (default: stdout)")
+	lifetime := flag.Duration("max-lifetime", 3*time.Hour, "stop the node after this long whatever happens")
+	flag.Parse()
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "chatbench-rabbit-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	// RabbitMQ needs a descriptor per connection. Go raises its own soft
+	// limit at start but gives children the original one unless
+	// Setrlimit is called, so it is called even when nothing changes.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	n, err := rabbittest.StartWith(*dir, rabbittest.Options{})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := n.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "rabbitnode: stop:", err)
+		}
+	}()
+	pid, err := readPid(filepath.Join(n.Dir, "rabbitmq.pid"))
+	if err != nil {
+		return fmt.Errorf("node pid: %w", err)
+	}
+	vars := fmt.Sprintf("RABBIT_HOST=127.0.0.1\nRABBIT_AMQP_PORT=%d\nRABBIT_STOMP_PORT=%d\nRABBIT_WEBSTOMP_PORT=%d\nRABBIT_MGMT_PORT=%d\nRABBIT_PID=%d\nRABBIT_NODE=%s\n",
+		n.AMQPPort, n.STOMPPort, n.WebSTOMPPort, n.MgmtPort, pid, n.Name)
+	if *envFile == "" {
+		fmt.Print(vars)
+	} else if err := os.WriteFile(*envFile, []byte(vars), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "rabbitnode: %s up in %v (web-stomp %d, stomp %d, amqp %d, mgmt %d, pid %d)\n",
+		n.Name, n.Started.Round(time.Millisecond), n.WebSTOMPPort, n.STOMPPort, n.AMQPPort, n.MgmtPort, pid)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *lifetime)
+	defer cancel()
+	<-ctx.Done()
+	return nil
+}
+
+// readPid reads a pid file.
+func readPid(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
+}

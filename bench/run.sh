@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# bench/run.sh: issue 6's scenarios, chatrelay against RabbitMQ Web-STOMP on
+# the same work, side by side in one run on the same RabbitMQ.
+#
+#   (a) many small rooms: A_CLIENTS clients in A_ROOMS rooms
+#   (b) one big room: B_CLIENTS members, B_RATES msgs/s in (a sweep on the
+#       same connections; the first rate is the scenario's 20/s), plus the
+#       no-broker baseline (chatbench -serve-baseline, its own process)
+#   (c) idle connections: C_CLIENTS clients holding subscriptions for C_HOLD;
+#       memory per connection and broker connections/queues/consumers
+#
+# Each scenario runs chatrelay (replicas started here, fresh per scenario,
+# CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
+# RabbitMQ. Results: bench/results/<UTC time>/ (OUT=...): one JSON report and
+# one text table per run, results.md (markdown tables) and results.json.
+#
+# RabbitMQ: given by RABBIT_HOST, RABBIT_STOMP_PORT (61613), RABBIT_AMQP_PORT
+# (5672), RABBIT_WEBSTOMP_PORT (15674), RABBIT_MGMT_PORT (15672),
+# RABBIT_USER/RABBIT_PASS (guest/guest) and RABBIT_PID (its beam pid, for
+# memory; found through ss when unset). BENCH_PRIVATE_RABBIT=1 instead
+# starts a private node (go run ./bench/rabbitnode: own ports, data and
+# cookie; nothing system-wide changes) and stops it at the end.
+#
+# SCALE=small runs every scenario at <= 200 clients for a few seconds (a
+# smoke test); the default is the issue's full size. Every size, rate and
+# time below can be overridden from the environment.
+#
+# Limits: every process needs one descriptor per connection. This script
+# raises its soft RLIMIT_NOFILE to the hard limit, which chatbench, the
+# replicas and a private RabbitMQ inherit; a RabbitMQ started elsewhere
+# needs its own (systemd LimitNOFILE, ulimit -n) of at least C_CLIENTS+1000.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+BIN=$OUT/bin
+mkdir -p "$BIN"
+
+if [ "${SCALE:-full}" = small ]; then
+	: "${A_CLIENTS:=100}" "${A_ROOMS:=10}" "${A_RATES:=100}"
+	: "${B_CLIENTS:=200}" "${B_RATES:=20,50}"
+	: "${C_CLIENTS:=200}" "${C_ROOMS:=20}" "${C_HOLD:=3s}"
+	: "${DURATION:=3s}" "${WARMUP:=1s}" "${SETTLE:=2s}"
+fi
+: "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
+: "${B_CLIENTS:=2000}" "${B_RATES:=20,50,100,200,400,800}"
+: "${C_CLIENTS:=10000}" "${C_ROOMS:=100}" "${C_HOLD:=30s}" "${C_HEARTBEAT:=20s}"
+: "${DURATION:=30s}" "${WARMUP:=5s}" "${DRAIN:=10s}" "${SETTLE:=10s}"
+: "${CONNECT_RATE:=500}" "${MAX_MESSAGES:=2000000}" "${SIZE:=100}"
+: "${REPLICAS:=1}" "${BASE_PORT:=18080}" "${BASELINE_PORT:=18999}"
+: "${SCENARIOS:=a b c}"
+: "${RABBIT_HOST:=127.0.0.1}" "${RABBIT_USER:=guest}" "${RABBIT_PASS:=guest}"
+
+log() { printf '%s run.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- limits ---------------------------------------------------------------
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need=$((C_CLIENTS + 1000))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+	log "warning: open-file limit $(ulimit -n) < $need needed for $C_CLIENTS clients"
+fi
+
+# --- processes this script owns, stopped at exit --------------------------
+REPLICA_PIDS=()
+BASELINE_PID=
+RABBITNODE_PID=
+
+# stop_pid PID NAME: SIGTERM, then up to 20 s, then SIGKILL; only our own.
+stop_pid() {
+	local pid=$1 name=$2 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+		sleep 0.1
+	done
+	log "$name (pid $pid) ignored SIGTERM for 20 s: SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+}
+
+stop_replicas() {
+	local p
+	for p in "${REPLICA_PIDS[@]}"; do stop_pid "$p" chatrelay; done
+	REPLICA_PIDS=()
+}
+
+cleanup() {
+	stop_replicas
+	[ -n "$BASELINE_PID" ] && stop_pid "$BASELINE_PID" baseline
+	[ -n "$RABBITNODE_PID" ] && stop_pid "$RABBITNODE_PID" rabbitnode
+	return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build ----------------------------------------------------------------
+log "building into $BIN"
+go build -o "$BIN/chatrelay" ./cmd/chatrelay
+go build -o "$BIN/chatbench" ./cmd/chatbench
+if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
+	go build -o "$BIN/rabbitnode" ./bench/rabbitnode
+fi
+
+# --- RabbitMQ -------------------------------------------------------------
+if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
+	envfile=$OUT/rabbit.env
+	rm -f "$envfile"
+	"$BIN/rabbitnode" -env "$envfile" >"$OUT/rabbitnode.log" 2>&1 &
+	RABBITNODE_PID=$!
+	for ((i = 0; i < 240; i++)); do
+		[ -s "$envfile" ] && break
+		kill -0 "$RABBITNODE_PID" 2>/dev/null || die "private RabbitMQ did not start: $(tail -20 "$OUT/rabbitnode.log")"
+		sleep 0.5
+	done
+	[ -s "$envfile" ] || die "private RabbitMQ not up after 120 s"
+	# shellcheck disable=SC1090
+	. "$envfile"
+	log "private RabbitMQ $RABBIT_NODE: stomp $RABBIT_STOMP_PORT, web-stomp $RABBIT_WEBSTOMP_PORT, amqp $RABBIT_AMQP_PORT, mgmt $RABBIT_MGMT_PORT"
+fi
+: "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}" "${RABBIT_MGMT_PORT:=15672}"
+MGMT=http://$RABBIT_HOST:$RABBIT_MGMT_PORT
+WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+for p in "$RABBIT_STOMP_PORT" "$RABBIT_AMQP_PORT" "$RABBIT_WEBSTOMP_PORT" "$RABBIT_MGMT_PORT"; do
+	port_open "$RABBIT_HOST" "$p" || die "nothing listens on $RABBIT_HOST:$p (STOMP $RABBIT_STOMP_PORT, AMQP $RABBIT_AMQP_PORT, Web-STOMP $RABBIT_WEBSTOMP_PORT, management $RABBIT_MGMT_PORT); set RABBIT_* or BENCH_PRIVATE_RABBIT=1"
+done
+curl -fsS -u "$RABBIT_USER:$RABBIT_PASS" "$MGMT/api/overview" >"$OUT/rabbit-overview.json" ||
+	die "management API at $MGMT refused $RABBIT_USER"
+if [ -z "${RABBIT_PID:-}" ]; then
+	RABBIT_PID=$(ss -ltnpH "sport = :$RABBIT_WEBSTOMP_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+fi
+[ -n "${RABBIT_PID:-}" ] || log "warning: RabbitMQ's pid unknown (set RABBIT_PID): no broker memory figures"
+
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "host: $(uname -srm), $(nproc) cpus, $(free -m | awk '/Mem:/{print $2}') MiB"
+	echo "go: $(go version)"
+	echo "rabbitmq: $(grep -o '"rabbitmq_version":"[^"]*"' "$OUT/rabbit-overview.json" || true), pid ${RABBIT_PID:-?}"
+	echo "replicas: $REPLICAS; open files: $(ulimit -n)"
+	echo "A: $A_CLIENTS clients, $A_ROOMS rooms, rates $A_RATES"
+	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
+	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT"
+	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s"
+} >"$OUT/env.txt"
+
+# --- chatrelay replicas ---------------------------------------------------
+# start_replicas SCENARIO: REPLICAS fresh replicas on BASE_PORT..; sets
+# REPLICA_PIDS, RELAY_URLS and RELAY_PIDS.
+start_replicas() {
+	local sc=$1 i port pid ok
+	RELAY_URLS= RELAY_PIDS=
+	for ((i = 0; i < REPLICAS; i++)); do
+		port=$((BASE_PORT + i))
+		port_open 127.0.0.1 "$port" && die "port $port is taken (set BASE_PORT)"
+		CHATRELAY_HTTP_ADDR=127.0.0.1:$port \
+			CHATRELAY_BROKER_MODE=rabbitmq \
+			CHATRELAY_BROKER_ADDRESSES=$RABBIT_HOST:$RABBIT_STOMP_PORT \
+			CHATRELAY_BROKER_AMQP_ADDRESSES=$RABBIT_HOST:$RABBIT_AMQP_PORT \
+			CHATRELAY_BROKER_LOGIN=$RABBIT_USER CHATRELAY_BROKER_PASSCODE=$RABBIT_PASS \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
+			CHATRELAY_LIMITS_SEND_RATE=0 \
+			CHATRELAY_ROOMS_PRESENCE_MESSAGES=false \
+			CHATRELAY_LOGGING_LEVEL=warn \
+			"$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
+		pid=$!
+		REPLICA_PIDS+=("$pid")
+		ok=
+		for ((j = 0; j < 120; j++)); do
+			if curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then ok=1; break; fi
+			kill -0 "$pid" 2>/dev/null || die "chatrelay replica $i exited: $(tail -20 "$OUT/chatrelay-$sc-$i.log")"
+			sleep 0.5
+		done
+		[ -n "$ok" ] || die "chatrelay replica $i not ready after 60 s"
+		RELAY_URLS+=${RELAY_URLS:+,}ws://127.0.0.1:$port/ws
+		RELAY_PIDS+=${RELAY_PIDS:+,}$pid
+	done
+	# the management API reports connections a moment late; a run's
+	# "before" counts must already hold the replicas' own connections
+	for ((j = 0; j < 60; j++)); do
+		[ "$(totals connections)" -ge $((IDLE_CONNS + 2 * REPLICAS)) ] 2>/dev/null && break
+		sleep 0.5
+	done
+	log "scenario $sc: $REPLICAS chatrelay replica(s) ready: $RELAY_URLS (pids $RELAY_PIDS)"
+}
+
+start_baseline() {
+	port_open 127.0.0.1 "$BASELINE_PORT" && die "port $BASELINE_PORT is taken (set BASELINE_PORT)"
+	"$BIN/chatbench" -serve-baseline "127.0.0.1:$BASELINE_PORT" >"$OUT/baseline.log" 2>&1 &
+	BASELINE_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^baseline ws://' "$OUT/baseline.log" 2>/dev/null && return 0
+		kill -0 "$BASELINE_PID" 2>/dev/null || die "baseline server exited: $(cat "$OUT/baseline.log")"
+		sleep 0.1
+	done
+	die "baseline server not up after 10 s"
+}
+
+# --- runs -----------------------------------------------------------------
+# totals NAME: one object total from the management API.
+totals() {
+	curl -fsS -u "$RABBIT_USER:$RABBIT_PASS" "$MGMT/api/overview" 2>/dev/null |
+		grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
+}
+IDLE_CONNS=$(totals connections)
+IDLE_CONSUMERS=$(totals consumers)
+# settle_broker waits (at most 60 s) until the previous run's connections
+# and consumers (and stopped replicas') are gone from RabbitMQ's counts, so
+# each run starts on an idle broker.
+settle_broker() {
+	local i c k
+	for ((i = 0; i < 120; i++)); do
+		c=$(totals connections) k=$(totals consumers)
+		if [ -n "$c" ] && [ "$c" -le "${IDLE_CONNS:-0}" ] && [ "$k" -le "${IDLE_CONSUMERS:-0}" ]; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	log "warning: broker still has $c connections and $k consumers (idle: $IDLE_CONNS, $IDLE_CONSUMERS)"
+}
+
+REPORTS=()
+mgmt=(-mgmt "$MGMT" -mgmt-user "$RABBIT_USER" -mgmt-pass "$RABBIT_PASS")
+# bench LABEL ARGS...: one chatbench run; a run that is "not OK" (exit 3)
+# is recorded like any other.
+bench() {
+	local label=$1 rc=0
+	shift
+	log "$label: chatbench $*"
+	"$BIN/chatbench" -label "$label" -json "$OUT/$label.json" -size "$SIZE" \
+		-connect-rate "$CONNECT_RATE" -settle "$SETTLE" -max-messages "$MAX_MESSAGES" \
+		"$@" >"$OUT/$label.txt" 2>"$OUT/$label.log" || rc=$?
+	cat "$OUT/$label.txt" >&2
+	case $rc in
+	0 | 3) REPORTS+=("$OUT/$label.json") ;;
+	*) log "$label failed (exit $rc): $(tail -5 "$OUT/$label.log")" ;;
+	esac
+}
+
+load=(-duration "$DURATION" -warmup "$WARMUP" -drain "$DRAIN")
+webstomp=(-mode webstomp -urls "$WEBSTOMP_URL" -login "$RABBIT_USER" -passcode "$RABBIT_PASS" "${mgmt[@]}" ${RABBIT_PID:+-pid "$RABBIT_PID"})
+
+for sc in $SCENARIOS; do
+	case $sc in
+	a)
+		args=(-clients "$A_CLIENTS" -rooms "$A_ROOMS" -rates "$A_RATES" -sweep-all "${load[@]}")
+		settle_broker
+		start_replicas a
+		bench a-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
+		stop_replicas
+		settle_broker
+		bench a-webstomp "${webstomp[@]}" "${args[@]}"
+		;;
+	b)
+		args=(-clients "$B_CLIENTS" -rooms 1 -rates "$B_RATES" "${load[@]}")
+		settle_broker
+		start_replicas b
+		bench b-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
+		stop_replicas
+		settle_broker
+		bench b-webstomp "${webstomp[@]}" "${args[@]}"
+		settle_broker
+		start_baseline
+		bench b-baseline -mode baseline -urls "ws://127.0.0.1:$BASELINE_PORT/ws" -pid "$BASELINE_PID" "${args[@]}"
+		stop_pid "$BASELINE_PID" baseline
+		BASELINE_PID=
+		;;
+	c)
+		args=(-idle -clients "$C_CLIENTS" -rooms "$C_ROOMS" -duration "$C_HOLD" -heartbeat "$C_HEARTBEAT")
+		settle_broker
+		start_replicas c
+		bench c-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
+		stop_replicas
+		settle_broker
+		bench c-webstomp "${webstomp[@]}" "${args[@]}"
+		;;
+	*) die "unknown scenario $sc (a, b or c)" ;;
+	esac
+done
+
+[ ${#REPORTS[@]} -gt 0 ] || die "no run produced a report"
+list=$(IFS=,; echo "${REPORTS[*]}")
+{
+	echo "# chatrelay vs RabbitMQ Web-STOMP"
+	echo
+	sed 's/^/    /' "$OUT/env.txt"
+	echo
+	"$BIN/chatbench" -summarize "$list" -json "$OUT/results.json"
+} >"$OUT/results.md"
+log "results in $OUT/results.md and $OUT/results.json"
+cat "$OUT/results.md"

@@ -1,0 +1,314 @@
+// Command chatbench is a load tool for STOMP over WebSocket. It opens N
+// clients spread over R rooms and over a list of target URLs, sends at a
+// fixed aggregate rate for a fixed time (bounded in count and time), and
+// reports delivered messages/s, end-to-end latency percentiles from
+// timestamps carried in every body, loss, duplicates, errors, drops and
+// the servers' memory.
+//
+// Modes:
+//
+//	-mode chatrelay  SEND /app/chat.send, SUBSCRIBE /topic/room.<id> of rooms
+//	                 created through -api (default: the first URL's server)
+//	-mode webstomp   SEND/SUBSCRIBE /topic/chatbench.<run>.<room> on RabbitMQ
+//	                 Web-STOMP (ws://127.0.0.1:15674/ws), as -login/-passcode
+//	-mode baseline   the chatrelay protocol against the no-broker baseline
+//	                 server: in process when -urls is empty, or one started
+//	                 with -serve-baseline ADDR
+//
+// Other uses:
+//
+//	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
+//	chatbench -summarize a.json,b.json [-o t.md] [-json all.json]
+//	                                             markdown table of reports
+//	                                             (and all of them as one JSON array)
+//
+// Exit status: 0 when the run was OK (everyone connected, no errors, every
+// measured message delivered once), 3 when it ran but was not OK, 1 when
+// it could not run.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"chatrelay/internal/bench"
+)
+
+func main() {
+	code, err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chatbench:", err)
+	}
+	os.Exit(code)
+}
+
+// options are the parsed command line.
+type options struct {
+	cfg                     bench.Config
+	urls, rates             string
+	pids, brokerPids        string
+	rate                    float64
+	jsonOut, summarize, out string
+	serveBaseline           string
+	serveFor, timeout       time.Duration
+	quiet                   bool
+}
+
+// parseFlags reads the command line into options.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	c := &o.cfg
+	fs := flag.NewFlagSet("chatbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	mode := fs.String("mode", "chatrelay", "chatrelay, webstomp or baseline")
+	fs.StringVar(&o.urls, "urls", "", "comma-separated WebSocket URLs; clients are spread over them round-robin")
+	fs.StringVar(&c.API, "api", "", "chatrelay base HTTP URL for creating rooms (default: the first URL's server)")
+	fs.IntVar(&c.Clients, "clients", 100, "number of clients")
+	fs.IntVar(&c.Rooms, "rooms", 10, "number of rooms (client i joins room i % rooms)")
+	fs.IntVar(&c.Senders, "senders", 0, "how many clients send (default: clients/10, at least one per room)")
+	fs.Float64Var(&o.rate, "rate", 100, "aggregate offered messages/s")
+	fs.StringVar(&o.rates, "rates", "", "comma-separated rates to step through on the same connections (overrides -rate)")
+	fs.BoolVar(&c.SweepAll, "sweep-all", false, "run every -rates step even after one is not sustained")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measured send time per step (idle: hold time)")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured send time before each step")
+	fs.DurationVar(&c.Drain, "drain", 10*time.Second, "longest wait for deliveries after a step")
+	fs.Int64Var(&c.MaxMessages, "max-messages", 1_000_000, "hard bound on messages sent in the whole run")
+	fs.IntVar(&c.MessageBytes, "size", 100, "message text length in bytes")
+	fs.DurationVar(&c.P99Limit, "p99-limit", 500*time.Millisecond, "p99 latency a sustained step stays within")
+	fs.StringVar(&o.pids, "pid", "", "comma-separated server pids whose VmRSS is read (growth per connection is reported)")
+	fs.StringVar(&o.brokerPids, "broker-pid", "", "comma-separated broker pids whose VmRSS is read and reported apart")
+	fs.BoolVar(&c.KeepRooms, "keep-rooms", false, "chatrelay: keep the rooms created (default: delete them at the end)")
+	fs.StringVar(&c.Login, "login", "", "webstomp: RabbitMQ user (default guest); other modes: login prefix (default bench)")
+	fs.StringVar(&c.Passcode, "passcode", "", "passcode sent at CONNECT (webstomp default guest)")
+	fs.StringVar(&c.VHost, "vhost", "/", "CONNECT host header (RabbitMQ vhost)")
+	fs.StringVar(&o.jsonOut, "json", "", `write the JSON report to this file ("-": stdout, the table then goes to stderr)`)
+	fs.BoolVar(&c.Idle, "idle", false, "connect and subscribe, hold for -duration, send nothing")
+	fs.Float64Var(&c.ConnectRate, "connect-rate", 500, "new connections per second (0: unbounded)")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 64, "handshakes in flight at most")
+	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before reading memory and broker counts")
+	fs.DurationVar(&c.HeartBeat, "heartbeat", 0, "STOMP heart-beat offered both ways and sent (0: none)")
+	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect dropped clients (drops are counted either way)")
+	fs.IntVar(&c.MaxReconnects, "max-reconnects", 5, "reconnection attempts per client with -reconnect (0.5 s backoff, doubling to 5 s)")
+	fs.BoolVar(&c.WatchErrors, "watch-errors", false, "chatrelay: senders subscribe to /user/queue/errors and count what arrives")
+	fs.StringVar(&c.Mgmt, "mgmt", "", "RabbitMQ management base URL (http://127.0.0.1:15672) to read object totals from")
+	fs.StringVar(&c.MgmtUser, "mgmt-user", "guest", "management API user")
+	fs.StringVar(&c.MgmtPass, "mgmt-pass", "guest", "management API password")
+	fs.StringVar(&c.Label, "label", "", "name of the run in reports")
+	fs.StringVar(&c.RunID, "run-id", "", "makes room and topic names unique (default: from the clock)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default: computed from the phases plus 2m)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.StringVar(&o.serveBaseline, "serve-baseline", "", "only run the baseline server on this address until SIGINT/SIGTERM")
+	fs.DurationVar(&o.serveFor, "serve-for", 2*time.Hour, "with -serve-baseline: stop after this long")
+	fs.StringVar(&o.summarize, "summarize", "", "comma-separated JSON reports to print as one markdown table (-json: also as one JSON array)")
+	fs.StringVar(&o.out, "o", "", "with -summarize: write the table to this file")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c.Mode = bench.Mode(*mode)
+	c.URLs = splitList(o.urls)
+	if c.Mode == bench.ModeWebSTOMP {
+		if c.Login == "" {
+			c.Login = "guest"
+		}
+		if c.Passcode == "" {
+			c.Passcode = "guest"
+		}
+	}
+	c.Rates = []float64{o.rate}
+	if o.rates != "" {
+		c.Rates = nil
+		for _, s := range splitList(o.rates) {
+			r, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return nil, fmt.Errorf("-rates: %w", err)
+			}
+			c.Rates = append(c.Rates, r)
+		}
+	}
+	var err error
+	if c.Pids, err = parsePids(o.pids); err != nil {
+		return nil, err
+	}
+	if c.BrokerPids, err = parsePids(o.brokerPids); err != nil {
+		return nil, err
+	}
+	if c.Senders == 0 {
+		c.Senders = -1 // the default fraction
+	}
+	return o, nil
+}
+
+// parsePids parses a comma list of process ids.
+func parsePids(list string) ([]int, error) {
+	var pids []int
+	for _, s := range splitList(list) {
+		pid, err := strconv.Atoi(s)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("pid %q: not a pid", s)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// splitList splits a comma list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// run is main without the exit: it returns the exit status.
+func run(args []string, stdout, stderr io.Writer) (int, error) {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 1, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch {
+	case o.summarize != "":
+		return summarize(o, stdout)
+	case o.serveBaseline != "":
+		return serveBaseline(ctx, o, stdout)
+	}
+	cfg := o.cfg
+	if soft, hard, err := bench.RaiseFileLimit(uint64(cfg.Clients) + 1024); err != nil || soft < uint64(cfg.Clients)+64 {
+		fmt.Fprintf(stderr, "chatbench: warning: open-file limit %d (hard %d) for %d clients: %v\n", soft, hard, cfg.Clients, err)
+	}
+	if !o.quiet {
+		cfg.Progress = stderr
+	}
+	if cfg.Mode == bench.ModeBaseline && len(cfg.URLs) == 0 {
+		b, err := bench.StartBaseline("127.0.0.1:0")
+		if err != nil {
+			return 1, err
+		}
+		defer b.Close()
+		cfg.URLs = []string{b.URL()}
+		fmt.Fprintf(stderr, "chatbench: in-process baseline server at %s\n", b.URL())
+	}
+	timeout := o.timeout
+	if timeout <= 0 {
+		timeout = estimate(cfg)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rep, runErr := bench.Run(ctx, cfg)
+	if rep == nil {
+		return 1, runErr
+	}
+	table := stdout
+	if o.jsonOut == "-" {
+		table = stderr
+		if err := rep.WriteJSON(stdout); err != nil {
+			return 1, err
+		}
+	} else if o.jsonOut != "" {
+		if err := writeFile(o.jsonOut, rep.WriteJSON); err != nil {
+			return 1, err
+		}
+	}
+	if err := rep.WriteTable(table); err != nil {
+		return 1, err
+	}
+	if runErr != nil {
+		return 1, runErr
+	}
+	if !rep.OK {
+		return 3, nil
+	}
+	return 0, nil
+}
+
+// estimate bounds a run: connecting, every step's phases, settling and
+// two minutes of slack.
+func estimate(c bench.Config) time.Duration {
+	d := 2*time.Minute + c.Settle
+	if c.ConnectRate > 0 {
+		d += time.Duration(float64(c.Clients) / c.ConnectRate * float64(time.Second))
+	}
+	if c.Idle {
+		return d + c.Duration
+	}
+	return d + time.Duration(len(c.Rates))*(c.Warmup+c.Duration+2*c.Drain)
+}
+
+// writeFile creates path and fills it with write.
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// summarize prints reports as a markdown table.
+func summarize(o *options, stdout io.Writer) (int, error) {
+	var reps []*bench.Report
+	for _, p := range splitList(o.summarize) {
+		rep, err := bench.ReadReport(p)
+		if err != nil {
+			return 1, err
+		}
+		reps = append(reps, rep)
+	}
+	if o.jsonOut != "" {
+		write := func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(reps)
+		}
+		if err := writeFile(o.jsonOut, write); err != nil {
+			return 1, err
+		}
+	}
+	if o.out == "" {
+		return 0, bench.WriteMarkdown(stdout, reps)
+	}
+	return 0, writeFile(o.out, func(w io.Writer) error { return bench.WriteMarkdown(w, reps) })
+}
+
+// serveBaseline runs only the baseline server until a signal or -serve-for.
+func serveBaseline(ctx context.Context, o *options, stdout io.Writer) (int, error) {
+	if _, _, err := bench.RaiseFileLimit(1 << 16); err != nil {
+		fmt.Fprintln(os.Stderr, "chatbench: warning: raising the open-file limit:", err)
+	}
+	b, err := bench.StartBaseline(o.serveBaseline)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Fprintf(stdout, "baseline %s pid %d\n", b.URL(), os.Getpid())
+	ctx, cancel := context.WithTimeout(ctx, o.serveFor)
+	defer cancel()
+	<-ctx.Done()
+	if err := b.Close(); err != nil {
+		return 1, err
+	}
+	fmt.Fprintf(stdout, "baseline stopped; %d slow consumers dropped\n", b.SlowConsumers())
+	return 0, nil
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"chatrelay/internal/bench"
+)
+
+func TestFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-mode", "webstomp", "-urls", "ws://a/ws, ws://b/ws", "-rates", "20,50.5", "-pid", "1,2", "-broker-pid", "3"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.cfg
+	if c.Mode != bench.ModeWebSTOMP || len(c.URLs) != 2 || c.URLs[1] != "ws://b/ws" || len(c.Rates) != 2 || c.Rates[1] != 50.5 ||
+		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 {
+		t.Fatalf("parsed %+v", c)
+	}
+	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"extra"}} {
+		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// The whole command against its in-process baseline, then -summarize on
+// the report it wrote.
+func TestRunBaselineAndSummarize(t *testing.T) {
+	dir := t.TempDir()
+	report := filepath.Join(dir, "r.json")
+	var out, errs strings.Builder
+	code, err := run([]string{"-mode", "baseline", "-clients", "10", "-rooms", "2", "-rate", "20", "-duration", "500ms",
+		"-warmup", "0", "-settle", "0", "-label", "t-baseline", "-json", report}, &out, &errs)
+	if err != nil || code != 0 || !strings.Contains(out.String(), "result     OK") {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, out.String(), errs.String())
+	}
+	rep, err := bench.ReadReport(report)
+	if err != nil || rep.Steps[0].Delivered != rep.Steps[0].Sent*5 || rep.Steps[0].Sent != 10 {
+		t.Fatalf("report %v %+v", err, rep)
+	}
+	out.Reset()
+	all := filepath.Join(dir, "all.json")
+	if code, err := run([]string{"-summarize", report, "-json", all}, &out, &errs); err != nil || code != 0 ||
+		!strings.Contains(out.String(), "| t-baseline | baseline | 10 | 2 | 20 | 10 | 50 | 50 | 0 | 0 |") {
+		t.Fatalf("summary %d %v:\n%s", code, err, out.String())
+	}
+}

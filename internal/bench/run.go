@@ -1,0 +1,420 @@
+// Package bench is the logic of cmd/chatbench: STOMP-over-WebSocket load
+// clients spread over rooms and target URLs, open-loop rate pacing, a
+// latency histogram, loss and duplicate accounting from a marker carried
+// in every message body, memory and broker probes, the report, and the
+// no-broker baseline server.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Mode says what the clients talk to and which destinations they use.
+type Mode string
+
+// The modes.
+const (
+	// ModeChatrelay: SEND /app/chat.send, SUBSCRIBE /topic/room.<id> of
+	// rooms created through the REST API.
+	ModeChatrelay Mode = "chatrelay"
+	// ModeWebSTOMP: SEND and SUBSCRIBE /topic/<name> on RabbitMQ's
+	// Web-STOMP plugin directly.
+	ModeWebSTOMP Mode = "webstomp"
+	// ModeBaseline: the chatrelay protocol against the no-broker
+	// baseline server (Baseline).
+	ModeBaseline Mode = "baseline"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Mode Mode
+	// URLs are the WebSocket endpoints; client i uses URLs[i % len].
+	URLs []string
+	// API is the base HTTP URL rooms are created through (chatrelay mode).
+	API string
+	// Clients, Rooms and Senders: client i joins room i % Rooms; clients
+	// 0..Senders-1 send (so senders are spread over the rooms).
+	Clients, Rooms, Senders int
+	// Rates are aggregate offered messages/s, one step each, run in
+	// order on the same connections; the run stops after the first step
+	// that is not sustained unless SweepAll.
+	Rates    []float64
+	SweepAll bool
+	// Warmup and Duration are each step's unmeasured and measured send
+	// phases; Drain bounds the wait for deliveries after a step.
+	Warmup, Duration, Drain time.Duration
+	// MaxMessages bounds all sends of the run (warm-up included).
+	MaxMessages int64
+	// MessageBytes is the length of each message's text.
+	MessageBytes int
+	// P99Limit is the p99 latency a sustained step must stay within.
+	P99Limit time.Duration
+	// Idle: connect and subscribe, hold for Duration, send nothing.
+	Idle bool
+	// ConnectRate bounds new connections per second (0: no bound) and
+	// ConnectConcurrency the handshakes in flight.
+	ConnectRate        float64
+	ConnectConcurrency int
+	// Settle is waited after connecting, before memory and broker counts
+	// are read.
+	Settle time.Duration
+	// HeartBeat, when positive, is offered both ways at CONNECT and sent.
+	HeartBeat time.Duration
+	// Reconnect makes dropped clients reconnect, at most MaxReconnects
+	// times each; drops are counted either way.
+	Reconnect     bool
+	MaxReconnects int
+	// Login and Passcode: the broker user in webstomp mode; in the other
+	// modes client i logs in as Login + "-" + i.
+	Login, Passcode, VHost string
+	// WatchErrors subscribes chatrelay senders to /user/queue/errors.
+	WatchErrors bool
+	// KeepRooms leaves the rooms a chatrelay run created; by default they
+	// are deleted at the end (their streams would stay in RabbitMQ).
+	KeepRooms bool
+	// Pids are the server processes whose RSS is read and divided by the
+	// connections; BrokerPids are read and reported apart (RabbitMQ
+	// behind chatrelay).
+	Pids, BrokerPids []int
+	// Mgmt is RabbitMQ's management base URL; MgmtUser and MgmtPass its
+	// credentials. When set, object totals are read before and after
+	// connecting.
+	Mgmt, MgmtUser, MgmtPass string
+	// RunID makes room and topic names unique; Label names the run in
+	// reports.
+	RunID, Label string
+	// Progress receives one line per phase; nil discards it.
+	Progress io.Writer
+}
+
+// Defaults fills unset fields.
+func (c *Config) Defaults() {
+	if c.Rooms <= 0 {
+		c.Rooms = 1
+	}
+	if c.Senders < 0 || (c.Senders == 0 && !c.Idle) {
+		c.Senders = DefaultSenders(c.Clients, c.Rooms)
+	}
+	if c.Senders > c.Clients {
+		c.Senders = c.Clients
+	}
+	if c.Idle {
+		c.Senders = 0
+	}
+	if len(c.Rates) == 0 {
+		c.Rates = []float64{100}
+	}
+	if c.MaxMessages <= 0 {
+		c.MaxMessages = 1_000_000
+	}
+	if c.MessageBytes <= 0 {
+		c.MessageBytes = 100
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
+	if c.MaxReconnects <= 0 {
+		c.MaxReconnects = 5
+	}
+	if c.VHost == "" {
+		c.VHost = "/"
+	}
+	if c.Login == "" {
+		c.Login = "bench"
+	}
+	if c.RunID == "" {
+		c.RunID = strconv.FormatInt(time.Now().UnixNano()%1_000_000_000, 36)
+	}
+	if c.P99Limit <= 0 {
+		c.P99Limit = 500 * time.Millisecond
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+}
+
+// DefaultSenders is the sender count when none is given: a tenth of the
+// clients, but at least one per room.
+func DefaultSenders(clients, rooms int) int {
+	n := clients / 10
+	if n < rooms {
+		n = rooms
+	}
+	if n > clients {
+		n = clients
+	}
+	return n
+}
+
+// Validate reports a configuration that cannot run.
+func (c *Config) Validate() error {
+	switch c.Mode {
+	case ModeChatrelay, ModeWebSTOMP, ModeBaseline:
+	default:
+		return fmt.Errorf("mode %q: want chatrelay, webstomp or baseline", c.Mode)
+	}
+	switch {
+	case len(c.URLs) == 0:
+		return errors.New("no target URLs")
+	case c.Clients <= 0:
+		return errors.New("clients must be positive")
+	case c.Rooms > c.Clients:
+		return fmt.Errorf("%d rooms for %d clients: every room needs a member", c.Rooms, c.Clients)
+	case c.Duration <= 0:
+		return errors.New("duration must be positive")
+	}
+	for _, r := range c.Rates {
+		if r <= 0 && !c.Idle {
+			return fmt.Errorf("rate %v: must be positive", r)
+		}
+	}
+	return nil
+}
+
+// runner is one run's shared state.
+type runner struct {
+	cfg       Config
+	rooms     []*room
+	clients   []*client
+	steps     []*stepStats // one per rate; fixed before clients connect
+	ran       int          // steps started; owned by Run's goroutine
+	created   bool         // chatrelay rooms were created through the API
+	writePool *sync.Pool
+
+	wg      sync.WaitGroup // reader goroutines
+	sendWG  sync.WaitGroup // sender goroutines
+	closing atomic.Bool
+	pending atomic.Int64 // jobs handed to senders and not yet done
+
+	drops, reconnects, other                     atomic.Int64
+	errorFrames, socketErrors, connectErrors     atomic.Int64
+	sendErrors, handlerErrors, skipped, warmSent atomic.Int64
+	warmDelivered                                atomic.Int64
+	samplesMu                                    sync.Mutex
+	samples                                      []string
+}
+
+// stepStats are one rate step's counters, updated by senders and readers.
+type stepStats struct {
+	rate                      float64
+	sent, skipped, sendErrors atomic.Int64
+	expected, delivered       atomic.Int64
+	duplicates, reordered     atomic.Int64
+	lagMax, lastDelivery      atomic.Int64 // ns; Unix ns
+	hist                      Histogram
+	start, end                time.Time // measured send phase
+	errorsStart, errorsEnd    int64     // errorCount around the step; owned by Run's goroutine
+}
+
+// maxSamples bounds the error messages a report keeps.
+const maxSamples = 20
+
+// note counts an error of a kind and keeps the first few messages.
+func (r *runner) note(kind string, err error) {
+	switch kind {
+	case "socket":
+		r.socketErrors.Add(1)
+	case "connect":
+		r.connectErrors.Add(1)
+	case "send":
+		r.sendErrors.Add(1)
+	}
+	r.samplesMu.Lock()
+	if len(r.samples) < maxSamples {
+		r.samples = append(r.samples, kind+": "+err.Error())
+	}
+	r.samplesMu.Unlock()
+}
+
+// account records the outcome of one send.
+func (r *runner) account(j job, members int64, now time.Time, err error) {
+	if err != nil {
+		if j.measured {
+			r.steps[j.step].sendErrors.Add(1)
+		}
+		r.note("send", err)
+		return
+	}
+	if !j.measured {
+		r.warmSent.Add(1)
+		return
+	}
+	s := r.steps[j.step]
+	s.sent.Add(1)
+	s.expected.Add(members)
+	storeMax(&s.lagMax, int64(now.Sub(j.due)))
+}
+
+// logf writes one progress line.
+func (r *runner) logf(format string, a ...any) {
+	fmt.Fprintf(r.cfg.Progress, "chatbench: "+format+"\n", a...)
+}
+
+// Run executes the benchmark described by cfg and returns its report.
+// Everything it starts has ended when it returns.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, writePool: &sync.Pool{}}
+	if !cfg.Idle {
+		// allocated before any reader starts and never reassigned
+		for _, rate := range cfg.Rates {
+			r.steps = append(r.steps, &stepStats{rate: rate})
+		}
+	}
+	rep := newReport(&r.cfg)
+	// "before" is before the rooms too: their streams are part of what a
+	// mode costs the broker
+	rss := newRSSProbe(cfg.Pids, cfg.BrokerPids)
+	rss.read(0)
+	before := r.brokerTotals(ctx, "before")
+	if err := r.setupRooms(ctx); err != nil {
+		return nil, err
+	}
+	r.makeClients()
+	var connectedTotals map[string]int64
+	defer func() {
+		r.shutdown()
+		r.deleteRooms()
+	}()
+
+	begin := time.Now()
+	connected := r.connectAll(ctx)
+	rep.Connect = ConnectReport{Connected: connected, Failed: int64(len(r.clients)) - connected, Seconds: time.Since(begin).Seconds()}
+	r.logf("%d/%d clients connected in %.1fs", connected, len(r.clients), rep.Connect.Seconds)
+	if connected == 0 {
+		rep.finish(r, rss, before, nil)
+		return rep, errors.New("no client connected")
+	}
+	if r.cfg.HeartBeat > 0 {
+		hbCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		r.wg.Add(1)
+		// the heart-beat goroutine owns the heart-beat schedule (see heartBeats)
+		go r.heartBeats(hbCtx)
+	}
+	waitCtx(ctx, cfg.Settle)
+	rss.read(1)
+	connectedTotals = r.brokerTotals(ctx, "connected")
+
+	if cfg.Idle {
+		r.logf("holding %d idle connections for %v", connected, cfg.Duration)
+		waitCtx(ctx, cfg.Duration)
+	} else {
+		r.runSteps(ctx)
+	}
+	rss.read(2)
+	rep.finish(r, rss, before, connectedTotals)
+	return rep, ctx.Err()
+}
+
+// makeClients lays the clients out over rooms and URLs.
+func (r *runner) makeClients() {
+	cfg := &r.cfg
+	r.clients = make([]*client, cfg.Clients)
+	for i := range r.clients {
+		c := &client{r: r, idx: i, room: r.rooms[i%len(r.rooms)], url: cfg.URLs[i%len(cfg.URLs)], sender: i < cfg.Senders}
+		c.login = cfg.Login + "-" + strconv.Itoa(i)
+		if cfg.Mode == ModeWebSTOMP {
+			c.login = cfg.Login
+		}
+		r.clients[i] = c
+	}
+}
+
+// connectAll connects every client at the configured rate, at most
+// ConnectConcurrency at a time, and returns how many succeeded.
+func (r *runner) connectAll(ctx context.Context) int64 {
+	sem := make(chan struct{}, r.cfg.ConnectConcurrency)
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	sched := Schedule{Start: time.Now(), Rate: r.cfg.ConnectRate, Limit: int64(len(r.clients))}
+	sched.Run(ctx, func(k int64, _ time.Time) {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		c := r.clients[k]
+		// one goroutine per handshake in flight (bounded by sem): it owns
+		// the client's setup until start hands the socket to the reader
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := c.start(ctx); err != nil {
+				r.note("connect", fmt.Errorf("client %d: %w", c.idx, err))
+				return
+			}
+			ok.Add(1)
+		}()
+		if k > 0 && k%1000 == 0 {
+			r.logf("%d clients dialled", k)
+		}
+	})
+	wg.Wait()
+	return ok.Load()
+}
+
+// heartBeats is the heart-beat goroutine: it owns the heart-beat
+// schedule, writing an EOL to every client once per HeartBeat/2.
+func (r *runner) heartBeats(ctx context.Context) {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.HeartBeat / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, c := range r.clients {
+			if r.closing.Load() {
+				return
+			}
+			_ = c.write([]byte{'\n'}) // a dead socket is the reader's to report
+		}
+	}
+}
+
+// shutdown closes every client and waits for every goroutine the run
+// started.
+func (r *runner) shutdown() {
+	r.closing.Store(true)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, c := range r.clients {
+		sem <- struct{}{}
+		wg.Add(1)
+		// a closing goroutine owns one client's goodbye (bounded by sem)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.close()
+		}()
+	}
+	wg.Wait()
+	r.wg.Wait()
+}
+
+// waitCtx waits for d or until ctx ends.
+func waitCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
