@@ -35,6 +35,9 @@ func run() error {
 		return err
 	}
 	log := newLogger(cfg.Logging)
+	// packages that log without a logger of their own (a handler panic
+	// in the router) use the configured format and level too
+	slog.SetDefault(log)
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err

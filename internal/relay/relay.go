@@ -58,7 +58,9 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per connection loop
 
-	clients atomic.Uint64 // clients attached so far
+	clients  atomic.Uint64 // clients attached so far
+	messages atomic.Uint64 // MESSAGE frames received from the broker
+	fanout   atomic.Uint64 // copies of them delivered through shared subscriptions
 
 	mu      sync.Mutex
 	started bool

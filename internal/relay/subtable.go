@@ -150,11 +150,13 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 
 // onMessage routes a MESSAGE to its local subscribers. Caller holds c.mu.
 func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
+	c.r.messages.Add(1)
 	s := c.subs[f.Header("subscription")]
 	if s == nil {
 		return // unsubscribed meanwhile
 	}
 	if s.shared {
+		c.r.fanout.Add(uint64(len(s.members)))
 		// The body is shared by every copy: sinks must not modify it.
 		for m := range s.members {
 			h := f.Headers.Clone().Set("subscription", m.id)

@@ -18,6 +18,7 @@ import (
 	"chatrelay/internal/broker/embedded"
 	"chatrelay/internal/config"
 	"chatrelay/internal/destination"
+	"chatrelay/internal/metrics"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
@@ -47,6 +48,7 @@ type Server struct {
 	presenceSub *relay.Client
 
 	ws            *transport.WebSocket
+	metrics       *metrics.Metrics
 	slowConsumers atomic.Int64
 
 	mu       sync.Mutex
@@ -93,6 +95,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		rcfg.Dial = b.Dial
 	}
 	s.relay = relay.New(rcfg)
+	s.metrics = metrics.New()
+	s.metrics.WatchRelay(s.relay.Stats)
 	s.router = router.New()
 	s.sessOpts = &session.Options{
 		Relay:  s.relay,
@@ -122,6 +126,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		},
 		UserConns:     session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
 		SlowConsumers: &s.slowConsumers,
+		Observer:      s.metrics,
 	}
 	s.mux = http.NewServeMux()
 	ws := transport.NewWebSocket(
@@ -138,11 +143,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.newSession,
 	)
 	s.ws = ws
+	ws.SetObserver(s.metrics)
+	sockJS := transport.NewSockJS("/ws-stomp", ws, log.With("component", "sockjs"))
+	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
 	s.mux.Handle("GET /ws", ws)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("/", web.Handler()) // "GET /" would conflict with the method-less "/api/"
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http.RegisterOnShutdown(sockJS.Shutdown) // its streaming requests would hold Shutdown
 	s.relay.Start()
 	if err := s.setupRooms(cfg); err != nil {
 		_ = s.relay.Close(context.Background())

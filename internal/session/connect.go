@@ -61,6 +61,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 			return ErrClosed
 		}
 		s.logger().Info("connect refused: too many connections", "limit", s.opts.UserConns.limit)
+		s.opts.observer().LimitClosed(LimitConnsPerUser)
 		return s.failFrame(f, "too many connections",
 			fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit), ClosePolicy)
 	}
@@ -77,6 +78,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	}
 	s.recvEvery = recvEvery
 	s.connected = true
+	s.countOpened()
 	s.armReadDeadline()
 	connected := stomp.New(stomp.CONNECTED,
 		"version", v.String(),

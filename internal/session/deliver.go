@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"chatrelay/internal/stomp"
 )
@@ -35,9 +36,14 @@ func (s *Session) Deliver(f *stomp.Frame) {
 }
 
 // enqueue encodes f for the client and queues it; a full queue closes the
-// session as a slow consumer.
+// session as a slow consumer. A MESSAGE is stamped with the time it
+// reached the session when an observer wants its write latency.
 func (s *Session) enqueue(f *stomp.Frame) {
-	ok, overflow := s.out.push(f.Encode(s.writeVersion()))
+	it := queued{b: f.Encode(s.writeVersion()), command: f.Command}
+	if f.Command == stomp.MESSAGE && s.opts.Observer != nil {
+		it.at = time.Now()
+	}
+	ok, overflow := s.out.push(it)
 	if ok || !overflow {
 		return
 	}
@@ -46,6 +52,7 @@ func (s *Session) enqueue(f *stomp.Frame) {
 		if c := s.opts.SlowConsumers; c != nil {
 			c.Add(1)
 		}
+		s.opts.observer().SlowConsumerClosed()
 		s.logger().Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
 	}
 }

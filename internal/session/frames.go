@@ -11,6 +11,7 @@ import (
 // handle processes one client frame. It returns an error when the session
 // must end (the ERROR frame is already queued).
 func (s *Session) handle(f *stomp.Frame) error {
+	s.opts.observer().FrameReceived(f.Command)
 	if !s.connected {
 		if f.Command == stomp.CONNECT || f.Command == stomp.STOMP {
 			return s.connect(f)
@@ -67,6 +68,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		return s.failFrame(f, "duplicate subscription id", fmt.Sprintf("subscription id %q is already in use on this connection", id), CloseProtocol)
 	}
 	if s.opts.MaxSubscriptions > 0 && n >= s.opts.MaxSubscriptions {
+		s.opts.observer().LimitClosed(LimitMaxSubscriptions)
 		return s.failFrame(f, "too many subscriptions", fmt.Sprintf("at most %d subscriptions per connection", s.opts.MaxSubscriptions), ClosePolicy)
 	}
 	target, headers, err := s.opts.Policy.Subscribe(dest, f.Headers)
@@ -211,6 +213,7 @@ func (s *Session) transaction(f *stomp.Frame) error {
 			return s.failFrame(f, "duplicate transaction", fmt.Sprintf("transaction %q is already open", tx), CloseProtocol)
 		}
 		if s.opts.MaxTransactions > 0 && len(s.txs) >= s.opts.MaxTransactions {
+			s.opts.observer().LimitClosed(LimitMaxTransactions)
 			return s.failFrame(f, "too many transactions", fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions), ClosePolicy)
 		}
 		err = s.upstream.Begin(tx, receipt)

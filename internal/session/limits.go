@@ -77,6 +77,7 @@ func (s *Session) feedBudget(p []byte) error {
 		if !s.connected && s.opts.PreconnectBytes > 0 {
 			left := s.opts.PreconnectBytes - s.preconnect
 			if left <= 0 {
+				s.opts.observer().LimitClosed(LimitPreconnectBytes)
 				s.fail(nil, fmt.Sprintf("too many bytes before CONNECT (limits.preconnect_bytes %d)", s.opts.PreconnectBytes),
 					"a client must send CONNECT first; junk or heart-beats before it are limited", CloseTooBig)
 				return errPreconnect
@@ -122,6 +123,7 @@ func (s *Session) protocolError(f *stomp.Frame, err error) {
 	var se *stomp.Error
 	if errors.As(err, &se) && se.Limit != "" {
 		s.logger().Info("frame limit exceeded", "limit", se.Limit, "err", err)
+		s.opts.observer().LimitClosed(se.Limit)
 		code := CloseTooBig
 		if se.Limit == stomp.LimitHeaders {
 			code = ClosePolicy
@@ -137,8 +139,13 @@ func (s *Session) protocolError(f *stomp.Frame, err error) {
 // longer than limit bytes; it is called by the transport's read loop.
 func (s *Session) MessageTooBig(limit int64) {
 	s.logger().Info("message limit exceeded", "limit", limit)
-	s.fail(nil, fmt.Sprintf("websocket message exceeds %d bytes (limits.max_frame_bytes)", limit),
-		"one WebSocket message may carry at most limits.max_frame_bytes plus 1024 bytes", CloseTooBig)
+	s.opts.observer().LimitClosed(LimitMaxFrameBytes)
+	kind, name := "websocket", "WebSocket"
+	if s.transport == "sockjs" {
+		kind, name = "sockjs", "SockJS"
+	}
+	s.fail(nil, fmt.Sprintf("%s message exceeds %d bytes (limits.max_frame_bytes)", kind, limit),
+		fmt.Sprintf("one %s message may carry at most limits.max_frame_bytes plus 1024 bytes", name), CloseTooBig)
 }
 
 // acquireUser counts the session against limits.max_connections_per_user

@@ -7,12 +7,21 @@ import (
 	"chatrelay/internal/stomp"
 )
 
+// queued is one encoded frame waiting for the writer: its command (for
+// metrics) and, for a MESSAGE when someone observes, when it reached the
+// session.
+type queued struct {
+	b       []byte
+	command string
+	at      time.Time
+}
+
 // outQueue is a session's bounded queue of encoded frames waiting for the
 // writer goroutine. Producers never block: when the queued bytes would
 // pass the limit the session is closed as a slow consumer.
 type outQueue struct {
 	mu      sync.Mutex
-	items   [][]byte
+	items   []queued
 	bytes   int
 	limit   int
 	wake    chan struct{}
@@ -28,20 +37,20 @@ func newOutQueue(limit int) *outQueue {
 	return &outQueue{limit: limit, wake: make(chan struct{}, 1)}
 }
 
-// push queues b. It reports false, and queues nothing, when the queue is
-// closing or b would pass the byte limit.
-func (q *outQueue) push(b []byte) (ok, overflow bool) {
+// push queues it. It reports false, and queues nothing, when the queue is
+// closing or it would pass the byte limit.
+func (q *outQueue) push(it queued) (ok, overflow bool) {
 	q.mu.Lock()
 	if q.closing {
 		q.mu.Unlock()
 		return false, false
 	}
-	if q.bytes+len(b) > q.limit {
+	if q.bytes+len(it.b) > q.limit {
 		q.mu.Unlock()
 		return false, true
 	}
-	q.items = append(q.items, b)
-	q.bytes += len(b)
+	q.items = append(q.items, it)
+	q.bytes += len(it.b)
 	q.mu.Unlock()
 	q.signal()
 	return true, false
@@ -78,7 +87,7 @@ func (q *outQueue) signal() {
 
 // take removes and returns everything queued, and whether the queue is
 // closing.
-func (q *outQueue) take(buf [][]byte) ([][]byte, bool) {
+func (q *outQueue) take(buf []queued) ([]queued, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	buf = append(buf[:0], q.items...)
@@ -95,8 +104,9 @@ func (q *outQueue) take(buf [][]byte) ([][]byte, bool) {
 func (s *Session) writeLoop() {
 	defer s.finish()
 	q := s.out
+	obs := s.opts.observer()
 	var (
-		batch     [][]byte
+		batch     []queued
 		lastWrite = time.Now()
 		tick      <-chan time.Time
 		every     time.Duration
@@ -129,20 +139,20 @@ func (s *Session) writeLoop() {
 			final, code, text, flush := q.final, q.closeCode, q.closeText, q.flushFirst
 			q.mu.Unlock()
 			if flush {
-				for _, b := range batch {
-					if s.conn.WriteMessage(b) != nil {
+				for _, it := range batch {
+					if s.write(obs, it) != nil {
 						break
 					}
 				}
 			}
-			if final != nil {
-				_ = s.conn.WriteMessage(final.Encode(s.writeVersion()))
+			if final != nil && s.conn.WriteMessage(final.Encode(s.writeVersion())) == nil {
+				obs.FrameSent(final.Command)
 			}
 			_ = s.conn.Close(code, text)
 			return
 		}
-		for _, b := range batch {
-			if err := s.conn.WriteMessage(b); err != nil {
+		for _, it := range batch {
+			if err := s.write(obs, it); err != nil {
 				s.dropSocket(err)
 				return
 			}
@@ -151,6 +161,18 @@ func (s *Session) writeLoop() {
 			lastWrite = time.Now()
 		}
 	}
+}
+
+// write writes one queued frame and tells obs.
+func (s *Session) write(obs Observer, it queued) error {
+	if err := s.conn.WriteMessage(it.b); err != nil {
+		return err
+	}
+	obs.FrameSent(it.command)
+	if !it.at.IsZero() {
+		obs.MessageWritten(time.Since(it.at))
+	}
+	return nil
 }
 
 // dropSocket closes a socket that failed a write; nothing more can be said

@@ -75,6 +75,8 @@ type Options struct {
 	UserConns *ConnCounter
 	// SlowConsumers (optional) counts sessions closed as slow consumers.
 	SlowConsumers *atomic.Int64
+	// Observer (optional) is told what sessions do, for metrics.
+	Observer Observer
 
 	// Rooms, when set, serves SUBSCRIBEs to existing rooms' topics with
 	// history and resume; Presence and OnPresence (optional) learn who
@@ -91,18 +93,22 @@ type Handshake struct {
 	// Token is the bearer token the handshake carried (query parameter
 	// or cookie), "" when none. It is never logged.
 	Token string
+	// Transport names the transport ("ws", "sockjs") for metrics and
+	// logs; "" is logged and counted as is.
+	Transport string
 }
 
 // Session is one client connection's STOMP state. Receive is called by the
 // transport's read loop only; Deliver may be called from any goroutine.
 type Session struct {
-	opts   *Options
-	conn   Conn
-	id     string
-	remote string
-	logp   atomic.Pointer[slog.Logger] // replaced once at CONNECT, read by every goroutine
-	dec    *stomp.Decoder
-	out    *outQueue
+	opts      *Options
+	conn      Conn
+	id        string
+	remote    string
+	transport string                      // the Handshake's Transport
+	logp      atomic.Pointer[slog.Logger] // replaced once at CONNECT, read by every goroutine
+	dec       *stomp.Decoder
+	out       *outQueue
 
 	// reader-goroutine state
 	connected  bool
@@ -121,6 +127,7 @@ type Session struct {
 	upReleased   bool
 	userCounted  string // the user counted in opts.UserConns, under upMu
 	hasUserCount bool
+	opened       bool // counted by the observer as open, under upMu
 
 	gate receiptGate
 
@@ -156,6 +163,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		conn:      conn,
 		id:        newID("s-"),
 		remote:    remote,
+		transport: hs.Transport,
 		dec:       stomp.NewDecoder(opts.Limits),
 		subproto:  subprotocol,
 		handshake: hs,
@@ -168,7 +176,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.version.Store(int32(subprotocol))
-	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote))
+	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote, "transport", hs.Transport))
 	s.out = newOutQueue(opts.SendQueueBytes)
 	if opts.ConnectTimeout > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(opts.ConnectTimeout))
@@ -263,6 +271,7 @@ func (s *Session) finish() {
 			s.opts.UserConns.Release(s.userCounted)
 			s.hasUserCount = false
 		}
+		s.countClosed()
 		s.upMu.Unlock()
 		if up != nil {
 			up.Close()

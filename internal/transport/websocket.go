@@ -58,14 +58,8 @@ const (
 
 // WebSocket is the http.Handler of the /ws endpoint.
 type WebSocket struct {
-	upgrader     websocket.Upgrader
-	newSession   SessionFactory
-	tokens       TokenCarriers
-	limits       HandshakeLimits
-	conns        *connLimiter
-	maxMessage   int64
-	writeTimeout time.Duration
-	log          *slog.Logger
+	*endpoint
+	upgrader websocket.Upgrader
 }
 
 // NewWebSocket returns the endpoint handler. limits are checked at each
@@ -74,48 +68,61 @@ type WebSocket struct {
 // carry a bearer token.
 func NewWebSocket(origins *OriginChecker, limits HandshakeLimits, maxMessage int64, writeTimeout time.Duration, tokens TokenCarriers, log *slog.Logger, f SessionFactory) *WebSocket {
 	return &WebSocket{
+		endpoint: &endpoint{
+			origins:      origins,
+			limits:       limits,
+			conns:        newConnLimiter(limits),
+			maxMessage:   maxMessage,
+			writeTimeout: writeTimeout,
+			tokens:       tokens,
+			newSession:   f,
+			log:          log,
+		},
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  4096,
 			WriteBufferSize: 4096,
 			Subprotocols:    Subprotocols,
 			CheckOrigin:     origins.Check,
 		},
-		newSession:   f,
-		tokens:       tokens,
-		limits:       limits,
-		conns:        newConnLimiter(limits),
-		maxMessage:   maxMessage,
-		writeTimeout: writeTimeout,
-		log:          log,
 	}
 }
 
-// Connections returns how many WebSocket connections are open (or being
-// opened) on this endpoint.
+// SetObserver makes o (which may be nil) observe the connections of this
+// endpoint and of every SockJS endpoint made from it. Call it before
+// serving.
+func (h *WebSocket) SetObserver(o Observer) {
+	if o == nil {
+		h.observer.Store(nil)
+		return
+	}
+	h.observer.Store(&o)
+}
+
+// Connections returns how many connections are open (or being opened) on
+// this endpoint and the SockJS endpoints made from it: they share the
+// replica's connection limits.
 func (h *WebSocket) Connections() int { return h.conns.count() }
 
 // ServeHTTP checks the handshake, upgrades the request and runs the read
 // loop of the session in the request's goroutine until the session ends.
 func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !h.upgrader.CheckOrigin(r) {
-		h.log.Info("websocket origin refused", "origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-		http.Error(w, "origin not allowed", http.StatusForbidden)
+	if !h.checkOrigin(w, r, TransportWebSocket) {
 		return
 	}
 	if h.limits.RequireSubprotocol && !offersSubprotocol(r) {
+		h.observe().ConnectionRefused(TransportWebSocket, RefusedSubprotocol)
 		http.Error(w, "a STOMP subprotocol (v12.stomp, v11.stomp or v10.stomp) is required", http.StatusBadRequest)
 		return
 	}
-	ip := remoteIP(r.RemoteAddr)
-	if status, reason := h.conns.acquire(ip); status != 0 {
-		h.log.Warn("websocket refused", "reason", reason, "remote", r.RemoteAddr)
+	ip, status, reason := h.acquire(r.RemoteAddr, TransportWebSocket)
+	if status != 0 {
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "5")
 		}
 		http.Error(w, reason, status)
 		return
 	}
-	defer h.conns.release(ip)
+	defer h.release(ip, TransportWebSocket)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
@@ -128,7 +135,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		version = stomp.V11
 	}
 	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{})}
-	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r)})
+	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
 	h.readLoop(ws, s)
 	drain(ws)
 	close(conn.readDone)
