@@ -1,0 +1,430 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/stompjstest"
+)
+
+// testTimeout bounds TestBrowserChat as a whole: building the server,
+// starting the replicas and nginx, and both browser runs.
+const testTimeout = 3 * time.Minute
+
+// Environment variables that, set to "1", turn a missing tool from a loud
+// skip into a failure.
+const (
+	requireBrowserEnv = "CHATRELAY_TEST_REQUIRE_BROWSER"
+	requireNginxEnv   = "CHATRELAY_TEST_REQUIRE_NGINX"
+)
+
+// artifactsEnv names a directory that keeps screenshots of failed runs.
+const artifactsEnv = "CHATRELAY_E2E_ARTIFACTS"
+
+// rabbit is the package's private RabbitMQ node; nil when RabbitMQ is not
+// installed or the other tools are missing.
+var rabbit *rabbittest.Node
+
+func TestMain(m *testing.M) {
+	if _, missing := findTools(); len(missing) > 0 {
+		// the test skips (or fails) before it needs a broker
+		fmt.Fprintf(os.Stderr, "e2e: not starting RabbitMQ: %v\n", missing)
+		os.Exit(m.Run())
+	}
+	os.Exit(rabbittest.Main(m, &rabbit))
+}
+
+// tools are the programs and scripts a browser run needs.
+type tools struct {
+	chromium string // the browser executable
+	script   string // test/js/browser.mjs
+}
+
+// missingTool is a tool that is not there, and the variable that makes
+// its absence fatal.
+type missingTool struct {
+	env string
+	err error
+}
+
+func (m missingTool) String() string { return fmt.Sprintf("%v (%s=1 makes this fatal)", m.err, m.env) }
+
+// findTools finds the tools and lists the missing ones.
+func findTools() (tools, []missingTool) {
+	var tl tools
+	var missing []missingTool
+	if err := stompjstest.Available(); err != nil {
+		missing = append(missing, missingTool{stompjstest.RequireEnv, err})
+	} else if root, err := stompjstest.ModuleRoot(); err != nil {
+		missing = append(missing, missingTool{stompjstest.RequireEnv, err})
+	} else {
+		js := filepath.Join(root, "test", "js")
+		tl.script = filepath.Join(js, "browser.mjs")
+		if _, err := os.Stat(filepath.Join(js, "node_modules", "playwright-core", "package.json")); err != nil {
+			missing = append(missing, missingTool{stompjstest.RequireEnv,
+				fmt.Errorf("playwright-core is not installed in %s/node_modules (run `npm ci --prefix test/js`)", js)})
+		} else if _, err := os.Stat(tl.script); err != nil {
+			missing = append(missing, missingTool{stompjstest.RequireEnv, err})
+		}
+	}
+	var err error
+	if tl.chromium, err = findBinary("chromium", "/usr/bin/chromium"); err != nil {
+		missing = append(missing, missingTool{requireBrowserEnv, fmt.Errorf("Debian package chromium: %w", err)})
+	}
+	if _, err := findBinary("nginx", "/usr/sbin/nginx"); err != nil {
+		missing = append(missing, missingTool{requireNginxEnv, fmt.Errorf("Debian package nginx: %w", err)})
+	}
+	return tl, missing
+}
+
+// requireTools returns the tools, or ends the test: a failure when the
+// variable of a missing tool is "1", a loud skip otherwise.
+func requireTools(t testing.TB) tools {
+	t.Helper()
+	tl, missing := findTools()
+	for _, m := range missing {
+		if os.Getenv(m.env) == "1" {
+			t.Fatalf("required (%s=1) but unavailable: %v", m.env, m.err)
+		}
+	}
+	if len(missing) > 0 {
+		t.Skipf("SKIPPING browser test: missing %v", missing)
+	}
+	return tl
+}
+
+// requireOrSkip ends the test for want's absence: t.Fatal when env is
+// "1", a loud t.Skip otherwise.
+func requireOrSkip(t testing.TB, env, want string, err error) {
+	t.Helper()
+	if os.Getenv(env) == "1" {
+		t.Fatalf("%s is required (%s=1) but unavailable: %v", want, env, err)
+	}
+	t.Skipf("SKIPPING browser test: %s: %v (set %s=1 to fail instead)", want, err, env)
+}
+
+// TestBrowserChat: through nginx in front of two replicas, two Chromium
+// pages on different replicas chat in a new room, see each other online
+// and find the room's history after a reload, over WebSocket and, with
+// window.WebSocket deleted, over SockJS.
+func TestBrowserChat(t *testing.T) {
+	tl := requireTools(t)
+	node := rabbittest.Require(t, rabbit)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s := startStack(t, ctx, node)
+	t.Logf("nginx at %s; %s at %s, %s at %s", s.base,
+		s.replicas[0].name, s.replicas[0].addr, s.replicas[1].name, s.replicas[1].addr)
+	for _, transport := range []string{"websocket", "sockjs"} {
+		t.Run(transport, func(t *testing.T) {
+			if _, err := s.waitSessions(0, 15*time.Second); err != nil {
+				t.Fatalf("before the run: %v", err)
+			}
+			run := runBrowser(t, ctx, s, tl, transport)
+			checkRun(t, run, transport)
+		})
+	}
+}
+
+// jsLine is one line browser.mjs writes on stdout: a step, a question, the
+// result or the failure.
+type jsLine struct {
+	Type string `json:"type"`
+	// step
+	Step string `json:"step"`
+	MS   int    `json:"ms"`
+	// ask
+	ID        int    `json:"id"`
+	What      string `json:"what"`
+	Total     int    `json:"total"`
+	Tag       string `json:"tag"`
+	TimeoutMS int    `json:"timeoutMs"`
+	// fail
+	Error string          `json:"error"`
+	Pages json.RawMessage `json:"pages"`
+}
+
+// browserResult is browser.mjs's result line.
+type browserResult struct {
+	Transport   string           `json:"transport"`
+	RoomID      string           `json:"roomId"`
+	ReplicaA    int              `json:"replicaA"`
+	ReplicaB    int              `json:"replicaB"`
+	Tries       int              `json:"tries"`
+	OnlineA     []string         `json:"onlineA"`
+	OnlineB     []string         `json:"onlineB"`
+	OnlineAfter []string         `json:"onlineAfter"`
+	SeenA       []talkMessage    `json:"seenA"`
+	SeenB       []talkMessage    `json:"seenB"`
+	History     []talkMessage    `json:"history"`
+	LatencyMS   map[string]int   `json:"latencyMs"` // from clicking Send to the other page showing it
+	Pages       map[string]pageR `json:"pages"`
+}
+
+// talkMessage is a TALK message as a page shows it.
+type talkMessage struct {
+	Sender string `json:"sender"`
+	Text   string `json:"text"`
+	Offset int64  `json:"offset"`
+	Mine   bool   `json:"mine"`
+}
+
+// pageR is what browser.mjs reports of one page.
+type pageR struct {
+	Transport        string   `json:"transport"`
+	WebSockets       int      `json:"websockets"`
+	SockJSTransports []string `json:"sockjsTransports"`
+	PageErrors       []string `json:"pageErrors"`
+	ErrorShown       string   `json:"errorShown"`
+}
+
+// browserRun is one finished run of browser.mjs.
+type browserRun struct {
+	result  browserResult
+	landing []map[string]int // sessions per replica when both pages had landed
+	suffix  string           // makes the users alice-SUFFIX and bob-SUFFIX
+}
+
+// runBrowser runs browser.mjs against s and answers its questions about
+// the replicas' sessions. Node and every Chromium process are gone when
+// the test ends.
+func runBrowser(t *testing.T, ctx context.Context, s *stack, tl tools, transport string) browserRun {
+	t.Helper()
+	// Everything Chromium writes (profile, crash database, caches) is in
+	// dir, whose path, in every Chromium process's arguments, finds them.
+	dir := t.TempDir()
+	userDataDir := filepath.Join(dir, "profile")
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	timeout := 2 * time.Minute
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d) - 15*time.Second // leaves time to report and clean up
+	}
+	if timeout < 30*time.Second {
+		t.Fatalf("only %v left of the test's %v", timeout, testTimeout)
+	}
+	cfg, _ := json.Marshal(map[string]any{
+		"base":        s.base,
+		"transport":   transport,
+		"chromium":    tl.chromium,
+		"userDataDir": userDataDir,
+		"suffix":      suffix,
+		"timeoutMs":   timeout.Milliseconds(),
+		"artifacts":   os.Getenv(artifactsEnv),
+	})
+	cmd := exec.CommandContext(ctx, "node", tl.script, string(cfg))
+	cmd.Dir = filepath.Dir(tl.script)
+	cmd.Env = append(os.Environ(),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"XDG_CACHE_HOME="+filepath.Join(dir, "cache"),
+	)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // playwright closes the browser
+	cmd.WaitDelay = 10 * time.Second
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var waited bool
+	t.Cleanup(func() {
+		if !waited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		// Chromium leads a process group of its own, and its crash
+		// handlers are re-parented: find them by their arguments
+		if pids := killByArgument(dir); len(pids) > 0 {
+			t.Logf("killed %d leftover Chromium processes %v", len(pids), pids)
+		}
+	})
+
+	run := browserRun{suffix: suffix}
+	var failure *jsLine
+	gotResult := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var line jsLine
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Logf("browser.mjs: %s", sc.Text())
+			continue
+		}
+		switch line.Type {
+		case "step":
+			t.Logf("%6.1fs %s", float64(line.MS)/1000, line.Step)
+		case "ask":
+			answer := map[string]any{"id": line.ID}
+			snap, err := s.waitSessions(line.Total, time.Duration(line.TimeoutMS)*time.Millisecond)
+			if err != nil {
+				answer["error"] = err.Error()
+			} else {
+				answer["sessions"] = snap
+			}
+			t.Logf("        sessions (%s): %v %v", line.Tag, snap, errString(err))
+			if line.Tag == "landed" {
+				run.landing = snap
+			}
+			b, _ := json.Marshal(answer)
+			_, _ = stdin.Write(append(b, '\n'))
+		case "result":
+			if err := json.Unmarshal(sc.Bytes(), &run.result); err != nil {
+				t.Fatalf("unreadable result %s: %v", sc.Text(), err)
+			}
+			gotResult = true
+		case "fail":
+			failure = &line
+		}
+	}
+	_ = stdin.Close()
+	waitErr := cmd.Wait()
+	waited = true
+	if failure != nil {
+		t.Fatalf("browser run failed at step %q: %s\npages: %s\nnode stderr:\n%s",
+			failure.Step, failure.Error, indentJSON(failure.Pages), stderr.String())
+	}
+	if waitErr != nil || !gotResult {
+		t.Fatalf("browser.mjs ended with %v and no result (test context: %v)\nnode stderr:\n%s",
+			waitErr, ctx.Err(), stderr.String())
+	}
+	if testing.Verbose() && stderr.String() != "" {
+		t.Logf("node stderr:\n%s", stderr.String())
+	}
+	return run
+}
+
+// checkRun checks a run's result against what the replicas said.
+func checkRun(t *testing.T, run browserRun, transport string) {
+	t.Helper()
+	r := run.result
+	label := map[string]string{"websocket": "ws", "sockjs": "sockjs"}[transport]
+	if r.Transport != transport {
+		t.Errorf("run transport %q, want %q", r.Transport, transport)
+	}
+	// the replicas' own word: one session each, on the expected transport
+	if len(run.landing) != 2 {
+		t.Fatalf("no session counts recorded when both pages had landed: %v", run.landing)
+	}
+	for i, m := range run.landing {
+		if m[label] != 1 || total(m) != 1 {
+			t.Errorf("replica %d holds sessions %v, want exactly one on %q", i+1, m, label)
+		}
+	}
+	if r.ReplicaA == r.ReplicaB || r.ReplicaA < 0 || r.ReplicaB < 0 {
+		t.Errorf("pages on replicas %d and %d, want different ones", r.ReplicaA, r.ReplicaB)
+	}
+	t.Logf("alice on replica %d, bob on replica %d after %d tries; room %s; send-to-seen latency %v ms",
+		r.ReplicaA+1, r.ReplicaB+1, r.Tries, r.RoomID, r.LatencyMS)
+
+	alice, bob := "alice-"+run.suffix, "bob-"+run.suffix
+	for name, online := range map[string][]string{"alice": r.OnlineA, "bob": r.OnlineB, "bob after reload": r.OnlineAfter} {
+		if !contains(online, alice) || !contains(online, bob) {
+			t.Errorf("%s's page shows online %v, want %s and %s", name, online, alice, bob)
+		}
+	}
+	want := []talkMessage{
+		{Sender: alice, Text: "hello from " + alice + " over " + transport},
+		{Sender: bob, Text: "hello from " + bob + " over " + transport},
+	}
+	for _, seen := range []struct {
+		who  string
+		me   string
+		msgs []talkMessage
+	}{{"alice", alice, r.SeenA}, {"bob", bob, r.SeenB}, {"bob after reload", bob, r.History}} {
+		if len(seen.msgs) != len(want) {
+			t.Errorf("%s's page shows %d messages %+v, want %d", seen.who, len(seen.msgs), seen.msgs, len(want))
+			continue
+		}
+		for i, m := range seen.msgs {
+			if m.Sender != want[i].Sender || m.Text != want[i].Text || m.Mine != (m.Sender == seen.me) {
+				t.Errorf("%s's page, message %d: %+v, want %+v (mine=%v)", seen.who, i, m, want[i], m.Sender == seen.me)
+			}
+			if i > 0 && m.Offset <= seen.msgs[i-1].Offset {
+				t.Errorf("%s's page: offsets out of order: %+v", seen.who, seen.msgs)
+			}
+		}
+	}
+
+	for _, name := range []string{"alice", "bob"} {
+		p, ok := r.Pages[name]
+		if !ok {
+			t.Errorf("no report of %s's page", name)
+			continue
+		}
+		if p.Transport != transport {
+			t.Errorf("%s's page shows transport %q, want %q", name, p.Transport, transport)
+		}
+		if len(p.PageErrors) > 0 || p.ErrorShown != "" {
+			t.Errorf("%s's page: uncaught errors %q, error banner %q", name, p.PageErrors, p.ErrorShown)
+		}
+		switch transport {
+		case "websocket":
+			if p.WebSockets == 0 {
+				t.Errorf("%s's page opened no WebSocket", name)
+			}
+		case "sockjs":
+			if p.WebSockets != 0 {
+				t.Errorf("%s's page opened %d WebSockets without window.WebSocket", name, p.WebSockets)
+			}
+			if len(p.SockJSTransports) == 0 || contains(p.SockJSTransports, "websocket") {
+				t.Errorf("%s's page used SockJS transports %q, want HTTP ones", name, p.SockJSTransports)
+			}
+		}
+	}
+	if transport == "sockjs" {
+		t.Logf("SockJS transports used: alice %q, bob %q", r.Pages["alice"].SockJSTransports, r.Pages["bob"].SockJSTransports)
+	}
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// indentJSON formats raw for a failure message.
+func indentJSON(raw json.RawMessage) string {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return string(raw)
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return strings.TrimSpace(string(b))
+}
