@@ -2,9 +2,7 @@ package bench
 
 import (
 	"context"
-	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -12,48 +10,22 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
-	"chatrelay/internal/server"
+	"chatrelay/internal/servertest"
 )
 
 // startChatrelay runs an embedded-broker chatrelay replica on a loopback
-// port until the test ends and returns its WebSocket URL (a copy of the
-// helper in internal/server's tests, trimmed to what this test needs).
+// port until the test ends and returns its WebSocket URL (a
+// servertest replica with the load tool's settings).
 func startChatrelay(t *testing.T) string {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Limits.SendRate = 0             // the load is paced by the tool
 	cfg.Rooms.Presence.Messages = false // no ENTER/LEAVE among the load
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var log *slog.Logger
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	// the serving goroutine owns the listener until Shutdown closes it
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Relay().WaitReady(ctx); err != nil {
-		t.Fatalf("relay not ready: %v", err)
-	}
-	return "ws://" + l.Addr().String() + "/ws"
+	return servertest.Start(t, cfg, log, 15*time.Second).URL()
 }
 
 // smallLoad is the integration tests' load: 20 clients in 2 rooms, two

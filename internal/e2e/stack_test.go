@@ -13,13 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/servertest"
 )
 
 // stack is compose.yaml's topology on loopback: two chatrelay replicas on
@@ -102,7 +101,7 @@ func (p *process) running() error {
 // nginx in front of them.
 func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack {
 	t.Helper()
-	bin := buildChatrelay(t, ctx)
+	bin := servertest.Binary(t)
 	nginxAddr := freeAddr(t)
 	s := &stack{base: "http://" + nginxAddr}
 	for _, name := range []string{"chatrelay1", "chatrelay2"} {
@@ -113,22 +112,6 @@ func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack
 	}
 	s.nginx = startNginx(t, nginxAddr, s.replicas[0].addr, s.replicas[1].addr)
 	return s
-}
-
-// buildChatrelay builds cmd/chatrelay into the test's temporary directory.
-func buildChatrelay(t testing.TB, ctx context.Context) string {
-	t.Helper()
-	root, err := stompjstest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "chatrelay")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/chatrelay")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/chatrelay: %v\n%s", err, out)
-	}
-	return bin
 }
 
 // startReplica runs bin configured like a compose replica: environment
@@ -300,22 +283,5 @@ func killByArgument(marker string) []int {
 	return killed
 }
 
-// lockedBuffer collects a process's output for several writers.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// lockedBuffer collects a process's output for the test to read.
+type lockedBuffer = servertest.LockedBuffer

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/server"
+	"chatrelay/internal/servertest"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
 )
@@ -148,37 +147,12 @@ func replicaConfig(n *rabbittest.Node, u brokerUser) config.Config {
 // its relay has an upstream connection.
 func startReplica(t testing.TB, cfg config.Config) *replica {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var log *slog.Logger
 	if testing.Verbose() {
 		log = rabbittest.Logger(t)
 	}
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	// the serving goroutine owns the listener until Shutdown closes it
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := srv.Relay().WaitReady(ctx); err != nil {
-		t.Fatalf("relay not ready (broker user %q, vhost %q): %v", cfg.Broker.Login, cfg.Broker.VHost, err)
-	}
-	return &replica{srv: srv, addr: l.Addr().String()}
+	r := servertest.Start(t, cfg, log, 20*time.Second)
+	return &replica{srv: r.Server, addr: r.Addr}
 }
 
 // httpClient bounds every REST call of the tests.
@@ -310,24 +284,7 @@ func expectTalk(t testing.TB, c *stomptest.Client, text string) roomMessage {
 }
 
 // lockedBuffer collects a child process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String returns everything written so far.
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = servertest.LockedBuffer
 
 // unique returns a name no other test run uses.
 func unique(t testing.TB) string {
