@@ -18,9 +18,7 @@ func (f *Frame) Append(dst []byte, v Version) []byte {
 			hasLength = true
 			// The encoder owns the length: a stale value would corrupt
 			// the stream, so it is always written from the body.
-			dst = append(dst, "content-length:"...)
-			dst = strconv.AppendInt(dst, int64(len(f.Body)), 10)
-			dst = append(dst, '\n')
+			dst = appendLength(dst, len(f.Body))
 			continue
 		}
 		if esc {
@@ -34,14 +32,48 @@ func (f *Frame) Append(dst []byte, v Version) []byte {
 		}
 		dst = append(dst, '\n')
 	}
-	if !hasLength && len(f.Body) > 0 {
-		dst = append(dst, "content-length:"...)
-		dst = strconv.AppendInt(dst, int64(len(f.Body)), 10)
+	if hasLength {
 		dst = append(dst, '\n')
+		dst = append(dst, f.Body...)
+		return append(dst, 0)
+	}
+	return AppendBody(dst, f.Body)
+}
+
+// AppendHeader appends one header line "key:value\n" of a frame with
+// command, escaped under v exactly as Append escapes it. With AppendBody
+// it lets a caller encode a frame in parts, to share all but one header
+// between the copies of a message sent to many subscribers.
+func AppendHeader(dst []byte, command string, v Version, key, value string) []byte {
+	if escapes(v, command) {
+		dst = appendEscaped(dst, key, v)
+		dst = append(dst, ':')
+		dst = appendEscaped(dst, value, v)
+	} else {
+		dst = appendRaw(dst, key)
+		dst = append(dst, ':')
+		dst = appendRaw(dst, value)
+	}
+	return append(dst, '\n')
+}
+
+// AppendBody appends the end of a frame that has no content-length
+// header, as Append writes it: the content-length of a non-empty body,
+// the blank line, the body and the NUL.
+func AppendBody(dst, body []byte) []byte {
+	if len(body) > 0 {
+		dst = appendLength(dst, len(body))
 	}
 	dst = append(dst, '\n')
-	dst = append(dst, f.Body...)
+	dst = append(dst, body...)
 	return append(dst, 0)
+}
+
+// appendLength appends the content-length header line for n bytes.
+func appendLength(dst []byte, n int) []byte {
+	dst = append(dst, "content-length:"...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\n')
 }
 
 // Encode returns the wire form of f under version v.
