@@ -39,8 +39,12 @@ func (s *Session) Deliver(f *stomp.Frame) {
 // session as a slow consumer. A MESSAGE is stamped with the time it
 // reached the session when an observer wants its write latency.
 func (s *Session) enqueue(f *stomp.Frame) {
-	it := queued{b: f.Encode(s.writeVersion()), command: f.Command}
-	if f.Command == stomp.MESSAGE && s.opts.Observer != nil {
+	s.push(queued{head: f.Encode(s.writeVersion()), command: f.Command})
+}
+
+// push queues an encoded frame, as enqueue does.
+func (s *Session) push(it queued) {
+	if it.command == stomp.MESSAGE && s.opts.Observer != nil {
 		it.at = time.Now()
 	}
 	ok, overflow := s.out.push(it)

@@ -7,13 +7,29 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// queued is one encoded frame waiting for the writer: its command (for
-// metrics) and, for a MESSAGE when someone observes, when it reached the
-// session.
+// queued is one encoded frame waiting for the writer: its wire form in up
+// to three parts (head, then mid and tail, which may be empty), its
+// command (for metrics) and, for a MESSAGE when someone observes, when it
+// reached the session. A room message shares head and tail with every
+// other subscriber's copy and owns only mid, its subscription header; no
+// part is ever modified once queued.
 type queued struct {
-	b       []byte
-	command string
-	at      time.Time
+	head, mid, tail []byte
+	command         string
+	at              time.Time
+}
+
+// size is the frame's encoded length, what the queue's limit counts.
+func (it *queued) size() int { return len(it.head) + len(it.mid) + len(it.tail) }
+
+// whole reports whether the frame is all in head.
+func (it *queued) whole() bool { return len(it.mid) == 0 && len(it.tail) == 0 }
+
+// appendTo appends the frame's wire form to dst.
+func (it *queued) appendTo(dst []byte) []byte {
+	dst = append(dst, it.head...)
+	dst = append(dst, it.mid...)
+	return append(dst, it.tail...)
 }
 
 // outQueue is a session's bounded queue of encoded frames waiting for the
@@ -45,12 +61,13 @@ func (q *outQueue) push(it queued) (ok, overflow bool) {
 		q.mu.Unlock()
 		return false, false
 	}
-	if q.bytes+len(it.b) > q.limit {
+	n := it.size()
+	if q.bytes+n > q.limit {
 		q.mu.Unlock()
 		return false, true
 	}
 	q.items = append(q.items, it)
-	q.bytes += len(it.b)
+	q.bytes += n
 	q.mu.Unlock()
 	q.signal()
 	return true, false
@@ -86,99 +103,13 @@ func (q *outQueue) signal() {
 }
 
 // take removes and returns everything queued, and whether the queue is
-// closing.
+// closing. buf, which the caller has cleared, becomes the queue's storage:
+// the two slices trade places instead of items being copied.
 func (q *outQueue) take(buf []queued) ([]queued, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	buf = append(buf[:0], q.items...)
-	clear(q.items)
-	q.items = q.items[:0]
+	items := q.items
+	q.items = buf[:0]
 	q.bytes = 0
-	return buf, q.closing
-}
-
-// writeLoop is the session's writer goroutine. It owns every write to the
-// socket and the socket's close: it drains the queue, sends heart-beats
-// when nothing else was written, and on close writes the final frame
-// (flushing the queue first when asked) before closing the socket.
-func (s *Session) writeLoop() {
-	defer s.finish()
-	q := s.out
-	obs := s.opts.observer()
-	var (
-		batch     []queued
-		lastWrite = time.Now()
-		tick      <-chan time.Time
-		every     time.Duration
-	)
-	for {
-		select {
-		case <-q.wake:
-		case <-tick:
-			if time.Since(lastWrite) >= every/2 {
-				if err := s.conn.WriteMessage(stomp.HeartBeat); err != nil {
-					s.dropSocket(err)
-					return
-				}
-				lastWrite = time.Now()
-			}
-			continue
-		case every = <-s.heartbeatSet():
-			if every > 0 {
-				// checking twice per interval keeps every gap under it
-				t := time.NewTicker(every / 2)
-				defer t.Stop()
-				tick = t.C
-			}
-			continue
-		}
-		var closing bool
-		batch, closing = q.take(batch)
-		if closing {
-			q.mu.Lock()
-			final, code, text, flush := q.final, q.closeCode, q.closeText, q.flushFirst
-			q.mu.Unlock()
-			if flush {
-				for _, it := range batch {
-					if s.write(obs, it) != nil {
-						break
-					}
-				}
-			}
-			if final != nil && s.conn.WriteMessage(final.Encode(s.writeVersion())) == nil {
-				obs.FrameSent(final.Command)
-			}
-			_ = s.conn.Close(code, text)
-			return
-		}
-		for _, it := range batch {
-			if err := s.write(obs, it); err != nil {
-				s.dropSocket(err)
-				return
-			}
-		}
-		if len(batch) > 0 {
-			lastWrite = time.Now()
-		}
-	}
-}
-
-// write writes one queued frame and tells obs.
-func (s *Session) write(obs Observer, it queued) error {
-	if err := s.conn.WriteMessage(it.b); err != nil {
-		return err
-	}
-	obs.FrameSent(it.command)
-	if !it.at.IsZero() {
-		obs.MessageWritten(time.Since(it.at))
-	}
-	return nil
-}
-
-// dropSocket closes a socket that failed a write; nothing more can be said
-// to the client.
-func (s *Session) dropSocket(err error) {
-	s.logger().Debug("write failed", "err", err)
-	s.out.close(nil, CloseGoingAway, "", false)
-	_ = s.conn.Close(CloseGoingAway, "write failed")
+	return items, q.closing
 }

@@ -99,6 +99,7 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		s.dropSub(sub.id)
 		return s.failFrame(f, "invalid room subscription", err.Error(), CloseProtocol)
 	}
+	sub.header = subscriptionHeader(sub.id, s.writeVersion())
 	stop, err := s.opts.Rooms.Follow(s.ctx, roomID, start, func(m rooms.Message, body []byte) {
 		s.deliverRoom(sub, m, body)
 	})
@@ -144,13 +145,18 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 		s.fail(nil, "room subscription ended", fmt.Sprintf("room %s is no longer followed by this server; reconnect and resubscribe with x-resume-after to continue", sub.room), CloseServerError)
 		return
 	}
-	s.enqueue(withBody(stomp.New(stomp.MESSAGE,
-		"destination", sub.display,
-		"subscription", sub.id,
-		"message-id", m.ID,
-		"x-offset", strconv.FormatInt(m.Offset, 10),
-		"content-type", "application/json",
-	), body))
+	if len(body) == 0 {
+		// never from a feed (a message is JSON); encoded whole, as before
+		s.enqueue(stomp.New(stomp.MESSAGE,
+			"destination", sub.display,
+			"subscription", sub.id,
+			"message-id", m.ID,
+			"x-offset", strconv.FormatInt(m.Offset, 10),
+			"content-type", "application/json",
+		))
+		return
+	}
+	s.queueRoomMessage(sub, &m, body)
 }
 
 // revokeRoom ends a private room subscription whose user the owner has

@@ -28,6 +28,7 @@ import (
 // WriteMessage and Close.
 type Conn interface {
 	// WriteMessage writes one binary message, within the write timeout.
+	// It must not keep p, which the writer reuses once it returns.
 	WriteMessage(p []byte) error
 	// SetReadDeadline bounds the transport's next read; zero means none.
 	SetReadDeadline(t time.Time) error
@@ -109,6 +110,7 @@ type Session struct {
 	logp      atomic.Pointer[slog.Logger] // replaced once at CONNECT, read by every goroutine
 	dec       *stomp.Decoder
 	out       *outQueue
+	batching  bool // conn is a Batcher that accepts several frames per message
 
 	// reader-goroutine state
 	connected  bool
@@ -146,6 +148,9 @@ type subscription struct {
 	id      string
 	target  destination.Target
 	display string // the destination header clients see on MESSAGE
+	// header is the encoded "subscription:<id>" line of this
+	// subscription's room MESSAGEs, set before the room is followed
+	header []byte
 	// for room subscriptions (guarded by subsMu): the room and how to
 	// stop following it
 	room    string
@@ -178,6 +183,9 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 	s.version.Store(int32(subprotocol))
 	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote, "transport", hs.Transport))
 	s.out = newOutQueue(opts.SendQueueBytes)
+	if b, ok := conn.(Batcher); ok {
+		s.batching = b.BatchFrames()
+	}
 	if opts.ConnectTimeout > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(opts.ConnectTimeout))
 	}

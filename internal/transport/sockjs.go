@@ -355,6 +355,11 @@ func (c *sockjsConn) WriteMessage(p []byte) error {
 	return c.ss.Send(string(p))
 }
 
+// BatchFrames implements session.Batcher: a SockJS message is a string
+// the client's STOMP parser reads like a WebSocket message, several
+// frames included.
+func (c *sockjsConn) BatchFrames() bool { return true }
+
 // delivered records that a receiving request wrote n messages.
 func (c *sockjsConn) delivered(n int) {
 	c.mu.Lock()

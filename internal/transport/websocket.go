@@ -216,6 +216,10 @@ func (c *wsConn) WriteMessage(p []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, p)
 }
 
+// BatchFrames implements session.Batcher: STOMP over WebSocket clients
+// read several frames from one message.
+func (c *wsConn) BatchFrames() bool { return true }
+
 // SetReadDeadline implements session.Conn. Once closing, the deadline
 // set by Close stays.
 func (c *wsConn) SetReadDeadline(t time.Time) error {
