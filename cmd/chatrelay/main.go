@@ -29,6 +29,7 @@ func main() {
 func run() error {
 	path := flag.String("config", "", "path to config.yaml (default: ./config.yaml when present)")
 	grace := flag.Duration("shutdown-timeout", 15*time.Second, "time allowed for a graceful shutdown")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this separate address (e.g. 127.0.0.1:6060); off when empty")
 	flag.Parse()
 	cfg, err := config.LoadDefault(*path)
 	if err != nil {
@@ -45,6 +46,13 @@ func run() error {
 	l, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		pl, err := startPprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer pl.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
