@@ -33,6 +33,7 @@ type fakeStore struct {
 	historyErr error
 	lastLimit  int
 	panicList  bool
+	onMiss     func(id string) // called, unlocked, when Get finds nothing
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{msgs: map[string][]rooms.Message{}} }
@@ -91,11 +92,16 @@ func (s *fakeStore) Delete(_ context.Context, id string) error {
 
 func (s *fakeStore) Get(id string) (rooms.Room, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, r := range s.rooms {
 		if r.ID == id {
+			s.mu.Unlock()
 			return r, true
 		}
+	}
+	onMiss := s.onMiss
+	s.mu.Unlock()
+	if onMiss != nil {
+		onMiss(id)
 	}
 	return rooms.Room{}, false
 }

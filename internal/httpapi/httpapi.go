@@ -90,6 +90,12 @@ type Options struct {
 	// PublishTimeout bounds the wait for the broker to accept a push
 	// (default 10 s).
 	PublishTimeout time.Duration
+	// RoomWait bounds how long a request naming a room this replica does
+	// not know waits for it: a room created through another replica
+	// reaches this one's registry within milliseconds, and a client
+	// behind a load balancer must be able to read what it just created
+	// (default 0: no wait).
+	RoomWait time.Duration
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 }

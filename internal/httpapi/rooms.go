@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -210,17 +211,23 @@ func (a *api) members(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// room returns the room named by the {id} path value, or errRoomNotFound.
+// room returns the room named by the {id} path value, or errRoomNotFound
+// once Options.RoomWait has passed without this replica learning of it.
 func (a *api) room(r *http.Request) (rooms.Room, error) {
 	id := r.PathValue("id")
 	if !rooms.ValidID(id) {
 		return rooms.Room{}, errRoomNotFound
 	}
-	room, ok := a.opts.Store.Get(id)
-	if !ok {
-		return rooms.Room{}, errRoomNotFound
+	deadline := time.Now().Add(a.opts.RoomWait)
+	for {
+		if room, ok := a.opts.Store.Get(id); ok {
+			return room, nil
+		}
+		if !time.Now().Before(deadline) || r.Context().Err() != nil {
+			return rooms.Room{}, errRoomNotFound
+		}
+		time.Sleep(20 * time.Millisecond) // polls this replica's registry view only
 	}
-	return room, nil
 }
 
 // membersOf returns a sorted copy of the room's members, never nil.

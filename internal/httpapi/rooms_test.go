@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"chatrelay/internal/rooms"
 )
@@ -258,5 +259,30 @@ func TestMembers(t *testing.T) {
 				t.Errorf("%d %v, want %d %v", a.status, a.json, tt.status, tt.want)
 			}
 		})
+	}
+}
+
+// TestRoomWait: a room this replica learns of while the request waits
+// (created through another replica) is found; an unknown one is a 404
+// once the wait is over.
+func TestRoomWait(t *testing.T) {
+	e := newEnv(func(o *Options) { o.RoomWait = 5 * time.Second })
+	misses := 0
+	e.store.onMiss = func(id string) {
+		// the third lookup of room "1" sees it arrive
+		if misses++; misses == 3 && id == "1" {
+			e.store.addRoom(t, "late", 1)
+		}
+	}
+	if a := e.do(t, "GET", "/api/rooms/1/messages", "", ""); a.status != 200 || misses != 3 {
+		t.Fatalf("room arriving during the wait: %d %s after %d misses", a.status, a.raw, misses)
+	}
+	e = newEnv(func(o *Options) { o.RoomWait = 50 * time.Millisecond })
+	start := time.Now()
+	if a := e.do(t, "GET", "/api/rooms/nope/messages", "", ""); a.status != 404 {
+		t.Fatalf("unknown room: %d %s", a.status, a.raw)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Fatalf("unknown room answered after %v, before the wait was over", d)
 	}
 }

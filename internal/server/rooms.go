@@ -77,6 +77,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Presence:        s.presence,
 		APIKey:          cfg.HTTP.APIKey,
 		Identify:        s.identify,
+		RoomWait:        time.Second,
 		ValidUser:       auth.ValidUser,
 		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
 		Logger:          s.log.With("component", "httpapi"),
