@@ -150,17 +150,10 @@ func TestMetrics(t *testing.T) {
 	}
 	dialSockJS(t, r, "sally")
 
-	var mid scrape
-	err := rabbittest.WaitFor(5*time.Second, func() (bool, error) {
-		mid = scrapeMetrics(t, r)
-		// the writer counts MESSAGE and its latency after the write
-		n, _ := mid.value("chatrelay_delivery_latency_seconds")
-		return n >= 1, nil
-	})
-	if err != nil {
-		t.Fatalf("no delivery latency observed: %v", err)
-	}
-	for _, c := range []struct {
+	// the writer counts a frame (and a MESSAGE's latency) once its
+	// socket write returned, which may be just after the client read it:
+	// wait until every counter has moved, then report the laggards
+	wants := []struct {
 		name   string
 		labels []string
 		min    float64
@@ -178,7 +171,22 @@ func TestMetrics(t *testing.T) {
 		{"chatrelay_delivery_latency_seconds", nil, 1},
 		{"chatrelay_upstream_messages_received_total", nil, 1},
 		{"chatrelay_fanout_deliveries_total", nil, 1},
-	} {
+	}
+	var mid scrape
+	allMoved := func() bool {
+		for _, c := range wants {
+			b, _ := before.value(c.name, c.labels...)
+			if a, ok := mid.value(c.name, c.labels...); !ok || a-b < c.min {
+				return false
+			}
+		}
+		return true
+	}
+	_ = rabbittest.WaitFor(5*time.Second, func() (bool, error) {
+		mid = scrapeMetrics(t, r)
+		return allMoved(), nil
+	})
+	for _, c := range wants {
 		moved(t, before, mid, c.min, c.name, c.labels...)
 	}
 	for transport, want := range map[string]float64{"ws": 2, "sockjs": 1} {
@@ -197,7 +205,7 @@ func TestMetrics(t *testing.T) {
 	// the write may fail midway: the server answers before reading it all
 	_ = bob.Send(chatSend(room, strings.Repeat("x", 70<<10)))
 	expectError(t, bob, "limits.max_frame_bytes")
-	err = rabbittest.WaitFor(5*time.Second, func() (bool, error) {
+	err := rabbittest.WaitFor(5*time.Second, func() (bool, error) {
 		after := scrapeMetrics(t, r)
 		closes, _ := after.value("chatrelay_limit_closes_total", "limit=max_frame_bytes")
 		conns, _ := after.value("chatrelay_connections", "transport=ws")
