@@ -1,11 +1,8 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
-	"strings"
 
 	"chatrelay/internal/rooms"
 )
@@ -31,14 +28,8 @@ func (c caller) anonymous() bool { return c.user == "" && !c.admin }
 // key makes the caller an admin; other credentials go to Options.Identify,
 // and bad ones are a 401.
 func (a *api) caller(r *http.Request) (caller, error) {
-	if a.keySum != nil {
-		scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-			if subtle.ConstantTimeCompare(sum[:], a.keySum[:]) == 1 {
-				return caller{admin: true}, nil
-			}
-		}
+	if a.hasKey(r) {
+		return caller{admin: true}, nil
 	}
 	if a.opts.Identify == nil {
 		return caller{}, nil

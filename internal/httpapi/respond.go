@@ -97,23 +97,32 @@ var errTrailing = errors.New("data after the JSON value")
 var errUnauthorized = &httpError{status: http.StatusUnauthorized, msg: "missing or wrong API key"}
 
 // requireKey checks the request's "Authorization: Bearer <key>" against
-// the API key in constant time. With no key configured every request is
-// refused: server push is off unless an operator turns it on.
+// the API key. With no key configured every request is refused: server
+// push is off unless an operator turns it on.
 func (a *api) requireKey(r *http.Request) error {
 	if a.keySum == nil {
 		return &httpError{status: http.StatusUnauthorized, msg: "server push is disabled: no API key is configured"}
 	}
-	auth := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(strings.TrimSpace(auth), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return errUnauthorized
-	}
-	// Comparing digests keeps the time independent of the key's length.
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	if subtle.ConstantTimeCompare(sum[:], a.keySum[:]) != 1 {
+	if !a.hasKey(r) {
 		return errUnauthorized
 	}
 	return nil
+}
+
+// hasKey reports whether the request carries "Authorization: Bearer
+// <key>" with the configured API key, compared in constant time (false
+// when no key is configured).
+func (a *api) hasKey(r *http.Request) bool {
+	if a.keySum == nil {
+		return false
+	}
+	scheme, token, ok := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	// Comparing digests keeps the time independent of the key's length.
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	return subtle.ConstantTimeCompare(sum[:], a.keySum[:]) == 1
 }
 
 // requireKeyIfSet is requireKey when an API key is configured and lets
