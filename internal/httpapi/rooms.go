@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -218,16 +217,11 @@ func (a *api) room(r *http.Request) (rooms.Room, error) {
 	if !rooms.ValidID(id) {
 		return rooms.Room{}, errRoomNotFound
 	}
-	deadline := time.Now().Add(a.opts.RoomWait)
-	for {
-		if room, ok := a.opts.Store.Get(id); ok {
-			return room, nil
-		}
-		if !time.Now().Before(deadline) || r.Context().Err() != nil {
-			return rooms.Room{}, errRoomNotFound
-		}
-		time.Sleep(20 * time.Millisecond) // polls this replica's registry view only
+	room, ok := rooms.Await(r.Context(), a.opts.Store, id, a.opts.RoomWait)
+	if !ok {
+		return rooms.Room{}, errRoomNotFound
 	}
+	return room, nil
 }
 
 // membersOf returns a sorted copy of the room's members, never nil.

@@ -1,8 +1,10 @@
 package rooms
 
 import (
+	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxMembers bounds the member list of a private room.
@@ -73,4 +75,27 @@ func NewRoom(spec Spec) (Room, bool) {
 		}
 	}
 	return r, true
+}
+
+// Getter finds rooms known to this replica (a Store is one).
+type Getter interface {
+	Get(id string) (Room, bool)
+}
+
+// Await returns the room id, waiting up to wait for this replica to learn
+// of it: a room created through another replica reaches this one's
+// registry within milliseconds, and a client behind a load balancer must
+// be able to use what it just created. It polls the local view only and
+// gives up early when ctx ends.
+func Await(ctx context.Context, g Getter, id string, wait time.Duration) (Room, bool) {
+	deadline := time.Now().Add(wait)
+	for {
+		if room, ok := g.Get(id); ok {
+			return room, true
+		}
+		if !time.Now().Before(deadline) || ctx.Err() != nil {
+			return Room{}, false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -43,21 +43,6 @@ func (s *Session) roomOf(dest string) (string, bool) {
 	return id, true
 }
 
-// lookupRoom finds a room, waiting up to roomWait for one this replica
-// has not learnt of yet.
-func (s *Session) lookupRoom(id string) (rooms.Room, bool) {
-	deadline := time.Now().Add(roomWait)
-	for {
-		if room, exists := s.opts.Rooms.Get(id); exists {
-			return room, true
-		}
-		if time.Now().After(deadline) || s.ctx.Err() != nil {
-			return rooms.Room{}, false
-		}
-		time.Sleep(20 * time.Millisecond) // polls the local registry view only
-	}
-}
-
 // roomStart reads x-resume-after and x-history (the policy has checked
 // they are integers).
 func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
@@ -84,7 +69,7 @@ func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
 // subscribeRoom follows a room through the store: replay (x-history,
 // x-resume-after) and live messages in the room's one order.
 func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string, h stomp.Headers) error {
-	room, ok := s.lookupRoom(roomID)
+	room, ok := rooms.Await(s.ctx, s.opts.Rooms, roomID, roomWait)
 	if !ok {
 		s.dropSub(sub.id)
 		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
