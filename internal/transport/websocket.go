@@ -46,8 +46,18 @@ func (tc TokenCarriers) token(r *http.Request) string {
 const (
 	// readChunk is how much of a WebSocket message is read and decoded
 	// at a time: a message is never held whole, so its size costs no
-	// memory before the limits refuse it.
+	// memory before the limits refuse it. The chunk comes from chunkPool
+	// once a message has begun, so an idle connection holds none.
 	readChunk = 8 << 10
+	// readBufferSize is gorilla's buffered reader per connection, which
+	// an idle connection keeps: it need only hold frame headers and
+	// control frames (at most 125 bytes of payload), since a payload
+	// read of readChunk bytes goes to the socket directly once what is
+	// buffered has been taken.
+	readBufferSize = 512
+	// writeBufferSize is gorilla's write buffer, taken from
+	// writeBufferPool for the length of one message only.
+	writeBufferSize = 4 << 10
 	// lingerTime bounds how long a closing connection waits for the
 	// client's close frame while discarding what it still sends, and
 	// lingerBytes how much it discards: closing a socket with unread
@@ -55,6 +65,16 @@ const (
 	lingerTime  = time.Second
 	lingerBytes = 16 << 20
 )
+
+// chunkPool holds the readChunk buffers read loops decode messages from.
+var chunkPool = sync.Pool{New: func() any {
+	b := make([]byte, readChunk)
+	return &b
+}}
+
+// writeBufferPool lends gorilla its write buffers while a message is
+// written, so idle connections hold none.
+var writeBufferPool = &sync.Pool{}
 
 // WebSocket is the http.Handler of the /ws endpoint.
 type WebSocket struct {
@@ -79,8 +99,9 @@ func NewWebSocket(origins *OriginChecker, limits HandshakeLimits, maxMessage int
 			log:          log,
 		},
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  4096,
-			WriteBufferSize: 4096,
+			ReadBufferSize:  readBufferSize,
+			WriteBufferSize: writeBufferSize,
+			WriteBufferPool: writeBufferPool,
 			Subprotocols:    Subprotocols,
 			CheckOrigin:     origins.Check,
 		},
@@ -103,8 +124,11 @@ func (h *WebSocket) SetObserver(o Observer) {
 // replica's connection limits.
 func (h *WebSocket) Connections() int { return h.conns.count() }
 
-// ServeHTTP checks the handshake, upgrades the request and runs the read
-// loop of the session in the request's goroutine until the session ends.
+// ServeHTTP checks the handshake, upgrades the request, creates the
+// session and starts the goroutine that reads the connection. It returns
+// once the connection is handed over, so that net/http's per-request
+// state (buffers, request, the handler goroutine's grown stack) is not
+// kept for the connection's life.
 func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.checkOrigin(w, r, TransportWebSocket) {
 		return
@@ -122,9 +146,9 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, status)
 		return
 	}
-	defer h.release(ip, TransportWebSocket)
 	ws, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		h.release(ip, TransportWebSocket)
 		return // the upgrader has answered
 	}
 	version := stomp.V12
@@ -136,6 +160,16 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{})}
 	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
+	go h.serveConn(ws, conn, s, ip)
+}
+
+// serveConn is the goroutine of one upgraded connection. It owns the
+// connection's reads: it runs the read loop until the session or the
+// connection ends, drains what the client still sends, tells conn's
+// Close that reading is over, waits for the session to end and releases
+// the connection's place in the limits.
+func (h *WebSocket) serveConn(ws *websocket.Conn, conn *wsConn, s *session.Session, ip string) {
+	defer h.release(ip, TransportWebSocket)
 	h.readLoop(ws, s)
 	drain(ws)
 	close(conn.readDone)
@@ -147,32 +181,42 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // maxMessage ends the session with an ERROR (gorilla's own read limit is
 // not used: it closes with 1009 before the client can be told why).
 func (h *WebSocket) readLoop(ws *websocket.Conn, s *session.Session) {
-	buf := make([]byte, readChunk)
 	for {
 		_, r, err := ws.NextReader()
 		if err != nil {
 			s.ReadFailed(err)
 			return
 		}
-		var size int64
-		for {
-			n, err := r.Read(buf)
-			if n > 0 {
-				if size += int64(n); size > h.maxMessage {
-					s.MessageTooBig(h.maxMessage)
-					return
-				}
-				if s.Receive(buf[:n]) != nil {
-					return
-				}
+		if !h.readMessage(r, s) {
+			return
+		}
+	}
+}
+
+// readMessage hands the message r to s in chunks borrowed from chunkPool
+// for the message's length only. It reports whether reading goes on.
+func (h *WebSocket) readMessage(r io.Reader, s *session.Session) bool {
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
+	var size int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if size += int64(n); size > h.maxMessage {
+				s.MessageTooBig(h.maxMessage)
+				return false
 			}
-			if err == io.EOF {
-				break
+			if s.Receive(buf[:n]) != nil {
+				return false
 			}
-			if err != nil {
-				s.ReadFailed(err)
-				return
-			}
+		}
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			s.ReadFailed(err)
+			return false
 		}
 	}
 }
@@ -198,7 +242,7 @@ func drain(ws *websocket.Conn) {
 
 // wsConn adapts a gorilla connection to session.Conn. Writes come from the
 // session's writer goroutine only; closeOnce guards the close handshake.
-// The read loop (ServeHTTP's goroutine) closes readDone when it stops
+// The read loop (serveConn's goroutine) closes readDone when it stops
 // reading.
 type wsConn struct {
 	ws           *websocket.Conn
