@@ -88,7 +88,9 @@ func (s *Session) connect(f *stomp.Frame) error {
 		"user-name", user,
 	)
 	s.enqueue(connected)
-	s.hb <- sendEvery
+	if sendEvery > 0 {
+		s.out.heartBeats(sendEvery)
+	}
 	if !id.Expires.IsZero() {
 		s.expireAt(id.Expires)
 	}

@@ -33,24 +33,38 @@ func (it *queued) appendTo(dst []byte) []byte {
 }
 
 // outQueue is a session's bounded queue of encoded frames waiting for the
-// writer goroutine. Producers never block: when the queued bytes would
-// pass the limit the session is closed as a slow consumer.
+// writer. Producers never block: when the queued bytes would pass the
+// limit the session is closed as a slow consumer.
+//
+// No goroutine waits on an idle queue: whoever gives the writer work (a
+// push, the close, a heart-beat falling due) starts the writer goroutine
+// when none runs, and the writer ends once it has done all there was. At
+// most one writer runs at a time; the handover happens under mu.
 type outQueue struct {
 	mu      sync.Mutex
 	items   []queued
+	spare   []queued // the storage a parked writer left, for the next one
 	bytes   int
 	limit   int
-	wake    chan struct{}
 	closing bool
 	// what the writer does once closing is set
 	final      *stomp.Frame
 	closeCode  int
 	closeText  string
 	flushFirst bool
+
+	run     func() // the writer; runs in its own goroutine
+	writing bool   // a writer runs, or ran to the end: none may start
+	// heart-beats: every beatEvery/2 the timer sets beat and wakes the
+	// writer, which sends one unless something was written meanwhile
+	beatEvery time.Duration
+	beatTimer *time.Timer
+	beat      bool
 }
 
-func newOutQueue(limit int) *outQueue {
-	return &outQueue{limit: limit, wake: make(chan struct{}, 1)}
+// newOutQueue returns a queue of limit bytes whose writer is run.
+func newOutQueue(limit int, run func()) *outQueue {
+	return &outQueue{limit: limit, run: run}
 }
 
 // push queues it. It reports false, and queues nothing, when the queue is
@@ -68,8 +82,9 @@ func (q *outQueue) push(it queued) (ok, overflow bool) {
 	}
 	q.items = append(q.items, it)
 	q.bytes += n
+	start := q.claimWriter()
 	q.mu.Unlock()
-	q.signal()
+	q.startWriter(start)
 	return true, false
 }
 
@@ -84,8 +99,9 @@ func (q *outQueue) close(final *stomp.Frame, code int, text string, flushFirst b
 	}
 	q.closing = true
 	q.final, q.closeCode, q.closeText, q.flushFirst = final, code, text, flushFirst
+	start := q.claimWriter()
 	q.mu.Unlock()
-	q.signal()
+	q.startWriter(start)
 	return true
 }
 
@@ -95,21 +111,91 @@ func (q *outQueue) isClosing() bool {
 	return q.closing
 }
 
-func (q *outQueue) signal() {
-	select {
-	case q.wake <- struct{}{}:
-	default:
+// claimWriter reports whether the caller must start the writer, which
+// then counts as running. Call it with mu held.
+func (q *outQueue) claimWriter() bool {
+	if q.writing {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+// startWriter starts the writer goroutine when claimWriter said so; call
+// it without mu held.
+func (q *outQueue) startWriter(start bool) {
+	if start {
+		go q.run()
 	}
 }
 
-// take removes and returns everything queued, and whether the queue is
-// closing. buf, which the caller has cleared, becomes the queue's storage:
-// the two slices trade places instead of items being copied.
-func (q *outQueue) take(buf []queued) ([]queued, bool) {
+// heartBeats makes the writer send a heart-beat whenever nothing was
+// written for every/2 (checking twice per interval keeps every gap under
+// it). every must be positive; call it once.
+func (q *outQueue) heartBeats(every time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	items := q.items
+	if q.closing {
+		return
+	}
+	q.beatEvery = every
+	q.beatTimer = time.AfterFunc(every/2, q.beatDue)
+}
+
+// beatDue runs on the heart-beat timer: it wakes the writer and re-arms
+// the timer.
+func (q *outQueue) beatDue() {
+	q.mu.Lock()
+	if q.closing {
+		q.mu.Unlock()
+		return
+	}
+	q.beat = true
+	q.beatTimer.Reset(q.beatEvery / 2)
+	start := q.claimWriter()
+	q.mu.Unlock()
+	q.startWriter(start)
+}
+
+// stopHeartBeats stops the heart-beat timer, if any.
+func (q *outQueue) stopHeartBeats() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.beatTimer != nil {
+		q.beatTimer.Stop()
+	}
+}
+
+// work is what the writer takes from the queue at once.
+type work struct {
+	items   []queued      // the frames to write, in order
+	closing bool          // the connection is to be closed
+	beat    time.Duration // a heart-beat fell due: the interval; else 0
+}
+
+// take removes and returns everything queued. buf, which the caller has
+// cleared (nil for a writer that just started), becomes the queue's
+// storage: the two slices trade places instead of items being copied.
+// With nothing to do, take parks the writer, keeping buf for the next
+// one, and reports false: the caller must end, and another writer is
+// started when there is work again.
+func (q *outQueue) take(buf []queued) (work, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if buf == nil {
+		buf, q.spare = q.spare, nil
+	}
+	if len(q.items) == 0 && !q.closing && !q.beat {
+		q.spare = buf[:0]
+		q.writing = false
+		return work{}, false
+	}
+	w := work{items: q.items, closing: q.closing}
+	if q.beat {
+		w.beat = q.beatEvery
+		q.beat = false
+	}
 	q.items = buf[:0]
 	q.bytes = 0
-	return items, q.closing
+	return w, true
 }

@@ -33,7 +33,8 @@ type sendLimiter struct {
 	abuse  int
 	window time.Duration
 	// refused holds the times of the last abuse refusals, a ring whose
-	// oldest entry is at next once it is full
+	// oldest entry is at next once it is full; it is allocated at the
+	// first refusal, so sessions that keep to the rate hold none
 	refused []time.Time
 	next    int
 }
@@ -48,7 +49,6 @@ func newSendLimiter(l SendLimits) *sendLimiter {
 	if l.Abuse > 0 && l.AbuseWindow > 0 {
 		sl.abuse = l.Abuse
 		sl.window = l.AbuseWindow
-		sl.refused = make([]time.Time, 0, l.Abuse)
 	}
 	return sl
 }
@@ -62,6 +62,9 @@ func (l *sendLimiter) allow(now time.Time) (ok, abusive bool) {
 	}
 	if l.abuse == 0 {
 		return false, false
+	}
+	if l.refused == nil {
+		l.refused = make([]time.Time, 0, l.abuse)
 	}
 	if len(l.refused) < l.abuse {
 		l.refused = append(l.refused, now)

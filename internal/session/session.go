@@ -116,13 +116,16 @@ type Session struct {
 	connected  bool
 	version    atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
 	subproto   stomp.Version
-	hb         chan time.Duration // the negotiated send interval, handed to the writer
 	user       string
 	handshake  Handshake // cleared once CONNECT has used it
 	txs        map[string]bool
 	recvEvery  time.Duration
 	preconnect int          // bytes fed before CONNECT
 	sendLimit  *sendLimiter // nil when SENDs are unlimited
+
+	// writer-goroutine state: only the running writer uses it (see
+	// outQueue for the handover between writers)
+	lastWrite time.Time
 
 	upMu         sync.Mutex
 	upstream     *relay.Client // set once by the reader goroutine under upMu
@@ -158,8 +161,8 @@ type subscription struct {
 	private bool // the room was private when subscribed: re-check access
 }
 
-// New creates the session for a freshly upgraded connection and starts its
-// writer goroutine. subprotocol is the version the handshake negotiated
+// New creates the session for a freshly upgraded connection. Its writer
+// goroutine runs only while there is something to write. subprotocol is the version the handshake negotiated
 // (V12 when the client offered none); hs is what else the handshake
 // carried. onFinish runs once when it ends.
 func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs Handshake, onFinish func(*Session)) *Session {
@@ -172,24 +175,23 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		dec:       stomp.NewDecoder(opts.Limits),
 		subproto:  subprotocol,
 		handshake: hs,
-		hb:        make(chan time.Duration, 1),
 		txs:       map[string]bool{},
 		subs:      map[string]*subscription{},
 		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
 		done:      make(chan struct{}),
 		onFinish:  onFinish,
+		lastWrite: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.version.Store(int32(subprotocol))
 	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote, "transport", hs.Transport))
-	s.out = newOutQueue(opts.SendQueueBytes)
+	s.out = newOutQueue(opts.SendQueueBytes, s.writeLoop)
 	if b, ok := conn.(Batcher); ok {
 		s.batching = b.BatchFrames()
 	}
 	if opts.ConnectTimeout > 0 {
 		_ = conn.SetReadDeadline(time.Now().Add(opts.ConnectTimeout))
 	}
-	go s.writeLoop()
 	return s
 }
 
@@ -207,8 +209,6 @@ func (s *Session) logger() *slog.Logger { return s.logp.Load() }
 
 // writeVersion is the version frames to the client are encoded in.
 func (s *Session) writeVersion() stomp.Version { return stomp.Version(s.version.Load()) }
-
-func (s *Session) heartbeatSet() <-chan time.Duration { return s.hb }
 
 // ErrClosed is returned by Receive once the session is over.
 var ErrClosed = errors.New("session closed")

@@ -34,44 +34,24 @@ var batchPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// writeLoop is the session's writer goroutine. It owns every write to the
-// socket and the socket's close: it drains the queue, sends heart-beats
-// when nothing else was written, and on close writes the final frame
-// (flushing the queue first when asked) before closing the socket.
+// writeLoop is the session's writer goroutine, started by the queue when
+// there is work and none runs (see outQueue). While it runs it owns every
+// write to the socket, the socket's close and lastWrite: it drains the
+// queue, sends a heart-beat when one falls due and nothing else was
+// written, and on close writes the final frame (flushing the queue first
+// when asked) before closing the socket and finishing the session. It
+// ends when the queue has nothing more for it, or with the session.
 func (s *Session) writeLoop() {
-	defer s.finish()
 	q := s.out
 	obs := s.opts.observer()
-	var (
-		batch     []queued
-		lastWrite = time.Now()
-		tick      <-chan time.Time
-		every     time.Duration
-	)
+	var batch []queued
 	for {
-		select {
-		case <-q.wake:
-		case <-tick:
-			if time.Since(lastWrite) >= every/2 {
-				if err := s.conn.WriteMessage(stomp.HeartBeat); err != nil {
-					s.dropSocket(err)
-					return
-				}
-				lastWrite = time.Now()
-			}
-			continue
-		case every = <-s.heartbeatSet():
-			if every > 0 {
-				// checking twice per interval keeps every gap under it
-				t := time.NewTicker(every / 2)
-				defer t.Stop()
-				tick = t.C
-			}
-			continue
+		w, ok := q.take(batch)
+		if !ok {
+			return // parked: the queue starts a writer for the next work
 		}
-		var closing bool
-		batch, closing = q.take(batch)
-		if closing {
+		batch = w.items
+		if w.closing {
 			q.mu.Lock()
 			final, code, text, flush := q.final, q.closeCode, q.closeText, q.flushFirst
 			q.mu.Unlock()
@@ -82,18 +62,37 @@ func (s *Session) writeLoop() {
 				obs.FrameSent(final.Command)
 			}
 			_ = s.conn.Close(code, text)
+			s.endWriter()
 			return
 		}
-		err := s.writeFrames(obs, batch)
-		if len(batch) > 0 {
-			lastWrite = time.Now()
+		if len(batch) == 0 {
+			// only a heart-beat fell due
+			if time.Since(s.lastWrite) >= w.beat/2 {
+				if err := s.conn.WriteMessage(stomp.HeartBeat); err != nil {
+					s.dropSocket(err)
+					s.endWriter()
+					return
+				}
+				s.lastWrite = time.Now()
+			}
+			continue
 		}
+		err := s.writeFrames(obs, batch)
+		s.lastWrite = time.Now()
 		clear(batch) // let the sent bodies go before the next take
 		if err != nil {
 			s.dropSocket(err)
+			s.endWriter()
 			return
 		}
 	}
+}
+
+// endWriter is the last thing the last writer does: the socket is closed
+// and the queue, closing, starts no writer again.
+func (s *Session) endWriter() {
+	s.out.stopHeartBeats()
+	s.finish()
 }
 
 // writeFrames writes batch in order and tells obs of every frame written.
