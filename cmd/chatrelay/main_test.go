@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"chatrelay/internal/servertest"
+	"chatrelay/internal/proctest"
 	"chatrelay/internal/stompjstest"
 )
 
 // lockedBuffer collects the server's output.
-type lockedBuffer = servertest.LockedBuffer
+type lockedBuffer = proctest.LockedBuffer
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

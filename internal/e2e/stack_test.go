@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/servertest"
 )
 
 // stack is compose.yaml's topology on loopback: two chatrelay replicas on
@@ -101,7 +101,7 @@ func (p *process) running() error {
 // nginx in front of them.
 func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack {
 	t.Helper()
-	bin := servertest.Binary(t)
+	bin := proctest.Binary(t)
 	nginxAddr := freeAddr(t)
 	s := &stack{base: "http://" + nginxAddr}
 	for _, name := range []string{"chatrelay1", "chatrelay2"} {
@@ -284,4 +284,4 @@ func killByArgument(marker string) []int {
 }
 
 // lockedBuffer collects a process's output for the test to read.
-type lockedBuffer = servertest.LockedBuffer
+type lockedBuffer = proctest.LockedBuffer

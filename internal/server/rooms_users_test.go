@@ -2,22 +2,19 @@ package server
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/stomp"
-	"chatrelay/internal/stompjstest"
 	"chatrelay/internal/stomptest"
 )
 
@@ -56,25 +53,6 @@ func TestPresenceMembers(t *testing.T) {
 	}
 }
 
-// chatrelayBinary builds cmd/chatrelay once per test run.
-var chatrelayBinary = sync.OnceValues(func() (string, error) {
-	root, err := stompjstest.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "chatrelay-bin-*")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "chatrelay")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/chatrelay")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // TestPresenceAfterKill: the users of a replica killed with SIGKILL drop
 // out of the members list within rooms.presence.expiry plus one interval
 // (3 s + 1 s by default; the test allows 5 s).
@@ -82,10 +60,7 @@ func TestPresenceAfterKill(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	a := start(t, cfg)
 	room := createRoom(t, a, unique(t))
-	bin, err := chatrelayBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := proctest.Binary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,25 +1,17 @@
 // Package servertest runs chatrelay for tests outside internal/server: an
-// in-process replica on a 127.0.0.1 port chosen at run time, or the
-// cmd/chatrelay binary built once per test process, plus a buffer for a
-// child process's output.
+// in-process replica on a 127.0.0.1 port chosen at run time. (The built
+// binary, for child processes, is internal/proctest's.)
 package servertest
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"chatrelay/internal/config"
 	"chatrelay/internal/server"
-	"chatrelay/internal/stompjstest"
 )
 
 // Replica is a chatrelay server serving on a loopback port until the test
@@ -73,55 +65,4 @@ func Start(t testing.TB, cfg config.Config, log *slog.Logger, ready time.Duratio
 			cfg.Broker.Mode, cfg.Broker.Addresses, cfg.Broker.Login, cfg.Broker.VHost, err)
 	}
 	return &Replica{Server: srv, Addr: l.Addr().String()}
-}
-
-// buildOnce builds cmd/chatrelay once per test process.
-var buildOnce = sync.OnceValues(func() (string, error) {
-	root, err := stompjstest.ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "chatrelay-bin-*")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "chatrelay")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/chatrelay")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/chatrelay: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// Binary returns the path of cmd/chatrelay built for this test process
-// (once; the file is left in the system's temporary directory).
-func Binary(t testing.TB) string {
-	t.Helper()
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// LockedBuffer collects a child process's output for several writers and
-// the test that reads it.
-type LockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write implements io.Writer.
-func (l *LockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (l *LockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/server"
 	"chatrelay/internal/servertest"
@@ -284,7 +285,7 @@ func expectTalk(t testing.TB, c *stomptest.Client, text string) roomMessage {
 }
 
 // lockedBuffer collects a child process's output.
-type lockedBuffer = servertest.LockedBuffer
+type lockedBuffer = proctest.LockedBuffer
 
 // unique returns a name no other test run uses.
 func unique(t testing.TB) string {
