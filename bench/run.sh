@@ -47,6 +47,9 @@ fi
 : "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
 : "${B_CLIENTS:=2000}" "${B_RATES:=20,50,100,200,400,800}"
 : "${C_CLIENTS:=10000}" "${C_ROOMS:=100}" "${C_HOLD:=30s}" "${C_HEARTBEAT:=20s}"
+# (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
+# both ways), so that no server drops a receive-only client as idle
+: "${HEARTBEAT:=10s}"
 : "${DURATION:=30s}" "${WARMUP:=5s}" "${DRAIN:=10s}" "${SETTLE:=10s}"
 : "${CONNECT_RATE:=500}" "${MAX_MESSAGES:=2000000}" "${SIZE:=100}"
 : "${REPLICAS:=1}" "${BASE_PORT:=18080}" "${BASELINE_PORT:=18999}"
@@ -145,7 +148,7 @@ fi
 	echo "A: $A_CLIENTS clients, $A_ROOMS rooms, rates $A_RATES"
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT"
-	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s"
+	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
 
 # --- chatrelay replicas ---------------------------------------------------
@@ -242,7 +245,7 @@ bench() {
 	esac
 }
 
-load=(-duration "$DURATION" -warmup "$WARMUP" -drain "$DRAIN")
+load=(-duration "$DURATION" -warmup "$WARMUP" -drain "$DRAIN" -heartbeat "$HEARTBEAT")
 webstomp=(-mode webstomp -urls "$WEBSTOMP_URL" -login "$RABBIT_USER" -passcode "$RABBIT_PASS" "${mgmt[@]}" ${RABBIT_PID:+-pid "$RABBIT_PID"})
 
 for sc in $SCENARIOS; do

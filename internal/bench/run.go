@@ -287,6 +287,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.deleteRooms()
 	}()
 
+	if r.cfg.HeartBeat > 0 {
+		// from the first connection on, not after the last: a slow connect
+		// phase must not leave early clients silent for longer than a
+		// server's idle timeout (Web-STOMP closes a client it has heard
+		// nothing from for 60 s)
+		hbCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		r.wg.Add(1)
+		// the heart-beat goroutine owns the heart-beat schedule (see heartBeats)
+		go r.heartBeats(hbCtx)
+	}
 	begin := time.Now()
 	connected := r.connectAll(ctx)
 	rep.Connect = ConnectReport{Connected: connected, Failed: int64(len(r.clients)) - connected, Seconds: time.Since(begin).Seconds()}
@@ -294,13 +305,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if connected == 0 {
 		rep.finish(r, rss, before, nil)
 		return rep, errors.New("no client connected")
-	}
-	if r.cfg.HeartBeat > 0 {
-		hbCtx, stop := context.WithCancel(ctx)
-		defer stop()
-		r.wg.Add(1)
-		// the heart-beat goroutine owns the heart-beat schedule (see heartBeats)
-		go r.heartBeats(hbCtx)
 	}
 	waitCtx(ctx, cfg.Settle)
 	rss.read(1)
