@@ -21,16 +21,7 @@ func (f *Frame) Append(dst []byte, v Version) []byte {
 			dst = appendLength(dst, len(f.Body))
 			continue
 		}
-		if esc {
-			dst = appendEscaped(dst, h.Key, v)
-			dst = append(dst, ':')
-			dst = appendEscaped(dst, h.Value, v)
-		} else {
-			dst = appendRaw(dst, h.Key)
-			dst = append(dst, ':')
-			dst = appendRaw(dst, h.Value)
-		}
-		dst = append(dst, '\n')
+		dst = appendHeaderLine(dst, esc, v, h.Key, h.Value)
 	}
 	if hasLength {
 		dst = append(dst, '\n')
@@ -45,7 +36,12 @@ func (f *Frame) Append(dst []byte, v Version) []byte {
 // it lets a caller encode a frame in parts, to share all but one header
 // between the copies of a message sent to many subscribers.
 func AppendHeader(dst []byte, command string, v Version, key, value string) []byte {
-	if escapes(v, command) {
+	return appendHeaderLine(dst, escapes(v, command), v, key, value)
+}
+
+// appendHeaderLine appends "key:value\n", escaped under v when esc.
+func appendHeaderLine(dst []byte, esc bool, v Version, key, value string) []byte {
+	if esc {
 		dst = appendEscaped(dst, key, v)
 		dst = append(dst, ':')
 		dst = appendEscaped(dst, value, v)
