@@ -48,26 +48,19 @@ func BenchmarkDecodeSend(b *testing.B) {
 	wire := New(SEND, "destination", "/app/chat.send", "content-type", "application/json", "receipt", "r-1").Encode(V12)
 	wire = append(wire[:len(wire)-1], benchBody...)
 	wire = append(wire, 0)
-	d := NewDecoder(Limits{})
-	d.SetVersion(V12)
-	b.ReportAllocs()
-	b.SetBytes(int64(len(wire)))
-	for b.Loop() {
-		if err := d.Feed(wire); err != nil {
-			b.Fatal(err)
-		}
-		f, err := d.Next()
-		if err != nil || f == nil {
-			b.Fatal(f, err)
-		}
-	}
+	benchDecode(b, wire, 1)
 }
 
 // BenchmarkDecodeBatch decodes 16 MESSAGE frames that arrive in one
 // WebSocket message, as a client reads a batched write.
 func BenchmarkDecodeBatch(b *testing.B) {
 	one := benchMessage().Encode(V12)
-	wire := bytes.Repeat(one, 16)
+	benchDecode(b, bytes.Repeat(one, 16), 16)
+}
+
+// benchDecode feeds wire, one WebSocket message holding frames frames, to
+// a 1.2 decoder per iteration and takes every frame out.
+func benchDecode(b *testing.B, wire []byte, frames int) {
 	d := NewDecoder(Limits{})
 	d.SetVersion(V12)
 	b.ReportAllocs()
@@ -76,7 +69,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err := d.Feed(wire); err != nil {
 			b.Fatal(err)
 		}
-		for range 16 {
+		for range frames {
 			if f, err := d.Next(); err != nil || f == nil {
 				b.Fatal(f, err)
 			}
