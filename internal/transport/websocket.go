@@ -49,8 +49,9 @@ const (
 	// memory before the limits refuse it. The chunk comes from chunkPool
 	// once a message has begun, so an idle connection holds none.
 	readChunk = 8 << 10
-	// readBufferSize is gorilla's buffered reader per connection, which
-	// an idle connection keeps: it need only hold frame headers and
+	// readBufferSize is gorilla's buffered reader per connection (made by
+	// hijackBuffer), which an idle connection keeps: it need only hold
+	// frame headers and
 	// control frames (at most 125 bytes of payload), since a payload
 	// read of readChunk bytes goes to the socket directly once what is
 	// buffered has been taken.
@@ -99,7 +100,7 @@ func NewWebSocket(origins *OriginChecker, limits HandshakeLimits, maxMessage int
 			log:          log,
 		},
 		upgrader: websocket.Upgrader{
-			ReadBufferSize:  readBufferSize,
+			ReadBufferSize:  0, // reuse hijackBuffer's reader
 			WriteBufferSize: writeBufferSize,
 			WriteBufferPool: writeBufferPool,
 			Subprotocols:    Subprotocols,
@@ -146,7 +147,8 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, reason, status)
 		return
 	}
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	hb := &hijackBuffer{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hb, r, nil)
 	if err != nil {
 		h.release(ip, TransportWebSocket)
 		return // the upgrader has answered
@@ -158,39 +160,52 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "v11.stomp":
 		version = stomp.V11
 	}
-	conn := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{})}
-	s := h.newSession(conn, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
-	go h.serveConn(ws, conn, s, ip)
+	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, ip: ip,
+		in: newInputWaiter(ws.UnderlyingConn(), hb.br)}
+	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
+	go c.readNext()
 }
 
-// serveConn is the goroutine of one upgraded connection. It owns the
-// connection's reads: it runs the read loop until the session or the
-// connection ends, drains what the client still sends, tells conn's
-// Close that reading is over, waits for the session to end and releases
-// the connection's place in the limits.
-func (h *WebSocket) serveConn(ws *websocket.Conn, conn *wsConn, s *session.Session, ip string) {
-	defer h.release(ip, TransportWebSocket)
-	h.readLoop(ws, s)
-	drain(ws)
-	close(conn.readDone)
-	<-s.Done()
-}
-
-// readLoop hands what the client sends to s, readChunk bytes at a time,
-// until the session or the connection ends. A message longer than
-// maxMessage ends the session with an ERROR (gorilla's own read limit is
-// not used: it closes with 1009 before the client can be told why).
-func (h *WebSocket) readLoop(ws *websocket.Conn, s *session.Session) {
-	for {
-		_, r, err := ws.NextReader()
-		if err != nil {
-			s.ReadFailed(err)
-			return
-		}
-		if !h.readMessage(r, s) {
-			return
-		}
+// readNext is the goroutine that reads the connection, one message at a
+// time: it owns the connection's reads while it runs. It waits for the
+// next message, hands it to the session readChunk bytes at a time, and
+// then hands reading over to a fresh goroutine and ends. Handling a
+// message (CONNECT, SUBSCRIBE) runs deep and grows the stack to several
+// KiB, which the runtime never shrinks back below 4 KiB (it halves a
+// stack only when under a quarter of it is in use, counting 800 bytes of
+// guard); a reader that ends after each message leaves that stack
+// behind, and an idle connection waits on a new 2 KiB one.
+//
+// When the session or the connection ends, the last reader drains what
+// the client still sends, tells Close that reading is over, waits for the
+// session to end and releases the connection's place in the limits.
+func (c *wsConn) readNext() {
+	if c.readOne() {
+		go c.readNext()
+		return
 	}
+	drain(c.ws)
+	close(c.readDone)
+	<-c.s.Done()
+	c.h.release(c.ip, TransportWebSocket)
+}
+
+// readOne waits for input (see inputWaiter), then reads one message and
+// hands it to the session; it reports whether reading goes on. A message
+// longer than maxMessage ends the session with an ERROR (gorilla's own
+// read limit is not used: it closes with 1009 before the client can be
+// told why).
+func (c *wsConn) readOne() bool {
+	if err := c.in.wait(); err != nil {
+		c.s.ReadFailed(err)
+		return false
+	}
+	_, r, err := c.ws.NextReader()
+	if err != nil {
+		c.s.ReadFailed(err)
+		return false
+	}
+	return c.h.readMessage(r, c.s)
 }
 
 // readMessage hands the message r to s in chunks borrowed from chunkPool
@@ -242,13 +257,19 @@ func drain(ws *websocket.Conn) {
 
 // wsConn adapts a gorilla connection to session.Conn. Writes come from the
 // session's writer goroutine only; closeOnce guards the close handshake.
-// The read loop (serveConn's goroutine) closes readDone when it stops
-// reading.
+// The reader (readNext) closes readDone when it stops reading.
 type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 	readDone     chan struct{}
+
+	// what the reader needs: the endpoint, the session, the address
+	// counted in the endpoint's limits, and how to wait for input
+	h  *WebSocket
+	s  *session.Session
+	ip string
+	in inputWaiter
 
 	mu      sync.Mutex // orders SetReadDeadline with Close
 	closing bool

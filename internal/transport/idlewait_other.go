@@ -1,0 +1,7 @@
+//go:build !linux
+
+package transport
+
+// socketReadable reports every socket readable where peeking is not
+// implemented: the reader then waits inside gorilla's NextReader.
+func socketReadable(fd uintptr) bool { return true }
