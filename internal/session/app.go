@@ -3,6 +3,7 @@ package session
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -72,10 +73,10 @@ func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track 
 func (s *Session) userError(dest string, err error) {
 	var rerr *router.Error
 	if !errors.As(err, &rerr) {
-		s.logger().Warn("handler failed", "destination", dest, "err", err)
+		s.log(slog.LevelWarn, "handler failed", "destination", dest, "err", err)
 	}
 	if !s.toErrorsQueue(router.ErrorBody(dest, err)) {
-		s.logger().Info("handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
+		s.log(slog.LevelInfo, "handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -49,18 +50,18 @@ func (s *Session) connect(f *stomp.Frame) error {
 		case errors.Is(err, auth.ErrBadCredentials):
 			msg = "bad credentials"
 		}
-		s.logger().Info("connect refused", "login", f.Header("login"), "err", err)
+		s.log(slog.LevelInfo, "connect refused", "login", f.Header("login"), "err", err)
 		s.failFrame(f, msg, err.Error(), ClosePolicy)
 		return err
 	}
 	user := id.User
 	s.user = user
-	s.logp.Store(s.logger().With("user", user))
+	s.logUser.Store(&user)
 	if ok, ended := s.acquireUser(user); !ok {
 		if ended {
 			return ErrClosed
 		}
-		s.logger().Info("connect refused: too many connections", "limit", s.opts.UserConns.limit)
+		s.log(slog.LevelInfo, "connect refused: too many connections", "limit", s.opts.UserConns.limit)
 		s.opts.observer().LimitClosed(LimitConnsPerUser)
 		return s.failFrame(f, "too many connections",
 			fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit), ClosePolicy)
@@ -94,7 +95,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	if !id.Expires.IsZero() {
 		s.expireAt(id.Expires)
 	}
-	s.logger().Info("connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
+	s.log(slog.LevelInfo, "connected", "version", v.String(), "heart-beat-send", sendEvery, "heart-beat-receive", recvEvery)
 	return nil
 }
 
@@ -108,7 +109,7 @@ func (s *Session) expireAt(t time.Time) {
 		defer timer.Stop()
 		select {
 		case <-timer.C:
-			s.logger().Info("token expired")
+			s.log(slog.LevelInfo, "token expired")
 			s.fail(nil, "token expired", "the token's exp has passed: reconnect with a new token", ClosePolicy)
 		case <-s.ctx.Done():
 		}

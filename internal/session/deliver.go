@@ -2,6 +2,7 @@ package session
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -24,7 +25,7 @@ func (s *Session) Deliver(f *stomp.Frame) {
 			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", sub.display), Body: f.Body}
 		}
 	case stomp.ERROR:
-		s.logger().Warn("relay error", "message", f.Header("message"))
+		s.log(slog.LevelWarn, "relay error", "message", f.Header("message"))
 		s.out.close(f, CloseServerError, "broker error", true)
 		return
 	case stomp.RECEIPT:
@@ -57,7 +58,7 @@ func (s *Session) push(it queued) {
 			c.Add(1)
 		}
 		s.opts.observer().SlowConsumerClosed()
-		s.logger().Warn("closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
+		s.log(slog.LevelWarn, "closing slow consumer", "queued_limit", s.opts.SendQueueBytes)
 	}
 }
 

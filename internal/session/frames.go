@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"chatrelay/internal/destination"
 	"chatrelay/internal/stomp"
@@ -240,7 +241,7 @@ func (s *Session) transaction(f *stomp.Frame) error {
 func (s *Session) refuse(f *stomp.Frame, err error) error {
 	var r *destination.Rejection
 	if errors.As(err, &r) {
-		s.logger().Info("frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
+		s.log(slog.LevelInfo, "frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
 		return s.failFrame(f, "destination refused: "+r.Destination, err.Error(), ClosePolicy)
 	}
 	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)

@@ -3,6 +3,7 @@ package session
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"chatrelay/internal/stomp"
@@ -122,7 +123,7 @@ func (s *Session) feed(p []byte) error {
 func (s *Session) protocolError(f *stomp.Frame, err error) {
 	var se *stomp.Error
 	if errors.As(err, &se) && se.Limit != "" {
-		s.logger().Info("frame limit exceeded", "limit", se.Limit, "err", err)
+		s.log(slog.LevelInfo, "frame limit exceeded", "limit", se.Limit, "err", err)
 		s.opts.observer().LimitClosed(se.Limit)
 		code := CloseTooBig
 		if se.Limit == stomp.LimitHeaders {
@@ -131,14 +132,14 @@ func (s *Session) protocolError(f *stomp.Frame, err error) {
 		s.fail(f, fmt.Sprintf("%s (limits.%s)", se.Reason, se.Limit), "the frame breaks a server limit; see the README's Limits table", code)
 		return
 	}
-	s.logger().Info("protocol error", "err", err)
+	s.log(slog.LevelInfo, "protocol error", "err", err)
 	s.fail(f, "malformed frame", err.Error(), CloseProtocol)
 }
 
 // MessageTooBig ends the session because the transport read a message
 // longer than limit bytes; it is called by the transport's read loop.
 func (s *Session) MessageTooBig(limit int64) {
-	s.logger().Info("message limit exceeded", "limit", limit)
+	s.log(slog.LevelInfo, "message limit exceeded", "limit", limit)
 	s.opts.observer().LimitClosed(LimitMaxFrameBytes)
 	kind, name := "websocket", "WebSocket"
 	if s.transport == "sockjs" {

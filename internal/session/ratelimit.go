@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -92,7 +93,7 @@ func (s *Session) checkSendRate(f *stomp.Frame, dest string) (bool, error) {
 	}
 	l := s.opts.SendLimits
 	if abusive {
-		s.logger().Info("closing session: rate limit exceeded", "send_rate", l.Rate, "send_abuse", l.Abuse, "window", l.AbuseWindow)
+		s.log(slog.LevelInfo, "closing session: rate limit exceeded", "send_rate", l.Rate, "send_abuse", l.Abuse, "window", l.AbuseWindow)
 		s.opts.observer().LimitClosed(LimitSendAbuse)
 		return false, s.failFrame(f, "rate limit exceeded",
 			fmt.Sprintf("more than %d SENDs over the rate limit within %v (limits.send_abuse)", l.Abuse, l.AbuseWindow), ClosePolicy)

@@ -2,6 +2,7 @@ package session
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 	}
 	if !room.Allows(s.user) {
 		s.dropSub(sub.id)
-		s.logger().Info("private room refused", "room", roomID, "user", s.user)
+		s.log(slog.LevelInfo, "private room refused", "room", roomID)
 		return s.failFrame(f, "forbidden", fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID), ClosePolicy)
 	}
 	start, err := s.roomStart(h)

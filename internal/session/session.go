@@ -106,8 +106,8 @@ type Session struct {
 	conn      Conn
 	id        string
 	remote    string
-	transport string                      // the Handshake's Transport
-	logp      atomic.Pointer[slog.Logger] // replaced once at CONNECT, read by every goroutine
+	transport string                 // the Handshake's Transport
+	logUser   atomic.Pointer[string] // the user, for logs: set once at CONNECT, read by every goroutine
 	dec       *stomp.Decoder
 	out       *outQueue
 	batching  bool // conn is a Batcher that accepts several frames per message
@@ -184,7 +184,6 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.version.Store(int32(subprotocol))
-	s.logp.Store(opts.Logger.With("session", s.id, "remote", remote, "transport", hs.Transport))
 	s.out = newOutQueue(opts.SendQueueBytes, s.writeLoop)
 	if b, ok := conn.(Batcher); ok {
 		s.batching = b.BatchFrames()
@@ -204,8 +203,22 @@ func (s *Session) User() string { return s.user }
 // Done is closed when the session has ended and its socket is closed.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
-// logger returns the session's logger (with the user once connected).
-func (s *Session) logger() *slog.Logger { return s.logp.Load() }
+// log logs msg at level with args after the session's attributes: its
+// id, remote address, transport and, once connected, user. The record is
+// built only when the level is enabled, and a session keeps no logger of
+// its own: thousands of idle sessions would each hold a cloned handler.
+func (s *Session) log(level slog.Level, msg string, args ...any) {
+	ctx := context.Background()
+	if !s.opts.Logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]any, 0, 8+len(args))
+	attrs = append(attrs, "session", s.id, "remote", s.remote, "transport", s.transport)
+	if u := s.logUser.Load(); u != nil {
+		attrs = append(attrs, "user", *u)
+	}
+	s.opts.Logger.Log(ctx, level, msg, append(attrs, args...)...)
+}
 
 // writeVersion is the version frames to the client are encoded in.
 func (s *Session) writeVersion() stomp.Version { return stomp.Version(s.version.Load()) }
@@ -290,7 +303,7 @@ func (s *Session) finish() {
 		if s.onFinish != nil {
 			s.onFinish(s)
 		}
-		s.logger().Debug("session ended")
+		s.log(slog.LevelDebug, "session ended")
 	})
 }
 

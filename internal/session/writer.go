@@ -1,6 +1,7 @@
 package session
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -152,7 +153,7 @@ func (s *Session) written(obs Observer, group []queued) {
 // dropSocket closes a socket that failed a write; nothing more can be said
 // to the client.
 func (s *Session) dropSocket(err error) {
-	s.logger().Debug("write failed", "err", err)
+	s.log(slog.LevelDebug, "write failed", "err", err)
 	s.out.close(nil, CloseGoingAway, "", false)
 	_ = s.conn.Close(CloseGoingAway, "write failed")
 }
