@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -141,6 +142,46 @@ func TestWebSocketConnectTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	if f := newFrameReader(ws2).next(t); f.Command != stomp.CONNECTED {
+		t.Fatalf("got %s %v", f.Command, f.Headers)
+	}
+}
+
+// TestWebSocketDataBeforeUpgrade: a client that sends a WebSocket frame
+// in the same segment as its upgrade request, before the handshake is
+// answered, is refused (gorilla checks the reader net/http hijacked,
+// which the endpoint hands on in that case); its slot in the limits is
+// given back and the endpoint keeps serving.
+func TestWebSocketDataBeforeUpgrade(t *testing.T) {
+	e := newTestEndpoints(t, nil, HandshakeLimits{}, 5*time.Second)
+	raw, err := net.Dial("tcp", strings.TrimPrefix(e.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+		"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n"
+	if _, err := raw.Write(append([]byte(req), clientMessage(connectFrame)...)); err != nil {
+		t.Fatal(err)
+	}
+	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(raw)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if bytes.Contains(got, []byte(" 101 ")) {
+		t.Fatalf("upgraded: %q", got)
+	}
+	e.obs.wait(t, "closed ws", 1)
+	if n := e.ws.Connections(); n != 0 {
+		t.Fatalf("%d connections still counted", n)
+	}
+
+	ws, raw2 := dialRaw(t, e)
+	if _, err := raw2.Write(clientMessage(connectFrame)); err != nil {
+		t.Fatal(err)
+	}
+	if f := newFrameReader(ws).next(t); f.Command != stomp.CONNECTED {
 		t.Fatalf("got %s %v", f.Command, f.Headers)
 	}
 }
