@@ -18,16 +18,28 @@ import (
 // only when there is something to read. What gorilla already buffered
 // must not wait on the socket, so the endpoint hands gorilla a
 // bufio.Reader of its own (hijackBuffer) to look into.
+//
+// Two assumptions hold this up: gorilla's buffer reads straight from the
+// socket the waiter polls (no listener wrapper buffers in between), and
+// gorilla returns to the caller between messages. It does not between
+// control frames: after a WebSocket ping (which browsers and
+// @stomp/stompjs do not send; they heart-beat with STOMP's EOLs) the
+// reader waits inside NextReader, on a deeper stack, until the next
+// message.
 
 // hijackBuffer wraps the handshake's ResponseWriter so that the hijacked
 // connection's bufio.Reader, which gorilla reuses as the connection's
 // read buffer (its ReadBufferSize being 0), is one of readBufferSize
-// bytes that the reader can look into. A request whose body already sent
-// bytes keeps net/http's reader: gorilla refuses it.
+// bytes that the reader can look into. A client that sent bytes after its
+// request's headers, before the handshake was answered, keeps net/http's
+// reader: gorilla refuses it.
 type hijackBuffer struct {
 	http.ResponseWriter
 	br *bufio.Reader // set by Hijack
 }
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (h *hijackBuffer) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // Hijack implements http.Hijacker.
 func (h *hijackBuffer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -63,8 +75,8 @@ func newInputWaiter(c net.Conn, br *bufio.Reader) inputWaiter {
 	return w
 }
 
-// wait returns once the connection has input: bytes buffered, bytes or
-// the end of input in the socket, or a socket error (left for the next
+// wait returns once the connection has input: bytes buffered, or bytes,
+// the end of input or an error pending on the socket (left for the next
 // read to find). It returns an error when the read deadline passes or
 // the connection is closed.
 func (w inputWaiter) wait() error {

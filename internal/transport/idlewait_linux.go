@@ -1,13 +1,15 @@
 package transport
 
-import "syscall"
+import "golang.org/x/sys/unix"
 
 // socketReadable is called by syscall.RawConn.Read with the socket's
-// descriptor: it reports whether a read would not block, peeking at one
-// byte without taking it. false makes the runtime wait until the socket
-// is readable and ask again.
+// descriptor: it reports whether a read would not block — data, the end
+// of input or an error pending — asking poll(2) without waiting, which
+// takes nothing from the socket (a MSG_PEEK read would consume a pending
+// error such as ECONNRESET). false makes the runtime wait until the
+// socket is readable and ask again.
 func socketReadable(fd uintptr) bool {
-	var b [1]byte
-	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	return err != syscall.EAGAIN
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds[:], 0)
+	return err != nil || n > 0
 }

@@ -51,10 +51,10 @@ const (
 	readChunk = 8 << 10
 	// readBufferSize is gorilla's buffered reader per connection (made by
 	// hijackBuffer), which an idle connection keeps: it need only hold
-	// frame headers and
-	// control frames (at most 125 bytes of payload), since a payload
-	// read of readChunk bytes goes to the socket directly once what is
-	// buffered has been taken.
+	// frame headers and control frames (at most 125 bytes of payload),
+	// since a payload read of readChunk bytes goes to the socket directly
+	// once what is buffered has been taken. gorilla reuses the hijacked
+	// reader only when it is larger than 256 bytes (checked below).
 	readBufferSize = 512
 	// writeBufferSize is gorilla's write buffer, taken from
 	// writeBufferPool for the length of one message only.
@@ -66,6 +66,11 @@ const (
 	lingerTime  = time.Second
 	lingerBytes = 16 << 20
 )
+
+// gorilla v1.5.3 reuses a hijacked reader of more than 256 bytes and
+// makes its own otherwise, which inputWaiter could not look into: this
+// fails to compile when readBufferSize is too small.
+const _ = uint(readBufferSize - 257)
 
 // chunkPool holds the readChunk buffers read loops decode messages from.
 var chunkPool = sync.Pool{New: func() any {
@@ -171,10 +176,11 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // next message, hands it to the session readChunk bytes at a time, and
 // then hands reading over to a fresh goroutine and ends. Handling a
 // message (CONNECT, SUBSCRIBE) runs deep and grows the stack to several
-// KiB, which the runtime never shrinks back below 4 KiB (it halves a
-// stack only when under a quarter of it is in use, counting 800 bytes of
-// guard); a reader that ends after each message leaves that stack
-// behind, and an idle connection waits on a new 2 KiB one.
+// KiB, which the runtime does not shrink back below 4 KiB (it halves a
+// stack only when what is in use plus an 800-byte guard is under a
+// quarter of it, and a waiting reader uses more than 224 bytes); a
+// reader that ends after each message leaves that stack behind, and an
+// idle connection waits on a new 2 KiB one.
 //
 // When the session or the connection ends, the last reader drains what
 // the client still sends, tells Close that reading is over, waits for the
@@ -196,10 +202,10 @@ func (c *wsConn) readNext() {
 // read limit is not used: it closes with 1009 before the client can be
 // told why).
 func (c *wsConn) readOne() bool {
-	if err := c.in.wait(); err != nil {
-		c.s.ReadFailed(err)
-		return false
-	}
+	// A failed wait (the deadline passed, the connection closed) goes
+	// on to NextReader all the same: it fails at once, and gorilla
+	// keeps the error, so that drain does not wait for the client again.
+	_ = c.in.wait()
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		c.s.ReadFailed(err)
