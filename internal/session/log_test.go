@@ -1,33 +1,19 @@
 package session
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
+
+	"chatrelay/internal/proctest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the handler's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// records returns the JSON records written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
+// records returns the JSON records written to buf so far.
+func records(t *testing.T, buf *proctest.LockedBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		if line == "" {
 			continue
 		}
@@ -44,7 +30,7 @@ func (b *syncBuffer) records(t *testing.T) []map[string]any {
 // address and transport, and the user once CONNECT named one; records
 // below the logger's level are not written.
 func TestLogAttributes(t *testing.T) {
-	var buf syncBuffer
+	var buf proctest.LockedBuffer
 	opts := newObserved(t, nil)
 	opts.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -53,7 +39,7 @@ func TestLogAttributes(t *testing.T) {
 	// connected as ann, then a frame too big
 	_, _ = runSession(t, opts, "CONNECT\naccept-version:1.2\nlogin:ann\n\n\x00", "SEND\ndestination:/app/echo\ncontent-length:2000\n\n")
 
-	recs := buf.records(t)
+	recs := records(t, &buf)
 	seen := map[string]map[string]any{}
 	for _, r := range recs {
 		if r["level"] == "DEBUG" {
