@@ -2,91 +2,26 @@ package transport
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"io"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/stomptest"
 )
 
-// dialRaw opens a /ws connection and returns it with the TCP connection
-// under it, so that a test can write client frames of its own making.
-func dialRaw(t *testing.T, e *testEndpoints) (*websocket.Conn, net.Conn) {
+// dialWS opens a raw STOMP client on e's /ws endpoint.
+func dialWS(t *testing.T, e *testEndpoints) *stomptest.Client {
 	t.Helper()
-	var raw net.Conn
-	d := websocket.Dialer{
-		Subprotocols: []string{"v12.stomp"},
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			raw = c
-			return c, err
-		},
-	}
-	ws, _, err := d.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+"/ws", nil)
+	c, _, err := stomptest.Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+"/ws", stomptest.Options{Subprotocols: []string{"v12.stomp"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = ws.Close() })
-	return ws, raw
-}
-
-// clientMessage returns payload as one masked binary WebSocket frame, as
-// a client sends it.
-func clientMessage(payload string) []byte {
-	mask := [4]byte{0x1f, 0x2e, 0x3d, 0x4c}
-	var b bytes.Buffer
-	b.WriteByte(0x82) // FIN, binary
-	switch n := len(payload); {
-	case n < 126:
-		b.WriteByte(0x80 | byte(n))
-	default:
-		b.Write([]byte{0x80 | 126, byte(n >> 8), byte(n)})
-	}
-	b.Write(mask[:])
-	for i := 0; i < len(payload); i++ {
-		b.WriteByte(payload[i] ^ mask[i%4])
-	}
-	return b.Bytes()
-}
-
-// frameReader reads STOMP frames from a client connection, which may
-// carry several in one message.
-type frameReader struct {
-	ws  *websocket.Conn
-	dec *stomp.Decoder
-}
-
-func newFrameReader(ws *websocket.Conn) *frameReader {
-	return &frameReader{ws: ws, dec: stomp.NewDecoder(stomp.DefaultLimits)}
-}
-
-// next returns the next frame within 5 s, skipping heart-beats.
-func (r *frameReader) next(t *testing.T) *stomp.Frame {
-	t.Helper()
-	_ = r.ws.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		f, err := r.dec.Next()
-		if err != nil {
-			t.Fatalf("decode: %v", err)
-		}
-		if f != nil {
-			return f
-		}
-		_, p, err := r.ws.ReadMessage()
-		if err != nil {
-			t.Fatalf("read: %v", err)
-		}
-		if err := r.dec.Feed(p); err != nil {
-			t.Fatalf("decode %q: %v", p, err)
-		}
-	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // TestWebSocketPipelinedMessages: three messages arriving in one TCP
@@ -95,27 +30,25 @@ func (r *frameReader) next(t *testing.T) *stomp.Frame {
 // wait on the socket.
 func TestWebSocketPipelinedMessages(t *testing.T) {
 	e := newTestEndpoints(t, nil, HandshakeLimits{}, 5*time.Second)
-	ws, raw := dialRaw(t, e)
-	var burst []byte
-	burst = append(burst, clientMessage(connectFrame)...)
-	burst = append(burst, clientMessage("SUBSCRIBE\nid:s1\ndestination:/app/echo\n\n\x00")...)
-	burst = append(burst, clientMessage("DISCONNECT\nreceipt:bye\n\n\x00")...)
-	if len(burst) > readBufferSize {
-		t.Fatalf("burst of %d bytes does not fit the %d-byte read buffer", len(burst), readBufferSize)
+	c := dialWS(t, e)
+	burst := []string{connectFrame, "SUBSCRIBE\nid:s1\ndestination:/app/echo\n\n\x00", "DISCONNECT\nreceipt:bye\n\n\x00"}
+	n := 0
+	for _, p := range burst {
+		n += len(stomptest.MaskedMessage([]byte(p)))
 	}
-	if _, err := raw.Write(burst); err != nil {
+	if n > readBufferSize {
+		t.Fatalf("burst of %d bytes does not fit the %d-byte read buffer", n, readBufferSize)
+	}
+	if err := c.Segment(burst...); err != nil {
 		t.Fatal(err)
 	}
-	fr := newFrameReader(ws)
 	for _, want := range []string{stomp.CONNECTED, stomp.MESSAGE, stomp.RECEIPT} {
-		if f := fr.next(t); f.Command != want {
-			t.Fatalf("got %s %v, want %s", f.Command, f.Headers, want)
+		if _, err := c.Expect(want, 5*time.Second); err != nil {
+			t.Fatal(err)
 		}
 	}
-	_, _, err := ws.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != session.CloseNormal {
-		t.Fatalf("after RECEIPT: %v, want close %d", err, session.CloseNormal)
+	if code, err := c.WaitClosed(5 * time.Second); err != nil || code != session.CloseNormal {
+		t.Fatalf("after RECEIPT: close %d (%v), want %d", code, err, session.CloseNormal)
 	}
 	e.obs.wait(t, "closed ws", 1)
 }
@@ -125,24 +58,18 @@ func TestWebSocketPipelinedMessages(t *testing.T) {
 // for input, and the endpoint keeps serving.
 func TestWebSocketConnectTimeout(t *testing.T) {
 	e := newTestEndpoints(t, nil, HandshakeLimits{}, 300*time.Millisecond)
-	ws, _ := dialRaw(t, e)
-	if f := newFrameReader(ws).next(t); f.Command != stomp.ERROR || f.Header("message") != "no CONNECT frame in time" {
-		t.Fatalf("got %s %v", f.Command, f.Headers)
+	c := dialWS(t, e)
+	if f, err := c.Expect(stomp.ERROR, 5*time.Second); err != nil || f.Header("message") != "no CONNECT frame in time" {
+		t.Fatalf("got %v (%v)", f, err)
 	}
-	_, _, err := ws.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != session.CloseProtocol {
-		t.Fatalf("after ERROR: %v, want close %d", err, session.CloseProtocol)
+	if code, err := c.WaitClosed(5 * time.Second); err != nil || code != session.CloseProtocol {
+		t.Fatalf("after ERROR: close %d (%v), want %d", code, err, session.CloseProtocol)
 	}
 	e.obs.wait(t, "closed ws", 1)
 
 	// a client that speaks in time is served
-	ws2, raw2 := dialRaw(t, e)
-	if _, err := raw2.Write(clientMessage(connectFrame)); err != nil {
+	if _, err := dialWS(t, e).Connect(); err != nil {
 		t.Fatal(err)
-	}
-	if f := newFrameReader(ws2).next(t); f.Command != stomp.CONNECTED {
-		t.Fatalf("got %s %v", f.Command, f.Headers)
 	}
 }
 
@@ -161,7 +88,7 @@ func TestWebSocketDataBeforeUpgrade(t *testing.T) {
 	req := "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
 		"Sec-WebSocket-Protocol: v12.stomp\r\n\r\n"
-	if _, err := raw.Write(append([]byte(req), clientMessage(connectFrame)...)); err != nil {
+	if _, err := raw.Write(append([]byte(req), stomptest.MaskedMessage([]byte(connectFrame))...)); err != nil {
 		t.Fatal(err)
 	}
 	_ = raw.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -177,11 +104,7 @@ func TestWebSocketDataBeforeUpgrade(t *testing.T) {
 		t.Fatalf("%d connections still counted", n)
 	}
 
-	ws, raw2 := dialRaw(t, e)
-	if _, err := raw2.Write(clientMessage(connectFrame)); err != nil {
+	if _, err := dialWS(t, e).Connect(); err != nil {
 		t.Fatal(err)
-	}
-	if f := newFrameReader(ws).next(t); f.Command != stomp.CONNECTED {
-		t.Fatalf("got %s %v", f.Command, f.Headers)
 	}
 }
