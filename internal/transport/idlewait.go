@@ -76,12 +76,12 @@ func newInputWaiter(c net.Conn, br *bufio.Reader) inputWaiter {
 }
 
 // wait returns once the connection has input: bytes buffered, or bytes,
-// the end of input or an error pending on the socket (left for the next
-// read to find). It returns an error when the read deadline passes or
-// the connection is closed.
-func (w inputWaiter) wait() error {
+// the end of input or an error pending on the socket. It returns too when
+// the read deadline passes or the connection is closed; the next read
+// then fails at once with that error.
+func (w inputWaiter) wait() {
 	if w.raw == nil || w.br.Buffered() > 0 {
-		return nil
+		return
 	}
-	return w.raw.Read(socketReadable)
+	_ = w.raw.Read(socketReadable)
 }

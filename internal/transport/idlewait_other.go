@@ -2,6 +2,6 @@
 
 package transport
 
-// socketReadable reports every socket readable where peeking is not
-// implemented: the reader then waits inside gorilla's NextReader.
+// socketReadable reports every socket readable where the poll(2) check
+// is not implemented: the reader then waits inside gorilla's NextReader.
 func socketReadable(fd uintptr) bool { return true }

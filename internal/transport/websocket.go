@@ -202,10 +202,10 @@ func (c *wsConn) readNext() {
 // read limit is not used: it closes with 1009 before the client can be
 // told why).
 func (c *wsConn) readOne() bool {
-	// A failed wait (the deadline passed, the connection closed) goes
-	// on to NextReader all the same: it fails at once, and gorilla
-	// keeps the error, so that drain does not wait for the client again.
-	_ = c.in.wait()
+	// After a failed wait (the deadline passed, the connection closed)
+	// NextReader fails at once and gorilla keeps the error, so that
+	// drain does not wait for the client again.
+	c.in.wait()
 	_, r, err := c.ws.NextReader()
 	if err != nil {
 		c.s.ReadFailed(err)
