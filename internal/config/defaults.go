@@ -67,7 +67,7 @@ func Defaults() Config {
 				{"/pub/**", "/app/**"},
 			},
 			ClientSend:      []string{"/app/**"},
-			ClientSubscribe: []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"},
+			ClientSubscribe: []string{"/topic/**", "/user/queue/**", "/app/**"},
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
