@@ -52,6 +52,13 @@ func testConfig(t testing.TB, broker string) config.Config {
 	// many tests send bursts from one session; the rate-limit tests set
 	// their own limits
 	cfg.Limits.SendRate = 0
+	// the package's tests all create rooms from 127.0.0.1, and with
+	// RabbitMQ into one registry: room creation limits are lifted here,
+	// and the tests of those limits use the defaults on a vhost of their own
+	cfg.Rooms.Create = config.RoomCreate{
+		MaxRooms: 1 << 20, UserPerMinute: 1 << 20, UserBurst: 1 << 20, UserQuota: 1 << 20,
+		AddressPerMinute: 1 << 20, AddressBurst: 1 << 20, AddressQuota: 1 << 20, MaxTracked: 1000,
+	}
 	if broker == config.BrokerRabbitMQ {
 		n := rabbittest.Require(t, rabbit)
 		cfg.Broker.Mode = config.BrokerRabbitMQ
