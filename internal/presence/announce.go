@@ -360,6 +360,20 @@ func (a *Announcer) Tracked() int {
 	return len(a.entries)
 }
 
+// Pending returns how many ENTERs and LEAVEs are waiting to be published
+// (held in their grace or window, or due now).
+func (a *Announcer) Pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, e := range a.due {
+		if e.present != e.shown && !e.muted {
+			n++
+		}
+	}
+	return n
+}
+
 // Start starts the goroutine that publishes. It runs until ctx is
 // cancelled or Close is called; Start after the first call or after
 // Close does nothing.
