@@ -243,10 +243,12 @@ func TestPresenceQuickRejoinPublishesNothing(t *testing.T) {
 	if n := a.srv.announcer.Pending(); n != 0 {
 		t.Fatalf("%d announcements pending after the re-join, want the LEAVE cancelled", n)
 	}
-	sendNumbered(t, nina, room, "back", 0, 1)
+	// tom is in no room: his RECEIPT is the next frame he gets
+	tom := connect(t, a, "tom")
+	sendNumbered(t, tom, room, "back", 0, 1)
 	got := readUntil(t, watcher, "w", 20*time.Second, func(m rooms.Message) bool { return m.Type == rooms.Talk })
 	if len(got) != 1 || got[0].Message != "back-0" {
-		t.Fatalf("watcher got %v, want only nina's talk", summary(got))
+		t.Fatalf("watcher got %v, want only tom's talk", summary(got))
 	}
 	if m := members(t, a, room); !contains(m, "nina") || !contains(m, "watcher") {
 		t.Fatalf("members %v", m)
@@ -305,10 +307,11 @@ func TestPresenceBigRoomIsSilent(t *testing.T) {
 	if err := watcher.Subscribe("w", "/topic/room."+room); err != nil {
 		t.Fatal(err)
 	}
+	// counter is in no room: it sends the mark and asks /app/...
+	counter := connect(t, a, "counter")
 	// whatever the crowd's joins published is before this mark
-	sendNumbered(t, watcher, room, "mark", 0, 1)
+	sendNumbered(t, counter, room, "mark", 0, 1)
 	readUntil(t, watcher, "w", 20*time.Second, func(m rooms.Message) bool { return m.Message == "mark-0" })
-	counter := connect(t, a, "counter") // asks /app/... outside the room
 	pending := a.srv.announcer.Pending() + b.srv.announcer.Pending()
 	if pending != 0 {
 		t.Fatalf("%d announcements pending for joins into a room of %d", pending, crowd)
@@ -333,7 +336,7 @@ func TestPresenceBigRoomIsSilent(t *testing.T) {
 	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return appMembers(t, counter, room) == crowd+1, nil }); err != nil {
 		t.Fatalf("/app/rooms/%s/members lists %d, want %d", room, appMembers(t, counter, room), crowd+1)
 	}
-	sendNumbered(t, zed, room, "hi", 0, 1)
+	sendNumbered(t, zed, room, "hi", 0, 1) // zed has left: no room message precedes the RECEIPT
 	got := readUntil(t, watcher, "w", 20*time.Second, func(m rooms.Message) bool { return m.Type == rooms.Talk })
 	if len(got) != 1 {
 		t.Fatalf("watcher got %v, want zed's talk alone (no ENTER or LEAVE)", summary(got))
