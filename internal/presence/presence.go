@@ -9,6 +9,10 @@
 // died without a word vanish within Expiry of its death. A replica that
 // shuts down cleanly (Close) publishes an empty snapshot and its users
 // vanish at once.
+//
+// An Announcer (announce.go) decides which ENTER and LEAVE messages the
+// joins and leaves turn into: coalesced, rate-limited per user and room,
+// and none in big rooms.
 package presence
 
 import (
