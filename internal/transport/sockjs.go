@@ -238,13 +238,15 @@ const maxBusyWait = 16 * time.Millisecond
 // session ends. The session's writer goroutine writes through ss.
 func (h *SockJS) serve(ss sockjs.Session) {
 	req := ss.Request()
-	ip, status, reason := h.acquire(req.RemoteAddr, TransportSockJS)
+	ws := ss.ReceiverType() == sockjs.ReceiverTypeWebsocket
+	// a session of an HTTP transport outlives the connections that carry
+	// its requests: it holds a place of its own
+	sl, status, reason := h.acquire(req, TransportSockJS, !ws)
 	if status != 0 {
 		refuse(ss, status, reason)
 		return
 	}
-	defer h.release(ip, TransportSockJS)
-	ws := ss.ReceiverType() == sockjs.ReceiverTypeWebsocket
+	defer h.release(sl, TransportSockJS)
 	c := newSockJSConn(ss, !ws)
 	if g, ok := req.Context().Value(guardKey{}).(*wsGuard); ok && ws {
 		g.bind(c.tooBig)
