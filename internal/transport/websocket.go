@@ -125,9 +125,11 @@ func (h *WebSocket) SetObserver(o Observer) {
 	h.observer.Store(&o)
 }
 
-// Connections returns how many connections are open (or being opened) on
-// this endpoint and the SockJS endpoints made from it: they share the
-// replica's connection limits.
+// Connections returns how many places of the replica's connection limits
+// are held: by TCP connections accepted through Listener, by SockJS
+// sessions of the HTTP transports, and by WebSockets served without
+// Listener. This endpoint and the SockJS endpoints made from it share
+// them.
 func (h *WebSocket) Connections() int { return h.conns.count() }
 
 // ServeHTTP checks the handshake, upgrades the request, creates the
