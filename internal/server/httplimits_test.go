@@ -112,6 +112,7 @@ func TestHTTPTimeoutDefaults(t *testing.T) {
 // client idle just as long is not.
 func TestHTTPIdleKeepAlive(t *testing.T) {
 	cfg := httpTimeouts(t, time.Second)
+	cfg.HTTP.ReadTimeout = 10 * time.Second // net/http's idle fallback: keep it out of reach
 	r := start(t, cfg)
 	ch := newChatter(t, r)
 	base := r.srv.Connections()
@@ -130,6 +131,9 @@ func TestHTTPIdleKeepAlive(t *testing.T) {
 	}
 	took, _ := waitEOF(t, c, cfg.HTTP.IdleTimeout+5*time.Second)
 	t.Logf("idle keep-alive connection closed after %v (idle_timeout %v)", took.Round(10*time.Millisecond), cfg.HTTP.IdleTimeout)
+	if took > cfg.HTTP.IdleTimeout+2*time.Second {
+		t.Fatalf("closed after %v, idle_timeout %v", took, cfg.HTTP.IdleTimeout)
+	}
 	waitConnections(t, r, base)
 	ch.check(t) // idle for longer than every http.* timeout, and still there
 }
@@ -185,6 +189,7 @@ trickle:
 // off at http.read_header_timeout.
 func TestHTTPSlowloris(t *testing.T) {
 	cfg := httpTimeouts(t, time.Second)
+	cfg.HTTP.ReadTimeout = 10 * time.Second // the header timeout alone must cut it
 	r := start(t, cfg)
 	ch := newChatter(t, r)
 	c := rawConn(t, r)
@@ -214,7 +219,7 @@ func TestHTTPSlowloris(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("slowloris cut off after %v (read_header_timeout %v)", took.Round(10*time.Millisecond), cfg.HTTP.ReadHeaderTimeout)
-	if took < cfg.HTTP.ReadHeaderTimeout-100*time.Millisecond || took > cfg.HTTP.ReadHeaderTimeout+3*time.Second {
+	if took < cfg.HTTP.ReadHeaderTimeout-100*time.Millisecond || took > cfg.HTTP.ReadHeaderTimeout+2*time.Second {
 		t.Fatalf("cut off after %v, read_header_timeout %v", took, cfg.HTTP.ReadHeaderTimeout)
 	}
 	ch.check(t)
