@@ -13,11 +13,11 @@ type countSink struct{ n atomic.Int64 }
 
 func (s *countSink) Deliver(*stomp.Frame) { s.n.Add(1) }
 
-// benchConn returns a relay that is never started whose only connection
+// manualConn returns a relay that is never started whose only connection
 // has a session attached by hand: frames it writes pile up in the
 // session's buffer (the benchmark empties it), and handle accepts
 // MESSAGEs for it.
-func benchConn(b *testing.B) (*Relay, *upConn, *session) {
+func manualConn(tb testing.TB) (*Relay, *upConn, *session) {
 	r := New(Config{Connections: 1})
 	c := r.conns[0]
 	s := &session{wake: make(chan struct{}, 1), done: make(chan struct{})}
@@ -50,7 +50,7 @@ func upstreamMessage(sub string, tag int, ack bool, body []byte) *stomp.Frame {
 // and drop). Each op is one message in, 1000 frames out.
 func BenchmarkSharedFanout1000(b *testing.B) {
 	const n = 1000
-	r, c, s := benchConn(b)
+	r, c, s := manualConn(b)
 	sink := &countSink{}
 	for i := 0; i < n; i++ {
 		if err := r.Attach(sink).Subscribe("sub-0", "/topic/bench", nil); err != nil {
@@ -77,7 +77,7 @@ func BenchmarkSharedFanout1000(b *testing.B) {
 // subscription delivered and then acknowledged by its client, the ACK
 // written upstream. Each op is one delivery and one ACK.
 func BenchmarkClientAckRoundTrip(b *testing.B) {
-	r, c, s := benchConn(b)
+	r, c, s := manualConn(b)
 	var last atomic.Pointer[stomp.Frame]
 	cl := r.Attach(sinkFunc(func(f *stomp.Frame) { last.Store(f) }))
 	if err := cl.Subscribe("q", "/queue/bench", stomp.Headers{{Key: "ack", Value: "client-individual"}}); err != nil {
