@@ -13,9 +13,10 @@ import (
 // sinkWait bounds waiting for a frame handle delivered already.
 const sinkWait = 5 * time.Second
 
-// leakMarks are pieces of the broker's and the relay's own ids that no
-// header a client sees may contain.
-var leakMarks = []string{"@@", "session-", "T_"}
+// leakMarks are pieces of RabbitMQ's ids that no header a client sees
+// may contain. ("T_", the start of its ids, may occur in a relay id by
+// chance; "@@" never does: relay ids are base64url.)
+var leakMarks = []string{"@@", "session-"}
 
 // checkRelayIDs fails unless f's message-id is one of the relay's ids
 // and, for a client-ack delivery, its ack header is the same value (none
