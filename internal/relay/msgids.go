@@ -25,7 +25,8 @@ import (
 //
 // The broker also passes a SEND's receipt and transaction headers on to
 // every MESSAGE it makes of it (RabbitMQ 3.10 does), and those are the
-// relay's own upstream counters: they are dropped too.
+// relay's own upstream counters: they are dropped too, as is the "id"
+// copy of its message-id go-stomp's server adds.
 //
 // The ids are an AES-128 encryption, under a key drawn at random when the
 // relay is made, of the connection's index and a counter: they never
@@ -70,19 +71,25 @@ func (g *idGen) next() string {
 
 // clientHeaders rewrites the headers of an upstream MESSAGE in place for
 // clients: message-id becomes id, ack becomes id when ack is true and
-// goes otherwise, and receipt and transaction go.
+// goes otherwise, receipt and transaction go, and so does an "id" header
+// repeating the broker's message-id (go-stomp's server adds one).
 func clientHeaders(h stomp.Headers, id string, ack bool) stomp.Headers {
+	upID, hasID := h.Get("message-id")
 	out := h[:0]
-	hasID := false
+	seen := false
 	for _, kv := range h {
 		switch kv.Key {
 		case "ack", "receipt", "transaction":
 			continue
-		case "message-id":
-			if hasID {
+		case "id":
+			if hasID && kv.Value == upID {
 				continue
 			}
-			hasID = true
+		case "message-id":
+			if seen {
+				continue
+			}
+			seen = true
 			kv.Value = id
 		}
 		out = append(out, kv)

@@ -271,3 +271,29 @@ func TestAutoAckQueueIDs(t *testing.T) {
 	c.handle(s, upstreamMessage(up, 1, false, []byte("x")))
 	checkRelayIDs(t, k.next(t, sinkWait), false)
 }
+
+// clientHeaders keeps application headers, an application's own "id"
+// among them, and drops what names the broker's delivery or the relay's
+// upstream frames.
+func TestClientHeaders(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   []string
+		ack  bool
+		want string
+	}{
+		{"go-stomp", []string{"destination", "/queue/q", "message-id", "7", "id", "7", "subscription", "s1", "x-app", "v"},
+			true, "destination:/queue/q message-id:N subscription:s1 x-app:v ack:N"},
+		{"RabbitMQ", []string{"subscription", "s1", "message-id", "T_s1@@session-x@@1", "ack", "T_s1@@session-x@@1", "receipt", "r5", "transaction", "t2", "id", "app-id"},
+			false, "subscription:s1 message-id:N id:app-id"},
+		{"no message-id", []string{"destination", "/topic/t"}, false, "destination:/topic/t message-id:N"},
+	} {
+		var got []string
+		for _, kv := range clientHeaders(stomp.New(stomp.MESSAGE, c.in...).Headers, "N", c.ack) {
+			got = append(got, kv.Key+":"+kv.Value)
+		}
+		if s := strings.Join(got, " "); s != c.want {
+			t.Errorf("%s: %s, want %s", c.name, s, c.want)
+		}
+	}
+}
