@@ -6,6 +6,7 @@ package stomptest
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -34,11 +35,19 @@ type Client struct {
 type Options struct {
 	Subprotocols []string    // offered subprotocols; nil offers none
 	Header       http.Header // extra handshake headers (Origin, ...)
+	// LocalIP, when set, is the address the connection comes from (any
+	// 127.0.0.0/8 address works on Linux loopback): a second "client
+	// address" for per-address limits.
+	LocalIP string
 }
 
 // Dial opens a WebSocket to url.
 func Dial(url string, o Options) (*Client, *http.Response, error) {
 	d := websocket.Dialer{Subprotocols: o.Subprotocols, HandshakeTimeout: 5 * time.Second}
+	if o.LocalIP != "" {
+		nd := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.LocalIP)}}
+		d.NetDialContext = nd.DialContext
+	}
 	ws, resp, err := d.Dial(url, o.Header)
 	if err != nil {
 		return nil, resp, err
