@@ -60,7 +60,7 @@ type Crowd struct {
 	lost    []string        // "client i: reason" for every lost session
 	errs    []string        // bodies of /user/queue/errors messages
 	report  []CrowdMember
-	reports int // report events so far
+	reports int           // report events so far
 	changed chan struct{} // closed and replaced on every event
 }
 
