@@ -109,10 +109,14 @@ type Limits struct {
 	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`
 	MaxConnectionsPerAddress int           `mapstructure:"max_connections_per_address"`
 	// SendRate is SENDs per second per session (0: unlimited), SendBurst
-	// how many may come at once; more than SendAbuse refused SENDs within
-	// SendAbuseWindow end the session (SendAbuse 0: never).
+	// how many may come at once; SubscribeRate and SubscribeBurst are the
+	// same for SUBSCRIBEs. More than SendAbuse refused SENDs and
+	// SUBSCRIBEs within SendAbuseWindow end the session (SendAbuse 0:
+	// never).
 	SendRate        float64       `mapstructure:"send_rate"`
 	SendBurst       int           `mapstructure:"send_burst"`
+	SubscribeRate   float64       `mapstructure:"subscribe_rate"`
+	SubscribeBurst  int           `mapstructure:"subscribe_burst"`
 	SendAbuse       int           `mapstructure:"send_abuse"`
 	SendAbuseWindow time.Duration `mapstructure:"send_abuse_window"`
 }
@@ -222,10 +226,16 @@ func (c *Config) Validate() error {
 	if c.Limits.SendRate > 0 && c.Limits.SendBurst < 1 {
 		return fmt.Errorf("limits.send_burst must be at least 1 when limits.send_rate is set")
 	}
+	if c.Limits.SubscribeRate < 0 || c.Limits.SubscribeBurst < 0 {
+		return fmt.Errorf("limits.subscribe_rate and subscribe_burst must not be negative")
+	}
+	if c.Limits.SubscribeRate > 0 && c.Limits.SubscribeBurst < 1 {
+		return fmt.Errorf("limits.subscribe_burst must be at least 1 when limits.subscribe_rate is set")
+	}
 	if c.Limits.SendAbuse > maxSendAbuse {
 		return fmt.Errorf("limits.send_abuse must be at most %d", maxSendAbuse)
 	}
-	if c.Limits.SendRate > 0 && c.Limits.SendAbuse > 0 && c.Limits.SendAbuseWindow <= 0 {
+	if (c.Limits.SendRate > 0 || c.Limits.SubscribeRate > 0) && c.Limits.SendAbuse > 0 && c.Limits.SendAbuseWindow <= 0 {
 		return fmt.Errorf("limits.send_abuse_window must be positive when limits.send_abuse is set")
 	}
 	if c.STOMP.ConnectTimeout <= 0 {

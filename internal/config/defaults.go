@@ -54,6 +54,8 @@ func Defaults() Config {
 			MaxConnectionsPerAddress: 256,
 			SendRate:                 20,
 			SendBurst:                40,
+			SubscribeRate:            5,
+			SubscribeBurst:           40,
 			SendAbuse:                50,
 			SendAbuseWindow:          10 * time.Second,
 		},
@@ -67,7 +69,7 @@ func Defaults() Config {
 				{"/pub/**", "/app/**"},
 			},
 			ClientSend:      []string{"/app/**"},
-			ClientSubscribe: []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"},
+			ClientSubscribe: []string{"/topic/**", "/user/queue/**", "/app/**"},
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
@@ -124,6 +126,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.max_connections_per_address", d.Limits.MaxConnectionsPerAddress)
 	v.SetDefault("limits.send_rate", d.Limits.SendRate)
 	v.SetDefault("limits.send_burst", d.Limits.SendBurst)
+	v.SetDefault("limits.subscribe_rate", d.Limits.SubscribeRate)
+	v.SetDefault("limits.subscribe_burst", d.Limits.SubscribeBurst)
 	v.SetDefault("limits.send_abuse", d.Limits.SendAbuse)
 	v.SetDefault("limits.send_abuse_window", d.Limits.SendAbuseWindow)
 	aliases := make([]map[string]any, len(d.Policy.Aliases))
