@@ -142,9 +142,35 @@ type Policy struct {
 
 // Rooms configures chat rooms, their history and presence.
 type Rooms struct {
-	History         History  `mapstructure:"history"`
-	MaxMessageBytes int      `mapstructure:"max_message_bytes"`
-	Presence        Presence `mapstructure:"presence"`
+	History         History    `mapstructure:"history"`
+	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
+	Presence        Presence   `mapstructure:"presence"`
+	Create          RoomCreate `mapstructure:"create"`
+}
+
+// RoomCreate bounds room creation (each room is a stream in RabbitMQ):
+// rates per user and per client address, the rooms one user or one
+// address may own, and all rooms together.
+type RoomCreate struct {
+	MaxRooms         int     `mapstructure:"max_rooms"`
+	UserPerMinute    float64 `mapstructure:"user_per_minute"`
+	UserBurst        int     `mapstructure:"user_burst"`
+	UserQuota        int     `mapstructure:"user_quota"`
+	AddressPerMinute float64 `mapstructure:"address_per_minute"`
+	AddressBurst     int     `mapstructure:"address_burst"`
+	AddressQuota     int     `mapstructure:"address_quota"`
+	MaxTracked       int     `mapstructure:"max_tracked"`
+}
+
+// validate checks that every bound is positive: there is no "unlimited".
+func (c *RoomCreate) validate() error {
+	if c.MaxRooms < 1 || c.UserQuota < 1 || c.AddressQuota < 1 || c.MaxTracked < 1 {
+		return fmt.Errorf("rooms.create.max_rooms, user_quota, address_quota and max_tracked must be positive")
+	}
+	if c.UserPerMinute <= 0 || c.AddressPerMinute <= 0 || c.UserBurst < 1 || c.AddressBurst < 1 {
+		return fmt.Errorf("rooms.create.user_per_minute, address_per_minute, user_burst and address_burst must be positive")
+	}
+	return nil
 }
 
 // History configures each room's message history.
@@ -252,6 +278,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
 		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")
+	}
+	if err := c.Rooms.Create.validate(); err != nil {
+		return err
 	}
 	switch c.Logging.Format {
 	case "text", "json":

@@ -76,6 +76,16 @@ func Defaults() Config {
 			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
 			MaxMessageBytes: 4096,
 			Presence:        Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second},
+			Create: RoomCreate{
+				MaxRooms:         300,
+				UserPerMinute:    10,
+				UserBurst:        5,
+				UserQuota:        20,
+				AddressPerMinute: 5,
+				AddressBurst:     5,
+				AddressQuota:     10,
+				MaxTracked:       10000,
+			},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -147,6 +157,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)
 	v.SetDefault("rooms.presence.expiry", d.Rooms.Presence.Expiry)
+	v.SetDefault("rooms.create.max_rooms", d.Rooms.Create.MaxRooms)
+	v.SetDefault("rooms.create.user_per_minute", d.Rooms.Create.UserPerMinute)
+	v.SetDefault("rooms.create.user_burst", d.Rooms.Create.UserBurst)
+	v.SetDefault("rooms.create.user_quota", d.Rooms.Create.UserQuota)
+	v.SetDefault("rooms.create.address_per_minute", d.Rooms.Create.AddressPerMinute)
+	v.SetDefault("rooms.create.address_burst", d.Rooms.Create.AddressBurst)
+	v.SetDefault("rooms.create.address_quota", d.Rooms.Create.AddressQuota)
+	v.SetDefault("rooms.create.max_tracked", d.Rooms.Create.MaxTracked)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }
