@@ -312,6 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, errors.New("no client connected")
 	}
 	waitCtx(ctx, cfg.Settle)
+	rep.JoinDeliveries = r.other.Load() // the joins' announcements have arrived by now
 	rss.read(1)
 	connectedTotals = r.brokerTotals(ctx, "connected")
 

@@ -186,6 +186,18 @@ type Presence struct {
 	Messages bool          `mapstructure:"messages"`
 	Interval time.Duration `mapstructure:"interval"`
 	Expiry   time.Duration `mapstructure:"expiry"`
+	// MaxBroadcastMembers: rooms with more users online get no ENTER or
+	// LEAVE messages (their member counts still change).
+	MaxBroadcastMembers int `mapstructure:"max_broadcast_members"`
+	// LeaveGrace holds a LEAVE; a re-join within it publishes nothing.
+	LeaveGrace time.Duration `mapstructure:"leave_grace"`
+	// EnterWindow is the least time between two ENTERs of one user into
+	// one room.
+	EnterWindow time.Duration `mapstructure:"enter_window"`
+	// UserRate and UserBurst are each user's ENTER budget across rooms
+	// (per second; rate 0 means unlimited).
+	UserRate  float64 `mapstructure:"user_rate"`
+	UserBurst int     `mapstructure:"user_burst"`
 }
 
 // Logging configures log/slog output.
@@ -281,6 +293,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Rooms.Create.validate(); err != nil {
 		return err
+	}
+	if p := c.Rooms.Presence; p.MaxBroadcastMembers < 1 || p.LeaveGrace <= 0 || p.EnterWindow <= 0 {
+		return fmt.Errorf("rooms.presence.max_broadcast_members, leave_grace and enter_window must be positive")
+	}
+	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
+		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")
 	}
 	switch c.Logging.Format {
 	case "text", "json":

@@ -75,7 +75,9 @@ func Defaults() Config {
 		Rooms: Rooms{
 			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
 			MaxMessageBytes: 4096,
-			Presence:        Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second},
+			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
+				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
+				UserRate: 0.5, UserBurst: 10},
 			Create: RoomCreate{
 				MaxRooms:         300,
 				UserPerMinute:    10,
@@ -165,6 +167,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.create.address_burst", d.Rooms.Create.AddressBurst)
 	v.SetDefault("rooms.create.address_quota", d.Rooms.Create.AddressQuota)
 	v.SetDefault("rooms.create.max_tracked", d.Rooms.Create.MaxTracked)
+	v.SetDefault("rooms.presence.max_broadcast_members", d.Rooms.Presence.MaxBroadcastMembers)
+	v.SetDefault("rooms.presence.leave_grace", d.Rooms.Presence.LeaveGrace)
+	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)
+	v.SetDefault("rooms.presence.user_rate", d.Rooms.Presence.UserRate)
+	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }

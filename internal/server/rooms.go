@@ -65,8 +65,23 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	s.sessOpts.Rooms = s.store
 	s.sessOpts.MaxHistory = cfg.Rooms.History.MaxReplay
 	s.sessOpts.Presence = s.presence
-	if cfg.Rooms.Presence.Messages {
-		s.sessOpts.OnPresence = s.announcePresence
+	if pc := cfg.Rooms.Presence; pc.Messages {
+		userRate := pc.UserRate
+		if userRate == 0 {
+			userRate = -1 // unlimited
+		}
+		s.announcer = presence.NewAnnouncer(presence.AnnounceOptions{
+			Publish:             s.announcePresence,
+			Online:              s.presence.Online,
+			Elsewhere:           s.presence.Elsewhere,
+			MaxBroadcastMembers: pc.MaxBroadcastMembers,
+			LeaveGrace:          pc.LeaveGrace,
+			EnterWindow:         pc.EnterWindow,
+			UserRate:            userRate,
+			UserBurst:           pc.UserBurst,
+		})
+		s.announcer.Start(context.Background())
+		s.sessOpts.OnPresence = s.announcer.Change
 	}
 	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store}
 	chat.Register(s.router, opts)
@@ -202,8 +217,8 @@ func (s *Server) roomMembers(c *router.Context) (any, error) {
 	return roomMembersView{RoomID: id, Members: members}, nil
 }
 
-// announcePresence publishes ENTER or LEAVE when a user's first
-// subscription to a room on this replica starts or its last one ends.
+// announcePresence publishes one ENTER or LEAVE; s.announcer decides
+// which (coalesced, rate-limited, none in big rooms).
 func (s *Server) announcePresence(roomID, user string, entered bool) {
 	typ := rooms.Leave
 	if entered {

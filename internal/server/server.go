@@ -45,6 +45,7 @@ type Server struct {
 
 	store       rooms.Store
 	presence    *presence.Presence
+	announcer   *presence.Announcer // nil without rooms.presence.messages
 	presenceSub *relay.Client
 
 	ws            *transport.WebSocket
@@ -242,6 +243,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
+	}
+	if s.announcer != nil {
+		s.announcer.Close() // publishes the LEAVEs held in their grace
 	}
 	_ = s.presence.Close()
 	s.presenceSub.Close()
