@@ -22,12 +22,36 @@ type Config struct {
 	Logging Logging `mapstructure:"logging"`
 }
 
-// HTTP configures the listener and the WebSocket handshake.
+// HTTP configures the listener, the HTTP server's timeouts and the
+// WebSocket handshake.
 type HTTP struct {
-	Addr               string   `mapstructure:"addr"`
-	AllowedOrigins     []string `mapstructure:"allowed_origins"`
-	APIKey             string   `mapstructure:"api_key"`
-	RequireSubprotocol bool     `mapstructure:"require_subprotocol"`
+	Addr               string        `mapstructure:"addr"`
+	AllowedOrigins     []string      `mapstructure:"allowed_origins"`
+	APIKey             string        `mapstructure:"api_key"`
+	RequireSubprotocol bool          `mapstructure:"require_subprotocol"`
+	ReadHeaderTimeout  time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout        time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout       time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout        time.Duration `mapstructure:"idle_timeout"`
+	MaxBodyBytes       int64         `mapstructure:"max_body_bytes"`
+}
+
+// MaxBodyCeiling is the largest http.max_body_bytes: the REST API never
+// decodes a longer body.
+const MaxBodyCeiling = 64 << 10
+
+// validate reports the first HTTP setting that cannot work.
+func (h HTTP) validate() error {
+	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
+		return fmt.Errorf("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive")
+	}
+	if h.ReadTimeout < h.ReadHeaderTimeout {
+		return fmt.Errorf("http.read_timeout (%v) must be at least http.read_header_timeout (%v): it covers the headers too", h.ReadTimeout, h.ReadHeaderTimeout)
+	}
+	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > MaxBodyCeiling {
+		return fmt.Errorf("http.max_body_bytes must be between 1024 and %d", MaxBodyCeiling)
+	}
+	return nil
 }
 
 // Broker selects and configures the message broker.
@@ -208,6 +232,9 @@ type Logging struct {
 
 // Validate reports the first setting that cannot work.
 func (c *Config) Validate() error {
+	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
 	switch c.Broker.Mode {
 	case BrokerEmbedded, BrokerRabbitMQ:
 	default:

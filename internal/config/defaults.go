@@ -9,7 +9,9 @@ import (
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false},
+		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxBodyBytes: 64 << 10},
 		Broker: Broker{
 			Mode:          BrokerEmbedded,
 			Addresses:     []string{"127.0.0.1:61613"},
@@ -101,6 +103,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("http.allowed_origins", d.HTTP.AllowedOrigins)
 	v.SetDefault("http.api_key", d.HTTP.APIKey)
 	v.SetDefault("http.require_subprotocol", d.HTTP.RequireSubprotocol)
+	v.SetDefault("http.read_header_timeout", d.HTTP.ReadHeaderTimeout)
+	v.SetDefault("http.read_timeout", d.HTTP.ReadTimeout)
+	v.SetDefault("http.write_timeout", d.HTTP.WriteTimeout)
+	v.SetDefault("http.idle_timeout", d.HTTP.IdleTimeout)
+	v.SetDefault("http.max_body_bytes", d.HTTP.MaxBodyBytes)
 	v.SetDefault("broker.mode", d.Broker.Mode)
 	v.SetDefault("broker.addresses", d.Broker.Addresses)
 	v.SetDefault("broker.amqp_addresses", d.Broker.AMQPAddresses)
