@@ -360,14 +360,24 @@ func checkAttackRefused(t *testing.T, tl *tally, cfg config.Config) {
 	}
 }
 
-// checkSlowClosed: the server ended every slow connection by itself.
+// checkSlowClosed: the server ended every slow connection by itself,
+// within its timeout (idle keep-alive: http.idle_timeout; trickled body:
+// http.read_timeout) plus a margin for a loaded machine.
 func checkSlowClosed(t *testing.T, slow []*slowConn, cfg config.Config) {
 	t.Helper()
+	const margin = 15 * time.Second
 	for i, sc := range slow {
+		limit := cfg.HTTP.IdleTimeout
+		if sc.kind == "trickle" {
+			limit = cfg.HTTP.ReadTimeout
+		}
 		select {
 		case lived := <-sc.ended:
 			t.Logf("slow connection %d (%s) ended by the server after %v", i, sc.kind, lived.Round(100*time.Millisecond))
-		case <-time.After(90 * time.Second):
+			if lived > limit+margin {
+				t.Errorf("slow connection %d (%s) lived %v, longer than its timeout %v", i, sc.kind, lived, limit)
+			}
+		case <-time.After(limit + margin):
 			t.Errorf("slow connection %d (%s) still open after %v", i, sc.kind, time.Since(sc.opened).Round(time.Second))
 		}
 	}
