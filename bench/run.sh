@@ -8,6 +8,11 @@
 #       no-broker baseline (chatbench -serve-baseline, its own process)
 #   (c) idle connections: C_CLIENTS clients holding subscriptions for C_HOLD;
 #       memory per connection and broker connections/queues/consumers
+#   (j) joins: J_CLIENTS clients join one room with presence messages on
+#       (the replica's defaults); chatbench reports the deliveries the
+#       joins caused (ENTER announcements) by the end of J_SETTLE.
+#       Not in the default SCENARIOS; CHATRELAY_BIN=path runs another
+#       build of the server (e.g. an older commit's, for a before/after).
 #
 # Each scenario runs chatrelay (replicas started here, fresh per scenario,
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
@@ -47,6 +52,7 @@ fi
 : "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
 : "${B_CLIENTS:=2000}" "${B_RATES:=20,50,100,200,400,800}"
 : "${C_CLIENTS:=10000}" "${C_ROOMS:=100}" "${C_HOLD:=30s}" "${C_HEARTBEAT:=20s}"
+: "${J_CLIENTS:=2000}" "${J_SETTLE:=30s}"
 # (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
@@ -102,7 +108,11 @@ trap 'exit 130' INT TERM
 
 # --- build ----------------------------------------------------------------
 log "building into $BIN"
-go build -o "$BIN/chatrelay" ./cmd/chatrelay
+if [ -n "${CHATRELAY_BIN:-}" ]; then
+	cp "$CHATRELAY_BIN" "$BIN/chatrelay"
+else
+	go build -o "$BIN/chatrelay" ./cmd/chatrelay
+fi
 go build -o "$BIN/chatbench" ./cmd/chatbench
 if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
 	go build -o "$BIN/rabbitnode" ./bench/rabbitnode
@@ -148,6 +158,7 @@ fi
 	echo "A: $A_CLIENTS clients, $A_ROOMS rooms, rates $A_RATES"
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT"
+	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
 
@@ -168,7 +179,7 @@ start_replicas() {
 			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
 			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
 			CHATRELAY_LIMITS_SEND_RATE=0 \
-			CHATRELAY_ROOMS_PRESENCE_MESSAGES=false \
+			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
 			CHATRELAY_LOGGING_LEVEL=warn \
 			"$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
 		pid=$!
@@ -282,7 +293,14 @@ for sc in $SCENARIOS; do
 		settle_broker
 		bench c-webstomp "${webstomp[@]}" "${args[@]}"
 		;;
-	*) die "unknown scenario $sc (a, b or c)" ;;
+	j)
+		settle_broker
+		PRESENCE_MESSAGES=true start_replicas j
+		bench j-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
+			-idle -clients "$J_CLIENTS" -rooms 1 -duration 1s -settle "$J_SETTLE"
+		stop_replicas
+		;;
+	*) die "unknown scenario $sc (a, b, c or j)" ;;
 	esac
 done
 

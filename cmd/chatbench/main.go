@@ -87,6 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.P99Limit, "p99-limit", 500*time.Millisecond, "p99 latency a sustained step stays within")
 	fs.StringVar(&o.pids, "pid", "", "comma-separated server pids whose VmRSS is read (growth per connection is reported)")
 	fs.StringVar(&o.brokerPids, "broker-pid", "", "comma-separated broker pids whose VmRSS is read and reported apart")
+	fs.StringVar(&c.APIKey, "api-key", os.Getenv("CHATRELAY_HTTP_API_KEY"), "chatrelay: the server's http.api_key, to create and delete the run's rooms (default $CHATRELAY_HTTP_API_KEY)")
 	fs.BoolVar(&c.KeepRooms, "keep-rooms", false, "chatrelay: keep the rooms created (default: delete them at the end)")
 	fs.StringVar(&c.Login, "login", "", "webstomp: RabbitMQ user (default guest); other modes: login prefix (default bench)")
 	fs.StringVar(&c.Passcode, "passcode", "", "passcode sent at CONNECT (webstomp default guest)")

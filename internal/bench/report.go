@@ -43,6 +43,11 @@ type Report struct {
 	// OtherMessages counts MESSAGEs without a benchmark marker (presence
 	// announcements, say).
 	OtherMessages int64 `json:"other_messages"`
+	// JoinDeliveries counts the MESSAGEs without a marker that reached
+	// the clients by the end of the settle after connecting: what the
+	// clients' joins cost in deliveries (ENTER announcements), to be
+	// compared with the clients (O(members)) and their square.
+	JoinDeliveries int64 `json:"join_deliveries"`
 
 	RSS []RSSReport `json:"rss,omitempty"`
 	// RSSDeltaKB sums every pid's growth from before connecting to
@@ -228,6 +233,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "chatbench\tmode=%s%s  clients=%d rooms=%d senders=%d  urls=%s\n",
 		rep.Mode, label, rep.Clients, rep.Rooms, rep.Senders, strings.Join(rep.URLs, ","))
 	fmt.Fprintf(tw, "connect\t%d/%d in %.1fs (%d failed)\n", rep.Connect.Connected, rep.Clients, rep.Connect.Seconds, rep.Connect.Failed)
+	fmt.Fprintf(tw, "joins\t%d deliveries caused by joins (%.1f per client)\n", rep.JoinDeliveries, float64(rep.JoinDeliveries)/float64(max(rep.Clients, 1)))
 	tw.Flush()
 	if len(rep.Steps) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -39,6 +39,11 @@ type Config struct {
 	URLs []string
 	// API is the base HTTP URL rooms are created through (chatrelay mode).
 	API string
+	// APIKey is the server's http.api_key: rooms are created and deleted
+	// with it, which spares a run the per-address room quota (the cap on
+	// all rooms, rooms.create.max_rooms, still holds). Without it rooms
+	// are created anonymously and cannot be deleted at the end.
+	APIKey string
 	// Clients, Rooms and Senders: client i joins room i % Rooms; clients
 	// 0..Senders-1 send (so senders are spread over the rooms).
 	Clients, Rooms, Senders int
@@ -307,6 +312,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, errors.New("no client connected")
 	}
 	waitCtx(ctx, cfg.Settle)
+	rep.JoinDeliveries = r.other.Load() // the joins' announcements have arrived by now
 	rss.read(1)
 	connectedTotals = r.brokerTotals(ctx, "connected")
 

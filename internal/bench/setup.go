@@ -57,7 +57,7 @@ func (r *runner) setupRooms(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			id, err := CreateRoom(ctx, api, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
+			id, err := CreateRoom(ctx, api, cfg.APIKey, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
 			if err != nil {
 				errs <- err
 				return
@@ -103,15 +103,18 @@ func HTTPBase(wsURL string) string {
 	return scheme + "://" + u.Host
 }
 
-// CreateRoom creates a public room through chatrelay's REST API and
-// returns its id.
-func CreateRoom(ctx context.Context, api, name string) (string, error) {
+// CreateRoom creates a public room through chatrelay's REST API, with
+// the API key when key is not "", and returns its id.
+func CreateRoom(ctx context.Context, api, key, name string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": name})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(api, "/")+"/api/rooms", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("create room %s: %w", name, err)
@@ -163,6 +166,10 @@ func (r *runner) deleteRooms() {
 	if r.cfg.Mode != ModeChatrelay || r.cfg.KeepRooms || !r.created {
 		return
 	}
+	if r.cfg.APIKey == "" {
+		r.logf("rooms not deleted: deleting takes the API key (-api-key)")
+		return
+	}
 	api := r.cfg.API
 	if api == "" {
 		api = HTTPBase(r.cfg.URLs[0])
@@ -182,6 +189,7 @@ func (r *runner) deleteRooms() {
 			if err != nil {
 				return
 			}
+			req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
 			resp, err := httpClient.Do(req)
 			if err != nil {
 				r.logf("delete room %s: %v", rm.id, err)

@@ -22,12 +22,36 @@ type Config struct {
 	Logging Logging `mapstructure:"logging"`
 }
 
-// HTTP configures the listener and the WebSocket handshake.
+// HTTP configures the listener, the HTTP server's timeouts and the
+// WebSocket handshake.
 type HTTP struct {
-	Addr               string   `mapstructure:"addr"`
-	AllowedOrigins     []string `mapstructure:"allowed_origins"`
-	APIKey             string   `mapstructure:"api_key"`
-	RequireSubprotocol bool     `mapstructure:"require_subprotocol"`
+	Addr               string        `mapstructure:"addr"`
+	AllowedOrigins     []string      `mapstructure:"allowed_origins"`
+	APIKey             string        `mapstructure:"api_key"`
+	RequireSubprotocol bool          `mapstructure:"require_subprotocol"`
+	ReadHeaderTimeout  time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout        time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout       time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout        time.Duration `mapstructure:"idle_timeout"`
+	MaxBodyBytes       int64         `mapstructure:"max_body_bytes"`
+}
+
+// MaxBodyCeiling is the largest http.max_body_bytes: the REST API never
+// decodes a longer body.
+const MaxBodyCeiling = 64 << 10
+
+// validate reports the first HTTP setting that cannot work.
+func (h HTTP) validate() error {
+	if h.ReadHeaderTimeout <= 0 || h.ReadTimeout <= 0 || h.WriteTimeout <= 0 || h.IdleTimeout <= 0 {
+		return fmt.Errorf("http.read_header_timeout, http.read_timeout, http.write_timeout and http.idle_timeout must be positive")
+	}
+	if h.ReadTimeout < h.ReadHeaderTimeout {
+		return fmt.Errorf("http.read_timeout (%v) must be at least http.read_header_timeout (%v): it covers the headers too", h.ReadTimeout, h.ReadHeaderTimeout)
+	}
+	if h.MaxBodyBytes < 1024 || h.MaxBodyBytes > MaxBodyCeiling {
+		return fmt.Errorf("http.max_body_bytes must be between 1024 and %d", MaxBodyCeiling)
+	}
+	return nil
 }
 
 // Broker selects and configures the message broker.
@@ -109,10 +133,14 @@ type Limits struct {
 	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`
 	MaxConnectionsPerAddress int           `mapstructure:"max_connections_per_address"`
 	// SendRate is SENDs per second per session (0: unlimited), SendBurst
-	// how many may come at once; more than SendAbuse refused SENDs within
-	// SendAbuseWindow end the session (SendAbuse 0: never).
+	// how many may come at once; SubscribeRate and SubscribeBurst are the
+	// same for SUBSCRIBEs. More than SendAbuse refused SENDs and
+	// SUBSCRIBEs within SendAbuseWindow end the session (SendAbuse 0:
+	// never).
 	SendRate        float64       `mapstructure:"send_rate"`
 	SendBurst       int           `mapstructure:"send_burst"`
+	SubscribeRate   float64       `mapstructure:"subscribe_rate"`
+	SubscribeBurst  int           `mapstructure:"subscribe_burst"`
 	SendAbuse       int           `mapstructure:"send_abuse"`
 	SendAbuseWindow time.Duration `mapstructure:"send_abuse_window"`
 }
@@ -138,9 +166,35 @@ type Policy struct {
 
 // Rooms configures chat rooms, their history and presence.
 type Rooms struct {
-	History         History  `mapstructure:"history"`
-	MaxMessageBytes int      `mapstructure:"max_message_bytes"`
-	Presence        Presence `mapstructure:"presence"`
+	History         History    `mapstructure:"history"`
+	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
+	Presence        Presence   `mapstructure:"presence"`
+	Create          RoomCreate `mapstructure:"create"`
+}
+
+// RoomCreate bounds room creation (each room is a stream in RabbitMQ):
+// rates per user and per client address, the rooms one user or one
+// address may own, and all rooms together.
+type RoomCreate struct {
+	MaxRooms         int     `mapstructure:"max_rooms"`
+	UserPerMinute    float64 `mapstructure:"user_per_minute"`
+	UserBurst        int     `mapstructure:"user_burst"`
+	UserQuota        int     `mapstructure:"user_quota"`
+	AddressPerMinute float64 `mapstructure:"address_per_minute"`
+	AddressBurst     int     `mapstructure:"address_burst"`
+	AddressQuota     int     `mapstructure:"address_quota"`
+	MaxTracked       int     `mapstructure:"max_tracked"`
+}
+
+// validate checks that every bound is positive: there is no "unlimited".
+func (c *RoomCreate) validate() error {
+	if c.MaxRooms < 1 || c.UserQuota < 1 || c.AddressQuota < 1 || c.MaxTracked < 1 {
+		return fmt.Errorf("rooms.create.max_rooms, user_quota, address_quota and max_tracked must be positive")
+	}
+	if c.UserPerMinute <= 0 || c.AddressPerMinute <= 0 || c.UserBurst < 1 || c.AddressBurst < 1 {
+		return fmt.Errorf("rooms.create.user_per_minute, address_per_minute, user_burst and address_burst must be positive")
+	}
+	return nil
 }
 
 // History configures each room's message history.
@@ -156,6 +210,18 @@ type Presence struct {
 	Messages bool          `mapstructure:"messages"`
 	Interval time.Duration `mapstructure:"interval"`
 	Expiry   time.Duration `mapstructure:"expiry"`
+	// MaxBroadcastMembers: rooms with more users online get no ENTER or
+	// LEAVE messages (their member counts still change).
+	MaxBroadcastMembers int `mapstructure:"max_broadcast_members"`
+	// LeaveGrace holds a LEAVE; a re-join within it publishes nothing.
+	LeaveGrace time.Duration `mapstructure:"leave_grace"`
+	// EnterWindow is the least time between two ENTERs of one user into
+	// one room.
+	EnterWindow time.Duration `mapstructure:"enter_window"`
+	// UserRate and UserBurst are each user's ENTER budget across rooms
+	// (per second; rate 0 means unlimited).
+	UserRate  float64 `mapstructure:"user_rate"`
+	UserBurst int     `mapstructure:"user_burst"`
 }
 
 // Logging configures log/slog output.
@@ -166,6 +232,9 @@ type Logging struct {
 
 // Validate reports the first setting that cannot work.
 func (c *Config) Validate() error {
+	if err := c.HTTP.validate(); err != nil {
+		return err
+	}
 	switch c.Broker.Mode {
 	case BrokerEmbedded, BrokerRabbitMQ:
 	default:
@@ -222,10 +291,16 @@ func (c *Config) Validate() error {
 	if c.Limits.SendRate > 0 && c.Limits.SendBurst < 1 {
 		return fmt.Errorf("limits.send_burst must be at least 1 when limits.send_rate is set")
 	}
+	if c.Limits.SubscribeRate < 0 || c.Limits.SubscribeBurst < 0 {
+		return fmt.Errorf("limits.subscribe_rate and subscribe_burst must not be negative")
+	}
+	if c.Limits.SubscribeRate > 0 && c.Limits.SubscribeBurst < 1 {
+		return fmt.Errorf("limits.subscribe_burst must be at least 1 when limits.subscribe_rate is set")
+	}
 	if c.Limits.SendAbuse > maxSendAbuse {
 		return fmt.Errorf("limits.send_abuse must be at most %d", maxSendAbuse)
 	}
-	if c.Limits.SendRate > 0 && c.Limits.SendAbuse > 0 && c.Limits.SendAbuseWindow <= 0 {
+	if (c.Limits.SendRate > 0 || c.Limits.SubscribeRate > 0) && c.Limits.SendAbuse > 0 && c.Limits.SendAbuseWindow <= 0 {
 		return fmt.Errorf("limits.send_abuse_window must be positive when limits.send_abuse is set")
 	}
 	if c.STOMP.ConnectTimeout <= 0 {
@@ -242,6 +317,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
 		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")
+	}
+	if err := c.Rooms.Create.validate(); err != nil {
+		return err
+	}
+	if p := c.Rooms.Presence; p.MaxBroadcastMembers < 1 || p.LeaveGrace <= 0 || p.EnterWindow <= 0 {
+		return fmt.Errorf("rooms.presence.max_broadcast_members, leave_grace and enter_window must be positive")
+	}
+	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
+		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")
 	}
 	switch c.Logging.Format {
 	case "text", "json":

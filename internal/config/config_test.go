@@ -143,17 +143,29 @@ func TestMissingFileIsAnError(t *testing.T) {
 
 func TestSendRateLimits(t *testing.T) {
 	d := Defaults().Limits
-	if d.SendRate != 20 || d.SendBurst != 40 || d.SendAbuse != 50 || d.SendAbuseWindow != 10*time.Second {
+	if d.SendRate != 20 || d.SendBurst != 40 || d.SendAbuse != 50 || d.SendAbuseWindow != 10*time.Second ||
+		d.SubscribeRate != 5 || d.SubscribeBurst != 40 {
 		t.Fatalf("defaults: %+v", d)
 	}
 	// rate 0 turns rate limiting off; burst and window then do not matter
 	t.Setenv("CHATRELAY_LIMITS_SEND_RATE", "0")
 	t.Setenv("CHATRELAY_LIMITS_SEND_BURST", "0")
 	t.Setenv("CHATRELAY_LIMITS_SEND_ABUSE_WINDOW", "0s")
+	// the abuse window is shared: a SUBSCRIBE rate still needs it
+	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "send_abuse_window") {
+		t.Fatalf("subscribe_rate without an abuse window: %v", err)
+	}
+	t.Setenv("CHATRELAY_LIMITS_SUBSCRIBE_RATE", "0")
+	t.Setenv("CHATRELAY_LIMITS_SUBSCRIBE_BURST", "0")
 	c, err := Load("")
-	if err != nil || c.Limits.SendRate != 0 {
+	if err != nil || c.Limits.SendRate != 0 || c.Limits.SubscribeRate != 0 {
 		t.Fatalf("unlimited: %+v %v", c.Limits, err)
 	}
+	t.Setenv("CHATRELAY_LIMITS_SUBSCRIBE_RATE", "1")
+	if _, err := Load(""); err == nil || !strings.Contains(err.Error(), "subscribe_burst") {
+		t.Fatalf("subscribe_rate without a burst: %v", err)
+	}
+	t.Setenv("CHATRELAY_LIMITS_SUBSCRIBE_RATE", "0")
 	t.Setenv("CHATRELAY_LIMITS_SEND_RATE", "2.5")
 	t.Setenv("CHATRELAY_LIMITS_SEND_BURST", "5")
 	t.Setenv("CHATRELAY_LIMITS_SEND_ABUSE", "0")

@@ -9,7 +9,9 @@ import (
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false},
+		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxBodyBytes: 64 << 10},
 		Broker: Broker{
 			Mode:          BrokerEmbedded,
 			Addresses:     []string{"127.0.0.1:61613"},
@@ -54,6 +56,8 @@ func Defaults() Config {
 			MaxConnectionsPerAddress: 256,
 			SendRate:                 20,
 			SendBurst:                40,
+			SubscribeRate:            5,
+			SubscribeBurst:           40,
 			SendAbuse:                50,
 			SendAbuseWindow:          10 * time.Second,
 		},
@@ -67,13 +71,25 @@ func Defaults() Config {
 				{"/pub/**", "/app/**"},
 			},
 			ClientSend:      []string{"/app/**"},
-			ClientSubscribe: []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"},
+			ClientSubscribe: []string{"/topic/**", "/user/queue/**", "/app/**"},
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
 			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
 			MaxMessageBytes: 4096,
-			Presence:        Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second},
+			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
+				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
+				UserRate: 0.5, UserBurst: 10},
+			Create: RoomCreate{
+				MaxRooms:         300,
+				UserPerMinute:    10,
+				UserBurst:        5,
+				UserQuota:        20,
+				AddressPerMinute: 5,
+				AddressBurst:     5,
+				AddressQuota:     10,
+				MaxTracked:       10000,
+			},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -87,6 +103,11 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("http.allowed_origins", d.HTTP.AllowedOrigins)
 	v.SetDefault("http.api_key", d.HTTP.APIKey)
 	v.SetDefault("http.require_subprotocol", d.HTTP.RequireSubprotocol)
+	v.SetDefault("http.read_header_timeout", d.HTTP.ReadHeaderTimeout)
+	v.SetDefault("http.read_timeout", d.HTTP.ReadTimeout)
+	v.SetDefault("http.write_timeout", d.HTTP.WriteTimeout)
+	v.SetDefault("http.idle_timeout", d.HTTP.IdleTimeout)
+	v.SetDefault("http.max_body_bytes", d.HTTP.MaxBodyBytes)
 	v.SetDefault("broker.mode", d.Broker.Mode)
 	v.SetDefault("broker.addresses", d.Broker.Addresses)
 	v.SetDefault("broker.amqp_addresses", d.Broker.AMQPAddresses)
@@ -124,6 +145,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.max_connections_per_address", d.Limits.MaxConnectionsPerAddress)
 	v.SetDefault("limits.send_rate", d.Limits.SendRate)
 	v.SetDefault("limits.send_burst", d.Limits.SendBurst)
+	v.SetDefault("limits.subscribe_rate", d.Limits.SubscribeRate)
+	v.SetDefault("limits.subscribe_burst", d.Limits.SubscribeBurst)
 	v.SetDefault("limits.send_abuse", d.Limits.SendAbuse)
 	v.SetDefault("limits.send_abuse_window", d.Limits.SendAbuseWindow)
 	aliases := make([]map[string]any, len(d.Policy.Aliases))
@@ -143,6 +166,19 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)
 	v.SetDefault("rooms.presence.expiry", d.Rooms.Presence.Expiry)
+	v.SetDefault("rooms.create.max_rooms", d.Rooms.Create.MaxRooms)
+	v.SetDefault("rooms.create.user_per_minute", d.Rooms.Create.UserPerMinute)
+	v.SetDefault("rooms.create.user_burst", d.Rooms.Create.UserBurst)
+	v.SetDefault("rooms.create.user_quota", d.Rooms.Create.UserQuota)
+	v.SetDefault("rooms.create.address_per_minute", d.Rooms.Create.AddressPerMinute)
+	v.SetDefault("rooms.create.address_burst", d.Rooms.Create.AddressBurst)
+	v.SetDefault("rooms.create.address_quota", d.Rooms.Create.AddressQuota)
+	v.SetDefault("rooms.create.max_tracked", d.Rooms.Create.MaxTracked)
+	v.SetDefault("rooms.presence.max_broadcast_members", d.Rooms.Presence.MaxBroadcastMembers)
+	v.SetDefault("rooms.presence.leave_grace", d.Rooms.Presence.LeaveGrace)
+	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)
+	v.SetDefault("rooms.presence.user_rate", d.Rooms.Presence.UserRate)
+	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }

@@ -19,8 +19,9 @@ type Config struct {
 	// to. Default: ["/app/**"].
 	ClientSend []string
 	// ClientSubscribe lists patterns of canonical destinations clients may
-	// SUBSCRIBE to. Default: ["/topic/**", "/queue/**", "/user/queue/**",
-	// "/app/**"].
+	// SUBSCRIBE to. Default: ["/topic/**", "/user/queue/**", "/app/**"].
+	// In both lists a queue (/queue/NAME, /amq/queue/NAME,
+	// /exchange/amq.default/NAME) must be named literally.
 	ClientSubscribe []string
 	// AllowHeaders names headers clients may pass that are otherwise
 	// refused, e.g. "x-stream-offset" or "prefetch-count".
@@ -48,7 +49,7 @@ func DefaultClientSend() []string { return []string{"/app/**"} }
 
 // DefaultClientSubscribe returns the default ClientSubscribe patterns.
 func DefaultClientSubscribe() []string {
-	return []string{"/topic/**", "/queue/**", "/user/queue/**", "/app/**"}
+	return []string{"/topic/**", "/user/queue/**", "/app/**"}
 }
 
 // DefaultConfig returns the default configuration with fresh slices.

@@ -2,6 +2,7 @@ package destination
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,26 +33,49 @@ func FuzzPolicy(f *testing.F) {
 		{"", ""},
 		{"/topic/" + strings.Repeat("a", 300), "x-dead-letter-exchange"},
 		{"/sub/\x00/\n", "\n"},
+		// issue 12: queue churn, generated and server names, forged
+		// announcements
+		{"/queue/junk-1999", "id"},
+		{"/queue/jobs", "ack"},
+		{"/queue/jobs/x", "id"},
+		{"/queue/stomp-subscription-kTCCgGvwPNhLmY0Q9ubk1A", "id"},
+		{"/amq/queue/stomp-subscription-x", "x-queue-type"},
+		{"/exchange/amq.default/stomp-subscription-x", "id"},
+		{"/exchange/amq.default/jobs", "receipt"},
+		{"/exchange/amq.default", "id"},
+		{"/queue/amq.gen-x", "exclusive"},
+		{"/queue/Stomp-Subscription-x", "id"},
+		{"/queue/mqtt-subscription-c1qos0", "id"},
+		{"/queue/user.alice.errors", "id"},
+		{"/topic/rooms", "content-type"},
+		{"/sub/rooms", "content-type"},
+		{"/exchange/amq.topic/rooms", "content-type"},
+		{"/topic/chatrelay.presence", "content-type"},
+		{"/queue/chat-rooms/7", "content-type"},
 	}
 	for _, s := range seeds {
 		f.Add(s.dest, s.header)
 	}
-	def := mustPolicy(f, DefaultConfig())
-	open := mustPolicy(f, Config{
-		ClientSend:      []string{"/**"},
-		ClientSubscribe: []string{"/**", "/exchange/**", "/amq/queue/**"},
+	defCfg := DefaultConfig()
+	openCfg := Config{
+		ClientSend:      []string{"/**", "/queue/jobs", "/exchange/amq.default/jobs"},
+		ClientSubscribe: []string{"/**", "/exchange/**", "/amq/queue/jobs", "/queue/jobs", "/queue/a.b"},
 		AllowWildcards:  true,
-	})
+	}
+	def, open := mustPolicy(f, defCfg), mustPolicy(f, openCfg)
 	f.Fuzz(func(t *testing.T, dest, header string) {
 		h := stomp.Headers{{Key: header, Value: "v"}, {Key: "destination", Value: dest}}
 		for _, pc := range []struct {
 			p    *Policy
+			cfg  Config
 			wild bool
-		}{{def, false}, {open, true}} {
+		}{{def, defCfg, false}, {open, openCfg, true}} {
 			tg, out, err := pc.p.Subscribe(dest, h)
 			checkResult(t, dest, header, tg, out, err, pc.wild)
+			checkIssue12(t, tg, err, pc.cfg.ClientSubscribe, false)
 			tg, out, err = pc.p.Send(dest, h)
 			checkResult(t, dest, header, tg, out, err, false)
+			checkIssue12(t, tg, err, pc.cfg.ClientSend, true)
 			if err == nil && (tg.Kind == Broker || tg.Kind == User) {
 				again, _, err := pc.p.Send(tg.Destination, nil)
 				if err != nil || again.Destination != tg.Destination {
@@ -126,6 +150,49 @@ func checkBroker(t *testing.T, dest, canon string, wild bool) {
 		}
 	}
 	t.Errorf("%q: broker destination with unknown prefix %q", dest, canon)
+}
+
+// checkIssue12 asserts the rules of issue 12 on an accepted destination:
+// a queue is one the allowlist names literally; no queue the broker
+// generates or the server uses is reached; no SEND reaches a topic the
+// server publishes.
+func checkIssue12(t *testing.T, tg Target, err error, list []string, send bool) {
+	t.Helper()
+	if err != nil || tg.Kind != Broker {
+		return
+	}
+	canon := tg.Destination
+	var queue string
+	for _, prefix := range []string{"/queue/", "/amq/queue/", "/exchange/amq.default/"} {
+		if name, ok := strings.CutPrefix(canon, prefix); ok {
+			queue = name
+		}
+	}
+	if queue != "" || canon == "/exchange/amq.default" {
+		if !slices.Contains(list, canon) {
+			t.Errorf("%q: queue %q accepted but not listed literally in %q", tg.Original, canon, list)
+		}
+		lower := strings.ToLower(queue)
+		first, _, _ := strings.Cut(lower, ".")
+		for _, bad := range []string{"stomp-", "mqtt-", "amq."} {
+			if strings.HasPrefix(lower, bad) {
+				t.Errorf("%q: generated queue name reached: %q", tg.Original, canon)
+			}
+		}
+		if first == "room" || first == "chatrelay" || first == "user" || queue == "" {
+			t.Errorf("%q: server queue reached: %q", tg.Original, canon)
+		}
+	}
+	topic, ok := strings.CutPrefix(canon, "/topic/")
+	if !ok {
+		topic, ok = strings.CutPrefix(canon, "/exchange/amq.topic/")
+	}
+	if ok && send {
+		first, _, _ := strings.Cut(topic, ".")
+		if first == "rooms" || first == "room" || first == "chatrelay" || first == "user" {
+			t.Errorf("%q: SEND to the server's topic %q accepted", tg.Original, canon)
+		}
+	}
 }
 
 // countKey counts headers named key, in any case.

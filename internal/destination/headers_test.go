@@ -129,7 +129,11 @@ func TestHeadersInputUntouched(t *testing.T) {
 // TestHeaderValuesRabbitMQWouldChokeOn refuses values RabbitMQ parses and
 // fails on (it would close the shared connection).
 func TestHeaderValuesRabbitMQWouldChokeOn(t *testing.T) {
-	p, err := New(Config{ClientSend: []string{"/app/**", "/topic/**"}, AllowHeaders: []string{"prefetch-count", "x-stream-offset"}})
+	p, err := New(Config{
+		ClientSend:      []string{"/app/**", "/topic/**"},
+		ClientSubscribe: []string{"/queue/q"},
+		AllowHeaders:    []string{"prefetch-count", "x-stream-offset"},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,10 +27,6 @@ var specialPrefixes = []struct {
 	{"/reply-queue/", 1, 1},
 }
 
-// reservedTopicWords are first words of topic names the server keeps for
-// itself: per-user queues and its own state.
-var reservedTopicWords = []string{"user", "chatrelay"}
-
 // nameByte reports whether c may appear in a topic or queue name.
 func nameByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
@@ -87,67 +83,6 @@ func checkName(dest, name, what string, wild bool) *Rejection {
 		if strings.ContainsAny(w, "*#") && len(w) != 1 {
 			return reject(dest, RuleInvalidName, "wildcard must be a whole word, not %q", w)
 		}
-	}
-	return nil
-}
-
-// checkTopicReserved refuses topic names (routing keys or binding patterns
-// on amq.topic) that are or could match the server's reserved names.
-func checkTopicReserved(dest, name string) *Rejection {
-	first, _, _ := strings.Cut(name, ".")
-	for _, r := range reservedTopicWords {
-		if first == r {
-			return reject(dest, RuleReserved, "topics %q and %q.* are reserved for the server", r, r)
-		}
-	}
-	if first == "*" || first == "#" {
-		return reject(dest, RuleReserved, "a wildcard first word could match the server's reserved topics")
-	}
-	return nil
-}
-
-// roomWord is the first word of room topics (room.<id>): the server
-// checks a room's access list on every SUBSCRIBE to one, so they must be
-// named one room at a time, and clients send into rooms only through
-// /app/chat.send.
-const roomWord = "room"
-
-// checkRoomTopic refuses a client SEND to a room topic and a wildcard
-// subscription that could match room topics: either would pass by the
-// checks of private rooms.
-func checkRoomTopic(dest, name string, o op) *Rejection {
-	first, _, _ := strings.Cut(name, ".")
-	if first != roomWord {
-		return nil
-	}
-	if o == opSend {
-		return reject(dest, RuleRoom, "rooms take messages through /app/chat.send, not by a SEND to their topic")
-	}
-	if strings.ContainsAny(name, "*#") {
-		return reject(dest, RuleRoom, "room topics take no wildcards: subscribe to each room as /topic/room.<id>")
-	}
-	return nil
-}
-
-// checkServerQueue refuses /amq/queue/ names of the server's own streams:
-// a room's history (room.<id>, private rooms included) and the room
-// registry (chatrelay.*).
-func checkServerQueue(dest, name string) *Rejection {
-	first, _, _ := strings.Cut(name, ".")
-	switch first {
-	case roomWord:
-		return reject(dest, RuleRoom, "room streams are read as /topic/room.<id> with x-history or x-resume-after, where their access list is checked")
-	case "chatrelay":
-		return reject(dest, RuleReserved, "queues chatrelay.* are the server's own")
-	}
-	return nil
-}
-
-// checkQueueReserved refuses queue names RabbitMQ reserves ("amq.*"):
-// declaring one makes the broker close the connection.
-func checkQueueReserved(dest, name string) *Rejection {
-	if strings.HasPrefix(name, "amq.") {
-		return reject(dest, RuleReserved, "queue names starting with amq. are reserved by the broker")
 	}
 	return nil
 }

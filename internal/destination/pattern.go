@@ -165,3 +165,7 @@ func explicit(ps []*pattern, prefix string) bool {
 	}
 	return false
 }
+
+// literal reports whether the pattern is plain text: no "*", no
+// "{name}", no trailing "/**". It then matches exactly its source.
+func (p *pattern) literal() bool { return p.prefix == p.src }

@@ -46,6 +46,12 @@ func New(cfg Config) (*Policy, error) {
 	if p.subscribe, err = compileList("ClientSubscribe", cfg.ClientSubscribe); err != nil {
 		return nil, err
 	}
+	if err := p.checkLiterals("ClientSend", p.send, opSend); err != nil {
+		return nil, err
+	}
+	if err := p.checkLiterals("ClientSubscribe", p.subscribe, opSubscribe); err != nil {
+		return nil, err
+	}
 	for i, h := range cfg.AllowHeaders {
 		if h == "" {
 			return nil, fmt.Errorf("destination: AllowHeaders[%d] is empty", i)
@@ -60,12 +66,32 @@ func compileList(field string, srcs []string) ([]*pattern, error) {
 	out := make([]*pattern, 0, len(srcs))
 	for i, s := range srcs {
 		pt, err := compilePattern(s)
+		if err == nil && wildQueuePattern(pt) {
+			err = errWildQueue(s)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("destination: %s[%d]: %w", field, i, err)
 		}
 		out = append(out, pt)
 	}
 	return out, nil
+}
+
+// checkLiterals refuses an allowlist that names a reserved destination
+// literally ("/queue/stomp-subscription-x", "/topic/rooms" for SEND):
+// the runtime checks would refuse every frame to it anyway, so such an
+// entry is a mistake the operator should hear about at start.
+func (p *Policy) checkLiterals(field string, list []*pattern, o op) error {
+	for i, pt := range list {
+		if !pt.literal() {
+			continue
+		}
+		_, rej := p.classify(pt.src, pt.src, o, list)
+		if rej != nil && (rej.Rule == RuleReserved || rej.Rule == RuleRoom) {
+			return fmt.Errorf("destination: %s[%d]: %q is reserved: %s", field, i, pt.src, rej.Reason)
+		}
+	}
+	return nil
 }
 
 // Subscribe checks a client SUBSCRIBE to dest with headers h. It returns
@@ -116,6 +142,14 @@ func (p *Policy) resolve(dest string, o op) (Target, *Rejection) {
 	if rej != nil {
 		return Target{}, rej
 	}
+	if isQueue(t.Destination) {
+		// a queue outlives the session: only the operator's own list of
+		// names may make the broker keep one
+		if !matchLiteral(list, t.Destination) {
+			return Target{}, reject(dest, rule, "%s is a queue, and clients may reach only queues %s names literally", t.Destination, rule)
+		}
+		return t, nil
+	}
 	if !matchAny(list, t.Destination) {
 		return Target{}, reject(dest, rule, "%s is not allowed for clients", t.Destination)
 	}
@@ -143,6 +177,9 @@ func (p *Policy) classify(dest, canon string, o op, list []*pattern) (Target, *R
 		if rej == nil {
 			rej = checkRoomTopic(dest, name, o)
 		}
+		if rej == nil {
+			rej = checkServerTopic(dest, name, o)
+		}
 		if rej != nil {
 			return t, rej
 		}
@@ -153,10 +190,7 @@ func (p *Policy) classify(dest, canon string, o op, list []*pattern) (Target, *R
 			rej = checkName(dest, name, "queue", false)
 		}
 		if rej == nil {
-			rej = checkQueueReserved(dest, name)
-		}
-		if rej == nil {
-			rej = checkServerQueue(dest, name)
+			rej = checkQueueName(dest, name)
 		}
 		if rej != nil {
 			return t, rej
@@ -174,15 +208,16 @@ func (p *Policy) classify(dest, canon string, o op, list []*pattern) (Target, *R
 	case canon == "/user" || strings.HasPrefix(canon, prefixUser):
 		return t, reject(dest, RuleReserved, "only /user/queue/NAME, the current user's own queue, is allowed")
 	default:
-		return p.classifySpecial(dest, canon, wild, list)
+		return p.classifySpecial(dest, canon, o, list)
 	}
 	return t, nil
 }
 
 // classifySpecial handles RabbitMQ's special prefixes, which pass only
 // where the operation's allowlist names the prefix explicitly.
-func (p *Policy) classifySpecial(dest, canon string, wild bool, list []*pattern) (Target, *Rejection) {
+func (p *Policy) classifySpecial(dest, canon string, o op, list []*pattern) (Target, *Rejection) {
 	t := Target{Original: dest}
+	wild := p.allowWildcards && o == opSubscribe
 	for _, sp := range specialPrefixes {
 		if !strings.HasPrefix(canon, sp.prefix) {
 			continue
@@ -202,12 +237,12 @@ func (p *Policy) classifySpecial(dest, canon string, wild bool, list []*pattern)
 			}
 		}
 		if sp.prefix == "/amq/queue/" {
-			if rej := checkServerQueue(dest, names[0]); rej != nil {
+			if rej := checkQueueName(dest, names[0]); rej != nil {
 				return t, rej
 			}
 		}
 		if sp.prefix == "/exchange/" {
-			if rej := checkExchange(dest, names, list); rej != nil {
+			if rej := checkExchange(dest, names, o, list); rej != nil {
 				return t, rej
 			}
 		}
@@ -217,13 +252,25 @@ func (p *Policy) classifySpecial(dest, canon string, wild bool, list []*pattern)
 	return t, reject(dest, RuleUnknownPrefix, "destinations must start with /app/, /topic/, /queue/ or /user/queue/")
 }
 
-// checkExchange guards /exchange/NAME[/KEY]: amq.topic keys obey the
-// reserved topic names, and the broker's own amq.rabbitmq.* exchanges (the
-// firehose among them) need a pattern naming them.
-func checkExchange(dest string, names []string, list []*pattern) *Rejection {
+// checkExchange guards /exchange/NAME[/KEY]: the default exchange's keys
+// are queue names, amq.topic keys obey the reserved topic names, and the
+// broker's own amq.rabbitmq.* exchanges (the firehose among them) need a
+// pattern naming them.
+func checkExchange(dest string, names []string, o op, list []*pattern) *Rejection {
 	ex := names[0]
 	if strings.HasPrefix(ex, "amq.rabbitmq.") && !explicit(list, "/exchange/"+ex) {
 		return reject(dest, RuleReserved, "exchange %q is internal to the broker", ex)
+	}
+	if ex == "amq.default" {
+		if o == opSubscribe {
+			// RabbitMQ refuses to bind a queue to the default exchange
+			// and closes the connection
+			return reject(dest, RuleReserved, "the default exchange cannot be subscribed to: subscribe to the queue itself")
+		}
+		if len(names) < 2 {
+			return reject(dest, RuleInvalidName, "a SEND to the default exchange needs a queue name as its routing key")
+		}
+		return checkQueueName(dest, names[1])
 	}
 	if ex == "amq.topic" && len(names) == 2 {
 		if rej := checkTopicReserved(dest, names[1]); rej != nil {
@@ -231,6 +278,9 @@ func checkExchange(dest string, names []string, list []*pattern) *Rejection {
 		}
 		if first, _, _ := strings.Cut(names[1], "."); first == roomWord {
 			return reject(dest, RuleRoom, "rooms are reached as /topic/room.<id>, where their access list is checked")
+		}
+		if rej := checkServerTopic(dest, names[1], o); rej != nil {
+			return rej
 		}
 	}
 	return nil

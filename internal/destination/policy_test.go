@@ -40,6 +40,7 @@ func TestSubscribeAccepted(t *testing.T) {
 		// Seed forms and default aliases.
 		{"/sub/chat/room/7", Broker, "/topic/room.7", ""},
 		{"/queue/chat-rooms/7", Broker, "/topic/room.7", ""},
+		{"/queue/chat-rooms/abc", Broker, "/topic/room.abc", ""},
 		{"/sub/chat/room/abc-1", Broker, "/topic/room.abc-1", ""},
 		{"/sub/chat/7", Broker, "/topic/chat.7", ""},
 		{"/sub/notice", Broker, "/topic/notice", ""},
@@ -47,9 +48,6 @@ func TestSubscribeAccepted(t *testing.T) {
 		// Normalisation.
 		{"/topic/chat/room/1", Broker, "/topic/chat.room.1", ""},
 		{"/topic/room.7", Broker, "/topic/room.7", ""},
-		{"/queue/jobs", Broker, "/queue/jobs", ""},
-		{"/queue/a/b", Broker, "/queue/a.b", ""},
-		{"/queue/chat-rooms/7/extra", Broker, "/queue/chat-rooms.7.extra", ""},
 		{"/topic/users.list", Broker, "/topic/users.list", ""},
 		{"/topic/a~b:c@d_e-f", Broker, "/topic/a~b:c@d_e-f", ""},
 		// User queues.
@@ -112,8 +110,8 @@ func TestRejections(t *testing.T) {
 		{"send to a room topic", Config{ClientSend: []string{"/topic/**"}}, false, "/topic/room.7", RuleRoom},
 		{"room wildcard when wildcards allowed", wild, true, "/topic/room.*", RuleRoom},
 		{"room hash when wildcards allowed", wild, true, "/topic/room.#", RuleRoom},
-		{"room stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/**"}}, true, "/amq/queue/room.7", RuleRoom},
-		{"registry stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/**"}}, true, "/amq/queue/chatrelay.rooms", RuleReserved},
+		{"room stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/jobs"}}, true, "/amq/queue/room.7", RuleRoom},
+		{"registry stream as a queue", Config{ClientSubscribe: []string{"/amq/queue/jobs"}}, true, "/amq/queue/chatrelay.rooms", RuleReserved},
 		{"room stream as /queue", def, true, "/queue/room.7", RuleRoom},
 		{"registry stream as /queue", def, true, "/queue/chatrelay/rooms", RuleReserved},
 		{"room via amq.topic", Config{ClientSubscribe: []string{"/exchange/**"}}, true, "/exchange/amq.topic/room.7", RuleRoom},
@@ -123,6 +121,10 @@ func TestRejections(t *testing.T) {
 		{"hash", def, true, "/topic/#", RuleNoWildcards},
 		{"star", def, true, "/topic/room.*", RuleNoWildcards},
 		{"queue wildcard even when allowed", wild, true, "/queue/*", RuleNoWildcards},
+		{"queue by default", def, true, "/queue/jobs", RuleClientSubscribe},
+		{"queue churn by default", def, true, "/queue/junk-17", RuleClientSubscribe},
+		{"queue by slashes", def, true, "/queue/a/b", RuleClientSubscribe},
+		{"queue past the seed alias", def, true, "/queue/chat-rooms/7/extra", RuleClientSubscribe},
 		{"send wildcard even when allowed", Config{ClientSend: []string{"/topic/**"}, AllowWildcards: true}, false, "/topic/room.*", RuleNoWildcards},
 		{"partial-word wildcard", wild, true, "/topic/room.a*", RuleInvalidName},
 		{"wildcard first word", wild, true, "/topic/#", RuleReserved},
@@ -187,12 +189,16 @@ func TestConfigOptIns(t *testing.T) {
 		{"send to topic via an alias", Config{ClientSend: []string{"/topic/**"}}, false, "/sub/chat/news/7", "/topic/chat.news.7"},
 		{"exchange opt-in", Config{ClientSubscribe: []string{"/exchange/amq.fanout/**"}}, true, "/exchange/amq.fanout/x", "/exchange/amq.fanout/x"},
 		{"exchange without key", Config{ClientSubscribe: []string{"/exchange/**"}}, true, "/exchange/logs", "/exchange/logs"},
-		{"amq queue opt-in", Config{ClientSubscribe: []string{"/amq/queue/jobs.*"}}, true, "/amq/queue/jobs.7", "/amq/queue/jobs.7"},
+		{"amq queue opt-in", Config{ClientSubscribe: []string{"/amq/queue/jobs.7"}}, true, "/amq/queue/jobs.7", "/amq/queue/jobs.7"},
+		{"queue opt-in", Config{ClientSubscribe: []string{"/topic/**", "/queue/jobs"}}, true, "/queue/jobs", "/queue/jobs"},
+		{"queue opt-in slashes", Config{ClientSubscribe: []string{"/queue/a.b"}}, true, "/queue/a/b", "/queue/a.b"},
+		{"queue send opt-in", Config{ClientSend: []string{"/app/**", "/queue/jobs"}}, false, "/queue/jobs", "/queue/jobs"},
+		{"default exchange send opt-in", Config{ClientSend: []string{"/exchange/amq.default/jobs"}}, false, "/exchange/amq.default/jobs", "/exchange/amq.default/jobs"},
 		{"firehose named", Config{ClientSubscribe: []string{"/exchange/amq.rabbitmq.trace/**"}, AllowWildcards: true}, true, "/exchange/amq.rabbitmq.trace/#", "/exchange/amq.rabbitmq.trace/#"},
 		{"wildcards", Config{AllowWildcards: true}, true, "/topic/news.*", "/topic/news.*"},
 		{"wildcard hash tail", Config{AllowWildcards: true}, true, "/topic/news/#", "/topic/news.#"},
 		{"custom alias", Config{Aliases: []Alias{{From: "/rooms/{id}/**", To: "/topic/room.{id}/**"}}}, true, "/rooms/7/typing", "/topic/room.7.typing"},
-		{"aliases disabled", Config{Aliases: []Alias{}}, true, "/queue/chat-rooms/7", "/queue/chat-rooms.7"},
+		{"aliases disabled", Config{Aliases: []Alias{}, ClientSubscribe: []string{"/queue/chat-rooms.7"}}, true, "/queue/chat-rooms/7", "/queue/chat-rooms.7"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

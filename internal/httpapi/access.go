@@ -46,6 +46,13 @@ func (a *api) caller(r *http.Request) (caller, error) {
 // for a private one.
 func (c caller) canSee(room rooms.Room) bool { return c.admin || room.Allows(c.user) }
 
+// owns reports whether c may delete the room or change who may use it:
+// the API key, or the owner when it is a user (rooms created without one
+// belong to apiOwner, a name a caller cannot own them by).
+func (c caller) owns(room rooms.Room) bool {
+	return c.admin || (c.user != "" && c.user == room.Owner() && room.Owner() != apiOwner)
+}
+
 // refuse is the answer for a private room c may not see: 401 for a caller
 // without credentials, 403 for one who is not a member.
 func (c caller) refuse(room rooms.Room) error {
@@ -106,7 +113,7 @@ func (a *api) setAccess(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !c.admin && c.user != room.Owner() {
+	if !c.owns(room) {
 		return errorf(http.StatusForbidden, "only the owner of room %s may change its members", room.ID)
 	}
 	if !room.Private {

@@ -16,6 +16,18 @@ func basic(user, pass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }
 
+// passcodePW is an Identify for which every user's passcode is "pw".
+func passcodePW(r *http.Request) (string, error) {
+	user, pass, ok := r.BasicAuth()
+	switch {
+	case !ok:
+		return "", nil
+	case pass != "pw":
+		return "", errors.New("wrong passcode")
+	}
+	return user, nil
+}
+
 // privateEnv is an API whose users are whoever shows passcode "pw" and
 // whose private room "club" (id 1) is owned by alice with member bob; a
 // public room "lobby" (id 2) has one message.
@@ -108,7 +120,7 @@ func TestPrivateRoomVisibility(t *testing.T) {
 			}
 			a := e.do(t, "GET", "/api/rooms", "", c.auth)
 			var ids []string
-			for _, r := range a.json.([]any) {
+			for _, r := range a.field("rooms").([]any) {
 				ids = append(ids, r.(map[string]any)["id"].(string))
 			}
 			want := []string{"2"}

@@ -54,7 +54,7 @@ func (s *fakeStore) Create(_ context.Context, spec rooms.Spec) (rooms.Room, erro
 		}
 	}
 	s.nextID++
-	r.ID, r.CreatedAt = strconv.Itoa(s.nextID), testNow.UTC()
+	r.ID, r.CreatedAt, r.Seq = strconv.Itoa(s.nextID), testNow.UTC(), int64(s.nextID)
 	s.msgs[r.ID] = []rooms.Message{}
 	s.rooms = append(s.rooms, r)
 	return r, nil
@@ -113,6 +113,15 @@ func (s *fakeStore) List() []rooms.Room {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]rooms.Room(nil), s.rooms...)
+}
+
+func (s *fakeStore) Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
+	if s.panicList {
+		panic("store exploded")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rooms.PageOf(len(s.rooms), func(i int) rooms.Room { return s.rooms[i] }, after, limit, keep)
 }
 
 func (s *fakeStore) History(_ context.Context, id string, before int64, limit int) ([]rooms.Message, error) {

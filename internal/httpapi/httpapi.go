@@ -1,14 +1,15 @@
 // Package httpapi is the REST API of chatrelay: rooms (create, list, get,
 // delete), their history and members, and server push into a room or to a
 // user. Every answer, errors included, is JSON; errors are
-// {"error":"..."} with the matching status code.
+// {"error":"..."} with the matching status code (and "code" and "key",
+// the config key of the limit, when a limit refused the request).
 //
 // Endpoints (mount the handler at /api/):
 //
-//	POST   /api/rooms                  {"name","private","members","owner"} → 201 room
-//	GET    /api/rooms                  → 200 [room + "online"] (private rooms: members only)
+//	POST   /api/rooms                  {"name","private","members","owner"} → 201 room (429 over a limit)
+//	GET    /api/rooms                  ?limit=N&cursor=C → 200 {"rooms","next"} (private rooms: members only)
 //	GET    /api/rooms/{id}             → 200 room + "online"
-//	DELETE /api/rooms/{id}             → 204 (API key, when one is configured)
+//	DELETE /api/rooms/{id}             → 204 (owner or API key)
 //	GET    /api/rooms/{id}/messages    ?limit=N&before=OFFSET → 200 {"messages","next"}
 //	GET    /api/rooms/{id}/members     → 200 {"roomId","members"} (online now)
 //	GET    /api/rooms/{id}/access      → 200 {"roomId","private","owner","members"}
@@ -21,7 +22,9 @@
 // themselves as over STOMP: "Authorization: Basic" with login:passcode, or
 // "Authorization: Bearer <jwt>" in jwt mode. A private room, its history,
 // presence and access list answer only its owner, its members and the API
-// key (401 without credentials, 403 for others).
+// key (401 without credentials, 403 for others). Deleting a room, or
+// changing who may use it, takes its owner or the API key, whether or not
+// a key is configured.
 package httpapi
 
 import (
@@ -34,6 +37,7 @@ import (
 	"github.com/google/uuid"
 
 	"chatrelay/internal/chat"
+	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
 )
@@ -70,8 +74,9 @@ type Options struct {
 	Publisher Publisher
 	// Presence counts members; without one every room has none online.
 	Presence Presence
-	// APIKey guards server push and DELETE, and may do anything a room
-	// owner may. Empty: push is refused (401) and DELETE is open.
+	// APIKey guards server push and may do anything a room owner may,
+	// in any room. Empty: push is refused (401), and only owners delete
+	// or change their rooms.
 	APIKey string
 	// Identify tells users from their credentials (Basic or a bearer
 	// token); without it every caller but the API key is anonymous and
@@ -96,6 +101,18 @@ type Options struct {
 	// behind a load balancer must be able to read what it just created
 	// (default 0: no wait).
 	RoomWait time.Duration
+	// Limiter bounds room creation; nil creates without bounds (tests of
+	// other things: the server always sets one).
+	Limiter *roomlimit.Limiter
+	// VerifiedUsers says user names are checked (auth.mode static or
+	// jwt): creating a room then needs a signed-in user or the API key,
+	// and a user's creations count against the user's limits only. Without
+	// it (auth.mode none, where any name can be claimed) the client's
+	// address limits apply to every creation.
+	VerifiedUsers bool
+	// ListMaxBytes bounds the JSON of one GET /api/rooms page (0: only
+	// its room count is bounded).
+	ListMaxBytes int
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -168,7 +185,7 @@ func (a *api) handle(pattern string, h handlerFunc) {
 			a.opts.Logger.Error("httpapi: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			he = &httpError{status: http.StatusInternalServerError, msg: "internal error"}
 		}
-		writeError(w, he.status, he.msg)
+		he.write(w)
 	})
 }
 

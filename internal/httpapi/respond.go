@@ -7,14 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
-// httpError is an error answer: its status and the text of {"error"}.
+// httpError is an error answer: its status, the text of {"error"} and,
+// for a limit's refusal, its code, config key and Retry-After.
 type httpError struct {
-	status int
-	msg    string
+	status     int
+	msg        string
+	code, key  string
+	retryAfter time.Duration
+}
+
+// write answers the error.
+func (e *httpError) write(w http.ResponseWriter) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.retryAfter.Seconds()))))
+	}
+	if e.status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="chatrelay"`)
+	}
+	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code, Key: e.key})
 }
 
 // Error implements error.
@@ -32,6 +49,8 @@ var errRoomNotFound = &httpError{status: http.StatusNotFound, msg: "room not fou
 // errorBody is the JSON of every error answer.
 type errorBody struct {
 	Error string `json:"error"`
+	Code  string `json:"code,omitempty"`
+	Key   string `json:"key,omitempty"`
 }
 
 // writeJSON answers status with v encoded as JSON.
@@ -51,10 +70,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers status with {"error": msg}. A 401 also names the
 // scheme the client must use.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="chatrelay"`)
-	}
-	writeJSON(w, status, errorBody{Error: msg})
+	(&httpError{status: status, msg: msg}).write(w)
 }
 
 // decodeBody reads one JSON value of at most maxBodyBytes into v. Unknown
@@ -123,13 +139,4 @@ func (a *api) hasKey(r *http.Request) bool {
 	// Comparing digests keeps the time independent of the key's length.
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 	return subtle.ConstantTimeCompare(sum[:], a.keySum[:]) == 1
-}
-
-// requireKeyIfSet is requireKey when an API key is configured and lets
-// every request through otherwise (development set-ups).
-func (a *api) requireKeyIfSet(r *http.Request) error {
-	if a.keySum == nil {
-		return nil
-	}
-	return a.requireKey(r)
 }

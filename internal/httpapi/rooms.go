@@ -10,15 +10,22 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"chatrelay/internal/clientaddr"
+	"chatrelay/internal/roomlimit"
+	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
 )
 
 // Limits of the room endpoints.
 const (
-	maxRoomNameRunes    = 100
 	defaultHistoryLimit = 50
 	maxHistoryLimit     = 500
 )
+
+// apiOwner owns the rooms created without a user: only the API key may
+// delete or change them (a user who signs in as "api" in auth.mode none
+// does not own them).
+const apiOwner = "api"
 
 // roomView is a room as listed, with the number of its members online.
 type roomView struct {
@@ -40,14 +47,19 @@ type membersView struct {
 }
 
 // createRoom handles POST /api/rooms {"name","private","members","owner"}.
-// The name is trimmed; it must be 1 to 100 characters without control
-// characters. The creator is the signed-in user, else the "owner" the API
-// key names, else "api". A private room needs a creator who is a user: it
-// is its owner, and with "members" the only ones admitted.
+// The name is trimmed; it must be 1 to 100 characters (200 bytes of UTF-8)
+// without control characters. The creator is the signed-in user, else the
+// "owner" the API key names, else "api". A private room needs a creator
+// who is a user: it is its owner, and with "members" the only ones
+// admitted. With verified users (auth.mode static, jwt) a request needs a
+// signed-in user or the API key (401). Options.Limiter's refusals are 429.
 func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.caller(r)
 	if err != nil {
 		return err
+	}
+	if c.anonymous() && a.opts.VerifiedUsers {
+		return errorf(http.StatusUnauthorized, "sign in to create a room")
 	}
 	var req struct {
 		Name    *string  `json:"name"`
@@ -65,12 +77,15 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case !utf8.ValidString(name):
 		return errorf(http.StatusBadRequest, "name must be valid UTF-8")
-	case utf8.RuneCountInString(name) > maxRoomNameRunes:
-		return errorf(http.StatusBadRequest, "name is longer than %d characters", maxRoomNameRunes)
+	case utf8.RuneCountInString(name) > rooms.MaxNameLen:
+		return errorf(http.StatusBadRequest, "name is longer than %d characters", rooms.MaxNameLen)
+	case len(name) > rooms.MaxNameBytes:
+		return errorf(http.StatusBadRequest, "name is longer than %d bytes of UTF-8", rooms.MaxNameBytes)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
 		return errorf(http.StatusBadRequest, "name must not contain control characters")
 	}
-	spec := rooms.Spec{Name: name, CreatedBy: c.user, Private: req.Private}
+	addr := clientaddr.Key(r.RemoteAddr)
+	spec := rooms.Spec{Name: name, CreatedBy: c.user, Private: req.Private, Origin: rooms.OriginOf(addr)}
 	switch {
 	case req.Owner != "" && !c.admin:
 		return errorf(http.StatusForbidden, "only the API key may name another owner")
@@ -82,7 +97,7 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	case spec.CreatedBy == "" && req.Private:
 		return errorf(http.StatusUnauthorized, "sign in to create a private room (or name an owner with the API key)")
 	case spec.CreatedBy == "":
-		spec.CreatedBy = "api"
+		spec.CreatedBy = apiOwner
 	}
 	if len(req.Members) > 0 && !req.Private {
 		return errorf(http.StatusBadRequest, "members are for private rooms: set \"private\": true")
@@ -91,6 +106,16 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	spec.Members = req.Members
+	if a.opts.Limiter != nil {
+		done, refused := a.opts.Limiter.Reserve(roomlimit.Requester{
+			User: c.user, Verified: a.opts.VerifiedUsers, Address: addr, Admin: c.admin,
+		})
+		if refused != nil {
+			return &httpError{status: http.StatusTooManyRequests, msg: refused.Message,
+				code: refused.Code, key: refused.Key, retryAfter: refused.RetryAfter}
+		}
+		defer done()
+	}
 	room, err := a.opts.Store.Create(r.Context(), spec)
 	switch {
 	case errors.Is(err, rooms.ErrDuplicateName):
@@ -105,21 +130,21 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// listRooms handles GET /api/rooms: every room the caller may see, oldest
-// first, with its members online.
+// listRooms handles GET /api/rooms?limit=N&cursor=C: a page of the rooms
+// the caller may see, oldest first, with their members online (see
+// roomlist).
 func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
 	c, err := a.caller(r)
 	if err != nil {
 		return err
 	}
-	list := a.opts.Store.List()
-	views := make([]roomView, 0, len(list))
-	for _, room := range list {
-		if c.canSee(room) {
-			views = append(views, roomView{Room: room, Online: len(a.membersOf(room.ID))})
-		}
+	q := r.URL.Query()
+	req, err := roomlist.ParseRequest(q.Get("limit"), q.Get("cursor"))
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
 	}
-	writeJSON(w, http.StatusOK, views)
+	page := roomlist.Build(a.opts.Store, req, c.canSee, func(id string) int { return len(a.membersOf(id)) }, a.opts.ListMaxBytes)
+	writeJSON(w, http.StatusOK, page)
 	return nil
 }
 
@@ -133,17 +158,25 @@ func (a *api) getRoom(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteRoom handles DELETE /api/rooms/{id}: it needs the API key when one
-// is configured.
+// deleteRoom handles DELETE /api/rooms/{id}: the room's owner or the API
+// key deletes it (401 without credentials, 403 for another user), with
+// or without a configured key.
 func (a *api) deleteRoom(w http.ResponseWriter, r *http.Request) error {
-	if err := a.requireKeyIfSet(r); err != nil {
+	c, err := a.caller(r)
+	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	if !rooms.ValidID(id) {
-		return errRoomNotFound
+	if c.anonymous() {
+		return errorf(http.StatusUnauthorized, "sign in as the room's owner (or use the API key) to delete it")
 	}
-	err := a.opts.Store.Delete(r.Context(), id)
+	room, _, err := a.visibleRoom(r)
+	if err != nil {
+		return err
+	}
+	if !c.owns(room) {
+		return errorf(http.StatusForbidden, "only the owner of room %s may delete it", room.ID)
+	}
+	err = a.opts.Store.Delete(r.Context(), room.ID)
 	switch {
 	case errors.Is(err, rooms.ErrNotFound):
 		return errRoomNotFound

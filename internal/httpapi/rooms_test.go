@@ -24,6 +24,8 @@ func TestCreateRoom(t *testing.T) {
 		{"unknown fields ignored", `{"name":"lobby","roomId":7}`, nil, 201, "lobby", ""},
 		{"100 characters", `{"name":"` + strings.Repeat("방", 100) + `"}`, nil, 201, strings.Repeat("방", 100), ""},
 		{"101 characters", `{"name":"` + strings.Repeat("방", 101) + `"}`, nil, 400, "", "name is longer than 100 characters"},
+		{"90 escaped characters", `{"name":"` + strings.Repeat(`\u2039`, 90) + `"}`, nil, 201, strings.Repeat("‹", 90), ""},
+		{"over 300 bytes", `{"name":"` + strings.Repeat("😀", 76) + `"}`, nil, 400, "", "name is longer than 300 bytes of UTF-8"},
 		{"missing name", `{}`, nil, 400, "", "name is required"},
 		{"null name", `{"name":null}`, nil, 400, "", "name is required"},
 		{"empty name", `{"name":""}`, nil, 400, "", "name is required"},
@@ -77,7 +79,7 @@ func TestCreateDuplicate(t *testing.T) {
 
 func TestListAndGetRooms(t *testing.T) {
 	e := newEnv(nil)
-	if a := e.do(t, "GET", "/api/rooms", "", ""); a.status != 200 || a.raw != "[]\n" {
+	if a := e.do(t, "GET", "/api/rooms", "", ""); a.status != 200 || a.raw != `{"rooms":[],"next":null}`+"\n" {
 		t.Fatalf("empty list: %d %q", a.status, a.raw)
 	}
 	e.store.addRoom(t, "lobby", 0)
@@ -91,7 +93,12 @@ func TestListAndGetRooms(t *testing.T) {
 		status     int
 		want       any
 	}{
-		{"list", "/api/rooms", 200, []any{room("1", "lobby", 2), room("2", "quiet", 0)}},
+		{"list", "/api/rooms", 200, map[string]any{"rooms": []any{room("1", "lobby", 2), room("2", "quiet", 0)}, "next": nil}},
+		{"first page", "/api/rooms?limit=1", 200, map[string]any{"rooms": []any{room("1", "lobby", 2)}, "next": "1"}},
+		{"next page", "/api/rooms?limit=1&cursor=1", 200, map[string]any{"rooms": []any{room("2", "quiet", 0)}, "next": nil}},
+		{"limit capped", "/api/rooms?limit=100000", 200, map[string]any{"rooms": []any{room("1", "lobby", 2), room("2", "quiet", 0)}, "next": nil}},
+		{"bad limit", "/api/rooms?limit=0", 400, map[string]any{"error": "limit must be an integer from 1 to 100"}},
+		{"bad cursor", "/api/rooms?cursor=x", 400, map[string]any{"error": `cursor must be a "next" value of an earlier page`}},
 		{"get", "/api/rooms/1", 200, room("1", "lobby", 2)},
 		{"get without members", "/api/rooms/2", 200, room("2", "quiet", 0)},
 		{"unknown", "/api/rooms/99", 404, map[string]any{"error": "room not found"}},
@@ -108,35 +115,50 @@ func TestListAndGetRooms(t *testing.T) {
 	}
 }
 
+// TestDeleteRoom: deleting takes the owner or the API key, with or
+// without a configured key; nobody else, and no "open when unset" path.
 func TestDeleteRoom(t *testing.T) {
 	tests := []struct {
 		name, key, path, auth string
 		status                int
 	}{
-		{"open without a configured key", "", "/api/rooms/1", "", 204},
+		{"anonymous without a configured key", "", "/api/rooms/1", "", 401},
+		{"anonymous with a configured key", testKey, "/api/rooms/1", "", 401},
 		{"with the key", testKey, "/api/rooms/1", "Bearer " + testKey, 204},
-		{"missing key", testKey, "/api/rooms/1", "", 401},
 		{"wrong key", testKey, "/api/rooms/1", "Bearer nope", 401},
+		{"owner without a configured key", "", "/api/rooms/1", basic("ann", "pw"), 204},
+		{"owner with a configured key", testKey, "/api/rooms/1", basic("ann", "pw"), 204},
+		{"another user", "", "/api/rooms/1", basic("bob", "pw"), 403},
+		{"bad credentials", "", "/api/rooms/1", basic("ann", "nope"), 401},
+		{"room made without a user, by a user named api", "", "/api/rooms/2", basic("api", "pw"), 403},
+		{"room made without a user, with the key", testKey, "/api/rooms/2", "Bearer " + testKey, 204},
 		{"unknown room", testKey, "/api/rooms/99", "Bearer " + testKey, 404},
-		{"unknown room without key: 401 first", testKey, "/api/rooms/99", "", 401},
-		{"invalid id", "", "/api/rooms/a.b", "", 404},
+		{"unknown room without credentials: 401 first", testKey, "/api/rooms/99", "", 401},
+		{"invalid id", "", "/api/rooms/a.b", basic("ann", "pw"), 404},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(func(o *Options) { o.APIKey = tt.key })
-			e.store.addRoom(t, "lobby", 3)
+			e := newEnv(func(o *Options) {
+				o.APIKey = tt.key
+				o.Identify = passcodePW
+			})
+			if a := e.do(t, "POST", "/api/rooms", `{"name":"lobby"}`, basic("ann", "pw")); a.status != 201 {
+				t.Fatalf("create: %d %s", a.status, a.raw)
+			}
+			if a := e.do(t, "POST", "/api/rooms", `{"name":"anonymous"}`, ""); a.status != 201 {
+				t.Fatalf("create: %d %s", a.status, a.raw)
+			}
+			id := strings.TrimPrefix(tt.path, "/api/rooms/")
 			a := e.do(t, "DELETE", tt.path, "", tt.auth)
 			if a.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.raw)
 			}
-			_, exists := e.store.Get("1")
-			if exists == (tt.status == 204) {
-				t.Errorf("room 1 exists = %v after %d", exists, a.status)
+			_, exists := e.store.Get(id)
+			if exists == (tt.status == 204) && (id == "1" || id == "2") {
+				t.Errorf("room %s exists = %v after %d", id, exists, a.status)
 			}
-			if tt.status == 204 {
-				if a := e.do(t, "GET", "/api/rooms/1", "", ""); a.status != 404 {
-					t.Errorf("GET after DELETE: %d", a.status)
-				}
+			if _, ok := e.store.Get(map[string]string{"1": "2", "2": "1"}[id]); !ok && (id == "1" || id == "2") {
+				t.Errorf("the other room went too")
 			}
 		})
 	}

@@ -9,12 +9,17 @@
 // died without a word vanish within Expiry of its death. A replica that
 // shuts down cleanly (Close) publishes an empty snapshot and its users
 // vanish at once.
+//
+// An Announcer (announce.go) decides which ENTER and LEAVE messages the
+// joins and leaves turn into: coalesced, rate-limited per user and room,
+// and none in big rooms.
 package presence
 
 import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -32,6 +37,9 @@ const (
 	DefaultInterval = time.Second
 	DefaultExpiry   = 3 * time.Second
 	DefaultMinGap   = 100 * time.Millisecond
+	// DefaultMaxChangeBytesPerSecond bounds the bytes per second of
+	// snapshots sent on changes (1 MiB/s).
+	DefaultMaxChangeBytesPerSecond = 1 << 20
 )
 
 // Publisher sends a snapshot to the broker. It has the relay's signature;
@@ -69,6 +77,12 @@ type Options struct {
 	// MinGap is the least time between two snapshots triggered by
 	// changes: changes within it are coalesced (default 100 ms).
 	MinGap time.Duration
+	// MaxChangeBytesPerSecond stretches the gap between two snapshots
+	// triggered by changes to the last snapshot's size divided by this
+	// rate when that is longer than MinGap: a snapshot lists every local
+	// member, so one per join in a big room would cost O(members) per
+	// join (default 1 MiB/s; the periodic snapshot is not delayed).
+	MaxChangeBytesPerSecond int
 	// Clock is the time source (default the system clock).
 	Clock Clock
 	// Logger receives publication failures (default slog.Default()).
@@ -93,6 +107,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MinGap <= 0 {
 		o.MinGap = DefaultMinGap
+	}
+	if o.MaxChangeBytesPerSecond <= 0 {
+		o.MaxChangeBytesPerSecond = DefaultMaxChangeBytesPerSecond
 	}
 	if o.Clock == nil {
 		o.Clock = systemClock{}
@@ -207,6 +224,38 @@ func (p *Presence) Members(roomID string) []string {
 	}
 	sort.Strings(members)
 	return members
+}
+
+// Online returns how many users are online in roomID: this replica's
+// plus each live replica's count. A user online on two replicas counts
+// twice; the cost is one lookup per replica, not per member, so that
+// deciding whether a room is too big to announce joins in stays cheap in a
+// big room.
+func (p *Presence) Online(roomID string) int {
+	now := p.opts.Clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.local[roomID])
+	for _, r := range p.remote {
+		if p.live(r, now) {
+			n += len(r.rooms[roomID])
+		}
+	}
+	return n
+}
+
+// Elsewhere reports whether user is online in roomID on another replica
+// whose snapshot is still live.
+func (p *Presence) Elsewhere(roomID, user string) bool {
+	now := p.opts.Clock.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, r := range p.remote {
+		if p.live(r, now) && slices.Contains(r.rooms[roomID], user) {
+			return true
+		}
+	}
+	return false
 }
 
 // wake tells the publishing goroutine that local state changed, without

@@ -52,7 +52,7 @@ func (p *Presence) Close() error {
 func (p *Presence) loop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	clock := p.opts.Clock
-	last := p.publish(false)
+	last, size := p.publish(false)
 	tick := clock.After(p.opts.Interval)
 	var coalesce <-chan time.Time // non-nil while a change waits for MinGap
 	for {
@@ -63,21 +63,29 @@ func (p *Presence) loop(ctx context.Context, done chan<- struct{}) {
 			if coalesce != nil || !p.isDirty() {
 				continue
 			}
-			if wait := p.opts.MinGap - clock.Now().Sub(last); wait > 0 {
+			if wait := p.gap(size) - clock.Now().Sub(last); wait > 0 {
 				coalesce = clock.After(wait)
 				continue
 			}
-			last = p.publish(false)
+			last, size = p.publish(false)
 		case <-coalesce:
 			coalesce = nil
 			if p.isDirty() {
-				last = p.publish(false)
+				last, size = p.publish(false)
 			}
 		case <-tick:
-			last = p.publish(false)
+			last, size = p.publish(false)
 			tick = clock.After(p.opts.Interval)
 		}
 	}
+}
+
+// gap is the least time between a snapshot of size bytes and the next
+// one triggered by a change: MinGap, or longer for a snapshot so big that
+// MinGap would send more than MaxChangeBytesPerSecond.
+func (p *Presence) gap(size int) time.Duration {
+	g := time.Duration(float64(size) / float64(p.opts.MaxChangeBytesPerSecond) * float64(time.Second))
+	return max(g, p.opts.MinGap)
 }
 
 // isDirty reports whether local state changed since the last snapshot.
@@ -91,19 +99,19 @@ func (p *Presence) isDirty() bool {
 // sends an empty snapshot instead (the farewell of Close) and waits up to
 // farewellTimeout (real time) for the broker to accept it. Failures are
 // logged: the next snapshot, or expiry, repairs any loss. It returns the
-// time the snapshot was taken.
-func (p *Presence) publish(empty bool) (now time.Time) {
+// time the snapshot was taken and its size in bytes.
+func (p *Presence) publish(empty bool) (now time.Time, size int) {
 	now = p.opts.Clock.Now()
 	if p.opts.Publisher == nil {
 		p.mu.Lock()
 		p.dirty = false
 		p.mu.Unlock()
-		return now
+		return now, 0
 	}
 	p.mu.Lock()
 	if p.closed && !empty {
 		p.mu.Unlock()
-		return now
+		return now, 0
 	}
 	p.seq++
 	s := snapshot{Replica: p.opts.ReplicaID, Seq: p.seq, At: now.UTC(), Rooms: map[string][]string{}}
@@ -116,7 +124,7 @@ func (p *Presence) publish(empty bool) (now time.Time) {
 	body, err := json.Marshal(s)
 	if err != nil { // unreachable: strings, numbers and a time
 		p.opts.Logger.Error("presence: encode snapshot", "err", err)
-		return now
+		return now, 0
 	}
 	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
 	var onAccepted func(error)
@@ -133,7 +141,7 @@ func (p *Presence) publish(empty bool) (now time.Time) {
 	if err := p.opts.Publisher.Publish(Topic, headers, body, onAccepted); err != nil {
 		// the relay logs broker outages; this repeats every interval
 		p.opts.Logger.Debug("presence: publish snapshot", "replica", p.opts.ReplicaID, "err", err)
-		return now
+		return now, len(body)
 	}
 	if empty {
 		select {
@@ -145,7 +153,7 @@ func (p *Presence) publish(empty bool) (now time.Time) {
 			p.opts.Logger.Warn("presence: farewell snapshot not accepted in time")
 		}
 	}
-	return now
+	return now, len(body)
 }
 
 // farewellTimeout bounds how long Close waits for the broker to accept

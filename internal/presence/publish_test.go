@@ -2,6 +2,8 @@ package presence
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -204,4 +206,45 @@ func TestNoPublisherIsLocal(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSnapshotsOfBigRoomsAreSpaced: a storm of joins costs one snapshot,
+// and a later change waits until the last snapshot's bytes fit in
+// MaxChangeBytesPerSecond, not just MinGap: snapshots list every member,
+// so one per join would cost O(members) per join.
+func TestSnapshotsOfBigRoomsAreSpaced(t *testing.T) {
+	b, clock := newBus(), newFakeClock()
+	p := New(Options{Publisher: b, ReplicaID: "r0", Clock: clock, Interval: time.Minute, Expiry: 3 * time.Minute, MaxChangeBytesPerSecond: 1000})
+	b.join(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p.Start(ctx)
+	defer p.Close()
+	b.waitPubs(t, 1)
+	clock.waitWaiters(t, 1) // the interval tick
+	for i := 0; i < 200; i++ {
+		p.Join("7", fmt.Sprintf("user-%03d", i))
+	}
+	clock.waitWaiters(t, 2) // the tick and the coalescing wait
+	clock.Advance(DefaultMinGap)
+	log := b.waitPubs(t, 2)
+	if n := len(log[1].Rooms["7"]); n != 200 {
+		t.Fatalf("snapshot lists %d members, want 200", n)
+	}
+	body, err := json.Marshal(log[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	gap := time.Duration(len(body)) * time.Second / 1000 // ≈ 2.4 s for ≈ 2.4 KB
+	if gap < 2*time.Second {
+		t.Fatalf("snapshot of %d bytes: test needs a bigger one", len(body))
+	}
+	p.Join("7", "late")
+	clock.waitWaiters(t, 2)
+	clock.Advance(gap - 50*time.Millisecond)
+	if n := b.count(); n != 2 {
+		t.Fatalf("%d snapshots before %v had passed, want 2", n, gap)
+	}
+	clock.Advance(100 * time.Millisecond)
+	b.waitPubs(t, 3)
 }

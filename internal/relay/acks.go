@@ -7,8 +7,8 @@ import (
 // ackEntry is one delivered, unacknowledged message of a 1:1 subscription.
 type ackEntry struct {
 	seq  uint64
-	ack  string // the upstream ACK id (STOMP 1.2 ack header)
-	msg  string // message-id, for STOMP 1.0/1.1 clients
+	id   string // the relay's id the client saw (message-id and ack)
+	up   string // the broker's ACK id for the delivery
 	done bool   // acknowledged, nacked, or taken into a transaction
 	// frame is the delivered MESSAGE, kept only when acks are local
 	// (embedded broker) to give it back to its queue.
@@ -18,54 +18,42 @@ type ackEntry struct {
 // maxStale bounds how many pre-reconnect ids a subscription remembers.
 const maxStale = 4096
 
-// ackLog tracks the ack ids the relay delivered on one 1:1 subscription
-// in the current upstream session, so that an ACK or NACK the broker
-// would not know (never delivered, already acked, from before a
-// reconnect) is never forwarded: RabbitMQ would close the shared
-// connection. Guarded by the upConn's mutex.
+// ackLog tracks the deliveries of one 1:1 subscription in the current
+// upstream session that its client has not settled, by the relay's ids
+// (see msgids.go), so that an ACK or NACK the relay did not deliver to
+// this client (never delivered, another client's, made up, already
+// settled, from before a reconnect) is never forwarded: RabbitMQ would
+// close the shared connection. It holds only what is unsettled: entries
+// go on ACK, NACK, UNSUBSCRIBE and the client's Close. Guarded by the
+// upConn's mutex.
 type ackLog struct {
 	seq   uint64
 	order []*ackEntry // delivery order; done entries are skipped and compacted
-	byAck map[string]*ackEntry
-	byMsg map[string]*ackEntry
+	byID  map[string]*ackEntry
 	stale map[string]struct{} // ids from before the last reconnect
 }
 
-// init makes the maps.
-func (l *ackLog) init() {
-	if l.byAck == nil {
-		l.byAck = make(map[string]*ackEntry)
-		l.byMsg = make(map[string]*ackEntry)
+// add records a delivery: id is what the client saw, up the broker's
+// ACK id.
+func (l *ackLog) add(id, up string) *ackEntry {
+	if l.byID == nil {
+		l.byID = make(map[string]*ackEntry)
 	}
-}
-
-// add records a delivered message.
-func (l *ackLog) add(ack, msg string) *ackEntry {
-	l.init()
 	l.seq++
-	e := &ackEntry{seq: l.seq, ack: ack, msg: msg}
+	e := &ackEntry{seq: l.seq, id: id, up: up}
 	l.order = append(l.order, e)
-	l.byAck[ack] = e
-	if msg != "" {
-		l.byMsg[msg] = e
-	}
+	l.byID[id] = e
 	return e
 }
 
-// find returns the live entry for a STOMP 1.2 id (ack) or a 1.0/1.1
-// message-id, and whether the id is known as stale.
-func (l *ackLog) find(ack, msg string) (e *ackEntry, stale bool) {
-	key := ack
-	if ack != "" {
-		e = l.byAck[ack]
-	} else {
-		key = msg
-		e = l.byMsg[msg]
-	}
-	if e != nil {
+// find returns the live entry for a client's id (STOMP 1.2 ack or 1.0/1.1
+// message-id: the relay gives both the same value), and whether the id is
+// known as stale.
+func (l *ackLog) find(id string) (e *ackEntry, stale bool) {
+	if e = l.byID[id]; e != nil {
 		return e, false
 	}
-	_, stale = l.stale[key]
+	_, stale = l.stale[id]
 	return nil, stale
 }
 
@@ -87,10 +75,7 @@ func (l *ackLog) take(e *ackEntry, cumulative bool) []*ackEntry {
 	}
 	for _, x := range out {
 		x.done = true
-		delete(l.byAck, x.ack)
-		if x.msg != "" {
-			delete(l.byMsg, x.msg)
-		}
+		delete(l.byID, x.id)
 	}
 	l.compact()
 	return out
@@ -98,13 +83,12 @@ func (l *ackLog) take(e *ackEntry, cumulative bool) []*ackEntry {
 
 // restore puts entries back (an ABORTed transaction gave them back).
 func (l *ackLog) restore(entries []*ackEntry) {
-	l.init()
+	if l.byID == nil {
+		l.byID = make(map[string]*ackEntry)
+	}
 	for _, x := range entries {
 		x.done = false
-		l.byAck[x.ack] = x
-		if x.msg != "" {
-			l.byMsg[x.msg] = x
-		}
+		l.byID[x.id] = x
 		// keep order sorted by seq
 		i := len(l.order)
 		for i > 0 && l.order[i-1].seq > x.seq {
@@ -125,7 +109,7 @@ func (l *ackLog) takeAll() []*ackEntry {
 	for _, x := range out {
 		x.done = true
 	}
-	l.order, l.byAck, l.byMsg = nil, nil, nil
+	l.order, l.byID = nil, nil
 	return out
 }
 
@@ -148,7 +132,7 @@ func (l *ackLog) compact() {
 		i++
 	}
 	l.order = l.order[i:]
-	if len(l.order) > 64 && len(l.byAck) < len(l.order)/2 {
+	if len(l.order) > 64 && len(l.byID) < len(l.order)/2 {
 		l.order = l.pending()
 	}
 }
@@ -156,22 +140,19 @@ func (l *ackLog) compact() {
 // goStale moves every live id to the stale set: the session that
 // delivered them is gone and the broker will redeliver the messages.
 func (l *ackLog) goStale() {
-	if len(l.byAck) == 0 {
+	if len(l.byID) == 0 {
 		return
 	}
-	if l.stale == nil || len(l.stale)+2*len(l.byAck) > maxStale {
+	if l.stale == nil || len(l.stale)+len(l.byID) > maxStale {
 		l.stale = make(map[string]struct{})
 	}
-	for k, e := range l.byAck {
+	for k := range l.byID {
 		l.stale[k] = struct{}{}
-		if e.msg != "" {
-			l.stale[e.msg] = struct{}{}
-		}
 	}
-	l.order, l.byAck, l.byMsg = nil, nil, nil
+	l.order, l.byID = nil, nil
 }
 
 // ackFrame is the upstream ACK or NACK for e.
 func ackFrame(cmd string, e *ackEntry) *stomp.Frame {
-	return stomp.New(cmd, "id", e.ack)
+	return stomp.New(cmd, "id", e.up)
 }

@@ -120,7 +120,9 @@ func (c *Client) writeSettle(conn *upConn, frames []*stomp.Frame, t *txn, receip
 }
 
 // findAck finds the delivery an ACK/NACK names among the client's 1:1
-// subscriptions. Caller holds c.mu and c.home.mu.
+// subscriptions: by id (STOMP 1.2), else by message-id within subID
+// (STOMP 1.1) or within every subscription (1.0). Only this client's
+// tables are searched. Caller holds c.mu and c.home.mu.
 func (c *Client) findAck(id, msgID, subID string) (s *upSub, e *ackEntry, stale bool, err error) {
 	if id == "" && subID != "" {
 		cs := c.subs[subID]
@@ -130,14 +132,17 @@ func (c *Client) findAck(id, msgID, subID string) (s *upSub, e *ackEntry, stale 
 		if cs.up.shared {
 			return nil, nil, false, ErrUnknownAck
 		}
-		e, stale = cs.up.acks.find("", msgID)
+		e, stale = cs.up.acks.find(msgID)
 		return cs.up, e, stale, nil
+	}
+	if id == "" {
+		id = msgID
 	}
 	for _, cs := range c.subs {
 		if cs.up.shared {
 			continue
 		}
-		x, st := cs.up.acks.find(id, msgID)
+		x, st := cs.up.acks.find(id)
 		if x != nil {
 			return cs.up, x, false, nil
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -172,8 +171,8 @@ func TestRabbitQueueAcksAndTransactions(t *testing.T) {
 	if s1 == s2 || f1.Command != stomp.MESSAGE || f2.Command != stomp.MESSAGE || string(f1.Body) == string(f2.Body) {
 		t.Fatalf("%s got %s %q, %s got %s %q: want one message each", s1.name, f1.Command, f1.Body, s2.name, f2.Command, f2.Body)
 	}
-	if !strings.HasPrefix(f1.Header("ack"), "T_") || f1.Header("ack") != f1.Header("message-id") {
-		t.Fatalf("RabbitMQ ack header %q, message-id %q", f1.Header("ack"), f1.Header("message-id"))
+	for _, f := range []*stomp.Frame{f1, f2} {
+		checkRelayIDs(t, f, true)
 	}
 	for _, x := range []struct {
 		s *recSink
@@ -349,10 +348,11 @@ func TestRabbitUnknownAckKeepsConnection(t *testing.T) {
 	sess := conn.sess
 	conn.mu.Unlock()
 
-	forged := strings.Replace(job.Header("ack"), "@@1", "@@999", 1)
+	checkRelayIDs(t, job, true)
 	for _, h := range []stomp.Headers{
 		{{Key: "id", Value: "garbage"}},
-		{{Key: "id", Value: forged}},
+		{{Key: "id", Value: forgeID(job.Header("ack"))}},
+		{{Key: "id", Value: "T_s1@@session-x@@1"}},
 		{{Key: "message-id", Value: "nope"}, {Key: "subscription", Value: "q"}},
 	} {
 		if err := acker.Ack(h); !errors.Is(err, ErrUnknownAck) {

@@ -12,6 +12,11 @@
 // connections come back with backoff, re-subscribe everything, and flush
 // the SENDs buffered meanwhile.
 //
+// Clients never see the broker's message ids, which name its sessions and
+// the relay's upstream subscriptions: every MESSAGE carries an opaque id
+// the relay issues, mapped back to the broker's on ACK and NACK
+// (msgids.go).
+//
 // A 1:1 subscription with x-stream-offset consumes a RabbitMQ stream
 // (stream.go): the relay never NACKs it (RabbitMQ would close the shared
 // connection), settles what its client leaves unacknowledged with ACK,
@@ -31,6 +36,7 @@ package relay
 
 import (
 	"context"
+	"crypto/cipher"
 	"errors"
 	"hash/fnv"
 	"log/slog"
@@ -53,6 +59,7 @@ type Relay struct {
 	cfg   Config
 	log   *slog.Logger
 	conns []*upConn
+	ids   cipher.Block // encrypts message ids (msgids.go)
 
 	ctx    context.Context // cancelled by Close; ends reconnect loops
 	cancel context.CancelFunc
@@ -73,7 +80,7 @@ type Relay struct {
 func New(cfg Config) *Relay {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Relay{cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, changed: make(chan struct{})}
+	r := &Relay{cfg: cfg, log: cfg.Logger, ids: newIDCipher(), ctx: ctx, cancel: cancel, changed: make(chan struct{})}
 	for i := 0; i < cfg.Connections; i++ {
 		r.conns = append(r.conns, newUpConn(r, i))
 	}

@@ -148,7 +148,10 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 	e.run()
 }
 
-// onMessage routes a MESSAGE to its local subscribers. Caller holds c.mu.
+// onMessage routes a MESSAGE to its local subscribers, under an id of
+// the relay's (see msgids.go): every copy of a shared subscription's
+// message has the same one, and a 1:1 client-ack delivery is recorded
+// under it for the client's ACK or NACK. Caller holds c.mu.
 func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 	c.r.messages.Add(1)
 	s := c.subs[f.Header("subscription")]
@@ -157,6 +160,7 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 	}
 	if s.shared {
 		c.r.fanout.Add(uint64(len(s.members)))
+		f.Headers = clientHeaders(f.Headers, c.ids.next(), false)
 		// The body is shared by every copy: sinks must not modify it.
 		for m := range s.members {
 			h := f.Headers.Clone().Set("subscription", m.id)
@@ -167,20 +171,20 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 	if s.st.stream && !c.admitStream(s, f) {
 		return
 	}
-	if s.clientAck != "auto" {
-		ack := f.Header("ack")
-		if ack == "" {
-			ack = f.Header("message-id")
+	id := c.ids.next()
+	if s.clientAck == "auto" {
+		f.Headers = clientHeaders(f.Headers, id, false)
+	} else {
+		up := f.Header("ack")
+		if up == "" {
+			up = f.Header("message-id") // local acks: upstream is auto-ack
 		}
-		e := s.acks.add(ack, f.Header("message-id"))
-		if c.quirks.localAcks {
-			if !s.st.stream {
-				// kept to give the message back to its queue
-				e.frame = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone(), Body: f.Body}
-			}
-			// upstream is auto-ack, so the broker sent no ack header
-			f.Headers = f.Headers.Set("ack", ack)
+		e := s.acks.add(id, up)
+		if c.quirks.localAcks && !s.st.stream {
+			// kept to give the message back to its queue
+			e.frame = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone(), Body: f.Body}
 		}
+		f.Headers = clientHeaders(f.Headers, id, true)
 	}
 	f.Headers = f.Headers.Set("subscription", s.clientID)
 	fx.deliver(s.owner.sink, f)

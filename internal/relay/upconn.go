@@ -60,6 +60,7 @@ type upConn struct {
 	sess        *session // nil unless restoring or up
 	quirks      quirks
 	seq         uint64              // source of upstream ids (subscriptions, receipts, transactions)
+	ids         idGen               // source of the message ids clients see
 	subs        map[string]*upSub   // every subscription, by upstream id
 	shared      map[string]*upSub   // shared topic subscriptions, by destination
 	retired     retiredIDs          // recently unsubscribed upstream ids
@@ -81,6 +82,7 @@ func newUpConn(r *Relay, index int) *upConn {
 		shared:   make(map[string]*upSub),
 		receipts: make(map[string]*pending),
 		txns:     make(map[*txn]struct{}),
+		ids:      idGen{block: r.ids, conn: uint64(index)},
 		outbox:   outbox{maxFrames: r.cfg.OutboxFrames, maxBytes: r.cfg.OutboxBytes},
 	}
 }

@@ -21,6 +21,9 @@ type Spec struct {
 	// Members of a private room besides its owner (ignored for public
 	// rooms).
 	Members []string
+	// Origin is the creating client's OriginOf, for per-address quotas
+	// ("" when unknown).
+	Origin string
 }
 
 // Owner returns the user who may change a private room's members: its
@@ -65,7 +68,7 @@ func NewRoom(spec Spec) (Room, bool) {
 	if !ok {
 		return Room{}, false
 	}
-	r := Room{ID: NewID(), Name: name, CreatedBy: spec.CreatedBy, Private: spec.Private}
+	r := Room{ID: NewID(), Name: name, CreatedBy: spec.CreatedBy, Private: spec.Private, Origin: spec.Origin}
 	if spec.Private {
 		if spec.CreatedBy == "" {
 			return Room{}, false

@@ -8,14 +8,19 @@ import (
 	"unicode/utf8"
 )
 
-// MaxNameLen bounds a room name, in characters.
-const MaxNameLen = 100
+// Bounds of a room name: at most MaxNameLen characters and MaxNameBytes
+// bytes of UTF-8, so that a name of many-byte characters cannot make a
+// room list several times longer than its character count suggests.
+const (
+	MaxNameLen   = 100
+	MaxNameBytes = 300
+)
 
 // CleanName trims name and checks it: 1 to MaxNameLen printable
-// characters.
+// characters, at most MaxNameBytes bytes.
 func CleanName(name string) (string, bool) {
 	name = strings.TrimSpace(name)
-	if name == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
+	if name == "" || len(name) > MaxNameBytes || !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxNameLen {
 		return "", false
 	}
 	for _, c := range name {

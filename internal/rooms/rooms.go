@@ -22,6 +22,13 @@ type Room struct {
 	// Members of a private room besides its owner, sorted; empty for a
 	// public room.
 	Members []string `json:"members,omitempty"`
+	// Seq orders rooms by creation, the same on every replica (the
+	// registry position): room lists page by it. Never 0 for a stored
+	// room; not part of the room's JSON.
+	Seq int64 `json:"-"`
+	// Origin names the client address the room was created from (see
+	// OriginOf), for the per-address room quota; never shown to clients.
+	Origin string `json:"-"`
 }
 
 // MessageType is the kind of a room message.
@@ -105,6 +112,10 @@ type Store interface {
 	Get(id string) (Room, bool)
 	// List returns every room, oldest first.
 	List() []Room
+	// Page returns, oldest first, up to limit of the rooms for which
+	// keep is true (nil: every room) among those with a Seq above after
+	// (0: from the first), and whether more such rooms follow.
+	Page(after int64, limit int, keep func(Room) bool) ([]Room, bool)
 	// History returns up to limit messages with offsets below before
 	// (before < 0: the newest), newest first.
 	History(ctx context.Context, roomID string, before int64, limit int) ([]Message, error)

@@ -68,6 +68,7 @@ func startJWT(t *testing.T, alg string, leeway time.Duration) *jwtEnv {
 	t.Helper()
 	cfg := testConfig(t, config.BrokerEmbedded)
 	cfg.Auth.Mode = config.AuthJWT
+	cfg.HTTP.APIKey = testAPIKey // creating rooms takes a user or the key
 	cfg.Auth.JWT.Algorithm = alg
 	cfg.Auth.JWT.Leeway = leeway
 	e := &jwtEnv{alg: alg}

@@ -52,6 +52,13 @@ func testConfig(t testing.TB, broker string) config.Config {
 	// many tests send bursts from one session; the rate-limit tests set
 	// their own limits
 	cfg.Limits.SendRate = 0
+	// the package's tests all create rooms from 127.0.0.1, and with
+	// RabbitMQ into one registry: room creation limits are lifted here,
+	// and the tests of those limits use the defaults on a vhost of their own
+	cfg.Rooms.Create = config.RoomCreate{
+		MaxRooms: 1 << 20, UserPerMinute: 1 << 20, UserBurst: 1 << 20, UserQuota: 1 << 20,
+		AddressPerMinute: 1 << 20, AddressBurst: 1 << 20, AddressQuota: 1 << 20, MaxTracked: 1000,
+	}
 	if broker == config.BrokerRabbitMQ {
 		n := rabbittest.Require(t, rabbit)
 		cfg.Broker.Mode = config.BrokerRabbitMQ
@@ -151,11 +158,23 @@ func expectError(t testing.TB, c *stomptest.Client, want string) {
 	}
 }
 
-// createRoom creates a room through r's REST API and returns its id.
+// testAPIKey is the http.api_key of tests whose auth mode (static, jwt)
+// lets only signed-in users or the key create rooms.
+const testAPIKey = "test-api-key"
+
+// createRoom creates a room through r's REST API and returns its id:
+// anonymously, or with the API key when r has one.
 func createRoom(t testing.TB, r *replica, name string) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"name": name})
-	resp, err := http.Post(r.HTTP()+"/api/rooms", "application/json", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, r.HTTP()+"/api/rooms", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key := r.srv.cfg.HTTP.APIKey; key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

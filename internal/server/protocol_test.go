@@ -16,6 +16,7 @@ import (
 func TestProtocolErrors(t *testing.T) {
 	cfg := testConfig(t, config.BrokerEmbedded)
 	cfg.Auth = config.Auth{Mode: config.AuthStatic, Users: map[string]string{"alice": "pw", "bob": "pw"}}
+	cfg.HTTP.APIKey = testAPIKey // creating the room takes a user or the key
 	r := start(t, cfg)
 	bystander := connect(t, r, "alice", "passcode", "pw")
 	room := createRoom(t, r, unique(t))

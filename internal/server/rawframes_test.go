@@ -48,7 +48,7 @@ func TestRawVersions(t *testing.T) {
 				t.Errorf("accept %q: CONNECTED %v", tt.accept, f.Headers)
 			}
 			// a round trip through the broker in this version
-			dest := "/queue/" + unique(t)
+			dest := "/topic/" + unique(t)
 			c.SetVersion(map[string]stomp.Version{"1.0": stomp.V10, "1.1": stomp.V11, "1.2": stomp.V12}[tt.want])
 			if err := c.Subscribe("s1", dest); err != nil {
 				t.Fatal(err)

@@ -24,7 +24,8 @@ func TestPolicyRefusals(t *testing.T) {
 			{"amq queue", "SUBSCRIBE\nid:1\ndestination:/amq/queue/x\n\n\x00", "special-prefix"},
 			{"topic wildcard", "SUBSCRIBE\nid:1\ndestination:/topic/#\n\n\x00", "/topic/#"},
 			{"send to topic", "SEND\ndestination:/topic/x\n\nhi\x00", "policy.client_send"},
-			{"x-queue-name", "SUBSCRIBE\nid:1\ndestination:/queue/q\nx-queue-name:stolen\n\n\x00", "x-queue-name"},
+			{"x-queue-name", "SUBSCRIBE\nid:1\ndestination:/topic/q\nx-queue-name:stolen\n\n\x00", "x-queue-name"},
+			{"queue", "SUBSCRIBE\nid:1\ndestination:/queue/q\n\n\x00", "policy.client_subscribe"},
 			{"temp queue", "SUBSCRIBE\nid:1\ndestination:/temp-queue/t\n\n\x00", "special-prefix"},
 			{"other user", "SUBSCRIBE\nid:1\ndestination:/topic/user.bystander.messages\n\n\x00", "reserved"},
 		}

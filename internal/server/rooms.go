@@ -18,6 +18,8 @@ import (
 	"chatrelay/internal/httpapi"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/roomlimit"
+	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/memstore"
 	"chatrelay/internal/rooms/rabbitstore"
@@ -63,8 +65,23 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	s.sessOpts.Rooms = s.store
 	s.sessOpts.MaxHistory = cfg.Rooms.History.MaxReplay
 	s.sessOpts.Presence = s.presence
-	if cfg.Rooms.Presence.Messages {
-		s.sessOpts.OnPresence = s.announcePresence
+	if pc := cfg.Rooms.Presence; pc.Messages {
+		userRate := pc.UserRate
+		if userRate == 0 {
+			userRate = -1 // unlimited
+		}
+		s.announcer = presence.NewAnnouncer(presence.AnnounceOptions{
+			Publish:             s.announcePresence,
+			Online:              s.presence.Online,
+			Elsewhere:           s.presence.Elsewhere,
+			MaxBroadcastMembers: pc.MaxBroadcastMembers,
+			LeaveGrace:          pc.LeaveGrace,
+			EnterWindow:         pc.EnterWindow,
+			UserRate:            userRate,
+			UserBurst:           pc.UserBurst,
+		})
+		s.announcer.Start(context.Background())
+		s.sessOpts.OnPresence = s.announcer.Change
 	}
 	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store}
 	chat.Register(s.router, opts)
@@ -80,10 +97,35 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		RoomWait:        time.Second,
 		ValidUser:       auth.ValidUser,
 		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
+		Limiter:         roomlimit.New(roomLimits(cfg.Rooms.Create), s.store, nil),
+		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
+		ListMaxBytes:    s.listMaxBytes(),
 		Logger:          s.log.With("component", "httpapi"),
 	}))
 	return nil
 }
+
+// roomLimits converts the config section to the limiter's own type.
+func roomLimits(c config.RoomCreate) roomlimit.Limits {
+	return roomlimit.Limits{
+		MaxRooms:         c.MaxRooms,
+		UserPerMinute:    c.UserPerMinute,
+		UserBurst:        c.UserBurst,
+		UserQuota:        c.UserQuota,
+		AddressPerMinute: c.AddressPerMinute,
+		AddressBurst:     c.AddressBurst,
+		AddressQuota:     c.AddressQuota,
+		MaxTracked:       c.MaxTracked,
+	}
+}
+
+// listHeadroom is what a room list page leaves of the largest reply a
+// session sends for the MESSAGE frame's headers.
+const listHeadroom = 1024
+
+// listMaxBytes bounds the JSON of one room list page, over REST and
+// STOMP alike, so that a page always fits in one /app reply.
+func (s *Server) listMaxBytes() int { return s.sessOpts.MaxReplyBytes() - listHeadroom }
 
 // newStore returns the in-memory store in embedded mode and the RabbitMQ
 // one otherwise; the latter waits for the registry's replay.
@@ -129,26 +171,24 @@ func (p livePublisher) Publish(dest string, h stomp.Headers, body []byte, onAcce
 	return p.r.Publish(dest, h, body, onAccepted)
 }
 
-// roomWithOnline is a room as listed to clients.
-type roomWithOnline struct {
-	rooms.Room
-	Online int `json:"online"`
-}
-
-// roomList answers a SUBSCRIBE to /app/rooms with the rooms the user may
-// see (public ones and the private ones it is a member of), once.
+// roomList answers a SUBSCRIBE to /app/rooms, once, with a page of the
+// rooms the user may see (public ones and the private ones it is a member
+// of), oldest first: {"rooms":[...],"next":C|null}. The SUBSCRIBE's
+// "limit" and "cursor" headers ask for a page as GET /api/rooms's query
+// parameters do.
 func (s *Server) roomList(c *router.Context) (any, error) {
 	if !c.Subscribe {
 		return nil, router.BadRequest("subscribe to %s to get the room list", c.Destination)
 	}
-	list := s.store.List()
-	out := make([]roomWithOnline, 0, len(list))
-	for _, r := range list {
-		if r.Allows(c.User) {
-			out = append(out, roomWithOnline{Room: r, Online: len(s.presence.Members(r.ID))})
-		}
+	limit, _ := c.Headers.Get("limit")
+	cursor, _ := c.Headers.Get("cursor")
+	req, err := roomlist.ParseRequest(limit, cursor)
+	if err != nil {
+		return nil, router.BadRequest("%v", err)
 	}
-	return out, nil
+	keep := func(r rooms.Room) bool { return r.Allows(c.User) }
+	online := func(id string) int { return len(s.presence.Members(id)) }
+	return roomlist.Build(s.store, req, keep, online, s.listMaxBytes()), nil
 }
 
 // roomMembersView answers /app/rooms/{id}/members.
@@ -177,8 +217,8 @@ func (s *Server) roomMembers(c *router.Context) (any, error) {
 	return roomMembersView{RoomID: id, Members: members}, nil
 }
 
-// announcePresence publishes ENTER or LEAVE when a user's first
-// subscription to a room on this replica starts or its last one ends.
+// announcePresence publishes one ENTER or LEAVE; s.announcer decides
+// which (coalesced, rate-limited, none in big rooms).
 func (s *Server) announcePresence(roomID, user string, entered bool) {
 	typ := rooms.Leave
 	if entered {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"chatrelay/internal/auth"
 	"chatrelay/internal/broker/embedded"
@@ -45,6 +44,7 @@ type Server struct {
 
 	store       rooms.Store
 	presence    *presence.Presence
+	announcer   *presence.Announcer // nil without rooms.presence.messages
 	presenceSub *relay.Client
 
 	ws            *transport.WebSocket
@@ -119,10 +119,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxTransactions:  cfg.Limits.MaxTransactions,
 		SendLimits: session.SendLimits{
-			Rate:        cfg.Limits.SendRate,
-			Burst:       cfg.Limits.SendBurst,
-			Abuse:       cfg.Limits.SendAbuse,
-			AbuseWindow: cfg.Limits.SendAbuseWindow,
+			Rate:           cfg.Limits.SendRate,
+			Burst:          cfg.Limits.SendBurst,
+			SubscribeRate:  cfg.Limits.SubscribeRate,
+			SubscribeBurst: cfg.Limits.SubscribeBurst,
+			Abuse:          cfg.Limits.SendAbuse,
+			AbuseWindow:    cfg.Limits.SendAbuseWindow,
 		},
 		UserConns:     session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
 		SlowConsumers: &s.slowConsumers,
@@ -151,7 +153,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("/", web.Handler()) // "GET /" would conflict with the method-less "/api/"
-	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = newHTTPServer(cfg.HTTP, ws, s.mux)
 	s.http.RegisterOnShutdown(sockJS.Shutdown) // its streaming requests would hold Shutdown
 	s.relay.Start()
 	if err := s.setupRooms(cfg); err != nil {
@@ -175,16 +177,19 @@ func (s *Server) Relay() *relay.Relay { return s.relay }
 // client did not read fast enough.
 func (s *Server) SlowConsumers() int64 { return s.slowConsumers.Load() }
 
-// Connections returns the WebSocket connections open on this replica.
+// Connections returns the connections this replica counts in its limits:
+// every TCP connection (plain HTTP, WebSocket) and every SockJS session of
+// an HTTP transport.
 func (s *Server) Connections() int { return s.ws.Connections() }
 
-// Handler returns the HTTP handler with every endpoint.
+// Handler returns the HTTP handler with every endpoint, without the
+// connection limits and body bound Serve applies.
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
 	s.log.Info("listening", "addr", l.Addr().String(), "broker", s.brokerDescription())
-	err := s.http.Serve(l)
+	err := s.http.Serve(s.ws.Listener(l))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -240,6 +245,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-sess.Done():
 		case <-ctx.Done():
 		}
+	}
+	if s.announcer != nil {
+		s.announcer.Close() // publishes the LEAVEs held in their grace
 	}
 	_ = s.presence.Close()
 	s.presenceSub.Close()

@@ -3,38 +3,84 @@ package session
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"chatrelay/internal/destination"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
 
+// CodeReplyTooLarge is the code of the /user/queue/errors message a
+// client gets instead of an /app reply that it could not be sent.
+const CodeReplyTooLarge = "reply_too_large"
+
+// defaultMaxReply bounds replies when neither a frame limit nor a send
+// queue limit is set.
+const defaultMaxReply = 64 << 10
+
+// MaxReplyBytes is the largest /app reply frame a session sends: no more
+// than one client frame may carry (Limits.MaxFrameBytes) nor than the send
+// queue holds (SendQueueBytes). Handlers that answer lists page them to
+// fit.
+func (o *Options) MaxReplyBytes() int {
+	n := 0
+	for _, v := range []int{o.Limits.MaxFrameBytes, o.SendQueueBytes} {
+		if v > 0 && (n == 0 || v < n) {
+			n = v
+		}
+	}
+	if n == 0 {
+		return defaultMaxReply
+	}
+	return n
+}
+
 // subscribeApp runs the @SubscribeMapping counterpart: the handler's reply
 // goes back once, to this subscription only. Nothing is subscribed
-// upstream.
+// upstream. A reply larger than Options.MaxReplyBytes, or that does not
+// fit in the send queue now, is not sent: the client gets an error on
+// /user/queue/errors and keeps its session (it did nothing wrong but ask).
 func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
-	c := s.appContext(sub.target.Destination, f, true, nil)
+	dest := sub.target.Destination
+	c := s.appContext(dest, f, true, nil)
 	reply, err := s.opts.Router.Dispatch(c)
 	if err != nil {
-		s.userError(sub.target.Destination, err)
+		s.userError(dest, err)
+	} else if body, merr := json.Marshal(reply); merr != nil {
+		s.userError(dest, merr)
 	} else {
-		body, merr := json.Marshal(reply)
-		if merr != nil {
-			s.userError(sub.target.Destination, merr)
-		} else {
-			s.enqueue(withBody(stomp.New(stomp.MESSAGE,
-				"destination", sub.target.Original,
-				"subscription", sub.id,
-				"message-id", newID("app-"),
-				"content-type", "application/json",
-			), body))
-		}
+		s.reply(dest, withBody(stomp.New(stomp.MESSAGE,
+			"destination", sub.target.Original,
+			"subscription", sub.id,
+			"message-id", newID("app-"),
+			"content-type", "application/json",
+		), body))
 	}
 	s.receipt(f.Header("receipt"))
 	return nil
+}
+
+// reply queues an /app reply, or an error in its place when it is too
+// large to send.
+func (s *Session) reply(dest string, f *stomp.Frame) {
+	it := queued{head: f.Encode(s.writeVersion()), command: f.Command}
+	if limit := s.opts.MaxReplyBytes(); it.size() > limit {
+		s.log(slog.LevelInfo, "app reply too large", "destination", dest, "bytes", it.size(), "limit", limit)
+		s.userError(dest, &router.Error{Code: CodeReplyTooLarge, Message: fmt.Sprintf(
+			"the answer is %d bytes, more than the %d one reply may take; ask for less (a smaller limit header)", it.size(), limit)})
+		return
+	}
+	if s.opts.Observer != nil {
+		it.at = time.Now()
+	}
+	if _, overflow := s.out.push(it); overflow {
+		s.userError(dest, &router.Error{Code: CodeReplyTooLarge, Message: fmt.Sprintf(
+			"the answer (%d bytes) does not fit in this connection's send queue now: read what is queued, then subscribe again", it.size())})
+	}
 }
 
 // sendApp runs the @MessageMapping counterpart. A requested RECEIPT is

@@ -61,6 +61,12 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		}
 		id = dest // STOMP 1.0 makes the id optional
 	}
+	// every SUBSCRIBE costs a token before any other work is done for it:
+	// an /app/... one answers with a reply, a broker one makes the broker
+	// create (and delete) a queue
+	if ok, err := s.checkSubscribeRate(f, dest, id); !ok {
+		return err
+	}
 	s.subsMu.RLock()
 	_, dup := s.subs[id]
 	n := len(s.subs)

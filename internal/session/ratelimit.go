@@ -1,6 +1,7 @@
 package session
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,27 +13,37 @@ import (
 )
 
 // CodeRateLimited is the code of the /user/queue/errors message a client
-// gets for a SEND refused by its rate limit.
+// gets for a SEND or SUBSCRIBE refused by its rate limit.
 const CodeRateLimited = "rate_limited"
 
-// SendLimits bound how fast one session may SEND (limits.send_*).
+// SendLimits bound how fast one session may SEND (limits.send_*) and
+// SUBSCRIBE (limits.subscribe_*).
 type SendLimits struct {
 	// Rate is the sustained SENDs per second allowed; 0 means unlimited.
 	Rate float64
 	// Burst is how many SENDs may come at once above Rate.
 	Burst int
-	// Abuse is how many refused SENDs within AbuseWindow are tolerated:
-	// one more ends the session. 0 means refused SENDs never end it.
+	// SubscribeRate is the sustained SUBSCRIBEs per second allowed (every
+	// destination, /app/... included); 0 means unlimited.
+	SubscribeRate float64
+	// SubscribeBurst is how many SUBSCRIBEs may come at once above
+	// SubscribeRate.
+	SubscribeBurst int
+	// Abuse is how many refused SENDs and SUBSCRIBEs (together) within
+	// AbuseWindow are tolerated: one more ends the session. 0 means
+	// refusals never end it.
 	Abuse       int
 	AbuseWindow time.Duration
 }
 
-// sendLimiter is one session's SEND rate limit. Only the reader goroutine
-// uses it, so it needs no lock.
+// sendLimiter is one session's SEND and SUBSCRIBE rate limits, which
+// share one abuse budget. Only the reader goroutine uses it, so it needs
+// no lock.
 type sendLimiter struct {
-	tokens *rate.Limiter
-	abuse  int
-	window time.Duration
+	tokens    *rate.Limiter // SENDs; nil when unlimited
+	subTokens *rate.Limiter // SUBSCRIBEs; nil when unlimited
+	abuse     int
+	window    time.Duration
 	// refused holds the times of the last abuse refusals, a ring whose
 	// oldest entry is at next once it is full; it is allocated at the
 	// first refusal, so sessions that keep to the rate hold none
@@ -40,13 +51,19 @@ type sendLimiter struct {
 	next    int
 }
 
-// newSendLimiter returns the limiter for l, or nil when l.Rate is 0
-// (unlimited).
+// newSendLimiter returns the limiter for l, or nil when both l.Rate and
+// l.SubscribeRate are 0 (unlimited).
 func newSendLimiter(l SendLimits) *sendLimiter {
-	if l.Rate <= 0 {
+	if l.Rate <= 0 && l.SubscribeRate <= 0 {
 		return nil
 	}
-	sl := &sendLimiter{tokens: rate.NewLimiter(rate.Limit(l.Rate), max(l.Burst, 1))}
+	sl := &sendLimiter{}
+	if l.Rate > 0 {
+		sl.tokens = rate.NewLimiter(rate.Limit(l.Rate), max(l.Burst, 1))
+	}
+	if l.SubscribeRate > 0 {
+		sl.subTokens = rate.NewLimiter(rate.Limit(l.SubscribeRate), max(l.SubscribeBurst, 1))
+	}
 	if l.Abuse > 0 && l.AbuseWindow > 0 {
 		sl.abuse = l.Abuse
 		sl.window = l.AbuseWindow
@@ -58,7 +75,24 @@ func newSendLimiter(l SendLimits) *sendLimiter {
 // !ok, and abusive when this refusal is more than abuse within the window.
 // It never waits.
 func (l *sendLimiter) allow(now time.Time) (ok, abusive bool) {
-	if l == nil || l.tokens.AllowN(now, 1) {
+	if l == nil {
+		return true, false
+	}
+	return l.take(l.tokens, now)
+}
+
+// allowSubscribe is allow for one SUBSCRIBE.
+func (l *sendLimiter) allowSubscribe(now time.Time) (ok, abusive bool) {
+	if l == nil {
+		return true, false
+	}
+	return l.take(l.subTokens, now)
+}
+
+// take takes a token from tokens (nil: unlimited); a refusal counts in
+// the abuse budget shared by SENDs and SUBSCRIBEs.
+func (l *sendLimiter) take(tokens *rate.Limiter, now time.Time) (ok, abusive bool) {
+	if tokens == nil || tokens.AllowN(now, 1) {
 		return true, false
 	}
 	if l.abuse == 0 {
@@ -93,16 +127,61 @@ func (s *Session) checkSendRate(f *stomp.Frame, dest string) (bool, error) {
 	}
 	l := s.opts.SendLimits
 	if abusive {
-		s.log(slog.LevelInfo, "closing session: rate limit exceeded", "send_rate", l.Rate, "send_abuse", l.Abuse, "window", l.AbuseWindow)
-		s.opts.observer().LimitClosed(LimitSendAbuse)
-		return false, s.failFrame(f, "rate limit exceeded",
-			fmt.Sprintf("more than %d SENDs over the rate limit within %v (limits.send_abuse)", l.Abuse, l.AbuseWindow), ClosePolicy)
+		return false, s.rateAbuse(f)
 	}
 	s.rateLimited(dest, l)
 	// the frame was received (and refused): a client waiting for its
 	// RECEIPT must not hang
 	s.receipt(f.Header("receipt"))
 	return false, nil
+}
+
+// rateAbuse ends the session whose SENDs and SUBSCRIBEs went over their
+// rate limits more than limits.send_abuse times within the window.
+func (s *Session) rateAbuse(f *stomp.Frame) error {
+	l := s.opts.SendLimits
+	s.log(slog.LevelInfo, "closing session: rate limit exceeded", "command", f.Command,
+		"send_rate", l.Rate, "subscribe_rate", l.SubscribeRate, "send_abuse", l.Abuse, "window", l.AbuseWindow)
+	s.opts.observer().LimitClosed(LimitSendAbuse)
+	return s.failFrame(f, "rate limit exceeded",
+		fmt.Sprintf("more than %d SENDs or SUBSCRIBEs over their rate limits within %v (limits.send_abuse)", l.Abuse, l.AbuseWindow), ClosePolicy)
+}
+
+// checkSubscribeRate takes a token for SUBSCRIBE f with subscription id
+// to dest (the client's destination). Within the limit it returns
+// (true, nil) and the SUBSCRIBE goes on. Over the limit nothing is
+// subscribed: the client gets a rate_limited message naming the
+// destination and the subscription id on its /user/queue/errors
+// subscriptions, and no RECEIPT (a RECEIPT for a SUBSCRIBE says the
+// subscription is in place; it is not, and the id stays free to be used
+// again); it returns (false, nil). When refusals within the abuse window
+// exceed the limit, the session ends with ERROR "rate limit exceeded".
+func (s *Session) checkSubscribeRate(f *stomp.Frame, dest, id string) (bool, error) {
+	ok, abusive := s.sendLimit.allowSubscribe(time.Now())
+	if ok {
+		return true, nil
+	}
+	if abusive {
+		return false, s.rateAbuse(f)
+	}
+	l := s.opts.SendLimits
+	body, _ := json.Marshal(subscribeRefusal{
+		Code:         CodeRateLimited,
+		Message:      fmt.Sprintf("SUBSCRIBE refused, nothing was subscribed: more than %g SUBSCRIBEs per second (burst %d); subscribe again later", l.SubscribeRate, l.SubscribeBurst),
+		Destination:  dest,
+		Subscription: id,
+	})
+	s.toErrorsQueue(body)
+	return false, nil
+}
+
+// subscribeRefusal is the /user/queue/errors body for a SUBSCRIBE refused
+// by the rate limit: the router's error body plus the subscription id.
+type subscribeRefusal struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	Destination  string `json:"destination"`
+	Subscription string `json:"subscription"`
 }
 
 // rateLimited tells the client that its SEND to dest was dropped, on each

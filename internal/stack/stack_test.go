@@ -21,6 +21,9 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	u := composeBrokerUser(t)
 	cfg := replicaConfig(n, u)
+	// a client queue: clients reach a queue only when the operator names it
+	queueName := "stack." + strings.ReplaceAll(unique(t), "-", ".")
+	cfg.Policy.ClientSubscribe = append(cfg.Policy.ClientSubscribe, "/queue/"+queueName)
 	a, b := startReplica(t, cfg), startReplica(t, cfg)
 
 	room := createRoom(t, a.HTTP(), unique(t))
@@ -29,8 +32,7 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	if err := listener.Subscribe("s", "/topic/room."+room); err != nil {
 		t.Fatal(err)
 	}
-	// a client queue: RabbitMQ declares it with the relay's user
-	queueName := "stack." + strings.ReplaceAll(unique(t), "-", ".")
+	// RabbitMQ declares the client queue with the relay's user
 	if err := listener.Subscribe("q", "/queue/"+queueName); err != nil {
 		t.Fatalf("SUBSCRIBE /queue/%s: %v", queueName, err)
 	}

@@ -17,15 +17,11 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -103,66 +99,11 @@ type Client struct {
 	closeErr  error
 }
 
-// ModuleRoot walks up from the working directory to the directory holding
-// go.mod.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stompjstest: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// ScriptPath is the absolute path of test/js/stompclient.mjs.
-func ScriptPath() (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(root, "test", "js", "stompclient.mjs"), nil
-}
-
-// Available reports why the client cannot run here (no node in PATH, no
-// script, packages not installed), or nil.
-func Available() error {
-	if _, err := exec.LookPath("node"); err != nil {
-		return fmt.Errorf("node not found in PATH: %w", err)
-	}
-	script, err := ScriptPath()
-	if err != nil {
-		return err
-	}
-	if _, err := os.Stat(script); err != nil {
-		return err
-	}
-	modules := filepath.Join(filepath.Dir(script), "node_modules")
-	for _, pkg := range []string{"@stomp/stompjs", "ws", "sockjs-client"} {
-		if _, err := os.Stat(filepath.Join(modules, pkg, "package.json")); err != nil {
-			return fmt.Errorf("package %s is not installed in %s (run `npm ci --prefix test/js`)", pkg, modules)
-		}
-	}
-	return nil
-}
-
 // NewT starts a client for a test and closes it at cleanup. Without node or
 // the packages it skips loudly (fails when CHATRELAY_TEST_REQUIRE_NODE=1).
 func NewT(t testing.TB) *Client {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("stompjs client required (%s=1) but unavailable: %v", RequireEnv, err)
-		}
-		t.Skipf("SKIPPING stompjs interop test: %v (set %s=1 to fail instead)", err, RequireEnv)
-	}
+	requireAvailable(t, "stompjs interop test")
 	c, err := New()
 	if err != nil {
 		t.Fatal(err)
@@ -178,10 +119,6 @@ func NewT(t testing.TB) *Client {
 // New starts node on stompclient.mjs and waits until the script reports
 // that it is running.
 func New() (*Client, error) {
-	script, err := ScriptPath()
-	if err != nil {
-		return nil, err
-	}
 	c := &Client{
 		Timeout: DefaultTimeout,
 		stderr:  &tailBuffer{max: 64 << 10},
@@ -189,20 +126,12 @@ func New() (*Client, error) {
 		replies: map[int]chan Event{},
 		changed: make(chan struct{}),
 	}
-	c.cmd = exec.Command("node", script)
-	c.cmd.Dir = filepath.Dir(script)
-	c.cmd.Stderr = c.stderr
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	stdout, err := c.cmd.StdoutPipe()
+	cmd, stdin, stdout, err := startScript("stompclient.mjs", c.stderr)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("stompjstest: start node: %w", err)
-	}
+	c.cmd, c.stdin = cmd, stdin
+	// the read goroutine owns stdout until the script exits
 	go c.readLoop(stdout)
 	if _, err := c.WaitEvent(DefaultTimeout, func(e Event) bool { return e.Event == "ready" }); err != nil {
 		c.Close()

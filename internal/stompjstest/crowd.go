@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -68,17 +65,7 @@ type Crowd struct {
 // or fails as NewT does when node or the packages are missing.
 func NewCrowd(t testing.TB, cfg CrowdConfig) *Crowd {
 	t.Helper()
-	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("stompjs client required (%s=1) but unavailable: %v", RequireEnv, err)
-		}
-		t.Skipf("SKIPPING stompjs crowd: %v (set %s=1 to fail instead)", err, RequireEnv)
-	}
-	script, err := ScriptPath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	script = filepath.Join(filepath.Dir(script), "chatters.mjs")
+	requireAvailable(t, "stompjs crowd")
 	arg, err := json.Marshal(map[string]any{
 		"urls": cfg.URLs, "rooms": cfg.Rooms, "clients": cfg.Clients,
 		"messages": cfg.Messages, "interval_ms": cfg.Interval.Milliseconds(),
@@ -93,20 +80,11 @@ func NewCrowd(t testing.TB, cfg CrowdConfig) *Crowd {
 		seen:    map[string]bool{},
 		changed: make(chan struct{}),
 	}
-	c.cmd = exec.Command("node", script, string(arg))
-	c.cmd.Dir = filepath.Dir(script)
-	c.cmd.Stderr = c.stderr
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := c.cmd.StdoutPipe()
+	cmd, stdin, stdout, err := startScript("chatters.mjs", c.stderr, string(arg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("stompjstest: start chatters: %v", err)
-	}
+	c.cmd, c.stdin = cmd, stdin
 	// the read goroutine owns stdout until the script exits
 	go c.readLoop(stdout)
 	t.Cleanup(c.close)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"chatrelay/internal/clientaddr"
 )
 
 // Transport names: the label of an endpoint's connections in metrics and
@@ -42,7 +44,8 @@ type Observer interface {
 type endpoint struct {
 	origins      *OriginChecker
 	limits       HandshakeLimits
-	conns        *connLimiter // one count for both transports
+	conns        *connLimiter // one count for both transports and every connection of Listener
+	refusing     atomic.Int64 // refused connections of Listener waiting for their answer
 	maxMessage   int64
 	writeTimeout time.Duration
 	tokens       TokenCarriers
@@ -59,24 +62,43 @@ func (e *endpoint) observe() Observer {
 	return nopObserver{}
 }
 
-// acquire takes a connection slot for remoteAddr's IP. On refusal it
-// returns the HTTP status and reason of the refusal (0 and "" when the
-// slot is taken); the caller gives a slot back with release(ip).
-func (e *endpoint) acquire(remoteAddr, transport string) (ip string, status int, reason string) {
-	ip = remoteIP(remoteAddr)
-	status, reason = e.conns.acquire(ip)
-	if status == 0 {
-		e.observe().ConnectionOpened(transport)
-		return ip, 0, ""
-	}
-	e.log.Warn("connection refused", "transport", transport, "reason", reason, "remote", remoteAddr)
-	e.observe().ConnectionRefused(transport, refusalName(status))
-	return "", status, reason
+// slot is a place in the connection limits held by one WebSocket or
+// SockJS session. owned: the session took it for itself (key names it);
+// otherwise the session runs on a TCP connection accepted through
+// Listener, whose own place it uses, given back when that closes.
+type slot struct {
+	key   string
+	owned bool
 }
 
-// release gives back the slot acquire took for ip.
-func (e *endpoint) release(ip, transport string) {
-	e.conns.release(ip)
+// acquire takes a place in the limits for the connection or session r
+// opens. A WebSocket (own false) on a connection accepted through
+// Listener uses that connection's place; a SockJS session of an HTTP
+// transport (own true), or a WebSocket served without Listener, takes
+// one of its own for r's client (clientaddr.Key). On refusal it returns
+// the HTTP status and reason of the refusal (0 and "" when admitted); the
+// caller gives the place back with release.
+func (e *endpoint) acquire(r *http.Request, transport string, own bool) (sl slot, status int, reason string) {
+	if cc := connOf(r.Context()); !own && cc != nil && cc.counted() {
+		e.observe().ConnectionOpened(transport)
+		return slot{}, 0, ""
+	}
+	key := clientaddr.Key(r.RemoteAddr)
+	status, reason = e.conns.acquire(key)
+	if status == 0 {
+		e.observe().ConnectionOpened(transport)
+		return slot{key: key, owned: true}, 0, ""
+	}
+	e.log.Warn("connection refused", "transport", transport, "reason", reason, "remote", r.RemoteAddr)
+	e.observe().ConnectionRefused(transport, refusalName(status))
+	return slot{}, status, reason
+}
+
+// release gives back the place acquire took.
+func (e *endpoint) release(sl slot, transport string) {
+	if sl.owned {
+		e.conns.release(sl.key)
+	}
 	e.observe().ConnectionClosed(transport)
 }
 

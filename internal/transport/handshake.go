@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -14,19 +13,23 @@ import (
 // HandshakeLimits are the checks a WebSocket handshake passes before the
 // upgrade, after the Origin check.
 type HandshakeLimits struct {
-	// MaxConnections bounds the replica's concurrent WebSockets (503).
+	// MaxConnections bounds the replica's concurrent connections (503):
+	// every TCP connection accepted through Listener, every SockJS
+	// session of an HTTP transport, and each WebSocket served without
+	// Listener.
 	MaxConnections int
-	// MaxPerAddress bounds concurrent WebSockets from one remote IP
-	// (429). Behind a proxy every client has the proxy's address.
+	// MaxPerAddress bounds them per client (429), as clientaddr.Key
+	// names it: an IPv4 address or an IPv6 /64. Behind a proxy every
+	// client has the proxy's address.
 	MaxPerAddress int
 	// RequireSubprotocol refuses (400) a handshake offering no vN.stomp
 	// subprotocol.
 	RequireSubprotocol bool
 }
 
-// connLimiter counts the connections of a WebSocket endpoint, in total
-// and per remote IP. A slot is taken before the upgrade and given back
-// when the connection's handler returns, on every path.
+// connLimiter counts the connections of an endpoint, in total and per
+// client (clientaddr.Key). A slot is taken when a connection is accepted
+// or a session opened, and given back when it ends, on every path.
 type connLimiter struct {
 	mu     sync.Mutex
 	total  int
@@ -38,27 +41,27 @@ func newConnLimiter(l HandshakeLimits) *connLimiter {
 	return &connLimiter{max: l.MaxConnections, byAddr: session.NewConnCounter(l.MaxPerAddress)}
 }
 
-// acquire takes a slot for ip, or returns the HTTP status and reason of
+// acquire takes a slot for key, or returns the HTTP status and reason of
 // the refusal.
-func (c *connLimiter) acquire(ip string) (status int, reason string) {
+func (c *connLimiter) acquire(key string) (status int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.max > 0 && c.total >= c.max {
 		return http.StatusServiceUnavailable, "too many connections on this server (limits.max_connections " + strconv.Itoa(c.max) + ")"
 	}
-	if !c.byAddr.Acquire(ip) {
+	if !c.byAddr.Acquire(key) {
 		return http.StatusTooManyRequests, "too many connections from your address (limits.max_connections_per_address)"
 	}
 	c.total++
 	return 0, ""
 }
 
-// release gives back the slot of ip taken by acquire.
-func (c *connLimiter) release(ip string) {
+// release gives back the slot of key taken by acquire.
+func (c *connLimiter) release(key string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.total--
-	c.byAddr.Release(ip)
+	c.byAddr.Release(key)
 }
 
 // count returns the connections held.
@@ -66,16 +69,6 @@ func (c *connLimiter) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.total
-}
-
-// remoteIP is the IP of the TCP peer: the client, or the proxy in front
-// of the server. X-Forwarded-For is not trusted.
-func remoteIP(remoteAddr string) string {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		return remoteAddr
-	}
-	return host
 }
 
 // offersSubprotocol reports whether the handshake offers one of the STOMP

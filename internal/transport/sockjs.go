@@ -38,13 +38,17 @@ import (
 // eventsource. JSONP and htmlfile are disabled and the iframe page is not
 // served: their requests carry no Origin header for the allowlist to
 // check, and the iframe page would load the client library from another
-// site. Every request with a refused Origin gets 403.
+// site. Every request with a refused Origin gets 403. Every request of an
+// HTTP transport's session must come from the client that opened it (see
+// sockjs_binding.go); any other gets 404.
 type SockJS struct {
 	*endpoint
 	prefix   string
 	handler  *sockjs.Handler
 	rawLimit int64
 	log      *slog.Logger
+
+	owners *bindings // the client of each HTTP-transport session (sockjs_binding.go)
 
 	mu      sync.Mutex
 	byID    map[string]*sockjsConn // sessions of the HTTP transports, by SockJS session id
@@ -77,6 +81,7 @@ func NewSockJS(prefix string, ws *WebSocket, log *slog.Logger) *SockJS {
 		prefix:   strings.TrimRight(prefix, "/"),
 		rawLimit: rawLimit(ws.maxMessage),
 		log:      log,
+		owners:   newBindings(),
 		byID:     map[string]*sockjsConn{},
 		live:     map[*sockjsConn]struct{}{},
 	}
@@ -97,6 +102,9 @@ func NewSockJS(prefix string, ws *WebSocket, log *slog.Logger) *SockJS {
 	opts.DisableJSONP = true
 	opts.DisableHtmlFile = true
 	opts.SockJSURL = ""
+	// a JSessionID hook makes /info say cookie_needed: true (the session
+	// cookie is set by ServeHTTP, not here)
+	opts.JSessionID = func(http.ResponseWriter, *http.Request) {}
 	h.handler = sockjs.NewHandler(h.prefix, opts, h.serve)
 	return h
 }
@@ -123,18 +131,40 @@ func (h *SockJS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.handler.ServeHTTP(w, r)
 		return
 	}
-	switch id, kind := m[2], m[3]; kind {
-	case "websocket":
+	switch id, kind := m[2], m[3]; {
+	case kind == "websocket":
 		g := newWSGuard(h.rawLimit)
 		r = r.WithContext(context.WithValue(r.Context(), guardKey{}, g))
 		h.handler.ServeHTTP(&hijackGuard{ResponseWriter: w, g: g}, r)
-	case "xhr_send":
-		h.xhrSend(w, r, id)
-	case "xhr", "xhr_streaming", "eventsource":
-		h.receive(w, r, id)
+	case kind == "xhr_send" && r.Method == http.MethodPost:
+		if h.admit(w, r, id, false) {
+			h.xhrSend(w, r, id)
+		}
+	case (kind == "xhr" || kind == "xhr_streaming") && r.Method == http.MethodPost,
+		kind == "eventsource" && r.Method == http.MethodGet:
+		if h.admit(w, r, id, true) {
+			h.receive(w, r, id)
+		}
 	default:
-		h.handler.ServeHTTP(w, r)
+		h.handler.ServeHTTP(w, r) // OPTIONS preflights, refused methods
 	}
+}
+
+// admit lets a request of an HTTP transport reach session id only from
+// the client that opened it (see bindings); an opening request (opens)
+// of a new session gets the cookie that binds it. Any other request is
+// answered 404, the answer for a session that does not exist.
+func (h *SockJS) admit(w http.ResponseWriter, r *http.Request, id string, opens bool) bool {
+	token, ok := h.owners.admit(r, id, opens)
+	if !ok {
+		h.log.Info("sockjs request refused: not from the session's client", "session", id, "remote", r.RemoteAddr)
+		http.NotFound(w, r)
+		return false
+	}
+	if token != "" {
+		setSessionCookie(w, token)
+	}
+	return true
 }
 
 // xhrSend reads an xhr_send request's body (a JSON array of messages),
@@ -208,16 +238,22 @@ const maxBusyWait = 16 * time.Millisecond
 // session ends. The session's writer goroutine writes through ss.
 func (h *SockJS) serve(ss sockjs.Session) {
 	req := ss.Request()
-	ip, status, reason := h.acquire(req.RemoteAddr, TransportSockJS)
+	ws := ss.ReceiverType() == sockjs.ReceiverTypeWebsocket
+	// a session of an HTTP transport outlives the connections that carry
+	// its requests: it holds a place of its own
+	sl, status, reason := h.acquire(req, TransportSockJS, !ws)
 	if status != 0 {
 		refuse(ss, status, reason)
 		return
 	}
-	defer h.release(ip, TransportSockJS)
-	ws := ss.ReceiverType() == sockjs.ReceiverTypeWebsocket
+	defer h.release(sl, TransportSockJS)
 	c := newSockJSConn(ss, !ws)
 	if g, ok := req.Context().Value(guardKey{}).(*wsGuard); ok && ws {
 		g.bind(c.tooBig)
+	}
+	if !ws {
+		h.owners.hold(ss.ID())
+		defer h.owners.release(ss.ID())
 	}
 	closing := h.register(ss.ID(), c, !ws)
 	defer h.unregister(ss.ID(), c, !ws)

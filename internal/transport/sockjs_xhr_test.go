@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"strings"
 	"testing"
 	"time"
@@ -14,21 +15,28 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// xhr is a SockJS client over the xhr-polling transport.
+// xhr is a SockJS client over the xhr-polling transport, with a cookie
+// jar of its own, as a browser has.
 type xhr struct {
-	t    *testing.T
-	base string
-	dec  *stomp.Decoder
+	t      *testing.T
+	base   string
+	dec    *stomp.Decoder
+	client *http.Client
 }
 
 func newXHR(t *testing.T, e *testEndpoints) *xhr {
-	return &xhr{t: t, base: fmt.Sprintf("%s/ws-stomp/000/p%d", e.srv.URL, sessionSeq.Add(1)), dec: stomp.NewDecoder(stomp.Limits{})}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &xhr{t: t, base: fmt.Sprintf("%s/ws-stomp/000/p%d", e.srv.URL, sessionSeq.Add(1)), dec: stomp.NewDecoder(stomp.Limits{}),
+		client: &http.Client{Jar: jar}}
 }
 
 // post sends a request to the session's transport path.
 func (x *xhr) post(kind, body string) (int, string) {
 	x.t.Helper()
-	resp, err := http.Post(x.base+"/"+kind, "text/plain", strings.NewReader(body))
+	resp, err := x.client.Post(x.base+"/"+kind, "text/plain", strings.NewReader(body))
 	if err != nil {
 		x.t.Fatal(err)
 	}
@@ -114,7 +122,7 @@ func TestSockJSConnectTimeout(t *testing.T) {
 func TestSockJSShutdown(t *testing.T) {
 	e := newTestEndpoints(t, nil, HandshakeLimits{}, 5*time.Second)
 	x := newXHR(t, e)
-	resp, err := http.Post(x.base+"/xhr_streaming", "text/plain", nil)
+	resp, err := x.client.Post(x.base+"/xhr_streaming", "text/plain", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

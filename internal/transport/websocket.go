@@ -125,9 +125,11 @@ func (h *WebSocket) SetObserver(o Observer) {
 	h.observer.Store(&o)
 }
 
-// Connections returns how many connections are open (or being opened) on
-// this endpoint and the SockJS endpoints made from it: they share the
-// replica's connection limits.
+// Connections returns how many places of the replica's connection limits
+// are held: by TCP connections accepted through Listener, by SockJS
+// sessions of the HTTP transports, and by WebSockets served without
+// Listener. This endpoint and the SockJS endpoints made from it share
+// them.
 func (h *WebSocket) Connections() int { return h.conns.count() }
 
 // ServeHTTP checks the handshake, upgrades the request, creates the
@@ -144,7 +146,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a STOMP subprotocol (v12.stomp, v11.stomp or v10.stomp) is required", http.StatusBadRequest)
 		return
 	}
-	ip, status, reason := h.acquire(r.RemoteAddr, TransportWebSocket)
+	sl, status, reason := h.acquire(r, TransportWebSocket, false)
 	if status != 0 {
 		if status == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "5")
@@ -155,7 +157,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hb := &hijackBuffer{ResponseWriter: w}
 	ws, err := h.upgrader.Upgrade(hb, r, nil)
 	if err != nil {
-		h.release(ip, TransportWebSocket)
+		h.release(sl, TransportWebSocket)
 		return // the upgrader has answered
 	}
 	version := stomp.V12
@@ -165,7 +167,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "v11.stomp":
 		version = stomp.V11
 	}
-	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, ip: ip,
+	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, slot: sl,
 		in: newInputWaiter(ws.UnderlyingConn(), hb.br)}
 	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
 	go c.readNext()
@@ -193,7 +195,7 @@ func (c *wsConn) readNext() {
 	drain(c.ws)
 	close(c.readDone)
 	<-c.s.Done()
-	c.h.release(c.ip, TransportWebSocket)
+	c.h.release(c.slot, TransportWebSocket)
 }
 
 // readOne waits for input (see inputWaiter), then reads one message and
@@ -270,12 +272,12 @@ type wsConn struct {
 	closeOnce    sync.Once
 	readDone     chan struct{}
 
-	// what the reader needs: the endpoint, the session, the address
-	// counted in the endpoint's limits, and how to wait for input
-	h  *WebSocket
-	s  *session.Session
-	ip string
-	in inputWaiter
+	// what the reader needs: the endpoint, the session, the place held
+	// in the endpoint's limits, and how to wait for input
+	h    *WebSocket
+	s    *session.Session
+	slot slot
+	in   inputWaiter
 
 	mu      sync.Mutex // orders SetReadDeadline with Close
 	closing bool

@@ -40,6 +40,7 @@ type Store struct {
 	mu      sync.Mutex
 	rooms   map[string]rooms.Room
 	order   []string                // room ids, oldest first
+	seq     int64                   // Seq of the newest room
 	sources map[string]*topicSource // by room id, while the room exists
 }
 
@@ -97,6 +98,9 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 		return rooms.Room{}, fmt.Errorf("memstore: create room: %w", err)
 	}
 	s.mu.Lock()
+	s.seq++
+	room.Seq = s.seq
+	s.rooms[room.ID] = room
 	s.order = append(s.order, room.ID)
 	s.mu.Unlock()
 	return room, nil
@@ -182,6 +186,13 @@ func (s *Store) List() []rooms.Room {
 		out = append(out, s.rooms[id])
 	}
 	return out
+}
+
+// Page returns a page of rooms, oldest first (see rooms.Store).
+func (s *Store) Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rooms.PageOf(len(s.order), func(i int) rooms.Room { return s.rooms[s.order[i]] }, after, limit, keep)
 }
 
 // History returns up to limit messages below before, newest first.

@@ -28,9 +28,12 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes), queue); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
 	}
-	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce()})
+	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin})
 	switch {
 	case err == nil:
+		if applied, ok := s.reg.get(room.ID); ok {
+			return applied, nil // with its Seq
+		}
 		return room, nil
 	case errors.Is(err, rooms.ErrDuplicateName), errors.Is(err, relay.ErrOutboxFull), errors.Is(err, relay.ErrClosed):
 		// the event lost, or never left: nobody will use the stream
@@ -100,6 +103,11 @@ func (s *Store) Get(id string) (rooms.Room, bool) { return s.reg.get(id) }
 
 // List returns every room, oldest first (in registry order).
 func (s *Store) List() []rooms.Room { return s.reg.list() }
+
+// Page returns a page of rooms in creation order (see rooms.Store).
+func (s *Store) Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
+	return s.reg.page(after, limit, keep)
+}
 
 // History returns up to limit (at most feed.MaxHistory) messages with
 // offsets below before (before < 0: the newest), newest first.

@@ -30,6 +30,9 @@ type event struct {
 	At    time.Time  `json:"at"`
 	// ID is unique per event: its publisher waits for it.
 	ID string `json:"id"`
+	// Origin is the created room's Origin (rooms.Room does not encode
+	// it: its JSON is what clients see).
+	Origin string `json:"origin,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -77,7 +80,7 @@ func (g *registry) Record(r feed.Record) {
 		g.log.Warn("rooms: skipping an unreadable registry event", "offset", r.Offset, "err", err)
 		return
 	}
-	result := g.apply(ev)
+	result := g.apply(ev, r.Offset)
 	if ch := g.waiters[ev.ID]; ch != nil && ev.ID != "" {
 		delete(g.waiters, ev.ID)
 		ch <- result
@@ -88,9 +91,10 @@ func (g *registry) Record(r feed.Record) {
 	}
 }
 
-// apply changes the view for ev and returns what its publisher is told.
+// apply changes the view for ev, found at offset, and returns what its
+// publisher is told. A created room's Seq is its offset + 1 (never 0).
 // Caller holds g.mu.
-func (g *registry) apply(ev event) error {
+func (g *registry) apply(ev event, offset int64) error {
 	id := ev.Room.ID
 	switch ev.Event {
 	case eventCreated:
@@ -100,8 +104,10 @@ func (g *registry) apply(ev event) error {
 		if _, ok := g.rooms[id]; ok || g.nameTaken(ev.Room.Name) {
 			return rooms.ErrDuplicateName
 		}
-		g.rooms[id] = ev.Room
-		g.names[foldName(ev.Room.Name)] = id
+		room := ev.Room
+		room.Seq, room.Origin = offset+1, ev.Origin
+		g.rooms[id] = room
+		g.names[foldName(room.Name)] = id
 		g.order = append(g.order, id)
 		return nil
 	case eventMembers:
@@ -201,6 +207,13 @@ func (g *registry) has(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.nameTaken(name)
+}
+
+// page returns a page of rooms in creation order (see rooms.Store).
+func (g *registry) page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return rooms.PageOf(len(g.order), func(i int) rooms.Room { return g.rooms[g.order[i]] }, after, limit, keep)
 }
 
 // list returns every room in creation order.

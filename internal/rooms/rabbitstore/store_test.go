@@ -16,9 +16,12 @@ import (
 func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann", Origin: rooms.OriginOf("192.0.2.1")})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if room.Seq < 1 || room.Origin != rooms.OriginOf("192.0.2.1") {
+		t.Fatalf("created room without its Seq or Origin: %+v", room)
 	}
 	if got, ok := a.s.Get(room.ID); !ok || !reflect.DeepEqual(got, room) {
 		t.Fatalf("creator does not see %+v at once: %+v", room, got)
@@ -29,6 +32,10 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	})
 	if l := b.s.List(); !reflect.DeepEqual(l[len(l)-1], room) {
 		t.Fatalf("list does not end with the new room: %+v", l)
+	}
+	// the other replica pages by the same Seq
+	if page, more := b.s.Page(room.Seq-1, 10, nil); len(page) != 1 || more || !reflect.DeepEqual(page[0], room) {
+		t.Fatalf("page after Seq %d on the other replica: %+v %v", room.Seq-1, page, more)
 	}
 	queues, err := n.Queues()
 	if err != nil {

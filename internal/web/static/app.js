@@ -7,6 +7,8 @@
 (() => {
   const HISTORY = 50; // x-history when joining a room
   const MEMBERS_EVERY_MS = 3000; // GET /api/rooms/{id}/members poll
+  const ROOM_PAGE = 100; // rooms per /app/rooms page (the server's most)
+  const ROOM_PAGES = 50; // pages of the room list followed at most
   const RECONNECT_DELAY_MS = 2000; // stompjs reconnectDelay
   const KEEP_MESSAGES = 500; // messages kept in memory per joined room
   const USER_RE = /^[A-Za-z0-9._@+~-]{1,64}$/; // the server's user name charset
@@ -206,11 +208,28 @@
     state.roomsLoaded = false;
     state.pendingRoomEvents = [];
     client.subscribe("/topic/rooms", onRoomEvent);
-    const listSub = client.subscribe("/app/rooms", (m) => {
-      listSub.unsubscribe(); // /app/rooms answers once
-      onRoomList(m);
-    });
+    loadRoomPage(client, "", new Map(), 0);
     setStatus("connected");
+  }
+
+  // loadRoomPage asks /app/rooms for one page of the room list (after
+  // cursor) and follows "next" until the last page, or ROOM_PAGES pages.
+  function loadRoomPage(client, cursor, rooms, pages) {
+    const headers = { limit: String(ROOM_PAGE) };
+    if (cursor) headers.cursor = cursor;
+    const listSub = client.subscribe(
+      "/app/rooms",
+      (m) => {
+        listSub.unsubscribe(); // /app/rooms answers once
+        if (client !== state.client) return; // a newer connection lists again
+        const page = parseBody(m, "room list");
+        if (!page || !Array.isArray(page.rooms)) return;
+        for (const r of page.rooms) rooms.set(r.id, r);
+        if (page.next && pages + 1 < ROOM_PAGES) loadRoomPage(client, page.next, rooms, pages + 1);
+        else onRoomList(rooms);
+      },
+      headers,
+    );
   }
 
   // publish sends a JSON body to an /app destination; it reports false,
@@ -246,10 +265,8 @@
 
   // ---- rooms ----
 
-  function onRoomList(m) {
-    const list = parseBody(m, "room list");
-    if (!Array.isArray(list)) return;
-    state.rooms = new Map(list.map((r) => [r.id, r]));
+  function onRoomList(rooms) {
+    state.rooms = rooms;
     state.roomsLoaded = true;
     for (const ev of state.pendingRoomEvents) applyRoomEvent(ev);
     state.pendingRoomEvents = [];

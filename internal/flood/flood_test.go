@@ -1,0 +1,384 @@
+package flood
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"chatrelay/internal/config"
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/servertest"
+	"chatrelay/internal/stomp"
+	"chatrelay/internal/stompjstest"
+)
+
+const (
+	apiKey      = "flood-test-key"
+	crowdSize   = 50
+	crowdRooms  = 5
+	perChatter  = 20
+	attackFor   = 20 * time.Second
+	cleanupTime = 10 * time.Second
+)
+
+// TestCombinedFlood runs every flood from one address for 20 s against two
+// replicas with the default configuration, while 50 stompjs users chat in
+// five rooms across both replicas. Every user must keep its session and
+// receive every message of its room exactly once; the broker's queues and
+// memory must stay bounded by the quotas; and 10 s after the attacker has
+// gone, the broker must hold nothing of it but the rooms its quota let it
+// create.
+func TestCombinedFlood(t *testing.T) {
+	node := rabbittest.Require(t, rabbit)
+	cfg := config.Defaults()
+	cfg.Broker.Mode = config.BrokerRabbitMQ
+	cfg.Broker.Addresses = []string{node.STOMPAddr()}
+	cfg.Broker.AMQPAddresses = []string{node.AMQPAddr()}
+	cfg.HTTP.APIKey = apiKey
+	r1 := servertest.Start(t, cfg, nil, 20*time.Second)
+	r2 := servertest.Start(t, cfg, nil, 20*time.Second)
+
+	rooms := make([]string, crowdRooms)
+	for i := range rooms {
+		rooms[i] = createRoom(t, r1.HTTP(), fmt.Sprintf("flood-room-%d", i))
+	}
+	victim := openVictim(t, r1.HTTP()+"/ws-stomp")
+	crowd := stompjstest.NewCrowd(t, stompjstest.CrowdConfig{
+		URLs: []string{r1.URL(), r2.URL()}, Rooms: rooms, Clients: crowdSize,
+		Messages: perChatter, Interval: attackFor / perChatter, LoginPrefix: "chatter-",
+	})
+	if err := crowd.WaitSubscribed(90 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	before := snapshot(t, node)
+	t.Logf("broker before the attack: %d queues, %d connections, %.1f MiB", len(before.queues), before.conns, mib(before.mem))
+
+	ctx, cancel := context.WithTimeout(context.Background(), attackFor)
+	defer cancel()
+	tl := newTally()
+	var wg sync.WaitGroup
+	attack := func(f func()) {
+		wg.Add(1)
+		// each attack goroutine owns its own connections and stops with ctx
+		go func() { defer wg.Done(); f() }()
+	}
+	for _, r := range []*servertest.Replica{r1, r2} {
+		url := r.URL()
+		attack(func() {
+			churn(ctx, tl, "queue", url, 2000, func(i int) string { return fmt.Sprintf("/queue/junk-%d", i) })
+		})
+		attack(func() {
+			churn(ctx, tl, "presence", url, 2000, func(int) string { return "/topic/room." + rooms[0] })
+		})
+		attack(func() { churn(ctx, tl, "approoms", url, 2000, func(int) string { return "/app/rooms" }) })
+	}
+	attack(func() { roomFlood(ctx, tl, r1.HTTP(), 300) })
+	attack(func() { roomFlood(ctx, tl, r2.HTTP(), 300) })
+	attack(func() { sockJSInject(ctx, tl, victim.base, 200) })
+	slow := slowHTTP(ctx, tl, r2.Addr, 20)
+	if err := crowd.Go(); err != nil {
+		t.Fatal(err)
+	}
+
+	peak := before
+	for ctx.Err() == nil {
+		s := snapshot(t, node)
+		peak.conns = max(peak.conns, s.conns)
+		peak.mem = max(peak.mem, s.mem)
+		if len(s.queues) > len(peak.queues) {
+			peak.queues = s.queues
+		}
+		waitCtx(ctx, time.Second)
+	}
+	wg.Wait()
+	t.Logf("attack tally:\n%s", tl)
+	if err := crowd.WaitSent(60 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	checkCrowd(t, crowd, rooms)
+	checkVictim(t, victim, rooms[0])
+	checkAttackRefused(t, tl, cfg)
+	checkSlowClosed(t, slow, cfg)
+
+	created := tl.get("rooms 201")
+	t.Logf("broker peak during the attack: %d queues, %d connections, %.1f MiB (+%.1f MiB)",
+		len(peak.queues), peak.conns, mib(peak.mem), mib(peak.mem-before.mem))
+	if grown := len(peak.queues) - len(before.queues); grown > created {
+		t.Errorf("broker queues grew by %d during the attack, more than the %d rooms it was allowed: %v",
+			grown, created, newNames(before.queues, peak.queues))
+	}
+	if grown := peak.mem - before.mem; grown > 128<<20 {
+		t.Errorf("broker memory grew by %.1f MiB during the attack", mib(grown))
+	}
+
+	// nothing of the attacker may remain but its rooms' streams
+	deadline := time.Now().Add(cleanupTime)
+	for {
+		after := snapshot(t, node)
+		extra := newNames(before.queues, after.queues)
+		streams := 0
+		for _, q := range extra {
+			if strings.HasPrefix(q, "room.") {
+				streams++
+			}
+		}
+		if streams == len(extra) && streams <= created && after.conns <= before.conns {
+			t.Logf("broker %v after the attack: %d queues (+%d room streams), %d connections",
+				cleanupTime, len(after.queues), streams, after.conns)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the attack the broker still holds its state: new queues %v (rooms allowed %d), connections %d (before %d)",
+				cleanupTime, extra, created, after.conns, before.conns)
+		}
+		time.Sleep(500 * time.Millisecond) // polling the management API, bounded by deadline
+	}
+}
+
+// brokerState is what the test watches of RabbitMQ.
+type brokerState struct {
+	queues []string
+	conns  int
+	mem    int64
+}
+
+// snapshot reads the broker's queues, connections and memory. The
+// management API of RabbitMQ 3.10 can answer 500 while queues are deleted
+// under it, and reports no memory before its first statistics round, so
+// it retries for up to 15 s.
+func snapshot(t *testing.T, n *rabbittest.Node) brokerState {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		s, err := trySnapshot(n)
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond) // retrying a failed management call, bounded by deadline
+	}
+}
+
+func trySnapshot(n *rabbittest.Node) (brokerState, error) {
+	qs, err := n.Queues()
+	if err != nil {
+		return brokerState{}, err
+	}
+	cs, err := n.Connections()
+	if err != nil {
+		return brokerState{}, err
+	}
+	var node struct {
+		MemUsed int64 `json:"mem_used"`
+	}
+	if err := n.MgmtGet("/api/nodes/"+url.PathEscape(n.Name), &node); err != nil {
+		return brokerState{}, err
+	}
+	if node.MemUsed == 0 {
+		return brokerState{}, fmt.Errorf("node %s reports no memory use yet", n.Name)
+	}
+	s := brokerState{conns: len(cs), mem: node.MemUsed}
+	for _, q := range qs {
+		s.queues = append(s.queues, q.Name)
+	}
+	return s, nil
+}
+
+// newNames returns the names in after that are not in before.
+func newNames(before, after []string) []string {
+	var out []string
+	for _, q := range after {
+		if !slices.Contains(before, q) {
+			out = append(out, q)
+		}
+	}
+	return out
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// createRoom creates a public room with the operator's key.
+func createRoom(t *testing.T, base, name string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/api/rooms", jsonBody(fmt.Sprintf(`{"name":%q}`, name)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var room struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create room %s: %s", name, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&room); err != nil {
+		t.Fatal(err)
+	}
+	return room.ID
+}
+
+// openVictim opens a SockJS session as the user "victim", subscribed to
+// its private queue.
+func openVictim(t *testing.T, sockjsURL string) *xhrSession {
+	t.Helper()
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	s, err := openXHR(sockjsURL, hex.EncodeToString(id[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.close)
+	connect := stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", "/", "login", "victim", "heart-beat", "0,0")
+	sub := stomp.New(stomp.SUBSCRIBE, "id", "dm", "destination", "/user/queue/messages", "receipt", "dm")
+	if status, err := s.send(connect, sub); err != nil || status/100 != 2 {
+		t.Fatalf("victim xhr_send: %d %v", status, err)
+	}
+	if _, _, err := s.waitFrame(0, 10*time.Second, func(f *stomp.Frame) bool {
+		return f.Command == stomp.RECEIPT && f.Header("receipt-id") == "dm"
+	}); err != nil {
+		t.Fatalf("victim subscription: %v", err)
+	}
+	return s
+}
+
+// checkCrowd: no chatter lost its session, every SEND was receipted, and
+// every chatter received every message of its room exactly once.
+func checkCrowd(t *testing.T, crowd *stompjstest.Crowd, rooms []string) {
+	t.Helper()
+	if lost := crowd.Lost(); len(lost) > 0 {
+		t.Errorf("ordinary clients lost their sessions: %v", lost)
+	}
+	if errs := crowd.UserErrors(); len(errs) > 0 {
+		t.Errorf("ordinary clients got errors: %v", errs)
+	}
+	want := map[string][]string{}
+	members, err := crowd.Report(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range members {
+		for k := 0; k < perChatter; k++ {
+			want[m.Room] = append(want[m.Room], fmt.Sprintf("c%d-%d", m.Client, k))
+		}
+	}
+	// receipts say the messages are stored; delivery may trail them:
+	// wait (bounded) until every chatter has as many as its room sent
+	deadline := time.Now().Add(30 * time.Second)
+	for !complete(members, want) && time.Now().Before(deadline) {
+		time.Sleep(250 * time.Millisecond) // polling the crowd's report, bounded by deadline
+		if members, err = crowd.Report(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range members {
+		got := slices.Clone(m.Received)
+		slices.Sort(got)
+		exp := slices.Clone(want[m.Room])
+		slices.Sort(exp)
+		if !slices.Equal(got, exp) {
+			t.Errorf("chatter %d (room %s): received %d messages, want exactly the room's %d (missing %v, unexpected %v)",
+				m.Client, m.Room, len(got), len(exp), newNames(got, exp), newNames(exp, got))
+		}
+		if m.Receipted != perChatter {
+			t.Errorf("chatter %d: %d of %d SENDs receipted", m.Client, m.Receipted, perChatter)
+		}
+	}
+}
+
+// complete reports whether every chatter received at least as many
+// messages as its room sent.
+func complete(members []stompjstest.CrowdMember, want map[string][]string) bool {
+	for _, m := range members {
+		if len(m.Received) < len(want[m.Room]) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkVictim: nothing the attacker posted reached the victim's session,
+// which still works.
+func checkVictim(t *testing.T, s *xhrSession, room string) {
+	t.Helper()
+	for _, f := range s.all() {
+		if strings.Contains(string(f.Body), "forged") {
+			t.Errorf("the victim's session received the forged frame: %s %q", f.Command, f.Body)
+		}
+	}
+	if err := s.err(); err != nil {
+		t.Fatalf("the victim's SockJS session ended: %v", err)
+	}
+	from := len(s.all())
+	send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "content-type", "application/json", "receipt", "after")
+	send.Body = []byte(fmt.Sprintf(`{"roomId":%q,"message":"still here"}`, room))
+	if status, err := s.send(send); err != nil || status/100 != 2 {
+		t.Fatalf("victim send after the attack: %d %v", status, err)
+	}
+	if _, _, err := s.waitFrame(from, 10*time.Second, func(f *stomp.Frame) bool {
+		return f.Command == stomp.RECEIPT && f.Header("receipt-id") == "after"
+	}); err != nil {
+		t.Fatalf("victim after the attack: %v", err)
+	}
+}
+
+// checkAttackRefused: every flood met its defence.
+func checkAttackRefused(t *testing.T, tl *tally, cfg config.Config) {
+	t.Helper()
+	if n := tl.get("queue receipt"); n > 0 {
+		t.Errorf("%d SUBSCRIBEs to /queue/junk-N were accepted", n)
+	}
+	if tl.get("queue subscribes") == 0 || tl.get("presence subscribes") == 0 || tl.get("approoms subscribes") == 0 {
+		t.Errorf("an attack did not run:\n%s", tl)
+	}
+	for _, status := range []int{200, 204} {
+		if n := tl.get(fmt.Sprintf("sockjs %d", status)); n > 0 {
+			t.Errorf("%d forged xhr_send requests were accepted (%d)", n, status)
+		}
+	}
+	if tl.get("sockjs 404") == 0 {
+		t.Errorf("no forged xhr_send got 404:\n%s", tl)
+	}
+	if tl.get("rooms 429") == 0 {
+		t.Errorf("the room flood was never refused with 429:\n%s", tl)
+	}
+}
+
+// checkSlowClosed: the server ended every slow connection by itself,
+// within its timeout (idle keep-alive: http.idle_timeout; trickled body:
+// http.read_timeout) plus a margin for a loaded machine.
+func checkSlowClosed(t *testing.T, slow []*slowConn, cfg config.Config) {
+	t.Helper()
+	const margin = 15 * time.Second
+	for i, sc := range slow {
+		limit := cfg.HTTP.IdleTimeout
+		if sc.kind == "trickle" {
+			limit = cfg.HTTP.ReadTimeout
+		}
+		select {
+		case lived := <-sc.ended:
+			t.Logf("slow connection %d (%s) ended by the server after %v", i, sc.kind, lived.Round(100*time.Millisecond))
+			if lived > limit+margin {
+				t.Errorf("slow connection %d (%s) lived %v, longer than its timeout %v", i, sc.kind, lived, limit)
+			}
+		case <-time.After(limit + margin):
+			t.Errorf("slow connection %d (%s) still open after %v", i, sc.kind, time.Since(sc.opened).Round(time.Second))
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package relay
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/stomp"
+)
+
+// rawConn is a plain STOMP 1.2 connection to the test node, without the
+// relay: it shows what RabbitMQ itself does.
+type rawConn struct {
+	t   *testing.T
+	nc  net.Conn
+	dec *stomp.Decoder
+	buf []byte
+}
+
+func dialRaw(t *testing.T, n *rabbittest.Node) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", n.STOMPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &rawConn{t: t, nc: nc, dec: stomp.NewDecoder(stomp.Limits{}), buf: make([]byte, 4096)}
+	c.write(stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", "/", "login", "guest", "passcode", "guest"))
+	if f, err := c.read(10 * time.Second); err != nil || f.Command != stomp.CONNECTED {
+		t.Fatalf("CONNECT: %v %v", f, err)
+	}
+	return c
+}
+
+func (c *rawConn) write(f *stomp.Frame) {
+	c.t.Helper()
+	if _, err := c.nc.Write(f.Encode(stomp.V12)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// read returns the next frame, or the read error (io.EOF once RabbitMQ
+// has closed the connection).
+func (c *rawConn) read(d time.Duration) (*stomp.Frame, error) {
+	deadline := time.Now().Add(d)
+	for {
+		f, err := c.dec.Next()
+		if err != nil || f != nil {
+			return f, err
+		}
+		_ = c.nc.SetReadDeadline(deadline)
+		n, err := c.nc.Read(c.buf)
+		if n > 0 {
+			if err := c.dec.Feed(c.buf[:n]); err != nil {
+				return nil, err
+			}
+		}
+		if err != nil && n == 0 {
+			return nil, err
+		}
+	}
+}
+
+// next returns the next frame with the given command, skipping others.
+func (c *rawConn) next(command string) *stomp.Frame {
+	c.t.Helper()
+	for {
+		f, err := c.read(10 * time.Second)
+		if err != nil {
+			c.t.Fatalf("waiting for %s: %v", command, err)
+		}
+		if f.Command == command {
+			return f
+		}
+	}
+}
+
+// What RabbitMQ 3.10 does that makes the relay rewrite MESSAGE ids and
+// check every ACK: its ids name its session, the subscription and a
+// delivery counter; a MESSAGE carries the receipt and transaction headers
+// of the SEND it came from; and an ACK naming a delivery tag the channel
+// does not hold gets ERROR precondition_failed and closes the connection,
+// which behind the relay would be every client's.
+func TestRabbitFactsAckIDs(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	c := dialRaw(t, n)
+	q := "/queue/fact-" + unique()
+	c.write(stomp.New(stomp.SUBSCRIBE, "id", "sub", "destination", q, "ack", "client-individual", "receipt", "r1"))
+	c.next(stomp.RECEIPT)
+	c.write(stomp.New(stomp.BEGIN, "transaction", "tx9"))
+	c.write(stomp.New(stomp.SEND, "destination", q, "transaction", "tx9", "receipt", "r2"))
+	c.write(stomp.New(stomp.COMMIT, "transaction", "tx9"))
+	m := c.next(stomp.MESSAGE)
+	ack := m.Header("ack")
+	if !strings.HasPrefix(ack, "T_sub@@session-") || m.Header("message-id") != ack ||
+		m.Header("receipt") != "r2" || m.Header("transaction") != "tx9" {
+		t.Fatalf("RabbitMQ MESSAGE headers changed: %v", m.Headers)
+	}
+	forged := ack[:strings.LastIndex(ack, "@@")] + "@@999"
+	c.write(stomp.New(stomp.ACK, "id", forged))
+	e := c.next(stomp.ERROR)
+	if e.Header("message") != "precondition_failed" || !strings.Contains(string(e.Body), "unknown delivery tag") {
+		t.Fatalf("ACK of an unknown delivery tag: %v %q", e.Headers, e.Body)
+	}
+	for {
+		if _, err := c.read(10 * time.Second); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("RabbitMQ kept the connection open after the unknown delivery tag")
+			}
+			return // closed, as the relay expects
+		}
+	}
+}

@@ -1,0 +1,108 @@
+// Package roomlist answers room list requests, over REST (GET /api/rooms)
+// and STOMP (SUBSCRIBE /app/rooms) alike: pages of rooms in creation
+// order, each with its number of members online, bounded in count and in
+// bytes, and a cursor to the next page that every replica understands.
+package roomlist
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"chatrelay/internal/rooms"
+)
+
+// Page sizes: a request without a limit gets DefaultLimit rooms, and a
+// larger limit is capped at MaxLimit.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 100
+)
+
+// Entry is a room as listed: no member list (GET /api/rooms/{id}/access
+// has it), so that every entry is small.
+type Entry struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	CreatedBy string    `json:"createdBy"`
+	Private   bool      `json:"private,omitempty"`
+	Online    int       `json:"online"`
+}
+
+// Page is one answer: {"rooms":[...],"next":"CURSOR"|null}. Next is the
+// cursor of the following page, null when this one is the last.
+type Page struct {
+	Rooms []Entry `json:"rooms"`
+	Next  *string `json:"next"`
+}
+
+// Request is a parsed page request.
+type Request struct {
+	// Limit is how many rooms at most, 1 to MaxLimit.
+	Limit int
+	// After is the Seq the page starts after (0: the first room).
+	After int64
+}
+
+// ParseRequest reads the limit and cursor parameters (query parameters
+// or SUBSCRIBE headers; "" when absent). A limit above MaxLimit is
+// capped; a bad one, or a cursor this server did not give, is an error
+// for the client.
+func ParseRequest(limit, cursor string) (Request, error) {
+	req := Request{Limit: DefaultLimit}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 {
+			return Request{}, fmt.Errorf("limit must be an integer from 1 to %d", MaxLimit)
+		}
+		req.Limit = min(n, MaxLimit)
+	}
+	if cursor != "" {
+		n, err := strconv.ParseInt(cursor, 10, 64)
+		if err != nil || n < 1 {
+			return Request{}, fmt.Errorf("cursor must be a \"next\" value of an earlier page")
+		}
+		req.After = n
+	}
+	return req, nil
+}
+
+// Pager pages through rooms (a rooms.Store is one).
+type Pager interface {
+	Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool)
+}
+
+// envelope is the JSON around the entries, with room to spare.
+const envelope = len(`{"rooms":[],"next":"9223372036854775807"}`) + 8
+
+// Build returns the page req asks for among the rooms keep admits (nil:
+// all), with online(id) members online each. The page's JSON stays within
+// maxBytes (0: no bound): a page cut short by it has a next cursor like
+// one cut by the limit. Its first entry is always included.
+func Build(p Pager, req Request, keep func(rooms.Room) bool, online func(id string) int, maxBytes int) Page {
+	list, more := p.Page(req.After, req.Limit, keep)
+	page := Page{Rooms: make([]Entry, 0, len(list))}
+	size := envelope
+	var last int64
+	for i, r := range list {
+		e := Entry{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Private: r.Private}
+		if online != nil {
+			e.Online = online(r.ID)
+		}
+		b, _ := json.Marshal(e) // plain data: cannot fail
+		if maxBytes > 0 && i > 0 && size+len(b)+1 > maxBytes {
+			more = true
+			break
+		}
+		size += len(b) + 1
+		page.Rooms = append(page.Rooms, e)
+		last = r.Seq
+	}
+	if more && len(page.Rooms) > 0 {
+		next := strconv.FormatInt(last, 10)
+		page.Next = &next
+	}
+	return page
+}

@@ -1,0 +1,101 @@
+package stompjstest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+)
+
+// ModuleRoot walks up from the working directory to the directory holding
+// go.mod.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("stompjstest: go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// ScriptPath is the absolute path of test/js/stompclient.mjs.
+func ScriptPath() (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(root, "test", "js", "stompclient.mjs"), nil
+}
+
+// Available reports why the client cannot run here (no node in PATH, no
+// script, packages not installed), or nil.
+func Available() error {
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node not found in PATH: %w", err)
+	}
+	script, err := ScriptPath()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(script); err != nil {
+		return err
+	}
+	modules := filepath.Join(filepath.Dir(script), "node_modules")
+	for _, pkg := range []string{"@stomp/stompjs", "ws", "sockjs-client"} {
+		if _, err := os.Stat(filepath.Join(modules, pkg, "package.json")); err != nil {
+			return fmt.Errorf("package %s is not installed in %s (run `npm ci --prefix test/js`)", pkg, modules)
+		}
+	}
+	return nil
+}
+
+// requireAvailable skips the test (what names it) when the client cannot
+// run here, or fails it when CHATRELAY_TEST_REQUIRE_NODE=1.
+func requireAvailable(t testing.TB, what string) {
+	t.Helper()
+	if err := Available(); err != nil {
+		if os.Getenv(RequireEnv) == "1" {
+			t.Fatalf("stompjs client required (%s=1) but unavailable: %v", RequireEnv, err)
+		}
+		t.Skipf("SKIPPING %s: %v (set %s=1 to fail instead)", what, err, RequireEnv)
+	}
+}
+
+// startScript starts node on the script name (a file beside
+// stompclient.mjs) with args, its stderr kept in stderr and its stdin and
+// stdout returned; node dies with the test process.
+func startScript(name string, stderr io.Writer, args ...string) (*exec.Cmd, io.WriteCloser, io.Reader, error) {
+	script, err := ScriptPath()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	dir := filepath.Dir(script)
+	cmd := exec.Command("node", append([]string{filepath.Join(dir, name)}, args...)...)
+	cmd.Dir = dir
+	cmd.Stderr = stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, fmt.Errorf("stompjstest: start node %s: %w", name, err)
+	}
+	return cmd, stdin, stdout, nil
+}
