@@ -138,8 +138,8 @@ func TestCombinedFlood(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%v after the attack the broker still holds its state: new queues %v (rooms allowed %d), connections %d (before %d)",
-				cleanupTime, extra, created, after.conns, before.conns)
+			t.Fatalf("%v after the attack the broker still holds its state: new queues %v (rooms allowed %d), connections %d (before %d); their bindings: %s",
+				cleanupTime, extra, created, after.conns, before.conns, bindingsOf(node, extra))
 		}
 		time.Sleep(500 * time.Millisecond) // polling the management API, bounded by deadline
 	}
@@ -205,6 +205,22 @@ func newNames(before, after []string) []string {
 		}
 	}
 	return out
+}
+
+// bindingsOf describes what the queues named are bound to (exchange and
+// routing key), to tell whose they are when the test fails.
+func bindingsOf(n *rabbittest.Node, queues []string) string {
+	bs, err := n.Bindings()
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, b := range bs {
+		if b.DestinationType == "queue" && slices.Contains(queues, b.Destination) && b.Source != "" {
+			out = append(out, fmt.Sprintf("%s <- %s/%s", b.Destination, b.Source, b.RoutingKey))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -53,13 +54,14 @@ func testSlowConsumer(t *testing.T, cfg config.Config) {
 	pad := strings.Repeat("p", 1000)
 	var wg sync.WaitGroup
 	errs := make(chan error, members)
+	read := make([]atomic.Int64, members) // messages each member has read
 	for i, c := range readers {
 		wg.Add(1)
 		// each reader goroutine owns its client's reads until it has
 		// the whole burst or fails
 		go func() {
 			defer wg.Done()
-			if err := readBurst(c, burst); err != nil {
+			if err := readBurst(c, burst, &read[i]); err != nil {
 				errs <- fmt.Errorf("member-%d: %w", i, err)
 			}
 		}()
@@ -87,7 +89,11 @@ func testSlowConsumer(t *testing.T, cfg config.Config) {
 	sender := connect(t, r, "sender")
 	// a receipt every 100 messages paces the sender to what the broker
 	// takes: an unpaced 5,000-frame burst can stall the embedded
-	// broker's pipe (a relay issue outside this test)
+	// broker's pipe (a relay issue outside this test). The members read
+	// as fast as they can, but on a loaded machine "fast" may be slower
+	// than the broker: so that only the stalled client can fill its
+	// 256 KiB queue, the sender also waits until every member has read
+	// all but the last 150 messages (~195 KiB) it sent
 	for i := range burst {
 		f := stomp.New(stomp.SEND, "destination", "/app/chat.send")
 		if i%100 == 99 {
@@ -100,6 +106,9 @@ func testSlowConsumer(t *testing.T, cfg config.Config) {
 		if i%100 == 99 {
 			if _, err := sender.Expect(stomp.RECEIPT, 20*time.Second); err != nil {
 				t.Fatalf("after %d messages: %v", i+1, err)
+			}
+			if err := rabbittest.WaitFor(30*time.Second, func() (bool, error) { return slowest(read) >= int64(i+1-50), nil }); err != nil {
+				t.Fatalf("after %d messages the slowest member has read %d: %v", i+1, slowest(read), err)
 			}
 		}
 	}
@@ -128,8 +137,18 @@ func testSlowConsumer(t *testing.T, cfg config.Config) {
 	}
 }
 
-// readBurst reads n room messages "burst-<i>-..." from c, in order.
-func readBurst(c *stomptest.Client, n int) error {
+// slowest returns the fewest messages any member has read.
+func slowest(read []atomic.Int64) int64 {
+	least := read[0].Load()
+	for i := range read {
+		least = min(least, read[i].Load())
+	}
+	return least
+}
+
+// readBurst reads n room messages "burst-<i>-..." from c, in order,
+// counting them in read.
+func readBurst(c *stomptest.Client, n int, read *atomic.Int64) error {
 	for i := range n {
 		f, err := c.Expect(stomp.MESSAGE, 20*time.Second)
 		if err != nil {
@@ -139,6 +158,7 @@ func readBurst(c *stomptest.Client, n int) error {
 		if !bytes.Contains(f.Body, want) {
 			return fmt.Errorf("message %d is %.80q", i, f.Body)
 		}
+		read.Add(1)
 	}
 	return nil
 }
