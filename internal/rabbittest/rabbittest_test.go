@@ -112,27 +112,34 @@ func TestManagementAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := n.Consumers()
+	// /api/consumers is collected apart from /api/queues and can lag it by
+	// a statistics interval: wait on the list itself.
+	var cons []Consumer
+	err = WaitFor(10*time.Second, func() (bool, error) {
+		var err error
+		cons, err = n.Consumers()
+		for _, c := range cons {
+			if c.Queue.Name == "harness.mgmt" {
+				return true, nil
+			}
+		}
+		return false, err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no consumer on harness.mgmt in %+v: %v", cons, err)
 	}
-	found := false
 	for _, c := range cons {
 		if c.Queue.Name == "harness.mgmt" {
-			found = true
 			if c.ChannelDetails.ConnectionName != conn.Name || c.ChannelDetails.PeerPort != localPort {
 				t.Errorf("consumer %+v is not on connection %q", c, conn.Name)
 			}
 		}
 	}
-	if !found {
-		t.Errorf("no consumer on harness.mgmt in %+v", cons)
-	}
 	bs, err := n.Bindings()
 	if err != nil {
 		t.Fatal(err)
 	}
-	found = false
+	found := false
 	for _, b := range bs {
 		found = found || (b.Source == "" && b.Destination == "harness.mgmt" && b.RoutingKey == "harness.mgmt")
 	}
