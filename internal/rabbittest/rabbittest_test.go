@@ -206,7 +206,8 @@ func TestWaitForTimeout(t *testing.T) {
 
 // TestSecondNodeConfigWithoutExtension starts another node beside the
 // shared one, with RABBITMQ_CONFIG_FILE given without ".conf" (3.10 then
-// looks for FILE.config and FILE.conf), and checks Stop really ends it.
+// looks for FILE.config and FILE.conf), and checks Stop really ends it,
+// also after StartAgain.
 func TestSecondNodeConfigWithoutExtension(t *testing.T) {
 	Require(t, node)
 	if testing.Short() {
@@ -235,6 +236,21 @@ func TestSecondNodeConfigWithoutExtension(t *testing.T) {
 	}
 	if err := n.Stop(); err != nil {
 		t.Fatalf("second Stop: %v", err)
+	}
+	// Started again, the node must stop again: Stop once ignored a node
+	// that had been stopped before (Restart, StartAgain).
+	if err := n.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started again in %v", n.Started.Round(time.Millisecond))
+	if err := n.StartAgain(); err == nil {
+		t.Fatal("StartAgain of a running node succeeded")
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n.Running() || n.PingSTOMP() == nil {
+		t.Fatal("node still running after a Stop that followed StartAgain")
 	}
 	if err := node.PingSTOMP(); err != nil {
 		t.Fatalf("shared node hurt by the second one: %v", err)
