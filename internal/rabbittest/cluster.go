@@ -239,17 +239,25 @@ func (c *Cluster) WaitFormed(timeout time.Duration) error {
 	err := WaitFor(timeout, func() (bool, error) {
 		running := c.Running()
 		want := names(running)
-		for _, n := range running {
-			st, err := n.ClusterStatus()
-			if err != nil {
-				return false, err
-			}
-			if !sameSet(st.DiskNodes, all) || !sameSet(st.RunningNodes, want) {
-				return false, fmt.Errorf("%s sees members %v running %v, want members %v running %v",
-					n.Name, st.DiskNodes, st.RunningNodes, all, want)
-			}
+		// each rabbitmqctl takes a second or two to start: ask all at once
+		errs := make([]error, len(running))
+		var wg sync.WaitGroup
+		for i, n := range running {
+			wg.Add(1)
+			// this goroutine owns one cluster_status call and writes only errs[i]
+			go func() {
+				defer wg.Done()
+				st, err := n.ClusterStatus()
+				if err == nil && (!sameSet(st.DiskNodes, all) || !sameSet(st.RunningNodes, want)) {
+					err = fmt.Errorf("%s sees members %v running %v, want members %v running %v",
+						n.Name, st.DiskNodes, st.RunningNodes, all, want)
+				}
+				errs[i] = err
+			}()
 		}
-		return true, nil
+		wg.Wait()
+		err := errors.Join(errs...)
+		return err == nil, err
 	})
 	if err != nil {
 		return fmt.Errorf("rabbittest: cluster did not settle: %w", err)
