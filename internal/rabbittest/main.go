@@ -34,6 +34,7 @@ func Main(m *testing.M, node **Node) int { return runMain(m, node, Options{}) }
 
 // runMain is Main and MainWith.
 func runMain(m *testing.M, node **Node, opts Options) int {
+	defer beginShared()()
 	*node = nil
 	if _, err := FindServer(); err != nil {
 		if required() {
@@ -62,7 +63,7 @@ func runMain(m *testing.M, node **Node, opts Options) int {
 	fmt.Fprintf(os.Stderr, "rabbittest: node %s started in %v (amqp %d, stomp %d, web-stomp %d, mgmt %d) in %s\n",
 		n.Name, n.Started.Round(time.Millisecond), n.AMQPPort, n.STOMPPort, n.WebSTOMPPort, n.MgmtPort, dir)
 	*node = n
-	code := m.Run()
+	code := reportFailure(m.Run())
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "rabbittest: tests failed; node logs follow\n%s", n.logTail())
 	}
@@ -98,9 +99,10 @@ func writeOwner(dir string) error {
 }
 
 // reapStale cleans up after test binaries that died without stopping their
-// node (a SIGKILLed go test, a power cut): for every Main directory in
-// os.TempDir() whose owner process is gone, it kills the node's beam
-// process, if it is still one of ours, and removes the directory. Nodes
+// nodes (a SIGKILLed go test, a power cut): for every Main or shared-cluster
+// directory in os.TempDir() whose owner process is gone, it kills the beam
+// process of each node in it, if it is still one of ours, and removes the
+// directory. Nodes
 // normally die with their test binary (Pdeathsig), and unique node names and
 // fresh ports mean a leftover never blocks a new node anyway.
 func reapStale() {
@@ -116,10 +118,15 @@ func reapStale() {
 		} else if alive(owner) {
 			continue
 		}
-		if pid, err := readPid(filepath.Join(dir, "rabbitmq.pid")); err == nil && pid > 1 {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if strings.Contains(string(cmdline), "rabbit") && strings.Contains(string(cmdline), dir) {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+		// A single node keeps its pid file at the top, a cluster's nodes
+		// one directory down (node1, node2, ...).
+		pidFiles, _ := filepath.Glob(filepath.Join(dir, "*", "rabbitmq.pid"))
+		for _, f := range append([]string{filepath.Join(dir, "rabbitmq.pid")}, pidFiles...) {
+			if pid, err := readPid(f); err == nil && pid > 1 {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				if strings.Contains(string(cmdline), "rabbit") && strings.Contains(string(cmdline), filepath.Dir(f)) {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 		_ = os.RemoveAll(dir)

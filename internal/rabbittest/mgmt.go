@@ -24,6 +24,7 @@ type Connection struct {
 	PeerPort         int            `json:"peer_port"`
 	Port             int            `json:"port"` // the node's listener port
 	State            string         `json:"state"`
+	Node             string         `json:"node"` // the Erlang node the client is connected to
 	Channels         int            `json:"channels"`
 	ClientProperties map[string]any `json:"client_properties"`
 }

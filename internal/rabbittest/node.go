@@ -16,6 +16,38 @@
 //
 // MainWith and StartWith take Options: extra rabbitmq.conf settings (a
 // repository's own rabbitmq.conf, say) and definitions imported at boot.
+//
+// # Clusters
+//
+// RequireCluster hands out a 3-node cluster that the package's tests
+// share. It starts on first use (about 45 s on a 2-core machine: the nodes
+// boot in parallel, then nodes 2 and 3 join node 1 with rabbitmqctl
+// stop_app, join_cluster, start_app) and stops when Main returns, so a
+// package that asks for it needs no other TestMain than the one above
+// (MainCluster if it needs no single node):
+//
+//	func TestNodeLoss(t *testing.T) {
+//		c := rabbittest.RequireCluster(t)
+//		cfg.Broker.Addresses = c.STOMPAddrs()      // one per node, node 1 first
+//		cfg.Broker.AMQPAddresses = c.AMQPAddrs()
+//		...
+//		leader, err := c.StreamLeader("/", stream) // who leads it now
+//		on, err := c.ConnectionNode(localPort, 10*time.Second)
+//		err = c.StopNode(leader)                   // clean stop; KillNode is kill -9
+//		...                                        // the other two still form a cluster
+//		err = c.StartNode(leader)                  // same data and ports; it rejoins
+//	}
+//
+// Each of these waits (up to ClusterTimeout) until the running nodes agree
+// on who runs. A test may leave nodes down: RequireCluster starts them
+// again before it hands the cluster to the next test. Tests that stop nodes
+// must not run in parallel with other tests of the same cluster.
+// SharedCluster makes a shared cluster of another size or with Options;
+// StartCluster starts one that the caller owns and Closes.
+//
+// Cluster nodes share one Erlang cookie and find each other on loopback
+// through the machine's epmd (port 4369, as single nodes do); each has its
+// own distribution port, and Node.Ctl runs rabbitmqctl against any of them.
 package rabbittest
 
 import (
@@ -50,7 +82,9 @@ type Node struct {
 	// Dir holds everything the node writes: home (Erlang cookie), mnesia,
 	// log, config files and the pid file.
 	Dir string
-	// Started is how long Start took until the node answered STOMP.
+	// Started is how long the node's last start (Start, StartAgain,
+	// Restart, or its start within StartCluster) took until it answered
+	// STOMP.
 	Started time.Duration
 	// DroppedConfig lists the keys of Options.Config lines that were not
 	// applied because the harness owns them (listeners, ports, logs).
@@ -93,19 +127,29 @@ func StartWith(dir string, opts Options) (*Node, error) {
 }
 
 func startOnce(binDir, dir string, opts Options) (*Node, error) {
-	begin := time.Now()
-	if err := os.RemoveAll(dir); err != nil {
-		return nil, fmt.Errorf("rabbittest: wipe %s: %w", dir, err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ports, err := freePorts(5)
+	ports, err := freePorts(portsPerNode)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{
-		Name:         uniqueName(),
+	n := newNode(binDir, dir, uniqueName(""), ports, opts)
+	if err := n.create(""); err != nil {
+		return nil, err
+	}
+	if err := n.launch(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// portsPerNode is how many listener ports a node takes: AMQP, STOMP,
+// Web-STOMP, management and Erlang distribution.
+const portsPerNode = 5
+
+// newNode describes a node on ports (portsPerNode of them) without
+// touching the disk.
+func newNode(binDir, dir, name string, ports []int, opts Options) *Node {
+	return &Node{
+		Name:         name,
 		AMQPPort:     ports[0],
 		STOMPPort:    ports[1],
 		WebSTOMPPort: ports[2],
@@ -115,22 +159,37 @@ func startOnce(binDir, dir string, opts Options) (*Node, error) {
 		binDir:       binDir,
 		opts:         opts,
 	}
+}
+
+// create wipes the node's directory and writes its files. A non-empty
+// cookie becomes the node's Erlang cookie (nodes of one cluster share it);
+// otherwise the node makes its own at first start.
+func (n *Node) create(cookie string) error {
+	if err := os.RemoveAll(n.Dir); err != nil {
+		return fmt.Errorf("rabbittest: wipe %s: %w", n.Dir, err)
+	}
+	if err := os.MkdirAll(n.Dir, 0o755); err != nil {
+		return err
+	}
 	if err := n.writeFiles(); err != nil {
-		return nil, fmt.Errorf("rabbittest: write config: %w", err)
+		return fmt.Errorf("rabbittest: write config: %w", err)
 	}
-	if err := writeOwner(dir); err != nil {
-		return nil, err
+	if cookie != "" {
+		// Erlang refuses a cookie file that others can read.
+		if err := os.WriteFile(n.path("home", ".erlang.cookie"), []byte(cookie), 0o400); err != nil {
+			return err
+		}
 	}
-	if err := n.launch(); err != nil {
-		return nil, err
-	}
-	n.Started = time.Since(begin)
-	return n, nil
+	return writeOwner(n.Dir)
 }
 
 // launch starts the node process on the node's files and waits until it
-// answers STOMP.
+// answers STOMP; Started is set to how long that took.
 func (n *Node) launch() error {
+	begin := time.Now()
+	n.mu.Lock()
+	n.stopped = false // a node stopped (or killed) before runs again: Stop must stop it
+	n.mu.Unlock()
 	n.exited = make(chan struct{})
 	logf, err := os.Create(n.StartupLog())
 	if err != nil {
@@ -163,6 +222,7 @@ func (n *Node) launch() error {
 		n.kill()
 		return fmt.Errorf("rabbittest: node %s did not start: %w\n%s", n.Name, err, n.logTail())
 	}
+	n.Started = time.Since(begin)
 	return nil
 }
 
@@ -176,10 +236,55 @@ func (n *Node) Restart() error {
 	return n.launch()
 }
 
-func uniqueName() string {
+// StartAgain starts a node that Stop or Kill ended, on the same name, data
+// directory and ports, and waits (up to StartTimeout) until it answers
+// STOMP. A cluster node rejoins its cluster. It fails if the node still
+// runs.
+func (n *Node) StartAgain() error {
+	if !n.hasExited() {
+		return fmt.Errorf("rabbittest: node %s is still running", n.Name)
+	}
+	return n.launch()
+}
+
+// Kill ends the node as kill -9 would (its beam process and process group),
+// without telling RabbitMQ, and waits until the process has been reaped.
+// Kill is idempotent; StartAgain brings the node back.
+func (n *Node) Kill() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.hasExited() {
+		return nil
+	}
+	n.kill()
+	if !n.hasExited() {
+		return fmt.Errorf("rabbittest: node %s (pid %d) would not die", n.Name, n.cmd.Process.Pid)
+	}
+	return nil
+}
+
+// Running reports whether the node's process is alive (it may still be
+// starting, or have its application stopped by StopApp).
+func (n *Node) Running() bool { return n.exited != nil && !n.hasExited() }
+
+// String returns the node's name ("<nil>" for a nil node), so that nodes
+// print readably in test messages.
+func (n *Node) String() string {
+	if n == nil {
+		return "<nil>"
+	}
+	return n.Name
+}
+
+// uniqueName returns a node name no other node on this machine has:
+// chatrelay-PID-RANDOM[-suffix]@localhost.
+func uniqueName(suffix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return fmt.Sprintf("chatrelay-%d-%s@localhost", os.Getpid(), hex.EncodeToString(b))
+	if suffix != "" {
+		suffix = "-" + suffix
+	}
+	return fmt.Sprintf("chatrelay-%d-%s%s@localhost", os.Getpid(), hex.EncodeToString(b), suffix)
 }
 
 func (n *Node) bin(name string) string { return n.binDir + "/" + name }

@@ -112,27 +112,34 @@ func TestManagementAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := n.Consumers()
+	// /api/consumers is collected apart from /api/queues and can lag it by
+	// a statistics interval: wait on the list itself.
+	var cons []Consumer
+	err = WaitFor(10*time.Second, func() (bool, error) {
+		var err error
+		cons, err = n.Consumers()
+		for _, c := range cons {
+			if c.Queue.Name == "harness.mgmt" {
+				return true, nil
+			}
+		}
+		return false, err
+	})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("no consumer on harness.mgmt in %+v: %v", cons, err)
 	}
-	found := false
 	for _, c := range cons {
 		if c.Queue.Name == "harness.mgmt" {
-			found = true
 			if c.ChannelDetails.ConnectionName != conn.Name || c.ChannelDetails.PeerPort != localPort {
 				t.Errorf("consumer %+v is not on connection %q", c, conn.Name)
 			}
 		}
 	}
-	if !found {
-		t.Errorf("no consumer on harness.mgmt in %+v", cons)
-	}
 	bs, err := n.Bindings()
 	if err != nil {
 		t.Fatal(err)
 	}
-	found = false
+	found := false
 	for _, b := range bs {
 		found = found || (b.Source == "" && b.Destination == "harness.mgmt" && b.RoutingKey == "harness.mgmt")
 	}
@@ -199,7 +206,8 @@ func TestWaitForTimeout(t *testing.T) {
 
 // TestSecondNodeConfigWithoutExtension starts another node beside the
 // shared one, with RABBITMQ_CONFIG_FILE given without ".conf" (3.10 then
-// looks for FILE.config and FILE.conf), and checks Stop really ends it.
+// looks for FILE.config and FILE.conf), and checks Stop really ends it,
+// also after StartAgain.
 func TestSecondNodeConfigWithoutExtension(t *testing.T) {
 	Require(t, node)
 	if testing.Short() {
@@ -228,6 +236,21 @@ func TestSecondNodeConfigWithoutExtension(t *testing.T) {
 	}
 	if err := n.Stop(); err != nil {
 		t.Fatalf("second Stop: %v", err)
+	}
+	// Started again, the node must stop again: Stop once ignored a node
+	// that had been stopped before (Restart, StartAgain).
+	if err := n.StartAgain(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("started again in %v", n.Started.Round(time.Millisecond))
+	if err := n.StartAgain(); err == nil {
+		t.Fatal("StartAgain of a running node succeeded")
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n.Running() || n.PingSTOMP() == nil {
+		t.Fatal("node still running after a Stop that followed StartAgain")
 	}
 	if err := node.PingSTOMP(); err != nil {
 		t.Fatalf("shared node hurt by the second one: %v", err)
