@@ -47,10 +47,21 @@ type Options struct {
 	// Relay carries the stream subscriptions and the registry events;
 	// it must be started.
 	Relay *relay.Relay
-	// AMQPURL reaches the same broker over AMQP, for declaring, binding
-	// and deleting streams: amqp://login:passcode@host:port/vhost with
-	// the vhost escaped (see AMQPURL).
-	AMQPURL string
+	// AMQPURLs reach the same broker over AMQP, for declaring, binding
+	// and deleting streams and publishing markers: one
+	// amqp://login:passcode@host:port/vhost per node, the vhost escaped
+	// (see AMQPURL). The store keeps one connection: it starts at a
+	// random URL, stays with one that works, and moves on to the next
+	// when a dial fails or the connection drops.
+	AMQPURLs []string
+	// DialTimeout bounds one AMQP connect to one address (default
+	// DefaultDialTimeout).
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat (default DefaultHeartbeat).
+	Heartbeat time.Duration
+	// ConnectionName names the AMQP connection in the management UI
+	// (default "chatrelay rooms HOST pid PID").
+	ConnectionName string
 	// MaxAge is the x-max-age of new room streams (e.g. "7D", "24h",
 	// "3600s"); empty: no age limit.
 	MaxAge string
@@ -72,6 +83,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+
+	// Start picks the index of the first AMQP URL dialled, given their
+	// number. Default: one at random, so that replicas spread over the
+	// nodes.
+	Start func(n int) int
 }
 
 // Store is a rooms.Store on RabbitMQ.
@@ -90,8 +106,8 @@ var _ rooms.Store = (*Store)(nil)
 // replay reached a marker this store published after it subscribed,
 // bounded by ctx and Options.ReadyTimeout.
 func New(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Relay == nil || opts.AMQPURL == "" {
-		return nil, errors.New("rabbitstore: Relay and AMQPURL are required")
+	if opts.Relay == nil || len(opts.AMQPURLs) == 0 {
+		return nil, errors.New("rabbitstore: Relay and AMQPURLs are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -105,7 +121,21 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
 	}
-	s := &Store{opts: opts, log: opts.Logger, amqp: &amqpClient{url: opts.AMQPURL}}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.ConnectionName == "" {
+		opts.ConnectionName = defaultConnectionName()
+	}
+	if opts.Start == nil {
+		opts.Start = randomStart
+	}
+	s := &Store{opts: opts, log: opts.Logger}
+	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
+		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
 	defer t.Stop()
 	if err := s.declareRegistry(ctx, t.C); err != nil {
@@ -132,6 +162,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.Close()
 	return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
 }
+
+// startIndex is pick(n) brought into [0, n).
+func startIndex(pick func(int) int, n int) int { return (pick(n)%n + n) % n }
 
 // markRegistry publishes a marker into the registry stream through the
 // relay and waits for the broker's receipt.
