@@ -4,7 +4,8 @@
 // The registry is the stream chatrelay.rooms (declared over AMQP) of JSON
 // events {"event":"created"|"deleted","room":{...},"at","id"}. Every
 // replica replays it from the first offset at start and follows it live
-// through the relay; all apply the same events in the same order, so all
+// through the relay, restarting its consumer when the broker cancels it
+// (regtail.go); all apply the same events in the same order, so all
 // decide alike: of two creates of one name, the first in stream order
 // wins everywhere. Create and Delete publish an event and return once
 // this replica applied it.
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"chatrelay/internal/relay"
@@ -88,16 +90,24 @@ type Options struct {
 	// number. Default: one at random, so that replicas spread over the
 	// nodes.
 	Start func(n int) int
+
+	// registryStream replaces RegistryStream (tests).
+	registryStream string
 }
 
 // Store is a rooms.Store on RabbitMQ.
 type Store struct {
-	opts    Options
-	log     *slog.Logger
-	amqp    *amqpClient
-	feeds   *feed.Set
-	reg     *registry
-	stopReg func()
+	opts     Options
+	registry string // the registry stream's name
+	log      *slog.Logger
+	amqp     *amqpClient
+	feeds    *feed.Set
+	reg      *registry
+	stopReg  func()
+	// regTail is the registry tail's current run; regRestarts counts
+	// its restarts (tests watch both)
+	regTail     atomic.Pointer[tail]
+	regRestarts atomic.Int64
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -130,10 +140,13 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ConnectionName == "" {
 		opts.ConnectionName = defaultConnectionName()
 	}
+	if opts.registryStream == "" {
+		opts.registryStream = RegistryStream
+	}
 	if opts.Start == nil {
 		opts.Start = randomStart
 	}
-	s := &Store{opts: opts, log: opts.Logger}
+	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
@@ -145,7 +158,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: opts.Idle, Logger: opts.Logger},
 		func(roomID string) feed.Source { return &roomSource{s: s, room: roomID} })
 	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
-	stop, err := startTail(opts.Relay, RegistryStream, "first", s.reg, s.markRegistry, opts.Logger)
+	stop, err := s.followRegistry()
 	if err != nil {
 		s.amqp.close()
 		return nil, fmt.Errorf("rabbitstore: follow the registry: %w", err)
@@ -176,7 +189,7 @@ func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 // waits for the broker's receipt.
 func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error {
 	done := make(chan error, 1)
-	s.opts.Relay.Publish("/amq/queue/"+RegistryStream, h, body, func(err error) { done <- err })
+	s.opts.Relay.Publish("/amq/queue/"+s.registry, h, body, func(err error) { done <- err })
 	select {
 	case err := <-done:
 		return err
@@ -212,7 +225,7 @@ func (s *Store) record(ctx context.Context, ev event) error {
 func (s *Store) declareRegistry(ctx context.Context, timeout <-chan time.Time) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := s.amqp.declareStream(RegistryStream, streamArgs("", 0), "")
+		err := s.amqp.declareStream(s.registry, streamArgs("", 0), "")
 		if err == nil {
 			return nil
 		}
