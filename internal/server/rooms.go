@@ -134,22 +134,43 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 	if cfg.Broker.Mode == config.BrokerEmbedded {
 		return memstore.New(memstore.Options{Relay: s.relay, Buffer: cfg.Rooms.History.Buffer, Logger: log})
 	}
-	host, portText, err := net.SplitHostPort(cfg.Broker.AMQPAddresses[0])
+	urls, err := amqpURLs(cfg.Broker)
 	if err != nil {
-		return nil, fmt.Errorf("broker.amqp_addresses: %w", err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return nil, fmt.Errorf("broker.amqp_addresses: bad port %q", portText)
+		return nil, err
 	}
 	return rabbitstore.New(context.Background(), rabbitstore.Options{
-		Relay:    s.relay,
-		AMQPURL:  rabbitstore.AMQPURL(host, port, cfg.Broker.Login, cfg.Broker.Passcode, cfg.Broker.VHost),
-		MaxAge:   cfg.Rooms.History.MaxAge,
-		MaxBytes: cfg.Rooms.History.MaxBytes,
-		Buffer:   cfg.Rooms.History.Buffer,
-		Logger:   log,
+		Relay:     s.relay,
+		AMQPURLs:  urls,
+		Heartbeat: cfg.Broker.HeartBeat,
+		Start:     amqpStart,
+		MaxAge:    cfg.Rooms.History.MaxAge,
+		MaxBytes:  cfg.Rooms.History.MaxBytes,
+		Buffer:    cfg.Rooms.History.Buffer,
+		Logger:    log,
 	})
+}
+
+// amqpStart picks the first of broker.amqp_addresses a replica dials;
+// nil: one at random. Tests pin it.
+var amqpStart func(n int) int
+
+// amqpURLs returns an AMQP URL for each of broker.amqp_addresses, in
+// their order: the store connects to one of them and moves on to the
+// next when it cannot.
+func amqpURLs(b config.Broker) ([]string, error) {
+	urls := make([]string, 0, len(b.AMQPAddresses))
+	for _, addr := range b.AMQPAddresses {
+		host, portText, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("broker.amqp_addresses: %w", err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil {
+			return nil, fmt.Errorf("broker.amqp_addresses: bad port %q in %q", portText, addr)
+		}
+		urls = append(urls, rabbitstore.AMQPURL(host, port, b.Login, b.Passcode, b.VHost))
+	}
+	return urls, nil
 }
 
 // errBrokerDown refuses a publish that is only worth making now.

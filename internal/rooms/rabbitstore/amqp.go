@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -13,23 +16,73 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// dialTimeout bounds one AMQP connect.
-const dialTimeout = 5 * time.Second
+// Defaults of the AMQP client.
+const (
+	// DefaultDialTimeout bounds one AMQP connect (TCP and handshake) to
+	// one address: what a dead node costs an operation, once.
+	DefaultDialTimeout = 3 * time.Second
+	// DefaultHeartbeat is the AMQP heartbeat; a node silent for 1.5 times
+	// this is taken for dead.
+	DefaultHeartbeat = 10 * time.Second
+)
 
 // errAMQPClosed is returned after the store closed its AMQP connection.
 var errAMQPClosed = errors.New("amqp client closed")
 
 // amqpClient does the store's AMQP work: declaring, binding and deleting
 // streams, and publishing markers straight into a stream. It keeps one
-// connection, dialled on first use and again after it dropped, and opens a
-// channel per operation, so that a channel error (a declaration that does
-// not match) never outlives its operation.
+// connection, to one of several addresses (the nodes of a cluster), and
+// opens a channel per operation, so that a channel error (a declaration
+// that does not match) never outlives its operation.
+//
+// Dialling starts at the address that last worked (at first, one picked
+// at random, so that replicas spread over the nodes) and tries each
+// address once, in turn: a dead node costs an operation at most one dial
+// timeout, and none once another address worked. When the connection
+// drops, the next dial starts with the address after the one it was on.
 type amqpClient struct {
-	url string
+	urls        []string
+	addrs       []string // host:port of each URL, for logs (no credentials)
+	name        string   // the connection_name operators see
+	dialTimeout time.Duration
+	heartbeat   time.Duration
+	log         *slog.Logger
 
 	mu     sync.Mutex
 	conn   *amqp.Connection
+	at     int // index of conn's address
+	next   int // index of the address the next dial starts with
 	closed bool
+}
+
+// newAMQPClient returns a client for urls (at least one); the first dial
+// starts at urls[start].
+func newAMQPClient(urls []string, start int, name string, dialTimeout, heartbeat time.Duration, log *slog.Logger) *amqpClient {
+	addrs := make([]string, len(urls))
+	for i, u := range urls {
+		addrs[i] = "?"
+		if p, err := url.Parse(u); err == nil {
+			addrs[i] = p.Host
+		}
+	}
+	return &amqpClient{
+		urls: urls, addrs: addrs, name: name,
+		dialTimeout: dialTimeout, heartbeat: heartbeat, log: log,
+		next: start,
+	}
+}
+
+// randomStart picks the first address a replica dials.
+func randomStart(n int) int { return rand.N(n) }
+
+// defaultConnectionName names a replica's AMQP connection after its host
+// and process, so that operators can tell the replicas apart.
+func defaultConnectionName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	return "chatrelay rooms " + host + " pid " + strconv.Itoa(os.Getpid())
 }
 
 // streamArgs are the queue arguments of a stream with the given
@@ -52,40 +105,85 @@ func (a *amqpClient) connection() (*amqp.Connection, error) {
 	if a.closed {
 		return nil, errAMQPClosed
 	}
-	if a.conn != nil && !a.conn.IsClosed() {
-		return a.conn, nil
+	if a.conn != nil {
+		if !a.conn.IsClosed() {
+			return a.conn, nil
+		}
+		// its node may be gone: start with the next one
+		a.log.Warn("rooms: AMQP connection lost; dialling the next address", "addr", a.addrs[a.at])
+		a.conn = nil
+		a.next = (a.at + 1) % len(a.urls)
 	}
-	conn, err := amqp.DialConfig(a.url, amqp.Config{
-		Dial:       amqp.DefaultDial(dialTimeout),
-		Properties: amqp.Table{"connection_name": "chatrelay rooms"},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("amqp dial: %w", err)
+	var errs []error
+	for i := range a.urls {
+		at := (a.next + i) % len(a.urls)
+		conn, err := amqp.DialConfig(a.urls[at], amqp.Config{
+			Dial:       amqp.DefaultDial(a.dialTimeout),
+			Heartbeat:  a.heartbeat,
+			Properties: amqp.Table{"connection_name": a.name},
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.addrs[at], err))
+			continue
+		}
+		if len(errs) > 0 {
+			a.log.Warn("rooms: AMQP connected after failed addresses", "addr", a.addrs[at], "err", errors.Join(errs...))
+		} else {
+			a.log.Debug("rooms: AMQP connected", "addr", a.addrs[at])
+		}
+		a.conn, a.at, a.next = conn, at, at
+		return conn, nil
 	}
-	a.conn = conn
-	return conn, nil
+	// none answered: the next operation starts one further on
+	a.next = (a.next + 1) % len(a.urls)
+	return nil, fmt.Errorf("amqp dial: %w", errors.Join(errs...))
 }
 
-// do runs fn on a fresh channel. When the channel cannot be opened (the
-// connection died under us) it dials again once.
+// dropped reports whether conn is closed, and forgets it then, so that
+// the next connection starts with the next address.
+func (a *amqpClient) dropped(conn *amqp.Connection) bool {
+	if !conn.IsClosed() {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == conn {
+		a.log.Warn("rooms: AMQP connection lost during an operation; retrying on the next address", "addr", a.addrs[a.at])
+		a.conn = nil
+		a.next = (a.at + 1) % len(a.urls)
+	}
+	return true
+}
+
+// do runs fn on a fresh channel. When the connection dies under the
+// operation (before or during fn) it runs it again on a new connection,
+// up to once per address: every operation of the store is idempotent
+// (declaring, binding, deleting a stream that may be gone, a marker its
+// consumer may read twice). A channel error (the connection lives on)
+// is fn's answer and ends it.
 func (a *amqpClient) do(fn func(ch *amqp.Channel) error) error {
-	var ch *amqp.Channel
-	for attempt := 0; ; attempt++ {
+	var last error
+	for range len(a.urls) + 1 {
 		conn, err := a.connection()
 		if err != nil {
 			return err
 		}
-		ch, err = conn.Channel()
-		if err == nil {
-			break
+		ch, err := conn.Channel()
+		if err != nil {
+			if !a.dropped(conn) {
+				return fmt.Errorf("amqp channel: %w", err)
+			}
+			last = err
+			continue
 		}
-		conn.Close()
-		if attempt == 1 {
-			return fmt.Errorf("amqp channel: %w", err)
+		err = fn(ch)
+		ch.Close()
+		if err == nil || !a.dropped(conn) {
+			return err
 		}
+		last = err
 	}
-	defer ch.Close()
-	return fn(ch)
+	return fmt.Errorf("amqp: connection lost on every attempt: %w", last)
 }
 
 // declareStream declares a durable stream queue and, with routingKey set,
@@ -130,6 +228,17 @@ func (a *amqpClient) publishMarker(ctx context.Context, queue, nonce string) err
 			DeliveryMode: amqp.Persistent,
 		})
 	})
+}
+
+// address returns the host:port of the current connection ("" without
+// one).
+func (a *amqpClient) address() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn == nil || a.conn.IsClosed() {
+		return ""
+	}
+	return a.addrs[a.at]
 }
 
 // close closes the connection; later operations fail.

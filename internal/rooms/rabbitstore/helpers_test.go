@@ -61,7 +61,7 @@ func newReplica(t *testing.T, n *rabbittest.Node, tweak func(*Options)) *replica
 	})
 	opts := Options{
 		Relay:       r,
-		AMQPURL:     AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/"),
+		AMQPURLs:    []string{AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/")},
 		MaxAge:      "1D",
 		Buffer:      100,
 		DeleteGrace: 100 * time.Millisecond,

@@ -1,6 +1,7 @@
 package rabbitstore
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -38,80 +39,106 @@ type event struct {
 // registry is this replica's view of the rooms: the registry stream
 // applied in stream order, the same order on every replica, so every
 // replica takes the same decisions (the first "created" of a name wins).
-// It is the feed.Sink of the registry stream's tail.
+// The registry tail (regtail.go) feeds it; a record at or below the
+// highest offset applied is skipped, so a tail restarted from an earlier
+// offset applies nothing twice.
 type registry struct {
 	log       *slog.Logger
 	onDeleted func(roomID string) // runs on the tail's goroutine
 
-	mu      sync.Mutex
-	last    int64 // highest offset applied
-	rooms   map[string]rooms.Room
-	names   map[string]string       // folded name → room id
-	order   []string                // room ids, in creation order
+	mu  sync.Mutex
+	cur *view // what the replica serves
+	// next is the view a replay builds (nil: none); it replaces cur
+	// once the replay is synced
+	next    *view
 	waiters map[string]chan<- error // by event id
 	synced  chan struct{}           // closed once the replay reached our start marker
-	failed  error
+}
+
+// view is the registry stream applied up to an offset.
+type view struct {
+	last      int64       // highest offset applied
+	lastPrint recordPrint // of the record at last
+	events    int         // events taken (markers and skipped records not counted)
+	rooms     map[string]rooms.Room
+	names     map[string]string // folded name → room id
+	order     []string          // room ids, in creation order
+}
+
+func newView() *view {
+	return &view{last: -1, rooms: make(map[string]rooms.Room), names: make(map[string]string)}
 }
 
 func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
 	return &registry{
 		log:       log,
 		onDeleted: onDeleted,
-		last:      -1,
-		rooms:     make(map[string]rooms.Room),
-		names:     make(map[string]string),
+		cur:       newView(),
 		waiters:   make(map[string]chan<- error),
 		synced:    make(chan struct{}),
 	}
 }
 
+// fed is the view records go to. Caller holds g.mu.
+func (g *registry) fed() *view {
+	if g.next != nil {
+		return g.next
+	}
+	return g.cur
+}
+
 // Record applies one registry record.
 func (g *registry) Record(r feed.Record) {
 	g.mu.Lock()
-	if r.Offset <= g.last || r.Marker != "" {
-		g.last = max(g.last, r.Offset)
+	v := g.fed()
+	if r.Offset <= v.last {
 		g.mu.Unlock()
 		return
 	}
-	g.last = r.Offset
+	v.last, v.lastPrint = r.Offset, printOf(r)
+	if r.Marker != "" {
+		g.mu.Unlock()
+		return
+	}
+	v.events++
 	var ev event
 	if err := json.Unmarshal(r.Body, &ev); err != nil {
 		g.mu.Unlock()
 		g.log.Warn("rooms: skipping an unreadable registry event", "offset", r.Offset, "err", err)
 		return
 	}
-	result := g.apply(ev, r.Offset)
+	result := v.apply(ev, r.Offset, g.log)
 	if ch := g.waiters[ev.ID]; ch != nil && ev.ID != "" {
 		delete(g.waiters, ev.ID)
 		ch <- result
 	}
+	served := v == g.cur
 	g.mu.Unlock()
-	if ev.Event == eventDeleted && result == nil {
+	if ev.Event == eventDeleted && result == nil && served {
 		g.onDeleted(ev.Room.ID)
 	}
 }
 
 // apply changes the view for ev, found at offset, and returns what its
 // publisher is told. A created room's Seq is its offset + 1 (never 0).
-// Caller holds g.mu.
-func (g *registry) apply(ev event, offset int64) error {
+func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 	id := ev.Room.ID
 	switch ev.Event {
 	case eventCreated:
 		if !rooms.ValidID(id) {
 			return rooms.ErrInvalid
 		}
-		if _, ok := g.rooms[id]; ok || g.nameTaken(ev.Room.Name) {
+		if _, ok := v.rooms[id]; ok || v.nameTaken(ev.Room.Name) {
 			return rooms.ErrDuplicateName
 		}
 		room := ev.Room
 		room.Seq, room.Origin = offset+1, ev.Origin
-		g.rooms[id] = room
-		g.names[foldName(room.Name)] = id
-		g.order = append(g.order, id)
+		v.rooms[id] = room
+		v.names[foldName(room.Name)] = id
+		v.order = append(v.order, id)
 		return nil
 	case eventMembers:
-		r, ok := g.rooms[id]
+		r, ok := v.rooms[id]
 		if !ok {
 			return rooms.ErrNotFound
 		}
@@ -123,69 +150,106 @@ func (g *registry) apply(ev event, offset int64) error {
 			return rooms.ErrInvalid
 		}
 		r.Members = members
-		g.rooms[id] = r
+		v.rooms[id] = r
 		return nil
 	case eventDeleted:
-		r, ok := g.rooms[id]
+		r, ok := v.rooms[id]
 		if !ok {
 			return rooms.ErrNotFound
 		}
-		delete(g.rooms, id)
-		delete(g.names, foldName(r.Name))
-		for i, x := range g.order {
+		delete(v.rooms, id)
+		delete(v.names, foldName(r.Name))
+		for i, x := range v.order {
 			if x == id {
-				g.order = append(g.order[:i:i], g.order[i+1:]...)
+				v.order = append(v.order[:i:i], v.order[i+1:]...)
 				break
 			}
 		}
 		return nil
 	}
-	g.log.Warn("rooms: skipping a registry event of unknown kind", "event", ev.Event)
+	log.Warn("rooms: skipping a registry event of unknown kind", "event", ev.Event)
 	return rooms.ErrInvalid
 }
 
-// nameTaken reports whether a room is named name, ignoring case. Caller
-// holds g.mu.
-func (g *registry) nameTaken(name string) bool {
-	_, ok := g.names[foldName(name)]
+// nameTaken reports whether a room is named name, ignoring case.
+func (v *view) nameTaken(name string) bool {
+	_, ok := v.names[foldName(name)]
 	return ok
 }
 
 // foldName is the form of a room name that duplicates share.
 func foldName(name string) string { return strings.ToLower(name) }
 
-// Synced marks the replay complete.
+// Synced marks the replay complete. A replay that was building a new
+// view (beginReplay) is, too: the new view is served from now on, and the
+// rooms it no longer has are deleted.
 func (g *registry) Synced() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
 	select {
 	case <-g.synced:
 	default:
 		close(g.synced)
 	}
-}
-
-// Failed records that the registry tail stopped; the view freezes.
-func (g *registry) Failed(err error) {
-	g.log.Error("rooms: the registry stream consumer failed; the room list no longer follows other replicas", "err", err)
-	g.mu.Lock()
-	g.failed = err
-	for id, ch := range g.waiters {
-		delete(g.waiters, id)
-		ch <- err
+	var gone []string
+	if g.next != nil {
+		for _, id := range g.cur.order {
+			if _, ok := g.next.rooms[id]; !ok {
+				gone = append(gone, id)
+			}
+		}
+		g.cur, g.next = g.next, nil
 	}
 	g.mu.Unlock()
+	for _, id := range gone {
+		g.onDeleted(id)
+	}
+}
+
+// lastRecord returns the highest offset applied to the view records go
+// to (-1: none) and the print of the record there.
+func (g *registry) lastRecord() (int64, recordPrint) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := g.fed()
+	return v.last, v.lastPrint
+}
+
+// taken returns how many events the served view took: one per event in
+// the stream, when none was missed or taken twice.
+func (g *registry) taken() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cur.events
+}
+
+// beginReplay starts building a new view from the registry stream's first
+// offset; the current one is served until it is synced. Waiters keep
+// waiting: their events may be in the stream replayed.
+func (g *registry) beginReplay() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.next = newView()
+}
+
+// recordPrint tells apart two records found at one offset.
+type recordPrint [sha256.Size]byte
+
+// printOf returns r's print: of its marker and body.
+func printOf(r feed.Record) recordPrint {
+	h := sha256.New()
+	h.Write([]byte(r.Marker))
+	h.Write([]byte{0})
+	h.Write(r.Body)
+	var p recordPrint
+	h.Sum(p[:0])
+	return p
 }
 
 // wait registers a waiter for the event with id; cancel forgets it.
 func (g *registry) wait(id string) (result <-chan error, cancel func()) {
 	ch := make(chan error, 1)
 	g.mu.Lock()
-	if g.failed != nil {
-		ch <- g.failed
-	} else {
-		g.waiters[id] = ch
-	}
+	g.waiters[id] = ch
 	g.mu.Unlock()
 	return ch, func() {
 		g.mu.Lock()
@@ -198,7 +262,7 @@ func (g *registry) wait(id string) (result <-chan error, cancel func()) {
 func (g *registry) get(id string) (rooms.Room, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	r, ok := g.rooms[id]
+	r, ok := g.cur.rooms[id]
 	return r, ok
 }
 
@@ -206,23 +270,25 @@ func (g *registry) get(id string) (rooms.Room, bool) {
 func (g *registry) has(name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.nameTaken(name)
+	return g.cur.nameTaken(name)
 }
 
 // page returns a page of rooms in creation order (see rooms.Store).
 func (g *registry) page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return rooms.PageOf(len(g.order), func(i int) rooms.Room { return g.rooms[g.order[i]] }, after, limit, keep)
+	v := g.cur
+	return rooms.PageOf(len(v.order), func(i int) rooms.Room { return v.rooms[v.order[i]] }, after, limit, keep)
 }
 
 // list returns every room in creation order.
 func (g *registry) list() []rooms.Room {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]rooms.Room, 0, len(g.order))
-	for _, id := range g.order {
-		out = append(out, g.rooms[id])
+	v := g.cur
+	out := make([]rooms.Room, 0, len(v.order))
+	for _, id := range v.order {
+		out = append(out, v.rooms[id])
 	}
 	return out
 }

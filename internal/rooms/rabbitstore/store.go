@@ -4,7 +4,8 @@
 // The registry is the stream chatrelay.rooms (declared over AMQP) of JSON
 // events {"event":"created"|"deleted","room":{...},"at","id"}. Every
 // replica replays it from the first offset at start and follows it live
-// through the relay; all apply the same events in the same order, so all
+// through the relay, restarting its consumer when the broker cancels it
+// (regtail.go); all apply the same events in the same order, so all
 // decide alike: of two creates of one name, the first in stream order
 // wins everywhere. Create and Delete publish an event and return once
 // this replica applied it.
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"chatrelay/internal/relay"
@@ -47,10 +49,21 @@ type Options struct {
 	// Relay carries the stream subscriptions and the registry events;
 	// it must be started.
 	Relay *relay.Relay
-	// AMQPURL reaches the same broker over AMQP, for declaring, binding
-	// and deleting streams: amqp://login:passcode@host:port/vhost with
-	// the vhost escaped (see AMQPURL).
-	AMQPURL string
+	// AMQPURLs reach the same broker over AMQP, for declaring, binding
+	// and deleting streams and publishing markers: one
+	// amqp://login:passcode@host:port/vhost per node, the vhost escaped
+	// (see AMQPURL). The store keeps one connection: it starts at a
+	// random URL, stays with one that works, and moves on to the next
+	// when a dial fails or the connection drops.
+	AMQPURLs []string
+	// DialTimeout bounds one AMQP connect to one address (default
+	// DefaultDialTimeout).
+	DialTimeout time.Duration
+	// Heartbeat is the AMQP heartbeat (default DefaultHeartbeat).
+	Heartbeat time.Duration
+	// ConnectionName names the AMQP connection in the management UI
+	// (default "chatrelay rooms HOST pid PID").
+	ConnectionName string
 	// MaxAge is the x-max-age of new room streams (e.g. "7D", "24h",
 	// "3600s"); empty: no age limit.
 	MaxAge string
@@ -72,16 +85,29 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+
+	// Start picks the index of the first AMQP URL dialled, given their
+	// number. Default: one at random, so that replicas spread over the
+	// nodes.
+	Start func(n int) int
+
+	// registryStream replaces RegistryStream (tests).
+	registryStream string
 }
 
 // Store is a rooms.Store on RabbitMQ.
 type Store struct {
-	opts    Options
-	log     *slog.Logger
-	amqp    *amqpClient
-	feeds   *feed.Set
-	reg     *registry
-	stopReg func()
+	opts     Options
+	registry string // the registry stream's name
+	log      *slog.Logger
+	amqp     *amqpClient
+	feeds    *feed.Set
+	reg      *registry
+	stopReg  func()
+	// regTail is the registry tail's current run; regRestarts counts
+	// its restarts (tests watch both)
+	regTail     atomic.Pointer[tail]
+	regRestarts atomic.Int64
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -90,8 +116,8 @@ var _ rooms.Store = (*Store)(nil)
 // replay reached a marker this store published after it subscribed,
 // bounded by ctx and Options.ReadyTimeout.
 func New(ctx context.Context, opts Options) (*Store, error) {
-	if opts.Relay == nil || opts.AMQPURL == "" {
-		return nil, errors.New("rabbitstore: Relay and AMQPURL are required")
+	if opts.Relay == nil || len(opts.AMQPURLs) == 0 {
+		return nil, errors.New("rabbitstore: Relay and AMQPURLs are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -105,7 +131,24 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
 	}
-	s := &Store{opts: opts, log: opts.Logger, amqp: &amqpClient{url: opts.AMQPURL}}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = DefaultHeartbeat
+	}
+	if opts.ConnectionName == "" {
+		opts.ConnectionName = defaultConnectionName()
+	}
+	if opts.registryStream == "" {
+		opts.registryStream = RegistryStream
+	}
+	if opts.Start == nil {
+		opts.Start = randomStart
+	}
+	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream}
+	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
+		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
 	defer t.Stop()
 	if err := s.declareRegistry(ctx, t.C); err != nil {
@@ -115,7 +158,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: opts.Idle, Logger: opts.Logger},
 		func(roomID string) feed.Source { return &roomSource{s: s, room: roomID} })
 	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
-	stop, err := startTail(opts.Relay, RegistryStream, "first", s.reg, s.markRegistry, opts.Logger)
+	stop, err := s.followRegistry()
 	if err != nil {
 		s.amqp.close()
 		return nil, fmt.Errorf("rabbitstore: follow the registry: %w", err)
@@ -133,6 +176,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
 }
 
+// startIndex is pick(n) brought into [0, n).
+func startIndex(pick func(int) int, n int) int { return (pick(n)%n + n) % n }
+
 // markRegistry publishes a marker into the registry stream through the
 // relay and waits for the broker's receipt.
 func (s *Store) markRegistry(ctx context.Context, nonce string) error {
@@ -143,7 +189,7 @@ func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 // waits for the broker's receipt.
 func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error {
 	done := make(chan error, 1)
-	s.opts.Relay.Publish("/amq/queue/"+RegistryStream, h, body, func(err error) { done <- err })
+	s.opts.Relay.Publish("/amq/queue/"+s.registry, h, body, func(err error) { done <- err })
 	select {
 	case err := <-done:
 		return err
@@ -179,7 +225,7 @@ func (s *Store) record(ctx context.Context, ev event) error {
 func (s *Store) declareRegistry(ctx context.Context, timeout <-chan time.Time) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := s.amqp.declareStream(RegistryStream, streamArgs("", 0), "")
+		err := s.amqp.declareStream(s.registry, streamArgs("", 0), "")
 		if err == nil {
 			return nil
 		}

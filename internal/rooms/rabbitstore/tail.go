@@ -46,8 +46,8 @@ type tail struct {
 }
 
 // startTail subscribes to the stream queue and starts the tail's
-// goroutine; stop ends both.
-func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFunc, log *slog.Logger) (stop func(), err error) {
+// goroutine; its stop ends both.
+func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFunc, log *slog.Logger) (*tail, error) {
 	sub, err := subscribeStream(r, queue, offset, tailPrefetch)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFu
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &tail{sub: sub, sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go t.run() // owns the consumer side of sub until stop
-	return t.stop, nil
+	return t, nil
 }
 
 // stop ends the tail and waits for its goroutine: no sink call starts
@@ -150,7 +150,11 @@ func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
 	mark := func(ctx context.Context, nonce string) error {
 		return src.s.amqp.publishMarker(ctx, queue, nonce)
 	}
-	return startTail(src.s.opts.Relay, queue, "last", sink, mark, src.s.log)
+	t, err := startTail(src.s.opts.Relay, queue, "last", sink, mark, src.s.log)
+	if err != nil {
+		return nil, err
+	}
+	return t.stop, nil
 }
 
 // ReadRange reads the room's records in [from, to).

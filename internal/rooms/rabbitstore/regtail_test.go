@@ -1,0 +1,175 @@
+package rabbitstore
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/stomp"
+)
+
+// The registry tail restarts when its consumer fails, resumes after the
+// last offset it applied, and applies nothing twice.
+
+// onRegistry returns a tweak that puts a replica on a registry stream of
+// the test's own, so that the test may break it.
+func onRegistry(stream string) func(*Options) {
+	return func(o *Options) { o.registryStream = stream }
+}
+
+// privateRegistry names a registry stream for one test.
+func privateRegistry() string { return "chatrelay.rooms.test-" + newNonce()[:8] }
+
+// cancelRegistryTail hands rp's registry consumer the frame the relay
+// delivers when the broker cancels a stream subscription (its stream
+// deleted, its node gone).
+func cancelRegistryTail(t *testing.T, rp *replica) {
+	t.Helper()
+	rp.s.regTail.Load().sub.Deliver(stomp.New(stomp.ERROR,
+		"message", "subscription cancelled by the broker", "subscription", "stream"))
+}
+
+// sameView checks that rp and a replica started now on the same registry
+// stream see the same rooms, and took as many events: the new one
+// replays the stream once, so rp missed none and took none twice.
+func sameView(t *testing.T, n *rabbittest.Node, stream string, rp *replica) {
+	t.Helper()
+	fresh := newReplica(t, n, onRegistry(stream))
+	if got, want := rp.s.List(), fresh.s.List(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("rooms %+v, a new replica sees %+v", got, want)
+	}
+	if got, want := rp.s.reg.taken(), fresh.s.reg.taken(); got != want {
+		t.Fatalf("took %d registry events, a new replica %d", got, want)
+	}
+}
+
+// create creates a room on rp, retrying for a while (the broker may be
+// on its way back).
+func create(t *testing.T, rp *replica) rooms.Room {
+	t.Helper()
+	var room rooms.Room
+	var err error
+	eventually(t, 30*time.Second, "a room to be created", func() bool {
+		room, err = rp.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+		if err != nil {
+			t.Logf("create: %v", err)
+		}
+		return err == nil
+	})
+	return room
+}
+
+// sees waits up to d for rp to know room.
+func sees(t *testing.T, rp *replica, room rooms.Room, d time.Duration) {
+	t.Helper()
+	eventually(t, d, "room "+room.ID+" on the other replica", func() bool {
+		got, ok := rp.s.Get(room.ID)
+		return ok && reflect.DeepEqual(got, room)
+	})
+}
+
+func TestRegistryTailRestartsAfterCancel(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	stream := privateRegistry()
+	a, b := newReplica(t, n, onRegistry(stream)), newReplica(t, n, onRegistry(stream))
+	sees(t, b, create(t, a), 5*time.Second)
+	cancelRegistryTail(t, b)
+	during := create(t, a) // most likely while b's tail is down
+	eventually(t, 10*time.Second, "b's registry tail to restart", func() bool { return b.s.regRestarts.Load() == 1 })
+	sees(t, b, during, 10*time.Second)
+	after := create(t, a)
+	sees(t, b, after, 5*time.Second)
+	// the broken run's consumer is gone: one consumer per replica
+	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
+		cs, err := n.Consumers()
+		count := 0
+		for _, c := range cs {
+			if c.Queue.Name == stream {
+				count++
+			}
+		}
+		return count == 2, err
+	}); err != nil {
+		t.Fatalf("consumers of the registry stream: %v", err)
+	}
+	sameView(t, n, stream, b)
+}
+
+func TestRegistryTailRestartsAcrossBrokerRestart(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	stream := privateRegistry()
+	a, b := newReplica(t, n, onRegistry(stream)), newReplica(t, n, onRegistry(stream))
+	sees(t, b, create(t, a), 5*time.Second)
+	if err := n.StopApp(); err != nil {
+		t.Fatal(err)
+	}
+	// broken while the broker is away: its restarts fail until it is back
+	cancelRegistryTail(t, b)
+	if err := n.StartApp(); err != nil {
+		t.Fatal(err)
+	}
+	room := create(t, a)
+	sees(t, b, room, 30*time.Second)
+	if got := b.s.regRestarts.Load(); got < 1 {
+		t.Fatalf("b's registry tail restarted %d times", got)
+	}
+	sameView(t, n, stream, b)
+}
+
+// registryLost deletes the registry stream under a and b after pad
+// records beyond their first room, checks that both replay the stream
+// declared again (losing the room, as a new replica would), and goes on
+// with a new room; it returns how long the replays took.
+func registryLost(t *testing.T, pad int) time.Duration {
+	n := rabbittest.Require(t, node)
+	stream := privateRegistry()
+	a, b := newReplica(t, n, onRegistry(stream)), newReplica(t, n, onRegistry(stream))
+	old := create(t, a)
+	sees(t, b, old, 5*time.Second)
+	for range pad {
+		if err := a.s.markRegistry(testCtx(t), newNonce()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "b to read the padding", func() bool {
+		al, _ := a.s.reg.lastRecord()
+		bl, _ := b.s.reg.lastRecord()
+		return al == bl && al >= int64(pad)
+	})
+	// the broker cancels every consumer of a deleted stream
+	began := time.Now()
+	if err := a.s.amqp.deleteStream(stream); err != nil {
+		t.Fatal(err)
+	}
+	for _, rp := range []*replica{a, b} {
+		// one restart after the cancel, which does not find its start
+		// record; one more to replay the new stream
+		eventually(t, regVerify+30*time.Second, "the registry replayed from the new stream", func() bool {
+			_, ok := rp.s.Get(old.ID)
+			return !ok && rp.s.regRestarts.Load() >= 2
+		})
+	}
+	took := time.Since(began)
+	room := create(t, a)
+	sees(t, b, room, 10*time.Second)
+	sameView(t, n, stream, b)
+	if got := b.s.List(); len(got) != 1 {
+		t.Fatalf("rooms after the registry was lost: %+v, want only the new one", got)
+	}
+	return took
+}
+
+// TestRegistryStreamDeletedIsReplayed: the stream declared again soon
+// holds another record at the offset a restarted tail starts from.
+func TestRegistryStreamDeletedIsReplayed(t *testing.T) { registryLost(t, 0) }
+
+// TestLongRegistryStreamDeletedIsReplayed: the stream declared again
+// stays shorter than the offset a restarted tail starts from, and
+// RabbitMQ sends it nothing: it gives up after regVerify.
+func TestLongRegistryStreamDeletedIsReplayed(t *testing.T) {
+	if took := registryLost(t, 40); took < regVerify {
+		t.Fatalf("replayed after %v, before regVerify (%v): the short stream was not the case tested", took, regVerify)
+	}
+}
