@@ -201,3 +201,40 @@ func (s *reentrantSink) Deliver(f *stomp.Frame) {
 	}
 	s.recSink.Deliver(f)
 }
+
+// A broker that accepts TCP connections but refuses every CONNECT gets
+// the plain backoff: probing (which only asks whether TCP connects) must
+// not turn into a reconnect loop at the probe rate.
+func TestRefusingBrokerIsNotRedialledAtProbeRate(t *testing.T) {
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.ERROR, "message", "access refused").Encode(stomp.V12))
+	})
+	const reconnectMax = 600 * time.Millisecond
+	r := New(Config{
+		Addresses:    []string{"fake:1"},
+		Connections:  1,
+		Dial:         b.Dial,
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: reconnectMax,
+		Logger:       testLogger(t),
+	})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	waitCond(t, 10*time.Second, "backoff at reconnect_max", func() bool { return r.Stats().Upstreams[0].Backoff == reconnectMax })
+	for len(b.dials) > 0 {
+		<-b.dials
+	}
+	// each wait is at least reconnectMax/2: at most 2 s / 300 ms + 1
+	// attempts, where probing every 100-200 ms would make 10 or more
+	const window = 2 * time.Second
+	time.Sleep(window)
+	if n := len(b.dials); n > int(window/(reconnectMax/2))+1 {
+		t.Fatalf("%d CONNECT attempts within %v at backoff %v", n, window, reconnectMax)
+	} else {
+		t.Logf("%d CONNECT attempts within %v", n, window)
+	}
+}

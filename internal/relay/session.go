@@ -37,7 +37,7 @@ func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
 	defer cancel()
 	nc, err := cfg.Dial(ctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, &connectError{err}
 	}
 	// a cancelled ctx (timeout or relay closing) aborts the handshake
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
