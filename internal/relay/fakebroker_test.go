@@ -238,3 +238,77 @@ func TestRefusingBrokerIsNotRedialledAtProbeRate(t *testing.T) {
 		t.Logf("%d CONNECT attempts within %v", n, window)
 	}
 }
+
+// A broker that refuses a SUBSCRIBE with an ERROR naming the queue and
+// closes the socket without the RECEIPT RabbitMQ 3.10 sends: the relay
+// still finds the SUBSCRIBE by the queue named, among those waiting for
+// their receipt, ends it for its client only and does not send it again.
+func TestRefusalNamedInErrorBody(t *testing.T) {
+	subscribes := make(chan string, 10)
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				switch f.Command {
+				case stomp.SUBSCRIBE:
+					subscribes <- f.Header("destination")
+					if f.Header("destination") == "/queue/denied" {
+						refusal := stomp.New(stomp.ERROR, "message", "access_refused")
+						refusal.Body = []byte("ACCESS_REFUSED - access to queue 'denied' in vhost '/' refused for user 'guest'")
+						c.Write(refusal.Encode(stomp.V12))
+						return
+					}
+					fallthrough
+				case stomp.DISCONNECT:
+					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
+				}
+			}
+		}
+	})
+	r := startFake(t, b, -1)
+	by, victim := newSink("bystander"), newSink("victim")
+	if err := r.Attach(by).Subscribe("a", "/topic/a", stomp.Headers{{Key: "receipt", Value: "ra"}}); err != nil {
+		t.Fatal(err)
+	}
+	by.receipt(t, "ra")
+	if got := <-subscribes; got != "/topic/a" {
+		t.Fatalf("SUBSCRIBE %s", got)
+	}
+	if err := r.Attach(victim).Subscribe("d", "/queue/denied", stomp.Headers{{Key: "receipt", Value: "rd"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := victim.waitSubError(t, 5*time.Second, "d")
+	if f.Header("receipt-id") != "rd" || f.Header("message") != MsgSubscribeRefused || !bytes.Contains(f.Body, []byte("access_refused")) {
+		t.Fatalf("refusal %v %q", f.Headers, f.Body)
+	}
+	// the reconnect restores the bystander's subscription and nothing else
+	for _, want := range []string{"/queue/denied", "/topic/a"} {
+		select {
+		case got := <-subscribes:
+			if got != want {
+				t.Fatalf("SUBSCRIBE %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no SUBSCRIBE %s", want)
+		}
+	}
+	waitCond(t, 5*time.Second, "ready again", r.Ready)
+	select {
+	case got := <-subscribes:
+		t.Fatalf("SUBSCRIBE %s after the reconnect", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	by.noErrors(t)
+	victim.noErrors(t)
+}

@@ -28,7 +28,16 @@ type session struct {
 	wake  chan struct{} // tells the writer that wbuf has data (capacity 1)
 	done  chan struct{} // closed by upConn.fail
 	err   error         // why the session ended; set by upConn.fail
-	wg    sync.WaitGroup
+	// after an ERROR from the broker (refusals.go), guarded by upConn.mu:
+	// the ERROR, the timer that ends the session, and whether a RECEIPT
+	// has named the frame the broker refused
+	brokerErr  *stomp.Frame
+	errTimer   *time.Timer
+	attributed bool
+	// keptRefused: the broker refused a subscription that was in place
+	// before, and it is kept for another try (refusals.go)
+	keptRefused bool
+	wg          sync.WaitGroup
 }
 
 // dial connects to addr and performs the STOMP handshake.

@@ -99,8 +99,9 @@ func (c *upConn) run(ctx context.Context) {
 	defer c.r.wg.Done()
 	addrs := c.r.cfg.Addresses
 	bo := newBackoff(c.r.cfg.ReconnectMin, c.r.cfg.ReconnectMax)
-	failures := 0   // consecutive failed attempts; only the first is a warning
-	next := c.index // the address of the next attempt, rotating
+	failures := 0       // consecutive failed attempts; only the first is a warning
+	next := c.index     // the address of the next attempt, rotating
+	refusedRun := false // sessions end because a restored subscription was refused
 	for ctx.Err() == nil {
 		addr := addrs[next%len(addrs)]
 		next = (next + 1) % len(addrs)
@@ -140,10 +141,17 @@ func (c *upConn) run(ctx context.Context) {
 		if c.isClosed() {
 			return
 		}
-		if time.Since(began) >= stableSession {
+		switch {
+		case time.Since(began) >= stableSession:
 			// a session that dies young (a broker that accepts and
 			// then drops us) keeps the backoff growing
 			bo.reset()
+			refusedRun = false
+		case s.keptRefused && !refusedRun:
+			// a broker still recovering its queues (refusals.go):
+			// retry soon, then back off again
+			bo.reset()
+			refusedRun = true
 		}
 		if ctx.Err() == nil {
 			c.log.Warn("relay: broker connection lost", "addr", addr, "err", s.err)
@@ -259,6 +267,13 @@ func (c *upConn) fail(s *session, err error) {
 	if c.sess != s {
 		c.mu.Unlock()
 		return
+	}
+	if s.brokerErr != nil {
+		s.errTimer.Stop()
+		err = errBrokerError
+		if !s.attributed {
+			c.refuseNamed(s, s.brokerErr, &e)
+		}
 	}
 	s.err = err
 	close(s.done)
