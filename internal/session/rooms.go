@@ -87,6 +87,7 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		return s.failFrame(f, "invalid room subscription", err.Error(), CloseProtocol)
 	}
 	sub.header = subscriptionHeader(sub.id, s.writeVersion())
+	start.Pace = s.newRoomPacer(sub)
 	stop, err := s.opts.Rooms.Follow(s.ctx, roomID, start, func(m rooms.Message, body []byte) {
 		s.deliverRoom(sub, m, body)
 	})
