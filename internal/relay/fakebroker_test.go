@@ -312,3 +312,63 @@ func TestRefusalNamedInErrorBody(t *testing.T) {
 	by.noErrors(t)
 	victim.noErrors(t)
 }
+
+// A subscription that was in place is refused on every reconnect (as
+// RabbitMQ refuses a queue whose node is down: not_found): the relay
+// retries, and only once the refusals have lasted restoreGrace does it
+// drop the subscription and tell its client; the connection then comes
+// back without it.
+func TestRestoredSubscriptionRefusedPastGrace(t *testing.T) {
+	old := restoreGrace
+	restoreGrace = 300 * time.Millisecond
+	t.Cleanup(func() { restoreGrace = old })
+	var conns, refused atomic.Int32
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		n := conns.Add(1)
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+				if f.Command == stomp.SUBSCRIBE && f.Header("destination") == "/queue/q" && n > 1 {
+					// what RabbitMQ does: ERROR, the refused frame's
+					// RECEIPT, close
+					refused.Add(1)
+					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+					c.Write(receipt)
+					return
+				}
+				if f.Header("receipt") != "" {
+					c.Write(receipt)
+				}
+				if f.Command == stomp.SUBSCRIBE && n == 1 {
+					return // the first session drops once the queue is subscribed
+				}
+			}
+		}
+	})
+	r := startFake(t, b, -1)
+	s := newSink("c")
+	if err := r.Attach(s).Subscribe("q", "/queue/q", stomp.Headers{{Key: "receipt", Value: "rq"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.receipt(t, "rq")
+	began := time.Now()
+	f := s.waitSubError(t, 10*time.Second, "q")
+	if waited := time.Since(began); waited < restoreGrace || refused.Load() < 2 || f.Header("receipt-id") != "" {
+		t.Fatalf("dropped after %v and %d refusals: %v %q", waited, refused.Load(), f.Headers, f.Body)
+	}
+	t.Logf("dropped after %v and %d refusals", time.Since(began).Round(time.Millisecond), refused.Load())
+	waitCond(t, 5*time.Second, "ready without the subscription", r.Ready)
+	s.noErrors(t)
+}

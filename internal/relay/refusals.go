@@ -55,10 +55,12 @@ const (
 	refusalMemory = 10 * time.Second
 	// maxRefusals bounds the refusals remembered.
 	maxRefusals = 256
-	// restoreGrace is how long a subscription that was in place before
-	// may be refused on reconnects before it is dropped.
-	restoreGrace = 30 * time.Second
 )
+
+// restoreGrace is how long a subscription that was in place before may be
+// refused on reconnects before it is dropped; a variable so that tests
+// can shorten it.
+var restoreGrace = 30 * time.Second
 
 // brokerError starts the end of session s after the broker's ERROR f:
 // frames other than the RECEIPT that names the refused frame are
