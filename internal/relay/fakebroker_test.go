@@ -372,3 +372,65 @@ func TestRestoredSubscriptionRefusedPastGrace(t *testing.T) {
 	waitCond(t, 5*time.Second, "ready without the subscription", r.Ready)
 	s.noErrors(t)
 }
+
+// A SUBSCRIBE made while the broker was away is sent when the connection
+// comes back; a broker still recovering its queues refuses it (not_found)
+// a few times: the relay retries, and the client gets its RECEIPT.
+func TestSubscribeMadeDuringOutageRetried(t *testing.T) {
+	var refused atomic.Int32
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+				if f.Command == stomp.SUBSCRIBE && refused.Load() < 3 {
+					refused.Add(1)
+					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+					c.Write(receipt)
+					return
+				}
+				if f.Header("receipt") != "" {
+					c.Write(receipt)
+				}
+			}
+		}
+	})
+	sw := &switchDialer{dial: b.Dial}
+	sw.setDown(true)
+	r := New(Config{
+		Addresses:    []string{"fake:1"},
+		Connections:  1,
+		HeartBeat:    -1,
+		Dial:         sw.Dial,
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: 20 * time.Millisecond,
+		Logger:       testLogger(t),
+	})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	s := newSink("c")
+	if err := r.Attach(s).Subscribe("q", "/queue/q", stomp.Headers{{Key: "receipt", Value: "rq"}}); err != nil {
+		t.Fatal(err)
+	}
+	sw.setDown(false)
+	s.receipt(t, "rq")
+	if n := refused.Load(); n != 3 {
+		t.Fatalf("%d refusals", n)
+	}
+	s.noErrors(t)
+}

@@ -27,8 +27,9 @@ import (
 // reconnect (not_found excepted: it is what a starting broker answers for
 // a queue it has not recovered yet).
 //
-// A subscription that was in place before (re-sent after a reconnect) is
-// not dropped at once: right after a restart RabbitMQ answers not_found
+// A subscription that was in place before, or that waited for the
+// connection to come back, re-sent right after a reconnect, is not dropped
+// at once: right after a restart RabbitMQ answers not_found
 // ("home node ... is down or inaccessible") for a stream or queue it is
 // still recovering, for a fraction of a second, and a cluster may take
 // longer to move a queue. The connection retries, its backoff started
@@ -57,9 +58,9 @@ const (
 	maxRefusals = 256
 )
 
-// restoreGrace is how long a subscription that was in place before may be
-// refused on reconnects before it is dropped; a variable so that tests
-// can shorten it.
+// restoreGrace is how long a subscription kept for another try (see
+// refuse) may be refused on reconnects before it is dropped; a variable
+// so that tests can shorten it.
 var restoreGrace = 30 * time.Second
 
 // brokerError starts the end of session s after the broker's ERROR f:
@@ -69,6 +70,7 @@ var restoreGrace = 30 * time.Second
 // errorLinger. Caller holds c.mu.
 func (c *upConn) brokerError(s *session, f *stomp.Frame) {
 	s.brokerErr = f
+	s.restoring = c.state == stateRestoring
 	if c.state != stateClosed {
 		c.state = stateDown
 	}
@@ -89,7 +91,7 @@ func (c *upConn) culprit(s *session, receiptID string, e *effects) {
 		return
 	}
 	delete(c.receipts, receiptID)
-	c.refuse(s, p.sub, s.brokerErr, e)
+	c.refuse(s, p.sub, s.brokerErr, p.restore, e)
 }
 
 // refuseNamed refuses the one SUBSCRIBE still waiting for its receipt on
@@ -113,7 +115,7 @@ func (c *upConn) refuseNamed(s *session, f *stomp.Frame, e *effects) {
 		found = x
 	}
 	if found != nil {
-		c.refuse(s, found, f, e)
+		c.refuse(s, found, f, s.restoring, e)
 	}
 }
 
@@ -132,9 +134,11 @@ func quoted(s, prefix string) string {
 
 // refuse ends sub, and every other subscription of the connection that
 // makes the same SUBSCRIBE, after the broker refused it on session s with
-// ERROR f, and remembers the refusal; a subscription that was in place
-// before is kept for another try within restoreGrace. Caller holds c.mu.
-func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, e *effects) {
+// ERROR f, and remembers the refusal. A subscription that was in place
+// before, or all of them when the refused SUBSCRIBE was re-sent right
+// after connecting (restored), is kept for another try within
+// restoreGrace. Caller holds c.mu.
+func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, restored bool, e *effects) {
 	reason := f.Header("message")
 	if reason == "" {
 		reason = "ERROR"
@@ -147,7 +151,7 @@ func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, e *effects) {
 		if x.refusalKey() != key {
 			continue
 		}
-		if x.established {
+		if x.established || restored {
 			if x.refusedSince.IsZero() {
 				x.refusedSince = now
 			}

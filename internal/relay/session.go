@@ -34,9 +34,11 @@ type session struct {
 	brokerErr  *stomp.Frame
 	errTimer   *time.Timer
 	attributed bool
-	// keptRefused: the broker refused a subscription that was in place
-	// before, and it is kept for another try (refusals.go)
+	// keptRefused: the broker refused a subscription that is kept for
+	// another try; restoring: the ERROR came while the subscriptions
+	// re-sent at connect were not all confirmed (refusals.go)
 	keptRefused bool
+	restoring   bool
 	wg          sync.WaitGroup
 }
 
