@@ -10,7 +10,13 @@ import (
 
 // Sink receives frames for one client session: MESSAGE (with subscription
 // set to the client's subscription id), RECEIPT (with the client's
-// receipt-id) and ERROR (fatal for that client). Deliver must never block
+// receipt-id) and ERROR. An ERROR with a subscription header ends that
+// one subscription, which the broker refused (message
+// MsgSubscribeRefused) or cancelled (MsgSubscriptionCancelled): the relay
+// has dropped it, the client may subscribe under that id again, and if
+// the SUBSCRIBE's receipt was still due the ERROR carries it as
+// receipt-id (no RECEIPT follows). Any other ERROR is fatal for the
+// client. Deliver must never block
 // and may be called concurrently from relay goroutines. It is never called
 // with a relay lock held. A MESSAGE body may be shared between the
 // subscribers of a topic: it must not be modified.
@@ -41,6 +47,14 @@ type Client struct {
 type clientSub struct {
 	conn *upConn
 	up   *upSub
+}
+
+// gone reports whether the broker ended the subscription (the relay
+// dropped its upstream subscription, see Sink).
+func (cs *clientSub) gone() bool {
+	cs.conn.mu.Lock()
+	defer cs.conn.mu.Unlock()
+	return cs.conn.subs[cs.up.id] != cs.up
 }
 
 // errBadAck is returned for an ack mode STOMP does not define.
@@ -95,15 +109,17 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if _, ok := c.subs[id]; ok {
-		return ErrDuplicateSubscription
+	if cs, ok := c.subs[id]; ok {
+		if !cs.gone() {
+			return ErrDuplicateSubscription
+		}
+		delete(c.subs, id) // the broker ended it (see Sink)
 	}
-	var done func()
-	if receipt := h.Value("receipt"); receipt != "" {
-		sink := c.sink
-		done = func() { sink.Deliver(receiptFrame(receipt)) }
-	}
+	w := waiter{c: c, id: id, receipt: h.Value("receipt")}
 	if shareable(dest, ack, h) {
+		if c.refusedBefore(id, dest, nil, w.receipt, &e) {
+			return nil
+		}
 		conn := c.r.connFor(dest)
 		conn.mu.Lock()
 		defer conn.mu.Unlock()
@@ -117,7 +133,7 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			conn.addSub(s)
 		}
 		s.members[member{c, id}] = struct{}{}
-		conn.whenConfirmed(s, done, &e)
+		conn.whenConfirmed(s, w, &e)
 		c.subs[id] = &clientSub{conn: conn, up: s}
 		return nil
 	}
@@ -138,6 +154,9 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			headers = append(headers, kv)
 		}
 	}
+	if c.refusedBefore(id, dest, headers, w.receipt, &e) {
+		return nil
+	}
 	conn := c.home
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
@@ -149,9 +168,21 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 		s.st = streamState{stream: true, start: h.Value(streamOffsetHeader)}
 	}
 	conn.addSub(s)
-	conn.whenConfirmed(s, done, &e)
+	conn.whenConfirmed(s, w, &e)
 	c.subs[id] = &clientSub{conn: conn, up: s}
 	return nil
+}
+
+// refusedBefore answers a SUBSCRIBE that the broker refused lately with
+// the same ERROR, without asking the broker again (refusals.go), and
+// reports whether it did.
+func (c *Client) refusedBefore(id, dest string, h stomp.Headers, receipt string, e *effects) bool {
+	reason, ok := c.r.refusals.check(subscribeKey(dest, h))
+	if !ok {
+		return false
+	}
+	e.deliver(c.sink, subErrorFrame(id, MsgSubscribeRefused, refusalDetail(reason), receipt))
+	return true
 }
 
 // Unsubscribe ends the client's subscription id. A receipt is delivered

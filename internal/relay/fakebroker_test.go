@@ -201,3 +201,236 @@ func (s *reentrantSink) Deliver(f *stomp.Frame) {
 	}
 	s.recSink.Deliver(f)
 }
+
+// A broker that accepts TCP connections but refuses every CONNECT gets
+// the plain backoff: probing (which only asks whether TCP connects) must
+// not turn into a reconnect loop at the probe rate.
+func TestRefusingBrokerIsNotRedialledAtProbeRate(t *testing.T) {
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.ERROR, "message", "access refused").Encode(stomp.V12))
+	})
+	const reconnectMax = 600 * time.Millisecond
+	r := New(Config{
+		Addresses:    []string{"fake:1"},
+		Connections:  1,
+		Dial:         b.Dial,
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: reconnectMax,
+		Logger:       testLogger(t),
+	})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	waitCond(t, 10*time.Second, "backoff at reconnect_max", func() bool { return r.Stats().Upstreams[0].Backoff == reconnectMax })
+	for len(b.dials) > 0 {
+		<-b.dials
+	}
+	// each wait is at least reconnectMax/2: at most 2 s / 300 ms + 1
+	// attempts, where probing every 100-200 ms would make 10 or more
+	const window = 2 * time.Second
+	time.Sleep(window)
+	if n := len(b.dials); n > int(window/(reconnectMax/2))+1 {
+		t.Fatalf("%d CONNECT attempts within %v at backoff %v", n, window, reconnectMax)
+	} else {
+		t.Logf("%d CONNECT attempts within %v", n, window)
+	}
+}
+
+// A broker that refuses a SUBSCRIBE with an ERROR naming the queue and
+// closes the socket without the RECEIPT RabbitMQ 3.10 sends: the relay
+// still finds the SUBSCRIBE by the queue named, among those waiting for
+// their receipt, ends it for its client only and does not send it again.
+func TestRefusalNamedInErrorBody(t *testing.T) {
+	subscribes := make(chan string, 10)
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				switch f.Command {
+				case stomp.SUBSCRIBE:
+					subscribes <- f.Header("destination")
+					if f.Header("destination") == "/queue/denied" {
+						refusal := stomp.New(stomp.ERROR, "message", "access_refused")
+						refusal.Body = []byte("ACCESS_REFUSED - access to queue 'denied' in vhost '/' refused for user 'guest'")
+						c.Write(refusal.Encode(stomp.V12))
+						return
+					}
+					fallthrough
+				case stomp.DISCONNECT:
+					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
+				}
+			}
+		}
+	})
+	r := startFake(t, b, -1)
+	by, victim := newSink("bystander"), newSink("victim")
+	if err := r.Attach(by).Subscribe("a", "/topic/a", stomp.Headers{{Key: "receipt", Value: "ra"}}); err != nil {
+		t.Fatal(err)
+	}
+	by.receipt(t, "ra")
+	if got := <-subscribes; got != "/topic/a" {
+		t.Fatalf("SUBSCRIBE %s", got)
+	}
+	if err := r.Attach(victim).Subscribe("d", "/queue/denied", stomp.Headers{{Key: "receipt", Value: "rd"}}); err != nil {
+		t.Fatal(err)
+	}
+	f := victim.waitSubError(t, 5*time.Second, "d")
+	if f.Header("receipt-id") != "rd" || f.Header("message") != MsgSubscribeRefused || !bytes.Contains(f.Body, []byte("access_refused")) {
+		t.Fatalf("refusal %v %q", f.Headers, f.Body)
+	}
+	// the reconnect restores the bystander's subscription and nothing else
+	for _, want := range []string{"/queue/denied", "/topic/a"} {
+		select {
+		case got := <-subscribes:
+			if got != want {
+				t.Fatalf("SUBSCRIBE %s, want %s", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no SUBSCRIBE %s", want)
+		}
+	}
+	waitCond(t, 5*time.Second, "ready again", r.Ready)
+	select {
+	case got := <-subscribes:
+		t.Fatalf("SUBSCRIBE %s after the reconnect", got)
+	case <-time.After(100 * time.Millisecond):
+	}
+	by.noErrors(t)
+	victim.noErrors(t)
+}
+
+// A subscription that was in place is refused on every reconnect (as
+// RabbitMQ refuses a queue whose node is down: not_found): the relay
+// retries, and only once the refusals have lasted restoreGrace does it
+// drop the subscription and tell its client; the connection then comes
+// back without it.
+func TestRestoredSubscriptionRefusedPastGrace(t *testing.T) {
+	old := restoreGrace
+	restoreGrace = 300 * time.Millisecond
+	t.Cleanup(func() { restoreGrace = old })
+	var conns, refused atomic.Int32
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		n := conns.Add(1)
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+				if f.Command == stomp.SUBSCRIBE && f.Header("destination") == "/queue/q" && n > 1 {
+					// what RabbitMQ does: ERROR, the refused frame's
+					// RECEIPT, close
+					refused.Add(1)
+					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+					c.Write(receipt)
+					return
+				}
+				if f.Header("receipt") != "" {
+					c.Write(receipt)
+				}
+				if f.Command == stomp.SUBSCRIBE && n == 1 {
+					return // the first session drops once the queue is subscribed
+				}
+			}
+		}
+	})
+	r := startFake(t, b, -1)
+	s := newSink("c")
+	if err := r.Attach(s).Subscribe("q", "/queue/q", stomp.Headers{{Key: "receipt", Value: "rq"}}); err != nil {
+		t.Fatal(err)
+	}
+	s.receipt(t, "rq")
+	began := time.Now()
+	f := s.waitSubError(t, 10*time.Second, "q")
+	if waited := time.Since(began); waited < restoreGrace || refused.Load() < 2 || f.Header("receipt-id") != "" {
+		t.Fatalf("dropped after %v and %d refusals: %v %q", waited, refused.Load(), f.Headers, f.Body)
+	}
+	t.Logf("dropped after %v and %d refusals", time.Since(began).Round(time.Millisecond), refused.Load())
+	waitCond(t, 5*time.Second, "ready without the subscription", r.Ready)
+	s.noErrors(t)
+}
+
+// A SUBSCRIBE made while the broker was away is sent when the connection
+// comes back; a broker still recovering its queues refuses it (not_found)
+// a few times: the relay retries, and the client gets its RECEIPT.
+func TestSubscribeMadeDuringOutageRetried(t *testing.T) {
+	var refused atomic.Int32
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+		dec := stomp.NewDecoder(stomp.Limits{})
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			dec.Feed(buf[:k])
+			for {
+				f, err := dec.Next()
+				if err != nil || f == nil {
+					break
+				}
+				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+				if f.Command == stomp.SUBSCRIBE && refused.Load() < 3 {
+					refused.Add(1)
+					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+					c.Write(receipt)
+					return
+				}
+				if f.Header("receipt") != "" {
+					c.Write(receipt)
+				}
+			}
+		}
+	})
+	sw := &switchDialer{dial: b.Dial}
+	sw.setDown(true)
+	r := New(Config{
+		Addresses:    []string{"fake:1"},
+		Connections:  1,
+		HeartBeat:    -1,
+		Dial:         sw.Dial,
+		ReconnectMin: 10 * time.Millisecond,
+		ReconnectMax: 20 * time.Millisecond,
+		Logger:       testLogger(t),
+	})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = r.Close(ctx)
+	})
+	s := newSink("c")
+	if err := r.Attach(s).Subscribe("q", "/queue/q", stomp.Headers{{Key: "receipt", Value: "rq"}}); err != nil {
+		t.Fatal(err)
+	}
+	sw.setDown(false)
+	s.receipt(t, "rq")
+	if n := refused.Load(); n != 3 {
+		t.Fatalf("%d refusals", n)
+	}
+	s.noErrors(t)
+}

@@ -65,6 +65,7 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per connection loop
 
+	refusals refusals      // SUBSCRIBEs the broker refused lately (refusals.go)
 	clients  atomic.Uint64 // clients attached so far
 	messages atomic.Uint64 // MESSAGE frames received from the broker
 	fanout   atomic.Uint64 // copies of them delivered through shared subscriptions

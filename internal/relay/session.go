@@ -28,7 +28,18 @@ type session struct {
 	wake  chan struct{} // tells the writer that wbuf has data (capacity 1)
 	done  chan struct{} // closed by upConn.fail
 	err   error         // why the session ended; set by upConn.fail
-	wg    sync.WaitGroup
+	// after an ERROR from the broker (refusals.go), guarded by upConn.mu:
+	// the ERROR, the timer that ends the session, and whether a RECEIPT
+	// has named the frame the broker refused
+	brokerErr  *stomp.Frame
+	errTimer   *time.Timer
+	attributed bool
+	// keptRefused: the broker refused a subscription that is kept for
+	// another try; restoring: the ERROR came while the subscriptions
+	// re-sent at connect were not all confirmed (refusals.go)
+	keptRefused bool
+	restoring   bool
+	wg          sync.WaitGroup
 }
 
 // dial connects to addr and performs the STOMP handshake.
@@ -37,7 +48,7 @@ func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
 	defer cancel()
 	nc, err := cfg.Dial(ctx, addr)
 	if err != nil {
-		return nil, err
+		return nil, &connectError{err}
 	}
 	// a cancelled ctx (timeout or relay closing) aborts the handshake
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })

@@ -1,5 +1,7 @@
 package relay
 
+import "time"
+
 // Stats is a snapshot of the relay's upstream side, for metrics. Counters
 // only grow over the relay's life.
 type Stats struct {
@@ -24,6 +26,10 @@ type UpstreamStats struct {
 	Connected bool
 	// Reconnects counts the broker sessions after the first.
 	Reconnects uint64
+	// Backoff is the nominal reconnect delay being waited out now (the
+	// wait may end early when the broker is seen listening again); 0
+	// while connected or connecting.
+	Backoff time.Duration
 	// OutboxFrames and OutboxBytes are what waits in the outbox for the
 	// connection to come back (or for its subscriptions to be restored).
 	OutboxFrames int
@@ -45,6 +51,7 @@ func (r *Relay) Stats() Stats {
 		}
 		c.mu.Lock()
 		u.Connected = c.sess != nil
+		u.Backoff = time.Duration(c.backoffNominal.Load())
 		u.OutboxFrames = c.outbox.len()
 		u.OutboxBytes = c.outbox.bytes
 		st.SharedSubscriptions += len(c.shared)

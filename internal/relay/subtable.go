@@ -3,6 +3,7 @@ package relay
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"chatrelay/internal/stomp"
 )
@@ -16,10 +17,15 @@ type upSub struct {
 	dest    string        // broker destination
 	headers stomp.Headers // extra SUBSCRIBE headers (ack, x-*, prefetch-count)
 	shared  bool
-	// confirmed: the broker receipted the SUBSCRIBE on this session.
-	confirmed bool
-	// waiters run once confirmed (clients' SUBSCRIBE receipts).
-	waiters []func()
+	// confirmed: the broker receipted the SUBSCRIBE on this session;
+	// established: on some session. refusedSince is when the broker
+	// first refused it again since (refusals.go).
+	confirmed    bool
+	established  bool
+	refusedSince time.Time
+	// waiters are the clients' SUBSCRIBE receipts, delivered once
+	// confirmed.
+	waiters []waiter
 
 	// shared subscriptions: the local subscribers
 	members map[member]struct{}
@@ -30,6 +36,14 @@ type upSub struct {
 	clientAck string      // the client's ack mode: auto, client, client-individual
 	acks      ackLog      // delivered, unacknowledged message ids (client ack modes)
 	st        streamState // stream subscriptions only (see stream.go)
+}
+
+// waiter is a client's SUBSCRIBE receipt held until the upstream
+// subscription is confirmed.
+type waiter struct {
+	c       *Client
+	id      string // the client's subscription id
+	receipt string
 }
 
 // member is one local subscriber of a shared subscription.
@@ -72,17 +86,25 @@ func (c *upConn) addSub(s *upSub) {
 	}
 }
 
-// whenConfirmed runs fn once s is confirmed upstream: now (as an effect)
-// if it already is. Caller holds c.mu.
-func (c *upConn) whenConfirmed(s *upSub, fn func(), e *effects) {
-	if fn == nil {
+// whenConfirmed delivers w's receipt once s is confirmed upstream: now
+// (as an effect) if it already is. Caller holds c.mu.
+func (c *upConn) whenConfirmed(s *upSub, w waiter, e *effects) {
+	if w.receipt == "" {
 		return
 	}
 	if s.confirmed {
-		e.call(fn)
+		e.deliver(w.c.sink, receiptFrame(w.receipt))
 		return
 	}
-	s.waiters = append(s.waiters, fn)
+	s.waiters = append(s.waiters, w)
+}
+
+// releaseWaiters delivers the receipts waiting on s. Caller holds c.mu.
+func releaseWaiters(s *upSub, e *effects) {
+	for _, w := range s.waiters {
+		e.deliver(w.c.sink, receiptFrame(w.receipt))
+	}
+	s.waiters = nil
 }
 
 // confirm marks s confirmed and releases its waiters. Caller holds c.mu.
@@ -90,11 +112,8 @@ func (c *upConn) confirm(s *upSub, e *effects) {
 	if c.subs[s.id] != s {
 		return // unsubscribed meanwhile; its waiters already ran
 	}
-	s.confirmed = true
-	for _, fn := range s.waiters {
-		e.call(fn)
-	}
-	s.waiters = nil
+	s.confirmed, s.established, s.refusedSince = true, true, time.Time{}
+	releaseWaiters(s, e)
 }
 
 // removeSub forgets s and unsubscribes upstream if connected; done runs
@@ -105,10 +124,7 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 	if s.shared && c.shared[s.dest] == s {
 		delete(c.shared, s.dest)
 	}
-	for _, fn := range s.waiters {
-		e.call(fn)
-	}
-	s.waiters = nil
+	releaseWaiters(s, e)
 	if c.sess == nil {
 		e.call(done)
 		return
@@ -127,6 +143,19 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 		c.mu.Unlock()
 		return
 	}
+	if s.brokerErr != nil {
+		// the broker is closing the session after an ERROR: only the
+		// RECEIPT naming the frame it refused still matters
+		if f.Command != stomp.RECEIPT {
+			c.mu.Unlock()
+			return
+		}
+		c.culprit(s, f.Header("receipt-id"), &e)
+		c.mu.Unlock()
+		e.run()
+		c.fail(s, errBrokerError)
+		return
+	}
 	switch f.Command {
 	case stomp.MESSAGE:
 		c.onMessage(f, &e)
@@ -136,10 +165,10 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 		if c.benignError(f) || c.serverCancelled(f, &e) {
 			break
 		}
+		c.brokerError(s, f)
 		c.mu.Unlock()
 		c.log.Error("relay: broker sent ERROR; reconnecting",
 			"message", f.Header("message"), "body", truncate(string(f.Body), 500))
-		c.fail(s, errBrokerError)
 		return
 	default:
 		c.log.Warn("relay: unexpected frame from broker", "command", f.Command)
@@ -215,8 +244,8 @@ func (c *upConn) benignError(f *stomp.Frame) bool {
 // serverCancelled handles the ERROR RabbitMQ sends, without closing the
 // connection, when it cancels a consumer itself, as when the queue or
 // stream under it is deleted: the subscription is dropped (it must not be
-// restored after a reconnect) and its client is told with an ERROR for
-// that subscription. Caller holds c.mu.
+// restored after a reconnect) and its clients are told with an ERROR for
+// that subscription (see endSub). Caller holds c.mu.
 func (c *upConn) serverCancelled(f *stomp.Frame, e *effects) bool {
 	if f.Header("message") != "Server cancelled subscription" {
 		return false
@@ -237,24 +266,7 @@ func (c *upConn) serverCancelled(f *stomp.Frame, e *effects) bool {
 		return false
 	}
 	c.log.Warn("relay: broker cancelled a subscription", "destination", s.dest, "subscription", s.id)
-	if s.shared {
-		for m := range s.members {
-			e.deliver(m.c.sink, stomp.New(stomp.ERROR, "message", "subscription cancelled by the broker", "subscription", m.id))
-		}
-	} else {
-		s.acks.takeAll()
-		e.deliver(s.owner.sink, stomp.New(stomp.ERROR, "message", "subscription cancelled by the broker", "subscription", s.clientID))
-	}
-	// the broker has already dropped it: an UNSUBSCRIBE would be an error
-	delete(c.subs, s.id)
-	if s.shared && c.shared[s.dest] == s {
-		delete(c.shared, s.dest)
-	}
-	for _, fn := range s.waiters {
-		e.call(fn)
-	}
-	s.waiters = nil
-	c.retired.add(s.id)
+	c.endSub(s, MsgSubscriptionCancelled, "", e)
 	return true
 }
 

@@ -54,6 +54,9 @@ type upConn struct {
 	restored atomic.Bool
 	// sessions counts the broker sessions this connection has had.
 	sessions atomic.Int64
+	// backoffNominal is the nominal reconnect delay being waited out, 0
+	// while connected or dialling (UpstreamStats.Backoff).
+	backoffNominal atomic.Int64
 
 	mu          sync.Mutex
 	state       connState
@@ -89,14 +92,19 @@ func newUpConn(r *Relay, index int) *upConn {
 
 // run owns the connection's life: it dials, hands each session to a
 // reader and a writer goroutine, waits for the session to die, and backs
-// off before the next attempt, until the relay's context is cancelled.
+// off before the next attempt (probing the addresses meanwhile when no
+// broker was listening, see pause), until the relay's context is
+// cancelled.
 func (c *upConn) run(ctx context.Context) {
 	defer c.r.wg.Done()
 	addrs := c.r.cfg.Addresses
 	bo := newBackoff(c.r.cfg.ReconnectMin, c.r.cfg.ReconnectMax)
-	failures := 0 // consecutive failed attempts; only the first is a warning
-	for attempt := 0; ctx.Err() == nil; attempt++ {
-		addr := addrs[(c.index+attempt)%len(addrs)]
+	failures := 0       // consecutive failed attempts; only the first is a warning
+	next := c.index     // the address of the next attempt, rotating
+	refusedRun := false // sessions end because a restored subscription was refused
+	for ctx.Err() == nil {
+		addr := addrs[next%len(addrs)]
+		next = (next + 1) % len(addrs)
 		s, err := dial(ctx, c.r.cfg, addr)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -108,8 +116,12 @@ func (c *upConn) run(ctx context.Context) {
 				level = slog.LevelWarn
 			}
 			c.log.Log(ctx, level, "relay: connect to broker failed; retrying", "addr", addr, "attempt", failures, "err", err)
-			if !sleepCtx(ctx, bo.next()) {
+			i, ok := c.backOff(ctx, bo, isConnectError(err), addrs)
+			if !ok {
 				return
+			}
+			if i >= 0 {
+				next = i
 			}
 			continue
 		}
@@ -129,18 +141,36 @@ func (c *upConn) run(ctx context.Context) {
 		if c.isClosed() {
 			return
 		}
-		if time.Since(began) >= stableSession {
+		switch {
+		case time.Since(began) >= stableSession:
 			// a session that dies young (a broker that accepts and
 			// then drops us) keeps the backoff growing
 			bo.reset()
+			refusedRun = false
+		case s.keptRefused && !refusedRun:
+			// a broker still recovering its queues (refusals.go):
+			// retry soon, then back off again
+			bo.reset()
+			refusedRun = true
 		}
 		if ctx.Err() == nil {
 			c.log.Warn("relay: broker connection lost", "addr", addr, "err", s.err)
-			if !sleepCtx(ctx, bo.next()) {
+			// no probing: the broker was there a moment ago, and one
+			// that keeps dropping us must not be redialled at once
+			if _, ok := c.backOff(ctx, bo, false, addrs); !ok {
 				return
 			}
 		}
 	}
+}
+
+// backOff waits out the next backoff delay (see pause), showing its
+// nominal value in Stats meanwhile.
+func (c *upConn) backOff(ctx context.Context, bo *backoff, probe bool, addrs []string) (next int, ok bool) {
+	d, nominal := bo.next()
+	c.backoffNominal.Store(int64(nominal))
+	defer c.backoffNominal.Store(0)
+	return c.pause(ctx, d, probe, addrs)
 }
 
 // attach makes s the current session: it re-sends every subscription and
@@ -237,6 +267,13 @@ func (c *upConn) fail(s *session, err error) {
 	if c.sess != s {
 		c.mu.Unlock()
 		return
+	}
+	if s.brokerErr != nil {
+		s.errTimer.Stop()
+		err = errBrokerError
+		if !s.attributed {
+			c.refuseNamed(s, s.brokerErr, &e)
+		}
 	}
 	s.err = err
 	close(s.done)

@@ -92,6 +92,25 @@ type Start struct {
 	// After, when >= 0, first delivers every message with a greater
 	// offset. It wins over Last. Use -1 for none.
 	After int64
+	// Pace, when set, paces the replay of Last or After (not live
+	// delivery): a replayed message is delivered only when Pace.Fits
+	// it, else Follow waits (Pace.Wait) and goes on, so that a follower
+	// that takes what it is given is never overrun, however long the
+	// replay. Follow returns once the replay is delivered.
+	Pace Pacer
+}
+
+// Pacer lets a follower take a room's replay at its own speed (see
+// Start.Pace).
+type Pacer interface {
+	// Fits reports whether a message with a body of size bytes may be
+	// delivered now. It must not block: it may be called with the
+	// store's locks held.
+	Fits(size int) bool
+	// Wait blocks until the follower has taken some of what it was
+	// given, or fails when it never will (ctx ended, the follower is
+	// gone).
+	Wait(ctx context.Context) error
 }
 
 // Live is the Start of a plain subscription: new messages only.

@@ -11,7 +11,8 @@ import (
 
 // Deliver implements relay.Sink: it queues a frame from the broker for the
 // client. MESSAGE frames get the destination the client subscribed to;
-// an ERROR ends the session. It never blocks.
+// an ERROR for one subscription ends that subscription (suberrors.go),
+// any other ERROR the session. It never blocks.
 func (s *Session) Deliver(f *stomp.Frame) {
 	switch f.Command {
 	case stomp.MESSAGE:
@@ -25,6 +26,10 @@ func (s *Session) Deliver(f *stomp.Frame) {
 			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", sub.display), Body: f.Body}
 		}
 	case stomp.ERROR:
+		if id := f.Header("subscription"); id != "" {
+			s.subscriptionEnded(id, f)
+			return
+		}
 		s.log(slog.LevelWarn, "relay error", "message", f.Header("message"))
 		s.out.close(f, CloseServerError, "broker error", true)
 		return

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -53,6 +54,11 @@ type outQueue struct {
 	closeText  string
 	flushFirst bool
 
+	// space, when not nil, is closed (and cleared) the next time the
+	// writer takes what is queued or the queue closes: waitBelow waits
+	// on it
+	space chan struct{}
+
 	run     func() // the writer; runs in its own goroutine
 	writing bool   // a writer runs, or ran to the end: none may start
 	// heart-beats: every beatEvery/2 the timer sets beat and wakes the
@@ -99,6 +105,7 @@ func (q *outQueue) close(final *stomp.Frame, code int, text string, flushFirst b
 	}
 	q.closing = true
 	q.final, q.closeCode, q.closeText, q.flushFirst = final, code, text, flushFirst
+	q.wakeWaiters()
 	start := q.claimWriter()
 	q.mu.Unlock()
 	q.startWriter(start)
@@ -197,5 +204,48 @@ func (q *outQueue) take(buf []queued) (work, bool) {
 	}
 	q.items = buf[:0]
 	q.bytes = 0
+	q.wakeWaiters()
 	return w, true
+}
+
+// fits reports whether n more bytes keep the queue within budget, or the
+// queue is empty (so that a frame larger than budget still goes, alone).
+func (q *outQueue) fits(n, budget int) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes == 0 || q.bytes+n <= budget
+}
+
+// waitBelow blocks until at most n bytes are queued; it fails with
+// ErrClosed once the queue is closing, or with ctx's error.
+func (q *outQueue) waitBelow(ctx context.Context, n int) error {
+	for {
+		q.mu.Lock()
+		if q.closing {
+			q.mu.Unlock()
+			return ErrClosed
+		}
+		if q.bytes <= n {
+			q.mu.Unlock()
+			return nil
+		}
+		if q.space == nil {
+			q.space = make(chan struct{})
+		}
+		ch := q.space
+		q.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// wakeWaiters releases waitBelow callers. Call it with mu held.
+func (q *outQueue) wakeWaiters() {
+	if q.space != nil {
+		close(q.space)
+		q.space = nil
+	}
 }

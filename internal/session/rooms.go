@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -86,12 +87,13 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		return s.failFrame(f, "invalid room subscription", err.Error(), CloseProtocol)
 	}
 	sub.header = subscriptionHeader(sub.id, s.writeVersion())
+	start.Pace = s.newRoomPacer(sub)
 	stop, err := s.opts.Rooms.Follow(s.ctx, roomID, start, func(m rooms.Message, body []byte) {
 		s.deliverRoom(sub, m, body)
 	})
 	if err != nil {
 		s.dropSub(sub.id)
-		return s.failFrame(f, "subscribe failed", err.Error(), CloseServerError)
+		return s.roomFailed(f, sub, roomID, err)
 	}
 	// join before the subscription can be left, so Leave never
 	// precedes Join
@@ -107,6 +109,24 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		return ErrClosed
 	}
 	s.receipt(f.Header("receipt"))
+	return nil
+}
+
+// roomFailed answers a room SUBSCRIBE whose Follow failed. A room deleted
+// meanwhile is refused like one that never was; anything else (the feed
+// did not learn where the room's log ends in time, the log could not be
+// read: the broker is away or restarting) fails that subscription alone,
+// on /user/queue/errors, and the session goes on.
+func (s *Session) roomFailed(f *stomp.Frame, sub *subscription, roomID string, err error) error {
+	if s.ctx.Err() != nil {
+		return ErrClosed
+	}
+	if errors.Is(err, rooms.ErrNotFound) {
+		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
+	}
+	s.log(slog.LevelWarn, "room subscription failed", "room", roomID, "subscription", sub.id, "err", err)
+	s.subscriptionError(sub, CodeRoomUnavailable, fmt.Sprintf(
+		"SUBSCRIBE failed, nothing was subscribed: room %s is not available on this server right now (its messages could not be read from the broker in time; it may be restarting); subscribe again later", roomID))
 	return nil
 }
 

@@ -234,7 +234,14 @@ func (s *Session) Receive(p []byte) error {
 		return ErrClosed
 	}
 	s.armReadDeadline()
-	return s.feedBudget(p)
+	began := time.Now()
+	err := s.feedBudget(p)
+	if err == nil && time.Since(began) > slowHandling {
+		// the reader was busy (a room's replay, a feed catching up):
+		// the client's silence while nothing read does not count
+		s.armReadDeadline()
+	}
+	return err
 }
 
 // ReadFailed tells the session that the transport can read no more: the

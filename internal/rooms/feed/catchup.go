@@ -21,14 +21,14 @@ const (
 )
 
 // follow waits for the feed's sync, replays what start asks for and
-// attaches the follower, all without a gap or a duplicate: the ring part
+// attaches the follower, all without a gap or a duplicate: the last part
 // of the replay and the attach happen under the feed's lock, so no live
-// message can slip between them.
+// message can slip between them. The replay is paced by start.Pace.
 func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
 	if err := f.waitSynced(ctx); err != nil {
 		return nil, err
 	}
-	fl := &follower{deliver: deliver, after: -1}
+	fl := &follower{deliver: deliver, pace: start.Pace, after: -1}
 	switch {
 	case start.After >= 0:
 		return f.followAfter(ctx, fl, start.After)
@@ -47,7 +47,11 @@ func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(r
 // attaches. A gap older than the ring is filled into the ring when it
 // fits, else read from the log straight to the follower (bounded by the
 // Source's read buffer, not by the gap), repeatedly until the ring covers
-// the cursor.
+// the cursor. The replay goes at the follower's pace: from the ring as
+// much as fits at a time, the lock released while the follower takes it,
+// and from the log one message at a time, the read held meanwhile (the
+// broker sends no more than the read's credit). When the ring moves on
+// past the cursor during a wait, the rest is read from the log.
 func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) (func(), error) {
 	fills := 0
 	for {
@@ -57,13 +61,23 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 			return nil, f.err
 		}
 		if cursor+1 >= f.coverFrom || f.atStart {
-			for i := f.ring.firstAfter(cursor); i < f.ring.len(); i++ {
-				fl.send(f.ring.at(i))
+			i := f.ring.firstAfter(cursor)
+			for ; i < f.ring.len() && fl.fits(f.ring.at(i)); i++ {
+				e := f.ring.at(i)
+				fl.send(e)
+				cursor = e.msg.Offset
 			}
-			fl.after = cursor
-			stop := f.attach(fl)
+			if i == f.ring.len() {
+				fl.after = max(cursor, fl.after)
+				stop := f.attach(fl)
+				f.mu.Unlock()
+				return stop, nil
+			}
 			f.mu.Unlock()
-			return stop, nil
+			if err := fl.wait(ctx); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		from, to, free := cursor+1, f.coverFrom, int64(f.ring.free())
 		f.mu.Unlock()
@@ -74,15 +88,21 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 			}
 			continue
 		}
+		var paceErr error
 		err := f.src.ReadRange(ctx, from, to, func(r Record) {
-			if r.Offset <= cursor || r.Offset >= to {
+			if paceErr != nil || r.Offset <= cursor || r.Offset >= to {
 				return
 			}
-			cursor = r.Offset
 			if e, ok := decode(f.room, r); ok {
-				fl.send(&e)
+				if paceErr = fl.sendPaced(ctx, &e); paceErr != nil {
+					return
+				}
 			}
+			cursor = r.Offset
 		})
+		if paceErr != nil {
+			return nil, paceErr
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +112,9 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 
 // followLast replays the newest n messages (n <= the ring size), then
 // attaches. While the ring holds fewer and older ones exist, it fills the
-// ring backwards with reads that double in width.
+// ring backwards with reads that double in width. Once it knows where the
+// n messages start it replays from there as followAfter does (paced), so
+// messages that arrive meanwhile come after them, none missing.
 func (f *roomFeed) followLast(ctx context.Context, fl *follower, n int) (func(), error) {
 	for tries := 0; ; tries++ {
 		f.mu.Lock()
@@ -102,12 +124,12 @@ func (f *roomFeed) followLast(ctx context.Context, fl *follower, n int) (func(),
 		}
 		k := f.ring.len()
 		if k >= n || f.atStart || tries > maxStepBack {
-			for i := max(0, k-n); i < k; i++ {
-				fl.send(f.ring.at(i))
+			cursor := f.last // nothing to replay
+			if k > 0 {
+				cursor = f.ring.at(max(0, k-n)).msg.Offset - 1
 			}
-			stop := f.attach(fl)
 			f.mu.Unlock()
-			return stop, nil
+			return f.followAfter(ctx, fl, cursor)
 		}
 		from := max(0, f.coverFrom-stepWidth(n-k, tries))
 		f.mu.Unlock()

@@ -58,6 +58,8 @@ type roomFeed struct {
 // follower is one attached Follow.
 type follower struct {
 	deliver func(rooms.Message, []byte)
+	// pace paces the replay before the follower attaches (nil: none)
+	pace rooms.Pacer
 	// after: messages at or below this offset are not for this follower
 	// (Start.After beyond the log's end).
 	after   int64
@@ -69,6 +71,32 @@ func (fl *follower) send(e *entry) {
 	if e.msg.Offset > fl.after && !fl.stopped.Load() {
 		fl.deliver(e.msg, e.data)
 	}
+}
+
+// fits reports whether the follower can take replayed entry e now; it
+// never blocks.
+func (fl *follower) fits(e *entry) bool {
+	return fl.pace == nil || fl.pace.Fits(len(e.data))
+}
+
+// wait blocks until the follower can take more of its replay.
+func (fl *follower) wait(ctx context.Context) error {
+	if fl.pace == nil {
+		return nil
+	}
+	return fl.pace.Wait(ctx)
+}
+
+// sendPaced hands replayed entry e to the follower once it fits, waiting
+// as long as it takes.
+func (fl *follower) sendPaced(ctx context.Context, e *entry) error {
+	for !fl.fits(e) {
+		if err := fl.wait(ctx); err != nil {
+			return err
+		}
+	}
+	fl.send(e)
+	return nil
 }
 
 // newRoomFeed returns a feed of roomID that is not started.
