@@ -221,7 +221,7 @@ func (c *Confirmer) publish(roomID string, p *pending) {
 		}
 	}
 	if err := c.opts.Publisher.Publish(rooms.Topic(roomID), publishHeaders, p.body, onAccepted); err != nil {
-		c.log.Warn("confirm: publish refused; trying again later", "room", roomID, "id", p.id, "err", err)
+		c.log.Debug("confirm: publish refused; trying again later", "room", roomID, "id", p.id, "err", err)
 	}
 }
 
@@ -254,7 +254,7 @@ func (c *Confirmer) tick(w *watch, p *pending) {
 	c.mu.Unlock()
 	if again {
 		c.republished.Add(1)
-		c.log.Info("confirm: message not seen stored yet; publishing it again", "room", w.room, "id", p.id, "publish", sends)
+		c.log.Debug("confirm: message not seen stored yet; publishing it again", "room", w.room, "id", p.id, "publish", sends)
 		c.publish(w.room, p)
 	}
 }
