@@ -29,6 +29,19 @@ type Options struct {
 	// to it: chat.send refuses unknown rooms and private rooms the sender
 	// is not a member of.
 	Rooms RoomLookup
+	// Confirm, when set, publishes room messages until they are seen
+	// stored (a confirm.Confirmer): chat.send's RECEIPT then waits for
+	// that, and the sender gets a not_stored error instead when it does
+	// not happen in time. Without it the RECEIPT follows the broker's.
+	Confirm Confirmer
+}
+
+// Confirmer publishes a room message until it is seen stored, then calls
+// done (see confirm.Confirmer.Send).
+type Confirmer interface {
+	Send(roomID, msgID string, body []byte, done func(error))
+	// Timeout is how long a message may stay unseen in all.
+	Timeout() time.Duration
 }
 
 // RoomLookup finds rooms (a rooms.Store is one).
@@ -63,7 +76,9 @@ type handlers struct {
 
 // send handles a SEND to /app/chat.send: body {"roomId","type","message"}.
 // It publishes a ChatMessage to the room's topic, with the authenticated
-// user as sender whatever the client wrote, and replies nothing.
+// user as sender whatever the client wrote, and replies nothing. With a
+// Confirmer the frame is finished later (router.Context.Later), once the
+// message is seen stored or given up on (see confirm.go).
 func (h *handlers) send(c *router.Context) (any, error) {
 	if c.Subscribe {
 		return nil, router.BadRequest("%s accepts SEND frames only", c.Destination)
@@ -98,6 +113,10 @@ func (h *handlers) send(c *router.Context) (any, error) {
 	body, err := json.Marshal(msg)
 	if err != nil {
 		return nil, fmt.Errorf("chat: encode message: %w", err)
+	}
+	if h.opts.Confirm != nil && c.Later != nil {
+		h.confirm(c, msg, body)
+		return nil, nil
 	}
 	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
 	if err := c.Broker.Publish(RoomTopic(roomID), headers, body); err != nil {

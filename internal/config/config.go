@@ -170,6 +170,19 @@ type Rooms struct {
 	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
 	Presence        Presence   `mapstructure:"presence"`
 	Create          RoomCreate `mapstructure:"create"`
+	Confirm         Confirm    `mapstructure:"confirm"`
+}
+
+// Confirm configures the end-to-end confirmation of room messages: a
+// room SEND is receipted (and a room push answered) only once the message
+// is read back from the room's history.
+type Confirm struct {
+	// RepublishAfter is how long a message may stay unseen before it is
+	// published again (same id: readers drop the copy).
+	RepublishAfter time.Duration `mapstructure:"republish_after"`
+	// Timeout is how long a message may stay unseen in all before its
+	// sender gets a not_stored error instead of the RECEIPT (or 201).
+	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // RoomCreate bounds room creation (each room is a stream in RabbitMQ):
@@ -323,6 +336,9 @@ func (c *Config) Validate() error {
 	}
 	if p := c.Rooms.Presence; p.MaxBroadcastMembers < 1 || p.LeaveGrace <= 0 || p.EnterWindow <= 0 {
 		return fmt.Errorf("rooms.presence.max_broadcast_members, leave_grace and enter_window must be positive")
+	}
+	if cf := c.Rooms.Confirm; cf.RepublishAfter <= 0 || cf.Timeout < cf.RepublishAfter {
+		return fmt.Errorf("rooms.confirm.republish_after must be positive and rooms.confirm.timeout at least as long")
 	}
 	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
 		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")

@@ -41,6 +41,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	t.Setenv("CHATRELAY_AUTH_USERS", "alice=pw1,bob=pw2")
 	t.Setenv("CHATRELAY_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("CHATRELAY_STOMP_HEARTBEAT_SEND", "3s")
+	t.Setenv("CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "30s")
 	c, err := Load(repoConfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +54,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 	if c.HTTP.Addr != "127.0.0.1:9999" || c.STOMP.HeartBeatSend != 3*time.Second {
 		t.Fatalf("http/stomp: %+v %+v", c.HTTP, c.STOMP)
+	}
+	if c.Rooms.Confirm.Timeout != 30*time.Second || c.Rooms.Confirm.RepublishAfter != 2*time.Second {
+		t.Fatalf("rooms.confirm: %+v", c.Rooms.Confirm)
 	}
 }
 
@@ -74,6 +78,8 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_LIMITS_SEND_ABUSE", "-1"},
 		{"CHATRELAY_LIMITS_SEND_ABUSE", "100001"},
 		{"CHATRELAY_LIMITS_SEND_ABUSE_WINDOW", "0s"}, // with the default abuse limit
+		{"CHATRELAY_ROOMS_CONFIRM_REPUBLISH_AFTER", "0s"},
+		{"CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "1s"}, // shorter than the default republish_after
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)

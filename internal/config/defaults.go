@@ -90,6 +90,7 @@ func Defaults() Config {
 				AddressQuota:     10,
 				MaxTracked:       10000,
 			},
+			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -179,6 +180,8 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)
 	v.SetDefault("rooms.presence.user_rate", d.Rooms.Presence.UserRate)
 	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
+	v.SetDefault("rooms.confirm.republish_after", d.Rooms.Confirm.RepublishAfter)
+	v.SetDefault("rooms.confirm.timeout", d.Rooms.Confirm.Timeout)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }

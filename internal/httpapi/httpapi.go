@@ -14,7 +14,7 @@
 //	GET    /api/rooms/{id}/members     → 200 {"roomId","members"} (online now)
 //	GET    /api/rooms/{id}/access      → 200 {"roomId","private","owner","members"}
 //	PUT    /api/rooms/{id}/access      {"members"} → 200 as GET (owner or API key)
-//	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 202 {"id"} (API key)
+//	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 201 {"id"} once stored (API key; 503 not_stored)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
 //
 // The API key travels as "Authorization: Bearer <key>". Server push always
@@ -28,6 +28,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"log/slog"
@@ -58,6 +59,18 @@ type Publisher interface {
 	Publish(dest string, h stomp.Headers, body []byte, onAccepted func(error)) error
 }
 
+// RoomConfirmer publishes a room message until it is seen stored (a
+// confirm.Confirmer).
+type RoomConfirmer interface {
+	// Store publishes body, the JSON of a room message with id msgID,
+	// and returns nil once it is seen stored, an error wrapping
+	// confirm.ErrNotStored when it was not within Timeout, or ctx's
+	// error.
+	Store(ctx context.Context, roomID, msgID string, body []byte) error
+	// Timeout is how long a message may stay unseen in all.
+	Timeout() time.Duration
+}
+
 // Presence tells who is online in a room across replicas.
 type Presence interface {
 	// Members returns the users online in roomID.
@@ -72,6 +85,12 @@ type Options struct {
 	// Publisher carries server push to the broker; without one push
 	// answers 503.
 	Publisher Publisher
+	// Confirm, when set, carries pushes into rooms instead of
+	// Publisher: a push is answered 201 only once the message is seen
+	// stored in the room's history, and 503 (code not_stored) when that
+	// does not happen within the Confirmer's timeout. Without it a room
+	// push is answered 202 once the broker accepted it.
+	Confirm RoomConfirmer
 	// Presence counts members; without one every room has none online.
 	Presence Presence
 	// APIKey guards server push and may do anything a room owner may,

@@ -42,10 +42,12 @@ type pushRequest struct {
 }
 
 // pushToRoom handles POST /api/rooms/{id}/messages with the API key: body
-// {"message","type" (default SYSTEM),"sender" (default "system")}. It
-// answers 202 once the broker has accepted the message for the room's
-// topic, from which it reaches subscribers on every replica and the
-// room's history.
+// {"message","type" (default SYSTEM),"sender" (default "system")}. With a
+// Confirmer it answers 201 {"id"} once the message is seen stored in the
+// room's history (from which it reaches subscribers on every replica),
+// and 503 {"code":"not_stored"} when it was not within the Confirmer's
+// timeout. Without one it answers 202 once the broker has accepted the
+// message for the room's topic.
 func (a *api) pushToRoom(w http.ResponseWriter, r *http.Request) error {
 	if err := a.requireKey(r); err != nil {
 		return err
@@ -84,12 +86,47 @@ func (a *api) pushToRoom(w http.ResponseWriter, r *http.Request) error {
 		Message: text,
 		SentAt:  a.opts.Now().UTC(),
 	}
+	if a.opts.Confirm != nil {
+		if err := a.store(r.Context(), msg); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, pushAccepted{ID: msg.ID})
+		return nil
+	}
 	if err := a.publish(r.Context(), rooms.Topic(room.ID), msg); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, pushAccepted{ID: msg.ID})
 	return nil
 }
+
+// store publishes msg through the Confirmer and waits until it is seen
+// stored: 503 not_stored when it was not in time, 404 when the room went
+// away meanwhile. A client that gives up first gets nothing; the
+// confirmation goes on.
+func (a *api) store(ctx context.Context, msg roomPush) error {
+	body, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("httpapi: encode push: %w", err)
+	}
+	err = a.opts.Confirm.Store(ctx, msg.RoomID, msg.ID, body)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, rooms.ErrNotFound):
+		return errRoomNotFound
+	case ctx.Err() != nil:
+		// the client left: nobody reads this answer
+		return errorf(http.StatusServiceUnavailable, "the request ended before message %s was seen stored", msg.ID)
+	}
+	a.opts.Logger.Warn("httpapi: push not seen stored", "room", msg.RoomID, "id", msg.ID, "err", err)
+	return &httpError{status: http.StatusServiceUnavailable, code: CodeNotStored, key: "rooms.confirm.timeout",
+		msg: fmt.Sprintf("message %s was not seen stored in room %s within %s: it may be lost, or still appear", msg.ID, msg.RoomID, a.opts.Confirm.Timeout())}
+}
+
+// CodeNotStored is the error code of a room push that was not seen stored
+// in time.
+const CodeNotStored = "not_stored"
 
 // pushToUser handles POST /api/users/{name}/messages with the API key:
 // body {"message","sender" (default "system")}. It delivers a

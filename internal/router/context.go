@@ -36,6 +36,14 @@ type Context struct {
 	Subscribe bool
 	// Broker publishes to broker destinations and users.
 	Broker Publisher
+	// Later, set for SEND frames, lets the handler finish the frame
+	// after it returns: each call returns a finish function that must be
+	// called exactly once, from any goroutine, without blocking, when
+	// that part of the work is done (nil) or failed. The RECEIPT the
+	// client asked for waits for every finish; an error reaches the
+	// sender on /user/queue/errors, carrying the frame's receipt id, in
+	// place of the RECEIPT.
+	Later func() (finish func(error))
 }
 
 // Handler handles one /app frame. A non-nil reply to a SUBSCRIBE is sent

@@ -48,6 +48,9 @@ type errorBody struct {
 	Code        string `json:"code"`
 	Message     string `json:"message"`
 	Destination string `json:"destination"`
+	// Receipt is the receipt id of the frame that failed, when it asked
+	// for one and the error replaces its RECEIPT.
+	Receipt string `json:"receipt,omitempty"`
 }
 
 // ErrorBody turns err into the JSON body sent to the sender on
@@ -55,7 +58,14 @@ type errorBody struct {
 // wrapped) with a code keeps its code and message; ErrNoHandler becomes not_found;
 // anything else becomes code internal with a generic message.
 func ErrorBody(destination string, err error) []byte {
-	body := errorBody{Code: CodeInternal, Message: internalMessage, Destination: destination}
+	return ReceiptErrorBody(destination, "", err)
+}
+
+// ReceiptErrorBody is ErrorBody for an error that replaces the RECEIPT of
+// a frame: the body also carries its receipt id as "receipt" (none when
+// receipt is empty).
+func ReceiptErrorBody(destination, receipt string, err error) []byte {
+	body := errorBody{Code: CodeInternal, Message: internalMessage, Destination: destination, Receipt: receipt}
 	var e *Error
 	switch {
 	case errors.As(err, &e) && e != nil && e.Code != "":

@@ -21,6 +21,7 @@ import (
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/rooms/memstore"
 	"chatrelay/internal/rooms/rabbitstore"
 	"chatrelay/internal/router"
@@ -83,7 +84,17 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		s.announcer.Start(context.Background())
 		s.sessOpts.OnPresence = s.announcer.Change
 	}
-	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store}
+	s.confirm = confirm.New(confirm.Options{
+		Rooms:          s.store,
+		Publisher:      s.relay,
+		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
+		Timeout:        cfg.Rooms.Confirm.Timeout,
+		Logger:         s.log.With("component", "confirm"),
+	})
+	// a DISCONNECT's RECEIPT waits for the room messages still being
+	// confirmed
+	s.sessOpts.DisconnectWait = max(s.sessOpts.DisconnectWait, cfg.Rooms.Confirm.Timeout+time.Second)
+	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm}
 	chat.Register(s.router, opts)
 	chat.RegisterDM(s.router, opts)
 	s.router.Handle("/app/rooms", s.roomList)
@@ -91,6 +102,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	s.mux.Handle("/api/", httpapi.New(httpapi.Options{
 		Store:           s.store,
 		Publisher:       s.relay,
+		Confirm:         s.confirm,
 		Presence:        s.presence,
 		APIKey:          cfg.HTTP.APIKey,
 		Identify:        s.identify,

@@ -21,6 +21,7 @@ import (
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/router"
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
@@ -43,6 +44,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	store       rooms.Store
+	confirm     *confirm.Confirmer // room messages until stored
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	presenceSub *relay.Client
@@ -251,6 +253,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	_ = s.presence.Close()
 	s.presenceSub.Close()
+	// room messages the sessions sent are still published until seen
+	// stored (their senders have gone; nothing else would try again)
+	_ = s.confirm.Drain(ctx)
+	s.confirm.Close()
 	if serr := s.store.Close(); serr != nil && err == nil {
 		err = serr
 	}

@@ -84,19 +84,65 @@ func (s *Session) reply(dest string, f *stomp.Frame) {
 }
 
 // sendApp runs the @MessageMapping counterpart. A requested RECEIPT is
-// sent once the handler has returned and the broker has accepted every
-// message it published; handler errors go to /user/queue/errors.
+// sent once the handler has returned, the broker has accepted every
+// message it published, and every part of the work it finishes later
+// (router.Context.Later) is done; handler errors go to /user/queue/errors.
 func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
 	var track *publishTracker
 	if r := f.Header("receipt"); r != "" {
 		s.owe(f)
-		track = &publishTracker{s: s, receipt: r, pending: 1}
+		track = &publishTracker{s: s, receipt: r, dest: target.Destination, pending: 1}
 	}
 	c := s.appContext(target.Destination, f, false, track)
+	c.Later = func() func(error) { return s.later(target.Destination, track) }
 	if _, err := s.opts.Router.Dispatch(c); err != nil {
 		s.userError(target.Destination, err)
 	}
 	track.done(nil)
+}
+
+// later returns the finish function of router.Context.Later: with a
+// receipt to send, the tracker waits for it and a failure replaces the
+// RECEIPT; without, a failure goes to /user/queue/errors as any handler
+// error does.
+func (s *Session) later(dest string, track *publishTracker) func(error) {
+	var once sync.Once
+	if track == nil {
+		return func(err error) {
+			once.Do(func() {
+				if err != nil {
+					s.userError(dest, err)
+				}
+			})
+		}
+	}
+	track.add()
+	return func(err error) {
+		once.Do(func() {
+			if err != nil {
+				track.refused.CompareAndSwap(nil, &err)
+			}
+			track.done(nil)
+		})
+	}
+}
+
+// receiptError tells the client that the frame whose RECEIPT it waits for
+// failed, in place of that RECEIPT: on its /user/queue/errors
+// subscriptions, with the receipt id as header and in the body, and the
+// session goes on. A client with no such subscription would never learn
+// it: it gets an ERROR with the receipt id, which ends the session.
+func (s *Session) receiptError(dest, receipt string, err error) {
+	var rerr *router.Error
+	if !errors.As(err, &rerr) {
+		s.log(slog.LevelWarn, "handler failed", "destination", dest, "err", err)
+	}
+	body := router.ReceiptErrorBody(dest, receipt, err)
+	if s.toErrorsQueue(body, stomp.Header{Key: "receipt-id", Value: receipt}) {
+		return
+	}
+	s.log(slog.LevelInfo, "frame failed with no /user/queue/errors subscription: ending the session", "destination", dest, "err", err)
+	s.out.close(errorFrame("frame failed", receipt, string(body)), CloseServerError, "frame failed", true)
 }
 
 // appContext builds the handler's view of a frame.
@@ -126,9 +172,10 @@ func (s *Session) userError(dest string, err error) {
 	}
 }
 
-// toErrorsQueue queues body on each of the session's /user/queue/errors
-// subscriptions; it reports false when there is none.
-func (s *Session) toErrorsQueue(body []byte) bool {
+// toErrorsQueue queues body, with the extra headers, on each of the
+// session's /user/queue/errors subscriptions; it reports false when there
+// is none.
+func (s *Session) toErrorsQueue(body []byte, extra ...stomp.Header) bool {
 	s.subsMu.RLock()
 	var ids []string
 	for id, sub := range s.subs {
@@ -138,12 +185,14 @@ func (s *Session) toErrorsQueue(body []byte) bool {
 	}
 	s.subsMu.RUnlock()
 	for _, id := range ids {
-		s.enqueue(withBody(stomp.New(stomp.MESSAGE,
+		f := stomp.New(stomp.MESSAGE,
 			"destination", "/user/queue/errors",
 			"subscription", id,
 			"message-id", newID("err-"),
 			"content-type", "application/json",
-		), body))
+		)
+		f.Headers = append(f.Headers, extra...)
+		s.enqueue(withBody(f, body))
 	}
 	return len(ids) > 0
 }
@@ -166,14 +215,18 @@ func (p *publisher) PublishToUser(user, queue string, h stomp.Headers, body []by
 	return p.Publish(UserTopic(user, queue), h, body)
 }
 
-// publishTracker sends a RECEIPT when the handler and every publish it made
-// are done; a failed publish turns the RECEIPT into an ERROR.
+// publishTracker sends a RECEIPT when the handler, every publish it made
+// and every part of its work finished later are done. A failed publish
+// turns the RECEIPT into an ERROR; work finished later with an error
+// turns it into an error on /user/queue/errors (receiptError).
 type publishTracker struct {
 	s       *Session
 	receipt string
+	dest    string
 	pending int32
 	once    sync.Once
-	failed  atomic.Pointer[error]
+	failed  atomic.Pointer[error] // a publish the broker refused
+	refused atomic.Pointer[error] // work finished later that failed
 }
 
 // add counts one more publish and returns its acceptance callback; nil
@@ -201,6 +254,10 @@ func (t *publishTracker) done(err error) {
 		defer t.s.paid()
 		if e := t.failed.Load(); e != nil {
 			t.s.out.close(errorFrame("message not accepted by the broker", t.receipt, (*e).Error()), CloseServerError, "broker refused message", true)
+			return
+		}
+		if e := t.refused.Load(); e != nil {
+			t.s.receiptError(t.dest, t.receipt, *e)
 			return
 		}
 		t.s.receipt(t.receipt)

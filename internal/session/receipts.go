@@ -7,9 +7,9 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// disconnectWait bounds how long DISCONNECT's RECEIPT waits for receipts
-// the broker still owes.
-const disconnectWait = 5 * time.Second
+// defaultDisconnectWait bounds how long DISCONNECT's RECEIPT waits for
+// receipts still owed, unless Options.DisconnectWait says otherwise.
+const defaultDisconnectWait = 5 * time.Second
 
 // receiptGate holds the RECEIPT for DISCONNECT until every receipt the
 // session still owes (for frames handed to the relay or to handlers) has
@@ -62,6 +62,10 @@ func (s *Session) disconnect(f *stomp.Frame) error {
 		return ErrClosed
 	}
 	// the broker may never answer (it went away): close anyway
-	time.AfterFunc(disconnectWait, func() { s.out.close(final, CloseNormal, "disconnect", true) })
+	limit := s.opts.DisconnectWait
+	if limit <= 0 {
+		limit = defaultDisconnectWait
+	}
+	time.AfterFunc(limit, func() { s.out.close(final, CloseNormal, "disconnect", true) })
 	return ErrClosed
 }

@@ -70,6 +70,10 @@ type Options struct {
 	// SendLimits bound each session's SEND rate; the zero value means
 	// unlimited.
 	SendLimits SendLimits
+	// DisconnectWait bounds how long DISCONNECT's RECEIPT waits for the
+	// receipts the session still owes (default 5 s); set it above the
+	// longest a handler may take to finish a SEND (router.Context.Later).
+	DisconnectWait time.Duration
 
 	// UserConns (optional) counts sessions per user from CONNECT on and
 	// refuses a user's CONNECT past its limit.

@@ -51,9 +51,11 @@ func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(r
 // much as fits at a time, the lock released while the follower takes it,
 // and from the log one message at a time, the read held meanwhile (the
 // broker sends no more than the read's credit). When the ring moves on
-// past the cursor during a wait, the rest is read from the log.
+// past the cursor during a wait, the rest is read from the log. A message
+// id is replayed once (see ids.go).
 func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) (func(), error) {
 	fills := 0
+	seen := newIDWindow(catchupIDs) // ids replayed from the log itself
 	for {
 		f.mu.Lock()
 		if f.err != nil {
@@ -64,7 +66,9 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 			i := f.ring.firstAfter(cursor)
 			for ; i < f.ring.len() && fl.fits(f.ring.at(i)); i++ {
 				e := f.ring.at(i)
-				fl.send(e)
+				if e.msg.ID == "" || !seen.has(e.msg.ID) {
+					fl.send(e)
+				}
 				cursor = e.msg.Offset
 			}
 			if i == f.ring.len() {
@@ -93,7 +97,7 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 			if paceErr != nil || r.Offset <= cursor || r.Offset >= to {
 				return
 			}
-			if e, ok := decode(f.room, r); ok {
+			if e, ok := decode(f.room, r); ok && !f.repeated(&e, &seen) {
 				if paceErr = fl.sendPaced(ctx, &e); paceErr != nil {
 					return
 				}
@@ -108,6 +112,25 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 		}
 		cursor = max(cursor, to-1)
 	}
+}
+
+// repeated reports whether e, read from the log below the ring, repeats
+// a message id: one the feed delivers at another offset, or one already
+// in seen (the ids this read has passed on). Otherwise it adds e's id to
+// seen.
+func (f *roomFeed) repeated(e *entry, seen *idWindow) bool {
+	id := e.msg.ID
+	if id == "" {
+		return false
+	}
+	f.mu.Lock()
+	other := f.ids.other(id, e.msg.Offset)
+	f.mu.Unlock()
+	if other || seen.has(id) {
+		return true
+	}
+	seen.add(id, e.msg.Offset)
+	return false
 }
 
 // followLast replays the newest n messages (n <= the ring size), then
@@ -161,12 +184,19 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	var got []entry
 	records := 0
 	dropped := int64(-1) // the newest offset trimmed away, if any
+	seen := newIDWindow(catchupIDs)
 	err := f.src.ReadRange(ctx, from, to, func(r Record) {
 		if r.Offset < from || r.Offset >= to {
 			return
 		}
 		records++
 		if e, ok := decode(f.room, r); ok {
+			if e.msg.ID != "" {
+				if seen.has(e.msg.ID) {
+					return // the first record of an id wins
+				}
+				seen.add(e.msg.ID, e.msg.Offset)
+			}
 			got = append(got, e)
 			if len(got) > 2*free {
 				// only the newest free entries can be kept
@@ -187,10 +217,16 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 		return nil
 	}
 	for i := len(got) - 1; i >= 0; i-- {
+		if f.ids.known(got[i].msg.ID) {
+			// the feed delivered a later record of this id (it
+			// started after this one): that one stays the only one
+			continue
+		}
 		if !f.ring.pushFront(got[i]) {
 			f.coverFrom = got[i].msg.Offset + 1
 			return nil
 		}
+		f.ids.added(&got[i])
 	}
 	if dropped >= 0 {
 		// the ring holds only what came after the trimmed entries
@@ -263,7 +299,9 @@ func (f *roomFeed) history(ctx context.Context, before int64, limit int) ([]room
 
 // readBack reads the newest need messages below bound straight from the
 // log, oldest first, with backward reads that double in width; it stops at
-// the log's start or after maxStepBack reads.
+// the log's start or after maxStepBack reads. Of two records of one
+// message id it keeps the older, and none the feed delivers at another
+// offset.
 func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry, error) {
 	var out []entry
 	hi := bound
@@ -279,22 +317,42 @@ func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry
 			records++
 			if e, ok := decode(f.room, r); ok {
 				got = append(got, e)
-				if len(got) > 2*want {
-					got = append(got[:0], got[len(got)-want:]...)
+				if len(got) > 2*want+stepSlack {
+					got = append(got[:0], got[len(got)-want-stepSlack:]...)
 				}
 			}
 		})
 		if err != nil {
 			return nil, err
 		}
-		if len(got) > want {
-			got = got[len(got)-want:]
+		out = f.unique(append(slices.Clip(got), out...))
+		if len(out) > need {
+			out = out[len(out)-need:]
 		}
-		out = append(slices.Clip(got), out...)
 		if records == 0 && hi-lo >= 2 {
 			break // the log retains nothing older
 		}
 		hi = lo
 	}
 	return out, nil
+}
+
+// unique returns the entries (oldest first) without repeated message ids:
+// the oldest record of an id stays, unless the feed delivers the id at
+// another offset, in which case none does.
+func (f *roomFeed) unique(entries []entry) []entry {
+	seen := make(map[string]struct{}, len(entries))
+	out := entries[:0]
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range entries {
+		if id := e.msg.ID; id != "" {
+			if _, dup := seen[id]; dup || f.ids.other(id, e.msg.Offset) {
+				continue
+			}
+			seen[id] = struct{}{}
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -36,6 +36,9 @@ type roomFeed struct {
 	mu sync.Mutex
 	// ring holds the newest messages, oldest first.
 	ring ring
+	// ids knows the message ids of the ring and of recent evictions:
+	// a record of a known id is a duplicate (see ids.go).
+	ids idIndex
 	// coverFrom: every record of the log with offset >= coverFrom has
 	// been applied (-1 until the first record or Synced).
 	coverFrom int64
@@ -107,6 +110,7 @@ func newRoomFeed(s *Set, roomID string, src Source) *roomFeed {
 		set:       s,
 		log:       s.cfg.Logger.With("room", roomID),
 		ring:      newRing(s.cfg.Buffer),
+		ids:       newIDIndex(recentIDs(s.cfg.Buffer)),
 		coverFrom: -1,
 		last:      -1,
 		syncedCh:  make(chan struct{}),
@@ -133,7 +137,8 @@ func (f *roomFeed) start() {
 }
 
 // Record applies the next record of the log and delivers a message to
-// every follower.
+// every follower, unless it repeats a message id the feed delivers
+// already.
 func (f *roomFeed) Record(r Record) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -152,7 +157,13 @@ func (f *roomFeed) Record(r Record) {
 		}
 		return
 	}
+	if f.ids.known(e.msg.ID) {
+		f.log.Debug("feed: skipping a duplicate message", "offset", r.Offset, "id", e.msg.ID)
+		return
+	}
+	f.ids.added(&e)
 	if old, evicted := f.ring.pushBack(e); evicted {
+		f.ids.evicted(&old)
 		f.coverFrom = old.msg.Offset + 1
 		f.atStart = false
 	}

@@ -1,0 +1,364 @@
+package confirm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/rabbitstore"
+)
+
+// node is the package's private RabbitMQ node (nil without RabbitMQ).
+var node *rabbittest.Node
+
+func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &node)) }
+
+// fixture is one replica's relay, room store and Confirmer on the test
+// node.
+type fixture struct {
+	r     *relay.Relay
+	store *rabbitstore.Store
+	c     *Confirmer
+}
+
+// newFixture starts a relay, a store and a Confirmer that republishes
+// after republish and gives up after timeout; rooms is the Follower the
+// Confirmer uses (nil: the store).
+func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower) *fixture {
+	t.Helper()
+	n := rabbittest.Require(t, node)
+	log := rabbittest.Logger(t)
+	r := relay.New(relay.Config{Addresses: []string{n.STOMPAddr()}, Login: "guest", Passcode: "guest",
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond, Logger: log})
+	r.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r.Close(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	store, err := rabbitstore.New(ctx, rabbitstore.Options{Relay: r, AMQPURLs: []string{amqpURL(n)}, MaxAge: "1D", Buffer: 100, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	var rooms Follower = store
+	if wrap != nil {
+		rooms = wrap(store)
+	}
+	c := New(Options{Rooms: rooms, Publisher: r, RepublishAfter: republish, Timeout: timeout, Logger: log})
+	t.Cleanup(c.Close)
+	return &fixture{r: r, store: store, c: c}
+}
+
+func amqpURL(n *rabbittest.Node) string {
+	return rabbitstore.AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/")
+}
+
+// room creates a room with a unique name.
+func (f *fixture) room(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	room, err := f.store.Create(ctx, rooms.Spec{Name: t.Name() + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return room.ID
+}
+
+// message returns the JSON of a chat message with id in room.
+func message(room, id string) []byte {
+	b, _ := json.Marshal(map[string]any{"id": id, "roomId": room, "type": "TALK", "sender": "ann",
+		"message": "text of " + id, "sentAt": time.Now().UTC()})
+	return b
+}
+
+// outcome is what a Send's done got, and when.
+type outcome struct {
+	err error
+	at  time.Time
+}
+
+// send calls Send and returns a channel with its outcome.
+func (f *fixture) send(room, id string) <-chan outcome {
+	ch := make(chan outcome, 1)
+	f.c.Send(room, id, message(room, id), func(err error) { ch <- outcome{err, time.Now()} })
+	return ch
+}
+
+// wait returns the outcome, failing after limit.
+func wait(t *testing.T, ch <-chan outcome, limit time.Duration) outcome {
+	t.Helper()
+	select {
+	case o := <-ch:
+		return o
+	case <-time.After(limit):
+		t.Fatalf("no outcome within %v", limit)
+		return outcome{}
+	}
+}
+
+// historyIDs returns the ids of the room's newest messages, newest first.
+func (f *fixture) historyIDs(t *testing.T, room string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	msgs, err := f.store.History(ctx, room, -1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ids[i] = m.ID
+	}
+	return ids
+}
+
+// count returns how often id occurs in ids.
+func count(ids []string, id string) int {
+	n := 0
+	for _, x := range ids {
+		if x == id {
+			n++
+		}
+	}
+	return n
+}
+
+// binding unbinds and rebinds a room's stream from amq.topic, so that
+// what is published to the room's topic in between is routed nowhere
+// while the broker still receipts it: a lost publish.
+func binding(t *testing.T, room string, bound bool) {
+	t.Helper()
+	conn, err := amqp.Dial(amqpURL(node))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	q := rooms.StreamName(room)
+	if bound {
+		err = ch.QueueBind(q, q, "amq.topic", false, nil)
+	} else {
+		err = ch.QueueUnbind(q, q, "amq.topic", nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStoredMessageIsConfirmedOnce(t *testing.T) {
+	f := newFixture(t, time.Second, 10*time.Second, nil)
+	room := f.room(t)
+	for i := 0; i < 5; i++ {
+		id := "m" + strconv.Itoa(i)
+		start := time.Now()
+		if o := wait(t, f.send(room, id), 15*time.Second); o.err != nil {
+			t.Fatalf("%s: %v", id, o.err)
+		} else {
+			t.Logf("%s confirmed stored after %v", id, o.at.Sub(start))
+		}
+	}
+	ids := f.historyIDs(t, room)
+	for i := 0; i < 5; i++ {
+		if id := "m" + strconv.Itoa(i); count(ids, id) != 1 {
+			t.Fatalf("history %v holds %s %d times", ids, id, count(ids, id))
+		}
+	}
+	if s := f.c.Stats(); s.Stored != 5 || s.Republished != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestLostPublishIsRepublished(t *testing.T) {
+	const republish = 300 * time.Millisecond
+	f := newFixture(t, republish, 10*time.Second, nil)
+	room := f.room(t)
+	// follow the room first: the publish goes out at once
+	if o := wait(t, f.send(room, "before"), 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	binding(t, room, false)
+	ch := f.send(room, "lost")
+	if err := rabbittest.WaitFor(5*time.Second, func() (bool, error) { return f.c.Stats().Republished >= 2, nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case o := <-ch:
+		t.Fatalf("confirmed while the room's stream was unbound: %v", o.err)
+	default:
+	}
+	rebound := time.Now()
+	binding(t, room, true)
+	o := wait(t, ch, 15*time.Second)
+	if o.err != nil {
+		t.Fatal(o.err)
+	}
+	if o.at.Before(rebound) {
+		t.Fatal("confirmed before the message could be stored")
+	}
+	t.Logf("confirmed %v after the rebind, %d republishes in all", o.at.Sub(rebound), f.c.Stats().Republished)
+	if ids := f.historyIDs(t, room); count(ids, "lost") != 1 {
+		t.Fatalf("history %v", ids)
+	}
+}
+
+func TestNeverStoredFailsAtTheTimeout(t *testing.T) {
+	const timeout = 2 * time.Second
+	f := newFixture(t, 500*time.Millisecond, timeout, nil)
+	room := f.room(t)
+	if o := wait(t, f.send(room, "before"), 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	binding(t, room, false)
+	start := time.Now()
+	o := wait(t, f.send(room, "never"), timeout+5*time.Second)
+	took := o.at.Sub(start)
+	if !errors.Is(o.err, ErrNotStored) || took < timeout-100*time.Millisecond {
+		t.Fatalf("after %v: %v", took, o.err)
+	}
+	t.Logf("not stored: told after %v (timeout %v): %v", took, timeout, o.err)
+	binding(t, room, true)
+	// the confirmer and the room still work
+	if o := wait(t, f.send(room, "after"), 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	if s := f.c.Stats(); s.NotStored != 1 || s.Stored != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestUnknownRoomFails(t *testing.T) {
+	f := newFixture(t, time.Second, 10*time.Second, nil)
+	o := wait(t, f.send("no-such-room", "x"), 5*time.Second)
+	if !errors.Is(o.err, rooms.ErrNotFound) {
+		t.Fatalf("got %v", o.err)
+	}
+}
+
+// endingFollower wraps a store and can end every feed attachment it made,
+// as a failing tail does (deliver gets the zero Message and a nil body).
+type endingFollower struct {
+	Follower
+	mu      sync.Mutex
+	follows int
+	live    []func()
+}
+
+func (e *endingFollower) Follow(ctx context.Context, room string, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
+	var mu sync.Mutex
+	ended := false
+	stop, err := e.Follower.Follow(ctx, room, start, func(m rooms.Message, b []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !ended {
+			deliver(m, b)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	e.follows++
+	e.live = append(e.live, func() {
+		mu.Lock()
+		ended = true
+		mu.Unlock()
+		stop()
+		deliver(rooms.Message{}, nil)
+	})
+	e.mu.Unlock()
+	return stop, nil
+}
+
+// endAll ends every attachment and returns how many there were.
+func (e *endingFollower) endAll() int {
+	e.mu.Lock()
+	live := e.live
+	e.live = nil
+	e.mu.Unlock()
+	for _, end := range live {
+		end()
+	}
+	return len(live)
+}
+
+func (e *endingFollower) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.follows
+}
+
+// A feed that ends while a message waits is followed again from where the
+// watch was; a message stored in between is still seen.
+func TestFeedEndWhileWaiting(t *testing.T) {
+	var ef *endingFollower
+	f := newFixture(t, 300*time.Millisecond, 10*time.Second, func(s Follower) Follower {
+		ef = &endingFollower{Follower: s}
+		return ef
+	})
+	room := f.room(t)
+	if o := wait(t, f.send(room, "first"), 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	binding(t, room, false)
+	ch := f.send(room, "waiting")
+	if err := rabbittest.WaitFor(5*time.Second, func() (bool, error) { return f.c.Stats().Republished >= 1, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if n := ef.endAll(); n != 1 {
+		t.Fatalf("%d attachments, want 1", n)
+	}
+	binding(t, room, true)
+	if o := wait(t, ch, 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	if ef.count() < 2 {
+		t.Fatalf("the room was not followed again (%d follows)", ef.count())
+	}
+	if ids := f.historyIDs(t, room); count(ids, "waiting") != 1 {
+		t.Fatalf("history %v", ids)
+	}
+}
+
+func TestCloseFailsWaitingMessages(t *testing.T) {
+	f := newFixture(t, 300*time.Millisecond, 10*time.Second, nil)
+	room := f.room(t)
+	if o := wait(t, f.send(room, "first"), 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	binding(t, room, false)
+	defer binding(t, room, true)
+	ch := f.send(room, "waiting")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := f.c.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain with a message waiting: %v", err)
+	}
+	f.c.Close()
+	if o := wait(t, ch, 5*time.Second); !errors.Is(o.err, ErrClosed) {
+		t.Fatalf("got %v", o.err)
+	}
+	if err := f.c.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if o := wait(t, f.send(room, "late"), 5*time.Second); !errors.Is(o.err, ErrClosed) {
+		t.Fatalf("Send after Close: %v", o.err)
+	}
+}
