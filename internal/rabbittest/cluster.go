@@ -126,7 +126,7 @@ func startClusterNode(binDir, dir, suffix string, ports []int, cookie string, op
 			return n, nil
 		}
 		lastErr = err
-		if !strings.Contains(err.Error(), "eaddrinuse") {
+		if !portTaken(err) {
 			break
 		}
 	}

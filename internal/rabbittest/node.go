@@ -119,11 +119,19 @@ func StartWith(dir string, opts Options) (*Node, error) {
 			return n, nil
 		}
 		lastErr = err
-		if !strings.Contains(err.Error(), "eaddrinuse") {
+		if !portTaken(err) {
 			break
 		}
 	}
 	return nil, lastErr
+}
+
+// portTaken reports whether a start failed because a port was taken
+// between choosing it and the node binding it: a listener's (eaddrinuse)
+// or the Erlang distribution port's. Such a start is retried.
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "eaddrinuse") || strings.Contains(msg, "dist_port_already_used")
 }
 
 func startOnce(binDir, dir string, opts Options) (*Node, error) {

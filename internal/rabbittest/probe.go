@@ -46,9 +46,13 @@ var errExited = errors.New("rabbitmq-server process exited")
 // Web-STOMP and management ports accept connections, failing early if the
 // node process exits.
 func (n *Node) waitReady(timeout time.Duration) error {
-	return WaitFor(timeout, func() (bool, error) {
+	exited := false
+	err := WaitFor(timeout, func() (bool, error) {
 		if n.hasExited() {
-			return false, errExited
+			// WaitFor goes on until its deadline on errors; a dead
+			// process will not come back, so end the wait at once
+			exited = true
+			return true, nil
 		}
 		if err := n.PingSTOMP(); err != nil {
 			return false, err
@@ -62,6 +66,10 @@ func (n *Node) waitReady(timeout time.Duration) error {
 		}
 		return true, nil
 	})
+	if exited {
+		return errExited
+	}
+	return err
 }
 
 // PingSTOMP opens a plain STOMP connection, sends CONNECT as guest/guest to
