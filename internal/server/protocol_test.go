@@ -144,9 +144,13 @@ func TestHeartBeats(t *testing.T) {
 	if code != 4002 {
 		t.Errorf("close code %d, want 4002 (heart-beat timeout)", code)
 	}
-	// about one beat a second while the client was silent
-	if n := c.HeartBeats(); n < 1 || n > 4 {
-		t.Errorf("%d server heart-beats in %v, want about one a second", n, elapsed)
+	// at least one beat a second while the client was silent, and at
+	// most two: the writer checks every half interval and beats when
+	// nothing was written for half of it (so that a late timer never
+	// lets a whole interval pass)
+	secs := int(elapsed / time.Second)
+	if n := c.HeartBeats(); n < secs-1 || n > 2*secs+1 {
+		t.Errorf("%d server heart-beats in %v, want one or two a second", n, elapsed)
 	}
 	// a client that keeps beating stays connected and sees beats
 	c2 := dial(t, r)

@@ -41,7 +41,8 @@ type event struct {
 // replica takes the same decisions (the first "created" of a name wins).
 // The registry tail (regtail.go) feeds it; a record at or below the
 // highest offset applied is skipped, so a tail restarted from an earlier
-// offset applies nothing twice.
+// offset applies nothing twice; an event whose id was applied among the
+// last recentEvents (a publisher's republish) is skipped too.
 type registry struct {
 	log       *slog.Logger
 	onDeleted func(roomID string) // runs on the tail's goroutine
@@ -63,10 +64,37 @@ type view struct {
 	rooms     map[string]rooms.Room
 	names     map[string]string // folded name → room id
 	order     []string          // room ids, in creation order
+	// recent holds the ids of the last recentEvents events applied,
+	// oldest first in recentOrder
+	recent      map[string]struct{}
+	recentOrder []string
+}
+
+// recentEvents is how many event ids a view remembers to skip a
+// republished event: far more than are published while one publisher
+// waits, and the same on every replica, so all skip the same records.
+const recentEvents = 4096
+
+// repeated reports whether an event with id was applied before, and
+// remembers id otherwise. Caller holds g.mu.
+func (v *view) repeated(id string) bool {
+	if id == "" {
+		return false
+	}
+	if _, ok := v.recent[id]; ok {
+		return true
+	}
+	if len(v.recentOrder) == recentEvents {
+		delete(v.recent, v.recentOrder[0])
+		v.recentOrder = v.recentOrder[1:]
+	}
+	v.recent[id] = struct{}{}
+	v.recentOrder = append(v.recentOrder, id)
+	return false
 }
 
 func newView() *view {
-	return &view{last: -1, rooms: make(map[string]rooms.Room), names: make(map[string]string)}
+	return &view{last: -1, rooms: make(map[string]rooms.Room), names: make(map[string]string), recent: make(map[string]struct{})}
 }
 
 func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
@@ -100,13 +128,19 @@ func (g *registry) Record(r feed.Record) {
 		g.mu.Unlock()
 		return
 	}
-	v.events++
 	var ev event
 	if err := json.Unmarshal(r.Body, &ev); err != nil {
+		v.events++
 		g.mu.Unlock()
 		g.log.Warn("rooms: skipping an unreadable registry event", "offset", r.Offset, "err", err)
 		return
 	}
+	if v.repeated(ev.ID) {
+		g.mu.Unlock()
+		g.log.Debug("rooms: skipping a registry event applied before", "offset", r.Offset, "id", ev.ID)
+		return
+	}
+	v.events++
 	result := v.apply(ev, r.Offset, g.log)
 	if ch := g.waiters[ev.ID]; ch != nil && ev.ID != "" {
 		delete(g.waiters, ev.ID)

@@ -1,12 +1,15 @@
 package rabbitstore
 
 import (
+	"encoding/json"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/stomp"
 )
 
@@ -171,5 +174,71 @@ func TestRegistryStreamDeletedIsReplayed(t *testing.T) { registryLost(t, 0) }
 func TestLongRegistryStreamDeletedIsReplayed(t *testing.T) {
 	if took := registryLost(t, 40); took < regVerify {
 		t.Fatalf("replayed after %v, before regVerify (%v): the short stream was not the case tested", took, regVerify)
+	}
+}
+
+// TestRegistryEventRepublished loses the first publish of every event
+// of one replica, as RabbitMQ does when it receipts a publish to a stream
+// without a writer: the event is published again, applied once on every
+// replica, and the operation succeeds.
+func TestRegistryEventRepublished(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	stream := privateRegistry()
+	var publishes atomic.Int64
+	a := newReplica(t, n, func(o *Options) {
+		o.registryStream = stream
+		o.RepublishAfter = 300 * time.Millisecond
+		o.lose = func() bool { return publishes.Add(1)%2 == 1 } // every first try
+	})
+	b := newReplica(t, n, onRegistry(stream))
+	publishes.Store(0) // start markers counted so far
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := publishes.Load(); got != 2 {
+		t.Fatalf("%d publishes for one event, want the lost one and its republish", got)
+	}
+	sees(t, b, room, 5*time.Second)
+	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "b to drop the room", func() bool { _, ok := b.s.Get(room.ID); return !ok })
+	sameView(t, n, stream, b)
+}
+
+// TestRegistrySkipsRepeatedEvent replays an event with an id applied
+// before (a republish whose first copy was stored after all) after a
+// later event: it changes nothing, and does not count as taken.
+func TestRegistrySkipsRepeatedEvent(t *testing.T) {
+	g := newRegistry(testLogger(t), func(string) {})
+	owner := "ann"
+	room, ok := rooms.NewRoom(rooms.Spec{Name: "r", CreatedBy: owner, Private: true})
+	if !ok {
+		t.Fatal("room spec refused")
+	}
+	members := func(ms ...string) rooms.Room { r := room; r.Members = ms; return r }
+	events := []event{
+		{Event: eventCreated, Room: members(owner), ID: "e1"},
+		{Event: eventMembers, Room: members(owner, "bob"), ID: "e2"},
+		{Event: eventMembers, Room: members(owner, "bob", "cy"), ID: "e3"},
+		{Event: eventMembers, Room: members(owner, "bob"), ID: "e2"}, // republished
+	}
+	for i, ev := range events {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Record(feed.Record{Offset: int64(i), Body: body})
+	}
+	got, ok := g.get(room.ID)
+	if !ok {
+		t.Fatal("room not created")
+	}
+	if want := []string{"bob", "cy"}; !reflect.DeepEqual(got.Members, want) {
+		t.Fatalf("members %v after a repeated event, want %v", got.Members, want)
+	}
+	if n := g.taken(); n != 3 {
+		t.Fatalf("took %d events, want 3", n)
 	}
 }

@@ -40,6 +40,9 @@ const (
 	// event and deleting the stream, for the other replicas to drop
 	// their subscriptions to it.
 	DefaultDeleteGrace = 500 * time.Millisecond
+	// DefaultRepublishAfter is how long a replica waits to read back a
+	// registry event it published before it publishes it again.
+	DefaultRepublishAfter = 2 * time.Second
 	// DefaultReadyTimeout bounds New's wait for the registry replay.
 	DefaultReadyTimeout = 30 * time.Second
 )
@@ -78,6 +81,13 @@ type Options struct {
 	// DeleteGrace is the wait between a room's deleted event and the
 	// deletion of its stream (default DefaultDeleteGrace).
 	DeleteGrace time.Duration
+	// RepublishAfter is how long the store waits to read back a
+	// registry event it published before it publishes the same event
+	// again (default DefaultRepublishAfter): RabbitMQ may receipt a
+	// publish to a stream that has no writer (its leader just lost or
+	// restarting) and store nothing. Every replica skips an event id it
+	// applied before.
+	RepublishAfter time.Duration
 	// ReadyTimeout bounds New's wait for the registry replay (default
 	// DefaultReadyTimeout).
 	ReadyTimeout time.Duration
@@ -93,6 +103,10 @@ type Options struct {
 
 	// registryStream replaces RegistryStream (tests).
 	registryStream string
+	// lose, when set, is asked before each registry publish; true
+	// drops the event as a stream without a writer would, yet reports
+	// it sent (tests).
+	lose func() bool
 }
 
 // Store is a rooms.Store on RabbitMQ.
@@ -127,6 +141,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	if opts.DeleteGrace <= 0 {
 		opts.DeleteGrace = DefaultDeleteGrace
+	}
+	if opts.RepublishAfter <= 0 {
+		opts.RepublishAfter = DefaultRepublishAfter
 	}
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = DefaultReadyTimeout
@@ -188,6 +205,9 @@ func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 // publish sends a record to the registry stream through the relay and
 // waits for the broker's receipt.
 func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error {
+	if s.opts.lose != nil && s.opts.lose() {
+		return nil
+	}
 	done := make(chan error, 1)
 	s.opts.Relay.Publish("/amq/queue/"+s.registry, h, body, func(err error) { done <- err })
 	select {
@@ -199,7 +219,9 @@ func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error
 }
 
 // record publishes ev and waits until this replica applied it; it
-// returns what applying it decided.
+// returns what applying it decided. An event not read back within
+// Options.RepublishAfter is published again, with the same id, until ctx
+// ends: a receipt from the broker does not prove the stream stored it.
 func (s *Store) record(ctx context.Context, ev event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
@@ -207,14 +229,22 @@ func (s *Store) record(ctx context.Context, ev event) error {
 	}
 	result, cancel := s.reg.wait(ev.ID)
 	defer cancel()
-	if err := s.publish(ctx, stomp.Headers{{Key: "content-type", Value: "application/json"}}, body); err != nil {
-		return fmt.Errorf("rabbitstore: publish %s event: %w", ev.Event, err)
-	}
-	select {
-	case err := <-result:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("rabbitstore: wait for %s event: %w", ev.Event, ctx.Err())
+	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+	for {
+		if err := s.publish(ctx, headers, body); err != nil {
+			return fmt.Errorf("rabbitstore: publish %s event: %w", ev.Event, err)
+		}
+		t := time.NewTimer(s.opts.RepublishAfter)
+		select {
+		case err := <-result:
+			t.Stop()
+			return err
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("rabbitstore: wait for %s event: %w", ev.Event, ctx.Err())
+		case <-t.C:
+			s.log.Warn("rooms: a registry event was not read back in time; publishing it again", "event", ev.Event, "id", ev.ID, "after", s.opts.RepublishAfter)
+		}
 	}
 }
 
