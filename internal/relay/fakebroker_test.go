@@ -118,33 +118,20 @@ func TestBrokerErrorReconnectsAndRestores(t *testing.T) {
 	var conns atomic.Int32
 	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
 		n := conns.Add(1)
-		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-		dec := stomp.NewDecoder(stomp.Limits{})
-		buf := make([]byte, 4096)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
+		serveFrames(c, func(f *stomp.Frame) bool {
+			if f.Command == stomp.DISCONNECT {
+				c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
 			}
-			dec.Feed(buf[:k])
-			for {
-				f, err := dec.Next()
-				if err != nil || f == nil {
-					break
-				}
-				if f.Command == stomp.DISCONNECT {
-					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
-				}
-				if f.Command == stomp.SUBSCRIBE {
-					subscribes <- f
-					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
-					if n == 1 {
-						// the first session breaks
-						c.Write(stomp.New(stomp.ERROR, "message", "boom").Encode(stomp.V12))
-					}
+			if f.Command == stomp.SUBSCRIBE {
+				subscribes <- f
+				c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
+				if n == 1 {
+					// the first session breaks
+					c.Write(stomp.New(stomp.ERROR, "message", "boom").Encode(stomp.V12))
 				}
 			}
-		}
+			return true
+		})
 	})
 	r := startFake(t, b, -1)
 	s := newSink("c")
@@ -246,35 +233,22 @@ func TestRefusingBrokerIsNotRedialledAtProbeRate(t *testing.T) {
 func TestRefusalNamedInErrorBody(t *testing.T) {
 	subscribes := make(chan string, 10)
 	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
-		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-		dec := stomp.NewDecoder(stomp.Limits{})
-		buf := make([]byte, 4096)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			dec.Feed(buf[:k])
-			for {
-				f, err := dec.Next()
-				if err != nil || f == nil {
-					break
+		serveFrames(c, func(f *stomp.Frame) bool {
+			switch f.Command {
+			case stomp.SUBSCRIBE:
+				subscribes <- f.Header("destination")
+				if f.Header("destination") == "/queue/denied" {
+					refusal := stomp.New(stomp.ERROR, "message", "access_refused")
+					refusal.Body = []byte("ACCESS_REFUSED - access to queue 'denied' in vhost '/' refused for user 'guest'")
+					c.Write(refusal.Encode(stomp.V12))
+					return false
 				}
-				switch f.Command {
-				case stomp.SUBSCRIBE:
-					subscribes <- f.Header("destination")
-					if f.Header("destination") == "/queue/denied" {
-						refusal := stomp.New(stomp.ERROR, "message", "access_refused")
-						refusal.Body = []byte("ACCESS_REFUSED - access to queue 'denied' in vhost '/' refused for user 'guest'")
-						c.Write(refusal.Encode(stomp.V12))
-						return
-					}
-					fallthrough
-				case stomp.DISCONNECT:
-					c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
-				}
+				fallthrough
+			case stomp.DISCONNECT:
+				c.Write(stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12))
 			}
-		}
+			return true
+		})
 	})
 	r := startFake(t, b, -1)
 	by, victim := newSink("bystander"), newSink("victim")
@@ -325,37 +299,24 @@ func TestRestoredSubscriptionRefusedPastGrace(t *testing.T) {
 	var conns, refused atomic.Int32
 	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
 		n := conns.Add(1)
-		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-		dec := stomp.NewDecoder(stomp.Limits{})
-		buf := make([]byte, 4096)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
+		serveFrames(c, func(f *stomp.Frame) bool {
+			receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+			if f.Command == stomp.SUBSCRIBE && f.Header("destination") == "/queue/q" && n > 1 {
+				// what RabbitMQ does: ERROR, the refused frame's
+				// RECEIPT, close
+				refused.Add(1)
+				c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+				c.Write(receipt)
+				return false
 			}
-			dec.Feed(buf[:k])
-			for {
-				f, err := dec.Next()
-				if err != nil || f == nil {
-					break
-				}
-				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
-				if f.Command == stomp.SUBSCRIBE && f.Header("destination") == "/queue/q" && n > 1 {
-					// what RabbitMQ does: ERROR, the refused frame's
-					// RECEIPT, close
-					refused.Add(1)
-					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
-					c.Write(receipt)
-					return
-				}
-				if f.Header("receipt") != "" {
-					c.Write(receipt)
-				}
-				if f.Command == stomp.SUBSCRIBE && n == 1 {
-					return // the first session drops once the queue is subscribed
-				}
+			if f.Header("receipt") != "" {
+				c.Write(receipt)
 			}
-		}
+			if f.Command == stomp.SUBSCRIBE && n == 1 {
+				return false // the first session drops once the queue is subscribed
+			}
+			return true
+		})
 	})
 	r := startFake(t, b, -1)
 	s := newSink("c")
@@ -379,32 +340,19 @@ func TestRestoredSubscriptionRefusedPastGrace(t *testing.T) {
 func TestSubscribeMadeDuringOutageRetried(t *testing.T) {
 	var refused atomic.Int32
 	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
-		c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-		dec := stomp.NewDecoder(stomp.Limits{})
-		buf := make([]byte, 4096)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
+		serveFrames(c, func(f *stomp.Frame) bool {
+			receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+			if f.Command == stomp.SUBSCRIBE && refused.Load() < 3 {
+				refused.Add(1)
+				c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
+				c.Write(receipt)
+				return false
 			}
-			dec.Feed(buf[:k])
-			for {
-				f, err := dec.Next()
-				if err != nil || f == nil {
-					break
-				}
-				receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
-				if f.Command == stomp.SUBSCRIBE && refused.Load() < 3 {
-					refused.Add(1)
-					c.Write(stomp.New(stomp.ERROR, "message", "not_found").Encode(stomp.V12))
-					c.Write(receipt)
-					return
-				}
-				if f.Header("receipt") != "" {
-					c.Write(receipt)
-				}
+			if f.Header("receipt") != "" {
+				c.Write(receipt)
 			}
-		}
+			return true
+		})
 	})
 	sw := &switchDialer{dial: b.Dial}
 	sw.setDown(true)
@@ -433,4 +381,29 @@ func TestSubscribeMadeDuringOutageRetried(t *testing.T) {
 		t.Fatalf("%d refusals", n)
 	}
 	s.noErrors(t)
+}
+
+// serveFrames answers a CONNECT with CONNECTED (STOMP 1.2), then hands
+// handle every frame c sends, until c closes or handle returns false
+// (the broker drops the connection).
+func serveFrames(c net.Conn, handle func(f *stomp.Frame) bool) {
+	c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
+	dec := stomp.NewDecoder(stomp.Limits{})
+	buf := make([]byte, 4096)
+	for {
+		k, err := c.Read(buf)
+		if err != nil {
+			return
+		}
+		dec.Feed(buf[:k])
+		for {
+			f, err := dec.Next()
+			if err != nil || f == nil {
+				break
+			}
+			if !handle(f) {
+				return
+			}
+		}
+	}
 }

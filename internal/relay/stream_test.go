@@ -73,50 +73,37 @@ type streamMsg struct {
 
 func (b *streamBroker) script(c net.Conn, _ *stomp.Frame) {
 	n := int(b.session.Add(1))
-	c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-	dec := stomp.NewDecoder(stomp.Limits{})
-	buf := make([]byte, 4096)
-	for {
-		k, err := c.Read(buf)
-		if err != nil {
-			return
+	serveFrames(c, func(f *stomp.Frame) bool {
+		if r := f.Header("receipt"); r != "" {
+			c.Write(stomp.New(stomp.RECEIPT, "receipt-id", r).Encode(stomp.V12))
 		}
-		dec.Feed(buf[:k])
-		for {
-			f, err := dec.Next()
-			if err != nil || f == nil {
-				break
-			}
-			if r := f.Header("receipt"); r != "" {
-				c.Write(stomp.New(stomp.RECEIPT, "receipt-id", r).Encode(stomp.V12))
-			}
-			if f.Command != stomp.SUBSCRIBE {
-				b.frames <- f
-				continue
-			}
-			if n > len(b.wantOffset) {
-				b.t.Errorf("session %d: unexpected SUBSCRIBE %v", n, f.Headers)
-				return
-			}
-			var offsets []string
-			for _, kv := range f.Headers {
-				if kv.Key == streamOffsetHeader {
-					offsets = append(offsets, kv.Value)
-				}
-			}
-			if len(offsets) != 1 || offsets[0] != b.wantOffset[n-1] || f.Header("ack") != "client-individual" || f.Header("prefetch-count") != "10" {
-				b.t.Errorf("session %d: SUBSCRIBE %v, want x-stream-offset %s", n, f.Headers, b.wantOffset[n-1])
-			}
-			for _, m := range b.sends[n-1] {
-				off := strconv.Itoa(m.offset)
-				c.Write(stomp.New(stomp.MESSAGE, "subscription", f.Header("id"), "destination", f.Header("destination"),
-					"message-id", m.ack, "ack", m.ack, streamOffsetHeader, off).Encode(stomp.V12))
-			}
-			if n < len(b.wantOffset) {
-				return // hang up: the relay reconnects
+		if f.Command != stomp.SUBSCRIBE {
+			b.frames <- f
+			return true
+		}
+		if n > len(b.wantOffset) {
+			b.t.Errorf("session %d: unexpected SUBSCRIBE %v", n, f.Headers)
+			return false
+		}
+		var offsets []string
+		for _, kv := range f.Headers {
+			if kv.Key == streamOffsetHeader {
+				offsets = append(offsets, kv.Value)
 			}
 		}
-	}
+		if len(offsets) != 1 || offsets[0] != b.wantOffset[n-1] || f.Header("ack") != "client-individual" || f.Header("prefetch-count") != "10" {
+			b.t.Errorf("session %d: SUBSCRIBE %v, want x-stream-offset %s", n, f.Headers, b.wantOffset[n-1])
+		}
+		for _, m := range b.sends[n-1] {
+			off := strconv.Itoa(m.offset)
+			c.Write(stomp.New(stomp.MESSAGE, "subscription", f.Header("id"), "destination", f.Header("destination"),
+				"message-id", m.ack, "ack", m.ack, streamOffsetHeader, off).Encode(stomp.V12))
+		}
+		if n < len(b.wantOffset) {
+			return false // hang up: the relay reconnects
+		}
+		return true
+	})
 }
 
 // A stream subscription resumes after the last offset it delivered, drops
