@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,6 +62,18 @@ func setBinding(t *testing.T, room string, bound bool) {
 		}
 		return ch.QueueUnbind(q, q, "amq.topic", nil)
 	})
+}
+
+// unbindRoom unbinds the room's stream, so that what the room is sent is
+// stored nowhere, until the returned rebind; rebind runs at cleanup when
+// the test did not call it.
+func unbindRoom(t *testing.T, room string) (rebind func()) {
+	t.Helper()
+	setBinding(t, room, false)
+	var once sync.Once
+	rebind = func() { once.Do(func() { setBinding(t, room, true) }) }
+	t.Cleanup(rebind)
+	return rebind
 }
 
 // sendRoom sends one /app/chat.send of text to room, with a receipt when
@@ -231,18 +244,11 @@ func TestLostSendIsRepublished(t *testing.T) {
 		t.Fatalf("live subscriber got %v", got)
 	}
 
-	setBinding(t, room, false)
-	rebound := false
-	defer func() {
-		if !rebound {
-			setBinding(t, room, true)
-		}
-	}()
+	rebind := unbindRoom(t, room)
 	sendRoom(t, c, room, "lost-once", "r1")
 	waitRepublished(t, r, 2)
 	expectNothing(t, c, 100*time.Millisecond, "while the message is stored nowhere")
-	setBinding(t, room, true)
-	rebound = true
+	rebind()
 	t0 := time.Now()
 	expectReceipt(t, c, "r1", 15*time.Second)
 	t.Logf("RECEIPT %v after the binding came back (%d republishes)", time.Since(t0), r.srv.confirm.Stats().Republished)
@@ -334,13 +340,7 @@ func TestUnstoredSendGetsAnError(t *testing.T) {
 	sendRoom(t, c, room, "before", "r0")
 	expectReceipt(t, c, "r0", 15*time.Second)
 
-	setBinding(t, room, false)
-	rebound := false
-	defer func() {
-		if !rebound {
-			setBinding(t, room, true)
-		}
-	}()
+	rebind := unbindRoom(t, room)
 	t0 := time.Now()
 	sendRoom(t, c, room, "never", "r1")
 	quiet := connect(t, r, "quiet") // no errors subscription
@@ -380,8 +380,7 @@ func TestUnstoredSendGetsAnError(t *testing.T) {
 	if code := <-pushed; code != http.StatusServiceUnavailable {
 		t.Fatalf("push while unstorable: %d", code)
 	}
-	setBinding(t, room, true)
-	rebound = true
+	rebind()
 	// the session goes on
 	sendRoom(t, c, room, "after", "r2")
 	expectReceipt(t, c, "r2", 15*time.Second)
@@ -431,21 +430,14 @@ func TestDisconnectWaitsForConfirmation(t *testing.T) {
 	c := connect(t, r, "leaver")
 	sendRoom(t, c, room, "before", "r0")
 	expectReceipt(t, c, "r0", 15*time.Second)
-	setBinding(t, room, false)
-	rebound := false
-	defer func() {
-		if !rebound {
-			setBinding(t, room, true)
-		}
-	}()
+	rebind := unbindRoom(t, room)
 	sendRoom(t, c, room, "parting words", "r1")
 	if err := c.Send(stomp.New(stomp.DISCONNECT, "receipt", "bye")); err != nil {
 		t.Fatal(err)
 	}
 	// past the default DISCONNECT wait of 5 s
 	waitRepublished(t, r, int64(5*time.Second/r.srv.cfg.Rooms.Confirm.RepublishAfter)+1)
-	setBinding(t, room, true)
-	rebound = true
+	rebind()
 	expectReceipt(t, c, "r1", 15*time.Second)
 	expectReceipt(t, c, "bye", 5*time.Second)
 	if _, err := c.WaitClosed(5 * time.Second); err != nil {

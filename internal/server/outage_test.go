@@ -20,7 +20,6 @@ import (
 // receipted after it.
 func TestBrokerOutage(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
-	n := rabbit
 	r := start(t, cfg)
 	room := createRoom(t, r, unique(t))
 	const clients = 20
@@ -32,18 +31,7 @@ func TestBrokerOutage(t *testing.T) {
 		}
 	}
 	sender := connect(t, r, "outage-sender")
-	if err := n.StopApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = n.StartApp()
-		}
-	})
-	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return !r.srv.Relay().Ready(), nil }); err != nil {
-		t.Fatalf("relay still ready with the broker stopped: %v", err)
-	}
+	restart := stopBroker(t, r)
 	if code := httpStatus(t, r.HTTP()+"/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz = %d during outage", code)
 	}
@@ -55,10 +43,7 @@ func TestBrokerOutage(t *testing.T) {
 	if err := sender.Send(send); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.StartApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	back := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, clients+1)
@@ -107,7 +92,6 @@ func TestOutboxFull(t *testing.T) {
 	cfg.Broker.Connections = 1
 	cfg.Broker.OutboxFrames = 2
 	cfg.Policy.ClientSend = []string{"/app/**", "/topic/**"}
-	n := rabbit
 	r := start(t, cfg)
 	dest := "/topic/" + unique(t)
 	sub := connect(t, r, "outbox-sub")
@@ -115,18 +99,7 @@ func TestOutboxFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender := connect(t, r, "outbox-sender")
-	if err := n.StopApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = n.StartApp()
-		}
-	})
-	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return !r.srv.Relay().Ready(), nil }); err != nil {
-		t.Fatal(err)
-	}
+	restart := stopBroker(t, r)
 	for i := 1; i <= 3; i++ {
 		f := stomp.New(stomp.SEND, "destination", dest, "receipt", fmt.Sprint("m", i))
 		f.Body = []byte(fmt.Sprint("message ", i))
@@ -141,10 +114,7 @@ func TestOutboxFull(t *testing.T) {
 	if e.Header("receipt-id") != "m3" || !strings.Contains(string(e.Body), "send buffer full") {
 		t.Fatalf("ERROR for the SEND that did not fit: %v %q", e.Headers, e.Body)
 	}
-	if err := n.StartApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	for i := 1; i <= 2; i++ {
 		m, err := sub.Expect(stomp.MESSAGE, 10*time.Second)
 		if err != nil || string(m.Body) != fmt.Sprint("message ", i) {
@@ -164,4 +134,27 @@ func httpStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// stopBroker stops the package's RabbitMQ node and waits until r's relay
+// knows it. The returned restart starts the node again and waits for it;
+// it runs at cleanup when the test did not call it.
+func stopBroker(t *testing.T, r *replica) (restart func()) {
+	t.Helper()
+	if err := rabbit.StopApp(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	restart = func() {
+		once.Do(func() {
+			if err := rabbit.StartApp(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(restart)
+	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return !r.srv.Relay().Ready(), nil }); err != nil {
+		t.Fatalf("relay still ready with the broker stopped: %v", err)
+	}
+	return restart
 }

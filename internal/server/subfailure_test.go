@@ -61,7 +61,6 @@ func stillOpen(t testing.TB, c *stomptest.Client) {
 // once the broker is back the same SUBSCRIBE (same id) works.
 func TestRoomNotReadyFailsOnlyThatSubscription(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
-	n := rabbit
 	r := start(t, cfg)
 	room := createRoom(t, r, unique(t))
 	dest := "/topic/room." + room
@@ -70,18 +69,7 @@ func TestRoomNotReadyFailsOnlyThatSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := n.StopApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted := false
-	t.Cleanup(func() {
-		if !restarted {
-			_ = n.StartApp()
-		}
-	})
-	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) { return !r.srv.Relay().Ready(), nil }); err != nil {
-		t.Fatalf("relay still ready with the broker stopped: %v", err)
-	}
+	restart := stopBroker(t, r)
 	began := time.Now()
 	if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "room", "destination", dest, "receipt", "r1")); err != nil {
 		t.Fatal(err)
@@ -90,10 +78,7 @@ func TestRoomNotReadyFailsOnlyThatSubscription(t *testing.T) {
 	t.Logf("after %v: %s", time.Since(began).Round(time.Millisecond), e.Message)
 	stillOpen(t, c)
 
-	if err := n.StartApp(); err != nil {
-		t.Fatal(err)
-	}
-	restarted = true
+	restart()
 	// the feed catches up with the broker within its sync timeout
 	if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "room", "destination", dest, "receipt", "r2")); err != nil {
 		t.Fatal(err)
