@@ -143,8 +143,10 @@ type Store interface {
 	// called. deliver gets the message and its JSON encoding; it must not
 	// block. If the store stops following the room for good (the room was
 	// deleted, its broker subscription was cancelled), deliver is called
-	// once more with the zero Message and a nil body, and then never
-	// again. Follow returns once the follower is attached.
+	// once more with a nil body and a Message holding only an Offset, and
+	// then never again: the follower has been handed every message up to
+	// that offset (-1: unknown), so that Follow with Start.After at it
+	// goes on with no gap. Follow returns once the follower is attached.
 	Follow(ctx context.Context, roomID string, start Start, deliver func(Message, []byte)) (stop func(), err error)
 	// Close releases the store's broker resources.
 	Close() error

@@ -84,7 +84,8 @@ func TestServerPush(t *testing.T) {
 }
 
 // TestDeleteRoom: deleting a followed room removes it on every replica
-// and tells its followers, without costing any replica its shared broker
+// and tells its followers (on /user/queue/errors when they listen there,
+// else with an ERROR), without costing any replica its shared broker
 // connection, and other rooms keep working.
 func TestDeleteRoom(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
@@ -95,6 +96,13 @@ func TestDeleteRoom(t *testing.T) {
 	waitRoom(t, b, other)
 	mourner := connect(t, b, "mourner")
 	if err := mourner.Subscribe("d", "/topic/room."+doomed); err != nil {
+		t.Fatal(err)
+	}
+	listener := connect(t, b, "listener") // hears errors on its queue
+	if err := listener.Subscribe("e", "/user/queue/errors"); err != nil {
+		t.Fatal(err)
+	}
+	if err := listener.Subscribe("d", "/topic/room."+doomed); err != nil {
 		t.Fatal(err)
 	}
 	c := connect(t, b, "bystander")
@@ -129,8 +137,11 @@ func TestDeleteRoom(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("stream room.%s not deleted: %v", doomed, err)
 	}
-	// the follower of the deleted room is told (STOMP cannot end a single
-	// subscription, so it is an ERROR and the client reconnects)
+	// the followers of the deleted room are told: on /user/queue/errors,
+	// the session going on, or else (STOMP cannot end a single
+	// subscription) with an ERROR
+	expectSubscriptionError(t, listener, "e", "", "d", "/topic/room."+doomed, "subscription_ended", 10*time.Second)
+	stillOpen(t, listener)
 	expectError(t, mourner, "room subscription ended")
 	sender := connect(t, a, "talker")
 	sendNumbered(t, sender, other, "after", 1, 1)

@@ -146,9 +146,8 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 		}
 	}
 	if body == nil {
-		// the store stopped following the room: STOMP cannot end one
-		// subscription, so the client is told and reconnects to resume
-		s.fail(nil, "room subscription ended", fmt.Sprintf("room %s is no longer followed by this server; reconnect and resubscribe with x-resume-after to continue", sub.room), CloseServerError)
+		// the store stopped following the room (see refollow.go)
+		s.roomEnded(sub, m.Offset)
 		return
 	}
 	if len(body) == 0 {

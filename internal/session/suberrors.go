@@ -56,8 +56,9 @@ func (s *Session) subscriptionEnded(id string, f *stomp.Frame) {
 }
 
 // subscriptionError tells the client on its /user/queue/errors
-// subscriptions that subscription sub failed or ended.
-func (s *Session) subscriptionError(sub *subscription, code, message string) {
+// subscriptions that subscription sub failed or ended, and reports
+// whether it has any.
+func (s *Session) subscriptionError(sub *subscription, code, message string) bool {
 	body, _ := json.Marshal(subscribeRefusal{
 		Code:         code,
 		Message:      message,
@@ -66,5 +67,7 @@ func (s *Session) subscriptionError(sub *subscription, code, message string) {
 	})
 	if !s.toErrorsQueue(body) {
 		s.log(slog.LevelInfo, "subscription error not delivered: no /user/queue/errors subscription", "destination", sub.display, "subscription", sub.id, "code", code)
+		return false
 	}
+	return true
 }

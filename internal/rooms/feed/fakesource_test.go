@@ -186,6 +186,7 @@ type collector struct {
 	data  [][]byte
 	got   chan struct{} // signalled after every message
 	ended int           // end notices (nil body)
+	endAt int64         // the offset of the last end notice
 }
 
 func newCollector() *collector { return &collector{got: make(chan struct{}, 1)} }
@@ -194,6 +195,7 @@ func (c *collector) deliver(m rooms.Message, b []byte) {
 	c.mu.Lock()
 	if b == nil { // the feed ended
 		c.ended++
+		c.endAt = m.Offset
 		c.mu.Unlock()
 		return
 	}

@@ -435,6 +435,43 @@ func TestStartAndTailFailure(t *testing.T) {
 	}
 }
 
+// TestEndSaysWhereToGoOn: a feed that fails tells its followers the
+// offset it had reached; following again after it delivers exactly what
+// was published since, none missing and none twice.
+func TestEndSaysWhereToGoOn(t *testing.T) {
+	l := newFakeLog(t)
+	publishN(l, 3)
+	s := testSet(t, l, 10)
+	c := newCollector()
+	stop, err := s.Follow(ctx(t), "r", rooms.Live, c.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	n, at := l.publish()
+	if got := c.waitLen(t, 1); !slices.Equal(got, []int{n}) {
+		t.Fatalf("live: %v", got)
+	}
+	l.add(Record{Marker: "m"}) // applied too: the end is past it
+	l.failTails(errors.New("broker gone"))
+	c.mu.Lock()
+	ended, endAt := c.ended, c.endAt
+	c.mu.Unlock()
+	if ended != 1 || endAt != at+1 {
+		t.Fatalf("%d end notices at %d, want 1 at %d", ended, endAt, at+1)
+	}
+	missed, _ := l.publish() // while nobody tails the log
+	c2 := newCollector()
+	stop2, err := s.Follow(ctx(t), "r", rooms.Start{After: endAt}, c2.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop2()
+	if got := c2.waitLen(t, 1); !slices.Equal(got, []int{missed}) {
+		t.Fatalf("after the end: %v, want [%d]", got, missed)
+	}
+}
+
 // TestHistoryTrimDoesNotHoleTheRing: a History read wider than the ring
 // keeps only the newest entries; a later resume must still get every
 // message, not the ring's newest with a hole before them.

@@ -238,8 +238,13 @@ func (f *roomFeed) afterEnd(stop func(), told []*follower) {
 	if stop != nil {
 		stop()
 	}
+	// every follower was handed what the feed applied up to f.last,
+	// which no longer changes: the end says where to follow on from
+	f.mu.Lock()
+	last := f.last
+	f.mu.Unlock()
 	for _, fl := range told {
-		fl.deliver(rooms.Message{}, nil)
+		fl.deliver(rooms.Message{Offset: last}, nil)
 	}
 }
 
