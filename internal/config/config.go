@@ -216,6 +216,11 @@ type History struct {
 	MaxBytes  int64  `mapstructure:"max_bytes"`
 	Buffer    int    `mapstructure:"buffer"`
 	MaxReplay int    `mapstructure:"max_replay"`
+	// Replicas is the x-initial-cluster-size of new room streams: how
+	// many RabbitMQ cluster nodes hold each room's history. 0 leaves it
+	// to RabbitMQ, which puts a replica on every cluster member at
+	// declare time.
+	Replicas int `mapstructure:"replicas"`
 }
 
 // Presence configures who-is-online tracking.
@@ -324,6 +329,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.History.MaxBytes < 1 || c.Rooms.History.Buffer < 1 || c.Rooms.History.MaxReplay < 1 {
 		return fmt.Errorf("rooms.history.max_bytes, buffer and max_replay must be positive")
+	}
+	if c.Rooms.History.Replicas < 0 {
+		return fmt.Errorf("rooms.history.replicas %d: want 0 (every cluster node) or a number of nodes", c.Rooms.History.Replicas)
 	}
 	if c.Rooms.MaxMessageBytes < 1 {
 		return fmt.Errorf("rooms.max_message_bytes must be positive")

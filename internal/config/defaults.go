@@ -163,6 +163,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.history.max_bytes", d.Rooms.History.MaxBytes)
 	v.SetDefault("rooms.history.buffer", d.Rooms.History.Buffer)
 	v.SetDefault("rooms.history.max_replay", d.Rooms.History.MaxReplay)
+	v.SetDefault("rooms.history.replicas", d.Rooms.History.Replicas)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)

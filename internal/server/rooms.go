@@ -157,6 +157,7 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		Start:     amqpStart,
 		MaxAge:    cfg.Rooms.History.MaxAge,
 		MaxBytes:  cfg.Rooms.History.MaxBytes,
+		Replicas:  cfg.Rooms.History.Replicas,
 		Buffer:    cfg.Rooms.History.Buffer,
 		Logger:    log,
 	})

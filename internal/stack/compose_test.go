@@ -270,7 +270,27 @@ func TestComposeMatchesNginx(t *testing.T) {
 // gives the replicas names a key of config.yaml, and the image's
 // config.yaml with that environment yields the intended settings.
 func TestComposeEnvironmentLoads(t *testing.T) {
-	s := loadProject(t).Services["chatrelay1"]
+	cfg := loadServiceConfig(t, "compose.yaml", loadProject(t).Services["chatrelay1"])
+	u := composeBrokerUser(t)
+	if cfg.Broker.Mode != config.BrokerRabbitMQ ||
+		!slices.Equal(cfg.Broker.Addresses, []string{"rabbitmq:61613"}) ||
+		!slices.Equal(cfg.Broker.AMQPAddresses, []string{"rabbitmq:5672"}) ||
+		cfg.Broker.Login != u.Login || cfg.Broker.Passcode != u.Passcode || cfg.Broker.VHost != u.VHost {
+		t.Errorf("broker settings %+v", cfg.Broker)
+	}
+	if cfg.HTTP.Addr != ":8080" || cfg.HTTP.APIKey != "" {
+		t.Errorf("http settings %+v", cfg.HTTP)
+	}
+	if cfg.Limits.MaxConnectionsPerAddress < 1000 {
+		t.Errorf("limits.max_connections_per_address %d: behind nginx every client has nginx's address", cfg.Limits.MaxConnectionsPerAddress)
+	}
+}
+
+// loadServiceConfig checks that every CHATRELAY_* variable the compose
+// file gives service s names a key of config.yaml, then loads config.yaml
+// with that environment (for the rest of the test) as the image does.
+func loadServiceConfig(t *testing.T, file string, s types.ServiceConfig) config.Config {
+	t.Helper()
 	var doc map[string]any
 	if err := yaml.Unmarshal([]byte(repoFile(t, "config.yaml")), &doc); err != nil {
 		t.Fatal(err)
@@ -292,7 +312,7 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 			continue
 		}
 		if !keys[name] {
-			t.Errorf("compose.yaml sets %s, which names no key of config.yaml", k)
+			t.Errorf("%s sets %s, which names no key of config.yaml", file, k)
 		}
 		val := ""
 		if v != nil {
@@ -302,21 +322,9 @@ func TestComposeEnvironmentLoads(t *testing.T) {
 	}
 	cfg, err := config.Load(filepath.Join(repoRoot(t), "config.yaml"))
 	if err != nil {
-		t.Fatalf("config.yaml with the replicas' environment: %v", err)
+		t.Fatalf("config.yaml with the environment %s gives %s: %v", file, s.Name, err)
 	}
-	u := composeBrokerUser(t)
-	if cfg.Broker.Mode != config.BrokerRabbitMQ ||
-		!slices.Equal(cfg.Broker.Addresses, []string{"rabbitmq:61613"}) ||
-		!slices.Equal(cfg.Broker.AMQPAddresses, []string{"rabbitmq:5672"}) ||
-		cfg.Broker.Login != u.Login || cfg.Broker.Passcode != u.Passcode || cfg.Broker.VHost != u.VHost {
-		t.Errorf("broker settings %+v", cfg.Broker)
-	}
-	if cfg.HTTP.Addr != ":8080" || cfg.HTTP.APIKey != "" {
-		t.Errorf("http settings %+v", cfg.HTTP)
-	}
-	if cfg.Limits.MaxConnectionsPerAddress < 1000 {
-		t.Errorf("limits.max_connections_per_address %d: behind nginx every client has nginx's address", cfg.Limits.MaxConnectionsPerAddress)
-	}
+	return cfg
 }
 
 func sortedCopy(s []string) []string {

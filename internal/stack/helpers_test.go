@@ -57,14 +57,20 @@ func repoFile(t testing.TB, rel string) string {
 	return string(b)
 }
 
-// loadProject loads compose.yaml the way docker compose does, from the
-// repository root, with an empty environment (so ${VAR:-default} takes its
-// default) and no .env file.
+// loadProject loads compose.yaml (see loadCompose).
 func loadProject(t testing.TB) *types.Project {
+	t.Helper()
+	return loadCompose(t, "compose.yaml")
+}
+
+// loadCompose loads a compose file of the repository root the way docker
+// compose does, from the root, with an empty environment (so
+// ${VAR:-default} takes its default) and no .env file.
+func loadCompose(t testing.TB, file string) *types.Project {
 	t.Helper()
 	root := repoRoot(t)
 	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, "compose.yaml")},
+		[]string{filepath.Join(root, file)},
 		cli.WithWorkingDirectory(root),
 		cli.WithEnv(nil),
 		cli.WithInterpolation(true),
@@ -78,7 +84,7 @@ func loadProject(t testing.TB) *types.Project {
 	defer cancel()
 	p, err := cli.ProjectFromOptions(ctx, opts)
 	if err != nil {
-		t.Fatalf("load compose.yaml: %v", err)
+		t.Fatalf("load %s: %v", file, err)
 	}
 	return p
 }

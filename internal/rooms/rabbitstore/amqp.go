@@ -86,14 +86,19 @@ func defaultConnectionName() string {
 }
 
 // streamArgs are the queue arguments of a stream with the given
-// retention (zero values: none).
-func streamArgs(maxAge string, maxBytes int64) amqp.Table {
+// retention and number of cluster nodes holding it (zero values: none,
+// and RabbitMQ's default: a replica on every cluster member at declare
+// time).
+func streamArgs(maxAge string, maxBytes int64, replicas int) amqp.Table {
 	args := amqp.Table{"x-queue-type": "stream"}
 	if maxAge != "" {
 		args["x-max-age"] = maxAge
 	}
 	if maxBytes > 0 {
 		args["x-max-length-bytes"] = maxBytes
+	}
+	if replicas > 0 {
+		args["x-initial-cluster-size"] = int64(replicas)
 	}
 	return args
 }

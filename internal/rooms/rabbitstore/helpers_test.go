@@ -44,9 +44,22 @@ type replica struct {
 // store's options.
 func newReplica(t *testing.T, n *rabbittest.Node, tweak func(*Options)) *replica {
 	t.Helper()
+	return newReplicaOn(t, []*rabbittest.Node{n}, tweak)
+}
+
+// newReplicaOn starts a relay listing every node of nodes (a cluster's,
+// say) for STOMP and a Store listing them for AMQP; opts may tweak the
+// store's options.
+func newReplicaOn(t *testing.T, nodes []*rabbittest.Node, tweak func(*Options)) *replica {
+	t.Helper()
 	log := testLogger(t)
+	var stompAddrs, amqpURLs []string
+	for _, n := range nodes {
+		stompAddrs = append(stompAddrs, n.STOMPAddr())
+		amqpURLs = append(amqpURLs, AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/"))
+	}
 	r := relay.New(relay.Config{
-		Addresses:    []string{n.STOMPAddr()},
+		Addresses:    stompAddrs,
 		Login:        "guest",
 		Passcode:     "guest",
 		ReconnectMin: 50 * time.Millisecond,
@@ -61,7 +74,7 @@ func newReplica(t *testing.T, n *rabbittest.Node, tweak func(*Options)) *replica
 	})
 	opts := Options{
 		Relay:       r,
-		AMQPURLs:    []string{AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/")},
+		AMQPURLs:    amqpURLs,
 		MaxAge:      "1D",
 		Buffer:      100,
 		DeleteGrace: 100 * time.Millisecond,

@@ -25,7 +25,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	now := s.opts.Now().UTC()
 	room.CreatedAt = now
 	queue := rooms.StreamName(room.ID)
-	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes), queue); err != nil {
+	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas), queue); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
 	}
 	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin})

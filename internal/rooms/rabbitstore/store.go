@@ -72,6 +72,10 @@ type Options struct {
 	MaxAge string
 	// MaxBytes is the x-max-length-bytes of new room streams; 0: none.
 	MaxBytes int64
+	// Replicas is the x-initial-cluster-size of new room streams: how
+	// many cluster nodes hold each one. 0: RabbitMQ's default, every
+	// cluster member at declare time. Streams that exist keep theirs.
+	Replicas int
 	// Buffer is how many of a room's newest messages a feed keeps
 	// (default feed.DefaultBuffer).
 	Buffer int
@@ -255,7 +259,11 @@ func (s *Store) record(ctx context.Context, ev event) error {
 func (s *Store) declareRegistry(ctx context.Context, timeout <-chan time.Time) error {
 	wait := 100 * time.Millisecond
 	for {
-		err := s.amqp.declareStream(s.registry, streamArgs("", 0), "")
+		// The registry's arguments never change, Replicas included: a
+		// redeclare with other arguments than the stream has fails
+		// with PRECONDITION_FAILED, so a changed argument would stop
+		// every replica of an upgraded deployment from starting.
+		err := s.amqp.declareStream(s.registry, streamArgs("", 0, 0), "")
 		if err == nil {
 			return nil
 		}
