@@ -159,7 +159,9 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		MaxBytes:  cfg.Rooms.History.MaxBytes,
 		Replicas:  cfg.Rooms.History.Replicas,
 		Buffer:    cfg.Rooms.History.Buffer,
-		Logger:    log,
+		// registry events are confirmed like room messages
+		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
+		Logger:         log,
 	})
 }
 
