@@ -47,7 +47,8 @@ type Metrics struct {
 	limitCloses       *prometheus.CounterVec // limit
 	slowConsumers     prometheus.Counter
 
-	relayOnce sync.Once
+	relayOnce   sync.Once
+	confirmOnce sync.Once
 }
 
 // New returns a Metrics with every collector registered on a new

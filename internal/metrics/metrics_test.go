@@ -10,6 +10,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms/confirm"
 )
 
 // value gathers m and returns the value of name with exactly labels
@@ -142,6 +143,27 @@ func TestRelayMetrics(t *testing.T) {
 		{"chatrelay_upstream_subscriptions", []string{"kind=single"}, 4},
 		{"chatrelay_upstream_messages_received_total", nil, 10},
 		{"chatrelay_fanout_deliveries_total", nil, 25},
+	} {
+		if got := value(t, m, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+func TestConfirmMetrics(t *testing.T) {
+	m := New()
+	st := confirm.Stats{Stored: 9, NotStored: 2, Republished: 4, Pending: 3}
+	m.WatchConfirm(func() confirm.Stats { return st })
+	m.WatchConfirm(func() confirm.Stats { return confirm.Stats{} }) // ignored
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"chatrelay_room_messages_confirmed_total", []string{"result=stored"}, 9},
+		{"chatrelay_room_messages_confirmed_total", []string{"result=not_stored"}, 2},
+		{"chatrelay_room_messages_republished_total", nil, 4},
+		{"chatrelay_room_messages_awaiting_confirmation", nil, 3},
 	} {
 		if got := value(t, m, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -264,6 +264,17 @@ func TestLostSendIsRepublished(t *testing.T) {
 	if h := historyVia(t, r, room, 10); countText(h, "lost-once") != 1 || len(h) != 3 {
 		t.Fatalf("x-history %v", texts(h))
 	}
+	// operators see it on /metrics
+	m := scrapeMetrics(t, r)
+	if got := m.get(t, "chatrelay_room_messages_republished_total"); got < 2 {
+		t.Errorf("republished_total %v, want at least 2", got)
+	}
+	if got := m.get(t, "chatrelay_room_messages_confirmed_total", "result=stored"); got != 3 {
+		t.Errorf("confirmed_total{stored} %v, want 3", got)
+	}
+	if got := m.get(t, "chatrelay_room_messages_awaiting_confirmation"); got != 0 {
+		t.Errorf("awaiting_confirmation %v, want 0", got)
+	}
 }
 
 // TestDuplicateRecordsDeliveredOnce: (c) the same chat message written

@@ -91,6 +91,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Timeout:        cfg.Rooms.Confirm.Timeout,
 		Logger:         s.log.With("component", "confirm"),
 	})
+	s.metrics.WatchConfirm(s.confirm.Stats)
 	// a DISCONNECT's RECEIPT waits for the room messages still being
 	// confirmed
 	s.sessOpts.DisconnectWait = max(s.sessOpts.DisconnectWait, cfg.Rooms.Confirm.Timeout+time.Second)

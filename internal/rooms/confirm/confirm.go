@@ -101,11 +101,16 @@ type Stats struct {
 	Stored, NotStored int64
 	// Republished counts publishes after a message's first.
 	Republished int64
+	// Pending is how many messages wait to be seen stored now.
+	Pending int
 }
 
 // Stats returns the counts so far.
 func (c *Confirmer) Stats() Stats {
-	return Stats{Stored: c.stored.Load(), NotStored: c.notStored.Load(), Republished: c.republished.Load()}
+	c.mu.Lock()
+	pending := c.npending
+	c.mu.Unlock()
+	return Stats{Stored: c.stored.Load(), NotStored: c.notStored.Load(), Republished: c.republished.Load(), Pending: pending}
 }
 
 // New returns a Confirmer.
