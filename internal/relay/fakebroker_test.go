@@ -407,3 +407,76 @@ func serveFrames(c net.Conn, handle func(f *stomp.Frame) bool) {
 		}
 	}
 }
+
+// A SUBSCRIBE to a stream refused because its replica on the broker's
+// node is not running yet (RabbitMQ: precondition_failed, "does not have
+// a running replica on the local node") is not remembered: the same
+// SUBSCRIBE right after reaches the broker again, and is receipted once
+// the replica runs. A refusal for another reason is remembered.
+func TestStreamWithoutLocalReplicaNotRemembered(t *testing.T) {
+	var refused atomic.Int32
+	subscribes := make(chan string, 10)
+	b := newFakeBroker(t, func(c net.Conn, connect *stomp.Frame) {
+		serveFrames(c, func(f *stomp.Frame) bool {
+			receipt := stomp.New(stomp.RECEIPT, "receipt-id", f.Header("receipt")).Encode(stomp.V12)
+			if f.Command == stomp.SUBSCRIBE {
+				subscribes <- f.Header("destination")
+				var refusal *stomp.Frame
+				switch {
+				case f.Header("destination") == "/amq/queue/s" && refused.Add(1) == 1:
+					refusal = stomp.New(stomp.ERROR, "message", "precondition_failed")
+					refusal.Body = []byte("PRECONDITION_FAILED - stream queue 's' in vhost '/' does not have a running replica on the local node")
+				case f.Header("destination") == "/amq/queue/other":
+					refusal = stomp.New(stomp.ERROR, "message", "precondition_failed")
+					refusal.Body = []byte("PRECONDITION_FAILED - inequivalent arg 'x-queue-type'")
+				}
+				if refusal != nil {
+					c.Write(refusal.Encode(stomp.V12))
+					c.Write(receipt)
+					return false
+				}
+			}
+			if f.Header("receipt") != "" {
+				c.Write(receipt)
+			}
+			return true
+		})
+	})
+	r := startFake(t, b, -1)
+	// a SUBSCRIBE made before the first connection is retried: not this
+	waitCond(t, 5*time.Second, "ready", r.Ready)
+	for _, dest := range []string{"/amq/queue/s", "/amq/queue/other"} {
+		s := newSink(dest)
+		h := stomp.Headers{{Key: "receipt", Value: "r1"}}
+		if err := r.Attach(s).Subscribe("x", dest, h); err != nil {
+			t.Fatal(err)
+		}
+		if f := s.waitSubError(t, 5*time.Second, "x"); f.Header("message") != MsgSubscribeRefused {
+			t.Fatalf("%s: %v", dest, f.Headers)
+		}
+		waitCond(t, 5*time.Second, "ready again", r.Ready)
+		for len(subscribes) > 0 {
+			<-subscribes
+		}
+		again := newSink(dest + " again")
+		if err := r.Attach(again).Subscribe("x", dest, stomp.Headers{{Key: "receipt", Value: "r2"}}); err != nil {
+			t.Fatal(err)
+		}
+		if dest == "/amq/queue/other" {
+			// remembered: refused at once, the broker not asked
+			if f := again.waitSubError(t, 5*time.Second, "x"); f.Header("message") != MsgSubscribeRefused {
+				t.Fatalf("%s again: %v", dest, f.Headers)
+			}
+			select {
+			case got := <-subscribes:
+				t.Fatalf("SUBSCRIBE %s reached the broker", got)
+			default:
+			}
+			continue
+		}
+		again.receipt(t, "r2")
+		if got := <-subscribes; got != dest {
+			t.Fatalf("SUBSCRIBE %s, want %s", got, dest)
+		}
+	}
+}

@@ -165,9 +165,20 @@ func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, restored bool, e
 		c.endSub(x, MsgSubscribeRefused, detail, e)
 		ended = true
 	}
-	if ended && reason != "not_found" {
+	if ended && !transientRefusal(reason, string(f.Body)) {
 		c.r.refusals.add(key, reason)
 	}
+}
+
+// transientRefusal reports whether a broker refusal says nothing about
+// the next try, so that it is not remembered: not_found (a restarting
+// broker answers it for a queue it has not recovered yet) and RabbitMQ's
+// precondition_failed for a stream with no running replica on the node
+// the relay is connected to (a stream just declared, or one whose replica
+// here is restarting: RabbitMQ reads a stream from a local replica only).
+func transientRefusal(reason, body string) bool {
+	return reason == "not_found" ||
+		reason == "precondition_failed" && strings.Contains(body, "running replica on the local node")
 }
 
 // refusalDetail is the body of a refusal's ERROR. It names the broker's

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"chatrelay/internal/relay"
@@ -38,8 +39,11 @@ type streamSub struct {
 	limit     int
 	err       error
 	confirmed bool
-	ready     chan struct{} // capacity 1: something to take
-	subOK     chan struct{} // closed when the SUBSCRIBE is receipted
+	// refusal is the relay's refusal of the SUBSCRIBE (its body: "the
+	// broker answered REASON"), when it was refused before confirmed
+	refusal string
+	ready   chan struct{} // capacity 1: something to take
+	subOK   chan struct{} // closed when the SUBSCRIBE is receipted
 }
 
 // subscribeStream subscribes to the stream queue from offset (an
@@ -77,12 +81,26 @@ func (s *streamSub) Deliver(f *stomp.Frame) {
 		}
 	case stomp.ERROR:
 		s.err = fmt.Errorf("broker error: %s", f.Header("message"))
+		if !s.confirmed && f.Header("message") == relay.MsgSubscribeRefused {
+			s.refusal = string(f.Body)
+		}
 	}
 	s.mu.Unlock()
 	select {
 	case s.ready <- struct{}{}:
 	default:
 	}
+}
+
+// refusedForNow reports whether the broker refused the SUBSCRIBE for a
+// reason that may pass: not_found (a stream not recovered yet after a
+// restart) or precondition_failed (RabbitMQ reads a stream only from a
+// replica on the node the relay is connected to, and the replica of a
+// stream just declared elsewhere may not run yet).
+func (s *streamSub) refusedForNow() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.HasSuffix(s.refusal, "not_found") || strings.HasSuffix(s.refusal, "precondition_failed")
 }
 
 // take returns the queued frames, and the subscription's error once it

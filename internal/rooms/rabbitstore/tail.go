@@ -26,6 +26,12 @@ const (
 	markerRetry = 3 * time.Second
 	// readTimeout bounds one range read.
 	readTimeout = 15 * time.Second
+	// resubscribeFor bounds how long a tail whose SUBSCRIBE the broker
+	// refused for now (streamSub.refusedForNow) subscribes again, with
+	// waits from resubscribeMin doubling to resubscribeMax.
+	resubscribeFor = 10 * time.Second
+	resubscribeMin = 100 * time.Millisecond
+	resubscribeMax = time.Second
 )
 
 // markFunc publishes a marker record with nonce into a stream.
@@ -36,7 +42,10 @@ type markFunc func(ctx context.Context, nonce string) error
 // tells the sink Synced when it reads its own marker back, because then
 // it has read everything the stream held when it started.
 type tail struct {
-	sub    *streamSub
+	r      *relay.Relay
+	queue  string
+	offset string
+	sub    *streamSub // replaced by run when it subscribes again
 	sink   feed.Sink
 	mark   markFunc
 	log    *slog.Logger
@@ -53,7 +62,7 @@ func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFu
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &tail{sub: sub, sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	t := &tail{r: r, queue: queue, offset: offset, sub: sub, sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go t.run() // owns the consumer side of sub until stop
 	return t, nil
 }
@@ -74,6 +83,7 @@ func (t *tail) run() {
 	nonces := make(map[string]bool)
 	synced := false
 	subOK := t.sub.subOK
+	began, wait := time.Now(), resubscribeMin
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
@@ -116,6 +126,14 @@ func (t *tail) run() {
 			if len(frames) > 0 {
 				t.sub.ack(frames[len(frames)-1])
 			}
+			if err != nil && !synced && subOK != nil && t.sub.refusedForNow() && time.Since(began) < resubscribeFor {
+				t.log.Warn("rooms: the broker refused the stream subscription for now; subscribing again", "err", err, "in", wait)
+				if !t.resubscribe(wait) {
+					return
+				}
+				subOK, wait = t.sub.subOK, min(2*wait, resubscribeMax)
+				continue
+			}
 			if err != nil {
 				go func() {
 					// owns nothing: reports the failure off the tail's
@@ -126,6 +144,28 @@ func (t *tail) run() {
 			}
 		}
 	}
+}
+
+// resubscribe waits, then replaces the tail's refused subscription with a
+// new one; it reports false when the tail was stopped meanwhile (or the
+// relay is closed: the tail then fails).
+func (t *tail) resubscribe(wait time.Duration) bool {
+	select {
+	case <-t.ctx.Done():
+		return false
+	case <-time.After(wait):
+	}
+	t.sub.close()
+	sub, err := subscribeStream(t.r, t.queue, t.offset, tailPrefetch)
+	if err != nil {
+		go func() {
+			// owns nothing: reports the failure off the tail's goroutine
+			t.sink.Failed(err)
+		}()
+		return false
+	}
+	t.sub = sub
+	return true
 }
 
 // newNonce returns a random marker nonce.

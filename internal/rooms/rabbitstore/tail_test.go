@@ -1,0 +1,57 @@
+package rabbitstore
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/rooms/feed"
+)
+
+// syncSink is a feed.Sink that records what its tail tells it.
+type syncSink struct {
+	mu     sync.Mutex
+	synced chan struct{}
+	failed error
+}
+
+func (s *syncSink) Record(feed.Record) {}
+func (s *syncSink) Synced()            { close(s.synced) }
+func (s *syncSink) Failed(err error) {
+	s.mu.Lock()
+	s.failed = err
+	s.mu.Unlock()
+}
+
+// TestTailResubscribesWhileRefusedForNow starts a tail on a stream that
+// does not exist yet, as a feed may on a node that does not run the
+// stream's replica yet: RabbitMQ refuses the SUBSCRIBE (not_found here,
+// precondition_failed there), and the tail subscribes again until the
+// stream is there, then syncs, instead of failing its feed.
+func TestTailResubscribesWhileRefusedForNow(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	rp := newReplica(t, n, nil)
+	queue := "room.tailtest-" + newNonce()[:8]
+	sink := &syncSink{synced: make(chan struct{})}
+	mark := func(ctx context.Context, nonce string) error { return rp.s.amqp.publishMarker(ctx, queue, nonce) }
+	tl, err := startTail(rp.r, queue, "last", sink, mark, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tl.stop)
+	// refused at least once, then declared
+	eventually(t, 10*time.Second, "the relay to reconnect after the refusal", func() bool { return rp.r.Reconnects() > 0 })
+	if err := rp.s.amqp.declareStream(queue, streamArgs("1D", 0, 0), ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rp.s.amqp.deleteStream(queue) })
+	select {
+	case <-sink.synced:
+	case <-time.After(resubscribeFor):
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		t.Fatalf("tail not synced (failed: %v)", sink.failed)
+	}
+}
