@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -48,14 +47,11 @@ func clusterConfig(c *rabbittest.Cluster, order ...int) config.Config {
 	return cfg
 }
 
-// startReplica runs an in-process replica with cfg until the test ends.
+// startReplica runs an in-process replica with cfg until the test ends;
+// its log goes to the test's (printed when the test fails).
 func startReplica(t *testing.T, cfg config.Config) *servertest.Replica {
 	t.Helper()
-	var log *slog.Logger
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return servertest.Start(t, cfg, log, 30*time.Second)
+	return servertest.Start(t, cfg, rabbittest.Logger(t), 30*time.Second)
 }
 
 // createRoom creates a room through base's REST API and returns its id;

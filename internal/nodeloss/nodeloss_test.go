@@ -162,6 +162,9 @@ func (d *deployment) joinNewRoom(t *testing.T) {
 	t0 := time.Now()
 	room := createRoom(t, d.b.HTTP(), unique(t)+"-during", 15*time.Second)
 	c := connect(t, d.a.URL(), "joiner")
+	if err := c.Subscribe("e", "/user/queue/errors"); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "j", "destination", "/topic/room."+room, "receipt", "joined")); err != nil {
 		t.Fatal(err)
 	}
