@@ -13,6 +13,10 @@ import (
 // RECEIPT of the SEND.
 const CodeNotStored = "not_stored"
 
+// CodeBusy is the code of a room message refused because too many wait
+// to be seen stored on this replica (rooms.confirm.max_pending).
+const CodeBusy = "busy"
+
 // CodeUnavailable is the code of a room message the server could not take
 // on (it is shutting down).
 const CodeUnavailable = "unavailable"
@@ -37,6 +41,9 @@ func confirmError(msg ChatMessage, timeout string, err error) error {
 			msg.RoomID + " within " + timeout + ": it may be lost, or still appear; send it again if it does not appear"}
 	case errors.Is(err, rooms.ErrNotFound):
 		return router.NotFound("room %q was deleted", msg.RoomID)
+	case errors.Is(err, confirm.ErrBusy):
+		return &router.Error{Code: CodeBusy, Message: "the server has too many room messages waiting to be stored (rooms.confirm.max_pending): message " +
+			msg.ID + " was not sent; send it again shortly"}
 	case errors.Is(err, confirm.ErrClosed):
 		return &router.Error{Code: CodeUnavailable, Message: "the server is shutting down: message " + msg.ID + " may not be stored; send it again"}
 	}

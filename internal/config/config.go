@@ -183,6 +183,10 @@ type Confirm struct {
 	// Timeout is how long a message may stay unseen in all before its
 	// sender gets a not_stored error instead of the RECEIPT (or 201).
 	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxPending bounds the room messages waiting to be seen stored on
+	// this replica, in all rooms; a room SEND beyond it gets a busy
+	// error (a push 503) at once.
+	MaxPending int `mapstructure:"max_pending"`
 }
 
 // RoomCreate bounds room creation (each room is a stream in RabbitMQ):
@@ -347,6 +351,9 @@ func (c *Config) Validate() error {
 	}
 	if cf := c.Rooms.Confirm; cf.RepublishAfter <= 0 || cf.Timeout < cf.RepublishAfter {
 		return fmt.Errorf("rooms.confirm.republish_after must be positive and rooms.confirm.timeout at least as long")
+	}
+	if c.Rooms.Confirm.MaxPending < 1 {
+		return fmt.Errorf("rooms.confirm.max_pending %d: must be positive", c.Rooms.Confirm.MaxPending)
 	}
 	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
 		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")

@@ -90,7 +90,7 @@ func Defaults() Config {
 				AddressQuota:     10,
 				MaxTracked:       10000,
 			},
-			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second},
+			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second, MaxPending: 50000},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -183,6 +183,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
 	v.SetDefault("rooms.confirm.republish_after", d.Rooms.Confirm.RepublishAfter)
 	v.SetDefault("rooms.confirm.timeout", d.Rooms.Confirm.Timeout)
+	v.SetDefault("rooms.confirm.max_pending", d.Rooms.Confirm.MaxPending)
 	v.SetDefault("logging.level", d.Logging.Level)
 	v.SetDefault("logging.format", d.Logging.Format)
 }

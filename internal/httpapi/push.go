@@ -11,6 +11,7 @@ import (
 
 	"chatrelay/internal/chat"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
 )
@@ -115,6 +116,9 @@ func (a *api) store(ctx context.Context, msg roomPush) error {
 		return nil
 	case errors.Is(err, rooms.ErrNotFound):
 		return errRoomNotFound
+	case errors.Is(err, confirm.ErrBusy):
+		return &httpError{status: http.StatusServiceUnavailable, code: CodeBusy, key: "rooms.confirm.max_pending",
+			msg: fmt.Sprintf("too many room messages wait to be stored on this server: message %s was not sent; send it again shortly", msg.ID)}
 	case ctx.Err() != nil:
 		// the client left: nobody reads this answer
 		return errorf(http.StatusServiceUnavailable, "the request ended before message %s was seen stored", msg.ID)
@@ -127,6 +131,10 @@ func (a *api) store(ctx context.Context, msg roomPush) error {
 // CodeNotStored is the error code of a room push that was not seen stored
 // in time.
 const CodeNotStored = "not_stored"
+
+// CodeBusy is the error code of a room push refused because too many room
+// messages wait to be seen stored (rooms.confirm.max_pending).
+const CodeBusy = "busy"
 
 // pushToUser handles POST /api/users/{name}/messages with the API key:
 // body {"message","sender" (default "system")}. It delivers a

@@ -11,7 +11,7 @@ import (
 // read it back from the room's stream (see package confirm).
 var (
 	confirmedDesc = prometheus.NewDesc(Namespace+"_room_messages_confirmed_total",
-		"Room messages whose confirmation ended: result stored (seen in the room's stream; the sender got its RECEIPT or 201) or not_stored (given up on after rooms.confirm.timeout).",
+		"Room messages whose confirmation ended: result stored (seen in the room's stream; the sender got its RECEIPT or 201) not_stored (given up on after rooms.confirm.timeout) or busy (refused at once: rooms.confirm.max_pending messages waited).",
 		[]string{"result"}, nil)
 	republishedDesc = prometheus.NewDesc(Namespace+"_room_messages_republished_total",
 		"Room messages published again because they were not seen stored within rooms.confirm.republish_after (a broker receipt that stored nothing, a stream without a leader).",
@@ -48,6 +48,7 @@ func (c *confirmCollector) Collect(ch chan<- prometheus.Metric) {
 	st := c.stats()
 	ch <- prometheus.MustNewConstMetric(confirmedDesc, prometheus.CounterValue, float64(st.Stored), "stored")
 	ch <- prometheus.MustNewConstMetric(confirmedDesc, prometheus.CounterValue, float64(st.NotStored), "not_stored")
+	ch <- prometheus.MustNewConstMetric(confirmedDesc, prometheus.CounterValue, float64(st.Busy), "busy")
 	ch <- prometheus.MustNewConstMetric(republishedDesc, prometheus.CounterValue, float64(st.Republished))
 	ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(st.Pending))
 }

@@ -152,7 +152,7 @@ func TestRelayMetrics(t *testing.T) {
 
 func TestConfirmMetrics(t *testing.T) {
 	m := New()
-	st := confirm.Stats{Stored: 9, NotStored: 2, Republished: 4, Pending: 3}
+	st := confirm.Stats{Stored: 9, NotStored: 2, Republished: 4, Busy: 5, Pending: 3}
 	m.WatchConfirm(func() confirm.Stats { return st })
 	m.WatchConfirm(func() confirm.Stats { return confirm.Stats{} }) // ignored
 	for _, c := range []struct {
@@ -162,6 +162,7 @@ func TestConfirmMetrics(t *testing.T) {
 	}{
 		{"chatrelay_room_messages_confirmed_total", []string{"result=stored"}, 9},
 		{"chatrelay_room_messages_confirmed_total", []string{"result=not_stored"}, 2},
+		{"chatrelay_room_messages_confirmed_total", []string{"result=busy"}, 5},
 		{"chatrelay_room_messages_republished_total", nil, 4},
 		{"chatrelay_room_messages_awaiting_confirmation", nil, 3},
 	} {

@@ -458,3 +458,53 @@ func TestDisconnectWaitsForConfirmation(t *testing.T) {
 		t.Fatalf("history %v", texts(h))
 	}
 }
+
+// TestConfirmMaxPending: with rooms.confirm.max_pending messages waiting
+// to be seen stored (the room's stream unbound), a room SEND gets a busy
+// error at once, carrying its receipt id, and a push 503 busy; the
+// waiting message is stored once the stream is bound again, and SENDs
+// work again.
+func TestConfirmMaxPending(t *testing.T) {
+	cfg := confirmConfig(t, 10*time.Second)
+	cfg.Rooms.Confirm.MaxPending = 1
+	r := start(t, cfg)
+	room := createRoom(t, r, unique(t))
+	c := connect(t, r, "ann")
+	if err := c.Subscribe("e", "/user/queue/errors"); err != nil {
+		t.Fatal(err)
+	}
+	rebind := unbindRoom(t, room)
+	sendRoom(t, c, room, "waiting", "r1")
+	waitRepublished(t, r, 1) // r1 waits
+	sendRoom(t, c, room, "one too many", "r2")
+	f, err := c.Expect(stomp.MESSAGE, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Code, Receipt string }
+	if err := json.Unmarshal(f.Body, &body); err != nil || body.Code != chat.CodeBusy || f.Header("receipt-id") != "r2" {
+		t.Fatalf("error %v %q: %v", f.Headers, f.Body, err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, r.HTTP()+"/api/rooms/"+room+"/messages", strings.NewReader(`{"message":"pushed"}`))
+	req.Header.Set("Authorization", "Bearer "+testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pushed struct{ Code string }
+	_ = json.NewDecoder(resp.Body).Decode(&pushed)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || pushed.Code != "busy" {
+		t.Fatalf("push while busy: %d %q", resp.StatusCode, pushed.Code)
+	}
+	rebind()
+	expectReceipt(t, c, "r1", 15*time.Second)
+	sendRoom(t, c, room, "after", "r3")
+	expectReceipt(t, c, "r3", 15*time.Second)
+	if h := history(t, r, room, 10); countText(h, "one too many") != 0 || countText(h, "waiting") != 1 || countText(h, "after") != 1 {
+		t.Fatalf("history %v", texts(h))
+	}
+	if got := scrapeMetrics(t, r).get(t, "chatrelay_room_messages_confirmed_total", "result=busy"); got != 2 {
+		t.Errorf("confirmed_total{busy} %v, want 2", got)
+	}
+}

@@ -89,6 +89,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Publisher:      s.relay,
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
 		Timeout:        cfg.Rooms.Confirm.Timeout,
+		MaxPending:     cfg.Rooms.Confirm.MaxPending,
 		Logger:         s.log.With("component", "confirm"),
 	})
 	s.metrics.WatchConfirm(s.confirm.Stats)

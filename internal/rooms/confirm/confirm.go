@@ -38,6 +38,8 @@ const (
 	// DefaultTimeout is how long a message may stay unseen in all
 	// before its sender is told it was not stored.
 	DefaultTimeout = 10 * time.Second
+	// DefaultMaxPending bounds the messages waiting to be seen stored.
+	DefaultMaxPending = 50000
 )
 
 // Errors given to Send's done.
@@ -50,6 +52,9 @@ var (
 	ErrClosed = errors.New("confirmer closed")
 	// ErrPending means a message with the same id waits already.
 	ErrPending = errors.New("a message with this id is already being confirmed")
+	// ErrBusy means Options.MaxPending messages wait already: the
+	// message was not published.
+	ErrBusy = errors.New("too many messages waiting to be confirmed stored")
 )
 
 // Follower follows rooms (a rooms.Store is one).
@@ -74,6 +79,10 @@ type Options struct {
 	// Timeout is how long a message may stay unseen in all (default
 	// DefaultTimeout).
 	Timeout time.Duration
+	// MaxPending bounds the messages waiting to be seen stored, in all
+	// rooms (default DefaultMaxPending): each holds its body until then.
+	// A Send beyond it fails at once with ErrBusy.
+	MaxPending int
 	// Logger receives confirmation events. Default: discard.
 	Logger *slog.Logger
 }
@@ -92,7 +101,7 @@ type Confirmer struct {
 	drained  []chan struct{}   // closed when npending drops to 0
 	closed   bool
 
-	stored, republished, notStored atomic.Int64
+	stored, republished, notStored, busy atomic.Int64
 }
 
 // Stats counts what a Confirmer did since it started.
@@ -101,6 +110,8 @@ type Stats struct {
 	Stored, NotStored int64
 	// Republished counts publishes after a message's first.
 	Republished int64
+	// Busy counts messages refused with ErrBusy.
+	Busy int64
 	// Pending is how many messages wait to be seen stored now.
 	Pending int
 }
@@ -110,7 +121,7 @@ func (c *Confirmer) Stats() Stats {
 	c.mu.Lock()
 	pending := c.npending
 	c.mu.Unlock()
-	return Stats{Stored: c.stored.Load(), NotStored: c.notStored.Load(), Republished: c.republished.Load(), Pending: pending}
+	return Stats{Stored: c.stored.Load(), NotStored: c.notStored.Load(), Republished: c.republished.Load(), Busy: c.busy.Load(), Pending: pending}
 }
 
 // New returns a Confirmer.
@@ -120,6 +131,9 @@ func New(opts Options) *Confirmer {
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -146,8 +160,9 @@ type pending struct {
 // room's topic, and calls done exactly once: with nil as soon as this
 // replica's feed of the room delivers a message with that id, with an
 // error wrapping ErrNotStored after the timeout, with the room store's
-// error when the room cannot be followed (rooms.ErrNotFound: deleted), or
-// with ErrClosed. done may run on any goroutine, the caller's included
+// error when the room cannot be followed (rooms.ErrNotFound: deleted),
+// with ErrBusy (at once, nothing published) when MaxPending messages wait
+// already, or with ErrClosed. done may run on any goroutine, the caller's included
 // and a feed's delivery (with the feed's lock held): it must not block
 // and must not call back into the Confirmer or the room store. Send does
 // not block: the message is published once the room is watched, in the
@@ -159,6 +174,12 @@ func (c *Confirmer) Send(roomID, msgID string, body []byte, done func(error)) {
 	if c.closed {
 		c.mu.Unlock()
 		done(ErrClosed)
+		return
+	}
+	if c.npending >= c.opts.MaxPending {
+		c.mu.Unlock()
+		c.busy.Add(1)
+		done(ErrBusy)
 		return
 	}
 	w := c.watches[roomID]

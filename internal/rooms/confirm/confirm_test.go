@@ -186,6 +186,49 @@ func TestStoredMessageIsConfirmedOnce(t *testing.T) {
 	}
 }
 
+// TestMaxPending: with MaxPending messages waiting (their room's stream
+// unbound, so nothing is seen stored), the next Send fails at once with
+// ErrBusy and publishes nothing; once the waiting ones are stored, Send
+// works again.
+func TestMaxPending(t *testing.T) {
+	f := newFixture(t, 300*time.Millisecond, 15*time.Second, nil)
+	c := New(Options{Rooms: f.store, Publisher: f.r, RepublishAfter: 300 * time.Millisecond, Timeout: 15 * time.Second, MaxPending: 2})
+	t.Cleanup(c.Close)
+	send := func(room, id string) <-chan outcome {
+		ch := make(chan outcome, 1)
+		c.Send(room, id, message(room, id), func(err error) { ch <- outcome{err, time.Now()} })
+		return ch
+	}
+	room := f.room(t)
+	binding(t, room, false)
+	rebound := false
+	t.Cleanup(func() {
+		if !rebound {
+			binding(t, room, true)
+		}
+	})
+	first, second := send(room, "p1"), send(room, "p2")
+	if o := wait(t, send(room, "p3"), time.Second); !errors.Is(o.err, ErrBusy) {
+		t.Fatalf("third message: %v, want ErrBusy", o.err)
+	}
+	binding(t, room, true)
+	rebound = true
+	for _, ch := range []<-chan outcome{first, second} {
+		if o := wait(t, ch, 15*time.Second); o.err != nil {
+			t.Fatal(o.err)
+		}
+	}
+	if o := wait(t, send(room, "p4"), 15*time.Second); o.err != nil {
+		t.Fatalf("after the waiting ones were stored: %v", o.err)
+	}
+	if ids := f.historyIDs(t, room); count(ids, "p3") != 0 || count(ids, "p4") != 1 {
+		t.Fatalf("history %v", ids)
+	}
+	if s := c.Stats(); s.Busy != 1 || s.Stored != 3 || s.Pending != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 func TestLostPublishIsRepublished(t *testing.T) {
 	const republish = 300 * time.Millisecond
 	f := newFixture(t, republish, 10*time.Second, nil)
