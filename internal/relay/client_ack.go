@@ -120,20 +120,19 @@ func (c *Client) writeSettle(conn *upConn, frames []*stomp.Frame, t *txn, receip
 }
 
 // findAck finds the delivery an ACK/NACK names among the client's 1:1
-// subscriptions: by id (STOMP 1.2), else by message-id within subID
-// (STOMP 1.1) or within every subscription (1.0). Only this client's
-// tables are searched. Caller holds c.mu and c.home.mu.
+// subscriptions: by id (STOMP 1.2), else by message-id, first within
+// subID (STOMP 1.1) and then, as RabbitMQ does, within every
+// subscription. Only this client's tables are searched. Caller holds c.mu and c.home.mu.
 func (c *Client) findAck(id, msgID, subID string) (s *upSub, e *ackEntry, stale bool, err error) {
 	if id == "" && subID != "" {
-		cs := c.subs[subID]
-		if cs == nil {
-			return nil, nil, false, ErrUnknownSubscription
+		// the subscription named first; RabbitMQ resolves a STOMP 1.1
+		// ACK by its message-id alone, whatever subscription header it
+		// carries, and so does the relay when that one has no such id
+		if cs := c.subs[subID]; cs != nil && !cs.up.shared {
+			if e, _ := cs.up.acks.find(msgID); e != nil {
+				return cs.up, e, false, nil
+			}
 		}
-		if cs.up.shared {
-			return nil, nil, false, ErrUnknownAck
-		}
-		e, stale = cs.up.acks.find(msgID)
-		return cs.up, e, stale, nil
 	}
 	if id == "" {
 		id = msgID

@@ -21,7 +21,7 @@ var (
 	// ErrUnknownAck means ACK or NACK named a message that was not
 	// delivered to this client, or was already acknowledged.
 	ErrUnknownAck = errors.New("no unacknowledged message with that id")
-	// ErrUnknownSubscription means UNSUBSCRIBE (or a STOMP 1.1 ACK) named
+	// ErrUnknownSubscription means UNSUBSCRIBE named
 	// a subscription id this client does not have.
 	ErrUnknownSubscription = errors.New("no subscription with that id")
 	// ErrDuplicateSubscription means SUBSCRIBE reused an active id.

@@ -186,6 +186,15 @@ func TestClientAckIDsMapBack(t *testing.T) {
 		t.Fatalf("upstream %q, want the NACK of %s", w, upID2)
 	}
 	refused(a, stomp.Headers{{Key: "message-id", Value: fa2.Header("message-id")}, {Key: "subscription", Value: "q"}})
+	// STOMP 1.1 naming another subscription (or none the client has):
+	// RabbitMQ resolves the ACK by message-id alone, and so does the relay
+	fa3, upID3 := deliver(upA, 4, sa)
+	if err := a.Ack(stomp.Headers{{Key: "message-id", Value: fa3.Header("message-id")}, {Key: "subscription", Value: "not-q"}}); err != nil {
+		t.Fatalf("1.1 ACK with another subscription id: %v", err)
+	}
+	if w := takeWritten(c, s); w != "ACK\nid:"+upID3+"\n\n\x00" {
+		t.Fatalf("upstream %q, want the ACK of %s", w, upID3)
+	}
 	// nothing unsettled is left in a's table
 	c.mu.Lock()
 	left := len(a.subs["q"].up.acks.byID) + len(a.subs["q"].up.acks.order)

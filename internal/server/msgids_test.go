@@ -201,7 +201,8 @@ func settle(t testing.TB, c *stomptest.Client, command, receipt string, kv ...st
 // (policy.client_subscribe and client_send name it exactly), no frame a
 // client gets shows RabbitMQ's ids, the relay's upstream subscription ids
 // or counters, or the replica's broker connections. The ids shown ACK
-// (STOMP 1.2 by id, 1.1 by message-id) and NACK (redelivered under a new
+// (STOMP 1.2 by id, 1.1 by message-id, whatever subscription it names,
+// as RabbitMQ) and NACK (redelivered under a new
 // id) the broker's deliveries: the queue ends with nothing unacked. A
 // forged id (another session's, a made-up one, RabbitMQ's own format, one
 // already acknowledged) gets ERROR "invalid ACK" and closes only the
@@ -302,6 +303,14 @@ func TestMessageIDsOpaque(t *testing.T) {
 		j3 := expectBody(t, w11, "j3")
 		lc.checkMessage(t, j3, queue, true)
 		settle(t, w11, stomp.ACK, "ack-j3", "message-id", j3.Header("message-id"), "subscription", "w")
+		if rabbitMode {
+			waitQueue(t, rabbit, name, 0, 0)
+		}
+		// a 1.1 ACK naming another subscription id is resolved by its
+		// message-id alone, as RabbitMQ does
+		sendJob(t, producer, queue, "j3b")
+		j3b := expectBody(t, w11, "j3b")
+		settle(t, w11, stomp.ACK, "ack-j3b", "message-id", j3b.Header("message-id"), "subscription", "not-w")
 		if rabbitMode {
 			waitQueue(t, rabbit, name, 0, 0)
 		}
