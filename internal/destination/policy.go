@@ -14,6 +14,7 @@ import (
 // Policy is a compiled Config. It is safe for concurrent use.
 type Policy struct {
 	aliases        []alias
+	reverse        []*alias // reverse[i] writes aliases[i]'s To back; nil: none
 	send           []*pattern
 	subscribe      []*pattern
 	allowHeaders   map[string]bool
@@ -38,6 +39,7 @@ func New(cfg Config) (*Policy, error) {
 			return nil, fmt.Errorf("destination: Aliases[%d]: %w", i, err)
 		}
 		p.aliases = append(p.aliases, ca)
+		p.reverse = append(p.reverse, reverseAlias(a))
 	}
 	var err error
 	if p.send, err = compileList("ClientSend", cfg.ClientSend); err != nil {

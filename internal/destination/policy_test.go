@@ -263,3 +263,41 @@ func TestKindString(t *testing.T) {
 		}
 	}
 }
+
+// TestDisplay: a MESSAGE names what an exact subscription wrote, and for a
+// wildcard subscription the destination that matched, written back
+// through the alias the client used when that alias reverses.
+func TestDisplay(t *testing.T) {
+	p, err := New(Config{
+		Aliases: []Alias{
+			{From: "/sub/chat/room/{id}", To: "/topic/room.{id}"},
+			{From: "/sub/**", To: "/topic/**"},
+		},
+		ClientSubscribe: []string{"/topic/**"},
+		AllowWildcards:  true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ subscribed, sentTo, want string }{
+		{"/topic/probe.a", "/topic/probe.a", "/topic/probe.a"},
+		{"/topic/probe.*", "/topic/probe.a", "/topic/probe.a"},
+		{"/topic/probe.#", "/topic/probe.a.b", "/topic/probe.a.b"},
+		{"/sub/probe.*", "/topic/probe.a", "/sub/probe.a"},
+		{"/sub/chat/room/7", "/topic/room.7", "/sub/chat/room/7"},
+	} {
+		target, _, err := p.Subscribe(c.subscribed, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.subscribed, err)
+		}
+		if got := p.Display(target, c.sentTo); got != c.want {
+			t.Errorf("subscribed %s, sent to %s: MESSAGE destination %s, want %s", c.subscribed, c.sentTo, got, c.want)
+		}
+	}
+	if target, _, _ := p.Subscribe("/topic/probe.*", nil); !target.Wildcard() {
+		t.Error("/topic/probe.* is no wildcard")
+	}
+	if target, _, _ := p.Subscribe("/topic/probe.a", nil); target.Wildcard() {
+		t.Error("/topic/probe.a is a wildcard")
+	}
+}

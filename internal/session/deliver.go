@@ -10,7 +10,9 @@ import (
 )
 
 // Deliver implements relay.Sink: it queues a frame from the broker for the
-// client. MESSAGE frames get the destination the client subscribed to;
+// client. MESSAGE frames get the destination the client subscribed to
+// (for a wildcard subscription: the one that matched, see
+// destination.Policy.Display);
 // an ERROR for one subscription ends that subscription (suberrors.go),
 // any other ERROR the session. It never blocks.
 func (s *Session) Deliver(f *stomp.Frame) {
@@ -22,8 +24,13 @@ func (s *Session) Deliver(f *stomp.Frame) {
 		if sub == nil {
 			return // unsubscribed meanwhile
 		}
-		if sub.display != "" && sub.display != f.Header("destination") {
-			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", sub.display), Body: f.Body}
+		display := sub.display
+		if sub.target.Wildcard() {
+			// the destination that matched, as RabbitMQ gives it
+			display = s.opts.Policy.Display(sub.target, f.Header("destination"))
+		}
+		if display != "" && display != f.Header("destination") {
+			f = &stomp.Frame{Command: f.Command, Headers: f.Headers.Clone().Set("destination", display), Body: f.Body}
 		}
 	case stomp.ERROR:
 		if id := f.Header("subscription"); id != "" {
