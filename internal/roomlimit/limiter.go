@@ -137,9 +137,12 @@ func (l *Limiter) Reserve(q Requester) (done func(), refused *Refusal) {
 		return nil, r
 	}
 	origin := rooms.OriginOf(q.Address)
-	all := l.rooms.List()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// listed under l.mu: a creation that finishes meanwhile is either in
+	// the list or still in flight, never neither (its done runs once the
+	// registry lists its room)
+	all := l.rooms.List()
 	total, mine, fromAddr := len(all)+l.inFlight, l.byUser[q.User], l.byOrigin[origin]
 	for _, r := range all {
 		if q.byUser() && r.CreatedBy == q.User {

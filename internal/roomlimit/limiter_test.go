@@ -207,3 +207,61 @@ func TestTrackedClientsBounded(t *testing.T) {
 		t.Fatalf("%d addresses tracked after the sweep, want 1", n)
 	}
 }
+
+// pausingRegistry is a fakeRegistry whose next List, once armed, takes
+// its snapshot, says so on listed, and returns it only after proceed.
+type pausingRegistry struct {
+	fakeRegistry
+	armed           bool
+	listed, proceed chan struct{}
+}
+
+func (p *pausingRegistry) List() []rooms.Room {
+	snap := p.fakeRegistry.List()
+	if p.armed {
+		p.armed = false
+		close(p.listed)
+		<-p.proceed
+	}
+	return snap
+}
+
+// TestCapWhileACreationFinishes: a creation that finishes (its room in the
+// registry, its reservation released) while another request counts the
+// rooms is counted once, never zero times: at MaxRooms 1 the second
+// request is refused.
+func TestCapWhileACreationFinishes(t *testing.T) {
+	reg := &pausingRegistry{listed: make(chan struct{}), proceed: make(chan struct{})}
+	lim := testLimits()
+	lim.MaxRooms = 1
+	l := New(lim, reg, nil)
+	first := Requester{User: "ann"}
+	done, r := l.Reserve(first)
+	if r != nil {
+		t.Fatal(r)
+	}
+	reg.armed = true
+	second := make(chan *Refusal, 1)
+	// owns the second reservation
+	go func() {
+		done2, r := l.Reserve(Requester{User: "bob"})
+		if done2 != nil {
+			done2()
+		}
+		second <- r
+	}()
+	<-reg.listed
+	reg.add(first) // the first room is in the registry now
+	released := make(chan struct{})
+	// owns the release of the first reservation
+	go func() { done(); close(released) }()
+	select {
+	case <-released: // (a Limiter that lists without its lock)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(reg.proceed)
+	if r := <-second; r == nil || r.Key != KeyMaxRooms {
+		t.Fatalf("second creation at the cap: %v, want %s", r, KeyMaxRooms)
+	}
+	<-released
+}
