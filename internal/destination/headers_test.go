@@ -1,6 +1,7 @@
 package destination
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -170,6 +171,43 @@ func TestHeaderValuesRabbitMQWouldChokeOn(t *testing.T) {
 		}
 		if (err == nil) != tt.ok {
 			t.Errorf("%s %s=%.20q: err %v, want ok=%v", map[bool]string{true: "SUBSCRIBE", false: "SEND"}[tt.sub], tt.key, tt.value, err, tt.ok)
+		}
+	}
+}
+
+// TestBooleanHeaderValues accepts exactly the spellings RabbitMQ reads as
+// booleans (true, false and stomp.py's True, False), forwards them as
+// written, and refuses anything else with an error naming the header and
+// the accepted values.
+func TestBooleanHeaderValues(t *testing.T) {
+	p := mustPolicy(t, Config{
+		ClientSend:      []string{"/app/**", "/topic/**"},
+		ClientSubscribe: []string{"/topic/**"},
+		AllowHeaders:    []string{"persistent", "durable", "auto-delete", "exclusive"},
+	})
+	for _, key := range []string{"persistent", "durable", "auto-delete", "exclusive"} {
+		for _, value := range []string{"true", "false", "True", "False"} {
+			_, out, err := p.Subscribe("/topic/t", hs("id", "1", key, value))
+			if err != nil || out.Value(key) != value {
+				t.Errorf("SUBSCRIBE %s:%s: err %v, forwarded %q", key, value, err, out.Value(key))
+			}
+			_, out, err = p.Send("/topic/t", hs(key, value))
+			if err != nil || out.Value(key) != value {
+				t.Errorf("SEND %s:%s: err %v, forwarded %q", key, value, err, out.Value(key))
+			}
+		}
+		for _, value := range []string{"TRUE", "FALSE", "tRUE", "yes", "1", "", " true", "true "} {
+			_, _, err := p.Subscribe("/topic/t", hs("id", "1", key, value))
+			if r := rule(t, err); r != "header:"+key {
+				t.Errorf("SUBSCRIBE %s:%q: rule %q (%v), want header:%s", key, value, r, err, key)
+				continue
+			}
+			if msg := err.Error(); !strings.Contains(msg, "must be true or false") || !strings.Contains(msg, "True and False") || !strings.Contains(msg, fmt.Sprintf("%q", value)) {
+				t.Errorf("SUBSCRIBE %s:%q: unclear error %q", key, value, msg)
+			}
+			if _, _, err := p.Send("/topic/t", hs(key, value)); rule(t, err) != "header:"+key {
+				t.Errorf("SEND %s:%q: %v, want refused", key, value, err)
+			}
 		}
 	}
 }

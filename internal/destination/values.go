@@ -44,6 +44,16 @@ var shortStringHeaders = map[string]bool{
 	"expiration":       true,
 }
 
+// booleanValues are the spellings RabbitMQ 3.x's STOMP plugin reads as a
+// boolean (rabbit_stomp_frame:boolean_header and
+// rabbit_stomp_util:string_to_boolean): "true" and "false", and the
+// capitalised forms Python clients such as stomp.py write. Nothing else:
+// on SUBSCRIBE "TRUE" or "yes" reaches its queue declaration as no
+// boolean at all, on SEND persistent:yes silently means not persistent.
+// The value is forwarded as the client wrote it: RabbitMQ reads each
+// spelling here as the client means it.
+var booleanValues = map[string]bool{"true": true, "True": true, "false": true, "False": true}
+
 // checkValue refuses a header value RabbitMQ would choke on.
 func checkValue(dest, key, value string) *Rejection {
 	k := strings.ToLower(key)
@@ -61,8 +71,8 @@ func checkValue(dest, key, value string) *Rejection {
 	}
 	switch k {
 	case "persistent", "durable", "auto-delete", "exclusive":
-		if value != "true" && value != "false" {
-			return reject(dest, RuleHeaderPrefix+k, "%s must be true or false, not %q", k, value)
+		if !booleanValues[value] {
+			return reject(dest, RuleHeaderPrefix+k, "%s must be true or false (True and False are accepted too), not %q", k, value)
 		}
 	case "x-stream-offset":
 		if !validStreamOffset(value) {

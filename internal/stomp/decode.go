@@ -64,7 +64,8 @@ func overLimit(limit, format string, a ...any) *Error {
 
 // Decoder turns a byte stream that arrives in arbitrary pieces into frames.
 // Feed it bytes, then call Next until it returns a nil frame. Heart-beat
-// EOLs between frames are skipped. A Decoder is not safe for concurrent use.
+// EOLs and stray NULs between frames are skipped. A Decoder is not safe
+// for concurrent use.
 type Decoder struct {
 	limits  Limits
 	version Version
@@ -128,7 +129,7 @@ func (d *Decoder) Next() (*Frame, error) {
 		return nil, d.err
 	}
 	if d.head == nil {
-		d.skipHeartBeats()
+		d.skipNoise()
 		ok, err := d.parseHead()
 		if err != nil || !ok {
 			return nil, err
@@ -137,11 +138,16 @@ func (d *Decoder) Next() (*Frame, error) {
 	return d.parseBody()
 }
 
-// skipHeartBeats drops EOLs that stand between frames.
-func (d *Decoder) skipHeartBeats() {
+// skipNoise drops what stands between frames: heart-beat EOLs, and NULs
+// from clients that end a frame with two of them or send "\x00\n" as a
+// heart-beat. RabbitMQ's STOMP parser skips the same bytes (its grammar
+// calls them noise: *(NUL | eol)). Skipped bytes are consumed at once, so
+// an endless run of them holds no memory; the session bounds it as it
+// bounds heart-beats.
+func (d *Decoder) skipNoise() {
 	for d.start < len(d.buf) {
 		switch {
-		case d.buf[d.start] == '\n':
+		case d.buf[d.start] == '\n', d.buf[d.start] == 0:
 			d.start++
 		case d.buf[d.start] == '\r' && d.start+1 < len(d.buf) && d.buf[d.start+1] == '\n':
 			d.start += 2

@@ -70,6 +70,68 @@ func TestDecodeWithoutContentLengthAndCRLF(t *testing.T) {
 	}
 }
 
+// TestDecodeSkipsNULsBetweenFrames tolerates what RabbitMQ tolerates: NULs
+// where a command would start, alone or mixed with EOLs, before the first
+// frame and between frames, split at every byte.
+func TestDecodeSkipsNULsBetweenFrames(t *testing.T) {
+	connect := "CONNECT\naccept-version:1.2\nhost:/\n\n\x00"
+	sub := "SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\x00"
+	send := "SEND\ndestination:/topic/a\ncontent-length:2\n\nhi\x00"
+	tests := []struct {
+		name, in string
+		want     []string // commands
+	}{
+		{"NUL NUL after a frame", connect + "\x00", []string{CONNECT}},
+		{"NUL NUL between frames", connect + "\x00" + sub + "\x00", []string{CONNECT, SUBSCRIBE}},
+		{"NUL EOL between frames", connect + "\x00\n" + sub + "\x00\n\x00" + send, []string{CONNECT, SUBSCRIBE, SEND}},
+		{"NUL CRLF between frames", sub + "\x00\r\n\x00\r\n" + send, []string{SUBSCRIBE, SEND}},
+		{"NULs before the first CONNECT", "\x00\x00\n\x00" + connect, []string{CONNECT}},
+		{"only NULs", strings.Repeat("\x00", 100), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for chunk := 1; chunk <= len(tt.in); chunk++ {
+				d := NewDecoder(Limits{})
+				frames, err := decodeAll(t, d, []byte(tt.in), chunk)
+				if err != nil {
+					t.Fatalf("chunk %d: %v", chunk, err)
+				}
+				var got []string
+				for _, f := range frames {
+					got = append(got, f.Command)
+				}
+				if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+					t.Fatalf("chunk %d: frames %v, want %v", chunk, got, tt.want)
+				}
+				if d.Buffered() != 0 {
+					t.Fatalf("chunk %d: %d bytes held after the last frame", chunk, d.Buffered())
+				}
+				if tt.want != nil && frames[len(frames)-1].Command == SEND && string(frames[len(frames)-1].Body) != "hi" {
+					t.Fatalf("chunk %d: SEND body %q", chunk, frames[len(frames)-1].Body)
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeNULsHoldNoMemory feeds a megabyte of NULs in pieces: the
+// decoder keeps nothing of them, as with heart-beat EOLs.
+func TestDecodeNULsHoldNoMemory(t *testing.T) {
+	d := NewDecoder(Limits{MaxFrameBytes: 4096})
+	nuls := make([]byte, 1000)
+	for range 1000 {
+		if err := d.Feed(nuls); err != nil {
+			t.Fatal(err)
+		}
+		if f, err := d.Next(); f != nil || err != nil {
+			t.Fatalf("frame %v, err %v from NULs", f, err)
+		}
+		if d.Buffered() != 0 {
+			t.Fatalf("decoder holds %d bytes of NULs", d.Buffered())
+		}
+	}
+}
+
 func TestEscapingPerVersion(t *testing.T) {
 	value := "a:b\nc\\d"
 	tests := []struct {

@@ -19,6 +19,9 @@ func FuzzDecoder(f *testing.F) {
 		"SEND\ncontent-length:9223372036854775807\n\n",
 		"SEND\nk:\\r\\n\\c\\\\\n\n\x00",
 		"MESSAGE\n\n\x00\x00\x00",
+		"\x00\x00\nCONNECT\naccept-version:1.2\n\n\x00\x00",
+		"SUBSCRIBE\nid:0\ndestination:/topic/a\n\n\x00\n\x00SEND\ndestination:/topic/a\n\nx\x00\x00\r\n",
+		"\x00\r\x00SEND\n\n\x00",
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), uint16(3), uint8(2))
