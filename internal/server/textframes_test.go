@@ -127,6 +127,33 @@ func TestRawTextFrames(t *testing.T) {
 	})
 }
 
+// TestConnectTimeoutHint: a client that sends CONNECT without the NUL
+// that ends it (the usual slip in a raw-frame tool) gets, when the
+// connect timeout passes, an ERROR whose body says so.
+func TestConnectTimeoutHint(t *testing.T) {
+	cfg := testConfig(t, config.BrokerEmbedded)
+	cfg.STOMP.ConnectTimeout = 300 * time.Millisecond
+	r := start(t, cfg)
+	for _, tc := range []struct{ sent, want string }{
+		{"CONNECT\naccept-version:1.2\nlogin:forgetful\n\n", "44 bytes were received but they end no frame"},
+		{"", "nothing was received"},
+	} {
+		c := dial(t, r)
+		if tc.sent != "" {
+			if err := c.Raw([]byte(tc.sent)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		f := expectKind(t, c, stomp.ERROR, websocket.TextMessage)
+		body := string(f.Body)
+		if f.Header("message") != "no CONNECT frame in time" ||
+			!strings.Contains(body, "no NUL-terminated CONNECT frame received within 300ms") ||
+			!strings.Contains(body, tc.want) || !strings.Contains(body, "NUL byte") {
+			t.Fatalf("sent %q: ERROR %v %q", tc.sent, f.Headers, body)
+		}
+	}
+}
+
 // TestWebSTOMPSendsText: RabbitMQ's Web-STOMP plugin, whose text
 // messages chatrelay's follow, sends a frame in a text message under its
 // default web_stomp.ws_frame (text, from the plugin's application

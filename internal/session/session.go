@@ -131,7 +131,7 @@ type Session struct {
 	handshake  Handshake // cleared once CONNECT has used it
 	txs        map[string]bool
 	recvEvery  time.Duration
-	preconnect int          // bytes fed before CONNECT
+	preconnect int          // bytes received before CONNECT
 	sendLimit  *sendLimiter // nil when SENDs are unlimited
 
 	// writer-goroutine state: only the running writer uses it (see
@@ -260,7 +260,7 @@ func (s *Session) Receive(p []byte) error {
 func (s *Session) ReadFailed(err error) {
 	if isTimeout(err) && !s.out.isClosing() {
 		if !s.connected {
-			s.fail(nil, "no CONNECT frame in time", "", CloseProtocol)
+			s.fail(nil, "no CONNECT frame in time", s.connectTimeoutDetail(), CloseProtocol)
 		} else {
 			s.fail(nil, "heart-beat timeout", "no data from the client within the negotiated heart-beat interval", CloseHeartBeat)
 		}
