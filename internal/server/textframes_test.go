@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/stompjstest"
 	"chatrelay/internal/stomptest"
 )
 
@@ -201,5 +203,31 @@ func TestWebSTOMPSendsText(t *testing.T) {
 		t.Logf("a body that is not UTF-8: %v", err)
 	} else {
 		t.Logf("a body that is not UTF-8 came in a %s message as %q", messageKind(c.MessageType(m)), m.Body)
+	}
+}
+
+// TestStompJSTextAndBinary: @stomp/stompjs (over Node's ws) reads what
+// /ws now sends in both kinds of message: a UTF-8 body (a text message)
+// and a body that is not UTF-8 (a binary one) arrive byte for byte.
+func TestStompJSTextAndBinary(t *testing.T) {
+	cfg := testConfig(t, config.BrokerEmbedded)
+	cfg.Policy.ClientSend = []string{"/app/**", "/topic/**"}
+	r := start(t, cfg)
+	c := jsClient(t, r, "jsreader")
+	dest := "/topic/" + unique(t)
+	if err := c.Subscribe("s1", dest, map[string]string{"receipt": "sub"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, body := range [][]byte{[]byte("héllo 日本語 ✓"), []byte("\xff\xfe\x00\x01 not UTF-8"), []byte("plain")} {
+		if err := c.SendBytes(dest, body, map[string]string{"content-type": "application/octet-stream"}); err != nil {
+			t.Fatal(err)
+		}
+		e, err := c.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return e.Subscription == "s1" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.BodyBytes(); !bytes.Equal(got, body) {
+			t.Fatalf("body %d: sent %q, stompjs read %q", i, body, got)
+		}
 	}
 }
