@@ -116,7 +116,16 @@ type STOMP struct {
 	HeartBeatReceive time.Duration `mapstructure:"heartbeat_receive"`
 	HeartBeatGrace   time.Duration `mapstructure:"heartbeat_grace"`
 	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`
+	// WebSocketFrames is how frames go on /ws: "auto" (a text message
+	// when valid UTF-8, binary otherwise) or "binary" (always).
+	WebSocketFrames string `mapstructure:"websocket_frames"`
 }
+
+// stomp.websocket_frames values.
+const (
+	WebSocketFramesAuto   = "auto"
+	WebSocketFramesBinary = "binary"
+)
 
 // Limits bound what one client may send or hold, and how many
 // connections a replica accepts.
@@ -327,6 +336,9 @@ func (c *Config) Validate() error {
 	}
 	if c.STOMP.ConnectTimeout <= 0 {
 		return fmt.Errorf("stomp.connect_timeout must be positive")
+	}
+	if w := c.STOMP.WebSocketFrames; w != WebSocketFramesAuto && w != WebSocketFramesBinary {
+		return fmt.Errorf("stomp.websocket_frames %q: want auto or binary (a text message must be valid UTF-8, so there is no text-only setting)", w)
 	}
 	if !validMaxAge(c.Rooms.History.MaxAge) {
 		return fmt.Errorf("rooms.history.max_age %q: want a number followed by Y, M, D, h, m or s (e.g. 7D)", c.Rooms.History.MaxAge)

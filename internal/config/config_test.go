@@ -80,6 +80,7 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_LIMITS_SEND_ABUSE_WINDOW", "0s"}, // with the default abuse limit
 		{"CHATRELAY_ROOMS_CONFIRM_REPUBLISH_AFTER", "0s"},
 		{"CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "1s"}, // shorter than the default republish_after
+		{"CHATRELAY_STOMP_WEBSOCKET_FRAMES", "text"},
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)

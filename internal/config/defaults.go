@@ -41,6 +41,7 @@ func Defaults() Config {
 			HeartBeatReceive: time.Second,
 			HeartBeatGrace:   500 * time.Millisecond,
 			ConnectTimeout:   10 * time.Second,
+			WebSocketFrames:  WebSocketFramesAuto,
 		},
 		Limits: Limits{
 			MaxFrameBytes:            64 << 10,
@@ -133,6 +134,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("stomp.heartbeat_receive", d.STOMP.HeartBeatReceive)
 	v.SetDefault("stomp.heartbeat_grace", d.STOMP.HeartBeatGrace)
 	v.SetDefault("stomp.connect_timeout", d.STOMP.ConnectTimeout)
+	v.SetDefault("stomp.websocket_frames", d.STOMP.WebSocketFrames)
 	v.SetDefault("limits.max_frame_bytes", d.Limits.MaxFrameBytes)
 	v.SetDefault("limits.max_headers", d.Limits.MaxHeaders)
 	v.SetDefault("limits.max_header_bytes", d.Limits.MaxHeaderBytes)

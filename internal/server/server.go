@@ -116,6 +116,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HeartBeatReceive: cfg.STOMP.HeartBeatReceive,
 		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
 		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
+		BinaryFrames:     cfg.STOMP.WebSocketFrames == config.WebSocketFramesBinary,
 		PreconnectBytes:  cfg.Limits.PreconnectBytes,
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,

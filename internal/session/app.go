@@ -67,7 +67,7 @@ func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
 // reply queues an /app reply, or an error in its place when it is too
 // large to send.
 func (s *Session) reply(dest string, f *stomp.Frame) {
-	it := queued{head: f.Encode(s.writeVersion()), command: f.Command}
+	it := s.encoded(f)
 	if limit := s.opts.MaxReplyBytes(); it.size() > limit {
 		s.log(slog.LevelInfo, "app reply too large", "destination", dest, "bytes", it.size(), "limit", limit)
 		s.userError(dest, &router.Error{Code: CodeReplyTooLarge, Message: fmt.Sprintf(

@@ -52,7 +52,7 @@ func (s *Session) Deliver(f *stomp.Frame) {
 // session as a slow consumer. A MESSAGE is stamped with the time it
 // reached the session when an observer wants its write latency.
 func (s *Session) enqueue(f *stomp.Frame) {
-	s.push(queued{head: f.Encode(s.writeVersion()), command: f.Command})
+	s.push(s.encoded(f))
 }
 
 // push queues an encoded frame, as enqueue does.

@@ -28,7 +28,7 @@ type countConn struct {
 	sink          *os.File
 }
 
-func (c *countConn) WriteMessage(p []byte) error {
+func (c *countConn) WriteMessage(p []byte, _ bool) error {
 	c.bytes.Add(int64(len(p)))
 	c.writes.Add(1)
 	if c.sink != nil {

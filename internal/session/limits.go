@@ -65,6 +65,17 @@ func (c *ConnCounter) Total() int {
 	return t
 }
 
+// connectTimeoutDetail is the body of the ERROR that ends a session
+// with no CONNECT within the connect timeout. A raw-frame tool's user
+// who typed CONNECT but not the NUL that ends every frame sees why.
+func (s *Session) connectTimeoutDetail() string {
+	const hint = "every STOMP frame, CONNECT included, ends with a NUL byte (0x00, ^@ in the README); a raw-frame tool must send it too"
+	if s.preconnect == 0 {
+		return fmt.Sprintf("no NUL-terminated CONNECT frame received within %v: nothing was received; %s", s.opts.ConnectTimeout, hint)
+	}
+	return fmt.Sprintf("no NUL-terminated CONNECT frame received within %v: %d bytes were received but they end no frame; %s", s.opts.ConnectTimeout, s.preconnect, hint)
+}
+
 // errPreconnect ends a session whose client sent too much before CONNECT.
 var errPreconnect = errors.New("pre-CONNECT byte budget exceeded")
 
@@ -75,15 +86,17 @@ var errPreconnect = errors.New("pre-CONNECT byte budget exceeded")
 func (s *Session) feedBudget(p []byte) error {
 	for len(p) > 0 {
 		chunk := p
-		if !s.connected && s.opts.PreconnectBytes > 0 {
-			left := s.opts.PreconnectBytes - s.preconnect
-			if left <= 0 {
-				s.opts.observer().LimitClosed(LimitPreconnectBytes)
-				s.fail(nil, fmt.Sprintf("too many bytes before CONNECT (limits.preconnect_bytes %d)", s.opts.PreconnectBytes),
-					"a client must send CONNECT first; junk or heart-beats before it are limited", CloseTooBig)
-				return errPreconnect
+		if !s.connected {
+			if s.opts.PreconnectBytes > 0 {
+				left := s.opts.PreconnectBytes - s.preconnect
+				if left <= 0 {
+					s.opts.observer().LimitClosed(LimitPreconnectBytes)
+					s.fail(nil, fmt.Sprintf("too many bytes before CONNECT (limits.preconnect_bytes %d)", s.opts.PreconnectBytes),
+						"a client must send CONNECT first; junk or heart-beats before it are limited", CloseTooBig)
+					return errPreconnect
+				}
+				chunk = chunk[:min(len(chunk), left)]
 			}
-			chunk = chunk[:min(len(chunk), left)]
 			s.preconnect += len(chunk)
 		}
 		p = p[len(chunk):]

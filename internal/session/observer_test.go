@@ -23,7 +23,7 @@ type fakeConn struct {
 
 func newFakeConn() *fakeConn { return &fakeConn{closed: make(chan int, 1)} }
 
-func (c *fakeConn) WriteMessage(p []byte) error {
+func (c *fakeConn) WriteMessage(p []byte, _ bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes = append(c.writes, append([]byte(nil), p...))

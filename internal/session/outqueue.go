@@ -11,13 +11,15 @@ import (
 // queued is one encoded frame waiting for the writer: its wire form in up
 // to three parts (head, then mid and tail, which may be empty), its
 // command (for metrics) and, for a MESSAGE when someone observes, when it
-// reached the session. A room message shares head and tail with every
-// other subscriber's copy and owns only mid, its subscription header; no
-// part is ever modified once queued.
+// reached the session; text says it may go in a WebSocket text message
+// (textframes.go). A room message shares head and tail with every other
+// subscriber's copy and owns only mid, its subscription header; no part
+// is ever modified once queued.
 type queued struct {
 	head, mid, tail []byte
 	command         string
 	at              time.Time
+	text            bool
 }
 
 // size is the frame's encoded length, what the queue's limit counts.

@@ -68,7 +68,7 @@ type frameConn struct {
 	once   sync.Once
 }
 
-func (c *frameConn) WriteMessage(p []byte) error {
+func (c *frameConn) WriteMessage(p []byte, _ bool) error {
 	if len(strings.Trim(string(p), "\n")) > 0 {
 		c.frames <- string(p)
 	}

@@ -3,6 +3,7 @@ package session
 import (
 	"strconv"
 	"sync"
+	"unicode/utf8"
 
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -40,19 +41,21 @@ type frameSlot struct {
 	body    *byte // the body's first byte: the feed shares one slice
 	n       int
 	// head and tail are never modified once built: queued frames
-	// share them
+	// share them; text says both are valid UTF-8
 	head, tail []byte
+	text       bool
 }
 
 // parts returns the shared head and tail of room message m with body
-// (not empty) for subscribers of destination display under version v.
-func (c *frameCache) parts(display string, v stomp.Version, m *rooms.Message, body []byte) (head, tail []byte) {
+// (not empty) for subscribers of destination display under version v,
+// and whether both are valid UTF-8.
+func (c *frameCache) parts(display string, v stomp.Version, m *rooms.Message, body []byte) (head, tail []byte, text bool) {
 	sl := &c.slots[slotOf(display, v)]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.head != nil && sl.offset == m.Offset && sl.n == len(body) && sl.body == &body[0] &&
 		sl.version == v && sl.id == m.ID && sl.display == display {
-		return sl.head, sl.tail
+		return sl.head, sl.tail, sl.text
 	}
 	head = make([]byte, 0, len(stomp.MESSAGE)+len(display)+16)
 	head = append(head, stomp.MESSAGE...)
@@ -66,7 +69,8 @@ func (c *frameCache) parts(display string, v stomp.Version, m *rooms.Message, bo
 	tail = stomp.AppendBody(tail, body)
 	sl.display, sl.version, sl.id, sl.offset, sl.body, sl.n = display, v, m.ID, m.Offset, &body[0], len(body)
 	sl.head, sl.tail = head, tail
-	return head, tail
+	sl.text = utf8.Valid(head) && utf8.Valid(tail)
+	return head, tail, sl.text
 }
 
 // slotOf picks the slot of a destination and version (FNV-1a).
@@ -89,6 +93,7 @@ func subscriptionHeader(id string, v stomp.Version) []byte {
 
 // queueRoomMessage queues room message m with body (not empty) for sub.
 func (s *Session) queueRoomMessage(sub *subscription, m *rooms.Message, body []byte) {
-	head, tail := roomFrames.parts(sub.display, s.writeVersion(), m, body)
-	s.push(queued{head: head, mid: sub.header, tail: tail, command: stomp.MESSAGE})
+	head, tail, text := roomFrames.parts(sub.display, s.writeVersion(), m, body)
+	text = text && !s.opts.BinaryFrames && utf8.Valid(sub.header)
+	s.push(queued{head: head, mid: sub.header, tail: tail, command: stomp.MESSAGE, text: text})
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -22,7 +23,7 @@ func TestRoomFrameParts(t *testing.T) {
 		for _, display := range []string{"/topic/room.r1", "/topic/odd:dest\\with\nbreaks\r"} {
 			for _, id := range []string{"sub-0", "a:b\\c\nd\re"} {
 				m := rooms.Message{ID: "m:1\n", Offset: 42}
-				head, tail := c.parts(display, v, &m, body)
+				head, tail, text := c.parts(display, v, &m, body)
 				got := append(append(append([]byte(nil), head...), subscriptionHeader(id, v)...), tail...)
 				want := withBody(stomp.New(stomp.MESSAGE,
 					"destination", display,
@@ -34,12 +35,15 @@ func TestRoomFrameParts(t *testing.T) {
 				if !bytes.Equal(got, want) {
 					t.Fatalf("v%s %q %q:\n got %q\nwant %q", v, display, id, got, want)
 				}
-				h2, t2 := c.parts(display, v, &m, body)
+				if text != utf8.Valid(want) {
+					t.Fatalf("v%s %q: text %v for valid UTF-8 %v", v, display, text, utf8.Valid(want))
+				}
+				h2, t2, _ := c.parts(display, v, &m, body)
 				if &h2[0] != &head[0] || &t2[0] != &tail[0] {
 					t.Fatalf("v%s %q: same message encoded twice", v, display)
 				}
 				m.Offset++
-				if _, t3 := c.parts(display, v, &m, body); &t3[0] == &tail[0] {
+				if _, t3, _ := c.parts(display, v, &m, body); &t3[0] == &tail[0] {
 					t.Fatalf("v%s %q: next message got the previous one's tail", v, display)
 				}
 			}
@@ -54,14 +58,16 @@ type gateConn struct {
 	once    sync.Once
 	mu      sync.Mutex
 	writes  [][]byte
+	texts   []bool // each write's text flag
 	closed  chan int
 }
 
-func (c *gateConn) WriteMessage(p []byte) error {
+func (c *gateConn) WriteMessage(p []byte, text bool) error {
 	c.once.Do(func() { <-c.release })
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.writes = append(c.writes, append([]byte(nil), p...))
+	c.texts = append(c.texts, text)
 	return nil
 }
 func (c *gateConn) SetReadDeadline(time.Time) error { return nil }

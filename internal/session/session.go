@@ -27,9 +27,12 @@ import (
 // carrying STOMP bytes. Only the session's writer goroutine calls
 // WriteMessage and Close.
 type Conn interface {
-	// WriteMessage writes one binary message, within the write timeout.
-	// It must not keep p, which the writer reuses once it returns.
-	WriteMessage(p []byte) error
+	// WriteMessage writes one message, within the write timeout. text
+	// reports that p is valid UTF-8 (and the session lets it be text):
+	// a WebSocket sends it as a text message then, as a binary one
+	// otherwise. It must not keep p, which the writer reuses once it
+	// returns.
+	WriteMessage(p []byte, text bool) error
 	// SetReadDeadline bounds the transport's next read; zero means none.
 	SetReadDeadline(t time.Time) error
 	// Close ends the connection with a close code and reason.
@@ -64,6 +67,10 @@ type Options struct {
 	HeartBeatGrace   time.Duration
 	ConnectTimeout   time.Duration
 	PreconnectBytes  int // bytes accepted before CONNECT; 0 means no budget
+	// BinaryFrames sends every message to the client as binary
+	// (stomp.websocket_frames: binary); otherwise a message that is
+	// valid UTF-8 goes as text (textframes.go).
+	BinaryFrames     bool
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
@@ -124,7 +131,7 @@ type Session struct {
 	handshake  Handshake // cleared once CONNECT has used it
 	txs        map[string]bool
 	recvEvery  time.Duration
-	preconnect int          // bytes fed before CONNECT
+	preconnect int          // bytes received before CONNECT
 	sendLimit  *sendLimiter // nil when SENDs are unlimited
 
 	// writer-goroutine state: only the running writer uses it (see
@@ -253,7 +260,7 @@ func (s *Session) Receive(p []byte) error {
 func (s *Session) ReadFailed(err error) {
 	if isTimeout(err) && !s.out.isClosing() {
 		if !s.connected {
-			s.fail(nil, "no CONNECT frame in time", "", CloseProtocol)
+			s.fail(nil, "no CONNECT frame in time", s.connectTimeoutDetail(), CloseProtocol)
 		} else {
 			s.fail(nil, "heart-beat timeout", "no data from the client within the negotiated heart-beat interval", CloseHeartBeat)
 		}

@@ -59,7 +59,7 @@ func (s *Session) writeLoop() {
 			if flush {
 				_ = s.writeFrames(obs, batch)
 			}
-			if final != nil && s.conn.WriteMessage(final.Encode(s.writeVersion())) == nil {
+			if final != nil && s.writeFinal(final) == nil {
 				obs.FrameSent(final.Command)
 			}
 			_ = s.conn.Close(code, text)
@@ -69,7 +69,7 @@ func (s *Session) writeLoop() {
 		if len(batch) == 0 {
 			// only a heart-beat fell due
 			if time.Since(s.lastWrite) >= w.beat/2 {
-				if err := s.conn.WriteMessage(stomp.HeartBeat); err != nil {
+				if err := s.conn.WriteMessage(stomp.HeartBeat, !s.opts.BinaryFrames); err != nil {
 					s.dropSocket(err)
 					s.endWriter()
 					return
@@ -98,8 +98,8 @@ func (s *Session) endWriter() {
 
 // writeFrames writes batch in order and tells obs of every frame written.
 // With a Batcher conn, consecutive frames share a message up to maxBatch
-// bytes; otherwise each frame is one message. It stops at the first
-// failed write.
+// bytes; otherwise each frame is one message. A message is text when all
+// its frames are (textframes.go). It stops at the first failed write.
 func (s *Session) writeFrames(obs Observer, batch []queued) error {
 	var bp *[]byte // from batchPool, taken when a message must be joined
 	defer func() {
@@ -127,13 +127,19 @@ func (s *Session) writeFrames(obs Observer, batch []queued) error {
 			}
 			*bp, msg = buf, buf
 		}
-		if err := s.conn.WriteMessage(msg); err != nil {
+		if err := s.conn.WriteMessage(msg, allText(group)); err != nil {
 			return err
 		}
 		s.written(obs, group)
 		start = end
 	}
 	return nil
+}
+
+// writeFinal writes the frame that ends the session.
+func (s *Session) writeFinal(f *stomp.Frame) error {
+	it := s.encoded(f)
+	return s.conn.WriteMessage(it.head, it.text)
 }
 
 // written tells obs that the frames of group have been written.

@@ -18,7 +18,8 @@ import (
 )
 
 // Client is one raw WebSocket connection. Its reader goroutine decodes
-// everything the server sends into Frames (heart-beats are counted).
+// everything the server sends into Frames (heart-beats are counted) and
+// notes whether each frame came in a text or a binary message.
 type Client struct {
 	ws       *websocket.Conn
 	frames   chan *stomp.Frame
@@ -29,6 +30,9 @@ type Client struct {
 	lastBeat time.Time
 	version  stomp.Version
 	held     []*stomp.Frame // read early by Subscribe, returned first by Read
+	kinds    map[*stomp.Frame]int
+	beatKind int           // the message type of the first heart-beat
+	beaten   chan struct{} // closed at the first heart-beat
 }
 
 // Options tune Dial.
@@ -52,7 +56,8 @@ func Dial(url string, o Options) (*Client, *http.Response, error) {
 	if err != nil {
 		return nil, resp, err
 	}
-	c := &Client{ws: ws, frames: make(chan *stomp.Frame, 4096), closed: make(chan struct{}), version: stomp.V12}
+	c := &Client{ws: ws, frames: make(chan *stomp.Frame, 4096), closed: make(chan struct{}), version: stomp.V12,
+		kinds: map[*stomp.Frame]int{}, beaten: make(chan struct{})}
 	go c.readLoop()
 	return c, resp, nil
 }
@@ -63,7 +68,7 @@ func (c *Client) readLoop() {
 	defer close(c.closed)
 	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 64 << 20, MaxHeaders: 10000, MaxHeaderBytes: 1 << 20})
 	for {
-		_, p, err := c.ws.ReadMessage()
+		kind, p, err := c.ws.ReadMessage()
 		if err != nil {
 			c.mu.Lock()
 			c.closeErr = err
@@ -74,6 +79,10 @@ func (c *Client) readLoop() {
 			c.mu.Lock()
 			c.beats++
 			c.lastBeat = time.Now()
+			if c.beats == 1 {
+				c.beatKind = kind
+				close(c.beaten)
+			}
 			c.mu.Unlock()
 		}
 		if err := dec.Feed(p); err != nil {
@@ -97,6 +106,9 @@ func (c *Client) readLoop() {
 					dec.SetVersion(stomp.V11)
 				}
 			}
+			c.mu.Lock()
+			c.kinds[f] = kind
+			c.mu.Unlock()
 			c.frames <- f
 		}
 	}
@@ -222,6 +234,29 @@ func (c *Client) CloseErr() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.closeErr
+}
+
+// MessageType returns the type of the WebSocket message frame f (read
+// from this client) came in: websocket.TextMessage or BinaryMessage.
+func (c *Client) MessageType(f *stomp.Frame) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kinds[f]
+}
+
+// FirstHeartBeat waits for the first heart-beat and returns the type of
+// the WebSocket message it came in.
+func (c *Client) FirstHeartBeat(timeout time.Duration) (int, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-c.beaten:
+	case <-t.C:
+		return 0, fmt.Errorf("no heart-beat within %v", timeout)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.beatKind, nil
 }
 
 // HeartBeats returns how many heart-beat messages arrived.

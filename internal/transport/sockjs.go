@@ -381,8 +381,11 @@ func newSockJSConn(ss sockjs.Session, http bool) *sockjsConn {
 // WriteMessage implements session.Conn: one SockJS message. The
 // websocket transport writes within the write timeout; the streaming
 // ones too (see deadlineWriter); polling ones buffer in sockjs-go until
-// the next poll, for at most the disconnect delay.
-func (c *sockjsConn) WriteMessage(p []byte) error {
+// the next poll, for at most the disconnect delay. text does not matter:
+// a SockJS message is a JSON string inside a text frame or HTTP body,
+// and sockjs-go's JSON encoding replaces bytes that are not UTF-8 with
+// U+FFFD.
+func (c *sockjsConn) WriteMessage(p []byte, _ bool) error {
 	if c.http {
 		c.mu.Lock()
 		c.sent++

@@ -283,10 +283,16 @@ type wsConn struct {
 	closing bool
 }
 
-// WriteMessage implements session.Conn.
-func (c *wsConn) WriteMessage(p []byte) error {
+// WriteMessage implements session.Conn: a text message when the session
+// says p may be one (valid UTF-8, see session/textframes.go), binary
+// otherwise.
+func (c *wsConn) WriteMessage(p []byte, text bool) error {
 	_ = c.ws.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-	return c.ws.WriteMessage(websocket.BinaryMessage, p)
+	typ := websocket.BinaryMessage
+	if text {
+		typ = websocket.TextMessage
+	}
+	return c.ws.WriteMessage(typ, p)
 }
 
 // BatchFrames implements session.Batcher: STOMP over WebSocket clients
