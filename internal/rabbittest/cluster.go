@@ -129,6 +129,7 @@ func startClusterNode(binDir, dir, suffix string, ports []int, cookie string, op
 		if !portTaken(err) {
 			break
 		}
+		fmt.Fprintf(os.Stderr, "rabbittest: a port of cluster node %s was taken before it bound it; retrying on fresh ports\n", suffix)
 	}
 	return nil, lastErr
 }

@@ -1,13 +1,17 @@
 package rabbittest
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 )
 
 // BinDirEnv names an environment variable that, when set, is the directory
@@ -75,19 +79,52 @@ func checkBinDir(dir string) (string, error) {
 	return dir, nil
 }
 
-// freePorts asks the kernel for n distinct free 127.0.0.1 TCP ports. The
-// listeners are held until all ports are known so that no port repeats.
+// Ports for nodes are picked below the kernel's ephemeral range
+// (ip_local_port_range, 32768-60999 by default), where no outgoing
+// connection takes a port between the pick and the node's bind, and only
+// when nothing holds them, TIME_WAIT included: Go listens with
+// SO_REUSEADDR and would accept a port in TIME_WAIT that Erlang, binding
+// without it, finds taken (dist_port_already_used under a test load that
+// makes thousands of short connections).
+const (
+	portMin = 20000
+	portMax = 32000
+)
+
+// freePorts returns n distinct ports that nothing on the machine holds
+// now (see portMin). Another process may still take one before the node
+// binds it: starts retry on fresh ports then (portTaken).
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, 0, n)
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("rabbittest: pick a free port: %w", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 100*n {
+			return nil, fmt.Errorf("rabbittest: no free port in %d-%d after %d tries", portMin, portMax, tries)
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := portMin + mathrand.IntN(portMax-portMin)
+		if slices.Contains(ports, p) || !bindable(p) {
+			continue
+		}
+		ports = append(ports, p)
 	}
 	return ports, nil
+}
+
+// bindable reports whether port p can be bound on every IPv4 address
+// without SO_REUSEADDR, as Erlang binds.
+func bindable(p int) bool {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0)
+		})
+		return errors.Join(err, serr)
+	}}
+	l, err := lc.Listen(context.Background(), "tcp4", fmt.Sprintf("0.0.0.0:%d", p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // configText is the node's new-style rabbitmq.conf (cuttlefish format).

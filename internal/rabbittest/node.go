@@ -122,6 +122,7 @@ func StartWith(dir string, opts Options) (*Node, error) {
 		if !portTaken(err) {
 			break
 		}
+		fmt.Fprintf(os.Stderr, "rabbittest: a port was taken before the node bound it (try %d); retrying on fresh ports\n", attempt+1)
 	}
 	return nil, lastErr
 }
