@@ -459,3 +459,45 @@ func TestEmbeddedGiveBackOnLeave(t *testing.T) {
 		}
 	}
 }
+
+// An ACK inside a transaction still open when its subscription ends is
+// undone by ABORT: the relay gives the message back then.
+func TestEmbeddedGiveBackAbortedAck(t *testing.T) {
+	r, _ := startEmbedded(t, nil)
+	dest := "/queue/gb-" + unique()
+	sa, sb := newSink("first"), newSink("second")
+	a, b := r.Attach(sa), r.Attach(sb)
+	defer a.Close()
+	defer b.Close()
+	if err := a.Subscribe("a", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "ra"}}); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "ra")
+	if err := r.Publish(dest, nil, []byte("m0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	m0 := sa.message(t, 10*time.Second, "m0")
+	if err := a.Begin("tx", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ack(stomp.Headers{{Key: "id", Value: m0.Header("ack")}, {Key: "transaction", Value: "tx"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unsubscribe("a", "ua"); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "ua")
+	if err := b.Subscribe("b", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "rb"}}); err != nil {
+		t.Fatal(err)
+	}
+	sb.receipt(t, "rb")
+	if err := a.Abort("tx", "end"); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "end")
+	if f := sb.message(t, 5*time.Second, "m0"); f.Header("redelivered") != "true" {
+		t.Errorf("given back without redelivered:true: %v", f.Headers)
+	}
+	sa.noErrors(t)
+	sb.noErrors(t)
+}

@@ -200,3 +200,67 @@ func queueIs(n *rabbittest.Node, name string, ready, unacked int) func() (bool, 
 		return q.MessagesReady == ready && q.MessagesUnacknowledged == unacked, nil
 	}
 }
+
+// An ACK inside a transaction still open when its subscription ends is
+// undone by ABORT: the message goes back to the queue then. COMMIT
+// performs it: the message is gone.
+func TestRabbitGiveBackAbortedAck(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	for _, end := range []string{"abort", "commit"} {
+		t.Run(end, func(t *testing.T) {
+			r, _ := startRabbit(t, n, func(c *Config) { c.Connections = 1 })
+			name := "q-" + unique()
+			dest := "/queue/" + name
+			sa, sb := newSink("first"), newSink("second")
+			a, b := r.Attach(sa), r.Attach(sb)
+			defer a.Close()
+			defer b.Close()
+			if err := a.Subscribe("a", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "ra"}}); err != nil {
+				t.Fatal(err)
+			}
+			sa.receipt(t, "ra")
+			for i := range 3 {
+				if err := r.Publish(dest, nil, []byte(fmt.Sprint("m", i)), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m0 := sa.message(t, 10*time.Second, "m0")
+			sa.message(t, 10*time.Second, "m1")
+			sa.message(t, 10*time.Second, "m2")
+			if err := a.Begin("tx", ""); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Ack(stomp.Headers{{Key: "id", Value: m0.Header("ack")}, {Key: "transaction", Value: "tx"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Unsubscribe("a", "ua"); err != nil {
+				t.Fatal(err)
+			}
+			sa.receipt(t, "ua")
+			if err := b.Subscribe("b", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "rb"}}); err != nil {
+				t.Fatal(err)
+			}
+			sb.receipt(t, "rb")
+			want := []func(*stomp.Frame) bool{isMessage("m1"), isMessage("m2")}
+			if end == "abort" {
+				if err := a.Abort("tx", "end"); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, isMessage("m0"))
+			} else if err := a.Commit("tx", "end"); err != nil {
+				t.Fatal(err)
+			}
+			sa.receipt(t, "end")
+			for _, f := range sb.collect(t, 5*time.Second, "the messages given back", want...) {
+				if err := b.Ack(stomp.Headers{{Key: "id", Value: f.Header("ack")}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rabbittest.WaitFor(mgmtWait, queueIs(n, name, 0, 0)); err != nil {
+				t.Fatalf("queue after the second client acked: %v", err)
+			}
+			sa.noErrors(t)
+			sb.noErrors(t)
+		})
+	}
+}

@@ -100,6 +100,25 @@ func (c *upConn) giveBackAll(s *upSub, done func(), e *effects) {
 	}
 }
 
+// giveBackAborted gives back the deliveries that an ABORT, just written,
+// left unacknowledged for subscriptions already unsubscribed: ACKs and
+// NACKs inside the transaction that are now undone. Caller holds c.mu
+// and c.sess != nil.
+func (c *upConn) giveBackAborted(orphans []txAcks) {
+	for _, ta := range orphans {
+		if ta.sub.st.stream {
+			continue
+		}
+		for _, x := range ta.entries {
+			if c.quirks.localAcks {
+				c.giveBack(ta.sub, x)
+			} else {
+				c.nackRetired(x.up)
+			}
+		}
+	}
+}
+
 // nackRetired NACKs (requeue) the delivery whose RabbitMQ ack id is up,
 // of a subscription already UNSUBSCRIBEd, under the id of a subscription
 // the adapter still knows. Caller holds c.mu and c.sess != nil.
