@@ -146,10 +146,30 @@ func newCookie() string {
 }
 
 // join makes n (a running stand-alone node) a disc node of seed's cluster.
-// join_cluster resets n first, so whatever n held is gone.
+// join_cluster resets n first, so whatever n held is gone. Under load
+// RabbitMQ 3.10 sometimes fails the start_app after a join (mnesia
+// "badmatch ... normal"): the join is tried again from a reset node, up to
+// three times.
 func join(n, seed *Node) error {
-	if _, err := n.Ctl("stop_app"); err != nil {
-		return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if err = joinOnce(n, seed, attempt > 1); err == nil {
+			return nil
+		}
+		fmt.Fprintf(os.Stderr, "rabbittest: join of %s failed (try %d): %v\n", n.Name, attempt, firstLine(err))
+	}
+	return err
+}
+
+// joinOnce runs stop_app, (reset,) join_cluster and start_app on n.
+func joinOnce(n, seed *Node, reset bool) error {
+	if _, err := n.Ctl("stop_app"); err != nil && !reset {
+		return fmt.Errorf("rabbittest: join %s: %w", n.Name, err) // (after a failed start the app may be down)
+	}
+	if reset {
+		if _, err := n.Ctl("reset"); err != nil {
+			return fmt.Errorf("rabbittest: join %s: reset: %w", n.Name, err)
+		}
 	}
 	if _, err := n.Ctl("join_cluster", seed.Name); err != nil {
 		return fmt.Errorf("rabbittest: join %s to %s: %w\n%s", n.Name, seed.Name, err, n.logTail())
@@ -158,6 +178,12 @@ func join(n, seed *Node) error {
 		return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
 	}
 	return nil
+}
+
+// firstLine returns the first line of err's text.
+func firstLine(err error) string {
+	line, _, _ := strings.Cut(err.Error(), "\n")
+	return line
 }
 
 // Nodes returns the cluster's nodes, node 1 first, running or not.

@@ -122,6 +122,18 @@ func dialSockJS(t testing.TB, r *replica, login string) *websocket.Conn {
 // delivery, an oversized frame; every counter involved moves.
 func TestMetrics(t *testing.T) {
 	r := start(t, testConfig(t, config.BrokerEmbedded))
+	// start waits for one upstream connection; the others may be a
+	// moment behind
+	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
+		for _, u := range r.srv.relay.Stats().Upstreams {
+			if !u.Connected {
+				return false, nil
+			}
+		}
+		return true, nil
+	}); err != nil {
+		t.Fatalf("upstream connections not all up: %v", err)
+	}
 	before := scrapeMetrics(t, r)
 	for i := range r.srv.relay.Stats().Upstreams {
 		if up := before.get(t, "chatrelay_upstream_up", fmt.Sprint("upstream=", i)); up != 1 {
