@@ -2,12 +2,7 @@ package nodeloss
 
 import (
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,45 +63,11 @@ func TestReplicaKill(t *testing.T) {
 // with SIGKILL (and waits for it to be gone).
 func startProcess(t *testing.T, stompAddrs, amqpAddrs []string) (*servertest.Replica, func()) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(proctest.Binary(t))
-	cmd.Dir = t.TempDir() // no config.yaml: defaults and environment
-	cmd.Env = append(os.Environ(),
-		"CHATRELAY_HTTP_ADDR="+addr,
+	p := proctest.Start(t,
 		"CHATRELAY_BROKER_MODE=rabbitmq",
 		"CHATRELAY_BROKER_ADDRESSES="+strings.Join(stompAddrs, ","),
 		"CHATRELAY_BROKER_AMQP_ADDRESSES="+strings.Join(amqpAddrs, ","),
 		"CHATRELAY_ROOMS_PRESENCE_MESSAGES=false",
 	)
-	var out proctest.LockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the test binary
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	// this goroutine owns cmd.Wait
-	go func() { _ = cmd.Wait(); close(exited) }()
-	kill := func() {
-		_ = cmd.Process.Signal(syscall.SIGKILL)
-		<-exited
-	}
-	t.Cleanup(kill)
-	r := &servertest.Replica{Addr: addr}
-	if err := rabbittest.WaitFor(30*time.Second, func() (bool, error) {
-		resp, err := http.Get(r.HTTP() + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		t.Fatalf("replica process not ready: %v\n%s", err, out.String())
-	}
-	return r, kill
+	return &servertest.Replica{Addr: p.Addr}, p.Kill
 }

@@ -1,13 +1,7 @@
 package server
 
 import (
-	"bytes"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,41 +54,12 @@ func TestPresenceAfterKill(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	a := start(t, cfg)
 	room := createRoom(t, a, unique(t))
-	bin := proctest.Binary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(bin)
-	cmd.Dir = t.TempDir() // no config.yaml: defaults and environment
-	cmd.Env = append(os.Environ(),
-		"CHATRELAY_HTTP_ADDR="+addr,
+	p := proctest.Start(t,
 		"CHATRELAY_BROKER_MODE=rabbitmq",
 		"CHATRELAY_BROKER_ADDRESSES="+cfg.Broker.Addresses[0],
 		"CHATRELAY_BROKER_AMQP_ADDRESSES="+cfg.Broker.AMQPAddresses[0],
 	)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	// this goroutine owns cmd.Wait
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
-	victim := &replica{addr: addr}
-	if err := rabbittest.WaitFor(30*time.Second, func() (bool, error) {
-		resp, err := http.Get(victim.HTTP() + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		t.Fatalf("separate replica not ready: %v\n%s", err, out.String())
-	}
+	victim := &replica{addr: p.Addr}
 	jack := connect(t, victim, "jack")
 	if err := jack.Subscribe("s", "/topic/room."+room); err != nil {
 		t.Fatal(err)
@@ -102,9 +67,7 @@ func TestPresenceAfterKill(t *testing.T) {
 	if err := rabbittest.WaitFor(2*time.Second, func() (bool, error) { return contains(members(t, a, room), "jack"), nil }); err != nil {
 		t.Fatalf("jack not listed: %v", members(t, a, room))
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	p.Kill()
 	killed := time.Now()
 	if err := rabbittest.WaitFor(5*time.Second, func() (bool, error) { return !contains(members(t, a, room), "jack"), nil }); err != nil {
 		t.Fatalf("jack still listed 5 s after kill -9: %v", members(t, a, room))
