@@ -97,21 +97,6 @@ func checkAnswers(t *testing.T, p *publisher, limit time.Duration) (errored int,
 	return errored, slowest
 }
 
-// maxGap is the longest time any subscriber went without a message
-// between its first and last.
-func maxGap(subs []*subscriber) (gap time.Duration, who string) {
-	for _, s := range subs {
-		s.mu.Lock()
-		for i := 1; i < len(s.times); i++ {
-			if d := s.times[i].Sub(s.times[i-1]); d > gap {
-				gap, who = d, s.name
-			}
-		}
-		s.mu.Unlock()
-	}
-	return gap, who
-}
-
 // checkHistory reads the room's newest n messages as a fresh x-history
 // subscriber at url and fails unless it holds every text in want once.
 func checkHistory(t *testing.T, url, room string, n int, want []string) {

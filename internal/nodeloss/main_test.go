@@ -13,6 +13,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/servertest"
+	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
 )
 
@@ -115,4 +116,31 @@ func connect(t *testing.T, url, login string) *stomptest.Client {
 func unique(t *testing.T) string {
 	r := strings.NewReplacer("/", "-", " ", "-")
 	return r.Replace(t.Name()) + "-" + time.Now().Format("150405.000000")[7:]
+}
+
+// sendAndSee sends text to room from c with a receipt and reads until c
+// has both the RECEIPT and the MESSAGE (c must follow the room); what
+// describes the room in failures.
+func sendAndSee(t *testing.T, c *stomptest.Client, room, text, receipt, what string) {
+	t.Helper()
+	send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", receipt)
+	send.Body = []byte(fmt.Sprintf(`{"roomId":%q,"message":%q}`, room, text))
+	if err := c.Send(send); err != nil {
+		t.Fatal(err)
+	}
+	var gotMsg, gotReceipt bool
+	for !gotMsg || !gotReceipt {
+		f, err := c.Read(15 * time.Second)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		switch f.Command {
+		case stomp.MESSAGE:
+			gotMsg = gotMsg || strings.Contains(string(f.Body), text)
+		case stomp.RECEIPT:
+			gotReceipt = gotReceipt || f.Header("receipt-id") == receipt
+		default:
+			t.Fatalf("%s: %s %q", what, f.Command, f.Body)
+		}
+	}
 }

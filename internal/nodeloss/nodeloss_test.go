@@ -185,26 +185,7 @@ func (d *deployment) joinNewRoom(t *testing.T) {
 	if f, err := c.Expect(stomp.RECEIPT, 15*time.Second); err != nil {
 		t.Fatalf("join during the outage: %v %v", f, err)
 	}
-	send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", "hello")
-	send.Body = []byte(fmt.Sprintf(`{"roomId":%q,"message":"hello during the outage"}`, room))
-	if err := c.Send(send); err != nil {
-		t.Fatal(err)
-	}
-	var gotMsg, gotReceipt bool
-	for !gotMsg || !gotReceipt {
-		f, err := c.Read(15 * time.Second)
-		if err != nil {
-			t.Fatalf("message in the room made during the outage: %v", err)
-		}
-		switch f.Command {
-		case stomp.MESSAGE:
-			gotMsg = gotMsg || strings.Contains(string(f.Body), "hello during the outage")
-		case stomp.RECEIPT:
-			gotReceipt = gotReceipt || f.Header("receipt-id") == "hello"
-		default:
-			t.Fatalf("in the room made during the outage: %s %q", f.Command, f.Body)
-		}
-	}
+	sendAndSee(t, c, room, "hello during the outage", "hello", "the room made during the outage")
 	_ = c.Close()
 	t.Logf("room created, joined and used during the outage in %v", time.Since(t0).Round(time.Millisecond))
 }

@@ -2,12 +2,10 @@ package nodeloss
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/stomp"
 )
 
 // TestStartWithFirstNodeDown starts a replica while the node first in
@@ -33,26 +31,6 @@ func TestStartWithFirstNodeDown(t *testing.T) {
 		if err := c.Subscribe("s", "/topic/room."+id, "x-history", "5"); err != nil {
 			t.Fatal(err)
 		}
-		text := "hello from " + id
-		send := stomp.New(stomp.SEND, "destination", "/app/chat.send", "receipt", "sent")
-		send.Body = []byte(fmt.Sprintf(`{"roomId":%q,"message":%q}`, id, text))
-		if err := c.Send(send); err != nil {
-			t.Fatal(err)
-		}
-		var gotMsg, gotReceipt bool
-		for !gotMsg || !gotReceipt {
-			f, err := c.Read(15 * time.Second)
-			if err != nil {
-				t.Fatalf("room %s: %v", id, err)
-			}
-			switch f.Command {
-			case stomp.MESSAGE:
-				gotMsg = gotMsg || strings.Contains(string(f.Body), text)
-			case stomp.RECEIPT:
-				gotReceipt = true
-			default:
-				t.Fatalf("room %s: %s %q", id, f.Command, f.Body)
-			}
-		}
+		sendAndSee(t, c, id, "hello from "+id, "sent", "room "+id)
 	}
 }
