@@ -85,32 +85,19 @@ func TestWriterBatches(t *testing.T) {
 	obs := &recObserver{events: map[string]int{}}
 	opts := newObserved(t, obs)
 	opts.SendQueueBytes = 8 << 20
-	conn := &gateConn{release: make(chan struct{}), closed: make(chan int, 1)}
-	s := New(opts, conn, "test", stomp.V12, Handshake{Transport: "ws"}, nil)
-	if err := s.Receive([]byte("CONNECT\naccept-version:1.2\n\n\x00")); err != nil {
-		t.Fatal(err)
-	}
-	sub := &subscription{id: "s1", display: "/topic/room.r1", room: "r1", header: subscriptionHeader("s1", stomp.V12)}
-	s.subsMu.Lock()
-	s.subs[sub.id] = sub
-	s.subsMu.Unlock()
 	const n = 300
+	bodies := make([]string, n)
 	for i := range n {
 		body := bytes.Repeat([]byte{'a' + byte(i%26)}, 500)
 		if i == 100 {
 			body = bytes.Repeat([]byte("z"), maxBatch+10) // alone in its message
 		}
-		s.deliverRoom(sub, rooms.Message{ID: "m" + strconv.Itoa(i), Offset: int64(i)}, body)
+		bodies[i] = string(body)
 	}
-	s.fail(nil, "bye", "", CloseNormal)
-	close(conn.release)
-	if code := <-conn.closed; code != CloseNormal {
-		t.Fatalf("close %d", code)
-	}
-	<-s.Done()
+	writes, _ := writeRoomBodies(t, opts, bodies...)
 	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 1 << 20})
 	var frames []*stomp.Frame
-	for _, w := range conn.writes {
+	for _, w := range writes {
 		before := len(frames)
 		if err := dec.Feed(w); err != nil {
 			t.Fatal(err)
@@ -132,8 +119,8 @@ func TestWriterBatches(t *testing.T) {
 			t.Fatalf("a %d-byte message holds %d frames", len(w), len(frames)-before)
 		}
 	}
-	if len(conn.writes) >= n {
-		t.Fatalf("%d writes for %d frames: nothing batched", len(conn.writes), n+2)
+	if len(writes) >= n {
+		t.Fatalf("%d writes for %d frames: nothing batched", len(writes), n+2)
 	}
 	if len(frames) != n+2 || frames[0].Command != stomp.CONNECTED || frames[n+1].Command != stomp.ERROR {
 		t.Fatalf("%d frames", len(frames))

@@ -30,7 +30,9 @@ func writeRoomBodies(t *testing.T, opts *Options, bodies ...string) ([][]byte, [
 	}
 	s.fail(nil, "bye", "", CloseNormal)
 	close(conn.release)
-	<-conn.closed
+	if code := <-conn.closed; code != CloseNormal {
+		t.Fatalf("close %d", code)
+	}
 	<-s.Done()
 	return conn.writes, conn.texts
 }
