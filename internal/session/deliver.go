@@ -25,7 +25,7 @@ func (s *Session) Deliver(f *stomp.Frame) {
 			return // unsubscribed meanwhile
 		}
 		display := sub.display
-		if sub.target.Wildcard() {
+		if sub.wildcard {
 			// the destination that matched, as RabbitMQ gives it
 			display = s.opts.Policy.Display(sub.target, f.Header("destination"))
 		}

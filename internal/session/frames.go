@@ -84,7 +84,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 	}
 	// clients see the destination they subscribed to, not the alias or
 	// the internal topic behind it
-	sub := &subscription{id: id, target: target, display: target.Original}
+	sub := &subscription{id: id, target: target, display: target.Original, wildcard: target.Wildcard()}
 	s.subsMu.Lock()
 	s.subs[id] = sub
 	s.subsMu.Unlock()

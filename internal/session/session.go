@@ -162,6 +162,9 @@ type subscription struct {
 	id      string
 	target  destination.Target
 	display string // the destination header clients see on MESSAGE
+	// wildcard: target is a pattern, so MESSAGEs name the destination
+	// that matched (destination.Policy.Display) instead of display
+	wildcard bool
 	// header is the encoded "subscription:<id>" line of this
 	// subscription's room MESSAGEs, set before the room is followed
 	header []byte
