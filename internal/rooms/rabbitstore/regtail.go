@@ -184,7 +184,7 @@ func (s *Store) superviseRegistry(ctx context.Context, t *tail, sink *regSink) {
 func (s *Store) awaitRun(ctx context.Context, t *tail, sink *regSink) error {
 	var subOK <-chan struct{}
 	if sink.check {
-		subOK = t.sub.subOK
+		subOK = t.confirmed
 	}
 	var verify <-chan time.Time
 	for {

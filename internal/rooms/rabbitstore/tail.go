@@ -46,12 +46,16 @@ type tail struct {
 	queue  string
 	offset string
 	sub    *streamSub // replaced by run when it subscribes again
-	sink   feed.Sink
-	mark   markFunc
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	// confirmed is closed when a subscription of the tail (the first or
+	// one made after a refusal) is confirmed; unlike sub it is never
+	// replaced, so other goroutines may wait on it
+	confirmed chan struct{}
+	sink      feed.Sink
+	mark      markFunc
+	log       *slog.Logger
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{}
 }
 
 // startTail subscribes to the stream queue and starts the tail's
@@ -62,7 +66,7 @@ func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFu
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &tail{r: r, queue: queue, offset: offset, sub: sub, sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	t := &tail{r: r, queue: queue, offset: offset, sub: sub, confirmed: make(chan struct{}), sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go t.run() // owns the consumer side of sub until stop
 	return t, nil
 }
@@ -103,6 +107,7 @@ func (t *tail) run() {
 			return
 		case <-subOK:
 			subOK = nil
+			close(t.confirmed)
 			publish()
 		case <-retry.C:
 			if !synced {

@@ -54,4 +54,11 @@ func TestTailResubscribesWhileRefusedForNow(t *testing.T) {
 		defer sink.mu.Unlock()
 		t.Fatalf("tail not synced (failed: %v)", sink.failed)
 	}
+	// the registry supervisor times its check from this signal: it must
+	// come from the subscription made after the refusal
+	select {
+	case <-tl.confirmed:
+	default:
+		t.Fatal("tail synced, but its confirmed signal is still open")
+	}
 }
