@@ -29,17 +29,17 @@ func TestProtocolErrors(t *testing.T) {
 		raw      string
 		want     string
 	}{
-		{"frame before CONNECT", false, "SEND\ndestination:/app/chat.send\n\n\x00", "expected CONNECT frame"},
+		{"frame before CONNECT", false, "SEND\ndestination:/app/chat.send\n\n\x00", "Illegal command"},
 		{"bad credentials", false, "CONNECT\naccept-version:1.2\nlogin:alice\npasscode:nope\n\n\x00", "bad credentials"},
-		{"unsupported version", false, "CONNECT\naccept-version:2.0\n\n\x00", "unsupported protocol version"},
+		{"unsupported version", false, "CONNECT\naccept-version:2.0\n\n\x00", "Version mismatch"},
 		{"bad heart-beat", false, "CONNECT\naccept-version:1.2\nlogin:bob\npasscode:pw\nheart-beat:x\n\n\x00", "invalid heart-beat"},
-		{"unknown command", true, "FROB\n\n\x00", "unknown command"},
-		{"missing destination", true, "SUBSCRIBE\nid:1\n\n\x00", "missing header: destination"},
-		{"missing id", true, "SUBSCRIBE\ndestination:/topic/x\n\n\x00", "missing header: id"},
+		{"unknown command", true, "FROB\n\n\x00", "Bad command"},
+		{"missing destination", true, "SUBSCRIBE\nid:1\n\n\x00", "Missing destination"},
+		{"missing id", true, "SUBSCRIBE\ndestination:/topic/x\n\n\x00", "Missing header"},
 		{"duplicate subscription", true, "SUBSCRIBE\nid:1\ndestination:/topic/x\n\n\x00SUBSCRIBE\nid:1\ndestination:/topic/y\n\n\x00", "duplicate subscription id"},
-		{"missing transaction", true, "BEGIN\n\n\x00", "missing header: transaction"},
-		{"unknown transaction", true, "COMMIT\ntransaction:t9\n\n\x00", "unknown transaction"},
-		{"ack without id", true, "ACK\n\n\x00", "missing header: id"},
+		{"missing transaction", true, "BEGIN\n\n\x00", "Missing transaction"},
+		{"unknown transaction", true, "COMMIT\ntransaction:t9\n\n\x00", "Bad transaction"},
+		{"ack without id", true, "ACK\n\n\x00", "Missing header"},
 		{"malformed header", true, "SEND\nno-colon-here\n\n\x00", "malformed frame"},
 		{"second CONNECT", true, "CONNECT\naccept-version:1.2\n\n\x00", "already connected"},
 	}

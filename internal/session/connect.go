@@ -18,7 +18,11 @@ import (
 func (s *Session) connect(f *stomp.Frame) error {
 	v, err := s.negotiateVersion(f.Header("accept-version"))
 	if err != nil {
-		s.failFrame(f, err.Error(), "supported versions are 1.0, 1.1 and 1.2", CloseProtocol)
+		// RabbitMQ's answer: the versions it speaks in a version header
+		supported := supportedVersions(s.subproto)
+		ef := errorFrame(msgVersionMismatch, f.Header("receipt"), err.Error()+"; supported versions are "+supported)
+		ef.Headers = ef.Headers.Set("version", supported)
+		s.out.close(ef, CloseProtocol, msgVersionMismatch, true)
 		return err
 	}
 	s.version.Store(int32(v))

@@ -17,7 +17,7 @@ func (s *Session) handle(f *stomp.Frame) error {
 		if f.Command == stomp.CONNECT || f.Command == stomp.STOMP {
 			return s.connect(f)
 		}
-		return s.failFrame(f, "expected CONNECT frame", fmt.Sprintf("got %s before CONNECT", f.Command), CloseProtocol)
+		return s.failFrame(f, msgIllegalCommand, fmt.Sprintf("got %s before CONNECT: log in with CONNECT first", f.Command), CloseProtocol)
 	}
 	switch f.Command {
 	case stomp.SUBSCRIBE:
@@ -35,7 +35,7 @@ func (s *Session) handle(f *stomp.Frame) error {
 	case stomp.CONNECT, stomp.STOMP:
 		return s.failFrame(f, "already connected", "CONNECT may be sent only once", CloseProtocol)
 	default:
-		return s.failFrame(f, "unknown command", fmt.Sprintf("unknown command %q", f.Command), CloseProtocol)
+		return s.failFrame(f, msgBadCommand, fmt.Sprintf("unknown command %q", f.Command), CloseProtocol)
 	}
 }
 
@@ -43,7 +43,7 @@ func (s *Session) handle(f *stomp.Frame) error {
 func (s *Session) require(f *stomp.Frame, key string) (string, error) {
 	v, ok := f.Headers.Get(key)
 	if !ok || v == "" {
-		return "", s.failFrame(f, "missing header: "+key, fmt.Sprintf("%s frame requires a %q header", f.Command, key), CloseProtocol)
+		return "", s.failFrame(f, missingMessage(f.Command, key), fmt.Sprintf("%s frame requires a %q header", f.Command, key), CloseProtocol)
 	}
 	return v, nil
 }
@@ -163,7 +163,7 @@ func (s *Session) send(f *stomp.Frame) error {
 		return s.refuse(f, err)
 	}
 	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
-		return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+		return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 	}
 	switch target.Kind {
 	case destination.App:
@@ -192,7 +192,7 @@ func (s *Session) ack(f *stomp.Frame) error {
 		return err
 	}
 	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
-		return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+		return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 	}
 	s.owe(f)
 	var err error
@@ -227,7 +227,7 @@ func (s *Session) transaction(f *stomp.Frame) error {
 		s.txs[tx] = true
 	default:
 		if !s.txs[tx] {
-			return s.failFrame(f, "unknown transaction", fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+			return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 		}
 		delete(s.txs, tx)
 		if f.Command == stomp.COMMIT {
@@ -248,7 +248,7 @@ func (s *Session) refuse(f *stomp.Frame, err error) error {
 	var r *destination.Rejection
 	if errors.As(err, &r) {
 		s.log(slog.LevelInfo, "frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
-		return s.failFrame(f, "destination refused: "+r.Destination, err.Error(), ClosePolicy)
+		return s.failFrame(f, refusalMessage(r), err.Error(), ClosePolicy)
 	}
 	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)
 }
