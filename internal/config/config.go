@@ -277,6 +277,11 @@ func (c *Config) Validate() error {
 	if c.Broker.Mode == BrokerRabbitMQ && len(c.Broker.AMQPAddresses) == 0 {
 		return fmt.Errorf("broker.amqp_addresses: at least one host:port is needed in rabbitmq mode (room streams)")
 	}
+	if c.Broker.Mode == BrokerEmbedded && c.Policy.AllowWildcards {
+		// go-stomp's server matches topic names exactly: a wildcard
+		// subscription would be accepted and never receive anything
+		return fmt.Errorf("policy.allow_wildcards needs broker.mode rabbitmq: the embedded broker matches topic names exactly")
+	}
 	for _, a := range append(c.Broker.Addresses, c.Broker.AMQPAddresses...) {
 		if !strings.Contains(a, ":") {
 			return fmt.Errorf("broker.addresses: %q is not host:port", a)

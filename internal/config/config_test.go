@@ -81,6 +81,7 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_ROOMS_CONFIRM_REPUBLISH_AFTER", "0s"},
 		{"CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "1s"}, // shorter than the default republish_after
 		{"CHATRELAY_STOMP_WEBSOCKET_FRAMES", "text"},
+		{"CHATRELAY_POLICY_ALLOW_WILDCARDS", "true"}, // with the default embedded broker
 	} {
 		t.Run(tt.key, func(t *testing.T) {
 			t.Setenv(tt.key, tt.value)
