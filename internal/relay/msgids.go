@@ -72,9 +72,12 @@ func (g *idGen) next() string {
 // clientHeaders rewrites the headers of an upstream MESSAGE in place for
 // clients: message-id becomes id, ack becomes id when ack is true and
 // goes otherwise, receipt and transaction go, and so does an "id" header
-// repeating the broker's message-id (go-stomp's server adds one).
+// repeating the broker's message-id (go-stomp's server adds one). A
+// MESSAGE without redelivered (go-stomp's, first deliveries) gets
+// redelivered:false, as RabbitMQ marks every MESSAGE.
 func clientHeaders(h stomp.Headers, id string, ack bool) stomp.Headers {
 	upID, hasID := h.Get("message-id")
+	_, marked := h.Get("redelivered")
 	out := h[:0]
 	seen := false
 	for _, kv := range h {
@@ -96,6 +99,9 @@ func clientHeaders(h stomp.Headers, id string, ack bool) stomp.Headers {
 	}
 	if !hasID {
 		out = append(out, stomp.Header{Key: "message-id", Value: id})
+	}
+	if !marked {
+		out = append(out, stomp.Header{Key: "redelivered", Value: "false"})
 	}
 	if ack {
 		out = append(out, stomp.Header{Key: "ack", Value: id})

@@ -292,10 +292,12 @@ func TestClientHeaders(t *testing.T) {
 		want string
 	}{
 		{"go-stomp", []string{"destination", "/queue/q", "message-id", "7", "id", "7", "subscription", "s1", "x-app", "v"},
-			true, "destination:/queue/q message-id:N subscription:s1 x-app:v ack:N"},
-		{"RabbitMQ", []string{"subscription", "s1", "message-id", "T_s1@@session-x@@1", "ack", "T_s1@@session-x@@1", "receipt", "r5", "transaction", "t2", "id", "app-id"},
-			false, "subscription:s1 message-id:N id:app-id"},
-		{"no message-id", []string{"destination", "/topic/t"}, false, "destination:/topic/t message-id:N"},
+			true, "destination:/queue/q message-id:N subscription:s1 x-app:v redelivered:false ack:N"},
+		{"go-stomp given back", []string{"destination", "/queue/q", "message-id", "7", "redelivered", "true"},
+			false, "destination:/queue/q message-id:N redelivered:true"},
+		{"RabbitMQ", []string{"subscription", "s1", "message-id", "T_s1@@session-x@@1", "redelivered", "false", "ack", "T_s1@@session-x@@1", "receipt", "r5", "transaction", "t2", "id", "app-id"},
+			false, "subscription:s1 message-id:N redelivered:false id:app-id"},
+		{"no message-id", []string{"destination", "/topic/t"}, false, "destination:/topic/t message-id:N redelivered:false"},
 	} {
 		var got []string
 		for _, kv := range clientHeaders(stomp.New(stomp.MESSAGE, c.in...).Headers, "N", c.ack) {
