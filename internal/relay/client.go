@@ -29,7 +29,9 @@ type Sink interface {
 // against the relay's own goroutines and against a concurrent Close.
 // Shared topic subscriptions live on the connection chosen by the
 // destination's hash; everything else lives on the client's pinned
-// connection.
+// connection. The client's frames take effect in the order it sent them
+// all the same: a publish waits for the client's shared subscriptions on
+// other connections to be confirmed first (order.go).
 type Client struct {
 	r    *Relay
 	num  uint64
@@ -41,6 +43,8 @@ type Client struct {
 	subs   map[string]*clientSub // by the client's subscription id
 	txs    map[string]*txn       // by the client's transaction id; guarded by home.mu too
 	txSeq  uint64
+	fences []*fence      // guarded by mu: shared subscriptions elsewhere the next publish waits for (order.go)
+	gone   chan struct{} // closed by Close: ends AwaitOrder
 }
 
 // clientSub is where one of the client's subscriptions lives.
@@ -134,6 +138,7 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 		}
 		s.members[member{c, id}] = struct{}{}
 		conn.whenConfirmed(s, w, &e)
+		c.fenceShared(conn, s, id)
 		c.subs[id] = &clientSub{conn: conn, up: s}
 		return nil
 	}
@@ -223,6 +228,7 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 	}
 	if s.shared {
 		delete(s.members, member{c, id})
+		leaveFence(s, member{c, id})
 		if len(s.members) > 0 {
 			e.call(done)
 			return
@@ -239,11 +245,15 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 // carry receipt, transaction, content-type and application headers. A
 // receipt is delivered only after the broker's RECEIPT. While the broker is
 // unreachable the SEND waits in the outbox (ErrOutboxFull when full). A
-// SEND in a transaction lost in a reconnect fails with ErrTxLost.
+// SEND in a transaction lost in a reconnect fails with ErrTxLost. It
+// first waits (AwaitOrder) for the client's shared subscriptions on other
+// connections that the broker has not confirmed yet, so that it reaches
+// them.
 func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 	if dest == "" {
 		return ErrMissingHeader
 	}
+	c.AwaitOrder()
 	return c.withHome(func(conn *upConn) error {
 		var t *txn
 		if name := h.Value("transaction"); name != "" {
@@ -309,6 +319,7 @@ func (c *Client) Close() {
 		return
 	}
 	c.closed = true
+	close(c.gone)
 	for name := range c.txs {
 		_ = c.abortLocked(name, "", &e)
 	}

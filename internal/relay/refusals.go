@@ -219,6 +219,7 @@ func (c *upConn) endSub(s *upSub, message, detail string, e *effects) {
 		pending[member{w.c, w.id}] = w.receipt
 	}
 	s.waiters = nil
+	lowerFences(s) // nothing left to wait for
 	tell := func(m member) {
 		e.deliver(m.c.sink, subErrorFrame(m.id, message, detail, pending[m]))
 	}

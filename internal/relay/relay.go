@@ -10,7 +10,10 @@
 // known transactions), because one bad frame would make RabbitMQ close a
 // connection shared by many clients. Broker outages do not reach clients:
 // connections come back with backoff, re-subscribe everything, and flush
-// the SENDs buffered meanwhile.
+// the SENDs buffered meanwhile. A client's frames take effect in the order
+// it sent them although they may travel on different connections: a
+// publish waits for the client's unconfirmed shared subscriptions on other
+// connections (order.go).
 //
 // Clients never see the broker's message ids, which name its sessions and
 // the relay's upstream subscriptions: every MESSAGE carries an opaque id
@@ -247,9 +250,11 @@ func (r *Relay) Attach(s Sink) *Client {
 		home: r.conns[(n-1)%uint64(len(r.conns))],
 		subs: make(map[string]*clientSub),
 		txs:  make(map[string]*txn),
+		gone: make(chan struct{}),
 	}
 	if r.isClosed() {
 		c.closed = true
+		close(c.gone)
 	}
 	return c
 }

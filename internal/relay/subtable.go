@@ -26,6 +26,10 @@ type upSub struct {
 	// waiters are the clients' SUBSCRIBE receipts, delivered once
 	// confirmed.
 	waiters []waiter
+	// fences hold back the next publish of members that joined it from
+	// another connection, until it is confirmed, ends, or they leave
+	// (order.go).
+	fences map[member]*fence
 
 	// shared subscriptions: the local subscribers
 	members map[member]struct{}
@@ -99,12 +103,14 @@ func (c *upConn) whenConfirmed(s *upSub, w waiter, e *effects) {
 	s.waiters = append(s.waiters, w)
 }
 
-// releaseWaiters delivers the receipts waiting on s. Caller holds c.mu.
+// releaseWaiters delivers the receipts waiting on s and takes its fences
+// down. Caller holds c.mu.
 func releaseWaiters(s *upSub, e *effects) {
 	for _, w := range s.waiters {
 		e.deliver(w.c.sink, receiptFrame(w.receipt))
 	}
 	s.waiters = nil
+	lowerFences(s)
 }
 
 // confirm marks s confirmed and releases its waiters. Caller holds c.mu.

@@ -56,8 +56,11 @@ func (c *Client) Begin(tx, receipt string) error {
 
 // Commit commits transaction tx. It fails with ErrUnknownTx for a
 // transaction never begun, and with ErrTxLost when the upstream connection
-// dropped since BEGIN (nothing is forwarded then).
+// dropped since BEGIN (nothing is forwarded then). Its SENDs take effect
+// now: like Send, it first waits for the client's unconfirmed shared
+// subscriptions on other connections (AwaitOrder).
 func (c *Client) Commit(tx, receipt string) error {
+	c.AwaitOrder()
 	return c.withHome(func(conn *upConn) error {
 		t, err := c.endTx(tx)
 		if err != nil {

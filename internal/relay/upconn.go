@@ -218,8 +218,7 @@ func (c *upConn) maybeFlush(e *effects) {
 	if c.state != stateRestoring || c.restoreLeft > 0 {
 		return
 	}
-	grace := max(flushGrace, 2*c.r.cfg.ReconnectMax)
-	wait := grace - time.Since(c.upSince)
+	wait := c.r.orderGrace() - time.Since(c.upSince)
 	if c.outbox.len() > 0 && wait > 0 && !c.r.allRestored() {
 		if c.graceTimer == nil {
 			c.graceTimer = time.AfterFunc(wait, c.graceOver)

@@ -87,7 +87,11 @@ func (s *Session) reply(dest string, f *stomp.Frame) {
 // sent once the handler has returned, the broker has accepted every
 // message it published, and every part of the work it finishes later
 // (router.Context.Later) is done; handler errors go to /user/queue/errors.
+// The handler runs once the client's earlier SUBSCRIBEs are in place at the
+// broker (relay.Client.AwaitOrder), so that what it publishes reaches them,
+// in the order the client sent its frames.
 func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
+	s.upstream.AwaitOrder()
 	var track *publishTracker
 	if r := f.Header("receipt"); r != "" {
 		s.owe(f)
