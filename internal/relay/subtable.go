@@ -40,6 +40,9 @@ type upSub struct {
 	clientAck string      // the client's ack mode: auto, client, client-individual
 	acks      ackLog      // delivered, unacknowledged message ids (client ack modes)
 	st        streamState // stream subscriptions only (see stream.go)
+	// dropQueue: the client ends a durable subscription for good, and
+	// its UNSUBSCRIBE deletes the queue (durable.go)
+	dropQueue bool
 }
 
 // waiter is a client's SUBSCRIBE receipt held until the upstream
@@ -136,9 +139,9 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 		return
 	}
 	c.retired.add(s.id)
-	// the id alone: with durable and x-queue-name RabbitMQ would delete
-	// the queue, and a stream with it
-	c.writeWithReceipt(stomp.New(stomp.UNSUBSCRIBE, "id", s.id), &pending{onOK: done})
+	// the id alone unless the client ends a durable subscription: with
+	// durable and x-queue-name RabbitMQ deletes the queue
+	c.writeWithReceipt(unsubscribeFrame(s), &pending{onOK: done})
 }
 
 // handle processes one frame from the broker on session s.
