@@ -14,6 +14,14 @@ import (
 // loop must never push into a connection itself: it appends to the
 // subscription's outlet, which never blocks, and a drain goroutine (one
 // at a time, only while frames wait) does the blocking push in order.
+//
+// A connection that ends unsubscribes everything first (each request is
+// handled before the next is sent: the request channel is unbuffered),
+// which closes its outlets, and then empties its channels: so a drain
+// goroutine is left with at most the one push it had begun, and that
+// push finds room. Only if more than 16 subscriptions of one connection
+// each had a push under way at that moment would the 17th stay blocked
+// (one goroutine and one frame kept until the process ends).
 type outlet struct {
 	sub   *client.Subscription
 	dest  string
@@ -107,7 +115,8 @@ func frameSize(f *frame.Frame) int {
 // This is the broker's flow control: a publisher faster than the
 // subscribers' connections is paused (its pipe stops being read, so the
 // relay's writes wait and its outbox fills) instead of growing memory
-// without bound.
+// without bound. Messages kept by a queue that no subscriber is ready
+// for do not count: like go-stomp's, queues hold them without a limit.
 const (
 	HighWater = 16 << 20
 	LowWater  = HighWater / 2
