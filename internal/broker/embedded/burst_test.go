@@ -93,6 +93,18 @@ func (c *rawConn) sendAll(dest string, n int, pad []byte) <-chan error {
 	return done
 }
 
+// closeAndWait closes b and waits for its broker loop to end: every
+// connection, busy or not, must clean up.
+func closeAndWait(t *testing.T, b *Broker) {
+	t.Helper()
+	b.Close()
+	select {
+	case <-b.done:
+	case <-time.After(10 * time.Second):
+		t.Error("broker loop still running 10s after Close")
+	}
+}
+
 // TestBurstOnOneConnection: one connection subscribes to a topic and
 // writes 10,000 SENDs to it without pause, the way a relay connection
 // carries its clients' traffic; it gets all 10,000 back in order.
@@ -102,7 +114,7 @@ func TestBurstOnOneConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer closeAndWait(t, b)
 	c := dialRaw(t, b)
 	c.subscribe("s", "/topic/burst")
 	const n = 10000
@@ -129,7 +141,7 @@ func TestQueueBurstManySubscriptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer closeAndWait(t, b)
 	c := dialRaw(t, b)
 	const subs, n = 40, 10000
 	for i := range subs {
@@ -166,7 +178,7 @@ func TestFlowPausesPublisher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	defer closeAndWait(t, b)
 	sub, pub := dialRaw(t, b), dialRaw(t, b)
 	sub.subscribe("s", "/topic/flow")
 	pad := bytes.Repeat([]byte("p"), 64<<10)

@@ -69,7 +69,8 @@ const HeartBeat = 10 * time.Second
 
 // Broker is a running in-process STOMP broker.
 type Broker struct {
-	ln *memListener
+	ln   *memListener
+	done chan struct{} // closed when the broker loop has ended
 }
 
 // Start runs a broker. logger receives go-stomp's log lines (nil: discard).
@@ -78,7 +79,7 @@ func Start(logger *slog.Logger) (*Broker, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	f := newFlow()
-	b := &Broker{ln: newMemListener(f)}
+	b := &Broker{ln: newMemListener(f), done: make(chan struct{})}
 	r := newRouter(f)
 	cfg := connConfig{log: slogAdapter{logger.With("component", "embedded-broker")}}
 	acceptDone := make(chan struct{})
@@ -98,7 +99,10 @@ func Start(logger *slog.Logger) (*Broker, error) {
 	}()
 	// the broker loop owns the router's state; it ends after Close, once
 	// every connection has cleaned up
-	go r.loop(acceptDone)
+	go func() {
+		defer close(b.done)
+		r.loop(acceptDone)
+	}()
 	return b, nil
 }
 
