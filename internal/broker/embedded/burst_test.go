@@ -219,3 +219,57 @@ func TestFlowPausesPublisher(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestBurstFromSeveralConnections: four connections subscribe to one
+// topic and each writes 2,500 SENDs to it at once; each gets all 10,000,
+// every sender's in order.
+func TestBurstFromSeveralConnections(t *testing.T) {
+	b, err := Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeAndWait(t, b)
+	const conns, each = 4, 2500
+	cs := make([]*rawConn, conns)
+	for i := range cs {
+		cs[i] = dialRaw(t, b)
+		cs[i].subscribe("s", "/topic/several")
+	}
+	sent := make([]<-chan error, conns)
+	for i, c := range cs {
+		sent[i] = c.sendAll("/topic/several", each, []byte("from-"+strconv.Itoa(i)))
+	}
+	got := make(chan error, conns)
+	for _, c := range cs {
+		// each reading goroutine owns its connection's reads
+		go func() { got <- c.readFrom(conns, each) }()
+	}
+	for range conns {
+		if err := <-got; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range sent {
+		if err := <-s; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readFrom reads senders*each MESSAGEs whose bodies are "burst-<i>-from-<k>"
+// and checks that each sender k's come in order.
+func (c *rawConn) readFrom(senders, each int) error {
+	next := make([]int, senders)
+	for n := range senders * each {
+		f, err := c.next(30 * time.Second)
+		if err != nil {
+			return fmt.Errorf("after %d messages: %w", n, err)
+		}
+		var i, k int
+		if _, err := fmt.Sscanf(string(f.Body), "burst-%d-from-%d", &i, &k); err != nil || k < 0 || k >= senders || i != next[k] {
+			return fmt.Errorf("message %d: %q (%v), want burst-%d from %d", n, f.Body, err, next[min(max(k, 0), senders-1)], k)
+		}
+		next[k]++
+	}
+	return nil
+}
