@@ -94,13 +94,13 @@ func testBurst(t *testing.T, r *replica, dest string, frame func(i int) *stomp.F
 		t.Fatal(err)
 	}
 	want := fmt.Appendf(nil, "burst-%d-", burstSize)
-	for _, c := range []*stomptest.Client{a, reader} {
+	for name, c := range map[string]*stomptest.Client{"a new subscriber": a, "the burst's reader": reader} {
 		f, err := c.Expect(stomp.MESSAGE, 10*time.Second)
 		if err != nil {
-			t.Fatalf("after the burst: %v", err)
+			t.Fatalf("after the burst, %s: %v", name, err)
 		}
 		if !bytes.Contains(f.Body, want) {
-			t.Fatalf("after the burst: got %.80q, want %s", f.Body, want)
+			t.Fatalf("after the burst, %s got %.200q, want %s", name, f.Body, want)
 		}
 	}
 }
