@@ -414,3 +414,90 @@ func TestEmbeddedClose(t *testing.T) {
 	c.Close()
 	s.noErrors(t)
 }
+
+// What a client leaves unacknowledged goes back to its queue when it
+// leaves (Close or UNSUBSCRIBE), marked redelivered, as on RabbitMQ
+// (TestRabbitGiveBackOnLeave): the relay publishes it again.
+func TestEmbeddedGiveBackOnLeave(t *testing.T) {
+	for _, ack := range []string{"client", "client-individual"} {
+		for _, how := range []string{"close", "unsubscribe"} {
+			t.Run(ack+"/"+how, func(t *testing.T) {
+				r, _ := startEmbedded(t, nil)
+				dest := "/queue/gb-" + unique()
+				sa, sb := newSink("first"), newSink("second")
+				a, b := r.Attach(sa), r.Attach(sb)
+				defer b.Close()
+				if err := a.Subscribe("a", dest, stomp.Headers{{Key: "ack", Value: ack}, {Key: "receipt", Value: "ra"}}); err != nil {
+					t.Fatal(err)
+				}
+				sa.receipt(t, "ra")
+				for i := range 3 {
+					if err := r.Publish(dest, nil, []byte(fmt.Sprint("m", i)), nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for i := range 3 {
+					sa.message(t, 10*time.Second, fmt.Sprint("m", i))
+				}
+				if err := b.Subscribe("b", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "rb"}}); err != nil {
+					t.Fatal(err)
+				}
+				sb.receipt(t, "rb")
+				if how == "close" {
+					a.Close()
+				} else if err := a.Unsubscribe("a", ""); err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range sb.collect(t, 5*time.Second, "the 3 messages given back", isMessage("m0"), isMessage("m1"), isMessage("m2")) {
+					if f.Header("redelivered") != "true" {
+						t.Errorf("%q given back without redelivered:true: %v", f.Body, f.Headers)
+					}
+				}
+				sa.noErrors(t)
+				sb.noErrors(t)
+			})
+		}
+	}
+}
+
+// An ACK inside a transaction still open when its subscription ends is
+// undone by ABORT: the relay gives the message back then.
+func TestEmbeddedGiveBackAbortedAck(t *testing.T) {
+	r, _ := startEmbedded(t, nil)
+	dest := "/queue/gb-" + unique()
+	sa, sb := newSink("first"), newSink("second")
+	a, b := r.Attach(sa), r.Attach(sb)
+	defer a.Close()
+	defer b.Close()
+	if err := a.Subscribe("a", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "ra"}}); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "ra")
+	if err := r.Publish(dest, nil, []byte("m0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	m0 := sa.message(t, 10*time.Second, "m0")
+	if err := a.Begin("tx", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Ack(stomp.Headers{{Key: "id", Value: m0.Header("ack")}, {Key: "transaction", Value: "tx"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unsubscribe("a", "ua"); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "ua")
+	if err := b.Subscribe("b", dest, stomp.Headers{{Key: "ack", Value: "client-individual"}, {Key: "receipt", Value: "rb"}}); err != nil {
+		t.Fatal(err)
+	}
+	sb.receipt(t, "rb")
+	if err := a.Abort("tx", "end"); err != nil {
+		t.Fatal(err)
+	}
+	sa.receipt(t, "end")
+	if f := sb.message(t, 5*time.Second, "m0"); f.Header("redelivered") != "true" {
+		t.Errorf("given back without redelivered:true: %v", f.Headers)
+	}
+	sa.noErrors(t)
+	sb.noErrors(t)
+}

@@ -126,18 +126,15 @@ func (c *upConn) admitStream(s *upSub, f *stomp.Frame) bool {
 }
 
 // giveBack settles a delivery of the 1:1 subscription s that its client
-// leaves unacknowledged (UNSUBSCRIBE, Close): NACK gives it back to its
-// queue, or the relay gives it back itself when acks are local. A stream
-// delivery is left alone: there is nothing to give back, a NACK would
-// kill the connection, and an ACK would grant the broker credit to push
-// more before the UNSUBSCRIBE lands. Caller holds c.mu and c.sess != nil.
+// leaves unacknowledged, written before s's UNSUBSCRIBE: the relay gives
+// it back itself when acks are local. A stream delivery is left alone:
+// there is nothing to give back, a NACK would kill the connection, and an
+// ACK would grant the broker credit to push more before the UNSUBSCRIBE
+// lands. On RabbitMQ the NACK must follow the UNSUBSCRIBE instead
+// (giveBackAll, settle.go). Caller holds c.mu and c.sess != nil.
 func (c *upConn) giveBack(s *upSub, x *ackEntry) {
-	switch {
-	case s.st.stream:
-	case c.quirks.localAcks:
+	if c.quirks.localAcks && !s.st.stream {
 		c.writeFrame(requeueFrame(s, x, nil))
-	default:
-		c.writeFrame(ackFrame(stomp.NACK, x))
 	}
 }
 
