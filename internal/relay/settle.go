@@ -75,28 +75,25 @@ func (c *upConn) noteTag(f *stomp.Frame) (uint64, bool) {
 }
 
 // giveBackAll gives back every delivery s holds unacknowledged, s being
-// on its way out (UNSUBSCRIBE, Close): UNSUBSCRIBE, then NACK each
-// (see above), or local give-back when acks are local. done runs once
-// the broker confirms the UNSUBSCRIBE. Caller holds c.mu.
+// on its way out (UNSUBSCRIBE, Close): UNSUBSCRIBE, then NACK each (see
+// above), or SEND each again when acks are local (localacks.go). done
+// runs once the broker confirms the UNSUBSCRIBE. Caller holds c.mu.
 func (c *upConn) giveBackAll(s *upSub, done func(), e *effects) {
 	if c.sess == nil {
 		c.removeSub(s, done, e)
 		return
 	}
 	entries := s.acks.takeAll()
-	if c.quirks.localAcks {
-		for _, x := range entries {
-			c.giveBack(s, x)
-		}
-		c.removeSub(s, done, e)
-		return
-	}
 	c.removeSub(s, done, e)
 	if s.st.stream {
 		return // nothing to give back; a NACK would kill the connection
 	}
 	for _, x := range entries {
-		c.nackRetired(x.up)
+		if c.quirks.localAcks {
+			c.localGiveBack(s.dest, x.frame)
+		} else {
+			c.nackRetired(x.up)
+		}
 	}
 }
 
@@ -111,7 +108,7 @@ func (c *upConn) giveBackAborted(orphans []txAcks) {
 		}
 		for _, x := range ta.entries {
 			if c.quirks.localAcks {
-				c.giveBack(ta.sub, x)
+				c.localGiveBack(ta.sub.dest, x.frame)
 			} else {
 				c.nackRetired(x.up)
 			}
@@ -158,10 +155,16 @@ func (c *upConn) liveSubID() string {
 }
 
 // onRetiredMessage settles a MESSAGE for a subscription the relay has
-// cancelled: NACK if that subscription took acks. Caller holds c.mu and
-// c.sess != nil.
+// cancelled, if that subscription took acks: NACK, or SEND it again when
+// acks are local. Caller holds c.mu and c.sess != nil.
 func (c *upConn) onRetiredMessage(sub string, f *stomp.Frame) {
-	if !c.retired.takesAcks(sub) {
+	r, ok := c.retired.get(sub)
+	if !ok || !r.acks {
+		return
+	}
+	if c.quirks.localAcks {
+		c.log.Debug("relay: gave back a delivery that arrived after UNSUBSCRIBE", "subscription", sub)
+		c.localGiveBack(r.dest, f)
 		return
 	}
 	if up := f.Header("ack"); up != "" {
@@ -175,17 +178,29 @@ func (c *upConn) onRetiredMessage(sub string, f *stomp.Frame) {
 type retiredIDs struct {
 	ring [512]string
 	next int
-	set  map[string]bool // id: takes acks
+	set  map[string]retiredSub
 }
 
-func (r *retiredIDs) add(id string, acks bool) {
+// retiredSub is what the relay still needs of an unsubscribed upstream
+// subscription.
+type retiredSub struct {
+	acks bool   // its deliveries wait for an ACK or NACK (upSub.takesAcks)
+	dest string // its destination, where local acks give a delivery back
+}
+
+func (r *retiredIDs) add(id string, rs retiredSub) {
 	if r.set == nil {
-		r.set = make(map[string]bool)
+		r.set = make(map[string]retiredSub)
 	}
 	delete(r.set, r.ring[r.next])
 	r.ring[r.next] = id
 	r.next = (r.next + 1) % len(r.ring)
-	r.set[id] = acks
+	r.set[id] = rs
+}
+
+func (r *retiredIDs) get(id string) (retiredSub, bool) {
+	rs, ok := r.set[id]
+	return rs, ok
 }
 
 func (r *retiredIDs) has(id string) bool {
@@ -196,5 +211,5 @@ func (r *retiredIDs) has(id string) bool {
 // takesAcks reports whether the retired subscription id took acks
 // (client-individual upstream, not a stream).
 func (r *retiredIDs) takesAcks(id string) bool {
-	return r.set[id]
+	return r.set[id].acks
 }

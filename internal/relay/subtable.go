@@ -135,7 +135,7 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 		e.call(done)
 		return
 	}
-	c.retired.add(s.id, s.takesAcks())
+	c.retired.add(s.id, retiredSub{acks: s.takesAcks(), dest: s.dest})
 	// the id alone: with durable and x-queue-name RabbitMQ would delete
 	// the queue, and a stream with it
 	c.writeWithReceipt(stomp.New(stomp.UNSUBSCRIBE, "id", s.id), &pending{onOK: done})
@@ -197,9 +197,7 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 	if s == nil {
 		// unsubscribed meanwhile: a delivery that needs settling is
 		// given back (settle.go)
-		if !c.quirks.localAcks {
-			c.onRetiredMessage(sub, f)
-		}
+		c.onRetiredMessage(sub, f)
 		return
 	}
 	if s.shared {
