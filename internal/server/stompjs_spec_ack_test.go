@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"chatrelay/internal/config"
 	"chatrelay/internal/stompjstest"
 )
 
@@ -116,16 +115,6 @@ func TestStompJSSpecAckConnectionDrop(t *testing.T) {
 	for _, mode := range []string{"client-individual", "client"} {
 		t.Run(mode, func(t *testing.T) {
 			forEachSpecTarget(t, 1, func(t *testing.T, tg specTarget) {
-				if tg.name == config.BrokerRabbitMQ {
-					// The relay NACKs the message before its UNSUBSCRIBE;
-					// RabbitMQ hands it straight back to the subscription
-					// still live upstream, and the relay drops it ("broker
-					// delivered to a subscription after UNSUBSCRIBE"): it
-					// stays unacked on the shared connection. Branch
-					// i14-giveback reorders the give-back; remove this skip
-					// when it is merged.
-					t.Skip("known relay bug: a leaving client's unacked message is lost upstream (fixed on i14-giveback)")
-				}
 				q := tg.queues[0]
 				a := tg.client(t)
 				specSubscribe(t, a, "a", q, map[string]string{"ack": mode})
