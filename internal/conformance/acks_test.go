@@ -108,8 +108,9 @@ var ackRows = []row{
 			return first + "; then " + e.next(d)
 		},
 		want: `MESSAGE body="m1"; then MESSAGE body="m2"`,
-		// the embedded broker pushes everything to the first consumer
-		differs: map[string]difference{relayEmb: {differ, `MESSAGE body="m1"; then no frame: no frame within 10s`}},
+		// the embedded broker has no prefetch window: whether m2 went to
+		// the first consumer before the second subscribed is a race
+		differs: map[string]difference{relayEmb: {differ, anyResult}},
 	},
 	{
 		name:   "nack-without-requeue",

@@ -41,8 +41,13 @@ type row struct {
 // difference is a documented departure from RabbitMQ's behaviour.
 type difference struct {
 	readme string // the README section that explains it
-	want   string // what chatrelay shows instead
+	want   string // what chatrelay shows instead; anyResult: not fixed
 }
+
+// anyResult marks a difference whose result depends on timing (the
+// embedded broker's lack of a prefetch window, say): the row runs, and
+// logs what it saw, but nothing is compared.
+const anyResult = "(any result)"
 
 // TestConformance runs every row against every target and compares each
 // chatrelay result with RabbitMQ's.
@@ -62,7 +67,7 @@ func TestConformance(t *testing.T) {
 			}
 			for _, tg := range targets[1:] {
 				if d, ok := r.differs[tg.name]; ok {
-					if got[tg.name] != d.want {
+					if d.want != anyResult && got[tg.name] != d.want {
 						t.Errorf("%s: %q, want %q (a difference README %q explains)", tg.name, got[tg.name], d.want, d.readme)
 					}
 					continue
