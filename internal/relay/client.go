@@ -44,9 +44,10 @@ type Client struct {
 	txs    map[string]*txn       // by the client's transaction id; guarded by home.mu too
 	txSeq  uint64
 	fences []*fence // guarded by mu: shared subscriptions elsewhere the next publish waits for (order.go)
-	// published: the client has put a SEND or COMMIT on its pinned
-	// connection, which a probed SEND must not overtake (verify.go)
-	published bool
+	// wroteHome: the client has put a frame (SUBSCRIBE, UNSUBSCRIBE,
+	// SEND, COMMIT) on its pinned connection, which a probed SEND must
+	// not overtake (verify.go)
+	wroteHome bool
 	gone      chan struct{} // closed by Close: ends AwaitOrder
 }
 
@@ -138,6 +139,7 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			conn.addSub(s)
 		}
 		s.members[member{c, id}] = struct{}{}
+		c.wroteHome = c.wroteHome || conn == c.home
 		conn.whenConfirmed(s, w, &e)
 		c.fenceShared(conn, s, id)
 		c.subs[id] = &clientSub{conn: conn, up: s}
@@ -179,6 +181,7 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 		s.st = streamState{stream: true, start: h.Value(streamOffsetHeader)}
 	}
 	conn.addSub(s)
+	c.wroteHome = true
 	conn.whenConfirmed(s, w, &e)
 	c.subs[id] = &clientSub{conn: conn, up: s}
 	return nil
@@ -255,6 +258,7 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 			conn.giveBack(s, x)
 		}
 	}
+	c.wroteHome = c.wroteHome || conn == c.home
 	conn.removeSub(s, done, e)
 }
 
@@ -295,7 +299,7 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 		receipt := h.Value("receipt")
 		f := sendFrame(dest, h, body, t)
 		it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
-		c.published = true
+		c.wroteHome = true
 		return conn.enqueue(it)
 	})
 }

@@ -233,6 +233,21 @@ func runRefusal(t *testing.T, n *rabbittest.Node, tc refusalCase) {
 		t.Errorf("second refusal after %v says %q, want %s at once", took, said, tc.want)
 	}
 
+	if tc.send {
+		// not probed in a transaction (RabbitMQ publishes at COMMIT),
+		// but refused lately: refused at once
+		if err := vc.Begin("tx", ""); err != nil {
+			t.Fatal(err)
+		}
+		err := vc.Send(dest, append(h.Clone(), stomp.Header{Key: "transaction", Value: "tx"}), []byte("in tx"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("SEND in a transaction: %v, want %s", err, tc.want)
+		}
+		if err := vc.Abort("tx", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	time.Sleep(300 * time.Millisecond)
 	close(stop)
 	want := accepted()
@@ -316,4 +331,51 @@ func TestRabbitServerPublishRefused(t *testing.T) {
 		t.Errorf("%d reconnects, want none", got)
 	}
 	sub.noErrors(t)
+}
+
+// TestRabbitQueueProbeLosesNothing: the probe of a queue SUBSCRIBE may
+// take a message, and gives it back when it hangs up: the subscriber
+// that follows gets every message of the queue.
+func TestRabbitQueueProbeLosesNothing(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	vhost, user := permVHost(t, n)
+	login := func(c *Config) { c.VHost, c.Login, c.Passcode = vhost, user, user }
+	pub, _ := startRabbit(t, n, login)
+	queue := "/queue/ok-" + unique()
+	for i := 0; i < 5; i++ {
+		done := make(chan error, 1)
+		if err := pub.Publish(queue, nil, []byte("m"+strconv.Itoa(i)), func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _ := startRabbit(t, n, login) // a relay that has not probed it yet
+	s := newSink("consumer")
+	c := r.Attach(s)
+	probes := r.Probes()
+	if err := c.Subscribe("q", queue, stomp.Headers{{Key: "ack", Value: "client-individual"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Probes() != probes+1 {
+		t.Fatalf("%d probes, want 1", r.Probes()-probes)
+	}
+	got := map[string]bool{}
+	redelivered := 0
+	for len(got) < 5 {
+		f := s.next(t, 10*time.Second)
+		if f.Command != stomp.MESSAGE {
+			t.Fatalf("got %s %v", f.Command, f.Headers)
+		}
+		got[string(f.Body)] = true
+		if f.Header("redelivered") == "true" {
+			redelivered++
+		}
+		if err := c.Ack(stomp.Headers{{Key: "id", Value: f.Header("ack")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("all 5 messages arrived; %d marked redelivered", redelivered)
+	s.quiet(t, 300*time.Millisecond)
 }

@@ -81,7 +81,7 @@ func (c *Client) Commit(tx, receipt string) error {
 			}
 			it.onLost = errCommitUnknown
 		}
-		c.published = true
+		c.wroteHome = true
 		return conn.enqueue(it)
 	})
 }

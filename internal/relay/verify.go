@@ -264,9 +264,9 @@ func (c *Client) sendVerified(dest string, h stomp.Headers, body []byte) (bool, 
 		}
 		// ours to probe: the client's earlier frames first
 		c.mu.Lock()
-		published := c.published
+		wrote := c.wroteHome
 		c.mu.Unlock()
-		if published && !r.awaitBarrier(c.home, c) {
+		if wrote && !r.awaitBarrier(c.home, c) {
 			r.settle(key, call, probeResult{}, nil)
 			return false, nil
 		}
@@ -339,13 +339,19 @@ func (r *Relay) publishVerified(dest string, h stomp.Headers, conn *upConn, it *
 func (r *Relay) awaitBarrier(conn *upConn, c *Client) bool {
 	done := make(chan struct{})
 	var once sync.Once
+	var passed bool // written before done is closed
 	conn.mu.Lock()
 	conn.seq++
 	tx := "probe-barrier-" + strconv.FormatUint(conn.seq, 10)
 	begin := stomp.New(stomp.BEGIN, "transaction", tx)
 	abort := stomp.New(stomp.ABORT, "transaction", tx)
 	err := conn.enqueue(&outItem{frame: begin, size: frameSize(begin), wantReceipt: true,
-		done: func(error) { once.Do(func() { close(done) }) }})
+		done: func(err error) {
+			once.Do(func() {
+				passed = err == nil // ErrClosed: given up
+				close(done)
+			})
+		}})
 	if err == nil {
 		_ = conn.enqueue(&outItem{frame: abort, size: frameSize(abort)})
 	}
@@ -361,7 +367,7 @@ func (r *Relay) awaitBarrier(conn *upConn, c *Client) bool {
 	defer timer.Stop()
 	select {
 	case <-done:
-		return true
+		return passed
 	case <-gone:
 	case <-r.ctx.Done():
 	case <-timer.C:
