@@ -23,8 +23,8 @@ import (
 // connection, it makes that frame once on a connection of its own (a
 // probe: a fresh STOMP connection with the relay's credentials, to the
 // node the shared connection is on), unless a frame of the same kind
-// (verifyKey: command, destination and the headers the broker reads) was
-// accepted there lately:
+// (subscribeKey, sendKey: command, destination and the headers the
+// broker reads) was accepted lately:
 //
 //   - SUBSCRIBE: the probe subscribes with a receipt and hangs up. A /topic
 //     or /exchange subscription's queue is exclusive and goes with the
@@ -35,10 +35,12 @@ import (
 //     cannot ask "may I consume" without consuming). A stream is only
 //     read. Then the client's SUBSCRIBE goes on the shared connection.
 //   - SEND outside a transaction: the probe carries that very SEND, with a
-//     receipt, so nothing is published twice. Order is kept: the client's
-//     (or for the server's publishes, the destination's) earlier frames on
-//     the shared connection are receipted first (a BEGIN/ABORT barrier),
-//     and the client's reader waits for the probe, as for AwaitOrder.
+//     receipt, so nothing is published twice. Order is kept: the
+//     client's earlier frames on its pinned connection (for the server's
+//     publishes, everything on the destination's connection) are
+//     processed by the broker first (a BEGIN/ABORT barrier, receipted),
+//     its subscriptions elsewhere are confirmed first (AwaitOrder), and
+//     the client's reader waits for the probe.
 //     The server's own publishes (Relay.Publish: presence, rooms, push)
 //     never block: they queue behind the probe of their kind and follow
 //     it in order.
@@ -52,9 +54,9 @@ import (
 // without an answer), the frame takes the shared path as before.
 //
 // Not probed: a transaction's SENDs (RabbitMQ publishes them at COMMIT,
-// and a probe could not check one without publishing it: a COMMIT of a
-// SEND refused lately is refused from memory, any other goes to the
-// broker as it is); joining a topic subscription already in place
+// and a probe could not check one without publishing it: a SEND of a kind
+// refused lately is refused at once, any other goes to the broker as it
+// is, and a refusal at COMMIT costs the connection as before); joining a topic subscription already in place
 // (nothing goes upstream); subscriptions re-sent after a reconnect (they
 // were accepted before: see refusals.go for a broker that changed its
 // mind); ACK, NACK, UNSUBSCRIBE, BEGIN, ABORT (the relay only forwards
