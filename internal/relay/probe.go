@@ -144,7 +144,26 @@ func (r *Relay) probe(ctx context.Context, addr string, f *stomp.Frame) probeRes
 	if _, err := s.conn.Write(g.Encode(stomp.V12)); err != nil {
 		return probeResult{}
 	}
-	return readProbe(s, receipt)
+	res := readProbe(s, receipt)
+	if res.outcome == probeAccepted {
+		hangUp(s, f.Command == stomp.SUBSCRIBE)
+	}
+	return res
+}
+
+// hangUp ends an accepted probe politely: UNSUBSCRIBE (for a SUBSCRIBE)
+// and DISCONNECT, waiting for the broker's receipt (within the probe's
+// deadline). A socket merely closed left RabbitMQ 3.10 listing a stream
+// consumer of the probe's long after.
+func hangUp(s *session, subscribed bool) {
+	var out []byte
+	if subscribed {
+		out = stomp.New(stomp.UNSUBSCRIBE, "id", "probe").Append(out, stomp.V12)
+	}
+	out = stomp.New(stomp.DISCONNECT, "receipt", "bye").Append(out, stomp.V12)
+	if _, err := s.conn.Write(out); err == nil {
+		readProbe(s, "bye")
+	}
 }
 
 // readProbe waits on probe session s for the RECEIPT of its frame or an

@@ -169,6 +169,9 @@ func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, restored bool, e
 		c.endSub(x, MsgSubscribeRefused, detail, e)
 		ended = true
 	}
+	if ended {
+		c.r.refused.Add(1)
+	}
 	if ended && !transientRefusal(reason, string(f.Body)) {
 		c.r.refusals.add(key, reason)
 	}

@@ -79,6 +79,7 @@ type Relay struct {
 	probing    atomic.Bool
 	probeSlots chan struct{} // bounds the probes in flight (maxProbes)
 	probes     atomic.Uint64 // probe connections made
+	refused    atomic.Uint64 // frames the broker refused (Refused)
 	clients    atomic.Uint64 // clients attached so far
 	messages   atomic.Uint64 // MESSAGE frames received from the broker
 	fanout     atomic.Uint64 // copies of them delivered through shared subscriptions

@@ -73,6 +73,11 @@ func (v *verifier) acceptLocked(key string) {
 // (probe.go).
 func (r *Relay) Probes() uint64 { return r.probes.Load() }
 
+// Refused returns how many frames the broker has refused, on probes or on
+// the shared connections; a refusal answered from the relay's memory
+// (refusals.go) does not count.
+func (r *Relay) Refused() uint64 { return r.refused.Load() }
+
 // verdict looks key up: the reason the broker refused it lately (probed
 // or not), whether it needs no probe (accepted lately, or a broker that
 // needs none), and
@@ -112,6 +117,7 @@ func (r *Relay) settle(key string, call *probeCall, res probeResult, lead *defer
 	defer e.run()
 	switch res.outcome {
 	case probeRefused:
+		r.refused.Add(1)
 		switch {
 		case !transientRefusal(res.reason, res.body):
 			r.refusals.add(key, res.reason)
