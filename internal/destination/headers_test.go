@@ -20,6 +20,9 @@ func hs(kv ...string) stomp.Headers {
 
 func TestSubscribeHeaders(t *testing.T) {
 	allow := Config{AllowHeaders: []string{"x-stream-offset", "Prefetch-Count"}}
+	// x-queue-name allowed: a queue name, but never a reserved one
+	namesQueue := DefaultConfig()
+	namesQueue.AllowHeaders = []string{"x-queue-name"}
 	tests := []struct {
 		name string
 		cfg  Config
@@ -59,6 +62,11 @@ func TestSubscribeHeaders(t *testing.T) {
 		{"user-id", DefaultConfig(), hs("user-id", "bob"), nil, "header:user-id"},
 		{"any case", DefaultConfig(), hs("X-Queue-Name", "q"), nil, "header:x-queue-name"},
 		{"allowed is not others", allow, hs("x-stream-filter", "a"), nil, "header:x-stream-filter"},
+		{"x-queue-name allowed", namesQueue, hs("x-queue-name", "mine"), hs("x-queue-name", "mine", "destination", "/topic/room.7"), ""},
+		{"x-queue-name of a room stream", namesQueue, hs("x-queue-name", "room.k3x9abcd"), nil, RuleRoom},
+		{"x-queue-name of a durable subscription", namesQueue, hs("x-queue-name", "chatrelay.durable.abc"), nil, RuleReserved},
+		{"x-queue-name of the broker's", namesQueue, hs("x-queue-name", "stomp-subscription-abc"), nil, RuleReserved},
+		{"x-queue-name empty", namesQueue, hs("x-queue-name", ""), nil, "header:x-queue-name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,17 @@ func checkValue(dest, key, value string) *Rejection {
 		if !booleanValues[value] {
 			return reject(dest, RuleHeaderPrefix+k, "%s must be true or false (True and False are accepted too), not %q", k, value)
 		}
+	case "x-queue-name":
+		// the queue a topic subscription declares (and an UNSUBSCRIBE
+		// with durable:true deletes): never one of the broker's or the
+		// server's, a room stream or a durable subscription's queue among
+		// them
+		if rej := checkQueueName(dest, value); rej != nil {
+			return rej
+		}
+		if value == "" {
+			return reject(dest, RuleHeaderPrefix+k, "x-queue-name must not be empty")
+		}
 	case "x-stream-offset":
 		if !validStreamOffset(value) {
 			return reject(dest, RuleHeaderPrefix+k, "x-stream-offset must be first, last, next, offset=N or timestamp=N, not %q", value)

@@ -230,9 +230,9 @@ func (c *Client) Unsubscribe(id string, receipt string) error {
 }
 
 // release lets go of one subscription: a shared one loses a member and is
-// unsubscribed upstream at zero; a 1:1 one gives back (NACK) what the
-// client got but did not acknowledge (a stream one acknowledges it), then
-// is unsubscribed. Caller holds c.mu.
+// unsubscribed upstream at zero; a 1:1 one is unsubscribed and gives back
+// to its queue what the client got but did not acknowledge (settle.go; a
+// stream one leaves it). Caller holds c.mu.
 func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 	var done func()
 	if receipt != "" {
@@ -253,10 +253,9 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 			e.call(done)
 			return
 		}
-	} else if conn.sess != nil {
-		for _, x := range s.acks.takeAll() {
-			conn.giveBack(s, x)
-		}
+	} else {
+		conn.giveBackAll(s, done, e)
+		return
 	}
 	c.wroteHome = c.wroteHome || conn == c.home
 	conn.removeSub(s, done, e)

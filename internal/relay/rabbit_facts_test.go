@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -112,4 +113,103 @@ func TestRabbitFactsAckIDs(t *testing.T) {
 			return // closed, as the relay expects
 		}
 	}
+}
+
+// What RabbitMQ 3.10 does with the deliveries of a cancelled consumer,
+// which decides how the relay gives them back (settle.go): a NACK under
+// the cancelled subscription's id is refused, a NACK before the
+// UNSUBSCRIBE sends the messages straight back to it (they arrive as
+// ERRORs once the cancel has landed, as MESSAGEs before, and stay
+// unacknowledged either way), and a NACK under the id of another
+// live subscription on the connection requeues them, marked redelivered.
+func TestRabbitFactsCancelledDeliveries(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	// setup subscribes s1 to a fresh queue and takes 3 messages unacked.
+	setup := func() (*rawConn, string, []string) {
+		c := dialRaw(t, n)
+		q := "/queue/fact-" + unique()
+		c.write(stomp.New(stomp.SUBSCRIBE, "id", "s1", "destination", q, "ack", "client-individual", "receipt", "r1"))
+		c.next(stomp.RECEIPT)
+		var ids []string
+		for _, b := range []string{"a", "b", "c"} {
+			c.write(&stomp.Frame{Command: stomp.SEND, Headers: stomp.Headers{{Key: "destination", Value: q}}, Body: []byte(b)})
+		}
+		for range 3 {
+			ids = append(ids, c.next(stomp.MESSAGE).Header("ack"))
+		}
+		return c, q, ids
+	}
+	// expect reads frames until the receipt "end", which the caller asks
+	// for last, and checks their commands and ERROR bodies.
+	expect := func(c *rawConn, want []string) {
+		t.Helper()
+		var got []string
+		for {
+			f := c.nextFrame()
+			if f.Command == stomp.RECEIPT && f.Header("receipt-id") == "end" {
+				break
+			}
+			got = append(got, f.Command+" "+string(f.Body))
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+	end := func(c *rawConn) { c.write(stomp.New(stomp.BEGIN, "transaction", "end", "receipt", "end")) }
+
+	c, _, ids := setup()
+	c.write(stomp.New(stomp.UNSUBSCRIBE, "id", "s1"))
+	c.write(stomp.New(stomp.NACK, "id", ids[0]))
+	end(c)
+	expect(c, []string{fmt.Sprintf("ERROR Message with id %q has no subscription", ids[0])})
+
+	c, q, ids := setup()
+	for _, id := range ids {
+		c.write(stomp.New(stomp.NACK, "id", id))
+	}
+	c.write(stomp.New(stomp.UNSUBSCRIBE, "id", "s1", "receipt", "u"))
+	// each redelivery reaches s1 as a MESSAGE while it is live, or as
+	// this ERROR once the cancel has landed; when is up to the queue
+	noSub := "ERROR There is no current subscription with tag 'T_s1'."
+	for back := 0; back < 3; {
+		f := c.nextFrame()
+		switch got := f.Command + " " + string(f.Body); {
+		case f.Command == stomp.RECEIPT && f.Header("receipt-id") == "u":
+		case got == noSub || f.Command == stomp.MESSAGE && f.Header("redelivered") == "true":
+			back++
+		default:
+			t.Fatalf("after NACK, UNSUBSCRIBE: got %q %v", got, f.Headers)
+		}
+	}
+	if err := rabbittest.WaitFor(mgmtWait, queueIs(n, strings.TrimPrefix(q, "/queue/"), 0, 3)); err != nil {
+		t.Fatalf("the 3 redeliveries do not stay unacknowledged: %v", err)
+	}
+
+	c, q, ids = setup()
+	c.write(stomp.New(stomp.SUBSCRIBE, "id", "s2", "destination", q+"-other", "receipt", "r2"))
+	c.next(stomp.RECEIPT)
+	c.write(stomp.New(stomp.UNSUBSCRIBE, "id", "s1"))
+	for _, id := range ids {
+		c.write(stomp.New(stomp.NACK, "id", strings.Replace(id, "T_s1@@", "T_s2@@", 1)))
+	}
+	end(c)
+	expect(c, nil)
+	c2 := dialRaw(t, n)
+	c2.write(stomp.New(stomp.SUBSCRIBE, "id", "z", "destination", q))
+	for _, b := range []string{"a", "b", "c"} {
+		m := c2.next(stomp.MESSAGE)
+		if string(m.Body) != b || m.Header("redelivered") != "true" {
+			t.Fatalf("given back: %v %q, want %q redelivered", m.Headers, m.Body, b)
+		}
+	}
+}
+
+// nextFrame returns the next frame of any command.
+func (c *rawConn) nextFrame() *stomp.Frame {
+	c.t.Helper()
+	f, err := c.read(10 * time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return f
 }

@@ -242,7 +242,7 @@ func (c *upConn) endSub(s *upSub, message, detail string, e *effects) {
 	if s.shared && c.shared[s.dest] == s {
 		delete(c.shared, s.dest)
 	}
-	c.retired.add(s.id)
+	c.retired.add(s.id, retiredSub{})
 }
 
 // subErrorFrame is the ERROR that ends the client's subscription id and

@@ -125,23 +125,7 @@ func (c *upConn) admitStream(s *upSub, f *stomp.Frame) bool {
 	return true
 }
 
-// giveBack settles a delivery of the 1:1 subscription s that its client
-// leaves unacknowledged (UNSUBSCRIBE, Close): NACK gives it back to its
-// queue, or the relay gives it back itself when acks are local. A stream
-// delivery is left alone: there is nothing to give back, a NACK would
-// kill the connection, and an ACK would grant the broker credit to push
-// more before the UNSUBSCRIBE lands. Caller holds c.mu and c.sess != nil.
-func (c *upConn) giveBack(s *upSub, x *ackEntry) {
-	switch {
-	case s.st.stream:
-	case c.quirks.localAcks:
-		c.writeFrame(requeueFrame(s, x, nil))
-	default:
-		c.writeFrame(ackFrame(stomp.NACK, x))
-	}
-}
-
-// endStreams unsubscribes every stream subscription, settling what its
+// endStreams unsubscribes every stream subscription, dropping what its
 // client holds, ahead of a DISCONNECT: RabbitMQ 3.10's management plugin
 // can keep a stream consumer that was still subscribed when its
 // connection closed in its consumer list for good, as a ghost without a
@@ -151,9 +135,9 @@ func (c *upConn) endStreams(e *effects) {
 		if !s.st.stream {
 			continue
 		}
-		for _, x := range s.acks.takeAll() {
-			c.giveBack(s, x)
-		}
+		// a stream keeps its messages: nothing to give back, and a
+		// NACK would kill the connection
+		s.acks.takeAll()
 		c.removeSub(s, nil, e)
 	}
 }

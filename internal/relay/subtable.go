@@ -40,6 +40,9 @@ type upSub struct {
 	clientAck string      // the client's ack mode: auto, client, client-individual
 	acks      ackLog      // delivered, unacknowledged message ids (client ack modes)
 	st        streamState // stream subscriptions only (see stream.go)
+	// dropQueue: the client ends a durable subscription for good, and
+	// its UNSUBSCRIBE deletes the queue (durable.go)
+	dropQueue bool
 }
 
 // waiter is a client's SUBSCRIBE receipt held until the upstream
@@ -54,6 +57,12 @@ type waiter struct {
 type member struct {
 	c  *Client
 	id string // the client's subscription id
+}
+
+// takesAcks reports whether s's upstream deliveries wait for an ACK or
+// NACK: a 1:1 client-ack subscription that is not a stream.
+func (s *upSub) takesAcks() bool {
+	return !s.shared && s.clientAck != "auto" && s.clientAck != "" && !s.st.stream
 }
 
 // subscribeFrame is the upstream SUBSCRIBE for s (receipt added on write).
@@ -135,10 +144,10 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 		e.call(done)
 		return
 	}
-	c.retired.add(s.id)
-	// the id alone: with durable and x-queue-name RabbitMQ would delete
-	// the queue, and a stream with it
-	c.writeWithReceipt(stomp.New(stomp.UNSUBSCRIBE, "id", s.id), &pending{onOK: done})
+	c.retired.add(s.id, retiredSub{acks: s.takesAcks(), dest: s.dest})
+	// the id alone unless the client ends a durable subscription: with
+	// durable and x-queue-name RabbitMQ deletes the queue
+	c.writeWithReceipt(unsubscribeFrame(s), &pending{onOK: done})
 }
 
 // handle processes one frame from the broker on session s.
@@ -189,9 +198,16 @@ func (c *upConn) handle(s *session, f *stomp.Frame) {
 // under it for the client's ACK or NACK. Caller holds c.mu.
 func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 	c.r.messages.Add(1)
-	s := c.subs[f.Header("subscription")]
+	if !c.quirks.localAcks {
+		c.noteTag(f)
+	}
+	sub := f.Header("subscription")
+	s := c.subs[sub]
 	if s == nil {
-		return // unsubscribed meanwhile
+		// unsubscribed meanwhile: a delivery that needs settling is
+		// given back (settle.go)
+		c.onRetiredMessage(sub, f)
+		return
 	}
 	if s.shared {
 		c.r.fanout.Add(uint64(len(s.members)))
@@ -228,7 +244,9 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 // benignError recognises the ERROR RabbitMQ sends (without closing the
 // connection) when a MESSAGE for a subscription it has just cancelled was
 // already on its way: "Subscription not found ... tag 'T_<id>'" for an
-// id the relay unsubscribed. Caller holds c.mu.
+// id the relay unsubscribed. The delivery stays unacknowledged on the
+// channel, so the relay gives it back (settle.go). Caller holds c.mu and
+// c.sess != nil.
 func (c *upConn) benignError(f *stomp.Frame) bool {
 	if f.Header("message") != "Subscription not found" {
 		return false
@@ -243,7 +261,12 @@ func (c *upConn) benignError(f *stomp.Frame) bool {
 	if j < 0 || !c.retired.has(rest[:j]) {
 		return false
 	}
-	c.log.Warn("relay: broker delivered to a subscription after UNSUBSCRIBE", "subscription", rest[:j])
+	// the adapter dropped a delivery, the channel's next (settle.go)
+	c.settle.lastTag++
+	if c.retired.takesAcks(rest[:j]) {
+		c.log.Debug("relay: gave back a delivery that reached a cancelled subscription", "subscription", rest[:j], "tag", c.settle.lastTag)
+		c.nackTag(c.settle.lastTag)
+	}
 	return true
 }
 
@@ -281,26 +304,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
-}
-
-// retiredIDs remembers the last few hundred unsubscribed upstream ids.
-type retiredIDs struct {
-	ring [512]string
-	next int
-	set  map[string]struct{}
-}
-
-func (r *retiredIDs) add(id string) {
-	if r.set == nil {
-		r.set = make(map[string]struct{})
-	}
-	delete(r.set, r.ring[r.next])
-	r.ring[r.next] = id
-	r.next = (r.next + 1) % len(r.ring)
-	r.set[id] = struct{}{}
-}
-
-func (r *retiredIDs) has(id string) bool {
-	_, ok := r.set[id]
-	return ok
 }

@@ -115,15 +115,27 @@ func (c *Client) abortLocked(tx, receipt string, e *effects) error {
 		}
 		return nil
 	}
+	var orphans []txAcks
 	for _, ta := range t.acks {
 		if conn.subs[ta.sub.id] == ta.sub {
 			ta.sub.acks.restore(ta.entries)
+		} else {
+			// unsubscribed meanwhile: given back once the ABORT is
+			// written (settle.go)
+			orphans = append(orphans, ta)
 		}
-		// else: unsubscribed meanwhile; RabbitMQ keeps those messages
-		// unacked until the connection closes, and cannot be told
-		// otherwise over STOMP once the subscription is gone.
 	}
-	return conn.enqueue(c.txItem(stomp.ABORT, t, receipt))
+	it := c.txItem(stomp.ABORT, t, receipt)
+	direct := conn.direct(it)
+	if err := conn.enqueue(it); err != nil {
+		return err
+	}
+	if direct {
+		conn.giveBackAborted(orphans)
+	} else if len(orphans) > 0 {
+		conn.log.Warn("relay: cannot give back the acks of an aborted transaction queued behind a reconnect", "messages", len(orphans))
+	}
+	return nil
 }
 
 // endTx removes and returns the open transaction tx. Caller holds c.mu and

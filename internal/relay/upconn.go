@@ -69,6 +69,7 @@ type upConn struct {
 	subs        map[string]*upSub   // every subscription, by upstream id
 	shared      map[string]*upSub   // shared topic subscriptions, by destination
 	retired     retiredIDs          // recently unsubscribed upstream ids
+	settle      settler             // settling cancelled subscriptions' deliveries, this session
 	receipts    map[string]*pending // by upstream receipt id, current session only
 	inflight    []*outItem          // SENDs written with a receipt and not yet receipted, in order
 	outbox      outbox
@@ -193,6 +194,7 @@ func (c *upConn) attach(s *session) bool {
 	c.state = stateRestoring
 	c.upSince = time.Now()
 	c.restoreLeft = 0
+	c.settle = settler{}
 	for _, sub := range c.subs {
 		sub.confirmed = false
 		c.writeWithReceipt(sub.subscribeFrame(c.quirks), &pending{sub: sub, restore: true})

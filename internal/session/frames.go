@@ -102,6 +102,13 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		s.owe(f)
 		err = s.upstream.Subscribe(id, UserTopic(s.user, target.Queue), headers)
 	default:
+		if durableTopic(target, headers) {
+			var ok bool
+			if headers, ok = s.prepareDurable(f, sub, headers); !ok {
+				s.dropSub(id)
+				return errFrameFailed
+			}
+		}
 		s.owe(f)
 		err = s.upstream.Subscribe(id, target.Destination, headers)
 	}
@@ -135,7 +142,11 @@ func (s *Session) unsubscribe(f *stomp.Frame) error {
 		return nil
 	}
 	s.owe(f)
-	if err := s.upstream.Unsubscribe(id, receipt); err != nil {
+	unsubscribe := s.upstream.Unsubscribe
+	if sub.durable && durableRequested(f.Headers) {
+		unsubscribe = s.upstream.UnsubscribeDurable
+	}
+	if err := unsubscribe(id, receipt); err != nil {
 		return s.failFrame(f, "unsubscribe failed", err.Error(), CloseServerError)
 	}
 	return nil

@@ -70,7 +70,10 @@ type Options struct {
 	// BinaryFrames sends every message to the client as binary
 	// (stomp.websocket_frames: binary); otherwise a message that is
 	// valid UTF-8 goes as text (textframes.go).
-	BinaryFrames     bool
+	BinaryFrames bool
+	// DurableTopics: the broker keeps durable topic subscriptions
+	// (RabbitMQ); without it they are refused (durable.go).
+	DurableTopics    bool
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
@@ -173,6 +176,9 @@ type subscription struct {
 	room    string
 	stop    func()
 	private bool // the room was private when subscribed: re-check access
+	// durable: a durable topic subscription (durable.go), whose queue an
+	// UNSUBSCRIBE with durable:true deletes
+	durable bool
 }
 
 // New creates the session for a freshly upgraded connection. Its writer

@@ -10,7 +10,8 @@ import (
 // memory for the offending part is allocated: a peer cannot make the
 // decoder hold more than MaxFrameBytes plus one network read.
 type Limits struct {
-	// MaxFrameBytes bounds a whole frame: command, headers and body.
+	// MaxFrameBytes bounds a whole frame: command, headers, body and the
+	// NUL that ends it.
 	MaxFrameBytes int
 	// MaxHeaders bounds the number of header lines in one frame.
 	MaxHeaders int
@@ -206,7 +207,8 @@ func (d *Decoder) parseHead() (bool, error) {
 		if err != nil || n < 0 {
 			return false, d.fail(errorf("invalid content-length %q", v))
 		}
-		if n > int64(d.limits.MaxFrameBytes-end) {
+		// the body and its NUL must fit: the limit parseBody applies
+		if n > int64(d.limits.MaxFrameBytes-end-1) {
 			return false, d.fail(overLimit(LimitFrameBytes, "frame exceeds %d bytes (content-length %d)", d.limits.MaxFrameBytes, n))
 		}
 		d.bodyLen = n

@@ -3,6 +3,7 @@ package stomp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -275,5 +276,43 @@ func BenchmarkEncode(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = f.Append(buf[:0], V12)
+	}
+}
+
+// TestDecodeFrameLimitBoundary: MaxFrameBytes counts the whole frame with
+// its NUL, with or without content-length; a content-length that cannot
+// fit is refused from the headers, before the body arrives.
+func TestDecodeFrameLimitBoundary(t *testing.T) {
+	const limit = 1024
+	frame := func(size int, withLength bool) string {
+		head := "SEND\ndestination:/topic/a\n"
+		if withLength {
+			head += "content-length:0000\n" // placeholder of the final width
+		}
+		n := size - len(head) - len("\n") - len("\x00")
+		if withLength {
+			head = strings.Replace(head, "0000", fmt.Sprintf("%04d", n), 1)
+		}
+		return head + "\n" + strings.Repeat("x", n) + "\x00"
+	}
+	for _, withLength := range []bool{false, true} {
+		for _, chunk := range []int{7, 1 << 20} {
+			in := frame(limit, withLength)
+			if len(in) != limit {
+				t.Fatalf("test frame is %d bytes", len(in))
+			}
+			frames, err := decodeAll(t, NewDecoder(Limits{MaxFrameBytes: limit}), []byte(in), chunk)
+			if err != nil || len(frames) != 1 {
+				t.Fatalf("content-length %v, chunk %d: a %d-byte frame: %v", withLength, chunk, limit, err)
+			}
+			_, err = decodeAll(t, NewDecoder(Limits{MaxFrameBytes: limit}), []byte(frame(limit+1, withLength)), chunk)
+			var se *Error
+			if !errors.As(err, &se) || se.Limit != LimitFrameBytes {
+				t.Fatalf("content-length %v, chunk %d: a %d-byte frame: got %v", withLength, chunk, limit+1, err)
+			}
+			if withLength && !strings.Contains(se.Reason, "content-length") {
+				t.Fatalf("refused late: %q", se.Reason)
+			}
+		}
 	}
 }

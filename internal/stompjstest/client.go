@@ -35,7 +35,8 @@ const DefaultTimeout = 10 * time.Second
 
 // Event is one line the script wrote. Event says which kind: ready, reply,
 // connected, message, receipt, error (a STOMP ERROR frame), disconnected,
-// closed (the WebSocket closed), ws_error, heartbeat_lost.
+// closed (the WebSocket closed), ws_error, heartbeat_lost, and with
+// ConnectOptions.HeartbeatEvents heartbeat_in and heartbeat_out.
 type Event struct {
 	Event        string            `json:"event"`
 	Seq          int               `json:"seq,omitempty"` // reply: the command's sequence number
@@ -74,6 +75,9 @@ type ConnectOptions struct {
 	SockJS    bool     // dial with sockjs-client instead of ws
 	Binary    bool     // send binary WebSocket frames (forceBinaryWSFrames)
 	Versions  []string // accept-version list; nil means 1.2, 1.1, 1.0
+	// HeartbeatEvents reports every heart-beat: heartbeat_in when one
+	// arrives, heartbeat_out when stompjs sends one.
+	HeartbeatEvents bool
 }
 
 // Client is one running stompclient.mjs process, with at most one STOMP
@@ -233,6 +237,7 @@ func (c *Client) ConnectWith(o ConnectOptions) (map[string]string, error) {
 		"op": "connect", "url": o.URL, "login": o.Login, "passcode": o.Passcode,
 		"headers": nonNil(o.Headers), "heartbeat": o.Heartbeat[:], "sockjs": o.SockJS,
 		"binary": o.Binary, "timeout_ms": c.Timeout.Milliseconds(),
+		"heartbeat_events": o.HeartbeatEvents,
 	}
 	if o.Versions != nil {
 		cmd["versions"] = o.Versions
@@ -283,6 +288,23 @@ func (c *Client) Nack(messageID, subscription string, headers map[string]string)
 	return c.withReceipt(headers, map[string]any{"op": "nack", "message_id": messageID, "subscription": subscription, "headers": nonNil(headers)})
 }
 
+// Begin starts transaction tx with stompjs's client.begin(tx). SENDs,
+// ACKs and NACKs join it with the header "transaction": tx. stompjs asks
+// for no receipt for BEGIN, COMMIT or ABORT.
+func (c *Client) Begin(tx string) error {
+	return c.do(map[string]any{"op": "begin", "transaction": tx})
+}
+
+// Commit commits tx through the object client.begin returned.
+func (c *Client) Commit(tx string) error {
+	return c.do(map[string]any{"op": "commit", "transaction": tx})
+}
+
+// Abort aborts tx through the object client.begin returned.
+func (c *Client) Abort(tx string) error {
+	return c.do(map[string]any{"op": "abort", "transaction": tx})
+}
+
 // Disconnect sends DISCONNECT (stompjs asks for a receipt) and waits until
 // the WebSocket has closed.
 func (c *Client) Disconnect() error {
@@ -321,6 +343,21 @@ func (c *Client) Next(timeout time.Duration) (Event, error) {
 // waiting up to timeout; other events stay queued.
 func (c *Client) WaitEvent(timeout time.Duration, pred func(Event) bool) (Event, error) {
 	return c.waitAfter(0, timeout, pred, false)
+}
+
+// WaitEvents removes and returns the n oldest events for which pred is
+// true, all within timeout.
+func (c *Client) WaitEvents(timeout time.Duration, n int, pred func(Event) bool) ([]Event, error) {
+	deadline := time.Now().Add(timeout)
+	var got []Event
+	for len(got) < n {
+		e, err := c.WaitEvent(time.Until(deadline), pred)
+		if err != nil {
+			return got, fmt.Errorf("stompjstest: %d of %d events within %v: %w", len(got), n, timeout, err)
+		}
+		got = append(got, e)
+	}
+	return got, nil
 }
 
 // WaitMessage removes and returns the oldest MESSAGE event for which pred

@@ -14,13 +14,19 @@
 // Commands:
 //   {"op":"connect","url":"ws://host:port/ws","login":"alice","passcode":"x",
 //    "headers":{},"heartbeat":[incomingMs,outgoingMs],"sockjs":false,
-//    "binary":false,"versions":["1.2","1.1","1.0"],"timeout_ms":10000}
+//    "binary":false,"versions":["1.2","1.1","1.0"],"timeout_ms":10000,
+//    "heartbeat_events":false}
 //       heartbeat defaults to [0,0]; sockjs:true dials url (http://...) with
-//       sockjs-client instead of ws; binary:true sends binary WebSocket frames.
+//       sockjs-client instead of ws; binary:true sends binary WebSocket frames;
+//       heartbeat_events:true reports every heart-beat in either direction.
 //   {"op":"subscribe","id":"s1","destination":"/topic/room.1","headers":{"receipt":"r1"}}
 //   {"op":"unsubscribe","id":"s1","headers":{}}
 //   {"op":"send","destination":"/app/chat","body":"..","body_base64":"..","headers":{}}
 //   {"op":"ack","message_id":"..","subscription":"s1","headers":{}}   (also "nack")
+//   {"op":"begin","transaction":"tx1"}    client.begin(tx1); the script keeps
+//   {"op":"commit","transaction":"tx1"}   the returned transaction and ends it
+//   {"op":"abort","transaction":"tx1"}    with its own commit() or abort()
+//       (a SEND, ACK or NACK joins it with headers {"transaction":"tx1"})
 //   {"op":"disconnect"}
 //   {"op":"exit"}
 //
@@ -35,6 +41,8 @@
 //   {"event":"closed","code":1000,"reason":"..","was_clean":true}
 //   {"event":"ws_error","message":".."}
 //   {"event":"heartbeat_lost"}
+//   {"event":"heartbeat_in"}     a heart-beat EOL came in  (heartbeat_events)
+//   {"event":"heartbeat_out"}    stompjs sent a heart-beat (heartbeat_events)
 
 import readline from 'node:readline';
 import { Client } from '@stomp/stompjs';
@@ -65,6 +73,8 @@ const receiptEvent = (frame) => ({
 });
 
 let client = null;
+// transactions begun and not yet ended, by id
+const transactions = new Map();
 
 function requireClient() {
   if (!client) throw new Error('not connected: send a connect command first');
@@ -82,6 +92,14 @@ async function connect(cmd) {
   } else {
     factory = () => new WebSocket(cmd.url, ['v12.stomp', 'v11.stomp', 'v10.stomp']);
   }
+  const beats = !!cmd.heartbeat_events;
+  // stompjs reports an outgoing heart-beat only through its debug log
+  const logAndWatch = beats
+    ? (msg) => {
+        if (msg === '>>> PING') emit({ event: 'heartbeat_out' });
+        debug(msg);
+      }
+    : debug;
   const connectHeaders = { ...(cmd.headers ?? {}) };
   if (cmd.login !== undefined) connectHeaders.login = cmd.login;
   if (cmd.passcode !== undefined) connectHeaders.passcode = cmd.passcode;
@@ -93,7 +111,8 @@ async function connect(cmd) {
     heartbeatOutgoing: outgoing,
     connectionTimeout: cmd.timeout_ms ?? 10000,
     forceBinaryWSFrames: !!cmd.binary,
-    debug,
+    debug: logAndWatch,
+    onHeartbeatReceived: beats ? () => emit({ event: 'heartbeat_in' }) : () => {},
     onConnect: (frame) => emit({ event: 'connected', headers: { ...frame.headers } }),
     onStompError: (frame) =>
       emit({ event: 'error', headers: { ...frame.headers }, body: frame.body }),
@@ -120,6 +139,14 @@ async function connect(cmd) {
 
 function watchReceipt(c, headers) {
   if (headers.receipt) c.watchForReceipt(headers.receipt, (frame) => emit(receiptEvent(frame)));
+}
+
+function endTransaction(cmd) {
+  requireClient();
+  const tx = transactions.get(cmd.transaction);
+  if (!tx) throw new Error(`${cmd.op}: no open transaction ${JSON.stringify(cmd.transaction)}`);
+  transactions.delete(cmd.transaction);
+  return tx;
 }
 
 function publishBody(cmd) {
@@ -153,9 +180,21 @@ const ops = {
   nack(cmd) {
     requireClient().nack(cmd.message_id, cmd.subscription, { ...(cmd.headers ?? {}) });
   },
+  begin(cmd) {
+    if (!cmd.transaction) throw new Error('begin: transaction is required');
+    if (transactions.has(cmd.transaction)) throw new Error(`begin: ${cmd.transaction} is open`);
+    transactions.set(cmd.transaction, requireClient().begin(cmd.transaction));
+  },
+  commit(cmd) {
+    endTransaction(cmd).commit();
+  },
+  abort(cmd) {
+    endTransaction(cmd).abort();
+  },
   async disconnect() {
     const c = requireClient();
     client = null;
+    transactions.clear();
     await c.deactivate();
   },
   async exit() {

@@ -1,10 +1,13 @@
-// Package embedded runs go-stomp's STOMP server (github.com/go-stomp/stomp/v3
-// server package) in-process on an in-memory listener, so that the relay
-// can run against it with no RabbitMQ: plug Broker.Dial into
-// relay.Config.Dial and use Address as the broker address.
+// Package embedded runs a STOMP broker in-process on an in-memory
+// listener, so that the relay can run against it with no RabbitMQ: plug
+// Broker.Dial into relay.Config.Dial and use Address as the broker
+// address. Each connection is handled by go-stomp's connection code
+// (github.com/go-stomp/stomp/v3 server/client package); the broker loop
+// that routes between them is this package's (router), because
+// go-stomp's own deadlocks under a burst (see below).
 //
-// What go-stomp's server does (v3.1.3, read from its source and checked by
-// the relay's tests):
+// What the broker does (go-stomp v3.1.3's behaviour, read from its
+// source and checked by the relay's tests):
 //   - Destinations starting with "/queue" are queues (each message goes to
 //     one subscriber, round robin among subscribers ready for one);
 //     everything else, /topic/... included, is a topic (each message goes
@@ -27,14 +30,23 @@
 // Gaps compared with RabbitMQ: no persistence, no durable or exclusive
 // queues, no queue arguments (x-*, prefetch-count are ignored), no
 // /exchange, /amq/queue, /temp-queue, no streams (so no history or
-// resume), no "requeue: false" on NACK, no wildcards, a cumulative ACK in
-// client mode acknowledges earlier messages of every client-mode
-// subscription on the connection (the relay only sends individual ACKs),
-// and no flow control: the server's broker loop and a connection's frame
-// loop hand work to each other through bounded channels (128 requests, 16
-// frames), so a connection that floods it with SENDs to destinations it
-// also subscribes to can stall the whole server. Its Serve loop never
-// returns: one goroutine per Start stays behind after Close.
+// resume), no "requeue: false" on NACK, no wildcards, and a cumulative
+// ACK in client mode acknowledges earlier messages of every client-mode
+// subscription on the connection (the relay only sends individual ACKs).
+//
+// Bursts: go-stomp's connection loop hands requests (a SEND to route, a
+// subscription ready for its next queue message) to the broker loop
+// through one bounded channel, and the broker loop hands each connection
+// its MESSAGEs through bounded channels (16 frames) that only that
+// connection's loop drains. go-stomp's broker loop blocked on a full
+// connection channel while that connection's loop blocked on the full
+// request channel: one connection writing an unpaced burst of SENDs to a
+// destination it also receives (every relay connection does) stalled the
+// whole broker for good. Here the broker loop never blocks: it appends
+// each MESSAGE to its subscription's outlet and a short-lived goroutine
+// per outlet does the blocking push. Flow control takes the place of
+// the bounded channels: while more than HighWater bytes wait in outlets,
+// the broker stops reading its connections (see flow).
 package embedded
 
 import (
@@ -44,7 +56,8 @@ import (
 	"net"
 	"time"
 
-	"github.com/go-stomp/stomp/v3/server"
+	"github.com/go-stomp/stomp/v3"
+	"github.com/go-stomp/stomp/v3/server/client"
 )
 
 // Address is the broker address to put in relay.Config.Addresses; Dial
@@ -56,7 +69,8 @@ const HeartBeat = 10 * time.Second
 
 // Broker is a running in-process STOMP broker.
 type Broker struct {
-	ln *memListener
+	ln   *memListener
+	done chan struct{} // closed when the broker loop has ended
 }
 
 // Start runs a broker. logger receives go-stomp's log lines (nil: discard).
@@ -64,18 +78,45 @@ func Start(logger *slog.Logger) (*Broker, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{ln: newMemListener()}
-	srv := &server.Server{
-		Addr:      Address,
-		HeartBeat: HeartBeat,
-		Log:       slogAdapter{logger.With("component", "embedded-broker")},
-	}
+	f := newFlow()
+	b := &Broker{ln: newMemListener(f), done: make(chan struct{})}
+	r := newRouter(f)
+	cfg := connConfig{log: slogAdapter{logger.With("component", "embedded-broker")}}
+	acceptDone := make(chan struct{})
 	go func() {
-		// runs go-stomp's broker loop; it never returns (see package doc)
-		_ = srv.Serve(b.ln)
+		// the accept loop owns Accept: each connection it takes runs
+		// go-stomp's connection loops, which talk to the router; it
+		// ends when the broker is closed
+		defer close(acceptDone)
+		for {
+			rw, err := b.ln.Accept()
+			if err != nil {
+				return
+			}
+			r.live.Add(1)
+			client.NewConn(cfg, rw, r.reqs)
+		}
+	}()
+	// the broker loop owns the router's state; it ends after Close, once
+	// every connection has cleaned up
+	go func() {
+		defer close(b.done)
+		r.loop(acceptDone)
 	}()
 	return b, nil
 }
+
+// connConfig is what go-stomp's connection code asks of its server.
+type connConfig struct{ log stomp.Logger }
+
+// Authenticate accepts any login.
+func (connConfig) Authenticate(login, passcode string) bool { return true }
+
+// HeartBeat is the minimum heart-beat interval.
+func (connConfig) HeartBeat() time.Duration { return HeartBeat }
+
+// Logger receives the connections' log lines.
+func (c connConfig) Logger() stomp.Logger { return c.log }
 
 // Dial connects to the broker in memory; addr is ignored. It matches
 // relay.Config.Dial.

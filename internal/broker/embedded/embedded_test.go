@@ -71,4 +71,10 @@ func TestBrokerInMemory(t *testing.T) {
 	if _, err := b.Dial(ctx, Address); err == nil {
 		t.Fatal("Dial after Close succeeded")
 	}
+	// the broker loop ends once the closed connection has cleaned up
+	select {
+	case <-b.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("broker loop still running 5s after Close")
+	}
 }

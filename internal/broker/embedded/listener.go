@@ -26,16 +26,18 @@ var errListenerClosed = errors.New("embedded broker closed")
 type memListener struct {
 	accept chan net.Conn
 	done   chan struct{}
+	flow   *flow // gates the server ends' reads
 
 	mu     sync.Mutex
 	closed bool
 	conns  map[*trackedConn]struct{}
 }
 
-func newMemListener() *memListener {
+func newMemListener(f *flow) *memListener {
 	return &memListener{
 		accept: make(chan net.Conn),
 		done:   make(chan struct{}),
+		flow:   f,
 		conns:  make(map[*trackedConn]struct{}),
 	}
 }
@@ -63,7 +65,7 @@ func (l *memListener) Close() error {
 	l.conns = nil
 	l.mu.Unlock()
 	for c := range conns {
-		c.Conn.Close()
+		c.Close()
 	}
 	return nil
 }
@@ -75,7 +77,7 @@ func (l *memListener) Addr() net.Addr { return memAddr{} }
 // its end.
 func (l *memListener) dial(ctx context.Context) (net.Conn, error) {
 	client, server := net.Pipe()
-	tc := &trackedConn{Conn: server, l: l}
+	tc := &trackedConn{Conn: server, l: l, closed: make(chan struct{})}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -98,16 +100,27 @@ func (l *memListener) dial(ctx context.Context) (net.Conn, error) {
 }
 
 // trackedConn is the server end of a pipe; it leaves the listener's set
-// when closed.
+// when closed. Its reads wait while the broker's flow is paused.
 type trackedConn struct {
 	net.Conn
-	l    *memListener
-	once sync.Once
+	l      *memListener
+	once   sync.Once
+	closed chan struct{} // closed by Close
+}
+
+// Read waits until the broker takes frames again (see HighWater), then
+// reads from the pipe.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if !c.l.flow.wait(c.closed) {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(p)
 }
 
 // Close closes the pipe end and forgets it.
 func (c *trackedConn) Close() error {
 	c.once.Do(func() {
+		close(c.closed)
 		c.l.mu.Lock()
 		delete(c.l.conns, c)
 		c.l.mu.Unlock()

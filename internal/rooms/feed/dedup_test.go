@@ -1,8 +1,10 @@
 package feed
 
 import (
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"chatrelay/internal/rooms"
 )
@@ -175,5 +177,44 @@ func TestIDWindowKeepsTheNewest(t *testing.T) {
 	}
 	if len(w.at) != 3 || len(w.order)-w.head != 3 || cap(w.order) > 200 {
 		t.Fatalf("window holds %d ids, %d in order (cap %d)", len(w.at), len(w.order)-w.head, cap(w.order))
+	}
+}
+
+// A copy that follows its original within recentKeep is dropped however
+// many messages a burst put between them (here 600, far more than the
+// ring and the recent ids hold by count).
+func TestCopyDroppedAfterABurst(t *testing.T) {
+	l := newFakeLog(t)
+	s := testSet(t, l, 4)
+	live := follow(t, s, rooms.Live)
+	l.publish()
+	for range 600 {
+		l.publish()
+	}
+	l.republish(1)
+	l.publish()
+	assertExactly(t, live, seq(1, 602), "live follower")
+}
+
+func TestIDWindowKeepsYoungIDs(t *testing.T) {
+	now := time.Unix(1000, 0)
+	w := newIDWindow(3)
+	w.keep, w.limit, w.now = 10*time.Second, 100, func() time.Time { return now }
+	for i := range 50 {
+		w.add(fmt.Sprint("young-", i), int64(i))
+	}
+	if len(w.at) != 50 || !w.has("young-0") {
+		t.Fatalf("window of 3 keeping 10 s holds %d ids after 50 at once, young-0 %v", len(w.at), w.has("young-0"))
+	}
+	now = now.Add(11 * time.Second)
+	w.add("later", 50)
+	if len(w.at) != 3 || w.has("young-0") || !w.has("young-49") || !w.has("later") {
+		t.Fatalf("after keep: %d ids, young-0 %v, young-49 %v", len(w.at), w.has("young-0"), w.has("young-49"))
+	}
+	for i := range 500 {
+		w.add(fmt.Sprint("burst-", i), int64(100+i))
+	}
+	if len(w.at) != 100 || len(w.order)-w.head != 100 || !w.has("burst-499") || w.has("burst-399") {
+		t.Fatalf("limit 100: %d ids, %d in order", len(w.at), len(w.order)-w.head)
 	}
 }

@@ -1,5 +1,7 @@
 package feed
 
+import "time"
+
 // Duplicates. A room message is published at least once: a sender that
 // sees no proof of storage publishes the same message (same id) again,
 // and the relay sends an unreceipted SEND again after a reconnect. The
@@ -8,15 +10,24 @@ package feed
 // in live delivery, in the ring, in catch-up and in history.
 //
 // Memory is bounded: a feed remembers the ids of its ring plus as many
-// ids evicted from it (recentIDs). Two records of one id further apart
-// than that (never the case for a republish, which follows within the
-// confirmation timeout, unless the room takes more than twice the ring
-// per timeout) are both delivered; a read of the log below what the feed
-// remembers (old history) drops the later of two records it reads
-// itself.
+// ids evicted from it (recentIDs), and beyond that every id evicted less
+// than recentKeep ago, up to maxRecentIDs: a republish follows its
+// original within the confirmation timeout, however many messages a
+// burst puts between them. Two records of one id further apart than that
+// are both delivered; a read of the log below what the feed remembers
+// (old history) drops the later of two records it reads itself.
 
 // minRecentIDs is the least number of evicted ids a feed remembers.
 const minRecentIDs = 256
+
+// recentKeep is how long a feed remembers an id evicted from its ring
+// even past recentIDs: three times rooms.confirm.timeout's default, after
+// which a sender no longer publishes a copy.
+const recentKeep = 30 * time.Second
+
+// maxRecentIDs bounds the evicted ids a feed remembers in all: a burst of
+// more than this within recentKeep forgets the oldest early.
+const maxRecentIDs = 1 << 14
 
 // recentIDs is how many ids evicted from a ring of size buffer a feed
 // remembers: as many as the ring holds, at least minRecentIDs.
@@ -30,9 +41,12 @@ type idIndex struct {
 	recent idWindow         // ids evicted from the ring
 }
 
-// newIDIndex returns an empty index remembering recent evicted ids.
+// newIDIndex returns an empty index remembering recent evicted ids: the
+// newest recent of them, and those evicted less than recentKeep ago.
 func newIDIndex(recent int) idIndex {
-	return idIndex{ring: make(map[string]int64), recent: newIDWindow(recent)}
+	w := newIDWindow(recent)
+	w.keep, w.limit, w.now = recentKeep, max(recent, maxRecentIDs), time.Now
+	return idIndex{ring: make(map[string]int64), recent: w}
 }
 
 // lookup returns the offset the feed delivers id at.
@@ -81,24 +95,30 @@ func (x *idIndex) evicted(e *entry) {
 	x.recent.add(e.msg.ID, e.msg.Offset)
 }
 
-// idWindow is a set of the newest ids added to it, at most size of them,
-// each with an offset; the oldest added leaves first.
+// idWindow is a set of the newest ids added to it, each with an offset:
+// size of them, and with keep set, also those added less than keep ago,
+// limit in all; the oldest added leaves first.
 type idWindow struct {
 	size  int
+	keep  time.Duration    // 0: size alone bounds the window
+	limit int              // with keep: the most ids, however young
+	now   func() time.Time // with keep: the clock
 	at    map[string]int64
 	order []idAt // oldest first from head
 	head  int
 }
 
-// idAt is one id of an idWindow with its offset.
+// idAt is one id of an idWindow with its offset and when it was added.
 type idAt struct {
-	id  string
-	off int64
+	id    string
+	off   int64
+	added time.Time
 }
 
 // newIDWindow returns an empty window of size ids (size >= 1).
 func newIDWindow(size int) idWindow {
-	return idWindow{size: max(size, 1), at: make(map[string]int64)}
+	size = max(size, 1)
+	return idWindow{size: size, limit: size, at: make(map[string]int64)}
 }
 
 // get returns id's offset.
@@ -119,9 +139,13 @@ func (w *idWindow) add(id string, off int64) {
 	if _, ok := w.at[id]; ok {
 		return
 	}
+	var now time.Time
+	if w.keep > 0 {
+		now = w.now()
+	}
 	w.at[id] = off
-	w.order = append(w.order, idAt{id, off})
-	for len(w.order)-w.head > w.size {
+	w.order = append(w.order, idAt{id, off, now})
+	for n := len(w.order) - w.head; n > w.limit || n > w.size && (w.keep == 0 || now.Sub(w.order[w.head].added) > w.keep); n-- {
 		old := w.order[w.head]
 		w.order[w.head] = idAt{}
 		w.head++
