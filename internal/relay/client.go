@@ -43,8 +43,12 @@ type Client struct {
 	subs   map[string]*clientSub // by the client's subscription id
 	txs    map[string]*txn       // by the client's transaction id; guarded by home.mu too
 	txSeq  uint64
-	fences []*fence      // guarded by mu: shared subscriptions elsewhere the next publish waits for (order.go)
-	gone   chan struct{} // closed by Close: ends AwaitOrder
+	fences []*fence // guarded by mu: shared subscriptions elsewhere the next publish waits for (order.go)
+	// wroteHome: the client has put a frame (SUBSCRIBE, UNSUBSCRIBE,
+	// SEND, COMMIT) on its pinned connection, which a probed SEND must
+	// not overtake (verify.go)
+	wroteHome bool
+	gone      chan struct{} // closed by Close: ends AwaitOrder
 }
 
 // clientSub is where one of the client's subscriptions lives.
@@ -105,24 +109,22 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			return err
 		}
 	}
+	if err := c.checkID(id); err != nil {
+		return err
+	}
 	// effects run last, after every lock is released
 	var e effects
 	defer e.run()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return ErrClosed
-	}
-	if cs, ok := c.subs[id]; ok {
-		if !cs.gone() {
-			return ErrDuplicateSubscription
-		}
-		delete(c.subs, id) // the broker ended it (see Sink)
-	}
 	w := waiter{c: c, id: id, receipt: h.Value("receipt")}
 	if shareable(dest, ack, h) {
-		if c.refusedBefore(id, dest, nil, w.receipt, &e) {
+		// a probe first, without locks, if the broker might refuse it
+		if c.verifySubscribe(id, dest, nil, w.receipt) {
 			return nil
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if err := c.checkIDLocked(id); err != nil {
+			return err
 		}
 		conn := c.r.connFor(dest)
 		conn.mu.Lock()
@@ -137,6 +139,7 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			conn.addSub(s)
 		}
 		s.members[member{c, id}] = struct{}{}
+		c.wroteHome = c.wroteHome || conn == c.home
 		conn.whenConfirmed(s, w, &e)
 		c.fenceShared(conn, s, id)
 		c.subs[id] = &clientSub{conn: conn, up: s}
@@ -159,8 +162,13 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 			headers = append(headers, kv)
 		}
 	}
-	if c.refusedBefore(id, dest, headers, w.receipt, &e) {
+	if c.verifySubscribe(id, dest, headers, w.receipt) {
 		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkIDLocked(id); err != nil {
+		return err
 	}
 	conn := c.home
 	conn.mu.Lock()
@@ -173,21 +181,33 @@ func (c *Client) Subscribe(id, dest string, h stomp.Headers) error {
 		s.st = streamState{stream: true, start: h.Value(streamOffsetHeader)}
 	}
 	conn.addSub(s)
+	c.wroteHome = true
 	conn.whenConfirmed(s, w, &e)
 	c.subs[id] = &clientSub{conn: conn, up: s}
 	return nil
 }
 
-// refusedBefore answers a SUBSCRIBE that the broker refused lately with
-// the same ERROR, without asking the broker again (refusals.go), and
-// reports whether it did.
-func (c *Client) refusedBefore(id, dest string, h stomp.Headers, receipt string, e *effects) bool {
-	reason, ok := c.r.refusals.check(subscribeKey(dest, h))
-	if !ok {
-		return false
+// checkID fails with ErrClosed once the client is closed and with
+// ErrDuplicateSubscription when id is in use.
+func (c *Client) checkID(id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.checkIDLocked(id)
+}
+
+// checkIDLocked is checkID; caller holds c.mu. A subscription the broker
+// ended (see Sink) frees its id.
+func (c *Client) checkIDLocked(id string) error {
+	if c.closed {
+		return ErrClosed
 	}
-	e.deliver(c.sink, subErrorFrame(id, MsgSubscribeRefused, refusalDetail(reason), receipt))
-	return true
+	if cs, ok := c.subs[id]; ok {
+		if !cs.gone() {
+			return ErrDuplicateSubscription
+		}
+		delete(c.subs, id)
+	}
+	return nil
 }
 
 // Unsubscribe ends the client's subscription id. A receipt is delivered
@@ -237,6 +257,7 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 		conn.giveBackAll(s, done, e)
 		return
 	}
+	c.wroteHome = c.wroteHome || conn == c.home
 	conn.removeSub(s, done, e)
 }
 
@@ -253,6 +274,14 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 		return ErrMissingHeader
 	}
 	c.AwaitOrder()
+	if h.Value("transaction") == "" {
+		if handled, err := c.sendVerified(dest, h, body); handled {
+			return err // made on a probe, or refused (probe.go)
+		}
+	} else if reason, ok := c.r.refusals.check(sendKey(dest, h)); ok {
+		// not probed (RabbitMQ publishes it at COMMIT), but refused lately
+		return &RefusedError{Reason: reason}
+	}
 	return c.withHome(func(conn *upConn) error {
 		var t *txn
 		if name := h.Value("transaction"); name != "" {
@@ -269,6 +298,7 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 		receipt := h.Value("receipt")
 		f := sendFrame(dest, h, body, t)
 		it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
+		c.wroteHome = true
 		return conn.enqueue(it)
 	})
 }

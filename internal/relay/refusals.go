@@ -8,7 +8,11 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// Subscriptions the broker ends. RabbitMQ answers a SUBSCRIBE it refuses
+// Subscriptions the broker ends. Probes (probe.go) keep most refusals off
+// the shared connections; this is what happens after one the relay did not
+// see coming: a subscription re-sent after a reconnect, a queue deleted
+// since its probe, a frame let through unverified. RabbitMQ answers a
+// SUBSCRIBE it refuses
 // (access_refused for a queue the relay's broker user may not use,
 // not_found for a missing exchange, precondition_failed for a queue that
 // exists with other arguments) with an ERROR and then closes the
@@ -165,6 +169,9 @@ func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, restored bool, e
 		c.endSub(x, MsgSubscribeRefused, detail, e)
 		ended = true
 	}
+	if ended {
+		c.r.refused.Add(1)
+	}
 	if ended && !transientRefusal(reason, string(f.Body)) {
 		c.r.refusals.add(key, reason)
 	}
@@ -264,9 +271,12 @@ type refusal struct {
 	until  time.Time
 }
 
-// add remembers key's refusal for refusalMemory, forgetting expired ones
-// (or, with maxRefusals still remembered, any one) to make room.
-func (r *refusals) add(key, reason string) {
+// add remembers key's refusal for refusalMemory (see addFor).
+func (r *refusals) add(key, reason string) { r.addFor(key, reason, refusalMemory) }
+
+// addFor remembers key's refusal for d, forgetting expired ones (or, with
+// maxRefusals still remembered, any one) to make room.
+func (r *refusals) addFor(key, reason string, d time.Duration) {
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -286,7 +296,7 @@ func (r *refusals) add(key, reason string) {
 			delete(r.m, k)
 		}
 	}
-	r.m[key] = refusal{reason: reason, until: now.Add(refusalMemory)}
+	r.m[key] = refusal{reason: reason, until: now.Add(d)}
 }
 
 // check returns the reason key was refused, if that was recent.

@@ -26,6 +26,10 @@
 // and after a reconnect resumes right after the last offset it
 // delivered, with no gap and no duplicate.
 //
+// A frame RabbitMQ might refuse (and close the shared connection over) is
+// made first on a short-lived probe connection of its own, once per kind
+// (probe.go): a refusal answers only the client that asked.
+//
 // Known limits of multiplexing over RabbitMQ's STOMP adapter (one AMQP
 // channel per STOMP connection): a 1:1 client-ack subscription gives back
 // its unacknowledged messages with NACK before its UNSUBSCRIBE, but a
@@ -68,10 +72,17 @@ type Relay struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // one per connection loop
 
-	refusals refusals      // SUBSCRIBEs the broker refused lately (refusals.go)
-	clients  atomic.Uint64 // clients attached so far
-	messages atomic.Uint64 // MESSAGE frames received from the broker
-	fanout   atomic.Uint64 // copies of them delivered through shared subscriptions
+	refusals refusals // frames the broker refused lately (refusals.go)
+	verifier verifier // frames the broker accepted on probes lately (verify.go)
+	// probing: the broker is RabbitMQ, whose refusals close connections,
+	// so risky frames are probed first (probe.go); set on each connect
+	probing    atomic.Bool
+	probeSlots chan struct{} // bounds the probes in flight (maxProbes)
+	probes     atomic.Uint64 // probe connections made
+	refused    atomic.Uint64 // frames the broker refused (Refused)
+	clients    atomic.Uint64 // clients attached so far
+	messages   atomic.Uint64 // MESSAGE frames received from the broker
+	fanout     atomic.Uint64 // copies of them delivered through shared subscriptions
 
 	mu      sync.Mutex
 	started bool
@@ -84,7 +95,8 @@ type Relay struct {
 func New(cfg Config) *Relay {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &Relay{cfg: cfg, log: cfg.Logger, ids: newIDCipher(), ctx: ctx, cancel: cancel, changed: make(chan struct{})}
+	r := &Relay{cfg: cfg, log: cfg.Logger, ids: newIDCipher(), ctx: ctx, cancel: cancel, changed: make(chan struct{}),
+		probeSlots: make(chan struct{}, maxProbes)}
 	for i := 0; i < cfg.Connections; i++ {
 		r.conns = append(r.conns, newUpConn(r, i))
 	}
@@ -234,6 +246,9 @@ func (r *Relay) publish(dest string, h stomp.Headers, body []byte, onAccepted fu
 	f := sendFrame(dest, h, body, nil)
 	it := &outItem{frame: f, size: frameSize(f), wantReceipt: onAccepted != nil, done: onAccepted}
 	c := r.connFor(dest)
+	if handled, err := r.publishVerified(dest, h, c, it); handled {
+		return err // a probe carries it, or the broker refused its kind (probe.go)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.enqueue(it)

@@ -18,6 +18,7 @@ type session struct {
 	conn   net.Conn
 	dec    *stomp.Decoder // owned by the reader goroutine after the handshake
 	server string         // CONNECTED server header
+	addr   string         // the broker address dialled
 	quirks quirks
 	// sendEvery is how often the relay must send something (0: never);
 	// recvWithin is how often the broker promised to (0: never).
@@ -64,6 +65,7 @@ func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
 		nc.Close()
 		return nil, err
 	}
+	s.addr = addr
 	return s, nil
 }
 

@@ -81,6 +81,7 @@ func (c *Client) Commit(tx, receipt string) error {
 			}
 			it.onLost = errCommitUnknown
 		}
+		c.wroteHome = true
 		return conn.enqueue(it)
 	})
 }

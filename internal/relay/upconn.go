@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +62,7 @@ type upConn struct {
 	mu          sync.Mutex
 	state       connState
 	sess        *session // nil unless restoring or up
+	addr        string   // the broker address of the current (or last) session
 	quirks      quirks
 	seq         uint64              // source of upstream ids (subscriptions, receipts, transactions)
 	ids         idGen               // source of the message ids clients see
@@ -186,6 +188,8 @@ func (c *upConn) attach(s *session) bool {
 		return false
 	}
 	c.sess = s
+	c.addr = s.addr
+	c.r.probing.Store(probeRabbit && strings.HasPrefix(s.server, "RabbitMQ/"))
 	c.quirks = s.quirks
 	c.state = stateRestoring
 	c.upSince = time.Now()

@@ -107,12 +107,14 @@ func limitedUser(t testing.TB, n *rabbittest.Node, vhost string) string {
 
 // TestBrokerRefusedSubscribeEndsOnlyThatSubscription lets a client
 // SUBSCRIBE to a queue the policy allows but the replica's broker user
-// may not read: RabbitMQ refuses it (access_refused) and closes the
-// upstream connection every client of the replica shares. The client
-// gets subscribe_refused on /user/queue/errors naming the destination and
+// may not read: RabbitMQ refuses it (access_refused), which would close
+// the upstream connection every client of the replica shares, but the
+// relay asked on a probe connection first. The client gets
+// subscribe_refused on /user/queue/errors naming the destination and
 // subscription id within seconds, no RECEIPT, and keeps its session and
-// its room subscription; a bystander keeps receiving. The same SUBSCRIBE
-// again is refused at once without reaching the broker.
+// its room subscription; a bystander keeps receiving; the shared
+// connection was never lost. The same SUBSCRIBE again is refused at once
+// without reaching the broker.
 func TestBrokerRefusedSubscribeEndsOnlyThatSubscription(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	n := rabbit
@@ -150,17 +152,21 @@ func TestBrokerRefusedSubscribeEndsOnlyThatSubscription(t *testing.T) {
 		t.Fatalf("bystander: %v", err)
 	}
 	assertStillReceives(t, r, bystander, "b", room, "login", "sender")
-
-	reconnects := r.srv.Relay().Reconnects()
-	if reconnects == 0 {
-		t.Fatal("RabbitMQ did not close the upstream connection: the test proves nothing")
+	// the victim, in the room too, gets that message as well
+	if m, err := c.Expect(stomp.MESSAGE, 10*time.Second); err != nil || !strings.Contains(string(m.Body), "still here") {
+		t.Fatalf("victim: %v", err)
 	}
+
+	if got := r.srv.Relay().Reconnects(); got != 0 {
+		t.Fatalf("the refusal cost the shared connection: %d reconnects", got)
+	}
+	probes := r.srv.Relay().Probes()
 	if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "q", "destination", denied, "receipt", "rq2")); err != nil {
 		t.Fatal(err)
 	}
 	expectSubscriptionError(t, c, "errs", "rq2", "q", denied, "subscribe_refused", 5*time.Second)
 	chatRoundTrip(t, c, "room", room, "and still")
-	if got := r.srv.Relay().Reconnects(); got != reconnects {
-		t.Fatalf("the repeated SUBSCRIBE reached the broker: %d reconnects, was %d", got, reconnects)
+	if got, p := r.srv.Relay().Reconnects(), r.srv.Relay().Probes(); got != 0 || p != probes {
+		t.Fatalf("the repeated SUBSCRIBE reached the broker: %d reconnects, %d probes (was %d)", got, p, probes)
 	}
 }

@@ -41,8 +41,9 @@ func TestTailResubscribesWhileRefusedForNow(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(tl.stop)
-	// refused at least once, then declared
-	eventually(t, 10*time.Second, "the relay to reconnect after the refusal", func() bool { return rp.r.Reconnects() > 0 })
+	// refused at least once (on a probe: the shared connection stays),
+	// then declared
+	eventually(t, 10*time.Second, "the broker to refuse the SUBSCRIBE", func() bool { return rp.r.Refused() > 0 })
 	if err := rp.s.amqp.declareStream(queue, streamArgs("1D", 0, 0), ""); err != nil {
 		t.Fatal(err)
 	}
