@@ -10,7 +10,7 @@ import (
 )
 
 // rows is the table. Rows for item numbers refer to issue 14's list.
-var rows = slices.Concat(messagingRows, ackRows, errorRows)
+var rows = slices.Concat(messagingRows, ackRows, errorRows, refusalRows)
 
 // differ is the README section that lists where chatrelay differs from
 // RabbitMQ on purpose.

@@ -27,6 +27,9 @@ const (
 type target struct {
 	name string
 	url  string
+	// reconnects counts chatrelay's upstream reconnects (nil for
+	// Web-STOMP, which has none)
+	reconnects func() int
 }
 
 // run is unique to this test process: every queue and topic a row uses
@@ -60,7 +63,7 @@ func startTargets(t *testing.T, rows []row) []target {
 			cfg.Broker.AMQPAddresses = []string{n.AMQPAddr()}
 		}
 		r := servertest.Start(t, cfg, testLog(), 15*time.Second)
-		ts = append(ts, target{name: name, url: r.URL()})
+		ts = append(ts, target{name: name, url: r.URL(), reconnects: r.Server.Relay().Reconnects})
 	}
 	return ts
 }
@@ -74,9 +77,12 @@ func permissive(name string, rows []row) config.Config {
 	cfg.Limits.SubscribeRate = 0
 	cfg.Limits.MaxConnectionsPerUser = 1000 // every row connects as guest
 	cfg.Policy.AllowWildcards = true
-	cfg.Policy.ClientSend = []string{"/app/**", "/topic/**"}
-	cfg.Policy.ClientSubscribe = []string{"/topic/**", "/user/queue/**", "/app/**"}
-	cfg.Policy.AllowHeaders = []string{"durable", "auto-delete", "exclusive", "persistent", "prefetch-count"}
+	cfg.Policy.ClientSend = []string{"/app/**", "/topic/**", "/exchange/**"}
+	cfg.Policy.ClientSubscribe = []string{"/topic/**", "/user/queue/**", "/app/**", "/exchange/**"}
+	// one upstream connection: every client shares it, so a refusal that
+	// closed it would show in the bystander rows
+	cfg.Broker.Connections = 1
+	cfg.Policy.AllowHeaders = []string{"durable", "auto-delete", "exclusive", "persistent", "prefetch-count", "x-max-length"}
 	for _, r := range rows {
 		for _, q := range r.queues {
 			dest := "/queue/" + prefix(name, r.name) + "-" + q

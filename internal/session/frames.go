@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"chatrelay/internal/destination"
+	"chatrelay/internal/relay"
 	"chatrelay/internal/stomp"
 )
 
@@ -189,6 +190,11 @@ func (s *Session) send(f *stomp.Frame) error {
 	}
 	s.owe(f)
 	if err := s.upstream.Send(target.Destination, headers, f.Body); err != nil {
+		var refused *relay.RefusedError
+		if errors.As(err, &refused) {
+			// the broker's reason, as RabbitMQ's own ERROR gives it
+			return s.failFrame(f, refused.Reason, err.Error(), ClosePolicy)
+		}
 		return s.failFrame(f, "send failed", err.Error(), CloseServerError)
 	}
 	return nil
