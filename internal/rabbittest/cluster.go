@@ -168,7 +168,13 @@ func joinOnce(n, seed *Node, reset bool) error {
 	}
 	if reset {
 		if _, err := n.Ctl("reset"); err != nil {
-			return fmt.Errorf("rabbittest: join %s: reset: %w", n.Name, err)
+			// a failed start can leave mnesia unable to start even for a
+			// reset (cannot_start_mnesia): start over from a fresh node,
+			// which held nothing yet
+			fmt.Fprintf(os.Stderr, "rabbittest: %s cannot be reset (%s); starting it again empty\n", n.Name, firstLine(err))
+			if err := n.startEmpty(seed); err != nil {
+				return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
+			}
 		}
 	}
 	if _, err := n.Ctl("join_cluster", seed.Name); err != nil {
@@ -178,6 +184,27 @@ func joinOnce(n, seed *Node, reset bool) error {
 		return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
 	}
 	return nil
+}
+
+// startEmpty kills n, has seed's cluster forget it (a join whose
+// start_app failed left it a member), wipes its data and starts it
+// again as an empty stand-alone node with its app stopped.
+func (n *Node) startEmpty(seed *Node) error {
+	if err := n.Kill(); err != nil {
+		return err
+	}
+	_, _ = seed.Ctl("forget_cluster_node", n.Name) // not a member: nothing to forget
+	if err := os.RemoveAll(n.path("mnesia")); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.path("mnesia"), 0o755); err != nil {
+		return err
+	}
+	if err := n.StartAgain(); err != nil {
+		return err
+	}
+	_, err := n.Ctl("stop_app")
+	return err
 }
 
 // firstLine returns the first line of err's text.

@@ -350,3 +350,23 @@ func waitReplicas(t *testing.T, c *Cluster, name string, online []*Node) Replica
 func without(nodes []*Node, n *Node) []*Node {
 	return slices.DeleteFunc(slices.Clone(nodes), func(x *Node) bool { return x == n })
 }
+
+// TestClusterRejoinFromEmpty: the harness's way out of a join that left a
+// node unable to reset (startEmpty) yields a member again: the node is
+// forgotten, wiped, started empty and joined, and serves as before.
+func TestClusterRejoinFromEmpty(t *testing.T) {
+	c := RequireCluster(t)
+	nodes := c.Nodes()
+	n := nodes[len(nodes)-1]
+	if err := n.startEmpty(nodes[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := joinOnce(n, nodes[0], false); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitFormed(ClusterTimeout); err != nil {
+		t.Fatal(err)
+	}
+	checkWhole(t, c)
+	roundTrip(t, n, nodes[0], "/topic/cluster.rejoin")
+}
