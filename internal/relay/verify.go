@@ -227,6 +227,11 @@ func (c *Client) verifySubscribe(id, dest string, h stomp.Headers, receipt strin
 			res = probeResult{outcome: probeRefused, reason: refused}
 		case trusted:
 			return false
+		case mine && !conn.up():
+			// the broker is away: nothing to probe, and the SUBSCRIBE
+			// waits for the connection as before
+			r.settle(key, call, probeResult{}, nil)
+			return false
 		case mine:
 			ctx, cancel := r.probeContext(c)
 			res = r.probe(ctx, conn.address(), probeSubscribe(dest, h))
@@ -268,6 +273,12 @@ func (c *Client) sendVerified(dest string, h stomp.Headers, body []byte) (bool, 
 			}
 			continue
 		}
+		if !c.home.up() {
+			// the broker is away: nothing to probe, and a barrier would
+			// take room in the outbox the SEND waits in as before
+			r.settle(key, call, probeResult{}, nil)
+			return false, nil
+		}
 		// ours to probe: the client's earlier frames first
 		c.mu.Lock()
 		wrote := c.wroteHome
@@ -304,7 +315,9 @@ func (r *Relay) publishVerified(dest string, h stomp.Headers, conn *upConn, it *
 	switch {
 	case refused != "":
 		return true, &RefusedError{Reason: refused}
-	case trusted:
+	case trusted, !conn.up():
+		// accepted lately, or the broker is away (the publish waits in
+		// the outbox as before)
 		return false, nil
 	}
 	v := &r.verifier
