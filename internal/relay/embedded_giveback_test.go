@@ -2,7 +2,6 @@ package relay
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,24 +111,8 @@ func embeddedGiveBackInFlight(t *testing.T, closeIt bool) {
 		x.s.receipt(t, "r"+x.id)
 	}
 
-	// the publisher: paced by the broker's receipts, a few in flight
-	var wg sync.WaitGroup
-	wg.Add(1)
-	pubErr := make(chan error, 1)
-	// goroutine: owns the publishing of all total messages
-	go func() {
-		defer wg.Done()
-		sem := make(chan struct{}, 8)
-		for i := range total {
-			sem <- struct{}{}
-			err := r.Publish(dest, nil, []byte(fmt.Sprint("m", i)), func(error) { <-sem })
-			if err != nil {
-				pubErr <- err
-				return
-			}
-		}
-	}()
-	defer wg.Wait()
+	pubErr, wait := publishPaced(r, dest, total)
+	defer wait()
 
 	// the first client leaves after 30 messages, acking none
 	for seen := 0; seen < 30; seen++ {

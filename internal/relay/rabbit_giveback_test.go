@@ -2,7 +2,6 @@ package relay
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,25 +126,8 @@ func giveBackInFlight(t *testing.T, n *rabbittest.Node, closeIt bool) {
 	sb.receipt(t, "rb")
 	reconnects := r.Reconnects()
 
-	// the publisher: paced by the broker's confirmations, a few in
-	// flight at a time
-	var wg sync.WaitGroup
-	wg.Add(1)
-	pubErr := make(chan error, 1)
-	// goroutine: owns the publishing of all total messages
-	go func() {
-		defer wg.Done()
-		sem := make(chan struct{}, 8)
-		for i := range total {
-			sem <- struct{}{}
-			err := r.Publish(dest, nil, []byte(fmt.Sprint("m", i)), func(error) { <-sem })
-			if err != nil {
-				pubErr <- err
-				return
-			}
-		}
-	}()
-	defer wg.Wait()
+	pubErr, wait := publishPaced(r, dest, total)
+	defer wait()
 
 	// the first client leaves after 50 messages, acking none
 	seen := make(map[string]bool)

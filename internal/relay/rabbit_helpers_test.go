@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -124,4 +125,26 @@ func consumersOn(n *rabbittest.Node, queues map[string]bool) (int, error) {
 		}
 	}
 	return k, nil
+}
+
+// publishPaced publishes "m0" .. "m<total-1>" to dest on a goroutine of
+// its own, at most 8 awaiting the broker's confirmation at a time; the
+// first failure comes on errs, and wait waits for the goroutine.
+func publishPaced(r *Relay, dest string, total int) (errs <-chan error, wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	pubErr := make(chan error, 1)
+	// goroutine: owns the publishing of all total messages
+	go func() {
+		defer wg.Done()
+		sem := make(chan struct{}, 8)
+		for i := range total {
+			sem <- struct{}{}
+			if err := r.Publish(dest, nil, []byte(fmt.Sprint("m", i)), func(error) { <-sem }); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+	}()
+	return pubErr, wg.Wait
 }
