@@ -14,8 +14,20 @@ import (
 // returns them (the password is the user name).
 func restrictedVHost(t *testing.T, n *rabbittest.Node) (vhost, user string) {
 	t.Helper()
-	vhost, user = "refusals-"+unique(), "relay-"+unique()
-	ctl := func(args ...string) {
+	vhost, user, ctl := vhostUser(t, n, "refusals-")
+	// configure, write, read
+	ctl("set_permissions", "-p", vhost, user, `^(stomp-subscription-.*|ok-.*)$`, ".*", `^(amq\.topic|stomp-subscription-.*|ok-.*)$`)
+	return vhost, user
+}
+
+// vhostUser creates a vhost named after prefix and a user (password =
+// name) without permissions, both deleted when the test ends, and
+// returns them with ctl, which runs rabbitmqctl and fails the test on an
+// error.
+func vhostUser(t *testing.T, n *rabbittest.Node, prefix string) (vhost, user string, ctl func(args ...string)) {
+	t.Helper()
+	vhost, user = prefix+unique(), "relay-"+unique()
+	ctl = func(args ...string) {
 		t.Helper()
 		if out, err := n.Ctl(args...); err != nil {
 			t.Fatalf("%v: %s", err, out)
@@ -25,9 +37,7 @@ func restrictedVHost(t *testing.T, n *rabbittest.Node) (vhost, user string) {
 	t.Cleanup(func() { _, _ = n.Ctl("delete_vhost", vhost) })
 	ctl("add_user", user, user)
 	t.Cleanup(func() { _, _ = n.Ctl("delete_user", user) })
-	// configure, write, read
-	ctl("set_permissions", "-p", vhost, user, `^(stomp-subscription-.*|ok-.*)$`, ".*", `^(amq\.topic|stomp-subscription-.*|ok-.*)$`)
-	return vhost, user
+	return vhost, user, ctl
 }
 
 // isSubError matches the ERROR that ends one subscription.

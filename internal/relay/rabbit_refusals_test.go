@@ -26,17 +26,7 @@ import (
 // and ok-* only. It returns the vhost and the user (password = name).
 func permVHost(t *testing.T, n *rabbittest.Node) (vhost, user string) {
 	t.Helper()
-	vhost, user = "perms-"+unique(), "relay-"+unique()
-	ctl := func(args ...string) {
-		t.Helper()
-		if out, err := n.Ctl(args...); err != nil {
-			t.Fatalf("%v: %s", err, out)
-		}
-	}
-	ctl("add_vhost", vhost)
-	t.Cleanup(func() { _, _ = n.Ctl("delete_vhost", vhost) })
-	ctl("add_user", user, user)
-	t.Cleanup(func() { _, _ = n.Ctl("delete_user", user) })
+	vhost, user, ctl := vhostUser(t, n, "perms-")
 	ctl("set_permissions", "-p", vhost, user,
 		`^(stomp-subscription-.*|ok-.*)$`,                         // configure
 		`^(amq\.topic|amq\.default|stomp-subscription-.*|ok-.*)$`, // write
