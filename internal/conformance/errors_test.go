@@ -65,7 +65,7 @@ var errorRows = []row{
 		name: "unsupported-version",
 		run: func(e *env) string {
 			c := e.raw()
-			e.frame(c, stomp.CONNECT, "", "accept-version", "2.0", "login", "guest", "passcode", "guest")
+			e.frame(c, stomp.CONNECT, "", "accept-version", "2.0", "login", user, "passcode", user)
 			return e.next(c, "version")
 		},
 		want: "ERROR message=Version mismatch version=1.0,1.1,1.2",
@@ -74,7 +74,7 @@ var errorRows = []row{
 		name: "bad-heart-beat",
 		run: func(e *env) string {
 			c := e.raw()
-			e.frame(c, stomp.CONNECT, "", "accept-version", "1.2", "heart-beat", "x,y", "login", "guest", "passcode", "guest")
+			e.frame(c, stomp.CONNECT, "", "accept-version", "1.2", "heart-beat", "x,y", "login", user, "passcode", user)
 			return e.next(c, "heart-beat")
 		},
 		want:    "ERROR message=Processing error",
@@ -94,7 +94,7 @@ var errorRows = []row{
 		name: "connect-twice",
 		run: func(e *env) string {
 			c := e.dial()
-			e.frame(c, stomp.CONNECT, "", "accept-version", "1.2", "login", "guest", "passcode", "guest")
+			e.frame(c, stomp.CONNECT, "", "accept-version", "1.2", "login", user, "passcode", user)
 			// RabbitMQ's adapter crashes and closes the socket
 			return e.nextOrClosed(c)
 		},

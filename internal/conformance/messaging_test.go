@@ -98,6 +98,26 @@ var messagingRows = []row{
 		want: `MESSAGE body="héllo" in a text WebSocket message`,
 	},
 	{
+		name: "transaction-receipts",
+		run: func(e *env) string {
+			c := e.dial()
+			if err := c.Subscribe("s", e.topic("t")); err != nil {
+				return "subscribe: " + err.Error()
+			}
+			e.frame(c, stomp.BEGIN, "", "transaction", "t")
+			e.frame(c, stomp.SEND, "in tx", "destination", e.topic("t"), "transaction", "t", "receipt", "in")
+			e.frame(c, stomp.SEND, "outside", "destination", e.topic("other"), "receipt", "out")
+			first := e.next(c, "receipt-id")
+			e.frame(c, stomp.COMMIT, "", "transaction", "t", "receipt", "c")
+			return first + "; then " + e.collect(c, 3, "receipt-id")
+		},
+		// RabbitMQ receipts a transaction's SEND when it publishes it,
+		// at COMMIT
+		want: `RECEIPT receipt-id=out; then MESSAGE body="in tx"; RECEIPT receipt-id=c; RECEIPT receipt-id=in`,
+		differs: map[string]difference{relayEmb: {differ,
+			`RECEIPT receipt-id=in; then MESSAGE body="in tx"; RECEIPT receipt-id=c; RECEIPT receipt-id=out`}},
+	},
+	{
 		name: "transaction",
 		run: func(e *env) string {
 			c := e.dial()

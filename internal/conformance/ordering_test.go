@@ -51,7 +51,7 @@ func ownMessage(e *env, i int) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Connect("login", "guest", "passcode", "guest"); err != nil {
+	if _, err := c.Connect("login", user, "passcode", user); err != nil {
 		return err
 	}
 	dest := e.topic("o" + strconv.Itoa(i))

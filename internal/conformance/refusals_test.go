@@ -28,6 +28,18 @@ var refusalRows = []row{
 		relayMQ:  {differ, "ERROR message=not_found receipt-id=sent"},
 		relayEmb: {differ, "RECEIPT receipt-id=sent"},
 	}),
+	refusalRow("subscribe-forbidden-topic", func(e *env, c *stomptest.Client) {
+		e.frame(c, stomp.SUBSCRIBE, "", "id", "s", "destination", e.topic("denied"), "receipt", "sub")
+	}, "closed", map[string]difference{
+		relayMQ:  {differ, `subscribe_refused on /user/queue/errors for subscription s`},
+		relayEmb: {differ, "RECEIPT receipt-id=sub"}, // no permissions there
+	}),
+	refusalRow("send-forbidden-topic", func(e *env, c *stomptest.Client) {
+		e.frame(c, stomp.SEND, "x", "destination", e.topic("denied"), "receipt", "sent")
+	}, "closed", map[string]difference{
+		relayMQ:  {differ, "ERROR message=access_refused receipt-id=sent"},
+		relayEmb: {differ, "RECEIPT receipt-id=sent"},
+	}),
 	refusalRow("subscribe-invalid-argument", func(e *env, c *stomptest.Client) {
 		e.frame(c, stomp.SUBSCRIBE, "", "id", "s", "destination", e.queue("q"), "x-max-length", "many", "receipt", "sub")
 	}, "ERROR message=Processing error", both("ERROR message=destination refused: /queue/P-q receipt-id=sub")),

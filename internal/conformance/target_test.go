@@ -47,6 +47,7 @@ func prefix(tg, row string) string {
 // the queue-shaping headers allowed) and returns the three targets.
 func startTargets(t *testing.T, rows []row) []target {
 	n := rabbittest.Require(t, rabbit)
+	brokerUser(t, n)
 	ts := []target{{name: webSTOMP, url: n.WebSTOMPURL()}}
 	for _, mode := range []string{config.BrokerRabbitMQ, config.BrokerEmbedded} {
 		name := relayMQ
@@ -61,11 +62,34 @@ func startTargets(t *testing.T, rows []row) []target {
 			cfg.Broker.Mode = config.BrokerRabbitMQ
 			cfg.Broker.Addresses = []string{n.STOMPAddr()}
 			cfg.Broker.AMQPAddresses = []string{n.AMQPAddr()}
+			cfg.Broker.Login, cfg.Broker.Passcode = user, user
 		}
 		r := servertest.Start(t, cfg, testLog(), 15*time.Second)
 		ts = append(ts, target{name: name, url: r.URL(), reconnects: r.Server.Relay().Reconnects})
 	}
 	return ts
+}
+
+// user is the broker user of the rows' clients on Web-STOMP and of
+// chatrelay's relay (password = name): it may use every name except
+// those containing "denied", so that rows can meet access_refused.
+const user = "conformance"
+
+// brokerUser creates user on n, allowed everything but names containing
+// "denied" (queues, exchanges, and topic routing keys on amq.topic).
+func brokerUser(t *testing.T, n *rabbittest.Node) {
+	t.Helper()
+	allowed := `^(?!.*denied).*$`
+	for _, args := range [][]string{
+		{"add_user", user, user},
+		{"set_permissions", "-p", "/", user, allowed, allowed, allowed},
+		{"set_topic_permissions", "-p", "/", user, "amq.topic", allowed, allowed},
+	} {
+		if out, err := n.Ctl(args...); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+	}
+	t.Cleanup(func() { _, _ = n.Ctl("delete_user", user) })
 }
 
 // permissive is chatrelay's default configuration opened up as far as a
@@ -113,7 +137,7 @@ type env struct {
 func (e *env) dial(kv ...string) *stomptest.Client {
 	e.t.Helper()
 	c := e.raw()
-	if _, err := c.Connect(append([]string{"login", "guest", "passcode", "guest"}, kv...)...); err != nil {
+	if _, err := c.Connect(append([]string{"login", user, "passcode", user}, kv...)...); err != nil {
 		e.t.Fatalf("%s: connect: %v", e.tg.name, err)
 	}
 	return c
