@@ -227,11 +227,6 @@ func (c *Client) verifySubscribe(id, dest string, h stomp.Headers, receipt strin
 			res = probeResult{outcome: probeRefused, reason: refused}
 		case trusted:
 			return false
-		case mine && !conn.up():
-			// the broker is away: nothing to probe, and the SUBSCRIBE
-			// waits for the connection as before
-			r.settle(key, call, probeResult{}, nil)
-			return false
 		case mine:
 			ctx, cancel := r.probeContext(c)
 			res = r.probe(ctx, conn.address(), probeSubscribe(dest, h))
@@ -273,16 +268,17 @@ func (c *Client) sendVerified(dest string, h stomp.Headers, body []byte) (bool, 
 			}
 			continue
 		}
-		if !c.home.up() {
-			// the broker is away: nothing to probe, and a barrier would
-			// take room in the outbox the SEND waits in as before
-			r.settle(key, call, probeResult{}, nil)
-			return false, nil
-		}
 		// ours to probe: the client's earlier frames first
 		c.mu.Lock()
 		wrote := c.wroteHome
 		c.mu.Unlock()
+		if wrote && !c.home.up() {
+			// the client's earlier frames wait in the outbox: the
+			// barrier would take room there, and the SEND waits in it
+			// too, in order, unprobed as before probes
+			r.settle(key, call, probeResult{}, nil)
+			return false, nil
+		}
 		if wrote && !r.awaitBarrier(c.home, c) {
 			r.settle(key, call, probeResult{}, nil)
 			return false, nil
@@ -315,9 +311,7 @@ func (r *Relay) publishVerified(dest string, h stomp.Headers, conn *upConn, it *
 	switch {
 	case refused != "":
 		return true, &RefusedError{Reason: refused}
-	case trusted, !conn.up():
-		// accepted lately, or the broker is away (the publish waits in
-		// the outbox as before)
+	case trusted:
 		return false, nil
 	}
 	v := &r.verifier
