@@ -130,13 +130,16 @@ const (
 // Limits bound what one client may send or hold, and how many
 // connections a replica accepts.
 type Limits struct {
-	MaxFrameBytes            int           `mapstructure:"max_frame_bytes"`
-	MaxHeaders               int           `mapstructure:"max_headers"`
-	MaxHeaderBytes           int           `mapstructure:"max_header_bytes"`
-	PreconnectBytes          int           `mapstructure:"preconnect_bytes"`
-	SendQueueBytes           int           `mapstructure:"send_queue_bytes"`
-	MaxSubscriptions         int           `mapstructure:"max_subscriptions"`
-	MaxTransactions          int           `mapstructure:"max_transactions"`
+	MaxFrameBytes    int `mapstructure:"max_frame_bytes"`
+	MaxHeaders       int `mapstructure:"max_headers"`
+	MaxHeaderBytes   int `mapstructure:"max_header_bytes"`
+	PreconnectBytes  int `mapstructure:"preconnect_bytes"`
+	SendQueueBytes   int `mapstructure:"send_queue_bytes"`
+	MaxSubscriptions int `mapstructure:"max_subscriptions"`
+	MaxTransactions  int `mapstructure:"max_transactions"`
+	// MaxTransactionBytes bounds the SENDs (body and headers) a
+	// connection's open transactions hold until COMMIT or ABORT.
+	MaxTransactionBytes      int           `mapstructure:"max_transaction_bytes"`
 	WriteTimeout             time.Duration `mapstructure:"write_timeout"`
 	MaxConnections           int           `mapstructure:"max_connections"`
 	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`

@@ -51,6 +51,7 @@ func Defaults() Config {
 			SendQueueBytes:           4 << 20,
 			MaxSubscriptions:         256,
 			MaxTransactions:          16,
+			MaxTransactionBytes:      1 << 20,
 			WriteTimeout:             10 * time.Second,
 			MaxConnections:           10000,
 			MaxConnectionsPerUser:    16,
@@ -141,6 +142,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("limits.send_queue_bytes", d.Limits.SendQueueBytes)
 	v.SetDefault("limits.max_subscriptions", d.Limits.MaxSubscriptions)
 	v.SetDefault("limits.max_transactions", d.Limits.MaxTransactions)
+	v.SetDefault("limits.max_transaction_bytes", d.Limits.MaxTransactionBytes)
 	v.SetDefault("limits.write_timeout", d.Limits.WriteTimeout)
 	v.SetDefault("limits.preconnect_bytes", d.Limits.PreconnectBytes)
 	v.SetDefault("limits.max_connections", d.Limits.MaxConnections)

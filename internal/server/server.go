@@ -122,6 +122,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxTransactions:  cfg.Limits.MaxTransactions,
+		MaxTxBytes:       cfg.Limits.MaxTransactionBytes,
 		SendLimits: session.SendLimits{
 			Rate:           cfg.Limits.SendRate,
 			Burst:          cfg.Limits.SendBurst,

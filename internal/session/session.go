@@ -77,6 +77,9 @@ type Options struct {
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
+	// MaxTxBytes bounds the SENDs (body and headers) held in the
+	// session's open transactions until COMMIT or ABORT; 0: unbounded.
+	MaxTxBytes int
 	// SendLimits bound each session's SEND rate; the zero value means
 	// unlimited.
 	SendLimits SendLimits
@@ -131,8 +134,9 @@ type Session struct {
 	version    atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
 	subproto   stomp.Version
 	user       string
-	handshake  Handshake // cleared once CONNECT has used it
-	txs        map[string]bool
+	handshake  Handshake      // cleared once CONNECT has used it
+	txs        map[string]int // open transactions: bytes of SENDs held
+	txBytes    int            // their sum
 	recvEvery  time.Duration
 	preconnect int          // bytes received before CONNECT
 	sendLimit  *sendLimiter // nil when SENDs are unlimited
@@ -195,7 +199,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		dec:       stomp.NewDecoder(opts.Limits),
 		subproto:  subprotocol,
 		handshake: hs,
-		txs:       map[string]bool{},
+		txs:       map[string]int{},
 		subs:      map[string]*subscription{},
 		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
 		done:      make(chan struct{}),
