@@ -122,6 +122,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("broker.reconnect_max", d.Broker.ReconnectMax)
 	v.SetDefault("broker.outbox_frames", d.Broker.OutboxFrames)
 	v.SetDefault("broker.outbox_bytes", d.Broker.OutboxBytes)
+	v.SetDefault("broker.replica_id", d.Broker.ReplicaID)
 	v.SetDefault("auth.mode", d.Auth.Mode)
 	v.SetDefault("auth.users", d.Auth.Users)
 	v.SetDefault("auth.jwt.algorithm", d.Auth.JWT.Algorithm)
