@@ -241,6 +241,10 @@ type History struct {
 	// to RabbitMQ, which puts a replica on every cluster member at
 	// declare time.
 	Replicas int `mapstructure:"replicas"`
+	// NamedStreams names new room streams room.<slug>.<id> after the
+	// room; false keeps room.<id>, which replicas of versions before
+	// named streams expect (turn it off while such replicas still run).
+	NamedStreams bool `mapstructure:"named_streams"`
 }
 
 // Presence configures who-is-online tracking.

@@ -163,6 +163,7 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		MaxAge:         cfg.Rooms.History.MaxAge,
 		MaxBytes:       cfg.Rooms.History.MaxBytes,
 		Replicas:       cfg.Rooms.History.Replicas,
+		IDStreamNames:  !cfg.Rooms.History.NamedStreams,
 		Buffer:         cfg.Rooms.History.Buffer,
 		// registry events are confirmed like room messages
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,

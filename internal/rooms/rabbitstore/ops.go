@@ -24,7 +24,10 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	}
 	now := s.opts.Now().UTC()
 	room.CreatedAt = now
-	queue := streamFor(room)
+	queue := rooms.StreamName(room.ID)
+	if !s.opts.IDStreamNames {
+		queue = streamFor(room)
+	}
 	args := streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas)
 	args[roomNameArg], args[roomIDArg] = room.Name, room.ID
 	// bound with the topic's routing key, whatever the stream's name

@@ -80,6 +80,11 @@ type Options struct {
 	// many cluster nodes hold each one. 0: RabbitMQ's default, every
 	// cluster member at declare time. Streams that exist keep theirs.
 	Replicas int
+	// IDStreamNames names new room streams room.<id>, as versions
+	// before named streams did (streamname.go), instead of
+	// room.<slug>.<id>; their arguments carry the room's name either
+	// way.
+	IDStreamNames bool
 	// Buffer is how many of a room's newest messages a feed keeps
 	// (default feed.DefaultBuffer).
 	Buffer int

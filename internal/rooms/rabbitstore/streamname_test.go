@@ -165,3 +165,35 @@ func TestCreatedEventNamingAnotherQueueRefused(t *testing.T) {
 		t.Fatalf("registry stream exists: %v %v", ok, err)
 	}
 }
+
+// TestIDStreamNames is the rolling-upgrade setting: new rooms keep the
+// stream room.<id> that older replicas look for, with the room's name
+// among its arguments, and replicas with named streams use it too.
+func TestIDStreamNames(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a := newReplica(t, n, func(o *Options) { o.IDStreamNames = true })
+	b := newReplica(t, n, nil)
+	name := "채팅방 " + newNonce()[:6]
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: name, CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room.Stream != rooms.StreamName(room.ID) {
+		t.Fatalf("stream %q, want %q", room.Stream, rooms.StreamName(room.ID))
+	}
+	if args := queueArgs(t, n, room.Stream); args[roomNameArg] != name || args[roomIDArg] != room.ID {
+		t.Fatalf("stream arguments %v", args)
+	}
+	eventually(t, 5*time.Second, "the room on the other replica", func() bool {
+		got, ok := b.s.Get(room.ID)
+		return ok && got.Stream == room.Stream
+	})
+	a.send(t, room.ID, 1)
+	eventually(t, 10*time.Second, "the message in the history on the other replica", func() bool {
+		h, err := b.s.History(testCtx(t), room.ID, -1, 10)
+		return err == nil && len(h) == 1
+	})
+	if err := b.s.Delete(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+}
