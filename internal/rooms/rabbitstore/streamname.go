@@ -35,7 +35,7 @@ const (
 
 // streamFor returns the stream name of a new room.
 func streamFor(room rooms.Room) string {
-	if s := Slug(room.Name); s != "" {
+	if s := slugOf(room.Name); s != "" {
 		return "room." + s + "." + room.ID
 	}
 	return rooms.StreamName(room.ID)
@@ -51,7 +51,7 @@ func streamOf(room rooms.Room) string {
 }
 
 // validStream reports whether a created event may name stream for the
-// room with id: room.<slug>.<id> with a slug as Slug makes them, or
+// room with id: room.<slug>.<id> with a slug as slugOf makes them, or
 // room.<id>. A record that names another queue (the registry itself, a
 // queue of someone else) is refused: Delete deletes the room's stream.
 func validStream(id, stream string) bool {
@@ -71,13 +71,13 @@ func validStream(id, stream string) bool {
 	return true
 }
 
-// Slug returns an ASCII rendering of a room name for its stream name:
+// slugOf returns an ASCII rendering of a room name for its stream name:
 // lower-case ASCII letters and digits kept, Hangul syllables romanized
 // (Revised Romanization, syllable by syllable), letters with accents
 // without them, every other run of characters one "-", no "-" at either
 // end, cut to maxSlugBytes at a "-" when there is one. "" when nothing is
 // left.
-func Slug(name string) string {
+func slugOf(name string) string {
 	var b strings.Builder
 	dash := false
 	add := func(s string) {

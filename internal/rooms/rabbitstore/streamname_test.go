@@ -24,12 +24,12 @@ func TestSlug(t *testing.T) {
 		strings.Repeat("a", 100):         strings.Repeat("a", maxSlugBytes),
 		strings.Repeat("abcdefghi ", 10): "abcdefghi-abcdefghi-abcdefghi-abcdefghi",
 	} {
-		got := Slug(name)
+		got := slugOf(name)
 		if got != want {
-			t.Errorf("Slug(%q) = %q, want %q", name, got, want)
+			t.Errorf("slugOf(%q) = %q, want %q", name, got, want)
 		}
 		if len(got) > maxSlugBytes || !validStream("abc", "room."+got+".abc") && got != "" {
-			t.Errorf("Slug(%q) = %q: not a valid stream slug", name, got)
+			t.Errorf("slugOf(%q) = %q: not a valid stream slug", name, got)
 		}
 	}
 }
