@@ -82,6 +82,16 @@ func TestReportWithRates(t *testing.T) {
 	if strings.Count(text, "\n") != 3+1+3+1 {
 		t.Errorf("table has a broken row:\n%s", text)
 	}
+	// the STREAM column starts at one terminal column on every row,
+	// Hangul counting two
+	lines := strings.Split(text, "\n")
+	col := func(line, at string) int { return displayWidth(line[:strings.Index(line, at)]) }
+	head := col(lines[3], "STREAM")
+	for _, line := range lines[4:7] {
+		if got := col(line, "room."); got != head {
+			t.Errorf("stream at column %d, header at %d:\n%s", got, head, text)
+		}
+	}
 }
 
 func TestReportWithoutManagement(t *testing.T) {

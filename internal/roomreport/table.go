@@ -5,7 +5,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
+	"time"
+
+	"golang.org/x/text/width"
 )
 
 // WriteTable writes the report as a table: a line naming the replica and
@@ -17,10 +19,9 @@ func WriteTable(w io.Writer, rep Report) error {
 	}
 	rateHead := "MSG/S"
 	if rep.Interval > 0 {
-		rateHead = "MSG/S (" + rep.Interval.Round(100*1e6).String() + ")"
+		rateHead = "MSG/S (" + rep.Interval.Round(100*time.Millisecond).String() + ")"
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "\nID\tNAME\tSTREAM\tONLINE\tMESSAGES\t%s\n", rateHead)
+	rows := [][]string{{"ID", "NAME", "STREAM", "ONLINE", "MESSAGES", rateHead}}
 	for _, r := range rep.Rooms {
 		name := r.Name
 		if r.Private {
@@ -33,9 +34,10 @@ func WriteTable(w io.Writer, rep Report) error {
 		if r.Rate != nil {
 			rate = strconv.FormatFloat(*r.Rate, 'f', 1, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, clean(name), orDash(r.Stream), r.Online, messages, rate)
+		rows = append(rows, []string{r.ID, clean(name), orDash(r.Stream), strconv.Itoa(r.Online), messages, rate})
 	}
-	if err := tw.Flush(); err != nil {
+	fmt.Fprintln(w)
+	if err := writeColumns(w, rows); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(w, "%d rooms\n", len(rep.Rooms))
@@ -58,4 +60,44 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// writeColumns writes rows as columns two spaces apart, padded by the
+// width a terminal gives each character: Hangul and other wide
+// characters take two columns (text/tabwriter counts them as one).
+func writeColumns(w io.Writer, rows [][]string) error {
+	widths := map[int]int{}
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], displayWidth(cell))
+		}
+	}
+	for _, row := range rows {
+		var b strings.Builder
+		for i, cell := range row {
+			b.WriteString(cell)
+			if i < len(row)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(cell)+2))
+			}
+		}
+		b.WriteByte('\n')
+		if _, err := io.WriteString(w, b.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// displayWidth is the number of terminal columns s takes.
+func displayWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
 }
