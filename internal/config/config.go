@@ -68,7 +68,14 @@ type Broker struct {
 	ReconnectMax  time.Duration `mapstructure:"reconnect_max"`
 	OutboxFrames  int           `mapstructure:"outbox_frames"`
 	OutboxBytes   int           `mapstructure:"outbox_bytes"`
+	// ReplicaID names this replica in the broker's connection list
+	// (see ReplicaName); empty: HOST:PORT (see DefaultReplicaID).
+	ReplicaID string `mapstructure:"replica_id"`
 }
+
+// MaxReplicaIDBytes bounds broker.replica_id: it goes into an AMQP
+// connection name, a short string of at most 255 bytes.
+const MaxReplicaIDBytes = 100
 
 // Broker modes.
 const (
@@ -237,6 +244,10 @@ type History struct {
 	// to RabbitMQ, which puts a replica on every cluster member at
 	// declare time.
 	Replicas int `mapstructure:"replicas"`
+	// NamedStreams names new room streams room.<slug>.<id> after the
+	// room; false keeps room.<id>, which replicas of versions before
+	// named streams expect (turn it off while such replicas still run).
+	NamedStreams bool `mapstructure:"named_streams"`
 }
 
 // Presence configures who-is-online tracking.
@@ -292,6 +303,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker.Connections < 1 {
 		return fmt.Errorf("broker.connections must be at least 1")
+	}
+	if err := validReplicaID(c.Broker.ReplicaID); err != nil {
+		return err
 	}
 	switch c.Auth.Mode {
 	case AuthNone:

@@ -77,7 +77,7 @@ func Defaults() Config {
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
-			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
+			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000, NamedStreams: true},
 			MaxMessageBytes: 4096,
 			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
 				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
@@ -123,6 +123,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("broker.reconnect_max", d.Broker.ReconnectMax)
 	v.SetDefault("broker.outbox_frames", d.Broker.OutboxFrames)
 	v.SetDefault("broker.outbox_bytes", d.Broker.OutboxBytes)
+	v.SetDefault("broker.replica_id", d.Broker.ReplicaID)
 	v.SetDefault("auth.mode", d.Auth.Mode)
 	v.SetDefault("auth.users", d.Auth.Users)
 	v.SetDefault("auth.jwt.algorithm", d.Auth.JWT.Algorithm)
@@ -168,6 +169,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.history.buffer", d.Rooms.History.Buffer)
 	v.SetDefault("rooms.history.max_replay", d.Rooms.History.MaxReplay)
 	v.SetDefault("rooms.history.replicas", d.Rooms.History.Replicas)
+	v.SetDefault("rooms.history.named_streams", d.Rooms.History.NamedStreams)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)

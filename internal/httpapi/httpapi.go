@@ -134,6 +134,9 @@ type Options struct {
 	ListMaxBytes int
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
+	// Replica describes this replica for GET /api/admin/rooms (nil: no
+	// name, no connections).
+	Replica func() ReplicaView
 }
 
 // withDefaults fills unset options.
@@ -184,6 +187,7 @@ func New(opts Options) http.Handler {
 	a.handle("PUT /api/rooms/{id}/access", a.setAccess)
 	a.handle("POST /api/rooms/{id}/messages", a.pushToRoom)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
+	a.handle("GET /api/admin/rooms", a.adminRooms)
 	return a
 }
 

@@ -114,6 +114,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Limiter:         roomlimit.New(roomLimits(cfg.Rooms.Create), s.store, nil),
 		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
 		ListMaxBytes:    s.listMaxBytes(),
+		Replica:         s.replicaView,
 		Logger:          s.log.With("component", "httpapi"),
 	}))
 	return nil
@@ -156,11 +157,14 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		Relay:     s.relay,
 		AMQPURLs:  urls,
 		Heartbeat: cfg.Broker.HeartBeat,
-		Start:     amqpStart,
-		MaxAge:    cfg.Rooms.History.MaxAge,
-		MaxBytes:  cfg.Rooms.History.MaxBytes,
-		Replicas:  cfg.Rooms.History.Replicas,
-		Buffer:    cfg.Rooms.History.Buffer,
+		// operators tell the replicas apart by it
+		ConnectionName: amqpConnectionName(cfg.ReplicaName()),
+		Start:          amqpStart,
+		MaxAge:         cfg.Rooms.History.MaxAge,
+		MaxBytes:       cfg.Rooms.History.MaxBytes,
+		Replicas:       cfg.Rooms.History.Replicas,
+		IDStreamNames:  !cfg.Rooms.History.NamedStreams,
+		Buffer:         cfg.Rooms.History.Buffer,
 		// registry events are confirmed like room messages
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
 		Logger:         log,

@@ -49,6 +49,10 @@ type Server struct {
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	presenceSub *relay.Client
 
+	// upstreams tracks the relay's STOMP connections to RabbitMQ (nil
+	// with the embedded broker)
+	upstreams *upstreams
+
 	ws            *transport.WebSocket
 	metrics       *metrics.Metrics
 	slowConsumers atomic.Int64
@@ -95,6 +99,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.broker = b
 		rcfg.Addresses = []string{"embedded"}
 		rcfg.Dial = b.Dial
+	} else {
+		s.upstreams = newUpstreams()
+		rcfg.Dial = s.upstreams.dial
 	}
 	s.relay = relay.New(rcfg)
 	s.metrics = metrics.New()

@@ -25,10 +25,16 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	now := s.opts.Now().UTC()
 	room.CreatedAt = now
 	queue := rooms.StreamName(room.ID)
-	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas), queue); err != nil {
+	if !s.opts.IDStreamNames {
+		queue = streamFor(room)
+	}
+	args := streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas)
+	args[roomNameArg], args[roomIDArg] = room.Name, room.ID
+	// bound with the topic's routing key, whatever the stream's name
+	if err := s.amqp.declareStream(queue, args, rooms.StreamName(room.ID)); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
 	}
-	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin})
+	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin, Stream: queue})
 	switch {
 	case err == nil:
 		if applied, ok := s.reg.get(room.ID); ok {
@@ -68,7 +74,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		t.Stop()
 	}
-	if err := s.amqp.deleteStream(rooms.StreamName(id)); err != nil {
+	if err := s.amqp.deleteStream(streamOf(room)); err != nil {
 		return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
 	}
 	return nil
