@@ -382,3 +382,37 @@ func chatRoundTripAfterRefusal(t *testing.T, r *replica, c *stomptest.Client) {
 	}
 	chatRoundTrip(t, c, "room", room, "still here")
 }
+
+// TestHandlerErrorLocalized: a handler's own error (the members of a
+// room that does not exist) keeps its code; a Korean session reads the code's
+// Korean text with the handler's English message as detail, an English
+// one the handler's message as before.
+func TestHandlerErrorLocalized(t *testing.T) {
+	r := start(t, testConfig(t, config.BrokerEmbedded))
+	for lang, want := range map[string]localizedError{
+		"ko": {Code: "not_found", Message: "요청한 대상을 찾을 수 없습니다.", Detail: `room "nope" does not exist`},
+		"en": {Code: "not_found", Message: `room "nope" does not exist`},
+	} {
+		t.Run(lang, func(t *testing.T) {
+			c := connect(t, r, "handler-"+lang, "accept-language", lang)
+			if err := c.Subscribe("errs", "/user/queue/errors"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "m", "destination", "/app/rooms/nope/members")); err != nil {
+				t.Fatal(err)
+			}
+			f, err := c.Expect(stomp.MESSAGE, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var e localizedError
+			if err := json.Unmarshal(f.Body, &e); err != nil {
+				t.Fatal(err)
+			}
+			want.Destination = "/app/rooms/nope/members"
+			if f.Header("subscription") != "errs" || e != want {
+				t.Fatalf("got %s on %s, want %+v", f.Body, f.Header("subscription"), want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatrelay/internal/destination"
+	"chatrelay/internal/i18n"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -141,12 +142,14 @@ func (s *Session) receiptError(dest, receipt string, err error) {
 	}
 	p := s.describe(dest, err)
 	p.Receipt = receipt
-	body := p.encode()
-	if s.toErrorsQueue(body, stomp.Header{Key: "receipt-id", Value: receipt}) {
+	if s.toErrorsQueue(p.encode(), stomp.Header{Key: "receipt-id", Value: receipt}) {
 		return
 	}
 	s.log(slog.LevelInfo, "frame failed with no /user/queue/errors subscription: ending the session", "destination", dest, "err", err)
-	s.out.close(errorFrame("frame failed", receipt, string(body)), CloseServerError, "frame failed", true)
+	// an ERROR's body stays in English (language.go)
+	p = describeIn(i18n.En, dest, err)
+	p.Receipt = receipt
+	s.out.close(errorFrame("frame failed", receipt, string(p.encode())), CloseServerError, "frame failed", true)
 }
 
 // appContext builds the handler's view of a frame.

@@ -49,8 +49,13 @@ type errorPayload struct {
 // describe returns the payload of err, about destination dest, in the
 // session's language.
 func (s *Session) describe(dest string, err error) errorPayload {
+	return describeIn(s.language(), dest, err)
+}
+
+// describeIn returns the payload of err, about destination dest, in
+// lang.
+func describeIn(lang i18n.Lang, dest string, err error) errorPayload {
 	p := errorPayload{Destination: dest}
-	lang := s.language()
 	var et *errorText
 	if errors.As(err, &et) {
 		p.Code, p.Message = et.code, et.text(lang)
