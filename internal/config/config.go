@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"chatrelay/internal/i18n"
 )
 
 // Config is every setting of a chatrelay replica. config.yaml documents
@@ -126,6 +128,20 @@ type STOMP struct {
 	// WebSocketFrames is how frames go on /ws: "auto" (a text message
 	// when valid UTF-8, binary otherwise) or "binary" (always).
 	WebSocketFrames string `mapstructure:"websocket_frames"`
+	// DefaultLanguage is the language (en or ko) of the texts on
+	// /user/queue/errors for a session whose CONNECT accept-language
+	// header and handshake Accept-Language name neither.
+	DefaultLanguage string `mapstructure:"default_language"`
+}
+
+// Language returns stomp.default_language as an i18n.Lang; Validate has
+// checked it.
+func (s STOMP) Language() i18n.Lang {
+	l, err := i18n.Parse(s.DefaultLanguage)
+	if err != nil {
+		return i18n.Default
+	}
+	return l
 }
 
 // stomp.websocket_frames values.
@@ -361,6 +377,9 @@ func (c *Config) Validate() error {
 	}
 	if w := c.STOMP.WebSocketFrames; w != WebSocketFramesAuto && w != WebSocketFramesBinary {
 		return fmt.Errorf("stomp.websocket_frames %q: want auto or binary (a text message must be valid UTF-8, so there is no text-only setting)", w)
+	}
+	if _, err := i18n.Parse(c.STOMP.DefaultLanguage); err != nil {
+		return fmt.Errorf("stomp.default_language: %w", err)
 	}
 	if !validMaxAge(c.Rooms.History.MaxAge) {
 		return fmt.Errorf("rooms.history.max_age %q: want a number followed by Y, M, D, h, m or s (e.g. 7D)", c.Rooms.History.MaxAge)

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"chatrelay/internal/i18n"
 )
 
 // Defaults returns the configuration used when nothing is set.
@@ -42,6 +44,7 @@ func Defaults() Config {
 			HeartBeatGrace:   500 * time.Millisecond,
 			ConnectTimeout:   10 * time.Second,
 			WebSocketFrames:  WebSocketFramesAuto,
+			DefaultLanguage:  string(i18n.Default),
 		},
 		Limits: Limits{
 			MaxFrameBytes:            64 << 10,
@@ -137,6 +140,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("stomp.heartbeat_grace", d.STOMP.HeartBeatGrace)
 	v.SetDefault("stomp.connect_timeout", d.STOMP.ConnectTimeout)
 	v.SetDefault("stomp.websocket_frames", d.STOMP.WebSocketFrames)
+	v.SetDefault("stomp.default_language", d.STOMP.DefaultLanguage)
 	v.SetDefault("limits.max_frame_bytes", d.Limits.MaxFrameBytes)
 	v.SetDefault("limits.max_headers", d.Limits.MaxHeaders)
 	v.SetDefault("limits.max_header_bytes", d.Limits.MaxHeaderBytes)

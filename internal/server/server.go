@@ -124,6 +124,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
 		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
 		BinaryFrames:     cfg.STOMP.WebSocketFrames == config.WebSocketFramesBinary,
+		DefaultLanguage:  cfg.STOMP.Language(),
 		DurableTopics:    cfg.Broker.Mode == config.BrokerRabbitMQ,
 		PreconnectBytes:  cfg.Limits.PreconnectBytes,
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,

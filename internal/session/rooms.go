@@ -125,8 +125,7 @@ func (s *Session) roomFailed(f *stomp.Frame, sub *subscription, roomID string, e
 		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
 	}
 	s.log(slog.LevelWarn, "room subscription failed", "room", roomID, "subscription", sub.id, "err", err)
-	s.subscriptionError(sub, CodeRoomUnavailable, fmt.Sprintf(
-		"SUBSCRIBE failed, nothing was subscribed: room %s is not available on this server right now (its messages could not be read from the broker in time; it may be restarting); subscribe again later", roomID))
+	s.subscriptionError(sub, &errorText{code: CodeRoomUnavailable, key: CodeRoomUnavailable, args: []string{"room", roomID}})
 	return nil
 }
 
@@ -174,7 +173,8 @@ func (s *Session) revokeRoom(sub *subscription) {
 		// to return: it runs on its own goroutine, which owns nothing
 		// and ends with it.
 		go s.leaveRoom(sub)
-		s.userError(sub.display, router.Forbidden("you are no longer a member of private room %s; its subscription %s has ended", sub.room, sub.id))
+		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: router.CodeForbidden + ".private_revoked",
+			args: []string{"room", sub.room, "subscription", sub.id}})
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"chatrelay/internal/auth"
 	"chatrelay/internal/destination"
+	"chatrelay/internal/i18n"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
@@ -103,6 +104,11 @@ type Options struct {
 	MaxHistory int
 	Presence   Presence
 	OnPresence func(roomID, user string, entered bool)
+
+	// DefaultLanguage is the language of sessions whose CONNECT and
+	// handshake name no supported one (stomp.default_language); ""
+	// means i18n.Default.
+	DefaultLanguage i18n.Lang
 }
 
 // Handshake is what the transport learned from the WebSocket handshake
@@ -114,6 +120,9 @@ type Handshake struct {
 	// Transport names the transport ("ws", "sockjs") for metrics and
 	// logs; "" is logged and counted as is.
 	Transport string
+	// AcceptLanguage is the handshake's Accept-Language header, ""
+	// when none (language.go).
+	AcceptLanguage string
 }
 
 // Session is one client connection's STOMP state. Receive is called by the
@@ -123,8 +132,9 @@ type Session struct {
 	conn      Conn
 	id        string
 	remote    string
-	transport string                 // the Handshake's Transport
-	logUser   atomic.Pointer[string] // the user, for logs: set once at CONNECT, read by every goroutine
+	transport string                    // the Handshake's Transport
+	logUser   atomic.Pointer[string]    // the user, for logs: set once at CONNECT, read by every goroutine
+	lang      atomic.Pointer[i18n.Lang] // set once at CONNECT, read by every goroutine (language.go)
 	dec       *stomp.Decoder
 	out       *outQueue
 	batching  bool // conn is a Batcher that accepts several frames per message
