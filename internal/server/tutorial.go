@@ -43,7 +43,7 @@ func (s *Server) setupTutorial(cfg config.Config) chat.Tutorial {
 // client that named it (rooms.CreateByID), within the same limits as POST
 // /api/rooms: its address's in auth.mode none or without a user of its
 // own, the user's otherwise. A room another replica created with that id
-// meanwhile is returned.
+// meanwhile is returned: callers check its access list.
 func (s *Server) createRoomByID(ctx context.Context, id string, by rooms.Creator) (rooms.Room, error) {
 	addr := clientaddr.Key(by.Remote)
 	owner := by.User
@@ -61,15 +61,19 @@ func (s *Server) createRoomByID(ctx context.Context, id string, by rooms.Creator
 		owner = apiOwner
 	}
 	room, err := s.store.Create(ctx, rooms.Spec{ID: id, Name: id, CreatedBy: owner, Origin: rooms.OriginOf(addr)})
-	if errors.Is(err, rooms.ErrDuplicateID) {
+	if err == nil {
+		s.log.Info("room created by its id", "room", id, "by", by.User, "address", addr)
+		return room, nil
+	}
+	if !errors.Is(err, rooms.ErrDuplicateName) {
+		// the id may be taken by a room this replica has not learnt of
+		// yet (ErrDuplicateID, or its stream declared otherwise): that
+		// room is the answer, private or not (the caller checks access)
 		if r, ok := rooms.Await(ctx, s.store, id, time.Second); ok {
 			return r, nil
 		}
 	}
-	if err == nil {
-		s.log.Info("room created by its id", "room", id, "by", by.User, "address", addr)
-	}
-	return room, err
+	return rooms.Room{}, err
 }
 
 // mount adds h at pattern on mux, turning the mux's panic on a pattern

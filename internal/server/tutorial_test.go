@@ -287,3 +287,53 @@ func TestTutorialCreateRoomsOff(t *testing.T) {
 		t.Fatalf("%d rooms", n)
 	}
 }
+
+// TestTutorialSameIDOnTwoReplicas: clients on two replicas naming the same
+// unknown room id at once get one room: both subscriptions work, a message
+// sent through either reaches both, and the room's stream survives the
+// creation that lost.
+func TestTutorialSameIDOnTwoReplicas(t *testing.T) {
+	cfg := testConfig(t, config.BrokerRabbitMQ)
+	a, b := start(t, cfg), start(t, cfg)
+	id := strings.ReplaceAll(unique(t), ".", "-")
+	ca, _ := connectAnonymous(t, a)
+	cb, _ := connectAnonymous(t, b)
+	errs := make(chan error, 2)
+	for _, c := range []*stomptest.Client{ca, cb} {
+		// each goroutine owns one client's SUBSCRIBE and its RECEIPT
+		go func(c *stomptest.Client) { errs <- c.Subscribe("s", "/sub/chat/room/"+id) }(c)
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitRoom(t, a, id)
+	waitRoom(t, b, id)
+	if n := len(filterRooms(a.srv.store.List(), id)); n != 1 {
+		t.Fatalf("%d rooms with id %s", n, id)
+	}
+	seedSend(t, ca, false, "TALK", id, "a", "from A")
+	seedSend(t, cb, false, "TALK", id, "b", "from B")
+	for name, c := range map[string]*stomptest.Client{"A": ca, "B": cb} {
+		ms := readRoom(t, c, "s", 2)
+		got := map[string]bool{ms[0].Message: true, ms[1].Message: true}
+		if !got["from A"] || !got["from B"] {
+			t.Fatalf("replica %s's client got %v", name, summary(ms))
+		}
+	}
+	if h := history(t, a, id, 10); len(h) != 2 {
+		t.Fatalf("history %v", summary(h))
+	}
+}
+
+// filterRooms returns the rooms with id.
+func filterRooms(all []rooms.Room, id string) []rooms.Room {
+	var out []rooms.Room
+	for _, r := range all {
+		if r.ID == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
