@@ -15,6 +15,10 @@ import (
 	"chatrelay/internal/rooms"
 )
 
+// knownRoomWait is how long a room id a tutorial client names is looked
+// for before it is created.
+const knownRoomWait = 200 * time.Millisecond
+
 // apiOwner owns rooms created without a user of their own (as POST
 // /api/rooms does): a generated anon-… name is no owner anyone can prove.
 const apiOwner = "api"
@@ -45,6 +49,12 @@ func (s *Server) setupTutorial(cfg config.Config) chat.Tutorial {
 // own, the user's otherwise. A room another replica created with that id
 // meanwhile is returned: callers check its access list.
 func (s *Server) createRoomByID(ctx context.Context, id string, by rooms.Creator) (rooms.Room, error) {
+	// a room just made through another replica (POST /chat/room there,
+	// then the room page here) reaches this replica's registry within
+	// milliseconds: wait that long before spending a creation on it
+	if r, ok := rooms.Await(ctx, s.store, id, knownRoomWait); ok {
+		return r, nil
+	}
 	addr := clientaddr.Key(by.Remote)
 	owner := by.User
 	if by.Anonymous {
