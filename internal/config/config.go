@@ -14,14 +14,15 @@ import (
 // Config is every setting of a chatrelay replica. config.yaml documents
 // each key with its default.
 type Config struct {
-	HTTP    HTTP    `mapstructure:"http"`
-	Broker  Broker  `mapstructure:"broker"`
-	Auth    Auth    `mapstructure:"auth"`
-	STOMP   STOMP   `mapstructure:"stomp"`
-	Limits  Limits  `mapstructure:"limits"`
-	Policy  Policy  `mapstructure:"policy"`
-	Rooms   Rooms   `mapstructure:"rooms"`
-	Logging Logging `mapstructure:"logging"`
+	HTTP     HTTP     `mapstructure:"http"`
+	Broker   Broker   `mapstructure:"broker"`
+	Auth     Auth     `mapstructure:"auth"`
+	STOMP    STOMP    `mapstructure:"stomp"`
+	Limits   Limits   `mapstructure:"limits"`
+	Policy   Policy   `mapstructure:"policy"`
+	Rooms    Rooms    `mapstructure:"rooms"`
+	Tutorial Tutorial `mapstructure:"tutorial"`
+	Logging  Logging  `mapstructure:"logging"`
 }
 
 // HTTP configures the listener, the HTTP server's timeouts and the
@@ -201,11 +202,14 @@ type Policy struct {
 
 // Rooms configures chat rooms, their history and presence.
 type Rooms struct {
-	History         History    `mapstructure:"history"`
-	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
-	Presence        Presence   `mapstructure:"presence"`
-	Create          RoomCreate `mapstructure:"create"`
-	Confirm         Confirm    `mapstructure:"confirm"`
+	History         History `mapstructure:"history"`
+	MaxMessageBytes int     `mapstructure:"max_message_bytes"`
+	// SystemLanguage is the language of the texts the server writes
+	// into stored ENTER and LEAVE messages: ko or en.
+	SystemLanguage string     `mapstructure:"system_language"`
+	Presence       Presence   `mapstructure:"presence"`
+	Create         RoomCreate `mapstructure:"create"`
+	Confirm        Confirm    `mapstructure:"confirm"`
 }
 
 // Confirm configures the end-to-end confirmation of room messages: a
@@ -283,6 +287,77 @@ type Presence struct {
 	// (per second; rate 0 means unlimited).
 	UserRate  float64 `mapstructure:"user_rate"`
 	UserBurst int     `mapstructure:"user_burst"`
+}
+
+// Tutorial configures the Spring-tutorial compatibility (see README):
+// clients written as the Korean Spring STOMP chat tutorials are.
+type Tutorial struct {
+	// Mode turns on, for sessions without a login, the body's sender as
+	// the user shown and the client's own ENTER as its presence
+	// announcement: on, off or auto (on in auth.mode none).
+	Mode string `mapstructure:"mode"`
+	// CreateRooms lets an unknown room id on a tutorial path (an aliased
+	// room SUBSCRIBE or SEND) create the room, within rooms.create.*:
+	// on, off or auto (on in auth.mode none).
+	CreateRooms string `mapstructure:"create_rooms"`
+	// RESTAliases serve the tutorial's REST routes as aliases of the
+	// room API, answering the tutorial's JSON ({"roomId","name"}).
+	RESTAliases []RESTAlias `mapstructure:"rest_aliases"`
+}
+
+// RESTAlias maps "METHOD /path" (a {id} segment names the room) to a
+// room API operation: list, create or get.
+type RESTAlias struct {
+	From string `mapstructure:"from"`
+	To   string `mapstructure:"to"`
+}
+
+// Tutorial switch values (tutorial.mode, tutorial.create_rooms).
+const (
+	SwitchAuto = "auto"
+	SwitchOn   = "on"
+	SwitchOff  = "off"
+)
+
+// REST alias operations (tutorial.rest_aliases[].to).
+const (
+	RESTList   = "list"
+	RESTCreate = "create"
+	RESTGet    = "get"
+)
+
+// On reports whether a switch is on under auth mode authMode: auto is on
+// in auth.mode none only.
+func On(sw, authMode string) bool {
+	return sw == SwitchOn || (sw == SwitchAuto && authMode == AuthNone)
+}
+
+// validate checks the tutorial settings.
+func (t *Tutorial) validate() error {
+	for key, v := range map[string]string{"tutorial.mode": t.Mode, "tutorial.create_rooms": t.CreateRooms} {
+		if v != SwitchAuto && v != SwitchOn && v != SwitchOff {
+			return fmt.Errorf("%s %q: want auto, on or off", key, v)
+		}
+	}
+	for _, a := range t.RESTAliases {
+		method, path, ok := strings.Cut(a.From, " ")
+		if !ok || (method != "GET" && method != "POST") || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("tutorial.rest_aliases: from %q: want \"GET /path\" or \"POST /path\"", a.From)
+		}
+		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/ws") || path == "/" {
+			return fmt.Errorf("tutorial.rest_aliases: from %q would hide a chatrelay route", a.From)
+		}
+		want := map[string]string{RESTList: "GET", RESTCreate: "POST", RESTGet: "GET"}[a.To]
+		switch {
+		case want == "":
+			return fmt.Errorf("tutorial.rest_aliases: to %q: want list, create or get", a.To)
+		case want != method:
+			return fmt.Errorf("tutorial.rest_aliases: %s needs %s, not %q", a.To, want, a.From)
+		case (a.To == RESTGet) != strings.Contains(path, "{id}"):
+			return fmt.Errorf("tutorial.rest_aliases: from %q: get, and only get, takes a {id} segment", a.From)
+		}
+	}
+	return nil
 }
 
 // Logging configures log/slog output.
@@ -392,6 +467,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.MaxMessageBytes < 1 {
 		return fmt.Errorf("rooms.max_message_bytes must be positive")
+	}
+	if l := c.Rooms.SystemLanguage; l != "ko" && l != "en" {
+		return fmt.Errorf("rooms.system_language %q: want ko or en", l)
+	}
+	if err := c.Tutorial.validate(); err != nil {
+		return err
 	}
 	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
 		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")

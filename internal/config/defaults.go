@@ -82,6 +82,7 @@ func Defaults() Config {
 		Rooms: Rooms{
 			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000, NamedStreams: true},
 			MaxMessageBytes: 4096,
+			SystemLanguage:  "ko",
 			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
 				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
 				UserRate: 0.5, UserBurst: 10},
@@ -96,6 +97,15 @@ func Defaults() Config {
 				MaxTracked:       10000,
 			},
 			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second, MaxPending: 50000},
+		},
+		Tutorial: Tutorial{
+			Mode:        SwitchAuto,
+			CreateRooms: SwitchAuto,
+			RESTAliases: []RESTAlias{
+				{"GET /chat/rooms", RESTList},
+				{"POST /chat/room", RESTCreate},
+				{"GET /chat/room/{id}", RESTGet},
+			},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -175,6 +185,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.history.replicas", d.Rooms.History.Replicas)
 	v.SetDefault("rooms.history.named_streams", d.Rooms.History.NamedStreams)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
+	v.SetDefault("rooms.system_language", d.Rooms.SystemLanguage)
+	v.SetDefault("tutorial.mode", d.Tutorial.Mode)
+	v.SetDefault("tutorial.create_rooms", d.Tutorial.CreateRooms)
+	restAliases := make([]map[string]any, len(d.Tutorial.RESTAliases))
+	for i, a := range d.Tutorial.RESTAliases {
+		restAliases[i] = map[string]any{"from": a.From, "to": a.To}
+	}
+	v.SetDefault("tutorial.rest_aliases", restAliases)
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)
 	v.SetDefault("rooms.presence.expiry", d.Rooms.Presence.Expiry)

@@ -72,7 +72,9 @@ type Message struct {
 var (
 	ErrNotFound      = errors.New("room not found")
 	ErrDuplicateName = errors.New("a room with that name exists")
-	ErrInvalid       = errors.New("invalid room")
+	// ErrDuplicateID refuses a Spec.ID that names a room already.
+	ErrDuplicateID = errors.New("a room with that id exists")
+	ErrInvalid     = errors.New("invalid room")
 )
 
 // validID is the safe character set of room ids: they become routing keys
@@ -123,7 +125,7 @@ var Live = Start{After: -1}
 
 // Store keeps rooms and their messages.
 type Store interface {
-	// Create adds a room (ErrDuplicateName, ErrInvalid).
+	// Create adds a room (ErrDuplicateName, ErrDuplicateID, ErrInvalid).
 	Create(ctx context.Context, spec Spec) (Room, error)
 	// SetMembers replaces the member list of a private room and returns
 	// the room as changed (ErrNotFound; ErrInvalid for a public room or

@@ -20,6 +20,7 @@ import (
 	"chatrelay/internal/metrics"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/router"
@@ -44,6 +45,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	store       rooms.Store
+	limiter     *roomlimit.Limiter // room creation, on every route
 	confirm     *confirm.Confirmer // room messages until stored
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages

@@ -46,7 +46,7 @@ func (o *Options) MaxReplyBytes() int {
 // /user/queue/errors and keeps its session (it did nothing wrong but ask).
 func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
 	dest := sub.target.Destination
-	c := s.appContext(dest, f, true, nil)
+	c := s.appContext(sub.target, f, true, nil)
 	reply, err := s.opts.Router.Dispatch(c)
 	if err != nil {
 		s.userError(dest, err)
@@ -97,8 +97,11 @@ func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
 		s.owe(f)
 		track = &publishTracker{s: s, receipt: r, dest: target.Destination, pending: 1}
 	}
-	c := s.appContext(target.Destination, f, false, track)
+	c := s.appContext(target, f, false, track)
 	c.Later = func() func(error) { return s.later(target.Destination, track) }
+	if s.opts.Rooms != nil {
+		c.Claim = s.claim
+	}
 	if _, err := s.opts.Router.Dispatch(c); err != nil {
 		s.userError(target.Destination, err)
 	}
@@ -153,12 +156,15 @@ func (s *Session) receiptError(dest, receipt string, err error) {
 }
 
 // appContext builds the handler's view of a frame.
-func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track *publishTracker) *router.Context {
+func (s *Session) appContext(target destination.Target, f *stomp.Frame, subscribe bool, track *publishTracker) *router.Context {
 	return &router.Context{
 		Context:     s.ctx,
 		User:        s.user,
+		Anonymous:   s.anonymous,
+		Remote:      s.remote,
 		SessionID:   s.id,
-		Destination: dest,
+		Destination: target.Destination,
+		Original:    target.Original,
 		Headers:     f.Headers,
 		Body:        f.Body,
 		Subscribe:   subscribe,

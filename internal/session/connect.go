@@ -65,6 +65,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	}
 	user := id.User
 	s.user = user
+	s.anonymous = id.Anonymous
 	s.logUser.Store(&user)
 	if ok, ended := s.acquireUser(user); !ok {
 		if ended {

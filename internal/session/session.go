@@ -109,6 +109,17 @@ type Options struct {
 	// handshake name no supported one (stomp.default_language); ""
 	// means i18n.Default.
 	DefaultLanguage i18n.Lang
+
+	// ClientPresence makes a client's own ENTER its presence
+	// announcement (Spring-tutorial compatibility, see claim.go): a
+	// session whose user was generated (auth.Identity.Anonymous) is not
+	// announced when it subscribes to a room, only once its ENTER names
+	// it (router.Context.Claim).
+	ClientPresence bool
+	// CreateRoom, when set, creates the room an aliased room SUBSCRIBE
+	// (/sub/chat/room/{id}) names when no room has that id; nil refuses
+	// it as "room not found".
+	CreateRoom rooms.CreateByID
 }
 
 // Handshake is what the transport learned from the WebSocket handshake
@@ -144,6 +155,7 @@ type Session struct {
 	version    atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
 	subproto   stomp.Version
 	user       string
+	anonymous  bool           // user was generated (auth.Identity.Anonymous)
 	handshake  Handshake      // cleared once CONNECT has used it
 	txs        map[string]int // open transactions: bytes of SENDs held
 	txBytes    int            // their sum
@@ -166,6 +178,11 @@ type Session struct {
 
 	subsMu sync.RWMutex
 	subs   map[string]*subscription // by client subscription id
+	// claimMu orders a claim (claim.go) and the leaving of a room
+	// subscription: each reads a subscription's presence name and moves
+	// its presence count as one step. OnPresence runs under it: it must
+	// not block nor call into the session (the announcer's Change).
+	claimMu sync.Mutex
 
 	ctx        context.Context // cancelled when the session ends
 	cancel     context.CancelFunc
@@ -190,6 +207,10 @@ type subscription struct {
 	room    string
 	stop    func()
 	private bool // the room was private when subscribed: re-check access
+	// as is the name the subscription counts under in presence, shown
+	// whether the room was told of it (see claim.go)
+	as    string
+	shown bool
 	// durable: a durable topic subscription (durable.go), whose queue an
 	// UNSUBSCRIBE with durable:true deletes
 	durable bool

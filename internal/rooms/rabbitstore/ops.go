@@ -11,13 +11,19 @@ import (
 )
 
 // Create declares the room's stream, then publishes its created event and
-// returns once this replica applied it. A name taken in the local view
-// fails at once; a name another replica took first in stream order fails
-// when the event is applied, and the stream is deleted again.
+// returns once this replica applied it. A name or id taken in the local
+// view fails at once; a name another replica took first in stream order
+// fails when the event is applied, and the stream is deleted again. An id
+// another replica took first (a Spec.ID created through two replicas at
+// once) fails with ErrDuplicateID and leaves the stream, which is that
+// room's.
 func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
 	room, ok := rooms.NewRoom(spec)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if _, ok := s.reg.get(room.ID); ok {
+		return rooms.Room{}, rooms.ErrDuplicateID
 	}
 	if s.reg.has(room.Name) {
 		return rooms.Room{}, rooms.ErrDuplicateName
@@ -48,7 +54,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 		}
 	}
 	// other errors (a timeout) leave the stream: the event may still
-	// be applied
+	// be applied; ErrDuplicateID leaves it to the room that has the id
 	return rooms.Room{}, err
 }
 

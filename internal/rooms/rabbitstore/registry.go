@@ -166,7 +166,10 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		if !rooms.ValidID(id) || ev.Stream != "" && !validStream(id, ev.Stream) {
 			return rooms.ErrInvalid
 		}
-		if _, ok := v.rooms[id]; ok || v.nameTaken(ev.Room.Name) {
+		if _, ok := v.rooms[id]; ok {
+			return rooms.ErrDuplicateID
+		}
+		if v.nameTaken(ev.Room.Name) {
 			return rooms.ErrDuplicateName
 		}
 		room := ev.Room
