@@ -2,7 +2,6 @@ package rabbitstore
 
 import (
 	"errors"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -60,7 +59,7 @@ func TestCreateByID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == rooms.StreamName(id) }) {
+		if _, ok := rabbittest.RoomStream(queues, "/", id); !ok {
 			t.Fatalf("race %d: the stream of %s is gone", i, id)
 		}
 	}
