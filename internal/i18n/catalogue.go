@@ -55,6 +55,12 @@ var catalogue = map[string]texts{
 		ko: "서버가 종료되는 중입니다. 다시 보내 주세요.",
 	},
 
+	// chat: Spring-tutorial clients name their sender in the body
+	"invalid_sender": {
+		en: "sender must be 1 to 64 letters, digits or ._@+~- (no spaces)",
+		ko: "sender는 공백 없이 1~64자의 글자, 숫자 또는 ._@+~- 이어야 합니다.",
+	},
+
 	// limits
 	"rate_limited": {
 		en: "too many requests; slow down",
