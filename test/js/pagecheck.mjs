@@ -17,7 +17,7 @@
 // params, or only digits, punctuation and symbols. Times are left out:
 // Intl formats them in the page language. So an English catalogue string
 // in Korean mode, or a string written in app.js without the catalogue,
-// fails.
+// fails, as does a catalogue key missing in a language or left in English.
 
 export async function checkLayout(page, lang) {
   // the language change re-renders synchronously; let layout settle a frame
@@ -39,6 +39,11 @@ export async function checkLayout(page, lang) {
       return r.width > 0 && r.height > 0 && st.visibility !== "hidden" && st.display !== "none" && !e.closest("[hidden]");
     };
     const untranslated = [];
+    // the catalogue itself: every English key has its own text in lang
+    const en = window.chatrelayI18n.catalog.en;
+    for (const k of new Set([...Object.keys(en), ...Object.keys(catalog)])) {
+      if (!(k in catalog) || !(k in en) || (lang !== "en" && catalog[k] === en[k])) untranslated.push(`catalogue key ${k}`);
+    }
     const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
     for (let n = walker.nextNode(); n; n = walker.nextNode()) {
       const e = n.parentElement;
