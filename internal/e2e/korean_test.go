@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"os/exec"
@@ -54,6 +55,15 @@ type koreanResult struct {
 		CopiesB      int    `json:"copiesB"`
 		StatusA      string `json:"statusA"`
 	} `json:"outage"`
+	Drop struct {
+		PendingState  string `json:"pendingState"`
+		CopiesA       int    `json:"copiesA"`
+		CopiesB       int    `json:"copiesB"`
+		PresenceAdded int    `json:"presenceAdded"`
+	} `json:"drop"`
+	ReplicaStop struct {
+		Banners map[string][]string `json:"banners"`
+	} `json:"replicaStop"`
 	Screenshots []screenshot `json:"screenshots"`
 	Pages       map[string]struct {
 		PageErrors []string `json:"pageErrors"`
@@ -81,7 +91,10 @@ type screenshot struct {
 // 3,000-character message that stays in the input, a 1,300-character one
 // delivered, a private message, a reload that restores the session, and
 // RabbitMQ stopped and started with a message typed during the outage
-// shown as sending, then delivered once, the banners cleared. Screenshots
+// shown as sending, then delivered once, the banners cleared; then a
+// dropped connection (the message typed meanwhile is sent once, no
+// ENTER/LEAVE line is added) and a replica shutting down (its pages show
+// the server's notice, reconnect to the other replica and clear it). Screenshots
 // at 1280 and 390 px in Korean and English are saved (the path is logged;
 // CHATRELAY_E2E_ARTIFACTS keeps them) and checked for horizontal overflow
 // and untranslated strings.
@@ -179,13 +192,15 @@ func TestBrowserKorean(t *testing.T) {
 				err = node.Stop()
 			case "start":
 				err = node.StartAgain()
+			case "stop-replica":
+				err = stopBusyReplica(s)
 			default:
 				err = &askError{line.What + " " + line.Action}
 			}
 			if err != nil {
 				answer["error"] = err.Error()
 			}
-			t.Logf("        RabbitMQ %s: %v in %v", line.Action, errString(err), time.Since(begin).Round(time.Millisecond))
+			t.Logf("        %s: %v in %v", line.Action, errString(err), time.Since(begin).Round(time.Millisecond))
 			b, _ := json.Marshal(answer)
 			_, _ = stdin.Write(append(b, '\n'))
 		case "result":
@@ -209,6 +224,27 @@ func TestBrowserKorean(t *testing.T) {
 		t.Fatalf("korean.mjs ended with %v and no result (test context: %v)\nnode stderr:\n%s", waitErr, ctx.Err(), stderr.String())
 	}
 	checkKorean(t, res)
+}
+
+// stopBusyReplica stops (SIGTERM, as an orchestrator would) the first
+// replica that holds a STOMP session and waits until it has exited.
+func stopBusyReplica(s *stack) error {
+	for _, r := range s.replicas {
+		m, err := r.sessions()
+		if err != nil || total(m) == 0 {
+			continue
+		}
+		if err := r.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			return err
+		}
+		select {
+		case <-r.proc.exited:
+			return nil
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("%s did not exit within 30 s of SIGTERM", r.name)
+		}
+	}
+	return fmt.Errorf("no replica holds a session")
 }
 
 // askError is a question korean.mjs asked that the test cannot answer.
@@ -264,6 +300,24 @@ func checkKorean(t *testing.T, r koreanResult) {
 	if o.StatusA != "connected" {
 		t.Errorf("철수's page is %q after the outage", o.StatusA)
 	}
+	d := r.Drop
+	if d.PendingState != "sending" || d.CopiesA != 1 || d.CopiesB != 1 || d.PresenceAdded != 0 {
+		t.Errorf("message typed while 영희's connection was down: %+v; want shown as sending, then once on each page, and no ENTER/LEAVE line added", d)
+	}
+	kicked := 0
+	for name, banners := range r.ReplicaStop.Banners {
+		for _, b := range banners {
+			if !strings.HasPrefix(b, "서버 알림: ") {
+				t.Errorf("%s's page showed %q when its replica shut down; want the Korean server notice", name, b)
+			}
+		}
+		if len(banners) > 0 {
+			kicked++
+		}
+	}
+	if kicked == 0 {
+		t.Errorf("no page showed a banner when a replica shut down: %v", r.ReplicaStop.Banners)
+	}
 	for name, p := range r.Pages {
 		if len(p.PageErrors) > 0 || p.Banner != "" {
 			t.Errorf("%s's page: uncaught errors %q, banner %q", name, p.PageErrors, p.Banner)
@@ -295,7 +349,8 @@ func checkKorean(t *testing.T, r koreanResult) {
 			t.Errorf("no screenshot %s", k)
 		}
 	}
-	t.Logf("%d screenshots checked; room %s; presence lines on 철수's page %q", len(r.Screenshots), r.RoomID, r.PresenceLines)
+	t.Logf("%d screenshots checked; room %s; presence lines on 철수's page %q; drop %+v; banners when a replica stopped %q",
+		len(r.Screenshots), r.RoomID, r.PresenceLines, r.Drop, r.ReplicaStop.Banners)
 }
 
 func countPrefix(list []string, prefix string) int {

@@ -16,10 +16,15 @@
 // screenshots at 1280 and 390 px in Korean and English (checked for
 // horizontal overflow and untranslated strings), reload (the session comes
 // back), and live through a broker outage: a message typed while RabbitMQ
-// is stopped shows as sending, then arrives once, and banners clear.
+// is stopped shows as sending, then arrives once, and banners clear; one
+// typed while the page's own connection is down is sent once when it is
+// back, with no ENTER/LEAVE line added; and when a replica shuts down, its
+// pages show the server's word, reconnect to the other and clear it.
 //
 // stdout carries JSON lines, as browser.mjs's: step, ask ({"what":"broker",
-// "action":"stop"|"start"}, answered {"id":N} or {"id":N,"error":"..."}),
+// "action":"stop"|"start"|"stop-replica"}: stop or start RabbitMQ, or stop
+// a chatrelay replica holding a session; answered {"id":N} or
+// {"id":N,"error":"..."}),
 // result, fail.
 
 import readline from "node:readline";
@@ -85,6 +90,16 @@ async function openPage(name, user) {
       "--disable-component-update", "--disable-sync", `--explicitly-allowed-ports=${new URL(cfg.base).port}`],
   });
   contexts.push(context);
+  // every banner text shown, for the steps that expect one to come and go
+  await context.addInitScript(() => {
+    window.__banners = [];
+    document.addEventListener("DOMContentLoaded", () => {
+      const b = document.getElementById("error-banner");
+      new MutationObserver(() => {
+        if (!b.hidden) window.__banners.push(document.getElementById("error-text").textContent);
+      }).observe(b, { attributes: true, subtree: true, childList: true, characterData: true });
+    });
+  });
   const page = context.pages()[0] ?? (await context.newPage());
   const p = { page, user, errors: [] };
   page.on("pageerror", (err) => p.errors.push(String(err)));
@@ -272,6 +287,41 @@ async function run() {
   result.outage.statusA = await a.page.locator("#status").getAttribute("data-state");
   result.screenshots.push(await shoot(a, "cheolsu-recovered", "ko", 1280));
   result.screenshots.push(await shoot(b, "younghee-recovered", "ko", 390));
+
+  step("영희's connection drops; what she types meanwhile is sent once on the reconnect");
+  const presenceBefore = await a.page.locator("#messages li.msg-enter, #messages li.msg-leave").count();
+  await b.page.evaluate(() => window.chatrelay.dropConnection());
+  await b.page.locator('#status[data-state="reconnecting"]').waitFor({ timeout: WAIT_MS });
+  const dropped = "연결이 끊긴 동안 쓴 메시지";
+  await say(b, dropped);
+  result.drop = { pendingState: await b.page.locator("#messages li.msg-pending").first().getAttribute("data-state") };
+  await waitConnected(b);
+  await waitTalk(a, "영희", dropped);
+  await say(b, "재연결 확인");
+  await waitTalk(a, "영희", "재연결 확인");
+  await waitTalk(b, "영희", "재연결 확인");
+  result.drop.copiesA = count(await talks(a), "영희", dropped);
+  result.drop.copiesB = count(await talks(b), "영희", dropped);
+  result.drop.presenceAdded = (await a.page.locator("#messages li.msg-enter, #messages li.msg-leave").count()) - presenceBefore;
+
+  step("a replica shuts down: its pages show the server's word, then reconnect and clear it");
+  const shown = async () => Object.fromEntries(await Promise.all(Object.entries(pages).map(async ([n, p]) => [n, await p.page.evaluate(() => window.__banners.length)])));
+  const bannersBefore = await shown();
+  await broker("stop-replica");
+  await Promise.race([
+    Promise.any([a, b].map((p) => waitFor(p, (n) => window.__banners.length > n, bannersBefore[p === a ? "cheolsu" : "younghee"]))),
+    new Promise((_, rej) => setTimeout(() => rej(new Error("no page showed a banner when its replica shut down")), WAIT_MS).unref()),
+  ]);
+  for (const p of [a, b]) {
+    await waitConnected(p);
+    await bannerHidden(p);
+  }
+  await say(a, "한 대로도 잘 돼요");
+  await waitTalk(b, "철수", "한 대로도 잘 돼요");
+  result.replicaStop = { banners: {} };
+  for (const [n, p] of Object.entries(pages)) {
+    result.replicaStop.banners[n] = (await p.page.evaluate(() => window.__banners)).slice(bannersBefore[n]);
+  }
 
   result.pages = {};
   for (const [name, p] of Object.entries(pages)) {
