@@ -44,6 +44,7 @@ type koreanResult struct {
 		OffsetsUnique bool   `json:"offsetsUnique"`
 		DMKept        int    `json:"dmKept"`
 		UserInput     string `json:"userInput"`
+		Status        string `json:"status"`
 	} `json:"reload"`
 	PresenceLines []string `json:"presenceLines"`
 	Outage        struct {
@@ -278,8 +279,8 @@ func checkKorean(t *testing.T, r koreanResult) {
 		t.Errorf("1,300-character message: input cleared %v, reason hidden %v", r.MediumInputCleared, r.ReasonHiddenAfter)
 	}
 	rl := r.Reload
-	if rl.Lang != "ko" || rl.After < rl.Before || rl.Before < 2 || !rl.OffsetsUnique || rl.DMKept != 1 || rl.UserInput != "영희" {
-		t.Errorf("after the reload: %+v; want Korean, the %d messages back once each, the private message, the name", rl, rl.Before)
+	if rl.Lang != "en" || rl.Status != "online" || rl.After < rl.Before || rl.Before < 2 || !rl.OffsetsUnique || rl.DMKept != 1 || rl.UserInput != "영희" {
+		t.Errorf("after the reload: %+v; want English (chosen before the reload, over the browser's Korean), the %d messages back once each, the private message, the name", rl, rl.Before)
 	}
 	for _, line := range r.PresenceLines {
 		if strings.HasSuffix(line, " 영희") && strings.HasPrefix(line, "LEAVE") {
@@ -307,8 +308,8 @@ func checkKorean(t *testing.T, r koreanResult) {
 	kicked := 0
 	for name, banners := range r.ReplicaStop.Banners {
 		for _, b := range banners {
-			if !strings.HasPrefix(b, "서버 알림: ") {
-				t.Errorf("%s's page showed %q when its replica shut down; want the Korean server notice", name, b)
+			if b != "서버가 다시 시작하는 중입니다. 다시 연결하는 중…" {
+				t.Errorf("%s's page showed %q when its replica shut down; want the Korean restart notice", name, b)
 			}
 		}
 		if len(banners) > 0 {

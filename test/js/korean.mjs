@@ -235,8 +235,9 @@ async function run() {
   await a.page.selectOption("#lang", "ko");
   await a.page.setViewportSize({ width: 1280, height: 800 });
 
-  step("영희 reloads: name, room, messages and private message come back");
+  step("영희 picks English and reloads: language, name, room, messages and private message come back");
   const before = await talks(b);
+  await b.page.selectOption("#lang", "en");
   await b.page.reload({ timeout: WAIT_MS });
   await waitConnected(b);
   await waitFor(b, (id) => document.getElementById("current-room").dataset.roomId === id, roomId);
@@ -249,7 +250,9 @@ async function run() {
     offsetsUnique: new Set(after.map((m) => m.offset)).size === after.length,
     dmKept: await b.page.locator("#dms li.dm-out .text", { hasText: "비밀 이야기" }).count(),
     userInput: await b.page.locator("#user").inputValue(),
+    status: await b.page.locator("#status").textContent(),
   };
+  await b.page.selectOption("#lang", "ko");
   await say(b, "다시 왔어요");
   await waitTalk(a, "영희", "다시 왔어요");
   result.presenceLines = await a.page.$$eval("#messages li.msg-enter, #messages li.msg-leave", (lis) =>

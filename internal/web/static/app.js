@@ -211,6 +211,10 @@
     };
     client.onStompError = (frame) => {
       if (client !== state.client) return;
+      if (/shutting down/i.test(frame.headers.message || "")) {
+        showError("stomp", "err.shutdown"); // a replica going away: stompjs reconnects
+        return;
+      }
       const what = [frame.headers.message, (frame.body || "").trim()].filter(Boolean).join(": ");
       showError("stomp", "err.server", { what: what || "ERROR" });
     };
