@@ -18,6 +18,8 @@
   const RECONNECT_DELAY_MS = 2000; // stompjs reconnectDelay
   const RESUBSCRIBE_MS = 2000; // after a room subscription failed or ended
   const KEEP_MESSAGES = 500; // messages kept in memory per joined room
+  const MEMBERS_RETRIES = 10; // asks for a member list that lacks us, per room shown
+  const MEMBERS_RETRY_MS = 1000;
   const NOT_STORED_GRACE_MS = 60000; // a not_stored message's wait for its copy
 
   const $ = (id) => document.getElementById(id);
@@ -40,8 +42,11 @@
     pending: [], // messages not yet confirmed: {key, kind room|dm, roomId, to, text, state, receipt}
     banner: null, // {source, key, params, action, roomId} shown in #error-banner
     membersSeq: 0, // drops out-of-order member answers
+    membersRetries: 0, // asks again for the room shown, see MEMBERS_RETRIES
     seq: 0, // receipt and pending key counter
   };
+
+  let membersSoon = 0; // timer of the next member list request
 
   const connected = () => state.client !== null && state.client.connected;
   const nextKey = (p) => `${p}-${Date.now().toString(36)}-${++state.seq}`;
@@ -409,6 +414,7 @@
       if (client !== state.client || state.joined.get(id) !== j) return;
       j.ready = true;
       if (state.banner && state.banner.roomId === id) clearError();
+      if (id === state.current) refreshMembersSoon(); // we are among them now
       flushPending();
     });
     j.sub = client.subscribe(`/topic/room.${id}`, (m) => onRoomMessage(id, m), headers);
@@ -656,7 +662,10 @@
     head.textContent = id ? (room ? room.name : (j && j.name) || id) : t("room.none");
     head.translate = id === "";
     renderMessages();
-    if (changed || !id) $("online").replaceChildren();
+    if (changed || !id) {
+      $("online").replaceChildren();
+      state.membersRetries = 0;
+    }
     renderRooms();
     updateControls();
     if (id && connected()) refreshMembers();
@@ -718,6 +727,13 @@
       const data = await api("GET", `/api/rooms/${encodeURIComponent(id)}/members`);
       if (seq !== state.membersSeq || id !== state.current) return; // a newer answer counts
       const members = Array.isArray(data.members) ? data.members : [];
+      // the replica that answered may not have heard of our subscription
+      // yet (presence travels between replicas every second): ask again
+      const j = state.joined.get(id);
+      if (j && j.ready && connected() && !members.includes(state.me) && state.membersRetries++ < MEMBERS_RETRIES) {
+        clearTimeout(membersSoon);
+        membersSoon = setTimeout(refreshMembers, MEMBERS_RETRY_MS);
+      }
       $("online").replaceChildren(
         ...members.map((u) => {
           const li = R.userText("li", u === state.me ? "member me" : "member", u);
@@ -731,7 +747,6 @@
     }
   }
 
-  let membersSoon = 0;
   function refreshMembersSoon() {
     clearTimeout(membersSoon); // a burst of events asks once
     membersSoon = setTimeout(refreshMembers, 150);
