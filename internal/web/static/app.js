@@ -1,7 +1,9 @@
-// chatrelay web chat. Plain ES2020, no build step, no framework: it uses the
-// globals StompJs (vendor/stomp.umd.min.js), SockJS (vendor/sockjs.min.js),
-// and the page's own i18n.js (strings), names.js (the server's name rules),
-// store.js (what survives a reload) and render.js (how messages look).
+// chatrelay web chat: the state, the connection, rooms and the wiring.
+// Plain ES2020, no build step, no framework: it uses the globals StompJs
+// (vendor/stomp.umd.min.js), SockJS (vendor/sockjs.min.js), and the page's
+// own i18n.js (strings), names.js (the server's name rules), store.js (what
+// survives a reload), render.js (how messages look), view.js (what is
+// shown) and send.js (messages, private messages and rooms sent).
 // index.html lists the element ids. Everything the server sends is shown
 // with textContent, never parsed as HTML.
 "use strict";
@@ -18,9 +20,6 @@
   const RECONNECT_DELAY_MS = 2000; // stompjs reconnectDelay
   const RESUBSCRIBE_MS = 2000; // after a room subscription failed or ended
   const KEEP_MESSAGES = 500; // messages kept in memory per joined room
-  const MEMBERS_RETRIES = 10; // asks for a member list that lacks us, per room shown
-  const MEMBERS_RETRY_MS = 1000;
-  const NOT_STORED_GRACE_MS = 60000; // a not_stored message's wait for its copy
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
@@ -42,14 +41,22 @@
     pending: [], // messages not yet confirmed: {key, kind room|dm, roomId, to, text, state, receipt}
     banner: null, // {source, key, params, action, roomId} shown in #error-banner
     membersSeq: 0, // drops out-of-order member answers
-    membersRetries: 0, // asks again for the room shown, see MEMBERS_RETRIES
+    membersRetries: 0, // asks again for the room shown (view.js)
     seq: 0, // receipt and pending key counter
   };
 
-  let membersSoon = 0; // timer of the next member list request
-
   const connected = () => state.client !== null && state.client.connected;
   const nextKey = (p) => `${p}-${Date.now().toString(36)}-${++state.seq}`;
+
+  // the page's parts share app: view.js (what is shown) and send.js (what
+  // is sent) add their functions to it, and call this file's through it
+  const app = { state, $, params, connected, nextKey, persist, parseBody, joinRoom, KEEP_MESSAGES };
+  globalThis.chatrelayView(app);
+  globalThis.chatrelaySend(app);
+  const { setStatus, showError, clearError, updateControls } = app;
+  const { renderAll, renderRooms, showRoom, renderMessages, appendMessage, renderDMs, updateByteCount } = app;
+  const { refreshMembersSoon } = app;
+  const { loadConfig, checkLength, sendMessage, flushPending, retry, sendDM, onDirectMessage, createRoom, onSendError } = app;
 
   // ---- persistence ----
 
@@ -75,100 +82,6 @@
     state.pending = s.pending
       .filter((p) => p && typeof p.text === "string" && p.key)
       .map((p) => ({ ...p, state: p.state === "failed" ? "failed" : "sending", receipt: "" }));
-  }
-
-  // ---- status and the banner ----
-
-  function setStatus(s) {
-    state.status = s;
-    const st = $("status");
-    st.textContent = t(`status.${s}`);
-    st.dataset.state = s;
-    updateControls();
-  }
-
-  // showError puts one error in the banner: source is stomp (ERROR
-  // frame), closed (connection lost), queue (/user/queue/errors), http
-  // (REST) or client (this page); key and params name its text in
-  // i18n.js, so that it follows a change of language. action, when given,
-  // is {key, run} for a button in the banner.
-  function showError(source, key, params, extra) {
-    state.banner = { source, key, params: params || {}, ...(extra || {}) };
-    renderBanner();
-    console.warn(`chatrelay ${source} error: ${t(key, params)}`);
-  }
-
-  function renderBanner() {
-    const b = state.banner;
-    const banner = $("error-banner");
-    banner.hidden = b === null;
-    $("error-text").textContent = b ? t(b.key, b.params) : "";
-    banner.dataset.source = b ? b.source : "";
-    const action = $("error-action");
-    action.hidden = !(b && b.action);
-    action.textContent = b && b.action ? t(b.action.key) : "";
-  }
-
-  // clearError hides the banner, or only if it came from one of sources.
-  function clearError(...sources) {
-    if (state.banner && (sources.length === 0 || sources.includes(state.banner.source))) {
-      state.banner = null;
-      renderBanner();
-    }
-  }
-
-  function updateControls() {
-    const on = connected();
-    const room = state.current !== "";
-    $("disconnect").disabled = state.client === null;
-    $("message-input").disabled = !room;
-    $("send").disabled = !room;
-    $("leave-room").disabled = !room;
-    $("dm-send").disabled = state.client === null;
-    $("create-room").disabled = state.user === "";
-    document.body.dataset.online = on ? "1" : "0";
-  }
-
-  // ---- REST ----
-
-  // api calls the REST API and returns {status, data}; a non-2xx answer
-  // throws an Error with .status and .data.
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
-    }
-    if (method === "POST" && state.user) {
-      // the creator, for servers that record it (auth mode none: no password)
-      const bytes = new TextEncoder().encode(state.user + ":");
-      init.headers.Authorization = "Basic " + btoa(String.fromCharCode(...bytes));
-    }
-    const res = await fetch(path, init);
-    const text = await res.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) {
-      const err = new Error(data && data.error ? data.error : res.statusText);
-      err.status = res.status;
-      err.data = data;
-      throw err;
-    }
-    return data;
-  }
-
-  async function loadConfig() {
-    try {
-      const cfg = await api("GET", "config.json");
-      if (cfg && Number.isInteger(cfg.maxMessageBytes) && cfg.maxMessageBytes > 0) state.maxBytes = cfg.maxMessageBytes;
-    } catch {
-      // an older server: keep the default
-    }
-    updateByteCount();
   }
 
   // ---- connection ----
@@ -312,28 +225,7 @@
   function onUserError(m) {
     const e = parseBody(m);
     if (!e) return;
-    const receipt = m.headers["receipt-id"] || e.receipt;
-    const p = receipt && state.pending.find((x) => x.receipt === receipt);
-    if (p && e.code === "not_stored") {
-      // not seen stored in time: a copy may still wait in the relay's
-      // outbox for the broker, so it stays "sending" until its copy comes
-      // back, or is marked failed NOT_STORED_GRACE_MS later
-      setTimeout(() => {
-        if (state.pending.includes(p) && p.receipt === receipt) {
-          p.state = "failed";
-          p.receipt = "";
-          renderPendingOf(p);
-          persist();
-        }
-      }, NOT_STORED_GRACE_MS);
-      return;
-    }
-    if (p) {
-      p.state = "failed"; // not published: kept, with a Retry button
-      p.receipt = "";
-      renderPendingOf(p);
-      persist();
-    }
+    if (onSendError(m, e)) return;
     // a room subscription that failed or ended: follow the room again
     for (const [id, j] of state.joined) {
       if (j.subId && (e.subscription === j.subId || m.headers.subscription === j.subId)) {
@@ -487,269 +379,6 @@
       renderRooms();
     }
     persist();
-  }
-
-  // ---- sending ----
-
-  // checkLength refuses text over the server's limit, with the reason
-  // shown under the input; the text stays where it is.
-  function checkLength(text, reasonId) {
-    const n = names.utf8Bytes(text);
-    const reason = $(reasonId);
-    if (n > state.maxBytes) {
-      reason.textContent = t("err.tooLong", { n, max: state.maxBytes });
-      reason.hidden = false;
-      return false;
-    }
-    reason.hidden = true;
-    reason.textContent = "";
-    return true;
-  }
-
-  function sendMessage() {
-    const input = $("message-input");
-    const text = input.value;
-    if (!state.current || text.trim() === "") return;
-    if (!checkLength(text, "send-reason")) return;
-    const p = { key: nextKey("p"), kind: "room", roomId: state.current, text, state: "sending", receipt: "" };
-    state.pending.push(p);
-    input.value = "";
-    updateByteCount();
-    renderMessages();
-    persist();
-    trySend(p);
-  }
-
-  // trySend publishes p with a receipt when its way is open: connected
-  // and, for a room message, the room's subscription replayed. Otherwise
-  // p waits, shown as sending, for flushPending.
-  function trySend(p) {
-    if (!connected() || p.receipt || p.state !== "sending") return;
-    const client = state.client;
-    let destination = "/app/chat.dm";
-    let body = { to: p.to, message: p.text };
-    if (p.kind === "room") {
-      const j = state.joined.get(p.roomId);
-      if (!j || !j.ready) return;
-      destination = "/app/chat.send";
-      body = { roomId: p.roomId, type: "TALK", message: p.text };
-    }
-    p.receipt = nextKey("send");
-    const receipt = p.receipt;
-    client.watchForReceipt(receipt, () => {
-      if (p.receipt !== receipt) return;
-      // stored; a room message leaves the pending ones when its copy comes
-      p.state = "sent";
-      if (p.kind === "dm") state.pending = state.pending.filter((x) => x !== p);
-      renderPendingOf(p);
-      persist();
-    });
-    client.publish({ destination, body: JSON.stringify(body), headers: { "content-type": "application/json", receipt } });
-  }
-
-  function flushPending() {
-    for (const p of state.pending) trySend(p);
-  }
-
-  function retry(key) {
-    const p = state.pending.find((x) => x.key === key);
-    if (!p) return;
-    p.state = "sending";
-    p.receipt = "";
-    renderPendingOf(p);
-    trySend(p);
-  }
-
-  function sendDM() {
-    const to = $("dm-to").value.trim();
-    const text = $("dm-text").value;
-    if (!names.validUser(to)) {
-      showError("client", "err.dmTo");
-      return;
-    }
-    if (text.trim() === "" || !checkLength(text, "dm-reason")) return;
-    const p = { key: nextKey("p"), kind: "dm", to, text, state: "sending", receipt: "" };
-    state.pending.push(p);
-    $("dm-text").value = "";
-    renderDMs();
-    persist();
-    trySend(p);
-  }
-
-  function onDirectMessage(m) {
-    const dm = parseBody(m);
-    if (!dm) return;
-    if (dm.id) {
-      if (state.dmIds.has(dm.id)) return;
-      state.dmIds.add(dm.id);
-    }
-    if (dm.from === state.me) {
-      const i = state.pending.findIndex((p) => p.kind === "dm" && p.to === dm.to && p.text === dm.message);
-      if (i >= 0) state.pending.splice(i, 1);
-    }
-    state.dms.push(dm);
-    if (state.dms.length > KEEP_MESSAGES) state.dms.shift();
-    renderDMs();
-    persist();
-  }
-
-  async function createRoom() {
-    const input = $("new-room-name");
-    const name = names.cleanRoomName(input.value);
-    if (name === null) {
-      showError("client", "err.room", { max: names.MAX_ROOM_LEN });
-      return;
-    }
-    try {
-      const room = await api("POST", "/api/rooms", { name });
-      input.value = "";
-      clearError("http", "client");
-      if (!state.rooms.has(room.id)) state.rooms.set(room.id, { ...room, online: 0 });
-      renderRooms();
-      if (connected()) joinRoom(room.id);
-    } catch (err) {
-      if (err.status === 409) {
-        const existing = [...state.rooms.values()].find((r) => r.name === name);
-        showError("http", "err.exists", { name }, existing ? { action: { key: "join", roomId: existing.id } } : {});
-      } else if (err.status) {
-        showError("http", "err.http", { status: err.status, what: err.message });
-      } else {
-        showError("http", "err.network", { what: err.message });
-      }
-    }
-  }
-
-  // ---- rendering ----
-
-  function renderAll() {
-    renderRooms();
-    showRoom(state.current);
-    renderDMs();
-    renderBanner();
-    updateByteCount();
-  }
-
-  function renderRooms() {
-    const items = [];
-    for (const r of state.rooms.values()) {
-      const li = R.el("li", "room");
-      li.dataset.roomId = r.id;
-      li.tabIndex = 0;
-      li.setAttribute("role", "button");
-      const j = state.joined.get(r.id);
-      if (j) li.classList.add("joined");
-      if (r.id === state.current) li.classList.add("current");
-      li.append(R.userText("span", "room-name", r.name));
-      const online = R.el("span", "room-online", typeof r.online === "number" ? String(r.online) : "");
-      online.title = t("room.online", { n: r.online ?? 0 });
-      li.append(online);
-      const unread = R.el("span", "room-unread", j && j.unread ? String(j.unread) : "");
-      if (j && j.unread) unread.title = t("room.unread", { n: j.unread });
-      li.append(unread);
-      items.push(li);
-    }
-    $("room-list").replaceChildren(...items);
-  }
-
-  function showRoom(id) {
-    const changed = state.current !== id;
-    state.current = id;
-    const head = $("current-room");
-    head.dataset.roomId = id;
-    const j = state.joined.get(id);
-    if (j) j.unread = 0;
-    const room = state.rooms.get(id);
-    head.textContent = id ? (room ? room.name : (j && j.name) || id) : t("room.none");
-    head.translate = id === "";
-    renderMessages();
-    if (changed || !id) {
-      $("online").replaceChildren();
-      state.membersRetries = 0;
-    }
-    renderRooms();
-    updateControls();
-    if (id && connected()) refreshMembers();
-    if (changed) persist();
-  }
-
-  // renderMessages shows the room's messages, presence noise collapsed,
-  // then its messages not yet confirmed.
-  function renderMessages() {
-    const j = state.joined.get(state.current);
-    const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const items = j ? R.collapse(j.messages).map((m) => R.messageItem(m, state.me)) : [];
-    for (const p of state.pending) {
-      if (p.kind === "room" && p.roomId === state.current) items.push(R.pendingItem(p, state.me || state.user, "room"));
-    }
-    list.replaceChildren(...items);
-    if (atBottom || items.length === 0) list.scrollTop = list.scrollHeight;
-  }
-
-  // appendMessage adds a TALK message before the pending ones.
-  function appendMessage(msg) {
-    const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.insertBefore(R.messageItem(msg, state.me), list.querySelector("li[data-pending]"));
-    while (list.children.length > KEEP_MESSAGES + state.pending.length) list.firstElementChild.remove();
-    if (atBottom) list.scrollTop = list.scrollHeight;
-  }
-
-  function renderPendingOf(p) {
-    if (p.kind === "dm") renderDMs();
-    else if (p.roomId === state.current) renderMessages();
-  }
-
-  function renderDMs() {
-    const list = $("dms");
-    const items = state.dms.map((d) => R.dmItem(d, state.me));
-    for (const p of state.pending) if (p.kind === "dm") items.push(R.pendingItem(p, state.me, "dm"));
-    list.replaceChildren(...items);
-    list.scrollTop = list.scrollHeight;
-  }
-
-  function updateByteCount() {
-    const n = names.utf8Bytes($("message-input").value);
-    const c = $("byte-count");
-    c.textContent = t("bytes", { n, max: state.maxBytes });
-    c.classList.toggle("over", n > state.maxBytes);
-    c.dataset.bytes = String(n);
-    c.dataset.max = String(state.maxBytes);
-  }
-
-  // ---- members ----
-
-  async function refreshMembers() {
-    const id = state.current;
-    if (!id) return;
-    const seq = ++state.membersSeq;
-    try {
-      const data = await api("GET", `/api/rooms/${encodeURIComponent(id)}/members`);
-      if (seq !== state.membersSeq || id !== state.current) return; // a newer answer counts
-      const members = Array.isArray(data.members) ? data.members : [];
-      // the replica that answered may not have heard of our subscription
-      // yet (presence travels between replicas every second): ask again
-      const j = state.joined.get(id);
-      if (j && j.ready && connected() && !members.includes(state.me) && state.membersRetries++ < MEMBERS_RETRIES) {
-        clearTimeout(membersSoon);
-        membersSoon = setTimeout(refreshMembers, MEMBERS_RETRY_MS);
-      }
-      $("online").replaceChildren(
-        ...members.map((u) => {
-          const li = R.userText("li", u === state.me ? "member me" : "member", u);
-          li.dataset.user = u;
-          li.title = t("online.title");
-          return li;
-        }),
-      );
-    } catch {
-      // the next ENTER, LEAVE or online event asks again
-    }
-  }
-
-  function refreshMembersSoon() {
-    clearTimeout(membersSoon); // a burst of events asks once
-    membersSoon = setTimeout(refreshMembers, 150);
   }
 
   // ---- wiring ----
