@@ -1,5 +1,7 @@
 // Command chatrelay runs one replica of the chat server: flags → config →
 // server → run until SIGINT or SIGTERM, then shut down gracefully.
+// `chatrelay rooms` lists the deployment's rooms for operators instead
+// (rooms.go).
 package main
 
 import (
@@ -20,6 +22,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "rooms" {
+		if err := runRooms(os.Args[2:], os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "chatrelay:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "chatrelay:", err)
 		os.Exit(1)

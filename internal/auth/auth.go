@@ -37,6 +37,9 @@ type Credentials struct {
 type Identity struct {
 	User string // the user name; always passes ValidUser
 	Name string // a display name, "" when unknown
+	// Anonymous says User was generated: the client gave no login in
+	// auth.mode none, so it has named itself nowhere yet.
+	Anonymous bool
 	// Expires is when the credentials stop being valid (for a token: its
 	// exp plus the allowed clock skew); zero means never.
 	Expires time.Time
@@ -66,7 +69,7 @@ func (None) Authenticate(c Credentials) (Identity, error) {
 		if _, err := rand.Read(b[:]); err != nil {
 			return Identity{}, err
 		}
-		return Identity{User: "anon-" + hex.EncodeToString(b[:])}, nil
+		return Identity{User: "anon-" + hex.EncodeToString(b[:]), Anonymous: true}, nil
 	}
 	if !validUser.MatchString(c.Login) {
 		return Identity{}, fmt.Errorf("%w: login must be 1-64 letters, digits or ._@+~-", ErrBadCredentials)

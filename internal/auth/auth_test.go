@@ -8,13 +8,13 @@ import (
 
 func TestNone(t *testing.T) {
 	u, err := None{}.Authenticate(Credentials{Login: "alice"})
-	if err != nil || u.User != "alice" || !u.Expires.IsZero() {
+	if err != nil || u.User != "alice" || !u.Expires.IsZero() || u.Anonymous {
 		t.Fatalf("%+v %v", u, err)
 	}
 	a, _ := None{}.Authenticate(Credentials{})
 	b, _ := None{}.Authenticate(Credentials{})
-	if !strings.HasPrefix(a.User, "anon-") || a == b {
-		t.Fatalf("generated names %q %q", a, b)
+	if !strings.HasPrefix(a.User, "anon-") || a == b || !a.Anonymous || !b.Anonymous {
+		t.Fatalf("generated names %+v %+v", a, b)
 	}
 	for _, bad := range []string{"a b", "x/y", "line\nbreak", strings.Repeat("x", 65), "a:b"} {
 		if _, err := (None{}).Authenticate(Credentials{Login: bad}); !errors.Is(err, ErrBadCredentials) {

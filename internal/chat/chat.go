@@ -34,6 +34,13 @@ type Options struct {
 	// that, and the sender gets a not_stored error instead when it does
 	// not happen in time. Without it the RECEIPT follows the broker's.
 	Confirm Confirmer
+	// Language is the language of the texts the server writes into
+	// ENTER and LEAVE messages sent with an empty message (SystemText;
+	// default Korean).
+	Language string
+	// Tutorial turns on the Spring-tutorial compatibility of chat.send
+	// (see tutorial.go).
+	Tutorial Tutorial
 }
 
 // Confirmer publishes a room message until it is seen stored, then calls
@@ -60,6 +67,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = DefaultMaxMessageBytes
 	}
+	if o.Language == "" {
+		o.Language = LangKorean
+	}
 	return o
 }
 
@@ -76,9 +86,11 @@ type handlers struct {
 
 // send handles a SEND to /app/chat.send: body {"roomId","type","message"}.
 // It publishes a ChatMessage to the room's topic, with the authenticated
-// user as sender whatever the client wrote, and replies nothing. With a
-// Confirmer the frame is finished later (router.Context.Later), once the
-// message is seen stored or given up on (see confirm.go).
+// user as sender whatever the client wrote (but see Tutorial), and replies
+// nothing. An ENTER or LEAVE with an empty message gets the server's text
+// (SystemText). With a Confirmer the frame is finished later
+// (router.Context.Later), once the message is seen stored or given up on
+// (see confirm.go).
 func (h *handlers) send(c *router.Context) (any, error) {
 	if c.Subscribe {
 		return nil, router.BadRequest("%s accepts SEND frames only", c.Destination)
@@ -86,27 +98,40 @@ func (h *handlers) send(c *router.Context) (any, error) {
 	if c.User == "" {
 		return nil, router.Forbidden("sign in to send messages")
 	}
-	roomID, typ, text, err := parseSend(c.Body, h.opts.MaxMessageBytes)
+	req, err := parseSend(c.Body, h.opts.MaxMessageBytes)
+	if err != nil {
+		return nil, err
+	}
+	roomID, typ, text := req.roomID, req.typ, req.text
+	sender, err := h.sender(c, req)
 	if err != nil {
 		return nil, err
 	}
 	if h.opts.Rooms != nil {
 		room, ok := h.opts.Rooms.Get(roomID)
 		if !ok {
-			return nil, router.NotFound("room %q does not exist", roomID)
+			if room, err = h.createRoom(c, roomID); err != nil {
+				return nil, err
+			}
 		}
 		if !room.Allows(c.User) {
 			return nil, router.Forbidden("room %q is private: only its members may send to it", roomID)
 		}
 	}
+	if h.announced(c, req, sender) {
+		return nil, nil
+	}
 	if c.Broker == nil {
 		return nil, fmt.Errorf("chat: no broker publisher")
+	}
+	if (typ == Enter || typ == Leave) && text == "" {
+		text = SystemText(typ, sender, h.opts.Language)
 	}
 	msg := ChatMessage{
 		ID:      h.opts.NewID(),
 		RoomID:  roomID,
 		Type:    typ,
-		Sender:  c.User,
+		Sender:  sender,
 		Message: text,
 		SentAt:  h.opts.Now().UTC(),
 	}

@@ -15,38 +15,48 @@ import (
 // integerRE matches a JSON integer literal.
 var integerRE = regexp.MustCompile(`^-?[0-9]+$`)
 
-// sendRequest is the body of a SEND to /app/chat.send. Unknown fields (a
-// seed client's "sender", for one) are ignored.
+// sendRequest is the body of a SEND to /app/chat.send. "sender" is used
+// only for sessions without a user of their own (Options.SenderFromBody);
+// unknown fields are ignored.
 type sendRequest struct {
 	RoomID  json.RawMessage `json:"roomId"`
 	Type    MessageType     `json:"type"`
+	Sender  string          `json:"sender"`
 	Message string          `json:"message"`
 }
 
-// parseSend decodes and validates a /app/chat.send body. It returns the
-// room id, the message type (TALK when absent) and the text.
-func parseSend(body []byte, maxBytes int) (roomID string, typ MessageType, text string, err error) {
+// sendBody is a decoded, validated /app/chat.send body.
+type sendBody struct {
+	roomID string
+	typ    MessageType // TALK when absent
+	sender string      // as the client wrote it, "" when absent
+	text   string
+}
+
+// parseSend decodes and validates a /app/chat.send body.
+func parseSend(body []byte, maxBytes int) (sendBody, error) {
 	var req sendRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return "", "", "", router.BadRequest("body must be a JSON object with roomId, type and message")
+		return sendBody{}, router.BadRequest("body must be a JSON object with roomId, type and message")
 	}
-	if roomID, err = parseRoomID(req.RoomID); err != nil {
-		return "", "", "", err
+	roomID, err := parseRoomID(req.RoomID)
+	if err != nil {
+		return sendBody{}, err
 	}
-	typ = req.Type
+	typ := req.Type
 	if typ == "" {
 		typ = Talk
 	}
 	if !typ.ClientSendable() {
-		return "", "", "", router.BadRequest("type must be TALK, ENTER or LEAVE")
+		return sendBody{}, router.BadRequest("type must be TALK, ENTER or LEAVE")
 	}
 	if len(req.Message) > maxBytes {
-		return "", "", "", router.BadRequest("message is longer than %d bytes", maxBytes)
+		return sendBody{}, router.BadRequest("message is longer than %d bytes", maxBytes)
 	}
 	if typ == Talk && strings.TrimSpace(req.Message) == "" {
-		return "", "", "", router.BadRequest("a TALK message needs text")
+		return sendBody{}, router.BadRequest("a TALK message needs text")
 	}
-	return roomID, typ, req.Message, nil
+	return sendBody{roomID: roomID, typ: typ, sender: req.Sender, text: req.Message}, nil
 }
 
 // parseRoomID accepts a JSON string or an integer-valued JSON number and

@@ -7,19 +7,22 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"chatrelay/internal/i18n"
 )
 
 // Config is every setting of a chatrelay replica. config.yaml documents
 // each key with its default.
 type Config struct {
-	HTTP    HTTP    `mapstructure:"http"`
-	Broker  Broker  `mapstructure:"broker"`
-	Auth    Auth    `mapstructure:"auth"`
-	STOMP   STOMP   `mapstructure:"stomp"`
-	Limits  Limits  `mapstructure:"limits"`
-	Policy  Policy  `mapstructure:"policy"`
-	Rooms   Rooms   `mapstructure:"rooms"`
-	Logging Logging `mapstructure:"logging"`
+	HTTP     HTTP     `mapstructure:"http"`
+	Broker   Broker   `mapstructure:"broker"`
+	Auth     Auth     `mapstructure:"auth"`
+	STOMP    STOMP    `mapstructure:"stomp"`
+	Limits   Limits   `mapstructure:"limits"`
+	Policy   Policy   `mapstructure:"policy"`
+	Rooms    Rooms    `mapstructure:"rooms"`
+	Tutorial Tutorial `mapstructure:"tutorial"`
+	Logging  Logging  `mapstructure:"logging"`
 }
 
 // HTTP configures the listener, the HTTP server's timeouts and the
@@ -68,7 +71,14 @@ type Broker struct {
 	ReconnectMax  time.Duration `mapstructure:"reconnect_max"`
 	OutboxFrames  int           `mapstructure:"outbox_frames"`
 	OutboxBytes   int           `mapstructure:"outbox_bytes"`
+	// ReplicaID names this replica in the broker's connection list
+	// (see ReplicaName); empty: HOST:PORT (see DefaultReplicaID).
+	ReplicaID string `mapstructure:"replica_id"`
 }
+
+// MaxReplicaIDBytes bounds broker.replica_id: it goes into an AMQP
+// connection name, a short string of at most 255 bytes.
+const MaxReplicaIDBytes = 100
 
 // Broker modes.
 const (
@@ -119,6 +129,20 @@ type STOMP struct {
 	// WebSocketFrames is how frames go on /ws: "auto" (a text message
 	// when valid UTF-8, binary otherwise) or "binary" (always).
 	WebSocketFrames string `mapstructure:"websocket_frames"`
+	// DefaultLanguage is the language (en or ko) of the texts on
+	// /user/queue/errors for a session whose CONNECT accept-language
+	// header and handshake Accept-Language name neither.
+	DefaultLanguage string `mapstructure:"default_language"`
+}
+
+// Language returns stomp.default_language as an i18n.Lang; Validate has
+// checked it.
+func (s STOMP) Language() i18n.Lang {
+	l, err := i18n.Parse(s.DefaultLanguage)
+	if err != nil {
+		return i18n.Default
+	}
+	return l
 }
 
 // stomp.websocket_frames values.
@@ -130,13 +154,16 @@ const (
 // Limits bound what one client may send or hold, and how many
 // connections a replica accepts.
 type Limits struct {
-	MaxFrameBytes            int           `mapstructure:"max_frame_bytes"`
-	MaxHeaders               int           `mapstructure:"max_headers"`
-	MaxHeaderBytes           int           `mapstructure:"max_header_bytes"`
-	PreconnectBytes          int           `mapstructure:"preconnect_bytes"`
-	SendQueueBytes           int           `mapstructure:"send_queue_bytes"`
-	MaxSubscriptions         int           `mapstructure:"max_subscriptions"`
-	MaxTransactions          int           `mapstructure:"max_transactions"`
+	MaxFrameBytes    int `mapstructure:"max_frame_bytes"`
+	MaxHeaders       int `mapstructure:"max_headers"`
+	MaxHeaderBytes   int `mapstructure:"max_header_bytes"`
+	PreconnectBytes  int `mapstructure:"preconnect_bytes"`
+	SendQueueBytes   int `mapstructure:"send_queue_bytes"`
+	MaxSubscriptions int `mapstructure:"max_subscriptions"`
+	MaxTransactions  int `mapstructure:"max_transactions"`
+	// MaxTransactionBytes bounds the SENDs (body and headers) a
+	// connection's open transactions hold until COMMIT or ABORT.
+	MaxTransactionBytes      int           `mapstructure:"max_transaction_bytes"`
 	WriteTimeout             time.Duration `mapstructure:"write_timeout"`
 	MaxConnections           int           `mapstructure:"max_connections"`
 	MaxConnectionsPerUser    int           `mapstructure:"max_connections_per_user"`
@@ -175,11 +202,14 @@ type Policy struct {
 
 // Rooms configures chat rooms, their history and presence.
 type Rooms struct {
-	History         History    `mapstructure:"history"`
-	MaxMessageBytes int        `mapstructure:"max_message_bytes"`
-	Presence        Presence   `mapstructure:"presence"`
-	Create          RoomCreate `mapstructure:"create"`
-	Confirm         Confirm    `mapstructure:"confirm"`
+	History         History `mapstructure:"history"`
+	MaxMessageBytes int     `mapstructure:"max_message_bytes"`
+	// SystemLanguage is the language of the texts the server writes
+	// into stored ENTER and LEAVE messages: ko or en.
+	SystemLanguage string     `mapstructure:"system_language"`
+	Presence       Presence   `mapstructure:"presence"`
+	Create         RoomCreate `mapstructure:"create"`
+	Confirm        Confirm    `mapstructure:"confirm"`
 }
 
 // Confirm configures the end-to-end confirmation of room messages: a
@@ -234,6 +264,10 @@ type History struct {
 	// to RabbitMQ, which puts a replica on every cluster member at
 	// declare time.
 	Replicas int `mapstructure:"replicas"`
+	// NamedStreams names new room streams room.<slug>.<id> after the
+	// room; false keeps room.<id>, which replicas of versions before
+	// named streams expect (turn it off while such replicas still run).
+	NamedStreams bool `mapstructure:"named_streams"`
 }
 
 // Presence configures who-is-online tracking.
@@ -253,6 +287,77 @@ type Presence struct {
 	// (per second; rate 0 means unlimited).
 	UserRate  float64 `mapstructure:"user_rate"`
 	UserBurst int     `mapstructure:"user_burst"`
+}
+
+// Tutorial configures the Spring-tutorial compatibility (see README):
+// clients written as the Korean Spring STOMP chat tutorials are.
+type Tutorial struct {
+	// Mode turns on, for sessions without a login, the body's sender as
+	// the user shown and the client's own ENTER as its presence
+	// announcement: on, off or auto (on in auth.mode none).
+	Mode string `mapstructure:"mode"`
+	// CreateRooms lets an unknown room id on a tutorial path (an aliased
+	// room SUBSCRIBE or SEND) create the room, within rooms.create.*:
+	// on, off or auto (on in auth.mode none).
+	CreateRooms string `mapstructure:"create_rooms"`
+	// RESTAliases serve the tutorial's REST routes as aliases of the
+	// room API, answering the tutorial's JSON ({"roomId","name"}).
+	RESTAliases []RESTAlias `mapstructure:"rest_aliases"`
+}
+
+// RESTAlias maps "METHOD /path" (a {id} segment names the room) to a
+// room API operation: list, create or get.
+type RESTAlias struct {
+	From string `mapstructure:"from"`
+	To   string `mapstructure:"to"`
+}
+
+// Tutorial switch values (tutorial.mode, tutorial.create_rooms).
+const (
+	SwitchAuto = "auto"
+	SwitchOn   = "on"
+	SwitchOff  = "off"
+)
+
+// REST alias operations (tutorial.rest_aliases[].to).
+const (
+	RESTList   = "list"
+	RESTCreate = "create"
+	RESTGet    = "get"
+)
+
+// On reports whether a switch is on under auth mode authMode: auto is on
+// in auth.mode none only.
+func On(sw, authMode string) bool {
+	return sw == SwitchOn || (sw == SwitchAuto && authMode == AuthNone)
+}
+
+// validate checks the tutorial settings.
+func (t *Tutorial) validate() error {
+	for key, v := range map[string]string{"tutorial.mode": t.Mode, "tutorial.create_rooms": t.CreateRooms} {
+		if v != SwitchAuto && v != SwitchOn && v != SwitchOff {
+			return fmt.Errorf("%s %q: want auto, on or off", key, v)
+		}
+	}
+	for _, a := range t.RESTAliases {
+		method, path, ok := strings.Cut(a.From, " ")
+		if !ok || (method != "GET" && method != "POST") || !strings.HasPrefix(path, "/") {
+			return fmt.Errorf("tutorial.rest_aliases: from %q: want \"GET /path\" or \"POST /path\"", a.From)
+		}
+		if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/ws") || path == "/" {
+			return fmt.Errorf("tutorial.rest_aliases: from %q would hide a chatrelay route", a.From)
+		}
+		want := map[string]string{RESTList: "GET", RESTCreate: "POST", RESTGet: "GET"}[a.To]
+		switch {
+		case want == "":
+			return fmt.Errorf("tutorial.rest_aliases: to %q: want list, create or get", a.To)
+		case want != method:
+			return fmt.Errorf("tutorial.rest_aliases: %s needs %s, not %q", a.To, want, a.From)
+		case (a.To == RESTGet) != strings.Contains(path, "{id}"):
+			return fmt.Errorf("tutorial.rest_aliases: from %q: get, and only get, takes a {id} segment", a.From)
+		}
+	}
+	return nil
 }
 
 // Logging configures log/slog output.
@@ -289,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Broker.Connections < 1 {
 		return fmt.Errorf("broker.connections must be at least 1")
+	}
+	if err := validReplicaID(c.Broker.ReplicaID); err != nil {
+		return err
 	}
 	switch c.Auth.Mode {
 	case AuthNone:
@@ -345,6 +453,9 @@ func (c *Config) Validate() error {
 	if w := c.STOMP.WebSocketFrames; w != WebSocketFramesAuto && w != WebSocketFramesBinary {
 		return fmt.Errorf("stomp.websocket_frames %q: want auto or binary (a text message must be valid UTF-8, so there is no text-only setting)", w)
 	}
+	if _, err := i18n.Parse(c.STOMP.DefaultLanguage); err != nil {
+		return fmt.Errorf("stomp.default_language: %w", err)
+	}
 	if !validMaxAge(c.Rooms.History.MaxAge) {
 		return fmt.Errorf("rooms.history.max_age %q: want a number followed by Y, M, D, h, m or s (e.g. 7D)", c.Rooms.History.MaxAge)
 	}
@@ -356,6 +467,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.MaxMessageBytes < 1 {
 		return fmt.Errorf("rooms.max_message_bytes must be positive")
+	}
+	if l := c.Rooms.SystemLanguage; l != "ko" && l != "en" {
+		return fmt.Errorf("rooms.system_language %q: want ko or en", l)
+	}
+	if err := c.Tutorial.validate(); err != nil {
+		return err
 	}
 	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
 		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"chatrelay/internal/i18n"
 )
 
 // repoConfig is the config.yaml shipped at the repository root.
@@ -42,6 +44,7 @@ func TestEnvironmentOverrides(t *testing.T) {
 	t.Setenv("CHATRELAY_HTTP_ADDR", "127.0.0.1:9999")
 	t.Setenv("CHATRELAY_STOMP_HEARTBEAT_SEND", "3s")
 	t.Setenv("CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "30s")
+	t.Setenv("CHATRELAY_STOMP_DEFAULT_LANGUAGE", "ko")
 	c, err := Load(repoConfig(t))
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +60,9 @@ func TestEnvironmentOverrides(t *testing.T) {
 	}
 	if c.Rooms.Confirm.Timeout != 30*time.Second || c.Rooms.Confirm.RepublishAfter != 2*time.Second {
 		t.Fatalf("rooms.confirm: %+v", c.Rooms.Confirm)
+	}
+	if c.STOMP.Language() != i18n.Ko {
+		t.Fatalf("stomp.default_language %q: language %q", c.STOMP.DefaultLanguage, c.STOMP.Language())
 	}
 }
 
@@ -81,6 +87,8 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 		{"CHATRELAY_ROOMS_CONFIRM_REPUBLISH_AFTER", "0s"},
 		{"CHATRELAY_ROOMS_CONFIRM_TIMEOUT", "1s"}, // shorter than the default republish_after
 		{"CHATRELAY_STOMP_WEBSOCKET_FRAMES", "text"},
+		{"CHATRELAY_STOMP_DEFAULT_LANGUAGE", "fr"},
+		{"CHATRELAY_STOMP_DEFAULT_LANGUAGE", "ko;q=0.5"},
 		{"CHATRELAY_POLICY_ALLOW_WILDCARDS", "true"}, // with the default embedded broker
 	} {
 		t.Run(tt.key, func(t *testing.T) {

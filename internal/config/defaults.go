@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/spf13/viper"
+
+	"chatrelay/internal/i18n"
 )
 
 // Defaults returns the configuration used when nothing is set.
@@ -42,6 +44,7 @@ func Defaults() Config {
 			HeartBeatGrace:   500 * time.Millisecond,
 			ConnectTimeout:   10 * time.Second,
 			WebSocketFrames:  WebSocketFramesAuto,
+			DefaultLanguage:  string(i18n.Default),
 		},
 		Limits: Limits{
 			MaxFrameBytes:            64 << 10,
@@ -51,6 +54,7 @@ func Defaults() Config {
 			SendQueueBytes:           4 << 20,
 			MaxSubscriptions:         256,
 			MaxTransactions:          16,
+			MaxTransactionBytes:      1 << 20,
 			WriteTimeout:             10 * time.Second,
 			MaxConnections:           10000,
 			MaxConnectionsPerUser:    16,
@@ -76,8 +80,9 @@ func Defaults() Config {
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
-			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000},
+			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000, NamedStreams: true},
 			MaxMessageBytes: 4096,
+			SystemLanguage:  "ko",
 			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
 				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
 				UserRate: 0.5, UserBurst: 10},
@@ -92,6 +97,15 @@ func Defaults() Config {
 				MaxTracked:       10000,
 			},
 			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second, MaxPending: 50000},
+		},
+		Tutorial: Tutorial{
+			Mode:        SwitchAuto,
+			CreateRooms: SwitchAuto,
+			RESTAliases: []RESTAlias{
+				{"GET /chat/rooms", RESTList},
+				{"POST /chat/room", RESTCreate},
+				{"GET /chat/room/{id}", RESTGet},
+			},
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
@@ -122,6 +136,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("broker.reconnect_max", d.Broker.ReconnectMax)
 	v.SetDefault("broker.outbox_frames", d.Broker.OutboxFrames)
 	v.SetDefault("broker.outbox_bytes", d.Broker.OutboxBytes)
+	v.SetDefault("broker.replica_id", d.Broker.ReplicaID)
 	v.SetDefault("auth.mode", d.Auth.Mode)
 	v.SetDefault("auth.users", d.Auth.Users)
 	v.SetDefault("auth.jwt.algorithm", d.Auth.JWT.Algorithm)
@@ -135,12 +150,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("stomp.heartbeat_grace", d.STOMP.HeartBeatGrace)
 	v.SetDefault("stomp.connect_timeout", d.STOMP.ConnectTimeout)
 	v.SetDefault("stomp.websocket_frames", d.STOMP.WebSocketFrames)
+	v.SetDefault("stomp.default_language", d.STOMP.DefaultLanguage)
 	v.SetDefault("limits.max_frame_bytes", d.Limits.MaxFrameBytes)
 	v.SetDefault("limits.max_headers", d.Limits.MaxHeaders)
 	v.SetDefault("limits.max_header_bytes", d.Limits.MaxHeaderBytes)
 	v.SetDefault("limits.send_queue_bytes", d.Limits.SendQueueBytes)
 	v.SetDefault("limits.max_subscriptions", d.Limits.MaxSubscriptions)
 	v.SetDefault("limits.max_transactions", d.Limits.MaxTransactions)
+	v.SetDefault("limits.max_transaction_bytes", d.Limits.MaxTransactionBytes)
 	v.SetDefault("limits.write_timeout", d.Limits.WriteTimeout)
 	v.SetDefault("limits.preconnect_bytes", d.Limits.PreconnectBytes)
 	v.SetDefault("limits.max_connections", d.Limits.MaxConnections)
@@ -166,7 +183,16 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.history.buffer", d.Rooms.History.Buffer)
 	v.SetDefault("rooms.history.max_replay", d.Rooms.History.MaxReplay)
 	v.SetDefault("rooms.history.replicas", d.Rooms.History.Replicas)
+	v.SetDefault("rooms.history.named_streams", d.Rooms.History.NamedStreams)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
+	v.SetDefault("rooms.system_language", d.Rooms.SystemLanguage)
+	v.SetDefault("tutorial.mode", d.Tutorial.Mode)
+	v.SetDefault("tutorial.create_rooms", d.Tutorial.CreateRooms)
+	restAliases := make([]map[string]any, len(d.Tutorial.RESTAliases))
+	for i, a := range d.Tutorial.RESTAliases {
+		restAliases[i] = map[string]any{"from": a.From, "to": a.To}
+	}
+	v.SetDefault("tutorial.rest_aliases", restAliases)
 	v.SetDefault("rooms.presence.messages", d.Rooms.Presence.Messages)
 	v.SetDefault("rooms.presence.interval", d.Rooms.Presence.Interval)
 	v.SetDefault("rooms.presence.expiry", d.Rooms.Presence.Expiry)

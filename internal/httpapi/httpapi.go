@@ -17,6 +17,10 @@
 //	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 201 {"id"} once stored (API key; 503 not_stored)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
 //
+// NewTutorial serves the Spring tutorials' routes (GET /chat/rooms, POST
+// /chat/room, GET /chat/room/{id} by default) as aliases of the room
+// endpoints, answering the tutorials' {"roomId","name"} (tutorial.go).
+//
 // The API key travels as "Authorization: Bearer <key>". Server push always
 // needs it: with no key configured, push answers 401. Users identify
 // themselves as over STOMP: "Authorization: Basic" with login:passcode, or
@@ -134,6 +138,9 @@ type Options struct {
 	ListMaxBytes int
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
+	// Replica describes this replica for GET /api/admin/rooms (nil: no
+	// name, no connections).
+	Replica func() ReplicaView
 }
 
 // withDefaults fills unset options.
@@ -184,6 +191,7 @@ func New(opts Options) http.Handler {
 	a.handle("PUT /api/rooms/{id}/access", a.setAccess)
 	a.handle("POST /api/rooms/{id}/messages", a.pushToRoom)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
+	a.handle("GET /api/admin/rooms", a.adminRooms)
 	return a
 }
 

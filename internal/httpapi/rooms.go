@@ -61,49 +61,64 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	if c.anonymous() && a.opts.VerifiedUsers {
 		return errorf(http.StatusUnauthorized, "sign in to create a room")
 	}
-	var req struct {
-		Name    *string  `json:"name"`
-		Private bool     `json:"private"`
-		Members []string `json:"members"`
-		Owner   string   `json:"owner"`
-	}
+	var req createRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return err
 	}
+	room, err := a.create(r, c, req)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/api/rooms/"+url.PathEscape(room.ID))
+	writeJSON(w, http.StatusCreated, room)
+	return nil
+}
+
+// createRequest is the body of POST /api/rooms.
+type createRequest struct {
+	Name    *string  `json:"name"`
+	Private bool     `json:"private"`
+	Members []string `json:"members"`
+	Owner   string   `json:"owner"`
+}
+
+// create checks req, applies Options.Limiter and creates the room for c,
+// the caller of r (whom the route has let create rooms).
+func (a *api) create(r *http.Request, c caller, req createRequest) (rooms.Room, error) {
 	if req.Name == nil || strings.TrimSpace(*req.Name) == "" {
-		return errorf(http.StatusBadRequest, "name is required")
+		return rooms.Room{}, errorf(http.StatusBadRequest, "name is required")
 	}
 	name := strings.TrimSpace(*req.Name)
 	switch {
 	case !utf8.ValidString(name):
-		return errorf(http.StatusBadRequest, "name must be valid UTF-8")
+		return rooms.Room{}, errorf(http.StatusBadRequest, "name must be valid UTF-8")
 	case utf8.RuneCountInString(name) > rooms.MaxNameLen:
-		return errorf(http.StatusBadRequest, "name is longer than %d characters", rooms.MaxNameLen)
+		return rooms.Room{}, errorf(http.StatusBadRequest, "name is longer than %d characters", rooms.MaxNameLen)
 	case len(name) > rooms.MaxNameBytes:
-		return errorf(http.StatusBadRequest, "name is longer than %d bytes of UTF-8", rooms.MaxNameBytes)
+		return rooms.Room{}, errorf(http.StatusBadRequest, "name is longer than %d bytes of UTF-8", rooms.MaxNameBytes)
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:
-		return errorf(http.StatusBadRequest, "name must not contain control characters")
+		return rooms.Room{}, errorf(http.StatusBadRequest, "name must not contain control characters")
 	}
 	addr := clientaddr.Key(r.RemoteAddr)
 	spec := rooms.Spec{Name: name, CreatedBy: c.user, Private: req.Private, Origin: rooms.OriginOf(addr)}
 	switch {
 	case req.Owner != "" && !c.admin:
-		return errorf(http.StatusForbidden, "only the API key may name another owner")
+		return rooms.Room{}, errorf(http.StatusForbidden, "only the API key may name another owner")
 	case req.Owner != "":
 		if err := a.checkMembers([]string{req.Owner}); err != nil {
-			return err
+			return rooms.Room{}, err
 		}
 		spec.CreatedBy = req.Owner
 	case spec.CreatedBy == "" && req.Private:
-		return errorf(http.StatusUnauthorized, "sign in to create a private room (or name an owner with the API key)")
+		return rooms.Room{}, errorf(http.StatusUnauthorized, "sign in to create a private room (or name an owner with the API key)")
 	case spec.CreatedBy == "":
 		spec.CreatedBy = apiOwner
 	}
 	if len(req.Members) > 0 && !req.Private {
-		return errorf(http.StatusBadRequest, "members are for private rooms: set \"private\": true")
+		return rooms.Room{}, errorf(http.StatusBadRequest, "members are for private rooms: set \"private\": true")
 	}
 	if err := a.checkMembers(req.Members); err != nil {
-		return err
+		return rooms.Room{}, err
 	}
 	spec.Members = req.Members
 	if a.opts.Limiter != nil {
@@ -111,7 +126,7 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 			User: c.user, Verified: a.opts.VerifiedUsers, Address: addr, Admin: c.admin,
 		})
 		if refused != nil {
-			return &httpError{status: http.StatusTooManyRequests, msg: refused.Message,
+			return rooms.Room{}, &httpError{status: http.StatusTooManyRequests, msg: refused.Message,
 				code: refused.Code, key: refused.Key, retryAfter: refused.RetryAfter}
 		}
 		defer done()
@@ -119,15 +134,13 @@ func (a *api) createRoom(w http.ResponseWriter, r *http.Request) error {
 	room, err := a.opts.Store.Create(r.Context(), spec)
 	switch {
 	case errors.Is(err, rooms.ErrDuplicateName):
-		return errorf(http.StatusConflict, "a room with that name exists")
+		return rooms.Room{}, errorf(http.StatusConflict, "a room with that name exists")
 	case errors.Is(err, rooms.ErrInvalid):
-		return errorf(http.StatusBadRequest, "invalid room")
+		return rooms.Room{}, errorf(http.StatusBadRequest, "invalid room")
 	case err != nil:
-		return err
+		return rooms.Room{}, err
 	}
-	w.Header().Set("Location", "/api/rooms/"+url.PathEscape(room.ID))
-	writeJSON(w, http.StatusCreated, room)
-	return nil
+	return room, nil
 }
 
 // listRooms handles GET /api/rooms?limit=N&cursor=C: a page of the rooms

@@ -28,8 +28,10 @@ type writerGap struct {
 // last writer stop (osiris_writer:terminate) at or after since, and the
 // first writer start (osiris_writer:init) after it.
 func streamWriterGap(c *rabbittest.Cluster, room string, since time.Time) (writerGap, error) {
-	// the stream's internal name: __room_ID_TIMESTAMP
-	name := "__room_" + room + "_"
+	// the stream's internal name: __room_SLUG_ID_TIMESTAMP (every
+	// character but letters and digits of the queue name an "_"), or
+	// __room_ID_TIMESTAMP for a stream without a slug
+	name, id := "__room_", "_"+room+"_"
 	var g writerGap
 	var starts []time.Time
 	for _, n := range c.Nodes() {
@@ -41,8 +43,9 @@ func streamWriterGap(c *rabbittest.Cluster, room string, since time.Time) (write
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
-			stop := strings.Contains(line, "osiris_writer:terminate/2: name "+name)
-			start := strings.Contains(line, "osiris_writer:init/1: name: "+name)
+			ours := strings.Contains(line, id)
+			stop := ours && strings.Contains(line, "osiris_writer:terminate/2: name "+name)
+			start := ours && strings.Contains(line, "osiris_writer:init/1: name: "+name)
 			if !stop && !start {
 				continue
 			}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/rooms"
 	"chatrelay/internal/servertest"
 	"chatrelay/internal/stomp"
 )
@@ -118,7 +117,11 @@ func leaderNode(t *testing.T, d *deployment) *rabbittest.Node {
 	var leader *rabbittest.Node
 	// the management API may list a new stream before its leader
 	err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
-		n, err := d.c.StreamLeader("/", rooms.StreamName(d.tr.room))
+		stream, err := d.c.RoomStreamName("/", d.tr.room)
+		if err != nil {
+			return false, err
+		}
+		n, err := d.c.StreamLeader("/", stream)
 		leader = n
 		return err == nil && n != nil, err
 	})

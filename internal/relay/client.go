@@ -263,7 +263,8 @@ func (c *Client) release(id string, cs *clientSub, receipt string, e *effects) {
 
 // Send publishes body to dest on the client's pinned connection. h may
 // carry receipt, transaction, content-type and application headers. A
-// receipt is delivered only after the broker's RECEIPT. While the broker is
+// receipt is delivered only after the broker's RECEIPT; a transaction's
+// SENDs are kept until COMMIT (txsend.go). While the broker is
 // unreachable the SEND waits in the outbox (ErrOutboxFull when full). A
 // SEND in a transaction lost in a reconnect fails with ErrTxLost. It
 // first waits (AwaitOrder) for the client's shared subscriptions on other
@@ -296,6 +297,11 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 			}
 		}
 		receipt := h.Value("receipt")
+		if t != nil {
+			// the broker gets it at COMMIT (txsend.go)
+			t.held = append(t.held, heldSend{dest: dest, headers: h, body: body, receipt: receipt})
+			return nil
+		}
 		f := sendFrame(dest, h, body, t)
 		it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
 		c.wroteHome = true

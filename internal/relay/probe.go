@@ -53,10 +53,10 @@ import (
 // When no probe can be made (the broker is unreachable, probeWait passes
 // without an answer), the frame takes the shared path as before.
 //
-// Not probed: a transaction's SENDs (RabbitMQ publishes them at COMMIT,
-// and a probe could not check one without publishing it: a SEND of a kind
-// refused lately is refused at once, any other goes to the broker as it
-// is, and a refusal at COMMIT costs the connection as before); joining a topic subscription already in place
+// A transaction's SENDs are made on a probe at COMMIT, the whole
+// transaction on one probe connection (txsend.go).
+//
+// Not probed: joining a topic subscription already in place
 // (nothing goes upstream); subscriptions re-sent after a reconnect (they
 // were accepted before: see refusals.go for a broker that changed its
 // mind); ACK, NACK, UNSUBSCRIBE, BEGIN, ABORT (the relay only forwards
@@ -114,6 +114,15 @@ var errNotRabbit = errors.New("broker is not RabbitMQ")
 // probe makes frame f on a connection of its own to addr and reports the
 // broker's answer. ctx ends the wait early (probeUnknown).
 func (r *Relay) probe(ctx context.Context, addr string, f *stomp.Frame) probeResult {
+	g := &stomp.Frame{Command: f.Command, Headers: append(f.Headers.Clone(), stomp.Header{Key: "receipt", Value: "probe"}), Body: f.Body}
+	return r.probeFrames(ctx, addr, []*stomp.Frame{g}, []string{"probe"})
+}
+
+// probeFrames makes frames, in order, on a connection of its own to addr
+// and reports the broker's answer: accepted once the RECEIPTs named in
+// want have all come, refused on an ERROR. ctx ends the wait early
+// (probeUnknown).
+func (r *Relay) probeFrames(ctx context.Context, addr string, frames []*stomp.Frame, want []string) probeResult {
 	ctx, cancel := context.WithTimeout(ctx, probeWait)
 	defer cancel()
 	select {
@@ -139,14 +148,16 @@ func (r *Relay) probe(ctx context.Context, addr string, f *stomp.Frame) probeRes
 		r.log.Debug("relay: probe", "err", errNotRabbit)
 		return probeResult{outcome: probeAccepted}
 	}
-	const receipt = "probe"
-	g := &stomp.Frame{Command: f.Command, Headers: append(f.Headers.Clone(), stomp.Header{Key: "receipt", Value: receipt}), Body: f.Body}
-	if _, err := s.conn.Write(g.Encode(stomp.V12)); err != nil {
+	var out []byte
+	for _, f := range frames {
+		out = f.Append(out, stomp.V12)
+	}
+	if _, err := s.conn.Write(out); err != nil {
 		return probeResult{}
 	}
-	res := readProbe(s, receipt)
+	res := readProbe(s, want...)
 	if res.outcome == probeAccepted {
-		hangUp(s, f.Command == stomp.SUBSCRIBE)
+		hangUp(s, frames[0].Command == stomp.SUBSCRIBE)
 	}
 	return res
 }
@@ -166,10 +177,14 @@ func hangUp(s *session, subscribed bool) {
 	}
 }
 
-// readProbe waits on probe session s for the RECEIPT of its frame or an
-// ERROR.
-func readProbe(s *session, receipt string) probeResult {
+// readProbe waits on probe session s for the RECEIPTs named in want, or
+// an ERROR.
+func readProbe(s *session, want ...string) probeResult {
 	buf := make([]byte, 16<<10)
+	left := make(map[string]bool, len(want))
+	for _, id := range want {
+		left[id] = true
+	}
 	for {
 		for {
 			f, err := s.dec.Next()
@@ -180,8 +195,11 @@ func readProbe(s *session, receipt string) probeResult {
 				break
 			}
 			switch {
-			case f.Command == stomp.RECEIPT && f.Header("receipt-id") == receipt:
-				return probeResult{outcome: probeAccepted}
+			case f.Command == stomp.RECEIPT && left[f.Header("receipt-id")]:
+				delete(left, f.Header("receipt-id"))
+				if len(left) == 0 {
+					return probeResult{outcome: probeAccepted}
+				}
 			case f.Command == stomp.ERROR:
 				reason := f.Header("message")
 				if reason == "" {

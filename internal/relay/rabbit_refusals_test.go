@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,15 +149,20 @@ func refusalCases() []refusalCase {
 	}
 }
 
-// TestRabbitRefusalCostsOnlyItsClient runs every refusalCase.
+// TestRabbitRefusalCostsOnlyItsClient runs every refusalCase, and every
+// SEND case again with the SEND first made inside a transaction (the
+// broker refuses it at COMMIT).
 func TestRabbitRefusalCostsOnlyItsClient(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	for _, tc := range refusalCases() {
-		t.Run(tc.name, func(t *testing.T) { runRefusal(t, n, tc) })
+		t.Run(tc.name, func(t *testing.T) { runRefusal(t, n, tc, false) })
+		if tc.send {
+			t.Run(tc.name+"InTransaction", func(t *testing.T) { runRefusal(t, n, tc, true) })
+		}
 	}
 }
 
-func runRefusal(t *testing.T, n *rabbittest.Node, tc refusalCase) {
+func runRefusal(t *testing.T, n *rabbittest.Node, tc refusalCase, inTx bool) {
 	vhost, user := permVHost(t, n)
 	login := func(c *Config) { c.VHost, c.Login, c.Passcode = vhost, user, user }
 	r, pd := startRabbit(t, n, func(c *Config) {
@@ -190,6 +196,23 @@ func runRefusal(t *testing.T, n *rabbittest.Node, tc refusalCase) {
 	ask := func(round int) (time.Duration, string) {
 		t.Helper()
 		began := time.Now()
+		if tc.send && inTx {
+			tx := "tx" + strconv.Itoa(round)
+			if err := vc.Begin(tx, ""); err != nil {
+				t.Fatal(err)
+			}
+			err := vc.Send(dest, append(h.Clone(), stomp.Header{Key: "transaction", Value: tx},
+				stomp.Header{Key: "receipt", Value: "s" + strconv.Itoa(round)}), []byte("refused"))
+			if err == nil {
+				// held until COMMIT, which the broker refuses
+				err = vc.Commit(tx, "c"+strconv.Itoa(round))
+			}
+			var refused *RefusedError
+			if !errors.As(err, &refused) {
+				t.Fatalf("transaction with a SEND to %s: %v, want a refusal", dest, err)
+			}
+			return time.Since(began), err.Error()
+		}
 		if tc.send {
 			err := vc.Send(dest, append(h.Clone(), stomp.Header{Key: "receipt", Value: "s" + strconv.Itoa(round)}), []byte("refused"))
 			if err == nil {
@@ -224,8 +247,7 @@ func runRefusal(t *testing.T, n *rabbittest.Node, tc refusalCase) {
 	}
 
 	if tc.send {
-		// not probed in a transaction (RabbitMQ publishes at COMMIT),
-		// but refused lately: refused at once
+		// refused lately: refused at once, in a transaction too
 		if err := vc.Begin("tx", ""); err != nil {
 			t.Fatal(err)
 		}

@@ -20,6 +20,9 @@ type txn struct {
 	// acks are the deliveries acknowledged (or nacked) inside the
 	// transaction; an ABORT gives them back to their subscriptions.
 	acks []txAcks
+	// held are the transaction's SENDs, kept by the relay until COMMIT
+	// (txsend.go); the broker gets them then.
+	held []heldSend
 }
 
 // txAcks are deliveries of one subscription taken into a transaction.
@@ -58,9 +61,20 @@ func (c *Client) Begin(tx, receipt string) error {
 // transaction never begun, and with ErrTxLost when the upstream connection
 // dropped since BEGIN (nothing is forwarded then). Its SENDs take effect
 // now: like Send, it first waits for the client's unconfirmed shared
-// subscriptions on other connections (AwaitOrder).
+// subscriptions on other connections (AwaitOrder). SENDs of a kind the
+// broker has not accepted lately are made on a probe (txsend.go); a
+// *RefusedError says the broker refused one.
 func (c *Client) Commit(tx, receipt string) error {
 	c.AwaitOrder()
+	keys, err := c.heldKeys(tx)
+	if err != nil {
+		return err
+	}
+	if unverified := c.r.needsProbe(keys); len(unverified) > 0 {
+		if handled, err := c.commitProbed(tx, receipt, unverified); handled {
+			return err
+		}
+	}
 	return c.withHome(func(conn *upConn) error {
 		t, err := c.endTx(tx)
 		if err != nil {
@@ -69,21 +83,45 @@ func (c *Client) Commit(tx, receipt string) error {
 		if t.lost {
 			return ErrTxLost
 		}
+		items := make([]*outItem, 0, len(t.held)+1)
+		for _, hs := range t.held {
+			f := sendFrame(hs.dest, hs.headers, hs.body, t)
+			items = append(items, &outItem{frame: f, size: frameSize(f), wantReceipt: hs.receipt != "", done: clientReceipt(c.sink, hs.receipt), tx: t})
+		}
+		t.held = nil
 		it := c.txItem(stomp.COMMIT, t, receipt)
 		if receipt != "" {
-			sink := c.sink
-			it.done = func(err error) {
-				if err != nil {
-					sink.Deliver(errorFrame(err.Error(), receipt))
-					return
-				}
-				sink.Deliver(receiptFrame(receipt))
-			}
+			it.done = commitDone(c.sink, receipt, nil)
 			it.onLost = errCommitUnknown
 		}
 		c.wroteHome = true
-		return conn.enqueue(it)
+		if err := conn.enqueueAll(append(items, it)); err != nil {
+			// the broker's transaction may hold acks: end it
+			_ = conn.enqueue(c.txItem(stomp.ABORT, t, ""))
+			return err
+		}
+		return nil
 	})
+}
+
+// commitDone is the fate of a COMMIT with receipt: its RECEIPT (or an
+// ERROR naming it), then the RECEIPTs of held SENDs made on a probe,
+// which RabbitMQ too sends after the COMMIT's.
+func commitDone(sink Sink, receipt string, after []string) func(error) {
+	return func(err error) {
+		if err != nil {
+			if receipt != "" {
+				sink.Deliver(errorFrame(err.Error(), receipt))
+			}
+			return
+		}
+		if receipt != "" {
+			sink.Deliver(receiptFrame(receipt))
+		}
+		for _, id := range after {
+			sink.Deliver(receiptFrame(id))
+		}
+	}
 }
 
 // Abort rolls back transaction tx: acknowledgements made inside it are

@@ -365,6 +365,26 @@ func (c *upConn) enqueue(it *outItem) error {
 	}
 }
 
+// enqueueAll is enqueue for items that go together (one transaction's
+// frames): all are written now, or all wait in the outbox, or none is
+// taken. Caller holds c.mu.
+func (c *upConn) enqueueAll(items []*outItem) error {
+	switch {
+	case c.state == stateClosed:
+		return ErrClosed
+	case c.direct(items[0]):
+		if len(c.sess.wbuf) > c.outbox.maxBytes {
+			return ErrOutboxFull // the broker is not draining the socket
+		}
+		for _, it := range items {
+			c.writeItem(it)
+		}
+		return nil
+	default:
+		return c.outbox.pushAll(items)
+	}
+}
+
 // isClosed reports whether shutdown has begun.
 func (c *upConn) isClosed() bool {
 	c.mu.Lock()

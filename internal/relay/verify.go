@@ -118,14 +118,7 @@ func (r *Relay) settle(key string, call *probeCall, res probeResult, lead *defer
 	switch res.outcome {
 	case probeRefused:
 		r.refused.Add(1)
-		switch {
-		case !transientRefusal(res.reason, res.body):
-			r.refusals.add(key, res.reason)
-		case res.reason == "not_found":
-			r.refusals.addFor(key, res.reason, transientRefusalMemory)
-		}
-		// else: a stream with no replica on this node yet, which the
-		// next try may find
+		r.rememberRefusal(key, res)
 		r.log.Warn("relay: broker refused a frame on a probe; told its client only",
 			"frame", truncate(key, 200), "reason", res.reason, "body", truncate(res.body, 300))
 	case probeUnknown:
@@ -159,6 +152,19 @@ func (r *Relay) settle(key string, call *probeCall, res probeResult, lead *defer
 		}
 		r.forward(d, &e)
 	}
+}
+
+// rememberRefusal remembers the broker's refusal res of frame kind key
+// (refusals.go), for as long as it is likely to last.
+func (r *Relay) rememberRefusal(key string, res probeResult) {
+	switch {
+	case !transientRefusal(res.reason, res.body):
+		r.refusals.add(key, res.reason)
+	case res.reason == "not_found":
+		r.refusals.addFor(key, res.reason, transientRefusalMemory)
+	}
+	// else: a stream with no replica on this node yet, which the next
+	// try may find
 }
 
 // forward queues d on its connection, or fails it.

@@ -12,6 +12,9 @@ const MaxMembers = 1000
 
 // Spec describes a room to create.
 type Spec struct {
+	// ID, when set, is the room's id (it must pass ValidID); empty: a new
+	// random id. A room id already in use is ErrDuplicateID.
+	ID string
 	// Name is the room's display name (see CleanName).
 	Name string
 	// CreatedBy is the creator; for a private room, its owner.
@@ -60,15 +63,22 @@ func CleanMembers(owner string, members []string) ([]string, bool) {
 	return out, len(out) <= MaxMembers
 }
 
-// NewRoom checks spec and returns the room it describes with a new id;
-// the store sets CreatedAt. It reports false when the name is invalid, a
-// private room has no owner, or it has more than MaxMembers members.
+// NewRoom checks spec and returns the room it describes with spec.ID or
+// a new id; the store sets CreatedAt. It reports false when the name or
+// spec.ID is invalid, a private room has no owner, or it has more than
+// MaxMembers members.
 func NewRoom(spec Spec) (Room, bool) {
 	name, ok := CleanName(spec.Name)
 	if !ok {
 		return Room{}, false
 	}
-	r := Room{ID: NewID(), Name: name, CreatedBy: spec.CreatedBy, Private: spec.Private, Origin: spec.Origin}
+	id := spec.ID
+	if id == "" {
+		id = NewID()
+	} else if !ValidID(id) {
+		return Room{}, false
+	}
+	r := Room{ID: id, Name: name, CreatedBy: spec.CreatedBy, Private: spec.Private, Origin: spec.Origin}
 	if spec.Private {
 		if spec.CreatedBy == "" {
 			return Room{}, false

@@ -29,6 +29,10 @@ type Room struct {
 	// Origin names the client address the room was created from (see
 	// OriginOf), for the per-address room quota; never shown to clients.
 	Origin string `json:"-"`
+	// Stream is the RabbitMQ stream holding the room's history, as the
+	// store recorded it ("" in stores without streams); not part of the
+	// room's JSON.
+	Stream string `json:"-"`
 }
 
 // MessageType is the kind of a room message.
@@ -68,7 +72,9 @@ type Message struct {
 var (
 	ErrNotFound      = errors.New("room not found")
 	ErrDuplicateName = errors.New("a room with that name exists")
-	ErrInvalid       = errors.New("invalid room")
+	// ErrDuplicateID refuses a Spec.ID that names a room already.
+	ErrDuplicateID = errors.New("a room with that id exists")
+	ErrInvalid     = errors.New("invalid room")
 )
 
 // validID is the safe character set of room ids: they become routing keys
@@ -81,8 +87,9 @@ func ValidID(id string) bool { return validID.MatchString(id) }
 // Topic returns the broker destination a room's messages are published to.
 func Topic(roomID string) string { return "/topic/room." + roomID }
 
-// StreamName returns the name of a room's history stream in RabbitMQ: the
-// management UI shows rooms under this name.
+// StreamName returns the name rooms created before stream names carried
+// the room's name have for their history stream in RabbitMQ (see
+// Room.Stream for a room's actual stream).
 func StreamName(roomID string) string { return "room." + roomID }
 
 // Start says where a follower's delivery begins.
@@ -118,7 +125,7 @@ var Live = Start{After: -1}
 
 // Store keeps rooms and their messages.
 type Store interface {
-	// Create adds a room (ErrDuplicateName, ErrInvalid).
+	// Create adds a room (ErrDuplicateName, ErrDuplicateID, ErrInvalid).
 	Create(ctx context.Context, spec Spec) (Room, error)
 	// SetMembers replaces the member list of a private room and returns
 	// the room as changed (ErrNotFound; ErrInvalid for a public room or

@@ -23,6 +23,14 @@ type Context struct {
 	context.Context
 	// User is the authenticated user; SessionID the client session.
 	User, SessionID string
+	// Anonymous says User was generated (auth.mode none, CONNECT
+	// without a login): the client has not named itself.
+	Anonymous bool
+	// Remote is the client's address (host:port).
+	Remote string
+	// Original is the destination as the client wrote it: an alias
+	// (/pub/chat/message) differs from Destination.
+	Original string
 	// Destination is the canonical /app/... destination.
 	Destination string
 	// Vars holds the {variables} of the matched pattern; Dispatch sets it.
@@ -44,6 +52,13 @@ type Context struct {
 	// sender on /user/queue/errors, carrying the frame's receipt id, in
 	// place of the RECEIPT.
 	Later func() (finish func(error))
+	// Claim, set for SEND frames of sessions that follow rooms, makes
+	// name the session's presence name in roomID (see
+	// session.Options.ClientPresence): the room is told ENTER for name
+	// when that makes name present on this replica. It reports whether
+	// the session follows the room at all; it must not be called with
+	// locks held.
+	Claim func(roomID, name string) bool
 }
 
 // Handler handles one /app frame. A non-nil reply to a SUBSCRIBE is sent

@@ -65,17 +65,29 @@ func ErrorBody(destination string, err error) []byte {
 // a frame: the body also carries its receipt id as "receipt" (none when
 // receipt is empty).
 func ReceiptErrorBody(destination, receipt string, err error) []byte {
-	body := errorBody{Code: CodeInternal, Message: internalMessage, Destination: destination, Receipt: receipt}
-	var e *Error
-	switch {
-	case errors.As(err, &e) && e != nil && e.Code != "":
-		body.Code, body.Message = e.Code, e.Message
-	case errors.Is(err, ErrNoHandler):
-		body.Code, body.Message = CodeNotFound, "no handler for this destination"
-	}
+	body := errorBody{Destination: destination, Receipt: receipt}
+	body.Code, body.Message = Describe(err)
 	b, mErr := json.Marshal(body)
 	if mErr != nil { // unreachable: the struct holds only strings
 		return []byte(`{"code":"internal","message":"internal error"}`)
 	}
 	return b
+}
+
+// NoHandlerMessage is the message of ErrNoHandler as the sender sees it.
+const NoHandlerMessage = "no handler for this destination"
+
+// Describe returns the code and English message the sender of a frame
+// that failed with err sees: an *Error (even wrapped) with a code keeps
+// its code and message; ErrNoHandler becomes not_found; anything else
+// becomes code internal with a generic message.
+func Describe(err error) (code, message string) {
+	var e *Error
+	switch {
+	case errors.As(err, &e) && e != nil && e.Code != "":
+		return e.Code, e.Message
+	case errors.Is(err, ErrNoHandler):
+		return CodeNotFound, NoHandlerMessage
+	}
+	return CodeInternal, internalMessage
 }

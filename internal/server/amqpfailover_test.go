@@ -8,7 +8,6 @@ import (
 
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/rooms"
 )
 
 // TestReplicaWithDeadFirstAMQPAddress: a replica whose first listed AMQP
@@ -54,10 +53,8 @@ func TestReplicaWithDeadFirstAMQPAddress(t *testing.T) {
 	}
 	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
 		queues, err := rabbit.Queues()
-		for _, q := range queues {
-			if q.Name == rooms.StreamName(room) {
-				return false, err
-			}
+		if _, ok := rabbittest.RoomStream(queues, "/", room); ok {
+			return false, err
 		}
 		return err == nil, err
 	}); err != nil {

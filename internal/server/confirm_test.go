@@ -49,18 +49,28 @@ func amqpDo(t *testing.T, fn func(ch *amqp.Channel) error) {
 	}
 }
 
+// roomStream returns the name of the room's stream on the package's node.
+func roomStream(t *testing.T, room string) string {
+	t.Helper()
+	q, err := rabbit.RoomStreamName("/", room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 // setBinding unbinds a room's stream from amq.topic (bound false) or
 // binds it again. While unbound, what is published to the room's topic
 // is routed nowhere, yet RabbitMQ receipts it: a lost message, as when a
 // stream has no writer.
 func setBinding(t *testing.T, room string, bound bool) {
 	t.Helper()
-	q := rooms.StreamName(room)
+	q, key := roomStream(t, room), rooms.StreamName(room)
 	amqpDo(t, func(ch *amqp.Channel) error {
 		if bound {
-			return ch.QueueBind(q, q, "amq.topic", false, nil)
+			return ch.QueueBind(q, key, "amq.topic", false, nil)
 		}
-		return ch.QueueUnbind(q, q, "amq.topic", nil)
+		return ch.QueueUnbind(q, key, "amq.topic", nil)
 	})
 }
 
@@ -295,7 +305,7 @@ func TestDuplicateRecordsDeliveredOnce(t *testing.T) {
 
 	body, _ := json.Marshal(chat.ChatMessage{ID: "dup-" + unique(t), RoomID: room, Type: chat.Talk,
 		Sender: "ann", Message: "twice", SentAt: time.Now().UTC()})
-	q := rooms.StreamName(room)
+	q := roomStream(t, room)
 	amqpDo(t, func(ch *amqp.Channel) error {
 		for i := 0; i < 2; i++ {
 			if err := ch.Publish("", q, false, false, amqp.Publishing{ContentType: "application/json", Body: body}); err != nil {

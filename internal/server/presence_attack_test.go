@@ -85,10 +85,8 @@ func streamMessages(t *testing.T, room string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range qs {
-		if q.Name == "room."+room {
-			return q.Messages
-		}
+	if q, ok := rabbittest.RoomStream(qs, "/", room); ok {
+		return q.Messages
 	}
 	return 0
 }

@@ -128,14 +128,12 @@ func TestDeleteRoom(t *testing.T) {
 	}
 	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
 		qs, err := rabbit.Queues()
-		for _, q := range qs {
-			if q.Name == "room."+doomed {
-				return false, err
-			}
+		if _, ok := rabbittest.RoomStream(qs, "/", doomed); ok {
+			return false, err
 		}
 		return true, err
 	}); err != nil {
-		t.Fatalf("stream room.%s not deleted: %v", doomed, err)
+		t.Fatalf("stream of room %s not deleted: %v", doomed, err)
 	}
 	// the followers of the deleted room are told: on /user/queue/errors,
 	// the session going on, or else (STOMP cannot end a single

@@ -104,12 +104,14 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// a DISCONNECT's RECEIPT waits for the room messages still being
 	// confirmed
 	s.sessOpts.DisconnectWait = max(s.sessOpts.DisconnectWait, cfg.Rooms.Confirm.Timeout+time.Second)
-	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm}
+	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), s.store, nil)
+	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm,
+		Language: cfg.Rooms.SystemLanguage, Tutorial: s.setupTutorial(cfg)}
 	chat.Register(s.router, opts)
 	chat.RegisterDM(s.router, opts)
 	s.router.Handle("/app/rooms", s.roomList)
 	s.router.Handle("/app/rooms/{id}/members", s.roomMembers)
-	s.mux.Handle("/api/", httpapi.New(httpapi.Options{
+	apiOpts := httpapi.Options{
 		Store:           s.store,
 		Publisher:       s.relay,
 		Confirm:         s.confirm,
@@ -119,11 +121,22 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		RoomWait:        time.Second,
 		ValidUser:       auth.ValidUser,
 		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
-		Limiter:         roomlimit.New(roomLimits(cfg.Rooms.Create), s.store, nil),
+		Limiter:         s.limiter,
 		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
 		ListMaxBytes:    s.listMaxBytes(),
+		Replica:         s.replicaView,
 		Logger:          s.log.With("component", "httpapi"),
-	}))
+	}
+	s.mux.Handle("/api/", httpapi.New(apiOpts))
+	tutorial, patterns, err := httpapi.NewTutorial(apiOpts, tutorialRoutes(cfg.Tutorial.RESTAliases))
+	if err != nil {
+		return fmt.Errorf("tutorial.rest_aliases: %w", err)
+	}
+	for _, p := range patterns {
+		if err := mount(s.mux, p, tutorial); err != nil {
+			return fmt.Errorf("tutorial.rest_aliases: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -164,11 +177,14 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		Relay:     s.relay,
 		AMQPURLs:  urls,
 		Heartbeat: cfg.Broker.HeartBeat,
-		Start:     amqpStart,
-		MaxAge:    cfg.Rooms.History.MaxAge,
-		MaxBytes:  cfg.Rooms.History.MaxBytes,
-		Replicas:  cfg.Rooms.History.Replicas,
-		Buffer:    cfg.Rooms.History.Buffer,
+		// operators tell the replicas apart by it
+		ConnectionName: amqpConnectionName(cfg.ReplicaName()),
+		Start:          amqpStart,
+		MaxAge:         cfg.Rooms.History.MaxAge,
+		MaxBytes:       cfg.Rooms.History.MaxBytes,
+		Replicas:       cfg.Rooms.History.Replicas,
+		IDStreamNames:  !cfg.Rooms.History.NamedStreams,
+		Buffer:         cfg.Rooms.History.Buffer,
 		// registry events are confirmed like room messages
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
 		Logger:         log,
@@ -272,6 +288,7 @@ func (s *Server) announcePresence(roomID, user string, entered bool) {
 	}
 	body, err := json.Marshal(chat.ChatMessage{
 		ID: uuid.NewString(), RoomID: roomID, Type: typ, Sender: user, SentAt: time.Now().UTC(),
+		Message: chat.SystemText(typ, user, s.cfg.Rooms.SystemLanguage),
 	})
 	if err != nil {
 		return

@@ -20,6 +20,7 @@ import (
 	"chatrelay/internal/metrics"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/confirm"
@@ -45,11 +46,16 @@ type Server struct {
 	mux      *http.ServeMux
 
 	store       rooms.Store
+	limiter     *roomlimit.Limiter // room creation, on every route
 	confirm     *confirm.Confirmer // room messages until stored
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	onlineCount *roomlist.OnlineAnnouncer
 	presenceSub *relay.Client
+
+	// upstreams tracks the relay's STOMP connections to RabbitMQ (nil
+	// with the embedded broker)
+	upstreams *upstreams
 
 	ws            *transport.WebSocket
 	metrics       *metrics.Metrics
@@ -97,6 +103,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.broker = b
 		rcfg.Addresses = []string{"embedded"}
 		rcfg.Dial = b.Dial
+	} else {
+		s.upstreams = newUpstreams()
+		rcfg.Dial = s.upstreams.dial
 	}
 	s.relay = relay.New(rcfg)
 	s.metrics = metrics.New()
@@ -119,11 +128,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
 		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
 		BinaryFrames:     cfg.STOMP.WebSocketFrames == config.WebSocketFramesBinary,
+		DefaultLanguage:  cfg.STOMP.Language(),
 		DurableTopics:    cfg.Broker.Mode == config.BrokerRabbitMQ,
 		PreconnectBytes:  cfg.Limits.PreconnectBytes,
 		SendQueueBytes:   cfg.Limits.SendQueueBytes,
 		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
 		MaxTransactions:  cfg.Limits.MaxTransactions,
+		MaxTxBytes:       cfg.Limits.MaxTransactionBytes,
 		SendLimits: session.SendLimits{
 			Rate:           cfg.Limits.SendRate,
 			Burst:          cfg.Limits.SendBurst,

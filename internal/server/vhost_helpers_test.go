@@ -104,10 +104,8 @@ func hasStream(t testing.TB, vhost, id string) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range qs {
-		if q.Vhost == vhost && q.Name == "room."+id {
-			return true
-		}
+	if _, ok := rabbittest.RoomStream(qs, vhost, id); ok {
+		return true
 	}
 	return false
 }

@@ -2,14 +2,14 @@ package session
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"chatrelay/internal/destination"
+	"chatrelay/internal/i18n"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -46,7 +46,7 @@ func (o *Options) MaxReplyBytes() int {
 // /user/queue/errors and keeps its session (it did nothing wrong but ask).
 func (s *Session) subscribeApp(f *stomp.Frame, sub *subscription) error {
 	dest := sub.target.Destination
-	c := s.appContext(dest, f, true, nil)
+	c := s.appContext(sub.target, f, true, nil)
 	reply, err := s.opts.Router.Dispatch(c)
 	if err != nil {
 		s.userError(dest, err)
@@ -70,16 +70,16 @@ func (s *Session) reply(dest string, f *stomp.Frame) {
 	it := s.encoded(f)
 	if limit := s.opts.MaxReplyBytes(); it.size() > limit {
 		s.log(slog.LevelInfo, "app reply too large", "destination", dest, "bytes", it.size(), "limit", limit)
-		s.userError(dest, &router.Error{Code: CodeReplyTooLarge, Message: fmt.Sprintf(
-			"the answer is %d bytes, more than the %d one reply may take; ask for less (a smaller limit header)", it.size(), limit)})
+		s.userError(dest, &errorText{code: CodeReplyTooLarge, key: CodeReplyTooLarge + ".limit",
+			args: []string{"bytes", strconv.Itoa(it.size()), "limit", strconv.Itoa(limit)}})
 		return
 	}
 	if s.opts.Observer != nil {
 		it.at = time.Now()
 	}
 	if _, overflow := s.out.push(it); overflow {
-		s.userError(dest, &router.Error{Code: CodeReplyTooLarge, Message: fmt.Sprintf(
-			"the answer (%d bytes) does not fit in this connection's send queue now: read what is queued, then subscribe again", it.size())})
+		s.userError(dest, &errorText{code: CodeReplyTooLarge, key: CodeReplyTooLarge + ".queue",
+			args: []string{"bytes", strconv.Itoa(it.size())}})
 	}
 }
 
@@ -97,8 +97,11 @@ func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
 		s.owe(f)
 		track = &publishTracker{s: s, receipt: r, dest: target.Destination, pending: 1}
 	}
-	c := s.appContext(target.Destination, f, false, track)
+	c := s.appContext(target, f, false, track)
 	c.Later = func() func(error) { return s.later(target.Destination, track) }
+	if s.opts.Rooms != nil {
+		c.Claim = s.claim
+	}
 	if _, err := s.opts.Router.Dispatch(c); err != nil {
 		s.userError(target.Destination, err)
 	}
@@ -137,25 +140,31 @@ func (s *Session) later(dest string, track *publishTracker) func(error) {
 // session goes on. A client with no such subscription would never learn
 // it: it gets an ERROR with the receipt id, which ends the session.
 func (s *Session) receiptError(dest, receipt string, err error) {
-	var rerr *router.Error
-	if !errors.As(err, &rerr) {
+	if !userFacing(err) {
 		s.log(slog.LevelWarn, "handler failed", "destination", dest, "err", err)
 	}
-	body := router.ReceiptErrorBody(dest, receipt, err)
-	if s.toErrorsQueue(body, stomp.Header{Key: "receipt-id", Value: receipt}) {
+	p := s.describe(dest, err)
+	p.Receipt = receipt
+	if s.toErrorsQueue(p.encode(), stomp.Header{Key: "receipt-id", Value: receipt}) {
 		return
 	}
 	s.log(slog.LevelInfo, "frame failed with no /user/queue/errors subscription: ending the session", "destination", dest, "err", err)
-	s.out.close(errorFrame("frame failed", receipt, string(body)), CloseServerError, "frame failed", true)
+	// an ERROR's body stays in English (language.go)
+	p = describeIn(i18n.En, dest, err)
+	p.Receipt = receipt
+	s.out.close(errorFrame("frame failed", receipt, string(p.encode())), CloseServerError, "frame failed", true)
 }
 
 // appContext builds the handler's view of a frame.
-func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track *publishTracker) *router.Context {
+func (s *Session) appContext(target destination.Target, f *stomp.Frame, subscribe bool, track *publishTracker) *router.Context {
 	return &router.Context{
 		Context:     s.ctx,
 		User:        s.user,
+		Anonymous:   s.anonymous,
+		Remote:      s.remote,
 		SessionID:   s.id,
-		Destination: dest,
+		Destination: target.Destination,
+		Original:    target.Original,
 		Headers:     f.Headers,
 		Body:        f.Body,
 		Subscribe:   subscribe,
@@ -167,11 +176,10 @@ func (s *Session) appContext(dest string, f *stomp.Frame, subscribe bool, track 
 // /user/queue/errors, without ending the session. With no such
 // subscription the error is only logged, as Spring does.
 func (s *Session) userError(dest string, err error) {
-	var rerr *router.Error
-	if !errors.As(err, &rerr) {
+	if !userFacing(err) {
 		s.log(slog.LevelWarn, "handler failed", "destination", dest, "err", err)
 	}
-	if !s.toErrorsQueue(router.ErrorBody(dest, err)) {
+	if !s.toErrorsQueue(s.describe(dest, err).encode()) {
 		s.log(slog.LevelInfo, "handler error not delivered: no /user/queue/errors subscription", "destination", dest, "err", err)
 	}
 }

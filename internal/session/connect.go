@@ -27,6 +27,11 @@ func (s *Session) connect(f *stomp.Frame) error {
 	}
 	s.version.Store(int32(v))
 	s.dec.SetVersion(v)
+	lang, ok := f.Headers.Get("accept-language")
+	if !ok {
+		lang = f.Header("Accept-Language")
+	}
+	s.chooseLanguage(lang)
 	cx, cy := 0, 0
 	if hb, ok := f.Headers.Get("heart-beat"); ok && v != stomp.V10 {
 		if cx, cy, err = parseHeartBeat(hb); err != nil {
@@ -60,6 +65,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	}
 	user := id.User
 	s.user = user
+	s.anonymous = id.Anonymous
 	s.logUser.Store(&user)
 	if ok, ended := s.acquireUser(user); !ok {
 		if ended {

@@ -174,8 +174,13 @@ func (s *Session) send(f *stomp.Frame) error {
 	if err != nil {
 		return s.refuse(f, err)
 	}
-	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
-		return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+	if tx := f.Header("transaction"); tx != "" {
+		if !s.inTx(tx) {
+			return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+		}
+		if err := s.holdInTx(f, tx); err != nil {
+			return err
+		}
 	}
 	switch target.Kind {
 	case destination.App:
@@ -208,7 +213,7 @@ func (s *Session) ack(f *stomp.Frame) error {
 	} else if _, err := s.require(f, "message-id"); err != nil {
 		return err
 	}
-	if tx := f.Header("transaction"); tx != "" && !s.txs[tx] {
+	if tx := f.Header("transaction"); tx != "" && !s.inTx(tx) {
 		return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 	}
 	s.owe(f)
@@ -233,7 +238,7 @@ func (s *Session) transaction(f *stomp.Frame) error {
 	s.owe(f)
 	switch f.Command {
 	case stomp.BEGIN:
-		if s.txs[tx] {
+		if s.inTx(tx) {
 			return s.failFrame(f, "duplicate transaction", fmt.Sprintf("transaction %q is already open", tx), CloseProtocol)
 		}
 		if s.opts.MaxTransactions > 0 && len(s.txs) >= s.opts.MaxTransactions {
@@ -241,17 +246,23 @@ func (s *Session) transaction(f *stomp.Frame) error {
 			return s.failFrame(f, "too many transactions", fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions), ClosePolicy)
 		}
 		err = s.upstream.Begin(tx, receipt)
-		s.txs[tx] = true
+		s.txs[tx] = 0
 	default:
-		if !s.txs[tx] {
+		if !s.inTx(tx) {
 			return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
 		}
+		s.txBytes -= s.txs[tx]
 		delete(s.txs, tx)
 		if f.Command == stomp.COMMIT {
 			err = s.upstream.Commit(tx, receipt)
 		} else {
 			err = s.upstream.Abort(tx, receipt)
 		}
+	}
+	var refused *relay.RefusedError
+	if errors.As(err, &refused) {
+		// a SEND of the transaction, refused by the broker at COMMIT
+		return s.failFrame(f, refused.Reason, err.Error(), ClosePolicy)
 	}
 	if err != nil {
 		return s.failFrame(f, f.Command+" failed", err.Error(), CloseProtocol)
@@ -268,4 +279,28 @@ func (s *Session) refuse(f *stomp.Frame, err error) error {
 		return s.failFrame(f, refusalMessage(r), err.Error(), ClosePolicy)
 	}
 	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)
+}
+
+// inTx reports whether transaction tx is open.
+func (s *Session) inTx(tx string) bool {
+	_, ok := s.txs[tx]
+	return ok
+}
+
+// holdInTx counts SEND f against the bytes the session's open
+// transactions may hold until COMMIT (limits.max_transaction_bytes): the
+// relay, or the broker, keeps them till then.
+func (s *Session) holdInTx(f *stomp.Frame, tx string) error {
+	n := len(f.Body)
+	for _, h := range f.Headers {
+		n += len(h.Key) + len(h.Value) + 2
+	}
+	if max := s.opts.MaxTxBytes; max > 0 && s.txBytes+n > max {
+		s.opts.observer().LimitClosed(LimitMaxTxBytes)
+		return s.failFrame(f, "transaction too large",
+			fmt.Sprintf("open transactions may hold at most %d bytes of SENDs until COMMIT (limits.max_transaction_bytes)", max), ClosePolicy)
+	}
+	s.txs[tx] += n
+	s.txBytes += n
+	return nil
 }

@@ -35,6 +35,7 @@ const (
 	LimitConnsPerUser     = "max_connections_per_user"
 	LimitMaxSubscriptions = "max_subscriptions"
 	LimitMaxTransactions  = "max_transactions"
+	LimitMaxTxBytes       = "max_transaction_bytes"
 	LimitSendAbuse        = "send_abuse"
 )
 

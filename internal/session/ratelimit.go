@@ -1,14 +1,13 @@
 package session
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
 
@@ -165,31 +164,20 @@ func (s *Session) checkSubscribeRate(f *stomp.Frame, dest, id string) (bool, err
 		return false, s.rateAbuse(f)
 	}
 	l := s.opts.SendLimits
-	body, _ := json.Marshal(subscribeRefusal{
-		Code:         CodeRateLimited,
-		Message:      fmt.Sprintf("SUBSCRIBE refused, nothing was subscribed: more than %g SUBSCRIBEs per second (burst %d); subscribe again later", l.SubscribeRate, l.SubscribeBurst),
-		Destination:  dest,
-		Subscription: id,
-	})
-	s.toErrorsQueue(body)
+	p := s.describe(dest, &errorText{code: CodeRateLimited, key: CodeRateLimited + ".subscribe",
+		args: []string{"rate", formatRate(l.SubscribeRate), "burst", strconv.Itoa(l.SubscribeBurst)}})
+	p.Subscription = id
+	s.toErrorsQueue(p.encode())
 	return false, nil
 }
 
-// subscribeRefusal is the /user/queue/errors body for a SUBSCRIBE refused
-// by the rate limit: the router's error body plus the subscription id.
-type subscribeRefusal struct {
-	Code         string `json:"code"`
-	Message      string `json:"message"`
-	Destination  string `json:"destination"`
-	Subscription string `json:"subscription"`
-}
+// formatRate writes a rate as %g does.
+func formatRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
 
 // rateLimited tells the client that its SEND to dest was dropped, on each
 // of its /user/queue/errors subscriptions. Unlike userError it logs
 // nothing: an abuser must not be able to flood the log.
 func (s *Session) rateLimited(dest string, l SendLimits) {
-	s.toErrorsQueue(router.ErrorBody(dest, &router.Error{
-		Code:    CodeRateLimited,
-		Message: fmt.Sprintf("SEND dropped: more than %g SENDs per second (burst %d); slow down", l.Rate, l.Burst),
-	}))
+	s.toErrorsQueue(s.describe(dest, &errorText{code: CodeRateLimited, key: CodeRateLimited + ".send",
+		args: []string{"rate", formatRate(l.Rate), "burst", strconv.Itoa(l.Burst)}}).encode())
 }

@@ -2,10 +2,11 @@ package session
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"chatrelay/internal/i18n"
 	"chatrelay/internal/rooms"
 )
 
@@ -93,13 +94,13 @@ func (s *Session) endRoomSubscription(sub *subscription, at int64, err error) {
 		return
 	}
 	s.leaveRoom(sub)
-	message := fmt.Sprintf("room %s was deleted; the subscription has ended", sub.room)
+	e := &errorText{code: CodeSubscriptionEnded, key: CodeSubscriptionEnded + ".room_deleted", args: []string{"room", sub.room}}
 	if !errors.Is(err, rooms.ErrNotFound) {
-		message = fmt.Sprintf("room %s could not be followed again within %v (its messages could not be read from the broker); the subscription has ended: subscribe again with x-resume-after:%d to go on with no gap",
-			sub.room, refollowTimeout, at)
+		e = &errorText{code: CodeSubscriptionEnded, key: CodeSubscriptionEnded + ".refollow",
+			args: []string{"room", sub.room, "timeout", refollowTimeout.String(), "offset", strconv.FormatInt(at, 10)}}
 	}
 	s.log(slog.LevelWarn, "room subscription ended", "room", sub.room, "subscription", sub.id, "err", err)
-	if !s.subscriptionError(sub, CodeSubscriptionEnded, message) {
-		s.fail(nil, "room subscription ended", message, CloseServerError)
+	if !s.subscriptionError(sub, e) {
+		s.fail(nil, "room subscription ended", e.text(i18n.En), CloseServerError)
 	}
 }

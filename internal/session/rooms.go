@@ -71,7 +71,22 @@ func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
 // subscribeRoom follows a room through the store: replay (x-history,
 // x-resume-after) and live messages in the room's one order.
 func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string, h stomp.Headers) error {
-	room, ok := rooms.Await(s.ctx, s.opts.Rooms, roomID, roomWait)
+	room, ok := s.opts.Rooms.Get(roomID)
+	if !ok && s.mayCreateRoom(sub) {
+		var err error
+		if room, err = s.opts.CreateRoom(s.ctx, roomID, s.creator()); err != nil {
+			s.dropSub(sub.id)
+			if s.ctx.Err() != nil {
+				return ErrClosed
+			}
+			s.log(slog.LevelInfo, "room not created", "room", roomID, "err", err)
+			return s.failFrame(f, "room not created", fmt.Sprintf("%s: there is no room %s, and it could not be created: %v", sub.display, roomID, err), ClosePolicy)
+		}
+		ok = true
+	}
+	if !ok {
+		room, ok = rooms.Await(s.ctx, s.opts.Rooms, roomID, roomWait)
+	}
 	if !ok {
 		s.dropSub(sub.id)
 		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
@@ -97,11 +112,13 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 	}
 	// join before the subscription can be left, so Leave never
 	// precedes Join
-	if s.opts.Presence != nil && s.opts.Presence.Join(roomID, s.user) && s.opts.OnPresence != nil {
-		s.opts.OnPresence(roomID, s.user, true)
+	as, shown := s.presenceName(roomID)
+	if s.opts.Presence != nil && s.opts.Presence.Join(roomID, as) && shown && s.opts.OnPresence != nil {
+		s.opts.OnPresence(roomID, as, true)
 	}
 	s.subsMu.Lock()
 	sub.room, sub.stop, sub.private = roomID, stop, room.Private
+	sub.as, sub.shown = as, shown
 	s.subsMu.Unlock()
 	if s.ctx.Err() != nil {
 		// the session ended while Follow ran; finish may have missed it
@@ -125,8 +142,7 @@ func (s *Session) roomFailed(f *stomp.Frame, sub *subscription, roomID string, e
 		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
 	}
 	s.log(slog.LevelWarn, "room subscription failed", "room", roomID, "subscription", sub.id, "err", err)
-	s.subscriptionError(sub, CodeRoomUnavailable, fmt.Sprintf(
-		"SUBSCRIBE failed, nothing was subscribed: room %s is not available on this server right now (its messages could not be read from the broker in time; it may be restarting); subscribe again later", roomID))
+	s.subscriptionError(sub, &errorText{code: CodeRoomUnavailable, key: CodeRoomUnavailable, args: []string{"room", roomID}})
 	return nil
 }
 
@@ -174,7 +190,8 @@ func (s *Session) revokeRoom(sub *subscription) {
 		// to return: it runs on its own goroutine, which owns nothing
 		// and ends with it.
 		go s.leaveRoom(sub)
-		s.userError(sub.display, router.Forbidden("you are no longer a member of private room %s; its subscription %s has ended", sub.room, sub.id))
+		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: router.CodeForbidden + ".private_revoked",
+			args: []string{"room", sub.room, "subscription", sub.id}})
 	}
 }
 
@@ -194,15 +211,21 @@ func (s *Session) dropSubIf(sub *subscription) bool {
 // presence learns the user left.
 func (s *Session) leaveRoom(sub *subscription) {
 	s.subsMu.Lock()
-	stop, room := sub.stop, sub.room
+	stop := sub.stop
 	sub.stop = nil
 	s.subsMu.Unlock()
 	if stop == nil {
 		return
 	}
 	stop()
-	if s.opts.Presence != nil && s.opts.Presence.Leave(room, s.user) && s.opts.OnPresence != nil {
-		s.opts.OnPresence(room, s.user, false)
+	// the name is read under claimMu: a claim moving it finishes first
+	s.claimMu.Lock()
+	defer s.claimMu.Unlock()
+	s.subsMu.RLock()
+	room, as, shown := sub.room, sub.as, sub.shown
+	s.subsMu.RUnlock()
+	if s.opts.Presence != nil && s.opts.Presence.Leave(room, as) && shown && s.opts.OnPresence != nil {
+		s.opts.OnPresence(room, as, false)
 	}
 }
 

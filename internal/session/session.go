@@ -17,6 +17,7 @@ import (
 
 	"chatrelay/internal/auth"
 	"chatrelay/internal/destination"
+	"chatrelay/internal/i18n"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
@@ -77,6 +78,9 @@ type Options struct {
 	SendQueueBytes   int
 	MaxSubscriptions int
 	MaxTransactions  int
+	// MaxTxBytes bounds the SENDs (body and headers) held in the
+	// session's open transactions until COMMIT or ABORT; 0: unbounded.
+	MaxTxBytes int
 	// SendLimits bound each session's SEND rate; the zero value means
 	// unlimited.
 	SendLimits SendLimits
@@ -100,6 +104,22 @@ type Options struct {
 	MaxHistory int
 	Presence   Presence
 	OnPresence func(roomID, user string, entered bool)
+
+	// DefaultLanguage is the language of sessions whose CONNECT and
+	// handshake name no supported one (stomp.default_language); ""
+	// means i18n.Default.
+	DefaultLanguage i18n.Lang
+
+	// ClientPresence makes a client's own ENTER its presence
+	// announcement (Spring-tutorial compatibility, see claim.go): a
+	// session whose user was generated (auth.Identity.Anonymous) is not
+	// announced when it subscribes to a room, only once its ENTER names
+	// it (router.Context.Claim).
+	ClientPresence bool
+	// CreateRoom, when set, creates the room an aliased room SUBSCRIBE
+	// (/sub/chat/room/{id}) names when no room has that id; nil refuses
+	// it as "room not found".
+	CreateRoom rooms.CreateByID
 }
 
 // Handshake is what the transport learned from the WebSocket handshake
@@ -111,6 +131,9 @@ type Handshake struct {
 	// Transport names the transport ("ws", "sockjs") for metrics and
 	// logs; "" is logged and counted as is.
 	Transport string
+	// AcceptLanguage is the handshake's Accept-Language header, ""
+	// when none (language.go).
+	AcceptLanguage string
 }
 
 // Session is one client connection's STOMP state. Receive is called by the
@@ -120,8 +143,9 @@ type Session struct {
 	conn      Conn
 	id        string
 	remote    string
-	transport string                 // the Handshake's Transport
-	logUser   atomic.Pointer[string] // the user, for logs: set once at CONNECT, read by every goroutine
+	transport string                    // the Handshake's Transport
+	logUser   atomic.Pointer[string]    // the user, for logs: set once at CONNECT, read by every goroutine
+	lang      atomic.Pointer[i18n.Lang] // set once at CONNECT, read by every goroutine (language.go)
 	dec       *stomp.Decoder
 	out       *outQueue
 	batching  bool // conn is a Batcher that accepts several frames per message
@@ -131,8 +155,10 @@ type Session struct {
 	version    atomic.Int32 // stomp.Version; set by the reader at CONNECT, read by producers
 	subproto   stomp.Version
 	user       string
-	handshake  Handshake // cleared once CONNECT has used it
-	txs        map[string]bool
+	anonymous  bool           // user was generated (auth.Identity.Anonymous)
+	handshake  Handshake      // cleared once CONNECT has used it
+	txs        map[string]int // open transactions: bytes of SENDs held
+	txBytes    int            // their sum
 	recvEvery  time.Duration
 	preconnect int          // bytes received before CONNECT
 	sendLimit  *sendLimiter // nil when SENDs are unlimited
@@ -152,6 +178,11 @@ type Session struct {
 
 	subsMu sync.RWMutex
 	subs   map[string]*subscription // by client subscription id
+	// claimMu orders a claim (claim.go) and the leaving of a room
+	// subscription: each reads a subscription's presence name and moves
+	// its presence count as one step. OnPresence runs under it: it must
+	// not block nor call into the session (the announcer's Change).
+	claimMu sync.Mutex
 
 	ctx        context.Context // cancelled when the session ends
 	cancel     context.CancelFunc
@@ -176,6 +207,10 @@ type subscription struct {
 	room    string
 	stop    func()
 	private bool // the room was private when subscribed: re-check access
+	// as is the name the subscription counts under in presence, shown
+	// whether the room was told of it (see claim.go)
+	as    string
+	shown bool
 	// durable: a durable topic subscription (durable.go), whose queue an
 	// UNSUBSCRIBE with durable:true deletes
 	durable bool
@@ -195,7 +230,7 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		dec:       stomp.NewDecoder(opts.Limits),
 		subproto:  subprotocol,
 		handshake: hs,
-		txs:       map[string]bool{},
+		txs:       map[string]int{},
 		subs:      map[string]*subscription{},
 		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
 		done:      make(chan struct{}),

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"encoding/json"
 	"log/slog"
 
 	"chatrelay/internal/destination"
@@ -47,26 +46,22 @@ func (s *Session) subscriptionEnded(id string, f *stomp.Frame) {
 	}
 	delete(s.subs, id)
 	s.subsMu.Unlock()
-	code, message := CodeSubscriptionEnded, "the subscription has ended: the broker cancelled it, as it does when the queue under it is deleted"
+	e := &errorText{code: CodeSubscriptionEnded, key: CodeSubscriptionEnded}
 	if f.Header("message") == relay.MsgSubscribeRefused {
-		code, message = CodeSubscribeRefused, "SUBSCRIBE refused, nothing was subscribed: "+string(f.Body)
+		e = &errorText{code: CodeSubscribeRefused, key: CodeSubscribeRefused + ".broker", args: []string{"reason", string(f.Body)}}
 	}
-	s.log(slog.LevelWarn, "subscription ended by the broker", "destination", sub.display, "subscription", id, "code", code, "detail", string(f.Body))
-	s.subscriptionError(sub, code, message)
+	s.log(slog.LevelWarn, "subscription ended by the broker", "destination", sub.display, "subscription", id, "code", e.code, "detail", string(f.Body))
+	s.subscriptionError(sub, e)
 }
 
 // subscriptionError tells the client on its /user/queue/errors
 // subscriptions that subscription sub failed or ended, and reports
 // whether it has any.
-func (s *Session) subscriptionError(sub *subscription, code, message string) bool {
-	body, _ := json.Marshal(subscribeRefusal{
-		Code:         code,
-		Message:      message,
-		Destination:  sub.display,
-		Subscription: sub.id,
-	})
-	if !s.toErrorsQueue(body) {
-		s.log(slog.LevelInfo, "subscription error not delivered: no /user/queue/errors subscription", "destination", sub.display, "subscription", sub.id, "code", code)
+func (s *Session) subscriptionError(sub *subscription, e *errorText) bool {
+	p := s.describe(sub.display, e)
+	p.Subscription = sub.id
+	if !s.toErrorsQueue(p.encode()) {
+		s.log(slog.LevelInfo, "subscription error not delivered: no /user/queue/errors subscription", "destination", sub.display, "subscription", sub.id, "code", e.code)
 		return false
 	}
 	return true

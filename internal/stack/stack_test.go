@@ -60,7 +60,11 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	}
 
 	// the broker objects are the relay user's, in its vhost
-	checkBrokerObjects(t, n, u, room, queueName)
+	stream, err := n.RoomStreamName(u.VHost, room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBrokerObjects(t, n, u, stream, queueName)
 
 	// deleting the room deletes its stream
 	if code := doJSON(t, http.MethodDelete, a.HTTP()+"/api/rooms/"+room, cfg.HTTP.APIKey, nil, nil); code != http.StatusNoContent {
@@ -68,18 +72,18 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	}
 	err = rabbittest.WaitFor(10*time.Second, func() (bool, error) {
 		var q struct{ Name string }
-		err := n.MgmtGet("/api/queues/"+url.PathEscape(u.VHost)+"/room."+room, &q)
+		err := n.MgmtGet("/api/queues/"+url.PathEscape(u.VHost)+"/"+url.PathEscape(stream), &q)
 		return err != nil && strings.Contains(err.Error(), "404"), nil
 	})
 	if err != nil {
-		t.Fatalf("stream room.%s still exists after DELETE: %v", room, err)
+		t.Fatalf("stream %s still exists after DELETE: %v", stream, err)
 	}
 }
 
 // checkBrokerObjects checks, through the management API, that the room's
-// stream, the registry stream and the client queue exist in the relay's
+// stream (named stream), the registry stream and the client queue exist in the relay's
 // vhost and that the replicas' connections use the relay user.
-func checkBrokerObjects(t *testing.T, n *rabbittest.Node, u brokerUser, room, queueName string) {
+func checkBrokerObjects(t *testing.T, n *rabbittest.Node, u brokerUser, stream, queueName string) {
 	t.Helper()
 	queues, err := n.Queues()
 	if err != nil {
@@ -91,7 +95,7 @@ func checkBrokerObjects(t *testing.T, n *rabbittest.Node, u brokerUser, room, qu
 			types[q.Name] = q.Type
 		}
 	}
-	for name, typ := range map[string]string{"room." + room: "stream", "chatrelay.rooms": "stream", queueName: "classic"} {
+	for name, typ := range map[string]string{stream: "stream", "chatrelay.rooms": "stream", queueName: "classic"} {
 		if types[name] != typ {
 			t.Errorf("queue %s in vhost %s: type %q, want %q", name, u.VHost, types[name], typ)
 		}

@@ -3,6 +3,7 @@ package transport
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/gorilla/websocket"
@@ -69,6 +70,22 @@ func (c *connLimiter) count() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.total
+}
+
+// maxAcceptLanguage bounds the Accept-Language a session keeps: a longer
+// header is cut (the entries that matter come first) rather than held
+// for the whole session.
+const maxAcceptLanguage = 256
+
+// acceptLanguage returns the request's Accept-Language header lines,
+// joined as one list and cut at maxAcceptLanguage bytes, for the
+// session's language (session.Handshake.AcceptLanguage).
+func acceptLanguage(r *http.Request) string {
+	v := strings.Join(r.Header.Values("Accept-Language"), ",")
+	if len(v) > maxAcceptLanguage {
+		v = v[:maxAcceptLanguage]
+	}
+	return v
 }
 
 // offersSubprotocol reports whether the handshake offers one of the STOMP

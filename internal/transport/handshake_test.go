@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,23 @@ func TestSubprotocol(t *testing.T) {
 		if got := offersSubprotocol(r); got != want {
 			t.Errorf("offer %q: %v, want %v", offer, got, want)
 		}
+	}
+}
+
+// TestAcceptLanguage: every Accept-Language line of the handshake counts,
+// joined as one list, and a huge header is cut, not kept whole.
+func TestAcceptLanguage(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "/ws", nil)
+	if got := acceptLanguage(r); got != "" {
+		t.Fatalf("no header: %q", got)
+	}
+	r.Header.Add("Accept-Language", "fr;q=0.9")
+	r.Header.Add("Accept-Language", "ko-KR")
+	if got := acceptLanguage(r); got != "fr;q=0.9,ko-KR" {
+		t.Fatalf("two lines: %q", got)
+	}
+	r.Header.Set("Accept-Language", strings.Repeat("en-US,", 1000))
+	if got := acceptLanguage(r); len(got) != maxAcceptLanguage {
+		t.Fatalf("huge header kept as %d bytes, want %d", len(got), maxAcceptLanguage)
 	}
 }

@@ -257,7 +257,7 @@ func (h *SockJS) serve(ss sockjs.Session) {
 	}
 	closing := h.register(ss.ID(), c, !ws)
 	defer h.unregister(ss.ID(), c, !ws)
-	s := h.newSession(c, req.RemoteAddr, stomp.V12, session.Handshake{Token: h.tokens.token(req), Transport: TransportSockJS})
+	s := h.newSession(c, req.RemoteAddr, stomp.V12, session.Handshake{Token: h.tokens.token(req), Transport: TransportSockJS, AcceptLanguage: acceptLanguage(req)})
 	c.sess.Store(s)
 	if closing {
 		s.Shutdown()

@@ -169,7 +169,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, slot: sl,
 		in: newInputWaiter(ws.UnderlyingConn(), hb.br)}
-	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket})
+	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket, AcceptLanguage: acceptLanguage(r)})
 	go c.readNext()
 }
 

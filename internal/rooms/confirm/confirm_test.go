@@ -152,11 +152,14 @@ func binding(t *testing.T, room string, bound bool) {
 		t.Fatal(err)
 	}
 	defer ch.Close()
-	q := rooms.StreamName(room)
-	if bound {
-		err = ch.QueueBind(q, q, "amq.topic", false, nil)
+	q, err := node.RoomStreamName("/", room)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key := rooms.StreamName(room); bound {
+		err = ch.QueueBind(q, key, "amq.topic", false, nil)
 	} else {
-		err = ch.QueueUnbind(q, q, "amq.topic", nil)
+		err = ch.QueueUnbind(q, key, "amq.topic", nil)
 	}
 	if err != nil {
 		t.Fatal(err)

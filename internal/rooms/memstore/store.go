@@ -82,6 +82,10 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	}
 	room.CreatedAt = s.opts.Now().UTC()
 	s.mu.Lock()
+	if _, taken := s.rooms[room.ID]; taken {
+		s.mu.Unlock()
+		return rooms.Room{}, rooms.ErrDuplicateID
+	}
 	if s.hasName(room.Name) {
 		s.mu.Unlock()
 		return rooms.Room{}, rooms.ErrDuplicateName

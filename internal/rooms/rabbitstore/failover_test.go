@@ -127,7 +127,7 @@ func TestRoomsWithDeadFirstAMQPAddress(t *testing.T) {
 		t.Fatalf("AMQP connection at %q, want %q", got, n.AMQPAddr())
 	}
 	room := roomWith(t, a, 3)
-	if ok, err := streamExists(n, rooms.StreamName(room.ID)); !ok || err != nil {
+	if ok, err := streamExists(n, room.Stream); !ok || err != nil {
 		t.Fatalf("no stream for the room: %v", err)
 	}
 	followSynced(t, a, room, 4)
@@ -136,7 +136,7 @@ func TestRoomsWithDeadFirstAMQPAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
-		ok, err := streamExists(n, rooms.StreamName(room.ID))
+		ok, err := streamExists(n, room.Stream)
 		return !ok, err
 	}); err != nil {
 		t.Fatalf("the stream outlived its room: %v", err)

@@ -11,13 +11,19 @@ import (
 )
 
 // Create declares the room's stream, then publishes its created event and
-// returns once this replica applied it. A name taken in the local view
-// fails at once; a name another replica took first in stream order fails
-// when the event is applied, and the stream is deleted again.
+// returns once this replica applied it. A name or id taken in the local
+// view fails at once; a name another replica took first in stream order
+// fails when the event is applied, and the stream is deleted again. An id
+// another replica took first (a Spec.ID created through two replicas at
+// once) fails with ErrDuplicateID and leaves the stream, which is that
+// room's.
 func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
 	room, ok := rooms.NewRoom(spec)
 	if !ok {
 		return rooms.Room{}, rooms.ErrInvalid
+	}
+	if _, ok := s.reg.get(room.ID); ok {
+		return rooms.Room{}, rooms.ErrDuplicateID
 	}
 	if s.reg.has(room.Name) {
 		return rooms.Room{}, rooms.ErrDuplicateName
@@ -25,10 +31,16 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	now := s.opts.Now().UTC()
 	room.CreatedAt = now
 	queue := rooms.StreamName(room.ID)
-	if err := s.amqp.declareStream(queue, streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas), queue); err != nil {
+	if !s.opts.IDStreamNames {
+		queue = streamFor(room)
+	}
+	args := streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas)
+	args[roomNameArg], args[roomIDArg] = room.Name, room.ID
+	// bound with the topic's routing key, whatever the stream's name
+	if err := s.amqp.declareStream(queue, args, rooms.StreamName(room.ID)); err != nil {
 		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
 	}
-	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin})
+	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin, Stream: queue})
 	switch {
 	case err == nil:
 		if applied, ok := s.reg.get(room.ID); ok {
@@ -42,7 +54,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 		}
 	}
 	// other errors (a timeout) leave the stream: the event may still
-	// be applied
+	// be applied; ErrDuplicateID leaves it to the room that has the id
 	return rooms.Room{}, err
 }
 
@@ -68,7 +80,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		t.Stop()
 	}
-	if err := s.amqp.deleteStream(rooms.StreamName(id)); err != nil {
+	if err := s.amqp.deleteStream(streamOf(room)); err != nil {
 		return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
 	}
 	return nil

@@ -34,6 +34,10 @@ type event struct {
 	// Origin is the created room's Origin (rooms.Room does not encode
 	// it: its JSON is what clients see).
 	Origin string `json:"origin,omitempty"`
+	// Stream is the created room's stream; events written before
+	// stream names carried the room's name have none (the room's
+	// stream is then rooms.StreamName).
+	Stream string `json:"stream,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -159,14 +163,18 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 	id := ev.Room.ID
 	switch ev.Event {
 	case eventCreated:
-		if !rooms.ValidID(id) {
+		if !rooms.ValidID(id) || ev.Stream != "" && !validStream(id, ev.Stream) {
 			return rooms.ErrInvalid
 		}
-		if _, ok := v.rooms[id]; ok || v.nameTaken(ev.Room.Name) {
+		if _, ok := v.rooms[id]; ok {
+			return rooms.ErrDuplicateID
+		}
+		if v.nameTaken(ev.Room.Name) {
 			return rooms.ErrDuplicateName
 		}
 		room := ev.Room
 		room.Seq, room.Origin = offset+1, ev.Origin
+		room.Stream = streamOf(rooms.Room{ID: id, Stream: ev.Stream})
 		v.rooms[id] = room
 		v.names[foldName(room.Name)] = id
 		v.order = append(v.order, id)

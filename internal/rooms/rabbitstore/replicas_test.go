@@ -38,7 +38,7 @@ func TestReplicasSetsInitialClusterSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := queueArgs(t, n, rooms.StreamName(room.ID))
+	args := queueArgs(t, n, room.Stream)
 	// JSON numbers decode as float64
 	if got, ok := args["x-initial-cluster-size"].(float64); !ok || got != 1 {
 		t.Fatalf("room stream arguments %v, want x-initial-cluster-size 1", args)
@@ -54,7 +54,7 @@ func TestReplicasSetsInitialClusterSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if args := queueArgs(t, n, rooms.StreamName(room.ID)); args["x-initial-cluster-size"] != nil {
+	if args := queueArgs(t, n, room.Stream); args["x-initial-cluster-size"] != nil {
 		t.Fatalf("Replicas 0 gave the room stream %v", args)
 	}
 }
@@ -75,7 +75,7 @@ func TestReplicasOnCluster(t *testing.T) {
 		// the declare: wait until they show a leader and every member
 		// online
 		err = rabbittest.WaitFor(30*time.Second, func() (bool, error) {
-			r, err = c.QueueReplicas("/", rooms.StreamName(room.ID))
+			r, err = c.QueueReplicas("/", room.Stream)
 			return err == nil && r.Leader != nil && len(r.Members) > 0 && len(r.Online) == len(r.Members), err
 		})
 		if err != nil {

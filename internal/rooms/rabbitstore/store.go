@@ -10,9 +10,13 @@
 // wins everywhere. Create and Delete publish an event and return once
 // this replica applied it.
 //
-// Each room has the stream room.<id>, declared over AMQP with the
-// configured retention and bound to amq.topic with routing key room.<id>,
-// so that what is published to /topic/room.<id> lands in it. Following and
+// Each room has a stream, declared over AMQP with the configured
+// retention and bound to amq.topic with routing key room.<id>, so that
+// what is published to /topic/room.<id> lands in it. The stream is named
+// room.<slug>.<id> after the room's name, with the exact name among its
+// arguments, and its created event records that name; rooms whose event
+// records none (created by earlier versions) keep room.<id>
+// (streamname.go). Following and
 // history go through one feed per room per replica (package feed): a
 // stream subscription from the stream's last chunk that syncs on a marker
 // it publishes itself, a ring of the newest messages, and range reads
@@ -76,6 +80,11 @@ type Options struct {
 	// many cluster nodes hold each one. 0: RabbitMQ's default, every
 	// cluster member at declare time. Streams that exist keep theirs.
 	Replicas int
+	// IDStreamNames names new room streams room.<id>, as versions
+	// before named streams did (streamname.go), instead of
+	// room.<slug>.<id>; their arguments carry the room's name either
+	// way.
+	IDStreamNames bool
 	// Buffer is how many of a room's newest messages a feed keeps
 	// (default feed.DefaultBuffer).
 	Buffer int

@@ -41,8 +41,8 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == rooms.StreamName(room.ID) }) {
-		t.Fatalf("no stream %s", rooms.StreamName(room.ID))
+	if !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == room.Stream }) {
+		t.Fatalf("no stream %s", room.Stream)
 	}
 	if err := b.s.Delete(testCtx(t), room.ID); err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "the stream's deletion", func() bool {
 		queues, err := n.Queues()
-		return err == nil && !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == rooms.StreamName(room.ID) })
+		return err == nil && !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == room.Stream })
 	})
 	if _, err := a.s.Follow(testCtx(t), room.ID, rooms.Live, func(rooms.Message, []byte) {}); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("follow a deleted room: %v", err)

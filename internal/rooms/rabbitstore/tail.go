@@ -191,7 +191,7 @@ type roomSource struct {
 
 // Tail starts a tail at the room stream's last chunk.
 func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
-	queue := rooms.StreamName(src.room)
+	queue := src.stream()
 	mark := func(ctx context.Context, nonce string) error {
 		return src.s.amqp.publishMarker(ctx, queue, nonce)
 	}
@@ -206,5 +206,14 @@ func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
 func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(feed.Record)) error {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	return readRange(ctx, src.s.opts.Relay, rooms.StreamName(src.room), from, to, fn)
+	return readRange(ctx, src.s.opts.Relay, src.stream(), from, to, fn)
+}
+
+// stream returns the room's stream name, as the registry recorded it.
+func (src *roomSource) stream() string {
+	room, ok := src.s.reg.get(src.room)
+	if !ok {
+		room = rooms.Room{ID: src.room} // gone: its reads fail as they would
+	}
+	return streamOf(room)
 }
