@@ -24,6 +24,18 @@
 // falls back to SockJS (/ws-stomp) by itself; the replicas' sessions then
 // carry the transport label sockjs and the pages open no WebSocket.
 //
+// TestBrowserKorean is the web page's acceptance test, on the same
+// topology: two Chromium profiles in the Korean locale as 철수 and 영희
+// (test/js/korean.mjs) create 채팅방 (the second creation's 409 offers to
+// join), have a 3,000-character message refused and kept in the input and
+// a 1,300-character one delivered, exchange a private message, reload (the
+// session comes back from localStorage), and live through RabbitMQ being
+// stopped and started: the message typed meanwhile shows as sending, then
+// arrives once, and the banners clear. Screenshots at 1280 and 390 px, in
+// Korean and English, go to CHATRELAY_E2E_ARTIFACTS/korean (or a temporary
+// directory, logged) and are checked for sideways scrolling, covered
+// controls and strings not from the page's catalogue (test/js/pagecheck.mjs).
+//
 // Every process the test starts (the replicas, nginx and its workers, node
 // and Chromium) is ended when the test ends, and the whole test is bounded
 // by three minutes.

@@ -84,6 +84,14 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		s.announcer.Start(context.Background())
 		s.sessOpts.OnPresence = s.announcer.Change
 	}
+	// every listed room's online count, live on /topic/rooms
+	s.onlineCount = roomlist.NewOnlineAnnouncer(roomlist.OnlineOptions{
+		Rooms:    s.store,
+		Online:   s.presence.Online,
+		Publish:  s.announceOnline,
+		Interval: cfg.Rooms.Presence.Interval,
+	})
+	s.onlineCount.Start()
 	s.confirm = confirm.New(confirm.Options{
 		Rooms:          s.store,
 		Publisher:      s.relay,
@@ -288,6 +296,14 @@ func (s *Server) announcePresence(roomID, user string, entered bool) {
 	h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
 	if err := s.relay.Publish(rooms.Topic(roomID), h, body, nil); err != nil {
 		s.log.Warn("presence message not published", "room", roomID, "err", err)
+	}
+}
+
+// announceOnline publishes an online-count event on /topic/rooms.
+func (s *Server) announceOnline(body []byte) {
+	h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+	if err := s.relay.Publish(RoomsTopic, h, body, nil); err != nil {
+		s.log.Debug("online counts not published", "err", err)
 	}
 }
 

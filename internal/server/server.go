@@ -21,6 +21,7 @@ import (
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/roomlimit"
+	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/router"
@@ -49,6 +50,7 @@ type Server struct {
 	confirm     *confirm.Confirmer // room messages until stored
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
+	onlineCount *roomlist.OnlineAnnouncer
 	presenceSub *relay.Client
 
 	// upstreams tracks the relay's STOMP connections to RabbitMQ (nil
@@ -167,7 +169,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.mux.Handle("GET /ws", ws)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("/", web.Handler()) // "GET /" would conflict with the method-less "/api/"
+	// "GET /" would conflict with the method-less "/api/"
+	s.mux.Handle("/", web.HandlerWith(web.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes}))
 	s.http = newHTTPServer(cfg.HTTP, ws, s.mux)
 	s.http.RegisterOnShutdown(sockJS.Shutdown) // its streaming requests would hold Shutdown
 	s.relay.Start()
@@ -264,6 +267,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.announcer != nil {
 		s.announcer.Close() // publishes the LEAVEs held in their grace
 	}
+	s.onlineCount.Close()
 	_ = s.presence.Close()
 	s.presenceSub.Close()
 	// room messages the sessions sent are still published until seen

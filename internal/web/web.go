@@ -14,13 +14,17 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
 	"strings"
 	"sync"
 	"time"
+
+	"chatrelay/internal/rooms"
 )
 
 // static holds the page and its vendored libraries.
@@ -57,9 +61,25 @@ type asset struct {
 	etag        string
 }
 
-// handler serves the embedded assets by exact path.
+// handler serves the embedded assets by exact path, and config.json.
 type handler struct {
 	assets map[string]*asset // by slash path without the leading slash
+}
+
+// Options are the server settings the page needs to know.
+type Options struct {
+	// MaxMessageBytes is the server's limit on a message's text in UTF-8
+	// bytes (rooms.max_message_bytes); the page counts against it.
+	MaxMessageBytes int
+}
+
+// pageConfig is config.json: the settings of Options the page reads at
+// start, plus the server's name bounds.
+type pageConfig struct {
+	MaxMessageBytes  int `json:"maxMessageBytes"`
+	MaxRoomNameLen   int `json:"maxRoomNameLen"`
+	MaxRoomNameBytes int `json:"maxRoomNameBytes"`
+	MaxUserNameLen   int `json:"maxUserNameLen"`
 }
 
 // loadAssets reads every embedded file once.
@@ -111,8 +131,34 @@ func contentType(name string) string {
 // a file is 404. Other methods on a file get 405 with Allow, so the
 // handler can be mounted at the catch-all pattern "/".
 func Handler() http.Handler {
-	return &handler{assets: loadAssets()}
+	return HandlerWith(Options{})
 }
+
+// HandlerWith is Handler that also serves /config.json with opts (a zero
+// MaxMessageBytes means the default, 4096): the page counts message bytes
+// and checks names against what this server accepts.
+func HandlerWith(opts Options) http.Handler {
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	cfg, _ := json.Marshal(pageConfig{ // plain data: cannot fail
+		MaxMessageBytes:  opts.MaxMessageBytes,
+		MaxRoomNameLen:   rooms.MaxNameLen,
+		MaxRoomNameBytes: rooms.MaxNameBytes,
+		MaxUserNameLen:   MaxUserNameLen,
+	})
+	sum := sha256.Sum256(cfg)
+	assets := maps.Clone(loadAssets())
+	assets["config.json"] = &asset{data: cfg, contentType: contentTypes[".json"], etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	return &handler{assets: assets}
+}
+
+// DefaultMaxMessageBytes is the server's default rooms.max_message_bytes.
+const DefaultMaxMessageBytes = 4096
+
+// MaxUserNameLen is the longest user name auth.ValidUser accepts, in
+// characters.
+const MaxUserNameLen = 64
 
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -1,17 +1,25 @@
-// chatrelay web chat. Plain ES2020, no build step, no framework: it uses the
-// globals StompJs (vendor/stomp.umd.min.js) and SockJS (vendor/sockjs.min.js).
+// chatrelay web chat: the state, the connection, rooms and the wiring.
+// Plain ES2020, no build step, no framework: it uses the globals StompJs
+// (vendor/stomp.umd.min.js), SockJS (vendor/sockjs.min.js), and the page's
+// own i18n.js (strings), names.js (the server's name rules), store.js (what
+// survives a reload), render.js (how messages look), view.js (what is
+// shown) and send.js (messages, private messages and rooms sent).
 // index.html lists the element ids. Everything the server sends is shown
 // with textContent, never parsed as HTML.
 "use strict";
 
 (() => {
+  const { t, apply, setLang, lang, onChange } = globalThis.chatrelayI18n;
+  const names = globalThis.chatrelayNames;
+  const store = globalThis.chatrelayStore;
+  const R = globalThis.chatrelayRender;
+
   const HISTORY = 50; // x-history when joining a room
-  const MEMBERS_EVERY_MS = 3000; // GET /api/rooms/{id}/members poll
   const ROOM_PAGE = 100; // rooms per /app/rooms page (the server's most)
   const ROOM_PAGES = 50; // pages of the room list followed at most
   const RECONNECT_DELAY_MS = 2000; // stompjs reconnectDelay
+  const RESUBSCRIBE_MS = 2000; // after a room subscription failed or ended
   const KEEP_MESSAGES = 500; // messages kept in memory per joined room
-  const USER_RE = /^[A-Za-z0-9._@+~-]{1,64}$/; // the server's user name charset
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
@@ -21,97 +29,59 @@
     user: "", // the login we connect with
     me: "", // the user name the server confirmed
     everConnected: false, // tells "connecting" from "reconnecting"
+    status: "disconnected",
+    maxBytes: 4096, // rooms.max_message_bytes, from /config.json
     rooms: new Map(), // id → room {id, name, createdAt, createdBy, online}
     roomsLoaded: false, // the /app/rooms answer arrived on this connection
     pendingRoomEvents: [], // /topic/rooms events that came before it
-    joined: new Map(), // id → {sub, lastOffset, messages, unread}
+    joined: new Map(), // id → {sub, ready, lastOffset, messages, unread}
     current: "", // id of the room shown
-    dmIds: new Set(), // private message ids shown
+    dms: [], // private messages shown
+    dmIds: new Set(),
+    pending: [], // messages not yet confirmed: {key, kind room|dm, roomId, to, text, state, receipt}
+    banner: null, // {source, key, params, action, roomId} shown in #error-banner
     membersSeq: 0, // drops out-of-order member answers
-    membersTimer: 0,
+    membersRetries: 0, // asks again for the room shown (view.js)
+    seq: 0, // receipt and pending key counter
   };
 
-  // ---- small helpers ----
+  const connected = () => state.client !== null && state.client.connected;
+  const nextKey = (p) => `${p}-${Date.now().toString(36)}-${++state.seq}`;
 
-  function el(tag, className, text) {
-    const e = document.createElement(tag);
-    if (className) e.className = className;
-    if (text !== undefined) e.textContent = text;
-    return e;
+  // the page's parts share app: view.js (what is shown) and send.js (what
+  // is sent) add their functions to it, and call this file's through it
+  const app = { state, $, params, connected, nextKey, persist, parseBody, joinRoom, KEEP_MESSAGES };
+  globalThis.chatrelayView(app);
+  globalThis.chatrelaySend(app);
+  const { setStatus, showError, clearError, updateControls } = app;
+  const { renderAll, renderRooms, showRoom, renderMessages, appendMessage, renderDMs, updateByteCount } = app;
+  const { refreshMembersSoon } = app;
+  const { loadConfig, checkLength, sendMessage, flushPending, retry, sendDM, onDirectMessage, createRoom, onSendError } = app;
+
+  // ---- persistence ----
+
+  function persist() {
+    if (state.user) store.save(state.user, state);
   }
 
-  function formatTime(iso) {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return "";
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-  }
-
-  function connected() {
-    return state.client !== null && state.client.connected;
-  }
-
-  // ---- status and errors ----
-
-  function setStatus(s) {
-    const st = $("status");
-    st.textContent = s;
-    st.dataset.state = s;
-    updateControls();
-  }
-
-  // showError puts one error in the banner; source is stomp (ERROR frame),
-  // queue (/user/queue/errors), http (REST) or client (this page).
-  function showError(source, text) {
-    const banner = $("error-banner");
-    banner.dataset.source = source;
-    $("error-text").textContent = text;
-    banner.hidden = false;
-    console.warn(`chatrelay ${source} error: ${text}`);
-  }
-
-  function clearError() {
-    $("error-banner").hidden = true;
-    $("error-text").textContent = "";
-  }
-
-  function updateControls() {
-    const on = connected();
-    const room = state.current !== "";
-    $("disconnect").disabled = state.client === null;
-    $("message-input").disabled = !(on && room);
-    $("send").disabled = !(on && room);
-    $("leave-room").disabled = !room;
-    $("dm-send").disabled = !on;
-    $("create-room").disabled = state.user === "";
-  }
-
-  // ---- REST ----
-
-  // api calls the REST API and returns the decoded JSON answer (null for
-  // none); a non-2xx answer throws an Error with the server's message.
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.headers["Content-Type"] = "application/json";
-      init.body = JSON.stringify(body);
+  // restore loads the user's saved rooms, messages, DMs and pending ones.
+  function restore(user) {
+    const s = store.load(user);
+    state.joined = new Map();
+    for (const id of s.order) {
+      const r = s.rooms[id];
+      if (!r) continue;
+      const messages = Array.isArray(r.messages) ? r.messages : [];
+      const lastOffset = Number.isFinite(r.lastOffset) ? r.lastOffset : -1;
+      const name = typeof r.name === "string" ? r.name : "";
+      state.joined.set(id, { sub: null, ready: false, lastOffset, messages, unread: 0, name });
     }
-    if (method === "POST" && state.user) {
-      // the creator, for servers that record it (auth mode none: no password)
-      init.headers.Authorization = "Basic " + btoa(state.user + ":");
-    }
-    const res = await fetch(path, init);
-    const text = await res.text();
-    let data = null;
-    try {
-      data = text ? JSON.parse(text) : null;
-    } catch {
-      data = null;
-    }
-    if (!res.ok) {
-      const why = data && data.error ? data.error : res.statusText;
-      throw new Error(`${method} ${path}: ${res.status} ${why}`);
-    }
-    return data;
+    state.current = state.joined.has(s.current) ? s.current : "";
+    state.dms = s.dms;
+    state.dmIds = new Set(s.dms.map((d) => d.id).filter(Boolean));
+    state.pending = s.pending
+      .filter((p) => p && typeof p.text === "string" && p.key)
+      .map((p) => ({ ...p, state: p.state === "failed" ? "failed" : "sending", receipt: "" }));
   }
 
   // ---- connection ----
@@ -121,23 +91,22 @@
   }
 
   function connect(user) {
-    if (!USER_RE.test(user)) {
-      showError("client", "The user name must be 1 to 64 letters, digits or ._@+~-");
-      return;
-    }
-    if (typeof StompJs === "undefined") {
-      showError("client", "The STOMP library (vendor/stomp.umd.min.js) did not load");
+    if (!names.validUser(user)) {
+      showError("client", "err.user");
       return;
     }
     const sockjs = useSockJS();
-    if (sockjs && typeof SockJS === "undefined") {
-      showError("client", "SockJS (vendor/sockjs.min.js) did not load");
+    if (typeof StompJs === "undefined" || (sockjs && typeof SockJS === "undefined")) {
+      showError("client", "err.library");
       return;
     }
     disconnect();
+    clearError("client");
     state.user = user;
+    store.setLastUser(user);
+    restore(user);
     const client = new StompJs.Client({
-      connectHeaders: { login: user },
+      connectHeaders: { login: user, "accept-language": lang() },
       reconnectDelay: RECONNECT_DELAY_MS,
       heartbeatIncoming: 10000,
       heartbeatOutgoing: 10000,
@@ -160,26 +129,34 @@
     };
     client.onStompError = (frame) => {
       if (client !== state.client) return;
-      const what = frame.headers.message || "ERROR";
-      const body = (frame.body || "").trim();
-      showError("stomp", body ? `Server error: ${what}: ${body}` : `Server error: ${what}`);
+      if (/shutting down/i.test(frame.headers.message || "")) {
+        showError("stomp", "err.shutdown"); // a replica going away: stompjs reconnects
+        return;
+      }
+      const what = [frame.headers.message, (frame.body || "").trim()].filter(Boolean).join(": ");
+      showError("stomp", "err.server", { what: what || "ERROR" });
     };
     client.onWebSocketClose = () => {
       if (client !== state.client) return;
-      for (const j of state.joined.values()) j.sub = null; // gone with the socket
+      for (const j of state.joined.values()) Object.assign(j, { sub: null, ready: false }); // gone with the socket
+      for (const p of state.pending) p.receipt = ""; // its RECEIPT can no longer come
       if (client.active) setStatus(state.everConnected ? "reconnecting" : "connecting");
     };
     state.client = client;
     setStatus("connecting");
+    renderAll();
     client.activate();
   }
 
-  // disconnect closes the connection on purpose and forgets the session.
+  // disconnect closes the connection on purpose; the session stays saved
+  // for the next connect, but the page no longer connects by itself.
   function disconnect() {
     const client = state.client;
     if (client === null) return;
+    persist();
     state.client = null;
     client.deactivate();
+    store.setLastUser("");
     Object.assign(state, {
       me: "",
       everConnected: false,
@@ -188,12 +165,13 @@
       pendingRoomEvents: [],
       joined: new Map(),
       current: "",
+      dms: [],
       dmIds: new Set(),
+      pending: [],
     });
     $("me").textContent = "";
-    $("dms").replaceChildren();
-    renderRooms();
-    showRoom("");
+    clearError();
+    renderAll();
     setStatus("disconnected");
   }
 
@@ -201,6 +179,8 @@
     state.everConnected = true;
     state.me = frame.headers["user-name"] || state.user;
     $("me").textContent = state.me;
+    renderDMs(); // restored ones: which are ours is known now
+    clearError("stomp", "closed"); // recovered
     const client = state.client;
     client.subscribe("/user/queue/errors", onUserError);
     client.subscribe("/user/queue/messages", onDirectMessage);
@@ -210,6 +190,7 @@
     client.subscribe("/topic/rooms", onRoomEvent);
     loadRoomPage(client, "", new Map(), 0);
     setStatus("connected");
+    flushPending(); // private messages typed while offline
   }
 
   // loadRoomPage asks /app/rooms for one page of the room list (after
@@ -222,7 +203,7 @@
       (m) => {
         listSub.unsubscribe(); // /app/rooms answers once
         if (client !== state.client) return; // a newer connection lists again
-        const page = parseBody(m, "room list");
+        const page = parseBody(m);
         if (!page || !Array.isArray(page.rooms)) return;
         for (const r of page.rooms) rooms.set(r.id, r);
         if (page.next && pages + 1 < ROOM_PAGES) loadRoomPage(client, page.next, rooms, pages + 1);
@@ -232,40 +213,42 @@
     );
   }
 
-  // publish sends a JSON body to an /app destination; it reports false,
-  // with an error in the banner, when there is no connection.
-  function publish(destination, body) {
-    if (!connected()) {
-      showError("client", "Not connected: the message was not sent");
-      return false;
-    }
-    state.client.publish({
-      destination,
-      body: JSON.stringify(body),
-      headers: { "content-type": "application/json" },
-    });
-    return true;
-  }
-
-  function parseBody(m, what) {
+  function parseBody(m) {
     try {
       return JSON.parse(m.body);
     } catch {
-      showError("client", `Unreadable ${what} from the server`);
+      showError("client", "err.unreadable");
       return null;
     }
   }
 
   function onUserError(m) {
-    const e = parseBody(m, "error");
+    const e = parseBody(m);
     if (!e) return;
-    const where = e.destination ? ` (${e.destination})` : "";
-    showError("queue", `${e.code || "error"}: ${e.message || ""}${where}`);
+    if (onSendError(m, e)) return;
+    // a room subscription that failed or ended: follow the room again
+    for (const [id, j] of state.joined) {
+      if (j.subId && (e.subscription === j.subId || m.headers.subscription === j.subId)) {
+        Object.assign(j, { sub: null, ready: false });
+        setTimeout(() => resubscribe(id), RESUBSCRIBE_MS);
+        showError("queue", `code.${e.code}`, { what: e.message || "" }, { roomId: id });
+        return;
+      }
+    }
+    const key = `code.${e.code}`;
+    if (t(key) !== key) showError("queue", key, { what: e.message || "" });
+    else showError("queue", "err.queue", { what: [e.code, e.message].filter(Boolean).join(": ") });
   }
 
   // ---- rooms ----
 
   function onRoomList(rooms) {
+    for (const [id, r] of rooms) {
+      const old = state.rooms.get(id);
+      if (old && typeof old.online === "number" && typeof r.online !== "number") r.online = old.online;
+      const j = state.joined.get(id);
+      if (j) j.name = r.name;
+    }
     state.rooms = rooms;
     state.roomsLoaded = true;
     for (const ev of state.pendingRoomEvents) applyRoomEvent(ev);
@@ -276,12 +259,12 @@
       else forgetRoom(id);
     }
     renderRooms();
-    if (state.current) refreshMembers();
+    showRoom(state.current);
   }
 
   function onRoomEvent(m) {
-    const ev = parseBody(m, "room event");
-    if (!ev || !ev.room) return;
+    const ev = parseBody(m);
+    if (!ev || typeof ev.event !== "string") return;
     if (!state.roomsLoaded) {
       state.pendingRoomEvents.push(ev);
       return;
@@ -291,34 +274,61 @@
   }
 
   function applyRoomEvent(ev) {
-    if (ev.event === "created") {
+    if (ev.event === "online" && ev.online && typeof ev.online === "object") {
+      for (const [id, n] of Object.entries(ev.online)) {
+        const r = state.rooms.get(id);
+        if (r && Number.isInteger(n)) r.online = n;
+        if (id === state.current) refreshMembersSoon();
+      }
+    } else if (ev.event === "created" && ev.room) {
       const old = state.rooms.get(ev.room.id);
       state.rooms.set(ev.room.id, { ...ev.room, online: old ? old.online : 0 });
-    } else if (ev.event === "deleted") {
+    } else if (ev.event === "deleted" && ev.room) {
       state.rooms.delete(ev.room.id);
       if (state.joined.has(ev.room.id)) forgetRoom(ev.room.id);
     }
   }
 
   // subscribeRoom follows a joined room: the last HISTORY messages the
-  // first time, every message after the last offset seen on a reconnect.
+  // first time, every message after the last offset seen afterwards (a
+  // reconnect, a reload). Its RECEIPT comes after the replay: then the
+  // messages still unconfirmed that the replay did not bring are sent.
   function subscribeRoom(id) {
     const j = state.joined.get(id);
+    const client = state.client;
+    const receipt = nextKey("sub");
     const headers =
       j.lastOffset >= 0 ? { "x-resume-after": String(j.lastOffset) } : { "x-history": String(HISTORY) };
-    j.sub = state.client.subscribe(`/topic/room.${id}`, (m) => onRoomMessage(id, m), headers);
+    headers.receipt = receipt;
+    j.subId = nextKey("room");
+    headers.id = j.subId;
+    client.watchForReceipt(receipt, () => {
+      if (client !== state.client || state.joined.get(id) !== j) return;
+      j.ready = true;
+      if (state.banner && state.banner.roomId === id) clearError();
+      if (id === state.current) refreshMembersSoon(); // we are among them now
+      flushPending();
+    });
+    j.sub = client.subscribe(`/topic/room.${id}`, (m) => onRoomMessage(id, m), headers);
+  }
+
+  function resubscribe(id) {
+    const j = state.joined.get(id);
+    if (j && !j.sub && connected() && state.rooms.has(id)) subscribeRoom(id);
   }
 
   function joinRoom(id) {
     if (!state.joined.has(id)) {
       if (!connected()) {
-        showError("client", "Not connected: cannot join a room");
+        showError("client", "err.notConnected");
         return;
       }
-      state.joined.set(id, { sub: null, lastOffset: -1, messages: [], unread: 0 });
+      const room = state.rooms.get(id);
+      state.joined.set(id, { sub: null, ready: false, lastOffset: -1, messages: [], unread: 0, name: room ? room.name : "" });
       subscribeRoom(id);
     }
     showRoom(id);
+    persist();
   }
 
   function leaveRoom() {
@@ -330,17 +340,19 @@
   }
 
   // forgetRoom drops a room from the followed ones (its subscription is
-  // already gone or left to the caller).
+  // already gone or left to the caller), with its unsent messages.
   function forgetRoom(id) {
     state.joined.delete(id);
+    state.pending = state.pending.filter((p) => p.roomId !== id);
     if (state.current === id) showRoom(state.joined.keys().next().value || "");
     renderRooms();
+    persist();
   }
 
   function onRoomMessage(id, m) {
     const j = state.joined.get(id);
     if (!j) return;
-    const msg = parseBody(m, "room message");
+    const msg = parseBody(m);
     if (!msg) return;
     const offset = Number(m.headers["x-offset"] ?? msg.offset);
     if (Number.isFinite(offset)) {
@@ -350,173 +362,23 @@
     }
     j.messages.push(msg);
     if (j.messages.length > KEEP_MESSAGES) j.messages.shift();
+    // our own message is back: it leaves the pending ones
+    const mine = msg.sender === state.me && (msg.type || "TALK") === "TALK";
+    const i = mine ? state.pending.findIndex((p) => p.kind === "room" && p.roomId === id && p.text === msg.message) : -1;
+    if (i >= 0) state.pending.splice(i, 1);
     if (id === state.current) {
-      appendMessage(msg);
-      if (msg.type === "ENTER" || msg.type === "LEAVE") refreshMembersSoon();
-    } else {
+      if (R.isPresence(msg)) {
+        renderMessages();
+        refreshMembersSoon();
+      } else {
+        if (i >= 0) renderMessages();
+        else appendMessage(msg);
+      }
+    } else if (!R.isPresence(msg)) {
       j.unread++;
       renderRooms();
     }
-  }
-
-  function sendMessage() {
-    const input = $("message-input");
-    const text = input.value;
-    if (!state.current || text.trim() === "") return;
-    if (publish("/app/chat.send", { roomId: state.current, type: "TALK", message: text })) {
-      input.value = "";
-    }
-  }
-
-  async function createRoom() {
-    const input = $("new-room-name");
-    const name = input.value.trim();
-    if (name === "") {
-      showError("client", "A room needs a name");
-      return;
-    }
-    try {
-      const room = await api("POST", "/api/rooms", { name });
-      input.value = "";
-      if (!state.rooms.has(room.id)) state.rooms.set(room.id, { ...room, online: 0 });
-      renderRooms();
-      if (connected()) joinRoom(room.id);
-    } catch (err) {
-      showError("http", err.message);
-    }
-  }
-
-  // ---- rendering ----
-
-  function renderRooms() {
-    const items = [];
-    for (const r of state.rooms.values()) {
-      const li = el("li", "room");
-      li.dataset.roomId = r.id;
-      li.tabIndex = 0;
-      li.setAttribute("role", "button");
-      const j = state.joined.get(r.id);
-      if (j) li.classList.add("joined");
-      if (r.id === state.current) li.classList.add("current");
-      li.append(el("span", "room-name", r.name));
-      li.append(el("span", "room-online", typeof r.online === "number" ? String(r.online) : ""));
-      li.append(el("span", "room-unread", j && j.unread ? String(j.unread) : ""));
-      items.push(li);
-    }
-    $("room-list").replaceChildren(...items);
-  }
-
-  function showRoom(id) {
-    state.current = id;
-    const head = $("current-room");
-    head.dataset.roomId = id;
-    const j = state.joined.get(id);
-    if (j) j.unread = 0;
-    const room = state.rooms.get(id);
-    head.textContent = id ? (room ? room.name : id) : "No room";
-    $("messages").replaceChildren(...(j ? j.messages.map(messageItem) : []));
-    scrollDown(true);
-    $("online").replaceChildren();
-    renderRooms();
-    updateControls();
-    if (id) refreshMembers();
-  }
-
-  function messageItem(msg) {
-    const type = String(msg.type || "TALK").toUpperCase();
-    const li = el("li", `msg msg-${type.toLowerCase().replace(/[^a-z]/g, "")}`);
-    li.dataset.id = msg.id || "";
-    li.dataset.type = type;
-    if (msg.offset !== undefined) li.dataset.offset = String(msg.offset);
-    if (msg.sender && msg.sender === state.me) li.classList.add("mine");
-    let text = msg.message || "";
-    if (type === "ENTER" && text === "") text = `${msg.sender} entered the room`;
-    if (type === "LEAVE" && text === "") text = `${msg.sender} left the room`;
-    const time = el("time", "time", formatTime(msg.sentAt));
-    if (msg.sentAt) time.dateTime = msg.sentAt;
-    li.append(time, el("span", "sender", msg.sender || (type === "SYSTEM" ? "system" : "")), el("span", "text", text));
-    return li;
-  }
-
-  function appendMessage(msg) {
-    const list = $("messages");
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.append(messageItem(msg));
-    while (list.children.length > KEEP_MESSAGES) list.firstElementChild.remove();
-    scrollDown(atBottom);
-  }
-
-  function scrollDown(really) {
-    const list = $("messages");
-    if (really) list.scrollTop = list.scrollHeight;
-  }
-
-  // ---- members ----
-
-  async function refreshMembers() {
-    const id = state.current;
-    if (!id || !connected()) return;
-    const seq = ++state.membersSeq;
-    try {
-      const data = await api("GET", `/api/rooms/${encodeURIComponent(id)}/members`);
-      if (seq !== state.membersSeq || id !== state.current) return; // a newer answer counts
-      const members = Array.isArray(data.members) ? data.members : [];
-      $("online").replaceChildren(
-        ...members.map((u) => {
-          const li = el("li", u === state.me ? "member me" : "member", u);
-          li.dataset.user = u;
-          li.title = "send a private message";
-          return li;
-        }),
-      );
-      const room = state.rooms.get(id);
-      if (room && room.online !== members.length) {
-        room.online = members.length;
-        renderRooms();
-      }
-    } catch (err) {
-      if (seq === state.membersSeq) showError("http", err.message);
-    }
-  }
-
-  let membersSoon = 0;
-  function refreshMembersSoon() {
-    clearTimeout(membersSoon); // a replayed burst of ENTER/LEAVE asks once
-    membersSoon = setTimeout(refreshMembers, 150);
-  }
-
-  // ---- private messages ----
-
-  function onDirectMessage(m) {
-    const dm = parseBody(m, "private message");
-    if (!dm) return;
-    if (dm.id) {
-      if (state.dmIds.has(dm.id)) return;
-      state.dmIds.add(dm.id);
-    }
-    const out = dm.from === state.me;
-    const li = el("li", out ? "dm dm-out" : "dm dm-in");
-    li.dataset.id = dm.id || "";
-    li.dataset.from = dm.from || "";
-    li.dataset.to = dm.to || "";
-    const time = el("time", "time", formatTime(dm.sentAt));
-    if (dm.sentAt) time.dateTime = dm.sentAt;
-    li.append(time, el("span", "sender", out ? `→ ${dm.to}` : `${dm.from}`), el("span", "text", dm.message || ""));
-    const list = $("dms");
-    list.append(li);
-    while (list.children.length > KEEP_MESSAGES) list.firstElementChild.remove();
-    list.scrollTop = list.scrollHeight;
-  }
-
-  function sendDM() {
-    const to = $("dm-to").value.trim();
-    const text = $("dm-text").value;
-    if (!USER_RE.test(to)) {
-      showError("client", "A private message needs a recipient: 1 to 64 letters, digits or ._@+~-");
-      return;
-    }
-    if (text.trim() === "") return;
-    if (publish("/app/chat.dm", { to, message: text })) $("dm-text").value = "";
+    persist();
   }
 
   // ---- wiring ----
@@ -534,13 +396,44 @@
   onSubmit("dm-form", sendDM);
   $("disconnect").addEventListener("click", disconnect);
   $("leave-room").addEventListener("click", leaveRoom);
-  $("error-dismiss").addEventListener("click", clearError);
+  $("error-dismiss").addEventListener("click", () => clearError());
+  $("error-action").addEventListener("click", () => {
+    const a = state.banner && state.banner.action;
+    clearError();
+    if (a && a.roomId) joinRoom(a.roomId);
+  });
+  $("message-input").addEventListener("keydown", (e) => {
+    // Enter sends, Shift+Enter is a new line; never while an IME (Korean
+    // input) is composing
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendMessage();
+    }
+  });
+  $("message-input").addEventListener("input", () => {
+    updateByteCount();
+    if (!$("send-reason").hidden) checkLength($("message-input").value, "send-reason");
+  });
   $("user").addEventListener("input", () => {
     if (state.client === null) {
       state.user = $("user").value.trim();
       updateControls();
     }
   });
+  $("lang").addEventListener("change", (e) => setLang(e.target.value));
+  onChange(() => {
+    $("lang").value = lang();
+    setStatus(state.status);
+    renderAll();
+    for (const id of ["send-reason", "dm-reason"]) $(id).hidden = true;
+    for (const li of $("online").children) li.title = t("online.title");
+  });
+  for (const list of ["messages", "dms"]) {
+    $(list).addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-retry]");
+      if (b) retry(b.dataset.retry);
+    });
+  }
 
   const pickRoom = (e) => {
     const li = e.target.closest("li[data-room-id]");
@@ -561,22 +454,27 @@
     }
   });
 
-  // test hook: scripted browsers simulate a network drop with
+  // test hooks: scripted browsers simulate a network drop with
   // chatrelay.dropConnection() (stompjs then reconnects and resumes)
   window.chatrelay = Object.freeze({
     dropConnection: () => {
       if (state.client) state.client.forceDisconnect();
     },
     lastOffsets: () => Object.fromEntries([...state.joined].map(([id, j]) => [id, j.lastOffset])),
+    pending: () => state.pending.map(({ key, kind, roomId, to, text, state: s }) => ({ key, kind, roomId, to, text, state: s })),
+    maxMessageBytes: () => state.maxBytes,
   });
 
-  state.membersTimer = setInterval(refreshMembers, MEMBERS_EVERY_MS);
+  apply();
+  $("lang").value = lang();
   $("transport").textContent = useSockJS() ? "sockjs" : "websocket";
-  updateControls();
+  setStatus("disconnected");
+  renderAll();
+  loadConfig();
 
-  const preset = params.get("user");
+  const preset = (params.get("user") || store.lastUser()).trim();
   if (preset) {
     $("user").value = preset;
-    connect(preset.trim());
+    connect(preset);
   }
 })();

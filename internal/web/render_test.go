@@ -1,0 +1,75 @@
+package web
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+
+	"chatrelay/internal/stompjstest"
+)
+
+// collapseScript runs static/render.js's collapse over the message lists
+// read from stdin and prints the messages kept, as "TYPE sender".
+const collapseScript = `
+const fs = require("fs"), vm = require("vm");
+const ctx = { chatrelayI18n: { t: (k) => k, lang: () => "en" } };
+ctx.globalThis = ctx;
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync("static/render.js", "utf8"), ctx);
+const cases = JSON.parse(fs.readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(cases.map((c) =>
+  ctx.chatrelayRender.collapse(c.map((s) => { const [type, sender] = s.split(" "); return { type, sender }; }))
+    .map((m) => m.type + " " + m.sender))));
+`
+
+// TestCollapsePresence: the page hides ENTER/LEAVE noise (a reconnect's
+// LEAVE then ENTER, repeated ENTERs) and keeps real arrivals, departures
+// and every TALK.
+func TestCollapsePresence(t *testing.T) {
+	if err := stompjstest.Available(); err != nil {
+		if os.Getenv(stompjstest.RequireEnv) == "1" {
+			t.Fatalf("node required (%s=1): %v", stompjstest.RequireEnv, err)
+		}
+		t.Skipf("SKIPPING: node: %v", err)
+	}
+	cases := []struct{ in, want string }{
+		{"ENTER a,TALK a,LEAVE a,ENTER a,TALK a", "ENTER a,TALK a,TALK a"}, // a reconnect
+		{"ENTER a,ENTER a,ENTER b", "ENTER a,ENTER b"},
+		{"ENTER a,TALK a,ENTER a", "ENTER a,TALK a"}, // already shown present
+		{"ENTER a,LEAVE a", ""},                      // came and went
+		{"ENTER a,TALK a,LEAVE a", "ENTER a,TALK a,LEAVE a"},
+		{"LEAVE a,TALK b,LEAVE a", "LEAVE a,TALK b"},
+		{"ENTER a,TALK a,LEAVE a,TALK b,ENTER a", "ENTER a,TALK a,LEAVE a,TALK b,ENTER a"}, // left for real, came back later
+		{"TALK a,TALK b", "TALK a,TALK b"},
+	}
+	var in [][]string
+	for _, c := range cases {
+		in = append(in, strings.Split(c.in, ","))
+	}
+	raw, _ := json.Marshal(in)
+	cmd := exec.Command("node", "-e", collapseScript)
+	cmd.Stdin = strings.NewReader(string(raw))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got [][]string
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != len(cases) {
+		t.Fatalf("unreadable %s (%v)", out, err)
+	}
+	for i, c := range cases {
+		var want []string
+		if c.want != "" {
+			want = strings.Split(c.want, ",")
+		}
+		if len(got[i]) == 0 {
+			got[i] = nil
+		}
+		if !reflect.DeepEqual(got[i], want) {
+			t.Errorf("collapse(%s) = %q, want %q", c.in, got[i], want)
+		}
+	}
+}
