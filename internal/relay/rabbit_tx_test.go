@@ -15,6 +15,39 @@ import (
 // acks committed or undone, nothing published twice, the shared
 // connection never touched.
 
+// txScene is where the transaction tests play: a relay on one shared
+// connection (the refusal tests' restricted broker user), a subscriber
+// to topic, and the client vc, subscribed to queue with client-individual
+// acks, holding its one message m unacknowledged.
+type txScene struct {
+	r     *Relay
+	topic string
+	sub   *recSink
+	vs    *recSink
+	vc    *Client
+	queue string
+	m     *stomp.Frame
+}
+
+func newTxScene(t *testing.T) *txScene {
+	t.Helper()
+	n := rabbittest.Require(t, node)
+	vhost, user := permVHost(t, n)
+	x := &txScene{topic: "/topic/ok-" + unique(), sub: newSink("subscriber"), vs: newSink("client")}
+	x.r, _ = startRabbit(t, n, func(c *Config) {
+		c.VHost, c.Login, c.Passcode = vhost, user, user
+		c.Connections = 1
+	})
+	sc := x.r.Attach(x.sub)
+	if err := sc.Subscribe("s", x.topic, stomp.Headers{{Key: "receipt", Value: "rs"}}); err != nil {
+		t.Fatal(err)
+	}
+	x.sub.receipt(t, "rs")
+	x.vc = x.r.Attach(x.vs)
+	x.queue, x.m = txQueue(t, x.r, x.vc, x.vs, "q")
+	return x
+}
+
 // txQueue subscribes c (client-individual acks) to a fresh queue holding
 // one message, published by r, and returns that message.
 func txQueue(t *testing.T, r *Relay, c *Client, s *recSink, id string) (dest string, m *stomp.Frame) {
@@ -49,22 +82,8 @@ func firstMessage(t *testing.T, r *Relay, dest string) *stomp.Frame {
 // SEND's (RabbitMQ's order); the ACK is committed. The same kind again
 // needs no probe.
 func TestRabbitTxCommitOnProbe(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	vhost, user := permVHost(t, n)
-	r, _ := startRabbit(t, n, func(c *Config) {
-		c.VHost, c.Login, c.Passcode = vhost, user, user
-		c.Connections = 1
-	})
-	topic := "/topic/ok-" + unique()
-	sub := newSink("subscriber")
-	sc := r.Attach(sub)
-	if err := sc.Subscribe("s", topic, stomp.Headers{{Key: "receipt", Value: "rs"}}); err != nil {
-		t.Fatal(err)
-	}
-	sub.receipt(t, "rs")
-	vs := newSink("client")
-	vc := r.Attach(vs)
-	queue, m := txQueue(t, r, vc, vs, "q")
+	x := newTxScene(t)
+	r, topic, sub, vs, vc, queue, m := x.r, x.topic, x.sub, x.vs, x.vc, x.queue, x.m
 
 	probes := r.Probes()
 	if err := vc.Begin("tx", ""); err != nil {
@@ -138,22 +157,8 @@ func TestRabbitTxCommitOnProbe(t *testing.T) {
 // redelivered, the SEND before the refused one is published (as RabbitMQ
 // does), and the shared connection stays up.
 func TestRabbitTxRefusalUndoesAcks(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	vhost, user := permVHost(t, n)
-	r, _ := startRabbit(t, n, func(c *Config) {
-		c.VHost, c.Login, c.Passcode = vhost, user, user
-		c.Connections = 1
-	})
-	topic := "/topic/ok-" + unique()
-	sub := newSink("subscriber")
-	sc := r.Attach(sub)
-	if err := sc.Subscribe("s", topic, stomp.Headers{{Key: "receipt", Value: "rs"}}); err != nil {
-		t.Fatal(err)
-	}
-	sub.receipt(t, "rs")
-	vs := newSink("client")
-	vc := r.Attach(vs)
-	queue, m := txQueue(t, r, vc, vs, "q")
+	x := newTxScene(t)
+	r, topic, sub, vs, vc, queue, m := x.r, x.topic, x.sub, x.vs, x.vc, x.queue, x.m
 
 	if err := vc.Begin("tx", ""); err != nil {
 		t.Fatal(err)
