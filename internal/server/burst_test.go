@@ -36,7 +36,12 @@ func TestEmbeddedBurst(t *testing.T) {
 		})
 	})
 	t.Run("room", func(t *testing.T) {
-		r := start(t, testConfig(t, config.BrokerEmbedded))
+		cfg := testConfig(t, config.BrokerEmbedded)
+		// the RECEIPT of the last SEND means all 10,000 are stored; on a
+		// loaded machine that takes longer than the default 10 s, and the
+		// test's bound is its own 60 s deadline
+		cfg.Rooms.Confirm.Timeout = time.Minute
+		r := start(t, cfg)
 		room := createRoom(t, r, unique(t))
 		testBurst(t, r, "/topic/room."+room, func(i int) *stomp.Frame {
 			f := stomp.New(stomp.SEND, "destination", "/app/chat.send", "content-type", "application/json")

@@ -33,6 +33,10 @@ const RequireEnv = "CHATRELAY_TEST_REQUIRE_NODE"
 // DefaultTimeout bounds Connect, Subscribe, Send and the other commands.
 const DefaultTimeout = 10 * time.Second
 
+// startTimeout bounds a Node process's start: tests start dozens at once,
+// and on a loaded 2-core machine that takes longer than a command.
+const startTimeout = 45 * time.Second
+
 // Event is one line the script wrote. Event says which kind: ready, reply,
 // connected, message, receipt, error (a STOMP ERROR frame), disconnected,
 // closed (the WebSocket closed), ws_error, heartbeat_lost, and with
@@ -137,7 +141,7 @@ func New() (*Client, error) {
 	c.cmd, c.stdin = cmd, stdin
 	// the read goroutine owns stdout until the script exits
 	go c.readLoop(stdout)
-	if _, err := c.WaitEvent(DefaultTimeout, func(e Event) bool { return e.Event == "ready" }); err != nil {
+	if _, err := c.WaitEvent(startTimeout, func(e Event) bool { return e.Event == "ready" }); err != nil {
 		c.Close()
 		return nil, err
 	}
