@@ -112,7 +112,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.metrics.WatchRelay(s.relay.Stats)
 	s.router = router.New()
 	s.sessOpts = &session.Options{
-		Relay:  s.relay,
+		Broker: session.RelayBroker(s.relay),
 		Policy: policy,
 		Router: s.router,
 		Auth:   authn,
@@ -221,8 +221,9 @@ func (s *Server) brokerDescription() string {
 	return fmt.Sprintf("rabbitmq %v vhost %q, %d connections", s.cfg.Broker.Addresses, s.cfg.Broker.VHost, s.cfg.Broker.Connections)
 }
 
-// newSession creates and registers the session of an accepted connection.
-func (s *Server) newSession(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) *session.Session {
+// newSession creates and registers the session of an accepted connection
+// (the endpoints' transport.SessionFactory).
+func (s *Server) newSession(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) transport.Handler {
 	sess := session.New(s.sessOpts, conn, remote, v, hs, s.forget)
 	s.mu.Lock()
 	closing := s.closing

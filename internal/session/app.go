@@ -88,7 +88,7 @@ func (s *Session) reply(dest string, f *stomp.Frame) {
 // message it published, and every part of the work it finishes later
 // (router.Context.Later) is done; handler errors go to /user/queue/errors.
 // The handler runs once the client's earlier SUBSCRIBEs are in place at the
-// broker (relay.Client.AwaitOrder), so that what it publishes reaches them,
+// broker (Upstream.AwaitOrder), so that what it publishes reaches them,
 // in the order the client sent its frames.
 func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
 	s.upstream.AwaitOrder()
@@ -219,7 +219,7 @@ type publisher struct {
 
 // Publish implements router.Publisher.
 func (p *publisher) Publish(dest string, h stomp.Headers, body []byte) error {
-	return p.s.opts.Relay.Publish(dest, h, body, p.track.add())
+	return p.s.opts.Broker.Publish(dest, h, body, p.track.add())
 }
 
 // PublishToUser implements router.Publisher.

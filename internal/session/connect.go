@@ -35,8 +35,11 @@ func (s *Session) connect(f *stomp.Frame) error {
 	cx, cy := 0, 0
 	if hb, ok := f.Headers.Get("heart-beat"); ok && v != stomp.V10 {
 		if cx, cy, err = parseHeartBeat(hb); err != nil {
-			s.failFrame(f, "invalid heart-beat header", err.Error(), CloseProtocol)
-			return err
+			return s.failFrame(f, Close{
+				Code:    CloseProtocol,
+				Message: "invalid heart-beat header",
+				Detail:  err.Error(),
+			})
 		}
 	}
 	authz, ok := f.Headers.Get("Authorization")
@@ -60,8 +63,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 			msg = "bad credentials"
 		}
 		s.log(slog.LevelInfo, "connect refused", "login", f.Header("login"), "err", err)
-		s.failFrame(f, msg, err.Error(), ClosePolicy)
-		return err
+		return s.failFrame(f, Close{Code: ClosePolicy, Message: msg, Detail: err.Error()})
 	}
 	user := id.User
 	s.user = user
@@ -73,8 +75,11 @@ func (s *Session) connect(f *stomp.Frame) error {
 		}
 		s.log(slog.LevelInfo, "connect refused: too many connections", "limit", s.opts.UserConns.limit)
 		s.opts.observer().LimitClosed(LimitConnsPerUser)
-		return s.failFrame(f, "too many connections",
-			fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "too many connections",
+			Detail:  fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit),
+		})
 	}
 	if err := s.attach(); err != nil {
 		return err
@@ -120,7 +125,11 @@ func (s *Session) expireAt(t time.Time) {
 		select {
 		case <-timer.C:
 			s.log(slog.LevelInfo, "token expired")
-			s.fail(nil, "token expired", "the token's exp has passed: reconnect with a new token", ClosePolicy)
+			s.fail(nil, Close{
+				Code:    ClosePolicy,
+				Message: "token expired",
+				Detail:  "the token's exp has passed: reconnect with a new token",
+			})
 		case <-s.ctx.Done():
 		}
 	}()

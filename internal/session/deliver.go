@@ -1,9 +1,7 @@
 package session
 
 import (
-	"errors"
 	"log/slog"
-	"strings"
 	"time"
 
 	"chatrelay/internal/stomp"
@@ -79,47 +77,4 @@ func (s *Session) receipt(id string) {
 	if id != "" {
 		s.enqueue(stomp.New(stomp.RECEIPT, "receipt-id", id))
 	}
-}
-
-// errorFrame builds an ERROR with a short message header, the receipt-id
-// of the failing frame when it asked for one, and a longer body.
-func errorFrame(message, receiptID, detail string) *stomp.Frame {
-	f := stomp.New(stomp.ERROR, "message", message)
-	if receiptID != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "receipt-id", Value: receiptID})
-	}
-	if detail != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "content-type", Value: "text/plain"})
-		f.Body = []byte(detail)
-	}
-	return f
-}
-
-// errFrameFailed is returned by failFrame so the read loop stops.
-var errFrameFailed = errors.New("session ended by ERROR")
-
-// failFrame ends the session with an ERROR about frame f (which may be
-// nil): the ERROR is written after what is already queued, then the socket
-// closes with code.
-func (s *Session) failFrame(f *stomp.Frame, message, detail string, code int) error {
-	s.fail(f, message, detail, code)
-	return errFrameFailed
-}
-
-// fail queues the final ERROR and the close.
-func (s *Session) fail(f *stomp.Frame, message, detail string, code int) {
-	receipt := ""
-	if f != nil {
-		receipt = f.Header("receipt")
-	}
-	s.out.close(errorFrame(message, receipt, detail), code, truncate(message, 120), true)
-}
-
-// truncate bounds a WebSocket close reason (123 bytes on the wire),
-// keeping it valid UTF-8.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }

@@ -53,17 +53,19 @@ func durableTopic(target destination.Target, headers stomp.Headers) bool {
 }
 
 // prepareDurable readies the headers of the durable topic subscription
-// sub: it names its queue unless the client did. It reports false, having
-// sent the ERROR, when the broker has no durable subscriptions.
-func (s *Session) prepareDurable(f *stomp.Frame, sub *subscription, headers stomp.Headers) (stomp.Headers, bool) {
+// sub: it names its queue unless the client did. It fails, having sent
+// the ERROR, when the broker has no durable subscriptions.
+func (s *Session) prepareDurable(f *stomp.Frame, sub *subscription, headers stomp.Headers) (stomp.Headers, error) {
 	if !s.opts.DurableTopics {
-		s.failFrame(f, "destination refused: "+sub.target.Original,
-			"durable topic subscriptions need broker.mode rabbitmq: the embedded broker keeps nothing for a subscriber that is away", ClosePolicy)
-		return nil, false
+		return nil, s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "destination refused: " + sub.target.Original,
+			Detail:  "durable topic subscriptions need broker.mode rabbitmq: the embedded broker keeps nothing for a subscriber that is away",
+		})
 	}
 	sub.durable = true
 	if headers.Value("x-queue-name") == "" {
 		headers = headers.Set("x-queue-name", durableQueueName(s.user, sub.target.Destination, sub.id))
 	}
-	return headers, true
+	return headers, nil
 }

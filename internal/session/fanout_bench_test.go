@@ -73,7 +73,7 @@ func fanoutSessions(b *testing.B, n int, batch bool, sink *os.File) ([]*Session,
 	b.Cleanup(func() { _ = r.Close(context.Background()) })
 	obs := &countObserver{}
 	opts := &Options{
-		Relay: r, Policy: policy, Router: router.New(), Auth: auth.None{},
+		Broker: RelayBroker(r), Policy: policy, Router: router.New(), Auth: auth.None{},
 		Limits:         stomp.Limits{MaxFrameBytes: 64 << 10},
 		Logger:         slog.New(slog.DiscardHandler),
 		SendQueueBytes: 64 << 20,

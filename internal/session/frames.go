@@ -18,7 +18,11 @@ func (s *Session) handle(f *stomp.Frame) error {
 		if f.Command == stomp.CONNECT || f.Command == stomp.STOMP {
 			return s.connect(f)
 		}
-		return s.failFrame(f, msgIllegalCommand, fmt.Sprintf("got %s before CONNECT: log in with CONNECT first", f.Command), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: msgIllegalCommand,
+			Detail:  fmt.Sprintf("got %s before CONNECT: log in with CONNECT first", f.Command),
+		})
 	}
 	switch f.Command {
 	case stomp.SUBSCRIBE:
@@ -34,9 +38,17 @@ func (s *Session) handle(f *stomp.Frame) error {
 	case stomp.DISCONNECT:
 		return s.disconnect(f)
 	case stomp.CONNECT, stomp.STOMP:
-		return s.failFrame(f, "already connected", "CONNECT may be sent only once", CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: "already connected",
+			Detail:  "CONNECT may be sent only once",
+		})
 	default:
-		return s.failFrame(f, msgBadCommand, fmt.Sprintf("unknown command %q", f.Command), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: msgBadCommand,
+			Detail:  fmt.Sprintf("unknown command %q", f.Command),
+		})
 	}
 }
 
@@ -44,7 +56,11 @@ func (s *Session) handle(f *stomp.Frame) error {
 func (s *Session) require(f *stomp.Frame, key string) (string, error) {
 	v, ok := f.Headers.Get(key)
 	if !ok || v == "" {
-		return "", s.failFrame(f, missingMessage(f.Command, key), fmt.Sprintf("%s frame requires a %q header", f.Command, key), CloseProtocol)
+		return "", s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: missingMessage(f.Command, key),
+			Detail:  fmt.Sprintf("%s frame requires a %q header", f.Command, key),
+		})
 	}
 	return v, nil
 }
@@ -73,11 +89,19 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 	n := len(s.subs)
 	s.subsMu.RUnlock()
 	if dup {
-		return s.failFrame(f, "duplicate subscription id", fmt.Sprintf("subscription id %q is already in use on this connection", id), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: "duplicate subscription id",
+			Detail:  fmt.Sprintf("subscription id %q is already in use on this connection", id),
+		})
 	}
 	if s.opts.MaxSubscriptions > 0 && n >= s.opts.MaxSubscriptions {
 		s.opts.observer().LimitClosed(LimitMaxSubscriptions)
-		return s.failFrame(f, "too many subscriptions", fmt.Sprintf("at most %d subscriptions per connection", s.opts.MaxSubscriptions), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "too many subscriptions",
+			Detail:  fmt.Sprintf("at most %d subscriptions per connection", s.opts.MaxSubscriptions),
+		})
 	}
 	target, headers, err := s.opts.Policy.Subscribe(dest, f.Headers)
 	if err != nil {
@@ -104,10 +128,9 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		err = s.upstream.Subscribe(id, UserTopic(s.user, target.Queue), headers)
 	default:
 		if durableTopic(target, headers) {
-			var ok bool
-			if headers, ok = s.prepareDurable(f, sub, headers); !ok {
+			if headers, err = s.prepareDurable(f, sub, headers); err != nil {
 				s.dropSub(id)
-				return errFrameFailed
+				return err
 			}
 		}
 		s.owe(f)
@@ -115,7 +138,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 	}
 	if err != nil {
 		s.dropSub(id)
-		return s.failFrame(f, "subscribe failed", err.Error(), CloseServerError)
+		return s.failFrame(f, Close{Code: CloseServerError, Message: "subscribe failed", Detail: err.Error()})
 	}
 	return nil
 }
@@ -148,7 +171,11 @@ func (s *Session) unsubscribe(f *stomp.Frame) error {
 		unsubscribe = s.upstream.UnsubscribeDurable
 	}
 	if err := unsubscribe(id, receipt); err != nil {
-		return s.failFrame(f, "unsubscribe failed", err.Error(), CloseServerError)
+		return s.failFrame(f, Close{
+			Code:    CloseServerError,
+			Message: "unsubscribe failed",
+			Detail:  err.Error(),
+		})
 	}
 	return nil
 }
@@ -176,7 +203,11 @@ func (s *Session) send(f *stomp.Frame) error {
 	}
 	if tx := f.Header("transaction"); tx != "" {
 		if !s.inTx(tx) {
-			return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+			return s.failFrame(f, Close{
+				Code:    CloseProtocol,
+				Message: msgBadTransaction,
+				Detail:  fmt.Sprintf("transaction %q was not begun", tx),
+			})
 		}
 		if err := s.holdInTx(f, tx); err != nil {
 			return err
@@ -186,7 +217,11 @@ func (s *Session) send(f *stomp.Frame) error {
 	case destination.App:
 		if f.Header("transaction") != "" {
 			// handlers act at once; ABORT could not undo them
-			return s.failFrame(f, "transactions are not supported for /app destinations", "send /app frames outside BEGIN/COMMIT", CloseProtocol)
+			return s.failFrame(f, Close{
+				Code:    CloseProtocol,
+				Message: "transactions are not supported for /app destinations",
+				Detail:  "send /app frames outside BEGIN/COMMIT",
+			})
 		}
 		s.sendApp(f, target)
 		return nil
@@ -198,9 +233,9 @@ func (s *Session) send(f *stomp.Frame) error {
 		var refused *relay.RefusedError
 		if errors.As(err, &refused) {
 			// the broker's reason, as RabbitMQ's own ERROR gives it
-			return s.failFrame(f, refused.Reason, err.Error(), ClosePolicy)
+			return s.failFrame(f, Close{Code: ClosePolicy, Message: refused.Reason, Detail: err.Error()})
 		}
-		return s.failFrame(f, "send failed", err.Error(), CloseServerError)
+		return s.failFrame(f, Close{Code: CloseServerError, Message: "send failed", Detail: err.Error()})
 	}
 	return nil
 }
@@ -214,7 +249,11 @@ func (s *Session) ack(f *stomp.Frame) error {
 		return err
 	}
 	if tx := f.Header("transaction"); tx != "" && !s.inTx(tx) {
-		return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: msgBadTransaction,
+			Detail:  fmt.Sprintf("transaction %q was not begun", tx),
+		})
 	}
 	s.owe(f)
 	var err error
@@ -224,7 +263,11 @@ func (s *Session) ack(f *stomp.Frame) error {
 		err = s.upstream.Nack(f.Headers)
 	}
 	if err != nil {
-		return s.failFrame(f, "invalid "+f.Command, err.Error(), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: "invalid " + f.Command,
+			Detail:  err.Error(),
+		})
 	}
 	return nil
 }
@@ -239,17 +282,29 @@ func (s *Session) transaction(f *stomp.Frame) error {
 	switch f.Command {
 	case stomp.BEGIN:
 		if s.inTx(tx) {
-			return s.failFrame(f, "duplicate transaction", fmt.Sprintf("transaction %q is already open", tx), CloseProtocol)
+			return s.failFrame(f, Close{
+				Code:    CloseProtocol,
+				Message: "duplicate transaction",
+				Detail:  fmt.Sprintf("transaction %q is already open", tx),
+			})
 		}
 		if s.opts.MaxTransactions > 0 && len(s.txs) >= s.opts.MaxTransactions {
 			s.opts.observer().LimitClosed(LimitMaxTransactions)
-			return s.failFrame(f, "too many transactions", fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions), ClosePolicy)
+			return s.failFrame(f, Close{
+				Code:    ClosePolicy,
+				Message: "too many transactions",
+				Detail:  fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions),
+			})
 		}
 		err = s.upstream.Begin(tx, receipt)
 		s.txs[tx] = 0
 	default:
 		if !s.inTx(tx) {
-			return s.failFrame(f, msgBadTransaction, fmt.Sprintf("transaction %q was not begun", tx), CloseProtocol)
+			return s.failFrame(f, Close{
+				Code:    CloseProtocol,
+				Message: msgBadTransaction,
+				Detail:  fmt.Sprintf("transaction %q was not begun", tx),
+			})
 		}
 		s.txBytes -= s.txs[tx]
 		delete(s.txs, tx)
@@ -262,10 +317,10 @@ func (s *Session) transaction(f *stomp.Frame) error {
 	var refused *relay.RefusedError
 	if errors.As(err, &refused) {
 		// a SEND of the transaction, refused by the broker at COMMIT
-		return s.failFrame(f, refused.Reason, err.Error(), ClosePolicy)
+		return s.failFrame(f, Close{Code: ClosePolicy, Message: refused.Reason, Detail: err.Error()})
 	}
 	if err != nil {
-		return s.failFrame(f, f.Command+" failed", err.Error(), CloseProtocol)
+		return s.failFrame(f, Close{Code: CloseProtocol, Message: f.Command + " failed", Detail: err.Error()})
 	}
 	return nil
 }
@@ -276,9 +331,9 @@ func (s *Session) refuse(f *stomp.Frame, err error) error {
 	var r *destination.Rejection
 	if errors.As(err, &r) {
 		s.log(slog.LevelInfo, "frame refused", "command", f.Command, "destination", r.Destination, "rule", r.Rule)
-		return s.failFrame(f, refusalMessage(r), err.Error(), ClosePolicy)
+		return s.failFrame(f, Close{Code: ClosePolicy, Message: refusalMessage(r), Detail: err.Error()})
 	}
-	return s.failFrame(f, "frame refused", err.Error(), ClosePolicy)
+	return s.failFrame(f, Close{Code: ClosePolicy, Message: "frame refused", Detail: err.Error()})
 }
 
 // inTx reports whether transaction tx is open.
@@ -297,8 +352,11 @@ func (s *Session) holdInTx(f *stomp.Frame, tx string) error {
 	}
 	if max := s.opts.MaxTxBytes; max > 0 && s.txBytes+n > max {
 		s.opts.observer().LimitClosed(LimitMaxTxBytes)
-		return s.failFrame(f, "transaction too large",
-			fmt.Sprintf("open transactions may hold at most %d bytes of SENDs until COMMIT (limits.max_transaction_bytes)", max), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "transaction too large",
+			Detail:  fmt.Sprintf("open transactions may hold at most %d bytes of SENDs until COMMIT (limits.max_transaction_bytes)", max),
+		})
 	}
 	s.txs[tx] += n
 	s.txBytes += n

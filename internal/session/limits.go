@@ -91,8 +91,11 @@ func (s *Session) feedBudget(p []byte) error {
 				left := s.opts.PreconnectBytes - s.preconnect
 				if left <= 0 {
 					s.opts.observer().LimitClosed(LimitPreconnectBytes)
-					s.fail(nil, fmt.Sprintf("too many bytes before CONNECT (limits.preconnect_bytes %d)", s.opts.PreconnectBytes),
-						"a client must send CONNECT first; junk or heart-beats before it are limited", CloseTooBig)
+					s.fail(nil, Close{
+						Code:    CloseTooBig,
+						Message: fmt.Sprintf("too many bytes before CONNECT (limits.preconnect_bytes %d)", s.opts.PreconnectBytes),
+						Detail:  "a client must send CONNECT first; junk or heart-beats before it are limited",
+					})
 					return errPreconnect
 				}
 				chunk = chunk[:min(len(chunk), left)]
@@ -142,11 +145,15 @@ func (s *Session) protocolError(f *stomp.Frame, err error) {
 		if se.Limit == stomp.LimitHeaders {
 			code = ClosePolicy
 		}
-		s.fail(f, fmt.Sprintf("%s (limits.%s)", se.Reason, se.Limit), "the frame breaks a server limit; see the README's Limits table", code)
+		s.fail(f, Close{
+			Code:    code,
+			Message: fmt.Sprintf("%s (limits.%s)", se.Reason, se.Limit),
+			Detail:  "the frame breaks a server limit; see the README's Limits table",
+		})
 		return
 	}
 	s.log(slog.LevelInfo, "protocol error", "err", err)
-	s.fail(f, "malformed frame", err.Error(), CloseProtocol)
+	s.fail(f, Close{Code: CloseProtocol, Message: "malformed frame", Detail: err.Error()})
 }
 
 // MessageTooBig ends the session because the transport read a message
@@ -158,8 +165,11 @@ func (s *Session) MessageTooBig(limit int64) {
 	if s.transport == "sockjs" {
 		kind, name = "sockjs", "SockJS"
 	}
-	s.fail(nil, fmt.Sprintf("%s message exceeds %d bytes (limits.max_frame_bytes)", kind, limit),
-		fmt.Sprintf("one %s message may carry at most limits.max_frame_bytes plus 1024 bytes", name), CloseTooBig)
+	s.fail(nil, Close{
+		Code:    CloseTooBig,
+		Message: fmt.Sprintf("%s message exceeds %d bytes (limits.max_frame_bytes)", kind, limit),
+		Detail:  fmt.Sprintf("one %s message may carry at most limits.max_frame_bytes plus 1024 bytes", name),
+	})
 }
 
 // acquireUser counts the session against limits.max_connections_per_user

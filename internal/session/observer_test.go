@@ -84,7 +84,7 @@ func newObserved(t *testing.T, obs Observer) *Options {
 	r := relay.New(relay.Config{}) // never started
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	return &Options{
-		Relay: r, Policy: policy, Router: rt, Auth: auth.None{},
+		Broker: RelayBroker(r), Policy: policy, Router: rt, Auth: auth.None{},
 		Limits:         stomp.Limits{MaxFrameBytes: 1024, MaxHeaders: 16, MaxHeaderBytes: 512},
 		Logger:         slog.New(slog.DiscardHandler),
 		SendQueueBytes: 1 << 20,

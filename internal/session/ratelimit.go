@@ -142,8 +142,11 @@ func (s *Session) rateAbuse(f *stomp.Frame) error {
 	s.log(slog.LevelInfo, "closing session: rate limit exceeded", "command", f.Command,
 		"send_rate", l.Rate, "subscribe_rate", l.SubscribeRate, "send_abuse", l.Abuse, "window", l.AbuseWindow)
 	s.opts.observer().LimitClosed(LimitSendAbuse)
-	return s.failFrame(f, "rate limit exceeded",
-		fmt.Sprintf("more than %d SENDs or SUBSCRIBEs over their rate limits within %v (limits.send_abuse)", l.Abuse, l.AbuseWindow), ClosePolicy)
+	return s.failFrame(f, Close{
+		Code:    ClosePolicy,
+		Message: "rate limit exceeded",
+		Detail:  fmt.Sprintf("more than %d SENDs or SUBSCRIBEs over their rate limits within %v (limits.send_abuse)", l.Abuse, l.AbuseWindow),
+	})
 }
 
 // checkSubscribeRate takes a token for SUBSCRIBE f with subscription id

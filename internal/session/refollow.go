@@ -101,6 +101,10 @@ func (s *Session) endRoomSubscription(sub *subscription, at int64, err error) {
 	}
 	s.log(slog.LevelWarn, "room subscription ended", "room", sub.room, "subscription", sub.id, "err", err)
 	if !s.subscriptionError(sub, e) {
-		s.fail(nil, "room subscription ended", e.text(i18n.En), CloseServerError)
+		s.fail(nil, Close{
+			Code:    CloseServerError,
+			Message: "room subscription ended",
+			Detail:  e.text(i18n.En),
+		})
 	}
 }

@@ -119,7 +119,7 @@ func roomSession(t *testing.T, store *endingRooms, errors bool) (*Session, *fram
 	r := relay.New(relay.Config{}) // never started: user queues stay local
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	opts := &Options{
-		Relay: r, Policy: policy, Router: router.New(), Auth: auth.None{}, Rooms: store,
+		Broker: RelayBroker(r), Policy: policy, Router: router.New(), Auth: auth.None{}, Rooms: store,
 		Limits:         stomp.Limits{MaxFrameBytes: 64 << 10},
 		Logger:         slog.New(slog.DiscardHandler),
 		SendQueueBytes: 1 << 20,

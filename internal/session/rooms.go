@@ -80,7 +80,11 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 				return ErrClosed
 			}
 			s.log(slog.LevelInfo, "room not created", "room", roomID, "err", err)
-			return s.failFrame(f, "room not created", fmt.Sprintf("%s: there is no room %s, and it could not be created: %v", sub.display, roomID, err), ClosePolicy)
+			return s.failFrame(f, Close{
+				Code:    ClosePolicy,
+				Message: "room not created",
+				Detail:  fmt.Sprintf("%s: there is no room %s, and it could not be created: %v", sub.display, roomID, err),
+			})
 		}
 		ok = true
 	}
@@ -89,17 +93,29 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 	}
 	if !ok {
 		s.dropSub(sub.id)
-		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "room not found",
+			Detail:  fmt.Sprintf("%s: there is no room %s", sub.display, roomID),
+		})
 	}
 	if !room.Allows(s.user) {
 		s.dropSub(sub.id)
 		s.log(slog.LevelInfo, "private room refused", "room", roomID)
-		return s.failFrame(f, "forbidden", fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "forbidden",
+			Detail:  fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID),
+		})
 	}
 	start, err := s.roomStart(h)
 	if err != nil {
 		s.dropSub(sub.id)
-		return s.failFrame(f, "invalid room subscription", err.Error(), CloseProtocol)
+		return s.failFrame(f, Close{
+			Code:    CloseProtocol,
+			Message: "invalid room subscription",
+			Detail:  err.Error(),
+		})
 	}
 	sub.header = subscriptionHeader(sub.id, s.writeVersion())
 	start.Pace = s.newRoomPacer(sub)
@@ -139,7 +155,11 @@ func (s *Session) roomFailed(f *stomp.Frame, sub *subscription, roomID string, e
 		return ErrClosed
 	}
 	if errors.Is(err, rooms.ErrNotFound) {
-		return s.failFrame(f, "room not found", fmt.Sprintf("%s: there is no room %s", sub.display, roomID), ClosePolicy)
+		return s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "room not found",
+			Detail:  fmt.Sprintf("%s: there is no room %s", sub.display, roomID),
+		})
 	}
 	s.log(slog.LevelWarn, "room subscription failed", "room", roomID, "subscription", sub.id, "err", err)
 	s.subscriptionError(sub, &errorText{code: CodeRoomUnavailable, key: CodeRoomUnavailable, args: []string{"room", roomID}})

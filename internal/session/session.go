@@ -18,7 +18,6 @@ import (
 	"chatrelay/internal/auth"
 	"chatrelay/internal/destination"
 	"chatrelay/internal/i18n"
-	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
@@ -54,7 +53,9 @@ const (
 
 // Options are the settings and collaborators every session shares.
 type Options struct {
-	Relay    *relay.Relay
+	// Broker is the relay to the broker (RelayBroker adapts
+	// *relay.Relay); sessions reach it only through this seam.
+	Broker   Broker
 	Policy   *destination.Policy
 	Router   *router.Router
 	Auth     auth.Authenticator
@@ -168,7 +169,7 @@ type Session struct {
 	lastWrite time.Time
 
 	upMu         sync.Mutex
-	upstream     *relay.Client // set once by the reader goroutine under upMu
+	upstream     Upstream // set once by the reader goroutine under upMu
 	upReleased   bool
 	userCounted  string // the user counted in opts.UserConns, under upMu
 	hasUserCount bool
@@ -304,9 +305,17 @@ func (s *Session) Receive(p []byte) error {
 func (s *Session) ReadFailed(err error) {
 	if isTimeout(err) && !s.out.isClosing() {
 		if !s.connected {
-			s.fail(nil, "no CONNECT frame in time", s.connectTimeoutDetail(), CloseProtocol)
+			s.fail(nil, Close{
+				Code:    CloseProtocol,
+				Message: "no CONNECT frame in time",
+				Detail:  s.connectTimeoutDetail(),
+			})
 		} else {
-			s.fail(nil, "heart-beat timeout", "no data from the client within the negotiated heart-beat interval", CloseHeartBeat)
+			s.fail(nil, Close{
+				Code:    CloseHeartBeat,
+				Message: "heart-beat timeout",
+				Detail:  "no data from the client within the negotiated heart-beat interval",
+			})
 		}
 		return
 	}
@@ -316,7 +325,7 @@ func (s *Session) ReadFailed(err error) {
 // Shutdown ends the session because the server is stopping: the client
 // gets an ERROR saying so, after what was already queued.
 func (s *Session) Shutdown() {
-	s.out.close(errorFrame("server shutting down", "", "reconnect to another replica"), CloseGoingAway, "server shutting down", true)
+	s.fail(nil, Close{Code: CloseGoingAway, Message: "server shutting down", Detail: "reconnect to another replica"})
 }
 
 // armReadDeadline moves the read deadline after traffic from the client.
@@ -339,7 +348,7 @@ func (s *Session) attach() error {
 	if s.upReleased {
 		return ErrClosed
 	}
-	s.upstream = s.opts.Relay.Attach(s)
+	s.upstream = s.opts.Broker.Attach(s)
 	return nil
 }
 

@@ -28,7 +28,7 @@ func writeRoomBodies(t *testing.T, opts *Options, bodies ...string) ([][]byte, [
 	for i, b := range bodies {
 		s.deliverRoom(sub, rooms.Message{ID: "m" + strconv.Itoa(i), Offset: int64(i)}, []byte(b))
 	}
-	s.fail(nil, "bye", "", CloseNormal)
+	s.fail(nil, Close{Code: CloseNormal, Message: "bye"})
 	close(conn.release)
 	if code := <-conn.closed; code != CloseNormal {
 		t.Fatalf("close %d", code)

@@ -258,7 +258,7 @@ func (h *SockJS) serve(ss sockjs.Session) {
 	closing := h.register(ss.ID(), c, !ws)
 	defer h.unregister(ss.ID(), c, !ws)
 	s := h.newSession(c, req.RemoteAddr, stomp.V12, session.Handshake{Token: h.tokens.token(req), Transport: TransportSockJS, AcceptLanguage: acceptLanguage(req)})
-	c.sess.Store(s)
+	c.sess.Store(&s)
 	if closing {
 		s.Shutdown()
 	}
@@ -269,7 +269,7 @@ func (h *SockJS) serve(ss sockjs.Session) {
 // readLoop hands each SockJS message to s until the session or the
 // SockJS session ends. A message longer than maxMessage ends the session
 // with an ERROR naming limits.max_frame_bytes.
-func (h *SockJS) readLoop(c *sockjsConn, s *session.Session) {
+func (h *SockJS) readLoop(c *sockjsConn, s Handler) {
 	for {
 		msg, err := c.recv()
 		if errors.Is(err, errTooBig) {
@@ -339,10 +339,10 @@ func (h *SockJS) lookup(id string) *sockjsConn {
 func (h *SockJS) Shutdown() {
 	h.mu.Lock()
 	h.closing = true
-	live := make([]*session.Session, 0, len(h.live))
+	live := make([]Handler, 0, len(h.live))
 	for c := range h.live {
 		if s := c.sess.Load(); s != nil {
-			live = append(live, s)
+			live = append(live, *s)
 		}
 	}
 	h.mu.Unlock()
@@ -360,10 +360,10 @@ var errTooBig = errors.New("sockjs message too large")
 // from the receiving requests of an HTTP transport.
 type sockjsConn struct {
 	ss       sockjs.Session
-	http     bool                            // an HTTP transport: messages may wait in sockjs-go
-	deadline atomic.Int64                    // read deadline in Unix nanoseconds; 0: none
-	sess     atomic.Pointer[session.Session] // set once the session exists
-	ctx      context.Context                 // cancelled with errTooBig
+	http     bool                    // an HTTP transport: messages may wait in sockjs-go
+	deadline atomic.Int64            // read deadline in Unix nanoseconds; 0: none
+	sess     atomic.Pointer[Handler] // set once the session exists
+	ctx      context.Context         // cancelled with errTooBig
 	cancel   context.CancelCauseFunc
 
 	mu       sync.Mutex

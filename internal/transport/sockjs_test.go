@@ -103,7 +103,7 @@ func newTestEndpoints(t *testing.T, origins []string, limits HandshakeLimits, co
 	r := relay.New(relay.Config{}) // never started: nothing here goes to a broker
 	t.Cleanup(func() { _ = r.Close(context.Background()) })
 	opts := &session.Options{
-		Relay: r, Policy: policy, Router: rt, Auth: tokenAuth{},
+		Broker: session.RelayBroker(r), Policy: policy, Router: rt, Auth: tokenAuth{},
 		Limits:         stomp.Limits{MaxFrameBytes: testMaxFrame, MaxHeaders: 64, MaxHeaderBytes: 2048},
 		Logger:         slog.New(slog.DiscardHandler),
 		ConnectTimeout: connectTimeout,
@@ -112,7 +112,7 @@ func newTestEndpoints(t *testing.T, origins []string, limits HandshakeLimits, co
 	e := &testEndpoints{obs: newCounter()}
 	e.ws = NewWebSocket(NewOriginChecker(origins), limits, testMaxFrame+1024, 5*time.Second,
 		TokenCarriers{QueryParam: "access_token", Cookie: "chat_token"}, slog.New(slog.DiscardHandler),
-		func(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) *session.Session {
+		func(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) Handler {
 			e.live.Add(1)
 			return session.New(opts, conn, remote, v, hs, func(*session.Session) { e.live.Done() })
 		})

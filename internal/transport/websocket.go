@@ -16,9 +16,6 @@ import (
 // Subprotocols are the STOMP WebSocket subprotocols, in preference order.
 var Subprotocols = []string{"v12.stomp", "v11.stomp", "v10.stomp"}
 
-// SessionFactory creates the session for an accepted connection.
-type SessionFactory func(conn session.Conn, remote string, version stomp.Version, hs session.Handshake) *session.Session
-
 // TokenCarriers name where a WebSocket handshake may carry a bearer token
 // for the session's CONNECT: a query parameter, then a cookie. An empty
 // name disables that carrier; the zero value reads no token.
@@ -218,7 +215,7 @@ func (c *wsConn) readOne() bool {
 
 // readMessage hands the message r to s in chunks borrowed from chunkPool
 // for the message's length only. It reports whether reading goes on.
-func (h *WebSocket) readMessage(r io.Reader, s *session.Session) bool {
+func (h *WebSocket) readMessage(r io.Reader, s Handler) bool {
 	bp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bp)
 	buf := *bp
@@ -275,7 +272,7 @@ type wsConn struct {
 	// what the reader needs: the endpoint, the session, the place held
 	// in the endpoint's limits, and how to wait for input
 	h    *WebSocket
-	s    *session.Session
+	s    Handler
 	slot slot
 	in   inputWaiter
 
