@@ -1,4 +1,7 @@
-// Package auth decides who a STOMP client is from its CONNECT frame.
+// Package auth decides who a STOMP client is from its CONNECT frame
+// (Authenticator): the login taken on trust (None), login and passcode
+// against a table (Static), or a JSON Web Token (JWT, jwt.go). The REST
+// API asks the same authenticator (internal/server, identify.go).
 package auth
 
 import (

@@ -1,5 +1,9 @@
 // Package chat holds the built-in chat handlers registered on the router:
-// sending into a room is a SEND to /app/chat.send.
+// sending into a room is a SEND to /app/chat.send, whose RECEIPT comes
+// once the message is seen stored (confirm.go); a private message is a
+// SEND to /app/chat.dm, delivered on the user's /user/queue/messages
+// (dm.go); Tutorial lets the Spring tutorials' clients use chat.send
+// unchanged (tutorial.go).
 package chat
 
 import (

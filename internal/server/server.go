@@ -1,5 +1,8 @@
 // Package server is chatrelay's composition root: it builds the broker,
-// relay, policy, router and transports from a Config and serves HTTP.
+// relay, policy, router, room store, presence, chat handlers, REST API and
+// transports from a Config and serves HTTP. It also holds, for now, the
+// /app handlers of room lists and members and the presence announcing
+// (rooms.go), and the Spring-tutorial wiring (tutorial.go).
 package server
 
 import (

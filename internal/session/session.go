@@ -1,7 +1,11 @@
 // Package session runs one client's STOMP session: it decodes what the
 // transport reads, negotiates CONNECT, applies the destination policy,
-// routes /app frames to handlers and everything else to the relay, and
-// owns the only goroutine that writes to the client's socket.
+// routes /app frames to handlers, follows room topics through the room
+// store (rooms.Store), sends everything else to the relay, and owns the
+// only goroutine that writes to the client's socket (writer.go). Frames
+// coming back (Deliver, room deliveries) never block: they go into a
+// bounded send queue whose overflow closes the session as a slow
+// consumer (outqueue.go).
 package session
 
 import (

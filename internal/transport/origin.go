@@ -1,5 +1,11 @@
-// Package transport accepts client connections (WebSocket at /ws) and
-// hands their bytes to STOMP sessions.
+// Package transport accepts client connections and hands their bytes to
+// STOMP sessions: WebSocket at /ws (websocket.go) and SockJS at /ws-stomp
+// (sockjs.go), behind one Origin allowlist (this file), the connection
+// and handshake limits (listener.go, handshake.go) and one message limit.
+// Each connection has a reader goroutine that hands every transport
+// message to session.Session.Receive; the session's writer goroutine is
+// the only one that writes to it (session.Conn). docs/architecture.md
+// shows where this sits in the data path and lists the goroutines.
 package transport
 
 import (
