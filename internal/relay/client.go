@@ -284,9 +284,8 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 		return &RefusedError{Reason: reason}
 	}
 	return c.withHome(func(conn *upConn) error {
-		var t *txn
 		if name := h.Value("transaction"); name != "" {
-			t = c.txs[name]
+			t := c.txs[name]
 			if t == nil {
 				return ErrUnknownTx
 			}
@@ -295,17 +294,12 @@ func (c *Client) Send(dest string, h stomp.Headers, body []byte) error {
 				// say so now rather than leave the SEND unanswered
 				return ErrTxLost
 			}
-		}
-		receipt := h.Value("receipt")
-		if t != nil {
 			// the broker gets it at COMMIT (txsend.go)
-			t.held = append(t.held, heldSend{dest: dest, headers: h, body: body, receipt: receipt})
+			t.held = append(t.held, heldSend{dest: dest, headers: h, body: body, receipt: h.Value("receipt")})
 			return nil
 		}
-		f := sendFrame(dest, h, body, t)
-		it := &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
 		c.wroteHome = true
-		return conn.enqueue(it)
+		return conn.enqueue(c.sendItem(dest, h, body, h.Value("receipt"), nil))
 	})
 }
 
@@ -321,6 +315,14 @@ func (c *Client) withHome(fn func(conn *upConn) error) error {
 	conn.mu.Lock()
 	defer conn.mu.Unlock()
 	return fn(conn)
+}
+
+// sendItem is the ordered-path item of the client's SEND to dest (in
+// transaction t, if any), whose receipt, if any, goes to the client once
+// the broker's RECEIPT comes.
+func (c *Client) sendItem(dest string, h stomp.Headers, body []byte, receipt string, t *txn) *outItem {
+	f := sendFrame(dest, h, body, t)
+	return &outItem{frame: f, size: frameSize(f), wantReceipt: receipt != "", done: clientReceipt(c.sink, receipt), tx: t}
 }
 
 // sendFrame builds the upstream SEND: the relay owns destination, receipt,

@@ -85,8 +85,7 @@ func (c *Client) Commit(tx, receipt string) error {
 		}
 		items := make([]*outItem, 0, len(t.held)+1)
 		for _, hs := range t.held {
-			f := sendFrame(hs.dest, hs.headers, hs.body, t)
-			items = append(items, &outItem{frame: f, size: frameSize(f), wantReceipt: hs.receipt != "", done: clientReceipt(c.sink, hs.receipt), tx: t})
+			items = append(items, c.sendItem(hs.dest, hs.headers, hs.body, hs.receipt, t))
 		}
 		t.held = nil
 		it := c.txItem(stomp.COMMIT, t, receipt)
