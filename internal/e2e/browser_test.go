@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,7 +210,7 @@ func runBrowser(t *testing.T, ctx context.Context, s *stack, tl tools, transport
 	if timeout < 30*time.Second {
 		t.Fatalf("only %v left of the test's %v", timeout, testTimeout)
 	}
-	cfg, _ := json.Marshal(map[string]any{
+	p := startBrowserScript(t, ctx, tl.script, dir, map[string]any{
 		"base":        s.base,
 		"transport":   transport,
 		"chromium":    tl.chromium,
@@ -222,47 +219,11 @@ func runBrowser(t *testing.T, ctx context.Context, s *stack, tl tools, transport
 		"timeoutMs":   timeout.Milliseconds(),
 		"artifacts":   os.Getenv(artifactsEnv),
 	})
-	cmd := exec.CommandContext(ctx, "node", tl.script, string(cfg))
-	cmd.Dir = filepath.Dir(tl.script)
-	cmd.Env = append(os.Environ(),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"XDG_CACHE_HOME="+filepath.Join(dir, "cache"),
-	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) } // playwright closes the browser
-	cmd.WaitDelay = 10 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var waited bool
-	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		// Chromium leads a process group of its own, and its crash
-		// handlers are re-parented: find them by their arguments
-		if pids := killByArgument(dir); len(pids) > 0 {
-			t.Logf("killed %d leftover Chromium processes %v", len(pids), pids)
-		}
-	})
 
 	run := browserRun{suffix: suffix}
 	var failure *jsLine
 	gotResult := false
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc := p.lines
 	for sc.Scan() {
 		var line jsLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
@@ -284,8 +245,7 @@ func runBrowser(t *testing.T, ctx context.Context, s *stack, tl tools, transport
 			if line.Tag == "landed" {
 				run.landing = snap
 			}
-			b, _ := json.Marshal(answer)
-			_, _ = stdin.Write(append(b, '\n'))
+			p.answer(answer)
 		case "result":
 			if err := json.Unmarshal(sc.Bytes(), &run.result); err != nil {
 				t.Fatalf("unreadable result %s: %v", sc.Text(), err)
@@ -295,19 +255,17 @@ func runBrowser(t *testing.T, ctx context.Context, s *stack, tl tools, transport
 			failure = &line
 		}
 	}
-	_ = stdin.Close()
-	waitErr := cmd.Wait()
-	waited = true
+	waitErr := p.wait()
 	if failure != nil {
 		t.Fatalf("browser run failed at step %q: %s\npages: %s\nnode stderr:\n%s",
-			failure.Step, failure.Error, indentJSON(failure.Pages), stderr.String())
+			failure.Step, failure.Error, indentJSON(failure.Pages), p.stderr.String())
 	}
 	if waitErr != nil || !gotResult {
 		t.Fatalf("browser.mjs ended with %v and no result (test context: %v)\nnode stderr:\n%s",
-			waitErr, ctx.Err(), stderr.String())
+			waitErr, ctx.Err(), p.stderr.String())
 	}
-	if testing.Verbose() && stderr.String() != "" {
-		t.Logf("node stderr:\n%s", stderr.String())
+	if testing.Verbose() && p.stderr.String() != "" {
+		t.Logf("node stderr:\n%s", p.stderr.String())
 	}
 	return run
 }

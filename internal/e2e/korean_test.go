@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"image/png"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -125,53 +123,18 @@ func TestBrowserKorean(t *testing.T) {
 
 	dir := t.TempDir()
 	timeout := time.Until(deadlineOf(ctx)) - 15*time.Second
-	cfg, _ := json.Marshal(map[string]any{
+	p := startBrowserScript(t, ctx, filepath.Join(filepath.Dir(tl.script), "korean.mjs"), dir, map[string]any{
 		"base":        s.base,
 		"chromium":    tl.chromium,
 		"userDataDir": filepath.Join(dir, "profiles"),
 		"artifacts":   artifacts,
 		"timeoutMs":   timeout.Milliseconds(),
 	})
-	script := filepath.Join(filepath.Dir(tl.script), "korean.mjs")
-	cmd := exec.CommandContext(ctx, "node", script, string(cfg))
-	cmd.Dir = filepath.Dir(script)
-	cmd.Env = append(os.Environ(),
-		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
-		"XDG_CACHE_HOME="+filepath.Join(dir, "cache"),
-	)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := false
-	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if pids := killByArgument(dir); len(pids) > 0 {
-			t.Logf("killed %d leftover Chromium processes %v", len(pids), pids)
-		}
-	})
 
 	var res koreanResult
 	var failure *jsLine
 	gotResult := false
-	sc := bufio.NewScanner(stdout)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	sc := p.lines
 	for sc.Scan() {
 		var line struct {
 			jsLine
@@ -202,8 +165,7 @@ func TestBrowserKorean(t *testing.T) {
 				answer["error"] = err.Error()
 			}
 			t.Logf("        %s: %v in %v", line.Action, errString(err), time.Since(begin).Round(time.Millisecond))
-			b, _ := json.Marshal(answer)
-			_, _ = stdin.Write(append(b, '\n'))
+			p.answer(answer)
 		case "result":
 			if err := json.Unmarshal(sc.Bytes(), &res); err != nil {
 				t.Fatalf("unreadable result %s: %v", sc.Text(), err)
@@ -214,15 +176,13 @@ func TestBrowserKorean(t *testing.T) {
 			failure = &l
 		}
 	}
-	_ = stdin.Close()
-	waitErr := cmd.Wait()
-	waited = true
+	waitErr := p.wait()
 	if failure != nil {
 		t.Fatalf("korean run failed at step %q: %s\npages: %s\nnode stderr:\n%s\nscreenshots in %s",
-			failure.Step, failure.Error, indentJSON(failure.Pages), stderr.String(), artifacts)
+			failure.Step, failure.Error, indentJSON(failure.Pages), p.stderr.String(), artifacts)
 	}
 	if waitErr != nil || !gotResult {
-		t.Fatalf("korean.mjs ended with %v and no result (test context: %v)\nnode stderr:\n%s", waitErr, ctx.Err(), stderr.String())
+		t.Fatalf("korean.mjs ended with %v and no result (test context: %v)\nnode stderr:\n%s", waitErr, ctx.Err(), p.stderr.String())
 	}
 	checkKorean(t, res)
 }
