@@ -41,7 +41,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"chatrelay/internal/chat"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -113,7 +112,7 @@ type Options struct {
 	// NewID returns a new message id (default a random UUID).
 	NewID func() string
 	// MaxMessageBytes limits a pushed message's text (default
-	// chat.DefaultMaxMessageBytes).
+	// rooms.DefaultMaxMessageBytes).
 	MaxMessageBytes int
 	// PublishTimeout bounds the wait for the broker to accept a push
 	// (default 10 s).
@@ -152,7 +151,7 @@ func (o Options) withDefaults() Options {
 		o.NewID = uuid.NewString
 	}
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = chat.DefaultMaxMessageBytes
+		o.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = DefaultPublishTimeout
