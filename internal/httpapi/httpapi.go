@@ -46,13 +46,13 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// Defaults of Options.
-const (
-	// DefaultPublishTimeout bounds how long a push waits for the broker.
-	DefaultPublishTimeout = 10 * time.Second
-	// maxBodyBytes limits every request body.
-	maxBodyBytes = 64 << 10
-)
+// DefaultPublishTimeout is the default of Options.PublishTimeout: how
+// long a push waits for the broker.
+const DefaultPublishTimeout = 10 * time.Second
+
+// MaxBodyBytes limits every request body: the API never decodes a longer
+// one (config.MaxBodyCeiling, the largest http.max_body_bytes, is this).
+const MaxBodyBytes = 64 << 10
 
 // Publisher publishes server push messages. It has the relay's signature:
 // onAccepted is called once, with nil when the broker has accepted the
