@@ -18,16 +18,14 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// DefaultMaxMessageBytes is the default limit on a message's text.
-const DefaultMaxMessageBytes = 4096
-
 // Options tune the handlers. Zero values take defaults.
 type Options struct {
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 	// NewID returns a new message id (default a random UUID).
 	NewID func() string
-	// MaxMessageBytes limits a message's text (default 4096).
+	// MaxMessageBytes limits a message's text (default
+	// rooms.DefaultMaxMessageBytes).
 	MaxMessageBytes int
 	// Rooms, when set, is asked whether a room exists and who may send
 	// to it: chat.send refuses unknown rooms and private rooms the sender
@@ -69,7 +67,7 @@ func (o Options) withDefaults() Options {
 		o.NewID = uuid.NewString
 	}
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = DefaultMaxMessageBytes
+		o.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	if o.Language == "" {
 		o.Language = LangKorean

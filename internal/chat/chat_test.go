@@ -181,7 +181,7 @@ func TestSendPublishError(t *testing.T) {
 
 func TestDefaultOptions(t *testing.T) {
 	o := Options{}.withDefaults()
-	if o.MaxMessageBytes != DefaultMaxMessageBytes || o.Now == nil || o.NewID == nil {
+	if o.MaxMessageBytes != rooms.DefaultMaxMessageBytes || o.Now == nil || o.NewID == nil {
 		t.Fatalf("defaults not applied: %+v", o)
 	}
 	if a, b := o.NewID(), o.NewID(); a == b || len(a) != 36 {

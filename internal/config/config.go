@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"chatrelay/internal/auth"
+	"chatrelay/internal/chat"
 	"chatrelay/internal/i18n"
 )
 
@@ -40,7 +42,8 @@ type HTTP struct {
 }
 
 // MaxBodyCeiling is the largest http.max_body_bytes: the REST API never
-// decodes a longer body.
+// decodes a longer body (httpapi.MaxBodyBytes; defaults_test.go checks
+// that they agree).
 const MaxBodyCeiling = 64 << 10
 
 // validate reports the first HTTP setting that cannot work.
@@ -113,12 +116,9 @@ type JWT struct {
 
 // JWT algorithms (the only ones accepted; "none" never is).
 const (
-	JWTHS256 = "HS256"
-	JWTRS256 = "RS256"
+	JWTHS256 = auth.HS256
+	JWTRS256 = auth.RS256
 )
-
-// minJWTSecret is the shortest HS256 secret accepted, in bytes.
-const minJWTSecret = 32
 
 // STOMP configures client sessions.
 type STOMP struct {
@@ -468,8 +468,8 @@ func (c *Config) Validate() error {
 	if c.Rooms.MaxMessageBytes < 1 {
 		return fmt.Errorf("rooms.max_message_bytes must be positive")
 	}
-	if l := c.Rooms.SystemLanguage; l != "ko" && l != "en" {
-		return fmt.Errorf("rooms.system_language %q: want ko or en", l)
+	if l := c.Rooms.SystemLanguage; !chat.KnownLanguage(l) {
+		return fmt.Errorf("rooms.system_language %q: want %s", l, strings.Join(chat.SystemLanguages, " or "))
 	}
 	if err := c.Tutorial.validate(); err != nil {
 		return err
@@ -504,8 +504,8 @@ func (c *Config) Validate() error {
 func (j *JWT) validate() error {
 	switch j.Algorithm {
 	case JWTHS256:
-		if len(j.Secret) < minJWTSecret {
-			return fmt.Errorf("auth.jwt.secret must be at least %d bytes for HS256", minJWTSecret)
+		if len(j.Secret) < auth.MinSecretBytes {
+			return fmt.Errorf("auth.jwt.secret must be at least %d bytes for HS256", auth.MinSecretBytes)
 		}
 	case JWTRS256:
 		if j.PublicKeyFile == "" {

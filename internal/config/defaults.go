@@ -5,28 +5,39 @@ import (
 
 	"github.com/spf13/viper"
 
+	"chatrelay/internal/chat"
+	"chatrelay/internal/destination"
 	"chatrelay/internal/i18n"
+	"chatrelay/internal/presence"
+	"chatrelay/internal/relay"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
+	"chatrelay/internal/rooms/feed"
+	"chatrelay/internal/stomp"
 )
 
-// Defaults returns the configuration used when nothing is set.
+// Defaults returns the configuration used when nothing is set. A setting
+// that a package also defaults on its own (a zero field of its options)
+// takes that package's default here, so that the two cannot differ:
+// defaults_test.go checks each of them.
 func Defaults() Config {
 	return Config{
 		HTTP: HTTP{Addr: ":8080", AllowedOrigins: []string{}, APIKey: "", RequireSubprotocol: false,
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxBodyBytes: 64 << 10},
+			WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxBodyBytes: MaxBodyCeiling},
 		Broker: Broker{
 			Mode:          BrokerEmbedded,
 			Addresses:     []string{"127.0.0.1:61613"},
 			AMQPAddresses: []string{"127.0.0.1:5672"},
 			Login:         "guest",
 			Passcode:      "guest",
-			VHost:         "/",
-			Connections:   2,
-			HeartBeat:     10 * time.Second,
-			ReconnectMin:  100 * time.Millisecond,
-			ReconnectMax:  5 * time.Second,
-			OutboxFrames:  1000,
-			OutboxBytes:   8 << 20,
+			VHost:         relay.DefaultVHost,
+			Connections:   relay.DefaultConnections,
+			HeartBeat:     relay.DefaultHeartBeat,
+			ReconnectMin:  relay.DefaultReconnectMin,
+			ReconnectMax:  relay.DefaultReconnectMax,
+			OutboxFrames:  relay.DefaultOutboxFrames,
+			OutboxBytes:   relay.DefaultOutboxBytes,
 		},
 		Auth: Auth{
 			Mode:  AuthNone,
@@ -47,9 +58,9 @@ func Defaults() Config {
 			DefaultLanguage:  string(i18n.Default),
 		},
 		Limits: Limits{
-			MaxFrameBytes:            64 << 10,
-			MaxHeaders:               100,
-			MaxHeaderBytes:           16 << 10,
+			MaxFrameBytes:            stomp.DefaultLimits.MaxFrameBytes,
+			MaxHeaders:               stomp.DefaultLimits.MaxHeaders,
+			MaxHeaderBytes:           stomp.DefaultLimits.MaxHeaderBytes,
 			PreconnectBytes:          8 << 10,
 			SendQueueBytes:           4 << 20,
 			MaxSubscriptions:         256,
@@ -67,25 +78,20 @@ func Defaults() Config {
 			SendAbuseWindow:          10 * time.Second,
 		},
 		Policy: Policy{
-			Aliases: []Alias{
-				{"/pub/chat/message", "/app/chat.send"},
-				{"/app/message", "/app/chat.send"},
-				{"/sub/chat/room/{id}", "/topic/room.{id}"},
-				{"/queue/chat-rooms/{id}", "/topic/room.{id}"},
-				{"/sub/**", "/topic/**"},
-				{"/pub/**", "/app/**"},
-			},
-			ClientSend:      []string{"/app/**"},
-			ClientSubscribe: []string{"/topic/**", "/user/queue/**", "/app/**"},
+			Aliases:         policyAliases(destination.DefaultAliases()),
+			ClientSend:      destination.DefaultClientSend(),
+			ClientSubscribe: destination.DefaultClientSubscribe(),
 			AllowHeaders:    []string{},
 		},
 		Rooms: Rooms{
-			History:         History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: 1000, MaxReplay: 1000, NamedStreams: true},
-			MaxMessageBytes: 4096,
-			SystemLanguage:  "ko",
-			Presence: Presence{Messages: true, Interval: time.Second, Expiry: 3 * time.Second,
-				MaxBroadcastMembers: 200, LeaveGrace: 5 * time.Second, EnterWindow: 30 * time.Second,
-				UserRate: 0.5, UserBurst: 10},
+			History: History{MaxAge: "7D", MaxBytes: 100 << 20, Buffer: feed.DefaultBuffer, MaxReplay: 1000,
+				NamedStreams: true},
+			MaxMessageBytes: rooms.DefaultMaxMessageBytes,
+			SystemLanguage:  chat.LangKorean,
+			Presence: Presence{Messages: true, Interval: presence.DefaultInterval, Expiry: presence.DefaultExpiry,
+				MaxBroadcastMembers: presence.DefaultMaxBroadcastMembers, LeaveGrace: presence.DefaultLeaveGrace,
+				EnterWindow: presence.DefaultEnterWindow, UserRate: presence.DefaultUserRate,
+				UserBurst: presence.DefaultUserBurst},
 			Create: RoomCreate{
 				MaxRooms:         300,
 				UserPerMinute:    10,
@@ -96,7 +102,8 @@ func Defaults() Config {
 				AddressQuota:     10,
 				MaxTracked:       10000,
 			},
-			Confirm: Confirm{RepublishAfter: 2 * time.Second, Timeout: 10 * time.Second, MaxPending: 50000},
+			Confirm: Confirm{RepublishAfter: confirm.DefaultRepublishAfter, Timeout: confirm.DefaultTimeout,
+				MaxPending: confirm.DefaultMaxPending},
 		},
 		Tutorial: Tutorial{
 			Mode:        SwitchAuto,
@@ -109,6 +116,16 @@ func Defaults() Config {
 		},
 		Logging: Logging{Level: "info", Format: "text"},
 	}
+}
+
+// policyAliases converts the destination policy's aliases to the config's
+// type.
+func policyAliases(as []destination.Alias) []Alias {
+	out := make([]Alias, len(as))
+	for i, a := range as {
+		out[i] = Alias{From: a.From, To: a.To}
+	}
+	return out
 }
 
 // setDefaults registers every key with viper, which is also what makes

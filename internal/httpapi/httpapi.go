@@ -41,19 +41,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"chatrelay/internal/chat"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
 )
 
-// Defaults of Options.
-const (
-	// DefaultPublishTimeout bounds how long a push waits for the broker.
-	DefaultPublishTimeout = 10 * time.Second
-	// maxBodyBytes limits every request body.
-	maxBodyBytes = 64 << 10
-)
+// DefaultPublishTimeout is the default of Options.PublishTimeout: how
+// long a push waits for the broker.
+const DefaultPublishTimeout = 10 * time.Second
+
+// MaxBodyBytes limits every request body: the API never decodes a longer
+// one (config.MaxBodyCeiling, the largest http.max_body_bytes, is this).
+const MaxBodyBytes = 64 << 10
 
 // Publisher publishes server push messages. It has the relay's signature:
 // onAccepted is called once, with nil when the broker has accepted the
@@ -113,7 +112,7 @@ type Options struct {
 	// NewID returns a new message id (default a random UUID).
 	NewID func() string
 	// MaxMessageBytes limits a pushed message's text (default
-	// chat.DefaultMaxMessageBytes).
+	// rooms.DefaultMaxMessageBytes).
 	MaxMessageBytes int
 	// PublishTimeout bounds the wait for the broker to accept a push
 	// (default 10 s).
@@ -152,7 +151,7 @@ func (o Options) withDefaults() Options {
 		o.NewID = uuid.NewString
 	}
 	if o.MaxMessageBytes <= 0 {
-		o.MaxMessageBytes = chat.DefaultMaxMessageBytes
+		o.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	if o.PublishTimeout <= 0 {
 		o.PublishTimeout = DefaultPublishTimeout

@@ -73,10 +73,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	(&httpError{status: status, msg: msg}).write(w)
 }
 
-// decodeBody reads one JSON value of at most maxBodyBytes into v. Unknown
+// decodeBody reads one JSON value of at most MaxBodyBytes into v. Unknown
 // fields are ignored; anything after the value is refused.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooLarge *http.MaxBytesError
 	var typeErr *json.UnmarshalTypeError
 	err := dec.Decode(v)
@@ -94,7 +94,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	case errors.Is(err, errTrailing):
 		return errorf(http.StatusBadRequest, "body must hold a single JSON object")
 	case errors.As(err, &tooLarge):
-		return errorf(http.StatusBadRequest, "body is larger than %d bytes", maxBodyBytes)
+		return errorf(http.StatusBadRequest, "body is larger than %d bytes", MaxBodyBytes)
 	case errors.Is(err, io.EOF):
 		return errorf(http.StatusBadRequest, "body is required")
 	case errors.As(err, &typeErr) && typeErr.Field != "":

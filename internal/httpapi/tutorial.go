@@ -143,11 +143,11 @@ func tutorialName(w http.ResponseWriter, r *http.Request) (string, error) {
 		}
 		return *req.Name, nil
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return "", errorf(http.StatusBadRequest, "body is larger than %d bytes", maxBodyBytes)
+			return "", errorf(http.StatusBadRequest, "body is larger than %d bytes", MaxBodyBytes)
 		}
 		return "", errorf(http.StatusBadRequest, "body is not a valid form: %v", err)
 	}

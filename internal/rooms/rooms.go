@@ -68,6 +68,11 @@ type Message struct {
 	Offset int64     `json:"offset"`
 }
 
+// DefaultMaxMessageBytes is the default bound on a message's text
+// (rooms.max_message_bytes): what the chat handlers, the push API and
+// the web page use when they are given none.
+const DefaultMaxMessageBytes = 4096
+
 // Errors returned by a Store.
 var (
 	ErrNotFound      = errors.New("room not found")

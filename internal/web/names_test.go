@@ -124,7 +124,7 @@ func TestConfigJSON(t *testing.T) {
 	for _, tc := range []struct {
 		h    http.Handler
 		want int
-	}{{Handler(), DefaultMaxMessageBytes}, {HandlerWith(Options{MaxMessageBytes: 1234}), 1234}} {
+	}{{Handler(), rooms.DefaultMaxMessageBytes}, {HandlerWith(Options{MaxMessageBytes: 1234}), 1234}} {
 		rec := httptest.NewRecorder()
 		tc.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config.json", nil))
 		var cfg map[string]int

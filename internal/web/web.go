@@ -135,11 +135,11 @@ func Handler() http.Handler {
 }
 
 // HandlerWith is Handler that also serves /config.json with opts (a zero
-// MaxMessageBytes means the default, 4096): the page counts message bytes
-// and checks names against what this server accepts.
+// MaxMessageBytes means rooms.DefaultMaxMessageBytes): the page counts
+// message bytes and checks names against what this server accepts.
 func HandlerWith(opts Options) http.Handler {
 	if opts.MaxMessageBytes <= 0 {
-		opts.MaxMessageBytes = DefaultMaxMessageBytes
+		opts.MaxMessageBytes = rooms.DefaultMaxMessageBytes
 	}
 	cfg, _ := json.Marshal(pageConfig{ // plain data: cannot fail
 		MaxMessageBytes:  opts.MaxMessageBytes,
@@ -152,9 +152,6 @@ func HandlerWith(opts Options) http.Handler {
 	assets["config.json"] = &asset{data: cfg, contentType: contentTypes[".json"], etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
 	return &handler{assets: assets}
 }
-
-// DefaultMaxMessageBytes is the server's default rooms.max_message_bytes.
-const DefaultMaxMessageBytes = 4096
 
 // MaxUserNameLen is the longest user name auth.ValidUser accepts, in
 // characters.
