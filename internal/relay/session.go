@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -139,15 +140,15 @@ func newSession(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time
 	return s, nil
 }
 
-// parseHeartBeat parses "sx,sy" in milliseconds; absent means 0,0.
+// parseHeartBeat parses the broker's "sx,sy" in milliseconds with
+// stomp.ParseHeartBeat; absent means 0,0. It is stricter than a client's
+// CONNECT: no sign, and each number fits 32 bits.
 func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
 	if v == "" {
 		return 0, 0, nil
 	}
-	a, b, ok := strings.Cut(v, ",")
-	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
-	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
-	if !ok || err1 != nil || err2 != nil {
+	x, y, err := stomp.ParseHeartBeat(v)
+	if err != nil || strings.ContainsAny(v, "+-") || int64(x) > math.MaxUint32 || int64(y) > math.MaxUint32 {
 		return 0, 0, fmt.Errorf("bad heart-beat header %q", v)
 	}
 	return time.Duration(x) * time.Millisecond, time.Duration(y) * time.Millisecond, nil
