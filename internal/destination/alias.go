@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"chatrelay/internal/pathpattern"
 )
 
 // alias is a compiled Alias: From as a pattern, To as a template.
@@ -20,11 +22,11 @@ func compileAlias(a Alias) (alias, error) {
 	if err != nil {
 		return alias{}, fmt.Errorf("alias From: %w", err)
 	}
-	body, rest, err := splitPattern(a.To)
+	body, rest, err := pathpattern.Split(a.To)
 	if err != nil {
 		return alias{}, fmt.Errorf("alias To: %w", err)
 	}
-	if rest && !from.rest {
+	if rest && !from.Rest() {
 		return alias{}, fmt.Errorf("alias %q -> %q: To ends in /** but From does not", a.From, a.To)
 	}
 	for i := 0; i < len(body); i++ {
@@ -34,11 +36,11 @@ func compileAlias(a Alias) (alias, error) {
 		case '}':
 			return alias{}, fmt.Errorf("alias To %q: unbalanced }", a.To)
 		case '{':
-			name, n, err := parseVar(a.To, body[i:])
+			name, n, err := pathpattern.ParseVar(body[i:])
 			if err != nil {
-				return alias{}, fmt.Errorf("alias To: %w", err)
+				return alias{}, fmt.Errorf("alias To: pattern %q: %w", a.To, err)
 			}
-			if !slices.Contains(from.vars, name) {
+			if !slices.Contains(from.Vars(), name) {
 				return alias{}, fmt.Errorf("alias %q -> %q: {%s} is not captured by From", a.From, a.To, name)
 			}
 			i += n - 1
@@ -49,7 +51,7 @@ func compileAlias(a Alias) (alias, error) {
 
 // apply rewrites dest when it matches the alias.
 func (a alias) apply(dest string) (string, bool) {
-	vars, rest, ok := a.from.match(dest)
+	vars, rest, ok := a.from.Match(dest)
 	if !ok {
 		return "", false
 	}

@@ -85,12 +85,12 @@ func compileList(field string, srcs []string) ([]*pattern, error) {
 // entry is a mistake the operator should hear about at start.
 func (p *Policy) checkLiterals(field string, list []*pattern, o op) error {
 	for i, pt := range list {
-		if !pt.literal() {
+		if !pt.Literal() {
 			continue
 		}
-		_, rej := p.classify(pt.src, pt.src, o, list)
+		_, rej := p.classify(pt.Source(), pt.Source(), o, list)
 		if rej != nil && (rej.Rule == RuleReserved || rej.Rule == RuleRoom) {
-			return fmt.Errorf("destination: %s[%d]: %q is reserved: %s", field, i, pt.src, rej.Reason)
+			return fmt.Errorf("destination: %s[%d]: %q is reserved: %s", field, i, pt.Source(), rej.Reason)
 		}
 	}
 	return nil

@@ -39,11 +39,11 @@ func isQueue(canon string) bool {
 // variables written under a queue prefix ("/queue/**", "/queue/jobs.*",
 // "/amq/queue/{name}").
 func wildQueuePattern(pt *pattern) bool {
-	if pt.literal() {
+	if pt.Literal() {
 		return false
 	}
 	for _, p := range queuePrefixes {
-		if pt.prefix == strings.TrimSuffix(p, "/") || strings.HasPrefix(pt.prefix, p) {
+		if pt.Prefix() == strings.TrimSuffix(p, "/") || strings.HasPrefix(pt.Prefix(), p) {
 			return true
 		}
 	}
@@ -59,7 +59,7 @@ func errWildQueue(src string) error {
 // matchLiteral reports whether one of the patterns is literally s.
 func matchLiteral(ps []*pattern, s string) bool {
 	for _, p := range ps {
-		if p.literal() && p.src == s {
+		if p.Literal() && p.Source() == s {
 			return true
 		}
 	}

@@ -3,6 +3,8 @@ package destination
 import (
 	"strconv"
 	"strings"
+
+	"chatrelay/internal/stomp"
 )
 
 // RabbitMQ turns some STOMP headers into AMQP properties and parses their
@@ -86,23 +88,9 @@ func checkValue(dest, key, value string) *Rejection {
 			return reject(dest, RuleHeaderPrefix+k, "x-queue-name must not be empty")
 		}
 	case "x-stream-offset":
-		if !validStreamOffset(value) {
+		if !stomp.ValidStreamOffset(value) {
 			return reject(dest, RuleHeaderPrefix+k, "x-stream-offset must be first, last, next, offset=N or timestamp=N, not %q", value)
 		}
 	}
 	return nil
-}
-
-func validStreamOffset(v string) bool {
-	switch v {
-	case "first", "last", "next":
-		return true
-	}
-	for _, prefix := range []string{"offset=", "timestamp="} {
-		if rest, ok := strings.CutPrefix(v, prefix); ok {
-			n, err := strconv.ParseInt(rest, 10, 64)
-			return err == nil && n >= 0
-		}
-	}
-	return false
 }

@@ -180,42 +180,28 @@ func hangUp(s *session, subscribed bool) {
 // readProbe waits on probe session s for the RECEIPTs named in want, or
 // an ERROR.
 func readProbe(s *session, want ...string) probeResult {
-	buf := make([]byte, 16<<10)
+	rd := stomp.NewReader(s.conn, s.dec, make([]byte, 16<<10))
 	left := make(map[string]bool, len(want))
 	for _, id := range want {
 		left[id] = true
 	}
 	for {
-		for {
-			f, err := s.dec.Next()
-			if err != nil {
-				return probeResult{}
-			}
-			if f == nil {
-				break
-			}
-			switch {
-			case f.Command == stomp.RECEIPT && left[f.Header("receipt-id")]:
-				delete(left, f.Header("receipt-id"))
-				if len(left) == 0 {
-					return probeResult{outcome: probeAccepted}
-				}
-			case f.Command == stomp.ERROR:
-				reason := f.Header("message")
-				if reason == "" {
-					reason = "ERROR"
-				}
-				return probeResult{outcome: probeRefused, reason: reason, body: string(f.Body)}
-			}
-		}
-		n, err := s.conn.Read(buf)
-		if n > 0 {
-			if ferr := s.dec.Feed(buf[:n]); ferr != nil {
-				return probeResult{}
-			}
-		}
+		f, err := rd.Next()
 		if err != nil {
-			return probeResult{} // closed without a word, or probeWait passed
+			return probeResult{} // closed without a word, probeWait passed, or garbled
+		}
+		switch {
+		case f.Command == stomp.RECEIPT && left[f.Header("receipt-id")]:
+			delete(left, f.Header("receipt-id"))
+			if len(left) == 0 {
+				return probeResult{outcome: probeAccepted}
+			}
+		case f.Command == stomp.ERROR:
+			reason := f.Header("message")
+			if reason == "" {
+				reason = "ERROR"
+			}
+			return probeResult{outcome: probeRefused, reason: reason, body: string(f.Body)}
 		}
 	}
 }

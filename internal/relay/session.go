@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -83,31 +84,17 @@ func handshake(nc net.Conn, cfg Config) (*session, error) {
 		return nil, err
 	}
 	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: maxFrameBytes, MaxHeaders: 1000, MaxHeaderBytes: 1 << 20})
-	buf := make([]byte, 4096)
-	for {
-		f, err := dec.Next()
-		if err != nil {
-			return nil, err
-		}
-		if f != nil {
-			switch f.Command {
-			case stomp.CONNECTED:
-				return newSession(nc, dec, f, cfg.HeartBeat)
-			case stomp.ERROR:
-				return nil, fmt.Errorf("broker refused CONNECT: %s", f.Header("message"))
-			default:
-				return nil, fmt.Errorf("broker sent %s before CONNECTED", f.Command)
-			}
-		}
-		n, err := nc.Read(buf)
-		if n > 0 {
-			if ferr := dec.Feed(buf[:n]); ferr != nil {
-				return nil, ferr
-			}
-		}
-		if err != nil && n == 0 {
-			return nil, err
-		}
+	f, err := stomp.NewReader(nc, dec, make([]byte, 4096)).Next()
+	if err != nil {
+		return nil, err
+	}
+	switch f.Command {
+	case stomp.CONNECTED:
+		return newSession(nc, dec, f, cfg.HeartBeat)
+	case stomp.ERROR:
+		return nil, fmt.Errorf("broker refused CONNECT: %s", f.Header("message"))
+	default:
+		return nil, fmt.Errorf("broker sent %s before CONNECTED", f.Command)
 	}
 }
 
@@ -139,15 +126,15 @@ func newSession(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time
 	return s, nil
 }
 
-// parseHeartBeat parses "sx,sy" in milliseconds; absent means 0,0.
+// parseHeartBeat parses the broker's "sx,sy" in milliseconds with
+// stomp.ParseHeartBeat; absent means 0,0. It is stricter than a client's
+// CONNECT: no sign, and each number fits 32 bits.
 func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
 	if v == "" {
 		return 0, 0, nil
 	}
-	a, b, ok := strings.Cut(v, ",")
-	x, err1 := strconv.ParseUint(strings.TrimSpace(a), 10, 32)
-	y, err2 := strconv.ParseUint(strings.TrimSpace(b), 10, 32)
-	if !ok || err1 != nil || err2 != nil {
+	x, y, err := stomp.ParseHeartBeat(v)
+	if err != nil || strings.ContainsAny(v, "+-") || int64(x) > math.MaxUint32 || int64(y) > math.MaxUint32 {
 		return 0, 0, fmt.Errorf("bad heart-beat header %q", v)
 	}
 	return time.Duration(x) * time.Millisecond, time.Duration(y) * time.Millisecond, nil
@@ -158,29 +145,9 @@ func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
 // has been silent for twice its heart-beat interval.
 func (c *upConn) readLoop(s *session) {
 	defer s.wg.Done()
-	buf := make([]byte, 64<<10)
+	rd := stomp.NewReader(silenceReader{s}, s.dec, make([]byte, 64<<10))
 	for {
-		for {
-			f, err := s.dec.Next()
-			if err != nil {
-				c.fail(s, err)
-				return
-			}
-			if f == nil {
-				break
-			}
-			c.handle(s, f)
-		}
-		if s.recvWithin > 0 {
-			s.conn.SetReadDeadline(time.Now().Add(2 * s.recvWithin))
-		}
-		n, err := s.conn.Read(buf)
-		if n > 0 {
-			if ferr := s.dec.Feed(buf[:n]); ferr != nil {
-				c.fail(s, ferr)
-				return
-			}
-		}
+		f, err := rd.Next()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -189,7 +156,20 @@ func (c *upConn) readLoop(s *session) {
 			c.fail(s, err)
 			return
 		}
+		c.handle(s, f)
 	}
+}
+
+// silenceReader reads the session's socket with a deadline of twice the
+// broker's heart-beat interval before each read, when one was negotiated.
+type silenceReader struct{ s *session }
+
+// Read sets the deadline and reads.
+func (r silenceReader) Read(p []byte) (int, error) {
+	if r.s.recvWithin > 0 {
+		r.s.conn.SetReadDeadline(time.Now().Add(2 * r.s.recvWithin))
+	}
+	return r.s.conn.Read(p)
 }
 
 // writeLoop owns writing to s.conn: it writes what the connection queued in

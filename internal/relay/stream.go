@@ -3,7 +3,6 @@ package relay
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	"chatrelay/internal/stomp"
 )
@@ -72,26 +71,10 @@ func checkStream(ack string, h stomp.Headers) error {
 	if n, err := strconv.ParseInt(p, 10, 64); err != nil || n < 1 || n > maxPrefetch {
 		return fmt.Errorf("%w: prefetch-count must be an integer from 1 to %d", ErrStreamHeaders, maxPrefetch)
 	}
-	if !validStreamOffset(h.Value(streamOffsetHeader)) {
+	if !stomp.ValidStreamOffset(h.Value(streamOffsetHeader)) {
 		return fmt.Errorf("%w: x-stream-offset must be first, last, next, offset=N or timestamp=N", ErrStreamHeaders)
 	}
 	return nil
-}
-
-// validStreamOffset reports whether v is an x-stream-offset RabbitMQ
-// parses.
-func validStreamOffset(v string) bool {
-	switch v {
-	case "first", "last", "next":
-		return true
-	}
-	for _, prefix := range []string{"offset=", "timestamp="} {
-		if rest, ok := strings.CutPrefix(v, prefix); ok {
-			n, err := strconv.ParseInt(rest, 10, 64)
-			return err == nil && n >= 0
-		}
-	}
-	return false
 }
 
 // offsetSpec is the x-stream-offset to subscribe with now: right after

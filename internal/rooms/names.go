@@ -31,6 +31,12 @@ func CleanName(name string) (string, bool) {
 	return name, true
 }
 
+// NameKey is the form of a room name that duplicates share: two rooms
+// whose names have the same key may not exist at once. It lowercases
+// (strings.ToLower), and it is the one rule for every Store, so a name is
+// refused alike in embedded and RabbitMQ mode.
+func NameKey(name string) string { return strings.ToLower(name) }
+
 // idEncoding spells room ids: lowercase base32, no padding.
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 

@@ -1,9 +1,12 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
+
+	"chatrelay/internal/pathpattern"
 )
 
 // Segment ranks, most specific first: they decide which of several
@@ -35,9 +38,6 @@ type route struct {
 	h       Handler
 }
 
-// varRE finds {name} variables.
-var varRE = regexp.MustCompile(`\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
 // compileRoute parses a pattern: "/app/" followed by "/"-separated
 // segments of literal text, "{name}" variables (a non-empty run of
 // characters except "/") and "*" (any run except "/"), optionally ending
@@ -46,7 +46,7 @@ func compileRoute(pattern string) (*route, error) {
 	if !strings.HasPrefix(pattern, "/app/") {
 		return nil, fmt.Errorf("router: pattern %q must start with /app/", pattern)
 	}
-	rt := &route{pattern: pattern, shape: varRE.ReplaceAllString(pattern, "*"), literal: true}
+	rt := &route{pattern: pattern, shape: pathpattern.Shape(pattern), literal: true}
 	parts := strings.Split(pattern[1:], "/")
 	if parts[len(parts)-1] == "**" {
 		rt.rest, rt.literal = true, false
@@ -83,39 +83,19 @@ func compileSegment(pattern, p string) (segment, error) {
 	if !strings.ContainsAny(p, "*{}") {
 		return segment{lit: p, rank: rankLiteral, litLen: len(p)}, nil
 	}
-	seg := segment{rank: rankMixed}
-	var b strings.Builder
-	b.WriteString(`^`)
-	for i := 0; i < len(p); {
-		switch {
-		case p[i] == '*':
-			b.WriteString(`[^/]*`)
-			i++
-		case p[i] == '{':
-			m := varRE.FindStringSubmatchIndex(p[i:])
-			if m == nil || m[0] != 0 {
-				return segment{}, fmt.Errorf("router: pattern %q: bad variable in %q", pattern, p)
-			}
-			seg.vars = append(seg.vars, p[i+m[2]:i+m[3]])
-			b.WriteString(`([^/]+)`)
-			i += m[1]
-		case p[i] == '}':
+	fr, err := pathpattern.Translate(p, false)
+	if err != nil {
+		var pe *pathpattern.Error
+		if errors.As(err, &pe) && pe.Kind == pathpattern.UnbalancedClose {
 			return segment{}, fmt.Errorf("router: pattern %q: unbalanced } in %q", pattern, p)
-		default:
-			j := i
-			for j < len(p) && !strings.ContainsRune("*{}", rune(p[j])) {
-				j++
-			}
-			b.WriteString(regexp.QuoteMeta(p[i:j]))
-			seg.litLen += j - i
-			i = j
 		}
+		return segment{}, fmt.Errorf("router: pattern %q: bad variable in %q", pattern, p)
 	}
-	b.WriteString(`$`)
-	if seg.litLen == 0 && len(seg.vars)+strings.Count(p, "*") == 1 {
+	seg := segment{rank: rankMixed, vars: fr.Vars, litLen: fr.LitLen}
+	if seg.litLen == 0 && len(seg.vars)+fr.Stars == 1 {
 		seg.rank = rankVar
 	}
-	seg.re = regexp.MustCompile(b.String())
+	seg.re = regexp.MustCompile(`^` + fr.Regexp + `$`)
 	return seg, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -34,7 +33,7 @@ func (s *Session) connect(f *stomp.Frame) error {
 	s.chooseLanguage(lang)
 	cx, cy := 0, 0
 	if hb, ok := f.Headers.Get("heart-beat"); ok && v != stomp.V10 {
-		if cx, cy, err = parseHeartBeat(hb); err != nil {
+		if cx, cy, err = stomp.ParseHeartBeat(hb); err != nil {
 			return s.failFrame(f, Close{
 				Code:    CloseProtocol,
 				Message: "invalid heart-beat header",
@@ -163,19 +162,4 @@ func (s *Session) negotiateVersion(accept string) (stomp.Version, error) {
 		return 0, fmt.Errorf("unsupported protocol version %q", accept)
 	}
 	return best, nil
-}
-
-// parseHeartBeat parses "cx,cy" in milliseconds.
-func parseHeartBeat(h string) (cx, cy int, err error) {
-	a, b, ok := strings.Cut(h, ",")
-	if !ok {
-		return 0, 0, fmt.Errorf("want two comma-separated numbers, got %q", h)
-	}
-	if cx, err = strconv.Atoi(strings.TrimSpace(a)); err != nil || cx < 0 {
-		return 0, 0, fmt.Errorf("bad number in %q", h)
-	}
-	if cy, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || cy < 0 {
-		return 0, 0, fmt.Errorf("bad number in %q", h)
-	}
-	return cx, cy, nil
 }

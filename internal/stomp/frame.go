@@ -1,6 +1,8 @@
 // Package stomp is the STOMP 1.0/1.1/1.2 frame codec: a frame type, an
-// encoder, and an incremental decoder that enforces size limits before it
-// allocates. It knows nothing about sockets, sessions or brokers.
+// encoder, an incremental decoder that enforces size limits before it
+// allocates, and a Reader that runs the decoder over an io.Reader. It also
+// holds the one reading of the heart-beat and x-stream-offset header
+// values. It knows nothing about sockets, sessions or brokers.
 package stomp
 
 import "strconv"

@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -110,11 +109,12 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	return room, nil
 }
 
-// hasName reports whether a room is named name, ignoring case. Caller
-// holds s.mu.
+// hasName reports whether a room's name has the same rooms.NameKey as
+// name. Caller holds s.mu.
 func (s *Store) hasName(name string) bool {
+	key := rooms.NameKey(name)
 	for _, r := range s.rooms {
-		if strings.EqualFold(r.Name, name) {
+		if rooms.NameKey(r.Name) == key {
 			return true
 		}
 	}

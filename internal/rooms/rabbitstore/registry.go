@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +175,7 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		room.Seq, room.Origin = offset+1, ev.Origin
 		room.Stream = streamOf(rooms.Room{ID: id, Stream: ev.Stream})
 		v.rooms[id] = room
-		v.names[foldName(room.Name)] = id
+		v.names[rooms.NameKey(room.Name)] = id
 		v.order = append(v.order, id)
 		return nil
 	case eventMembers:
@@ -200,7 +199,7 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 			return rooms.ErrNotFound
 		}
 		delete(v.rooms, id)
-		delete(v.names, foldName(r.Name))
+		delete(v.names, rooms.NameKey(r.Name))
 		for i, x := range v.order {
 			if x == id {
 				v.order = append(v.order[:i:i], v.order[i+1:]...)
@@ -213,14 +212,12 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 	return rooms.ErrInvalid
 }
 
-// nameTaken reports whether a room is named name, ignoring case.
+// nameTaken reports whether a room's name has the same rooms.NameKey as
+// name.
 func (v *view) nameTaken(name string) bool {
-	_, ok := v.names[foldName(name)]
+	_, ok := v.names[rooms.NameKey(name)]
 	return ok
 }
-
-// foldName is the form of a room name that duplicates share.
-func foldName(name string) string { return strings.ToLower(name) }
 
 // Synced marks the replay complete. A replay that was building a new
 // view (beginReplay) is, too: the new view is served from now on, and the
