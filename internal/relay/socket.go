@@ -13,8 +13,8 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// session is one socket to the broker, from CONNECTED until it fails.
-type session struct {
+// upSocket is one socket to the broker, from CONNECTED until it fails.
+type upSocket struct {
 	conn   net.Conn
 	dec    *stomp.Decoder // owned by the reader goroutine after the handshake
 	server string         // CONNECTED server header
@@ -28,9 +28,9 @@ type session struct {
 	spare []byte        // the writer's previous buffer, reused; guarded by upConn.mu
 	wake  chan struct{} // tells the writer that wbuf has data (capacity 1)
 	done  chan struct{} // closed by upConn.fail
-	err   error         // why the session ended; set by upConn.fail
+	err   error         // why the socket ended; set by upConn.fail
 	// after an ERROR from the broker (refusals.go), guarded by upConn.mu:
-	// the ERROR, the timer that ends the session, and whether a RECEIPT
+	// the ERROR, the timer that ends the socket, and whether a RECEIPT
 	// has named the frame the broker refused
 	brokerErr  *stomp.Frame
 	errTimer   *time.Timer
@@ -44,7 +44,7 @@ type session struct {
 }
 
 // dial connects to addr and performs the STOMP handshake.
-func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
+func dial(ctx context.Context, cfg Config, addr string) (*upSocket, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	nc, err := cfg.Dial(ctx, addr)
@@ -70,7 +70,7 @@ func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
 }
 
 // handshake sends CONNECT and waits for CONNECTED.
-func handshake(nc net.Conn, cfg Config) (*session, error) {
+func handshake(nc net.Conn, cfg Config) (*upSocket, error) {
 	hb := strconv.FormatInt(cfg.HeartBeat.Milliseconds(), 10)
 	connect := stomp.New(stomp.CONNECT,
 		"accept-version", "1.2",
@@ -92,7 +92,7 @@ func handshake(nc net.Conn, cfg Config) (*session, error) {
 		if f != nil {
 			switch f.Command {
 			case stomp.CONNECTED:
-				return newSession(nc, dec, f, cfg.HeartBeat)
+				return newUpSocket(nc, dec, f, cfg.HeartBeat)
 			case stomp.ERROR:
 				return nil, fmt.Errorf("broker refused CONNECT: %s", f.Header("message"))
 			default:
@@ -111,12 +111,12 @@ func handshake(nc net.Conn, cfg Config) (*session, error) {
 	}
 }
 
-// newSession negotiates heart-beats and quirks from CONNECTED.
-func newSession(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time.Duration) (*session, error) {
+// newUpSocket negotiates heart-beats and quirks from CONNECTED.
+func newUpSocket(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time.Duration) (*upSocket, error) {
 	if v := connected.Header("version"); v != "1.2" {
 		return nil, fmt.Errorf("broker speaks STOMP %q, need 1.2", v)
 	}
-	s := &session{
+	s := &upSocket{
 		conn:   nc,
 		dec:    dec,
 		server: connected.Header("server"),
@@ -154,9 +154,9 @@ func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
 }
 
 // readLoop owns reading s.conn and s.dec: it decodes frames, hands them to
-// the connection, and ends the session on a read error or when the broker
+// the connection, and ends the socket on a read error or when the broker
 // has been silent for twice its heart-beat interval.
-func (c *upConn) readLoop(s *session) {
+func (c *upConn) readLoop(s *upSocket) {
 	defer s.wg.Done()
 	buf := make([]byte, 64<<10)
 	for {
@@ -195,7 +195,7 @@ func (c *upConn) readLoop(s *session) {
 // writeLoop owns writing to s.conn: it writes what the connection queued in
 // s.wbuf and sends a heart-beat EOL when nothing else went out for half the
 // negotiated interval.
-func (c *upConn) writeLoop(s *session) {
+func (c *upConn) writeLoop(s *upSocket) {
 	defer s.wg.Done()
 	var tick <-chan time.Time
 	if s.sendEvery > 0 {
@@ -238,8 +238,8 @@ func (c *upConn) writeLoop(s *session) {
 	}
 }
 
-// write writes p with a deadline and ends the session on failure.
-func (c *upConn) write(s *session, p []byte) bool {
+// write writes p with a deadline and ends the socket on failure.
+func (c *upConn) write(s *upSocket, p []byte) bool {
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(p); err != nil {
 		c.fail(s, err)
