@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/proctest"
-	"chatrelay/internal/stompjstest"
 )
 
 // lockedBuffer collects the server's output.
@@ -40,9 +40,9 @@ func TestGoRunEmbedded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the command")
 	}
-	js := stompjstest.NewT(t)
+	js := jsclient.NewT(t)
 	js.Timeout = 10 * time.Second
-	root, err := stompjstest.ModuleRoot()
+	root, err := jsclient.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestGoRunEmbedded(t *testing.T) {
 	if err := js.Send("/app/chat.send", `{"roomId":"`+room+`","message":"round trip"}`, nil); err != nil {
 		t.Fatal(err)
 	}
-	e, err := js.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return strings.Contains(e.Body, `"TALK"`) })
+	e, err := js.WaitMessage(10*time.Second, func(e jsclient.Event) bool { return strings.Contains(e.Body, `"TALK"`) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,14 +106,14 @@ func TestGoRunEmbedded(t *testing.T) {
 	if err := syscall.Kill(serverPid(t, cmd.Process.Pid), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	ev, err := js.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "error" })
+	ev, err := js.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "error" })
 	if err != nil {
 		t.Fatalf("no ERROR on shutdown: %v", err)
 	}
 	if !strings.Contains(ev.Headers["message"], "shutting down") {
 		t.Errorf("shutdown ERROR %v", ev.Headers)
 	}
-	cl, err := js.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "closed" })
+	cl, err := js.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "closed" })
 	if err != nil {
 		t.Fatalf("socket not closed on shutdown: %v", err)
 	}

@@ -99,59 +99,60 @@ func (p *Policy) checkHeader(dest string, h stomp.Header) *Rejection {
 // subscribeHeaders keeps id, ack, receipt and allowed headers (first
 // occurrence of each), rewrites destination and strips the rest.
 func (p *Policy) subscribeHeaders(t Target, in stomp.Headers) (stomp.Headers, *Rejection) {
-	out := make(stomp.Headers, 0, 4)
 	seen := make(map[string]bool, len(in))
-	wroteDest := false
-	for _, h := range in {
-		if rej := p.checkHeader(t.Original, h); rej != nil {
-			return nil, rej
-		}
-		k := strings.ToLower(h.Key)
+	return p.rewriteHeaders(t, in, 4, func(h stomp.Header, k string) (bool, *Rejection) {
 		switch {
-		case k == "destination":
-			if !wroteDest {
-				out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
-				wroteDest = true
-			}
-			continue
 		case h.Key == "ack":
 			if !ackModes[h.Value] {
-				return nil, reject(t.Original, RuleHeaderPrefix+"ack", "ack must be auto, client or client-individual, not %q", h.Value)
+				return false, reject(t.Original, RuleHeaderPrefix+"ack", "ack must be auto, client or client-individual, not %q", h.Value)
 			}
 		case keptSubscribeHeaders[h.Key], p.allowHeaders[k]:
 		default:
-			continue
+			return false, nil
 		}
-		if !seen[h.Key] {
-			seen[h.Key] = true
-			out = append(out, h)
+		if seen[h.Key] {
+			return false, nil
 		}
-	}
-	if !wroteDest {
-		out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
-	}
-	return out, nil
+		seen[h.Key] = true
+		return true, nil
+	})
 }
 
 // sendHeaders strips server-owned headers, rewrites destination and keeps
 // every other header (content-type, content-length, receipt, transaction
 // and application headers).
 func (p *Policy) sendHeaders(t Target, in stomp.Headers) (stomp.Headers, *Rejection) {
-	out := make(stomp.Headers, 0, len(in)+1)
+	return p.rewriteHeaders(t, in, len(in)+1, func(h stomp.Header, k string) (bool, *Rejection) {
+		return !serverOwnedHeaders[k] && h.Key != "", nil
+	})
+}
+
+// rewriteHeaders is what SEND and SUBSCRIBE share: it checks every header
+// of in (checkHeader), puts t.Destination in the place of the first
+// destination header (or last, when there is none) and drops the other
+// destination headers. keep decides on each remaining header, given with
+// its lower-case key: to forward it, drop it, or refuse the frame. size is
+// the expected number of headers out.
+func (p *Policy) rewriteHeaders(t Target, in stomp.Headers, size int, keep func(h stomp.Header, k string) (bool, *Rejection)) (stomp.Headers, *Rejection) {
+	out := make(stomp.Headers, 0, size)
 	wroteDest := false
 	for _, h := range in {
 		if rej := p.checkHeader(t.Original, h); rej != nil {
 			return nil, rej
 		}
 		k := strings.ToLower(h.Key)
-		switch {
-		case k == "destination":
+		if k == "destination" {
 			if !wroteDest {
 				out = append(out, stomp.Header{Key: "destination", Value: t.Destination})
 				wroteDest = true
 			}
-		case serverOwnedHeaders[k], h.Key == "":
-		default:
+			continue
+		}
+		ok, rej := keep(h, k)
+		if rej != nil {
+			return nil, rej
+		}
+		if ok {
 			out = append(out, h)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/stompjstest"
 )
 
 // testTimeout bounds TestBrowserChat as a whole: building the server,
@@ -61,18 +61,18 @@ func (m missingTool) String() string { return fmt.Sprintf("%v (%s=1 makes this f
 func findTools() (tools, []missingTool) {
 	var tl tools
 	var missing []missingTool
-	if err := stompjstest.Available(); err != nil {
-		missing = append(missing, missingTool{stompjstest.RequireEnv, err})
-	} else if root, err := stompjstest.ModuleRoot(); err != nil {
-		missing = append(missing, missingTool{stompjstest.RequireEnv, err})
+	if err := jsclient.Available(); err != nil {
+		missing = append(missing, missingTool{jsclient.RequireEnv, err})
+	} else if root, err := jsclient.ModuleRoot(); err != nil {
+		missing = append(missing, missingTool{jsclient.RequireEnv, err})
 	} else {
 		js := filepath.Join(root, "test", "js")
 		tl.script = filepath.Join(js, "browser.mjs")
 		if _, err := os.Stat(filepath.Join(js, "node_modules", "playwright-core", "package.json")); err != nil {
-			missing = append(missing, missingTool{stompjstest.RequireEnv,
+			missing = append(missing, missingTool{jsclient.RequireEnv,
 				fmt.Errorf("playwright-core is not installed in %s/node_modules (run `npm ci --prefix test/js`)", js)})
 		} else if _, err := os.Stat(tl.script); err != nil {
-			missing = append(missing, missingTool{stompjstest.RequireEnv, err})
+			missing = append(missing, missingTool{jsclient.RequireEnv, err})
 		}
 	}
 	var err error

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // nginxDirPattern names the directories startNginx creates in
@@ -29,7 +29,7 @@ func startNginx(t testing.TB, listen, backend1, backend2 string) *process {
 	t.Helper()
 	bin := nginxBinary(t)
 	reapStaleNginx()
-	root, err := stompjstest.ModuleRoot()
+	root, err := jsclient.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/servertest"
 	"chatrelay/internal/stomp"
-	"chatrelay/internal/stompjstest"
 )
 
 const (
@@ -52,7 +52,7 @@ func TestCombinedFlood(t *testing.T) {
 		rooms[i] = createRoom(t, r1.HTTP(), fmt.Sprintf("flood-room-%d", i))
 	}
 	victim := openVictim(t, r1.HTTP()+"/ws-stomp")
-	crowd := stompjstest.NewCrowd(t, stompjstest.CrowdConfig{
+	crowd := jsclient.NewCrowd(t, jsclient.CrowdConfig{
 		URLs: []string{r1.URL(), r2.URL()}, Rooms: rooms, Clients: crowdSize,
 		Messages: perChatter, Interval: attackFor / perChatter, LoginPrefix: "chatter-",
 	})
@@ -281,7 +281,7 @@ func openVictim(t *testing.T, sockjsURL string) *xhrSession {
 
 // checkCrowd: no chatter lost its session, every SEND was receipted, and
 // every chatter received every message of its room exactly once.
-func checkCrowd(t *testing.T, crowd *stompjstest.Crowd, rooms []string) {
+func checkCrowd(t *testing.T, crowd *jsclient.Crowd, rooms []string) {
 	t.Helper()
 	if lost := crowd.Lost(); len(lost) > 0 {
 		t.Errorf("ordinary clients lost their sessions: %v", lost)
@@ -325,7 +325,7 @@ func checkCrowd(t *testing.T, crowd *stompjstest.Crowd, rooms []string) {
 
 // complete reports whether every chatter received at least as many
 // messages as its room sent.
-func complete(members []stompjstest.CrowdMember, want map[string][]string) bool {
+func complete(members []jsclient.CrowdMember, want map[string][]string) bool {
 	for _, m := range members {
 		if len(m.Received) < len(want[m.Room]) {
 			return false

@@ -29,7 +29,7 @@ func limitedEnv(lim roomlimit.Limits, verified bool) *env {
 	e = newEnv(func(o *Options) {
 		o.Identify = passcodePW
 		o.VerifiedUsers = verified
-		o.Limiter = roomlimit.New(lim, lazyLister{&e}, nil)
+		o.Limiter = roomlimit.New(lim, lazyLister{&e})
 	})
 	return e
 }

@@ -29,7 +29,7 @@ func tutorialEnv(t *testing.T, lim roomlimit.Limits, verified bool) (*fakeStore,
 		Store:         store,
 		Identify:      passcodePW,
 		VerifiedUsers: verified,
-		Limiter:       roomlimit.New(lim, store, nil),
+		Limiter:       roomlimit.New(lim, store),
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	mux := http.NewServeMux()

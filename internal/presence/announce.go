@@ -51,8 +51,10 @@ type AnnounceOptions struct {
 	// MaxBroadcastMembers, 50,000): a join past one of them is not
 	// announced.
 	MaxPerUser, MaxPerRoom, MaxTracked int
-	// Clock is the time source (default the system clock).
-	Clock Clock
+	// Now and After are the time source (default time.Now and
+	// time.After); tests give a fake clock's.
+	Now   func() time.Time
+	After func(d time.Duration) <-chan time.Time
 }
 
 // withDefaults fills unset options.
@@ -87,8 +89,11 @@ func (o AnnounceOptions) withDefaults() AnnounceOptions {
 	if o.MaxTracked <= 0 {
 		o.MaxTracked = DefaultMaxTracked
 	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	return o
 }
@@ -188,7 +193,7 @@ func NewAnnouncer(opts AnnounceOptions) *Announcer {
 // this replica started (entered) or its last one ended. It never blocks
 // on publishing: the loop publishes.
 func (a *Announcer) Change(roomID, user string, entered bool) {
-	now := a.opts.Clock.Now()
+	now := a.opts.Now()
 	k := pairKey{roomID, user}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -396,16 +401,15 @@ func (a *Announcer) Start(ctx context.Context) {
 // result. It closes done when it returns.
 func (a *Announcer) loop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	clock := a.opts.Clock
 	for {
-		now := clock.Now()
+		now := a.opts.Now()
 		a.mu.Lock()
 		out := a.runDue(now)
 		var timer <-chan time.Time
 		a.armed = time.Time{}
 		if len(a.due) > 0 {
 			a.armed = a.due[0].at
-			timer = clock.After(a.armed.Sub(now))
+			timer = a.opts.After(a.armed.Sub(now))
 		}
 		a.mu.Unlock()
 		a.publish(out)

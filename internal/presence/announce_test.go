@@ -70,7 +70,7 @@ type fixture struct {
 func newFixture(opts AnnounceOptions) *fixture {
 	f := &fixture{clock: newFakeClock(), rec: newRecorder(), online: map[string]int{}}
 	opts.Publish = f.rec.publish
-	opts.Clock = f.clock
+	opts.Now, opts.After = f.clock.Now, f.clock.After
 	if opts.Online == nil {
 		opts.Online = func(room string) int {
 			f.mu.Lock()
@@ -265,7 +265,7 @@ func TestAnnounceBounds(t *testing.T) {
 // the LEAVE when the clock passes the grace, and nothing held after Close.
 func TestAnnounceLoop(t *testing.T) {
 	clock, rec := newFakeClock(), newRecorder()
-	a := NewAnnouncer(AnnounceOptions{Publish: rec.publish, Clock: clock, LeaveGrace: time.Second})
+	a := NewAnnouncer(AnnounceOptions{Publish: rec.publish, Now: clock.Now, After: clock.After, LeaveGrace: time.Second})
 	a.Start(context.Background())
 	defer a.Close()
 	a.Change("7", "ann", true)

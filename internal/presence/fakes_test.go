@@ -14,7 +14,8 @@ const waitTimeout = 5 * time.Second
 
 var t0 = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a Clock whose time only moves on Advance.
+// fakeClock is a time source whose time only moves on Advance; tests
+// give its Now and After as the options' Now and After.
 type fakeClock struct {
 	mu      sync.Mutex
 	now     time.Time

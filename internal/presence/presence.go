@@ -48,20 +48,6 @@ type Publisher interface {
 	Publish(dest string, h stomp.Headers, body []byte, onAccepted func(error)) error
 }
 
-// Clock is the time source of a Presence; tests inject a fake one.
-type Clock interface {
-	// Now returns the current time.
-	Now() time.Time
-	// After returns a channel that receives once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-// systemClock is the real time.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time                         { return time.Now() }
-func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
-
 // Options configure a Presence. Zero values take defaults.
 type Options struct {
 	// Publisher publishes this replica's snapshots (required to share
@@ -83,8 +69,10 @@ type Options struct {
 	// member, so one per join in a big room would cost O(members) per
 	// join (default 1 MiB/s; the periodic snapshot is not delayed).
 	MaxChangeBytesPerSecond int
-	// Clock is the time source (default the system clock).
-	Clock Clock
+	// Now and After are the time source (default time.Now and
+	// time.After); tests give a fake clock's.
+	Now   func() time.Time
+	After func(d time.Duration) <-chan time.Time
 	// Logger receives publication failures (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -111,8 +99,11 @@ func (o Options) withDefaults() Options {
 	if o.MaxChangeBytesPerSecond <= 0 {
 		o.MaxChangeBytesPerSecond = DefaultMaxChangeBytesPerSecond
 	}
-	if o.Clock == nil {
-		o.Clock = systemClock{}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -203,7 +194,7 @@ func (p *Presence) Leave(roomID, user string) (last bool) {
 // snapshot is still live, this one included, sorted and without
 // duplicates. It never returns nil.
 func (p *Presence) Members(roomID string) []string {
-	now := p.opts.Clock.Now()
+	now := p.opts.Now()
 	set := map[string]struct{}{}
 	p.mu.Lock()
 	for user := range p.local[roomID] {
@@ -232,7 +223,7 @@ func (p *Presence) Members(roomID string) []string {
 // deciding whether a room is too big to announce joins in stays cheap in a
 // big room.
 func (p *Presence) Online(roomID string) int {
-	now := p.opts.Clock.Now()
+	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := len(p.local[roomID])
@@ -247,7 +238,7 @@ func (p *Presence) Online(roomID string) int {
 // Elsewhere reports whether user is online in roomID on another replica
 // whose snapshot is still live.
 func (p *Presence) Elsewhere(roomID, user string) bool {
-	now := p.opts.Clock.Now()
+	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, r := range p.remote {

@@ -39,7 +39,8 @@ func TestJoinLeave(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := New(Options{Clock: newFakeClock()})
+			clock := newFakeClock()
+			p := New(Options{Now: clock.Now, After: clock.After})
 			for i, o := range tt.ops {
 				var got bool
 				if o.join {
@@ -99,7 +100,8 @@ func TestReceive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := New(Options{ReplicaID: "me", Clock: newFakeClock()})
+			clock := newFakeClock()
+			p := New(Options{ReplicaID: "me", Now: clock.Now, After: clock.After})
 			var err error
 			for _, b := range tt.bodies {
 				err = errors.Join(err, p.Receive([]byte(b)))
@@ -137,7 +139,7 @@ func TestExpiryBoundary(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := newFakeClock()
-			p := New(Options{ReplicaID: "me", Clock: clock})
+			p := New(Options{ReplicaID: "me", Now: clock.Now, After: clock.After})
 			p.Join("7", "alice")
 			if err := p.Receive([]byte(`{"replica":"r2","seq":1,"rooms":{"7":["bob"]}}`)); err != nil {
 				t.Fatal(err)
@@ -164,7 +166,7 @@ func TestDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.in.withDefaults()
 			if o.Expiry != tt.wantExpiry || o.Interval <= 0 || o.MinGap != DefaultMinGap ||
-				o.Clock == nil || o.Logger == nil || len(o.ReplicaID) != 16 {
+				o.Now == nil || o.After == nil || o.Logger == nil || len(o.ReplicaID) != 16 {
 				t.Errorf("defaults %+v", o)
 			}
 		})

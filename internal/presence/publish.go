@@ -51,9 +51,8 @@ func (p *Presence) Close() error {
 // the last publication; it closes done when it returns.
 func (p *Presence) loop(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	clock := p.opts.Clock
 	last, size := p.publish(false)
-	tick := clock.After(p.opts.Interval)
+	tick := p.opts.After(p.opts.Interval)
 	var coalesce <-chan time.Time // non-nil while a change waits for MinGap
 	for {
 		select {
@@ -63,8 +62,8 @@ func (p *Presence) loop(ctx context.Context, done chan<- struct{}) {
 			if coalesce != nil || !p.isDirty() {
 				continue
 			}
-			if wait := p.gap(size) - clock.Now().Sub(last); wait > 0 {
-				coalesce = clock.After(wait)
+			if wait := p.gap(size) - p.opts.Now().Sub(last); wait > 0 {
+				coalesce = p.opts.After(wait)
 				continue
 			}
 			last, size = p.publish(false)
@@ -75,7 +74,7 @@ func (p *Presence) loop(ctx context.Context, done chan<- struct{}) {
 			}
 		case <-tick:
 			last, size = p.publish(false)
-			tick = clock.After(p.opts.Interval)
+			tick = p.opts.After(p.opts.Interval)
 		}
 	}
 }
@@ -101,7 +100,7 @@ func (p *Presence) isDirty() bool {
 // logged: the next snapshot, or expiry, repairs any loss. It returns the
 // time the snapshot was taken and its size in bytes.
 func (p *Presence) publish(empty bool) (now time.Time, size int) {
-	now = p.opts.Clock.Now()
+	now = p.opts.Now()
 	if p.opts.Publisher == nil {
 		p.mu.Lock()
 		p.dirty = false

@@ -17,7 +17,7 @@ func replicas(t *testing.T, n int) (*bus, *fakeClock, []*Presence) {
 	b, clock := newBus(), newFakeClock()
 	ps := make([]*Presence, n)
 	for i := range ps {
-		ps[i] = New(Options{Publisher: b, ReplicaID: "r" + string(rune('0'+i)), Clock: clock})
+		ps[i] = New(Options{Publisher: b, ReplicaID: "r" + string(rune('0'+i)), Now: clock.Now, After: clock.After})
 		b.join(ps[i])
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,7 +181,8 @@ func TestCloseDropsAtOnce(t *testing.T) {
 
 func TestCloseWithoutStart(t *testing.T) {
 	b := newBus()
-	p := New(Options{Publisher: b, ReplicaID: "solo", Clock: newFakeClock()})
+	clock := newFakeClock()
+	p := New(Options{Publisher: b, ReplicaID: "solo", Now: clock.Now, After: clock.After})
 	p.Join("7", "alice")
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestCloseWithoutStart(t *testing.T) {
 
 func TestNoPublisherIsLocal(t *testing.T) {
 	clock := newFakeClock()
-	p := New(Options{Clock: clock})
+	p := New(Options{Now: clock.Now, After: clock.After})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	p.Start(ctx)
@@ -214,7 +215,7 @@ func TestNoPublisherIsLocal(t *testing.T) {
 // so one per join would cost O(members) per join.
 func TestSnapshotsOfBigRoomsAreSpaced(t *testing.T) {
 	b, clock := newBus(), newFakeClock()
-	p := New(Options{Publisher: b, ReplicaID: "r0", Clock: clock, Interval: time.Minute, Expiry: 3 * time.Minute, MaxChangeBytesPerSecond: 1000})
+	p := New(Options{Publisher: b, ReplicaID: "r0", Now: clock.Now, After: clock.After, Interval: time.Minute, Expiry: 3 * time.Minute, MaxChangeBytesPerSecond: 1000})
 	b.join(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -78,7 +78,7 @@ func (p *Presence) Receive(body []byte) error {
 			clean[room] = kept
 		}
 	}
-	now := p.opts.Clock.Now()
+	now := p.opts.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if r, ok := p.remote[s.Replica]; ok && s.Seq <= r.seq {

@@ -15,12 +15,12 @@ import (
 	"sync"
 	"testing"
 
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // buildOnce builds cmd/chatrelay once per test process.
 var buildOnce = sync.OnceValues(func() (string, error) {
-	root, err := stompjstest.ModuleRoot()
+	root, err := jsclient.ModuleRoot()
 	if err != nil {
 		return "", err
 	}

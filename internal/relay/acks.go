@@ -19,7 +19,7 @@ type ackEntry struct {
 const maxStale = 4096
 
 // ackLog tracks the deliveries of one 1:1 subscription in the current
-// upstream session that its client has not settled, by the relay's ids
+// upstream socket that its client has not settled, by the relay's ids
 // (see msgids.go), so that an ACK or NACK the relay did not deliver to
 // this client (never delivered, another client's, made up, already
 // settled, from before a reconnect) is never forwarded: RabbitMQ would
@@ -137,7 +137,7 @@ func (l *ackLog) compact() {
 	}
 }
 
-// goStale moves every live id to the stale set: the session that
+// goStale moves every live id to the stale set: the socket that
 // delivered them is gone and the broker will redeliver the messages.
 func (l *ackLog) goStale() {
 	if len(l.byID) == 0 {

@@ -17,12 +17,12 @@ func (s *countSink) Deliver(*stomp.Frame) { s.n.Add(1) }
 // has a session attached by hand: frames it writes pile up in the
 // session's buffer (the benchmark empties it), and handle accepts
 // MESSAGEs for it.
-func manualConn(tb testing.TB) (*Relay, *upConn, *session) {
+func manualConn(tb testing.TB) (*Relay, *upConn, *upSocket) {
 	r := New(Config{Connections: 1})
 	c := r.conns[0]
-	s := &session{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &upSocket{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	c.mu.Lock()
-	c.sess, c.state = s, stateUp
+	c.sock, c.state = s, stateUp
 	c.mu.Unlock()
 	return r, c, s
 }

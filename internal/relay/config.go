@@ -32,9 +32,9 @@ const (
 	// subscriptions, so that a SEND queued during an outage is not
 	// published before the subscriptions that should see it are back.
 	flushGrace = 2 * time.Second
-	// stableSession is how long a session must have lived for the
+	// stableSocket is how long a socket must have lived for the
 	// reconnect backoff to start over from ReconnectMin.
-	stableSession = 5 * time.Second
+	stableSocket = 5 * time.Second
 	// maxFrameBytes bounds one frame from the broker.
 	maxFrameBytes = 16 << 20
 )

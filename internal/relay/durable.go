@@ -2,7 +2,7 @@ package relay
 
 import "chatrelay/internal/stomp"
 
-// Durable topic subscriptions (the session names their queue with
+// Durable topic subscriptions (the client session names their queue with
 // x-queue-name, see internal/session/durable.go). A client that leaves,
 // or a plain UNSUBSCRIBE, ends only the upstream subscription, and
 // RabbitMQ keeps the queue for the subscriber's return; UnsubscribeDurable

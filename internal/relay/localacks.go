@@ -37,7 +37,7 @@ const queuePrefix = "/queue"
 
 // localGiveBack publishes m, a delivery of a subscription to dest that
 // its client left unsettled, to dest again, marked redelivered, when dest
-// is a queue. Caller holds c.mu and c.sess != nil.
+// is a queue. Caller holds c.mu and c.sock != nil.
 func (c *upConn) localGiveBack(dest string, m *stomp.Frame) {
 	if m == nil || !strings.HasPrefix(dest, queuePrefix) {
 		return

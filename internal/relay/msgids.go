@@ -20,7 +20,7 @@ import (
 // client's ACK or NACK, whether it names it as STOMP 1.2's id or as STOMP
 // 1.1's message-id, is mapped back to the broker's id through the
 // client's own ackLog. So an id that was not delivered to this client —
-// another session's, a made-up one, one already settled — is found in no
+// another client's, a made-up one, one already settled — is found in no
 // table and never reaches the broker.
 //
 // The broker also passes a SEND's receipt and transaction headers on to

@@ -58,7 +58,7 @@ func forgeID(id string) string {
 }
 
 // takeWritten returns and empties what the connection wrote upstream.
-func takeWritten(c *upConn, s *session) string {
+func takeWritten(c *upConn, s *upSocket) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := string(s.wbuf)

@@ -166,7 +166,7 @@ func (r *Relay) probeFrames(ctx context.Context, addr string, frames []*stomp.Fr
 // and DISCONNECT, waiting for the broker's receipt (within the probe's
 // deadline). A socket merely closed left RabbitMQ 3.10 listing a stream
 // consumer of the probe's long after.
-func hangUp(s *session, subscribed bool) {
+func hangUp(s *upSocket, subscribed bool) {
 	var out []byte
 	if subscribed {
 		out = stomp.New(stomp.UNSUBSCRIBE, "id", "probe").Append(out, stomp.V12)
@@ -177,9 +177,9 @@ func hangUp(s *session, subscribed bool) {
 	}
 }
 
-// readProbe waits on probe session s for the RECEIPTs named in want, or
+// readProbe waits on probe socket s for the RECEIPTs named in want, or
 // an ERROR.
-func readProbe(s *session, want ...string) probeResult {
+func readProbe(s *upSocket, want ...string) probeResult {
 	rd := stomp.NewReader(s.conn, s.dec, make([]byte, 16<<10))
 	left := make(map[string]bool, len(want))
 	for _, id := range want {

@@ -256,12 +256,12 @@ func TestRabbitStreamOutage(t *testing.T) {
 	ps.noErrors(t)
 }
 
-// sessionOf returns the current upstream session of connection i.
-func sessionOf(r *Relay, i int) *session {
+// socketOf returns the current upstream socket of connection i.
+func socketOf(r *Relay, i int) *upSocket {
 	c := r.conns[i]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sess
+	return c.sock
 }
 
 // (c) Ending stream subscriptions that hold unacknowledged deliveries
@@ -293,7 +293,7 @@ func TestRabbitStreamReleaseKeepsConnection(t *testing.T) {
 		x.s.receipt(t, "r")
 		x.s.expectInOrder(t, msgs) // and acknowledges none
 	}
-	sess, reconnects := sessionOf(r, 0), r.Reconnects()
+	sess, reconnects := socketOf(r, 0), r.Reconnects()
 
 	if err := a.Unsubscribe("s", "u"); err != nil {
 		t.Fatal(err)
@@ -306,7 +306,7 @@ func TestRabbitStreamReleaseKeepsConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	sl.message(t, 10*time.Second, "still-here")
-	if sessionOf(r, 0) != sess || r.Reconnects() != reconnects {
+	if socketOf(r, 0) != sess || r.Reconnects() != reconnects {
 		t.Fatal("the upstream connection was replaced")
 	}
 
@@ -355,7 +355,7 @@ func TestRabbitStreamNackRefused(t *testing.T) {
 	}
 	s.expectInOrder(t, []string{"m1"})
 	m0 := first.Header("ack")
-	sess := sessionOf(r, 0)
+	sess := socketOf(r, 0)
 	for _, h := range []stomp.Headers{
 		{{Key: "id", Value: m0}},
 		{{Key: "message-id", Value: m0}, {Key: "subscription", Value: "s"}},
@@ -373,7 +373,7 @@ func TestRabbitStreamNackRefused(t *testing.T) {
 	if m, _ := s.nextMessage(t, 10*time.Second); string(m.Body) != "m2" {
 		t.Fatalf("got %q, want m2", m.Body)
 	}
-	if sessionOf(r, 0) != sess || r.Reconnects() != 0 {
+	if socketOf(r, 0) != sess || r.Reconnects() != 0 {
 		t.Fatal("the upstream connection was replaced")
 	}
 	s.noErrors(t)
@@ -402,7 +402,7 @@ func TestRabbitStreamDeletedUnderConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	other.receipt(t, "rt")
-	sess := sessionOf(r, 0)
+	sess := socketOf(r, 0)
 	if out, err := n.Ctl("delete_queue", name); err != nil {
 		t.Fatalf("delete_queue: %v %s", err, out)
 	}
@@ -416,7 +416,7 @@ func TestRabbitStreamDeletedUnderConsumer(t *testing.T) {
 	}
 	publishAll(t, r, topic, "still here")
 	other.waitFor(t, 10*time.Second, "MESSAGE", func(f *stomp.Frame) bool { return string(f.Body) == "still here" })
-	if sessionOf(r, 0) != sess || r.Reconnects() != 0 {
+	if socketOf(r, 0) != sess || r.Reconnects() != 0 {
 		t.Fatal("the upstream connection was replaced")
 	}
 }

@@ -345,7 +345,7 @@ func TestRabbitUnknownAckKeepsConnection(t *testing.T) {
 
 	conn := r.conns[0]
 	conn.mu.Lock()
-	sess := conn.sess
+	sess := conn.sock
 	conn.mu.Unlock()
 
 	checkRelayIDs(t, job, true)
@@ -371,7 +371,7 @@ func TestRabbitUnknownAckKeepsConnection(t *testing.T) {
 	}
 	st.message(t, 10*time.Second, "still-here")
 	conn.mu.Lock()
-	same := conn.sess == sess
+	same := conn.sock == sess
 	conn.mu.Unlock()
 	if !same {
 		t.Fatal("the upstream connection was replaced")

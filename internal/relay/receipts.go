@@ -7,7 +7,7 @@ import (
 )
 
 // pending is an upstream frame that asked for a RECEIPT on the current
-// session. Exactly one of sub, item and onOK is the point of it.
+// socket. Exactly one of sub, item and onOK is the point of it.
 type pending struct {
 	// sub is confirmed by the RECEIPT of its SUBSCRIBE.
 	sub *upSub
@@ -29,8 +29,8 @@ func (c *upConn) newReceiptID() string {
 	return "r" + strconv.FormatUint(c.seq, 10)
 }
 
-// writeWithReceipt writes f on the current session with a fresh receipt id
-// registered for p. Caller holds c.mu and c.sess != nil.
+// writeWithReceipt writes f on the current socket with a fresh receipt id
+// registered for p. Caller holds c.mu and c.sock != nil.
 //
 // go-stomp's server never receipts SUBSCRIBE or UNSUBSCRIBE, so behind it
 // the receipt rides on a BEGIN/ABORT pair written right after the frame:
@@ -85,7 +85,7 @@ func (c *upConn) dropInflight(it *outItem) {
 	}
 }
 
-// loseReceipts settles every receipt of a session that just died. Caller
+// loseReceipts settles every receipt of a socket that just died. Caller
 // holds c.mu. SENDs come back in c.inflight order for re-queueing.
 func (c *upConn) loseReceipts(e *effects) (requeue []*outItem) {
 	for id, p := range c.receipts {

@@ -51,7 +51,7 @@ const (
 )
 
 const (
-	// errorLinger bounds how long a session that got an ERROR waits for
+	// errorLinger bounds how long a socket that got an ERROR waits for
 	// the RECEIPT that names the refused frame, or for the broker to
 	// close the socket, before the relay closes it.
 	errorLinger = time.Second
@@ -67,12 +67,12 @@ const (
 // so that tests can shorten it.
 var restoreGrace = 30 * time.Second
 
-// brokerError starts the end of session s after the broker's ERROR f:
+// brokerError starts the end of socket s after the broker's ERROR f:
 // frames other than the RECEIPT that names the refused frame are
-// ignored, new SENDs wait in the outbox, and the session is failed when
+// ignored, new SENDs wait in the outbox, and the socket is failed when
 // that RECEIPT arrives, when the broker closes the socket, or after
 // errorLinger. Caller holds c.mu.
-func (c *upConn) brokerError(s *session, f *stomp.Frame) {
+func (c *upConn) brokerError(s *upSocket, f *stomp.Frame) {
 	s.brokerErr = f
 	s.restoring = c.state == stateRestoring
 	if c.state != stateClosed {
@@ -88,7 +88,7 @@ func (c *upConn) brokerError(s *session, f *stomp.Frame) {
 // culprit handles the first RECEIPT after the broker's ERROR on s: the
 // receipt of the frame the broker refused. If that was a SUBSCRIBE, the
 // subscription is refused. Caller holds c.mu.
-func (c *upConn) culprit(s *session, receiptID string, e *effects) {
+func (c *upConn) culprit(s *upSocket, receiptID string, e *effects) {
 	s.attributed = true
 	p := c.receipts[receiptID]
 	if p == nil || p.sub == nil || c.subs[p.sub.id] != p.sub {
@@ -101,7 +101,7 @@ func (c *upConn) culprit(s *session, receiptID string, e *effects) {
 // refuseNamed refuses the one SUBSCRIBE still waiting for its receipt on
 // s whose queue or exchange the broker's ERROR f names, when no RECEIPT
 // named it. Caller holds c.mu.
-func (c *upConn) refuseNamed(s *session, f *stomp.Frame, e *effects) {
+func (c *upConn) refuseNamed(s *upSocket, f *stomp.Frame, e *effects) {
 	queue, exchange := quoted(string(f.Body), "queue '"), quoted(string(f.Body), "exchange '")
 	if queue == "" && exchange == "" {
 		return
@@ -114,7 +114,7 @@ func (c *upConn) refuseNamed(s *session, f *stomp.Frame, e *effects) {
 			continue
 		}
 		if found != nil {
-			return // ambiguous: the next session's receipts will tell
+			return // ambiguous: the next socket's receipts will tell
 		}
 		found = x
 	}
@@ -137,12 +137,12 @@ func quoted(s, prefix string) string {
 }
 
 // refuse ends sub, and every other subscription of the connection that
-// makes the same SUBSCRIBE, after the broker refused it on session s with
+// makes the same SUBSCRIBE, after the broker refused it on socket s with
 // ERROR f, and remembers the refusal. A subscription that was in place
 // before, or all of them when the refused SUBSCRIBE was re-sent right
 // after connecting (restored), is kept for another try within
 // restoreGrace. Caller holds c.mu.
-func (c *upConn) refuse(s *session, sub *upSub, f *stomp.Frame, restored bool, e *effects) {
+func (c *upConn) refuse(s *upSocket, sub *upSub, f *stomp.Frame, restored bool, e *effects) {
 	reason := f.Header("message")
 	if reason == "" {
 		reason = "ERROR"

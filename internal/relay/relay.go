@@ -58,7 +58,7 @@ import (
 // RECEIPT when ctx allows longer.
 const closeWait = 5 * time.Second
 
-// errBrokerError ends a session after the broker sent ERROR.
+// errBrokerError ends a socket after the broker sent ERROR.
 var errBrokerError = errors.New("broker sent ERROR")
 
 // Relay is the replica's gateway to the broker.
@@ -174,12 +174,12 @@ func (r *Relay) Ready() bool {
 }
 
 // Reconnects returns how many times upstream connections have connected
-// again after their first session: zero while the broker never dropped
+// again after their first socket: zero while the broker never dropped
 // (or closed) a connection of this replica.
 func (r *Relay) Reconnects() int {
 	n := 0
 	for _, c := range r.conns {
-		if s := c.sessions.Load(); s > 1 {
+		if s := c.connects.Load(); s > 1 {
 			n += int(s - 1)
 		}
 	}

@@ -31,7 +31,7 @@ import (
 // requeues exactly that one delivery. When the connection has no other
 // confirmed subscription the relay opens an anchor for the purpose: an
 // ack:auto subscription to anchorDest that nothing is expected to
-// publish to, kept for the rest of the session.
+// publish to, kept for the rest of the socket's life.
 //
 // A delivery already on its way when the consumer is cancelled arrives
 // either as a MESSAGE for the retired subscription, or, when the adapter
@@ -46,8 +46,8 @@ import (
 // anchorDest is where the anchor subscription listens.
 const anchorDest = "/topic/chatrelay.settle"
 
-// settler is the per-session state for settling deliveries of cancelled
-// subscriptions. Guarded by the upConn's mutex; reset on every session.
+// settler is the per-socket state for settling deliveries of cancelled
+// subscriptions. Guarded by the upConn's mutex; reset on every socket.
 type settler struct {
 	lastTag uint64 // delivery tag of the last delivery seen on the channel
 	suffix  string // "@@<session>@@" of RabbitMQ's message ids
@@ -79,7 +79,7 @@ func (c *upConn) noteTag(f *stomp.Frame) (uint64, bool) {
 // above), or SEND each again when acks are local (localacks.go). done
 // runs once the broker confirms the UNSUBSCRIBE. Caller holds c.mu.
 func (c *upConn) giveBackAll(s *upSub, done func(), e *effects) {
-	if c.sess == nil {
+	if c.sock == nil {
 		c.removeSub(s, done, e)
 		return
 	}
@@ -100,7 +100,7 @@ func (c *upConn) giveBackAll(s *upSub, done func(), e *effects) {
 // giveBackAborted gives back the deliveries that an ABORT, just written,
 // left unacknowledged for subscriptions already unsubscribed: ACKs and
 // NACKs inside the transaction that are now undone. Caller holds c.mu
-// and c.sess != nil.
+// and c.sock != nil.
 func (c *upConn) giveBackAborted(orphans []txAcks) {
 	for _, ta := range orphans {
 		if ta.sub.st.stream {
@@ -118,7 +118,7 @@ func (c *upConn) giveBackAborted(orphans []txAcks) {
 
 // nackRetired NACKs (requeue) the delivery whose RabbitMQ ack id is up,
 // of a subscription already UNSUBSCRIBEd, under the id of a subscription
-// the adapter still knows. Caller holds c.mu and c.sess != nil.
+// the adapter still knows. Caller holds c.mu and c.sock != nil.
 func (c *upConn) nackRetired(up string) {
 	i := strings.Index(up, "@@")
 	if i < 0 {
@@ -129,7 +129,7 @@ func (c *upConn) nackRetired(up string) {
 }
 
 // nackTag NACKs delivery tag of a retired subscription (see nackRetired).
-// Caller holds c.mu and c.sess != nil.
+// Caller holds c.mu and c.sock != nil.
 func (c *upConn) nackTag(tag uint64) {
 	if c.settle.suffix == "" {
 		c.log.Warn("relay: cannot give back a delivery: session id unknown", "tag", tag)
@@ -140,7 +140,7 @@ func (c *upConn) nackTag(tag uint64) {
 
 // liveSubID returns the upstream id of a subscription the broker has
 // confirmed and the relay has not cancelled, opening the anchor when
-// there is none. Caller holds c.mu and c.sess != nil.
+// there is none. Caller holds c.mu and c.sock != nil.
 func (c *upConn) liveSubID() string {
 	for id, s := range c.subs {
 		if s.confirmed {
@@ -156,7 +156,7 @@ func (c *upConn) liveSubID() string {
 
 // onRetiredMessage settles a MESSAGE for a subscription the relay has
 // cancelled, if that subscription took acks: NACK, or SEND it again when
-// acks are local. Caller holds c.mu and c.sess != nil.
+// acks are local. Caller holds c.mu and c.sock != nil.
 func (c *upConn) onRetiredMessage(sub string, f *stomp.Frame) {
 	r, ok := c.retired.get(sub)
 	if !ok || !r.acks {

@@ -21,10 +21,10 @@ type Stats struct {
 
 // UpstreamStats describes one upstream connection.
 type UpstreamStats struct {
-	// Connected is true while the connection has a broker session
+	// Connected is true while the connection has a broker socket
 	// (restoring its subscriptions or up).
 	Connected bool
-	// Reconnects counts the broker sessions after the first.
+	// Reconnects counts the connects after the first.
 	Reconnects uint64
 	// Backoff is the nominal reconnect delay being waited out now (the
 	// wait may end early when the broker is seen listening again); 0
@@ -46,11 +46,11 @@ func (r *Relay) Stats() Stats {
 	}
 	for i, c := range r.conns {
 		u := &st.Upstreams[i]
-		if n := c.sessions.Load(); n > 1 {
+		if n := c.connects.Load(); n > 1 {
 			u.Reconnects = uint64(n - 1)
 		}
 		c.mu.Lock()
-		u.Connected = c.sess != nil
+		u.Connected = c.sock != nil
 		u.Backoff = time.Duration(c.backoffNominal.Load())
 		u.OutboxFrames = c.outbox.len()
 		u.OutboxBytes = c.outbox.bytes

@@ -91,7 +91,7 @@ func (st *streamState) offsetSpec() string {
 // the client: not when its offset is at or below the last delivered one,
 // in which case it is acknowledged upstream at once (it still holds
 // credit). A MESSAGE without a readable offset is delivered untracked.
-// Caller holds c.mu and c.sess != nil.
+// Caller holds c.mu and c.sock != nil.
 func (c *upConn) admitStream(s *upSub, f *stomp.Frame) bool {
 	off, err := strconv.ParseInt(f.Header(streamOffsetHeader), 10, 64)
 	if err != nil {
@@ -112,7 +112,7 @@ func (c *upConn) admitStream(s *upSub, f *stomp.Frame) bool {
 // client holds, ahead of a DISCONNECT: RabbitMQ 3.10's management plugin
 // can keep a stream consumer that was still subscribed when its
 // connection closed in its consumer list for good, as a ghost without a
-// channel. Caller holds c.mu and c.sess != nil.
+// channel. Caller holds c.mu and c.sock != nil.
 func (c *upConn) endStreams(e *effects) {
 	for _, s := range c.subs {
 		if !s.st.stream {

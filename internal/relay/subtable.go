@@ -17,8 +17,8 @@ type upSub struct {
 	dest    string        // broker destination
 	headers stomp.Headers // extra SUBSCRIBE headers (ack, x-*, prefetch-count)
 	shared  bool
-	// confirmed: the broker receipted the SUBSCRIBE on this session;
-	// established: on some session. refusedSince is when the broker
+	// confirmed: the broker receipted the SUBSCRIBE on this socket;
+	// established: on some socket. refusedSince is when the broker
 	// first refused it again since (refusals.go).
 	confirmed    bool
 	established  bool
@@ -93,7 +93,7 @@ func (c *upConn) addSub(s *upSub) {
 	if s.shared {
 		c.shared[s.dest] = s
 	}
-	if c.sess != nil {
+	if c.sock != nil {
 		p := &pending{sub: s}
 		c.writeWithReceipt(s.subscribeFrame(c.quirks), p)
 	}
@@ -140,7 +140,7 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 		delete(c.shared, s.dest)
 	}
 	releaseWaiters(s, e)
-	if c.sess == nil {
+	if c.sock == nil {
 		e.call(done)
 		return
 	}
@@ -150,16 +150,16 @@ func (c *upConn) removeSub(s *upSub, done func(), e *effects) {
 	c.writeWithReceipt(unsubscribeFrame(s), &pending{onOK: done})
 }
 
-// handle processes one frame from the broker on session s.
-func (c *upConn) handle(s *session, f *stomp.Frame) {
+// handle processes one frame from the broker on socket s.
+func (c *upConn) handle(s *upSocket, f *stomp.Frame) {
 	var e effects
 	c.mu.Lock()
-	if c.sess != s {
+	if c.sock != s {
 		c.mu.Unlock()
 		return
 	}
 	if s.brokerErr != nil {
-		// the broker is closing the session after an ERROR: only the
+		// the broker is closing the socket after an ERROR: only the
 		// RECEIPT naming the frame it refused still matters
 		if f.Command != stomp.RECEIPT {
 			c.mu.Unlock()
@@ -246,7 +246,7 @@ func (c *upConn) onMessage(f *stomp.Frame, fx *effects) {
 // already on its way: "Subscription not found ... tag 'T_<id>'" for an
 // id the relay unsubscribed. The delivery stays unacknowledged on the
 // channel, so the relay gives it back (settle.go). Caller holds c.mu and
-// c.sess != nil.
+// c.sock != nil.
 func (c *upConn) benignError(f *stomp.Frame) bool {
 	if f.Header("message") != "Subscription not found" {
 		return false

@@ -11,10 +11,10 @@ import (
 // client's pinned connection. Guarded by that connection's mutex.
 type txn struct {
 	up string // upstream transaction id
-	// written: the BEGIN went out on the current session. Until then
+	// written: the BEGIN went out on the current socket. Until then
 	// every frame of the transaction takes the ordered path (outbox).
 	written bool
-	// lost: the session the BEGIN went out on has died, and with it the
+	// lost: the socket the BEGIN went out on has died, and with it the
 	// broker's transaction.
 	lost bool
 	// acks are the deliveries acknowledged (or nacked) inside the

@@ -12,7 +12,7 @@ import (
 // header value it cannot read) ends the connection, which on a shared
 // upstream connection is every client's, and a probe cannot check such a
 // SEND beforehand without publishing it. So the relay keeps a
-// transaction's SENDs itself until COMMIT (the session bounds them:
+// transaction's SENDs itself until COMMIT (the client session bounds them:
 // limits.max_transaction_bytes), and at COMMIT:
 //
 //   - when every one is of a kind the broker accepted lately (verify.go),

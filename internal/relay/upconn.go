@@ -29,7 +29,7 @@ const (
 	stateClosed
 )
 
-// quirks are differences of the broker behind a session.
+// quirks are differences of the broker behind a socket.
 type quirks struct {
 	// noSubscribeReceipts: go-stomp's server ignores the receipt header
 	// of SUBSCRIBE and UNSUBSCRIBE.
@@ -44,7 +44,7 @@ type quirks struct {
 
 // upConn is one multiplexed upstream STOMP connection and everything that
 // lives on it: subscriptions, receipts, transactions, the outbox. Its
-// socket comes and goes (sessions); its state survives reconnects.
+// socket comes and goes (one upSocket per connect); its state survives reconnects.
 type upConn struct {
 	r     *Relay
 	index int
@@ -53,29 +53,29 @@ type upConn struct {
 	// restored is true while the connection is up and its subscriptions
 	// are confirmed; read without c.mu by the other connections.
 	restored atomic.Bool
-	// sessions counts the broker sessions this connection has had.
-	sessions atomic.Int64
+	// connects counts the upSockets this connection has had.
+	connects atomic.Int64
 	// backoffNominal is the nominal reconnect delay being waited out, 0
 	// while connected or dialling (UpstreamStats.Backoff).
 	backoffNominal atomic.Int64
 
 	mu          sync.Mutex
 	state       connState
-	sess        *session // nil unless restoring or up
-	addr        string   // the broker address of the current (or last) session
+	sock        *upSocket // nil unless restoring or up
+	addr        string    // the broker address of the current (or last) socket
 	quirks      quirks
 	seq         uint64              // source of upstream ids (subscriptions, receipts, transactions)
 	ids         idGen               // source of the message ids clients see
 	subs        map[string]*upSub   // every subscription, by upstream id
 	shared      map[string]*upSub   // shared topic subscriptions, by destination
 	retired     retiredIDs          // recently unsubscribed upstream ids
-	settle      settler             // settling cancelled subscriptions' deliveries, this session
-	receipts    map[string]*pending // by upstream receipt id, current session only
+	settle      settler             // settling cancelled subscriptions' deliveries, this socket
+	receipts    map[string]*pending // by upstream receipt id, current socket only
 	inflight    []*outItem          // SENDs written with a receipt and not yet receipted, in order
 	outbox      outbox
 	txns        map[*txn]struct{} // open transactions of the clients pinned here
 	restoreLeft int               // re-sent SUBSCRIBEs not yet receipted
-	upSince     time.Time         // when the current session connected
+	upSince     time.Time         // when the current socket connected
 	graceTimer  *time.Timer       // re-checks a held outbox after the grace period
 }
 
@@ -93,8 +93,8 @@ func newUpConn(r *Relay, index int) *upConn {
 	}
 }
 
-// run owns the connection's life: it dials, hands each session to a
-// reader and a writer goroutine, waits for the session to die, and backs
+// run owns the connection's life: it dials, hands each socket to a
+// reader and a writer goroutine, waits for the socket to die, and backs
 // off before the next attempt (probing the addresses meanwhile when no
 // broker was listening, see pause), until the relay's context is
 // cancelled.
@@ -104,7 +104,7 @@ func (c *upConn) run(ctx context.Context) {
 	bo := newBackoff(c.r.cfg.ReconnectMin, c.r.cfg.ReconnectMax)
 	failures := 0       // consecutive failed attempts; only the first is a warning
 	next := c.index     // the address of the next attempt, rotating
-	refusedRun := false // sessions end because a restored subscription was refused
+	refusedRun := false // sockets end because a restored subscription was refused
 	for ctx.Err() == nil {
 		addr := addrs[next%len(addrs)]
 		next = (next + 1) % len(addrs)
@@ -132,7 +132,7 @@ func (c *upConn) run(ctx context.Context) {
 			s.conn.Close()
 			return
 		}
-		c.sessions.Add(1)
+		c.connects.Add(1)
 		c.log.Info("relay: connected to broker", "addr", addr, "server", s.server, "failed_attempts", failures)
 		failures = 0
 		began := time.Now()
@@ -145,8 +145,8 @@ func (c *upConn) run(ctx context.Context) {
 			return
 		}
 		switch {
-		case time.Since(began) >= stableSession:
-			// a session that dies young (a broker that accepts and
+		case time.Since(began) >= stableSocket:
+			// a socket that dies young (a broker that accepts and
 			// then drops us) keeps the backoff growing
 			bo.reset()
 			refusedRun = false
@@ -176,10 +176,10 @@ func (c *upConn) backOff(ctx context.Context, bo *backoff, probe bool, addrs []s
 	return c.pause(ctx, d, probe, addrs)
 }
 
-// attach makes s the current session: it re-sends every subscription and
+// attach makes s the current socket: it re-sends every subscription and
 // holds the outbox until they are confirmed. It returns false when the
 // relay was closed meanwhile.
-func (c *upConn) attach(s *session) bool {
+func (c *upConn) attach(s *upSocket) bool {
 	var e effects
 	defer e.run()
 	c.mu.Lock()
@@ -187,7 +187,7 @@ func (c *upConn) attach(s *session) bool {
 	if c.state == stateClosed {
 		return false
 	}
-	c.sess = s
+	c.sock = s
 	c.addr = s.addr
 	c.r.probing.Store(probeRabbit && strings.HasPrefix(s.server, "RabbitMQ/"))
 	c.quirks = s.quirks
@@ -262,14 +262,14 @@ func (c *upConn) graceOver() {
 	e.run()
 }
 
-// fail ends session s (once) and keeps everything that outlives it: the
+// fail ends socket s (once) and keeps everything that outlives it: the
 // subscriptions (re-sent on reconnect), SENDs written without a RECEIPT
 // yet (back to the front of the outbox), the outbox itself. Open
 // transactions written on s are lost, delivered-but-unacked ids go stale.
-func (c *upConn) fail(s *session, err error) {
+func (c *upConn) fail(s *upSocket, err error) {
 	var e effects
 	c.mu.Lock()
-	if c.sess != s {
+	if c.sock != s {
 		c.mu.Unlock()
 		return
 	}
@@ -283,7 +283,7 @@ func (c *upConn) fail(s *session, err error) {
 	s.err = err
 	close(s.done)
 	s.conn.Close()
-	c.sess = nil
+	c.sock = nil
 	if c.state != stateClosed {
 		c.state = stateDown
 	}
@@ -312,10 +312,10 @@ func (c *upConn) fail(s *session, err error) {
 	e.run()
 }
 
-// writeFrame appends f to the session's write buffer and wakes the writer.
-// Caller holds c.mu and c.sess != nil.
+// writeFrame appends f to the socket's write buffer and wakes the writer.
+// Caller holds c.mu and c.sock != nil.
 func (c *upConn) writeFrame(f *stomp.Frame) {
-	s := c.sess
+	s := c.sock
 	s.wbuf = f.Append(s.wbuf, stomp.V12)
 	select {
 	case s.wake <- struct{}{}:
@@ -323,8 +323,8 @@ func (c *upConn) writeFrame(f *stomp.Frame) {
 	}
 }
 
-// writeItem writes an ordered-path item on the current session. Caller
-// holds c.mu and c.sess != nil.
+// writeItem writes an ordered-path item on the current socket. Caller
+// holds c.mu and c.sock != nil.
 func (c *upConn) writeItem(it *outItem) {
 	if it.tx != nil && it.frame.Command == stomp.BEGIN {
 		it.tx.written = true
@@ -354,7 +354,7 @@ func (c *upConn) enqueue(it *outItem) error {
 	case c.state == stateClosed:
 		return ErrClosed
 	case c.direct(it):
-		if len(c.sess.wbuf) > c.outbox.maxBytes && it.isSend() {
+		if len(c.sock.wbuf) > c.outbox.maxBytes && it.isSend() {
 			// the broker is not draining the socket
 			return ErrOutboxFull
 		}
@@ -373,7 +373,7 @@ func (c *upConn) enqueueAll(items []*outItem) error {
 	case c.state == stateClosed:
 		return ErrClosed
 	case c.direct(items[0]):
-		if len(c.sess.wbuf) > c.outbox.maxBytes {
+		if len(c.sock.wbuf) > c.outbox.maxBytes {
 			return ErrOutboxFull // the broker is not draining the socket
 		}
 		for _, it := range items {
@@ -400,12 +400,12 @@ func (c *upConn) up() bool {
 }
 
 // shutdown sends DISCONNECT with a receipt and waits (bounded by ctx) for
-// it, then marks the connection closed, ends the session and gives up the
+// it, then marks the connection closed, ends the socket and gives up the
 // outbox. Stream subscriptions are unsubscribed first (see endStreams).
 func (c *upConn) shutdown(ctx context.Context) {
 	var e effects
 	c.mu.Lock()
-	s := c.sess
+	s := c.sock
 	var got chan struct{}
 	if s != nil {
 		c.endStreams(&e)

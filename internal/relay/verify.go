@@ -402,7 +402,7 @@ func (c *upConn) hasShared(dest string) bool {
 	return c.shared[dest] != nil
 }
 
-// address is the broker address of the connection's current session
+// address is the broker address of the connection's current socket
 // (or its last), where its probes go.
 func (c *upConn) address() string {
 	c.mu.Lock()

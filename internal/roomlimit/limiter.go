@@ -99,7 +99,7 @@ type Lister interface {
 type Limiter struct {
 	lim   Limits
 	rooms Lister
-	now   func() time.Time
+	now   func() time.Time // the time source; tests set a fake one
 
 	users, addrs *buckets
 
@@ -112,16 +112,12 @@ type Limiter struct {
 	byOrigin map[string]int
 }
 
-// New returns a Limiter counting rooms in list. now may be nil
-// (time.Now).
-func New(lim Limits, list Lister, now func() time.Time) *Limiter {
-	if now == nil {
-		now = time.Now
-	}
+// New returns a Limiter counting rooms in list.
+func New(lim Limits, list Lister) *Limiter {
 	return &Limiter{
 		lim:      lim,
 		rooms:    list,
-		now:      now,
+		now:      time.Now,
 		users:    newBuckets(lim.UserPerMinute, lim.UserBurst, lim.MaxTracked),
 		addrs:    newBuckets(lim.AddressPerMinute, lim.AddressBurst, lim.MaxTracked),
 		byUser:   make(map[string]int),

@@ -54,7 +54,8 @@ func create(l *Limiter, reg *fakeRegistry, q Requester) *Refusal {
 // refills the address reaches its quota and no more.
 func TestAddressBurstThenQuota(t *testing.T) {
 	reg, c := &fakeRegistry{}, &clock{t: time.Unix(1000, 0)}
-	l := New(testLimits(), reg, c.now)
+	l := New(testLimits(), reg)
+	l.now = c.now
 	anon := Requester{Address: "192.0.2.7"}
 	ok := 0
 	for i := 0; i < 300; i++ {
@@ -96,7 +97,8 @@ func TestUserQuotaFromRegistry(t *testing.T) {
 	reg, c := &fakeRegistry{}, &clock{t: time.Unix(1000, 0)}
 	lim := testLimits()
 	lim.UserBurst, lim.AddressBurst = 100, 100
-	l := New(lim, reg, c.now)
+	l := New(lim, reg)
+	l.now = c.now
 	for i := 0; i < 5; i++ {
 		reg.add(Requester{User: "ann", Address: "elsewhere"})
 	}
@@ -124,7 +126,8 @@ func TestMaxRooms(t *testing.T) {
 	reg, c := &fakeRegistry{}, &clock{t: time.Unix(1000, 0)}
 	lim := testLimits()
 	lim.MaxRooms = 4
-	l := New(lim, reg, c.now)
+	l := New(lim, reg)
+	l.now = c.now
 	for i := 0; i < 4; i++ {
 		if r := create(l, reg, Requester{Admin: true}); r != nil {
 			t.Fatalf("admin %d: %+v", i, r)
@@ -143,7 +146,8 @@ func TestConcurrentReservations(t *testing.T) {
 	reg, c := &fakeRegistry{}, &clock{t: time.Unix(1000, 0)}
 	lim := testLimits()
 	lim.AddressBurst = 1000
-	l := New(lim, reg, c.now)
+	l := New(lim, reg)
+	l.now = c.now
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -180,7 +184,8 @@ func TestTrackedClientsBounded(t *testing.T) {
 	reg, c := &fakeRegistry{}, &clock{t: time.Unix(1000, 0)}
 	lim := testLimits()
 	lim.MaxTracked, lim.AddressQuota, lim.MaxRooms = 10, 100, 100000
-	l := New(lim, reg, c.now)
+	l := New(lim, reg)
+	l.now = c.now
 	refused := 0
 	for i := 0; i < 1000; i++ {
 		done, r := l.Reserve(Requester{Address: fmt.Sprintf("198.51.100.%d/%d", i%250, i)})
@@ -234,7 +239,7 @@ func TestCapWhileACreationFinishes(t *testing.T) {
 	reg := &pausingRegistry{listed: make(chan struct{}), proceed: make(chan struct{})}
 	lim := testLimits()
 	lim.MaxRooms = 1
-	l := New(lim, reg, nil)
+	l := New(lim, reg)
 	first := Requester{User: "ann"}
 	done, r := l.Reserve(first)
 	if r != nil {

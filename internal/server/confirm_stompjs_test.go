@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"chatrelay/internal/chat"
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // TestStompJSConfirmedReceipts: (e) @stomp/stompjs sends to a room with
@@ -71,7 +71,7 @@ func TestStompJSConfirmedReceipts(t *testing.T) {
 		// owns nothing: this SEND gets no RECEIPT
 		sent <- send("never", "r-never")
 	}()
-	e, err := c.WaitMessage(timeout+5*time.Second, func(e stompjstest.Event) bool { return e.Subscription == "e" })
+	e, err := c.WaitMessage(timeout+5*time.Second, func(e jsclient.Event) bool { return e.Subscription == "e" })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/stomp"
-	"chatrelay/internal/stompjstest"
 	"chatrelay/internal/stomptest"
 )
 
@@ -266,9 +266,9 @@ func TestStompJSKoreanErrors(t *testing.T) {
 	for _, lang := range []string{"ko", "en"} {
 		t.Run(lang, func(t *testing.T) {
 			room := createRoom(t, r, unique(t))
-			c := stompjstest.NewT(t)
+			c := jsclient.NewT(t)
 			c.Timeout = 10 * time.Second
-			if _, err := c.ConnectWith(stompjstest.ConnectOptions{URL: r.SockJSURL(), Login: "js-" + lang, SockJS: true,
+			if _, err := c.ConnectWith(jsclient.ConnectOptions{URL: r.SockJSURL(), Login: "js-" + lang, SockJS: true,
 				Headers: map[string]string{"accept-language": lang}}); err != nil {
 				t.Fatal(err)
 			}
@@ -281,7 +281,7 @@ func TestStompJSKoreanErrors(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			isErr := func(e stompjstest.Event) bool { return e.Subscription == "errs" }
+			isErr := func(e jsclient.Event) bool { return e.Subscription == "errs" }
 			e, err := c.WaitMessage(5*time.Second, isErr)
 			if err != nil {
 				t.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/stomp"
-	"chatrelay/internal/stompjstest"
 )
 
 // eventFrame turns a stompjs message or error event back into a frame for
 // leakCheck.
-func eventFrame(command string, e stompjstest.Event) *stomp.Frame {
+func eventFrame(command string, e jsclient.Event) *stomp.Frame {
 	f := &stomp.Frame{Command: command, Body: []byte(e.Body)}
 	for k, v := range e.Headers {
 		f.Headers = append(f.Headers, stomp.Header{Key: k, Value: v})
@@ -47,16 +47,16 @@ func TestStompJSClientAckIDs(t *testing.T) {
 	}
 	for _, version := range []string{"1.2", "1.1"} {
 		t.Run(version, func(t *testing.T) {
-			c := stompjstest.NewT(t)
+			c := jsclient.NewT(t)
 			c.Timeout = 10 * time.Second
-			connected, err := c.ConnectWith(stompjstest.ConnectOptions{URL: r.URL(), Login: "worker", Versions: []string{version}})
+			connected, err := c.ConnectWith(jsclient.ConnectOptions{URL: r.URL(), Login: "worker", Versions: []string{version}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if connected["version"] != version {
 				t.Fatalf("CONNECTED %v", connected)
 			}
-			lc.check(t, eventFrame(stomp.CONNECTED, stompjstest.Event{Headers: connected}))
+			lc.check(t, eventFrame(stomp.CONNECTED, jsclient.Event{Headers: connected}))
 			if err := c.Subscribe("w", queue, map[string]string{"ack": "client-individual", "receipt": "sub"}); err != nil {
 				t.Fatal(err)
 			}
@@ -64,15 +64,15 @@ func TestStompJSClientAckIDs(t *testing.T) {
 				lc.exact = append(lc.exact, tag, strings.TrimPrefix(tag, "T_"))
 			}
 			// the id stompjs acks with: ack in 1.2, message-id in 1.1
-			idOf := func(e stompjstest.Event) string {
+			idOf := func(e jsclient.Event) string {
 				if version == "1.2" {
 					return e.Headers["ack"]
 				}
 				return e.Headers["message-id"]
 			}
-			receive := func(body string) stompjstest.Event {
+			receive := func(body string) jsclient.Event {
 				t.Helper()
-				e, err := c.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return e.Body == body })
+				e, err := c.WaitMessage(10*time.Second, func(e jsclient.Event) bool { return e.Body == body })
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -105,9 +105,9 @@ func TestStompJSClientAckIDs(t *testing.T) {
 			send("c-" + version)
 			held := receive("c-" + version)
 			waitQueue(t, rabbit, name, 0, 1)
-			mallory := stompjstest.NewT(t)
+			mallory := jsclient.NewT(t)
 			mallory.Timeout = 10 * time.Second
-			if _, err := mallory.ConnectWith(stompjstest.ConnectOptions{URL: r.URL(), Login: "mallory", Versions: []string{version}}); err != nil {
+			if _, err := mallory.ConnectWith(jsclient.ConnectOptions{URL: r.URL(), Login: "mallory", Versions: []string{version}}); err != nil {
 				t.Fatal(err)
 			}
 			if err := mallory.Subscribe("w", queue, map[string]string{"ack": "client-individual", "receipt": "sub"}); err != nil {
@@ -116,12 +116,12 @@ func TestStompJSClientAckIDs(t *testing.T) {
 			if err := mallory.Ack(idOf(held), "w", nil); err != nil {
 				t.Fatal(err)
 			}
-			ev, err := mallory.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "error" })
+			ev, err := mallory.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "error" })
 			if err != nil || ev.Headers["message"] != "invalid ACK" {
 				t.Fatalf("forged ACK: %+v %v", ev, err)
 			}
 			lc.check(t, eventFrame(stomp.ERROR, ev))
-			if _, err := mallory.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "closed" }); err != nil {
+			if _, err := mallory.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "closed" }); err != nil {
 				t.Fatal(err)
 			}
 			waitQueue(t, rabbit, name, 0, 1) // still this client's

@@ -104,7 +104,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// a DISCONNECT's RECEIPT waits for the room messages still being
 	// confirmed
 	s.sessOpts.DisconnectWait = max(s.sessOpts.DisconnectWait, cfg.Rooms.Confirm.Timeout+time.Second)
-	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), s.store, nil)
+	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), s.store)
 	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm,
 		Language: cfg.Rooms.SystemLanguage, Tutorial: s.setupTutorial(cfg)}
 	chat.Register(s.router, opts)

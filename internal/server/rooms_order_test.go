@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rooms"
-	"chatrelay/internal/stompjstest"
 )
 
 // TestRoomOrderAcrossReplicas: 3 replicas, 30 stompjs clients spread over
@@ -27,7 +27,7 @@ func TestRoomOrderAcrossReplicas(t *testing.T) {
 		waitRoom(t, r, room)
 	}
 	const clients, senders, each = 30, 5, 200
-	subs := make([]*stompjstest.Client, clients)
+	subs := make([]*jsclient.Client, clients)
 	var wg sync.WaitGroup
 	errs := make(chan error, clients)
 	for i := range subs {
@@ -35,7 +35,7 @@ func TestRoomOrderAcrossReplicas(t *testing.T) {
 		// each goroutine owns the start-up of one Node client
 		go func(i int) {
 			defer wg.Done()
-			c, err := stompjstest.New()
+			c, err := jsclient.New()
 			if err != nil {
 				errs <- err
 				return
@@ -59,8 +59,8 @@ func TestRoomOrderAcrossReplicas(t *testing.T) {
 	})
 	for range subs {
 		if err := <-errs; err != nil {
-			if stompjstest.Available() != nil {
-				stompjstest.NewT(t) // skips or fails as the environment says
+			if jsclient.Available() != nil {
+				jsclient.NewT(t) // skips or fails as the environment says
 			}
 			t.Fatal(err)
 		}

@@ -151,19 +151,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Observer:      s.metrics,
 	}
 	s.mux = http.NewServeMux()
-	ws := transport.NewWebSocket(
-		transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
-		transport.HandshakeLimits{
+	ws := transport.NewWebSocket(transport.WebSocketOptions{
+		Origins: transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
+		Limits: transport.HandshakeLimits{
 			MaxConnections:     cfg.Limits.MaxConnections,
 			MaxPerAddress:      cfg.Limits.MaxConnectionsPerAddress,
 			RequireSubprotocol: cfg.HTTP.RequireSubprotocol,
 		},
-		int64(cfg.Limits.MaxFrameBytes)+1024,
-		cfg.Limits.WriteTimeout,
-		tokens,
-		log.With("component", "websocket"),
-		s.newSession,
-	)
+		MaxMessage:   int64(cfg.Limits.MaxFrameBytes) + 1024,
+		WriteTimeout: cfg.Limits.WriteTimeout,
+		Tokens:       tokens,
+		Log:          log.With("component", "websocket"),
+		NewSession:   s.newSession,
+	})
 	s.ws = ws
 	ws.SetObserver(s.metrics)
 	sockJS := transport.NewSockJS("/ws-stomp", ws, log.With("component", "sockjs"))

@@ -10,7 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"chatrelay/internal/config"
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // SockJSURL returns the replica's SockJS endpoint, as sockjs-client
@@ -19,11 +19,11 @@ func (r *replica) SockJSURL() string { return "http://" + r.addr + "/ws-stomp" }
 
 // sockJSClient starts a real @stomp/stompjs client connected to r through
 // sockjs-client as login.
-func sockJSClient(t *testing.T, r *replica, login string) *stompjstest.Client {
+func sockJSClient(t *testing.T, r *replica, login string) *jsclient.Client {
 	t.Helper()
-	c := stompjstest.NewT(t)
+	c := jsclient.NewT(t)
 	c.Timeout = 10 * time.Second
-	if _, err := c.ConnectWith(stompjstest.ConnectOptions{URL: r.SockJSURL(), Login: login, SockJS: true}); err != nil {
+	if _, err := c.ConnectWith(jsclient.ConnectOptions{URL: r.SockJSURL(), Login: login, SockJS: true}); err != nil {
 		t.Fatal(err)
 	}
 	return c
@@ -31,7 +31,7 @@ func sockJSClient(t *testing.T, r *replica, login string) *stompjstest.Client {
 
 // jsChatSend sends a TALK line to room through /app/chat.send and waits
 // for its receipt.
-func jsChatSend(t *testing.T, c *stompjstest.Client, room, text string) {
+func jsChatSend(t *testing.T, c *jsclient.Client, room, text string) {
 	t.Helper()
 	body := fmt.Sprintf(`{"roomId":%q,"type":"TALK","message":%q}`, room, text)
 	if err := c.Send("/app/chat.send", body, map[string]string{"receipt": "r-" + text}); err != nil {
@@ -40,9 +40,9 @@ func jsChatSend(t *testing.T, c *stompjstest.Client, room, text string) {
 }
 
 // expectTalk waits for the room line text from sender on c.
-func expectTalk(t *testing.T, c *stompjstest.Client, sender, text string) {
+func expectTalk(t *testing.T, c *jsclient.Client, sender, text string) {
 	t.Helper()
-	e, err := c.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return strings.Contains(e.Body, text) })
+	e, err := c.WaitMessage(10*time.Second, func(e jsclient.Event) bool { return strings.Contains(e.Body, text) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestSockJSRoundTrip(t *testing.T) {
 		room := createRoom(t, r, unique(t))
 		viaSockJS := sockJSClient(t, r, "sam")
 		viaWS := jsClient(t, r, "wendy")
-		for i, c := range []*stompjstest.Client{viaSockJS, viaWS} {
+		for i, c := range []*jsclient.Client{viaSockJS, viaWS} {
 			if err := c.Subscribe("room", "/topic/room."+room, map[string]string{"receipt": fmt.Sprint("sub-", i)}); err != nil {
 				t.Fatal(err)
 			}
@@ -134,14 +134,14 @@ func TestSockJSFrameTooBig(t *testing.T) {
 		if err := big.Send("/app/chat.send", body, nil); err != nil {
 			t.Fatal(err)
 		}
-		e, err := big.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "error" })
+		e, err := big.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "error" })
 		if err != nil {
 			t.Fatalf("%d bytes: %v", size, err)
 		}
 		if msg := e.Headers["message"]; !strings.Contains(msg, "limits.max_frame_bytes") {
 			t.Fatalf("%d bytes: ERROR %q", size, msg)
 		}
-		if _, err := big.WaitEvent(10*time.Second, func(e stompjstest.Event) bool { return e.Event == "closed" }); err != nil {
+		if _, err := big.WaitEvent(10*time.Second, func(e jsclient.Event) bool { return e.Event == "closed" }); err != nil {
 			t.Fatalf("%d bytes: %v", size, err)
 		}
 		text := fmt.Sprint("still here after ", size)
@@ -154,9 +154,9 @@ func TestSockJSFrameTooBig(t *testing.T) {
 // query reaches CONNECT, as on /ws.
 func TestSockJSHandshakeToken(t *testing.T) {
 	e := startJWT(t, config.JWTHS256, 0)
-	c := stompjstest.NewT(t)
+	c := jsclient.NewT(t)
 	url := e.SockJSURL() + "?access_token=" + e.valid(t, "tess", time.Now().Add(time.Hour))
-	h, err := c.ConnectWith(stompjstest.ConnectOptions{URL: url, SockJS: true})
+	h, err := c.ConnectWith(jsclient.ConnectOptions{URL: url, SockJS: true})
 	if err != nil {
 		t.Fatal(err)
 	}

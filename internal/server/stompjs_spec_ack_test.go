@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // ackID is the id stompjs acknowledges a STOMP 1.2 message by.
-func ackID(t *testing.T, e stompjstest.Event) string {
+func ackID(t *testing.T, e jsclient.Event) string {
 	t.Helper()
 	id := e.Headers["ack"]
 	if id == "" {
@@ -22,7 +22,7 @@ func ackID(t *testing.T, e stompjstest.Event) string {
 func queueName(dest string) string { return strings.TrimPrefix(dest, "/queue/") }
 
 // specAck acknowledges (or, with nack, rejects) e with a receipt.
-func specAck(t *testing.T, c *stompjstest.Client, nack bool, e stompjstest.Event, sub string, headers map[string]string) {
+func specAck(t *testing.T, c *jsclient.Client, nack bool, e jsclient.Event, sub string, headers map[string]string) {
 	t.Helper()
 	h := map[string]string{"receipt": "ack-" + strconv.FormatInt(specReceipts.Add(1), 10)}
 	for k, v := range headers {
@@ -101,7 +101,7 @@ func TestStompJSSpecAck(t *testing.T) {
 }
 
 // txSend sends body to dest inside transaction tx, without a receipt.
-func txSend(t *testing.T, c *stompjstest.Client, dest, body, tx string) {
+func txSend(t *testing.T, c *jsclient.Client, dest, body, tx string) {
 	t.Helper()
 	if err := c.Send(dest, body, map[string]string{"transaction": tx}); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/stompjstest"
 )
 
 // The stompjs specs: the kinds of case @stomp/stompjs's own repository
@@ -46,8 +46,8 @@ type specTarget struct {
 func forEachSpecTarget(t *testing.T, nQueues int, spec func(t *testing.T, tg specTarget)) {
 	for _, name := range []string{config.BrokerEmbedded, config.BrokerRabbitMQ, "webstomp"} {
 		t.Run(name, func(t *testing.T) {
-			if err := stompjstest.Available(); err != nil {
-				if os.Getenv(stompjstest.RequireEnv) == "1" {
+			if err := jsclient.Available(); err != nil {
+				if os.Getenv(jsclient.RequireEnv) == "1" {
 					t.Fatal(err)
 				}
 				t.Skipf("SKIPPING stompjs spec: %v", err)
@@ -75,9 +75,9 @@ func forEachSpecTarget(t *testing.T, nQueues int, spec func(t *testing.T, tg spe
 }
 
 // connect starts a stompjs client connected to the target.
-func (tg specTarget) connect(t *testing.T, o stompjstest.ConnectOptions) *stompjstest.Client {
+func (tg specTarget) connect(t *testing.T, o jsclient.ConnectOptions) *jsclient.Client {
 	t.Helper()
-	c := stompjstest.NewT(t)
+	c := jsclient.NewT(t)
 	c.Timeout = specWait
 	o.URL = tg.url
 	if o.Login == "" {
@@ -93,13 +93,13 @@ func (tg specTarget) connect(t *testing.T, o stompjstest.ConnectOptions) *stompj
 }
 
 // client starts a plain stompjs client connected to the target.
-func (tg specTarget) client(t *testing.T) *stompjstest.Client {
+func (tg specTarget) client(t *testing.T) *jsclient.Client {
 	t.Helper()
-	return tg.connect(t, stompjstest.ConnectOptions{})
+	return tg.connect(t, jsclient.ConnectOptions{})
 }
 
 // specSubscribe subscribes with a receipt and fails the test on error.
-func specSubscribe(t *testing.T, c *stompjstest.Client, id, dest string, headers map[string]string) {
+func specSubscribe(t *testing.T, c *jsclient.Client, id, dest string, headers map[string]string) {
 	t.Helper()
 	h := map[string]string{"receipt": "sub-" + id}
 	for k, v := range headers {
@@ -114,7 +114,7 @@ func specSubscribe(t *testing.T, c *stompjstest.Client, id, dest string, headers
 var specReceipts atomic.Int64
 
 // specSend sends a text body with a receipt and fails the test on error.
-func specSend(t *testing.T, c *stompjstest.Client, dest, body string, headers map[string]string) {
+func specSend(t *testing.T, c *jsclient.Client, dest, body string, headers map[string]string) {
 	t.Helper()
 	h := map[string]string{"receipt": "send-" + strconv.FormatInt(specReceipts.Add(1), 10)}
 	for k, v := range headers {
@@ -127,7 +127,7 @@ func specSend(t *testing.T, c *stompjstest.Client, dest, body string, headers ma
 
 // nextMessage takes the oldest message the client has not taken yet and
 // fails unless its body is want.
-func nextMessage(t *testing.T, c *stompjstest.Client, want string) stompjstest.Event {
+func nextMessage(t *testing.T, c *jsclient.Client, want string) jsclient.Event {
 	t.Helper()
 	e, err := c.WaitMessage(specWait, nil)
 	if err != nil {
@@ -190,7 +190,7 @@ func TestStompJSSpecBinary(t *testing.T) {
 		raw = append(raw, 0, 0, 0xff) // ends with NULs and a lone 0xff
 		for _, binaryFrames := range []bool{false, true} {
 			t.Run(fmt.Sprintf("binary-ws-frames=%v", binaryFrames), func(t *testing.T) {
-				c := tg.connect(t, stompjstest.ConnectOptions{Binary: binaryFrames})
+				c := tg.connect(t, jsclient.ConnectOptions{Binary: binaryFrames})
 				specSubscribe(t, c, "s1", tg.topic, nil)
 				if err := c.SendBytes(tg.topic, raw, map[string]string{"receipt": "bin", "content-type": "application/octet-stream"}); err != nil {
 					t.Fatal(err)
@@ -223,7 +223,7 @@ func TestStompJSSpecUnsubscribe(t *testing.T) {
 		specSubscribe(t, c, "kept", tg.topic, nil)
 		specSend(t, c, tg.topic, "before", nil)
 		for range 2 {
-			if _, err := c.WaitMessage(specWait, func(e stompjstest.Event) bool { return e.Body == "before" }); err != nil {
+			if _, err := c.WaitMessage(specWait, func(e jsclient.Event) bool { return e.Body == "before" }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -319,7 +319,7 @@ func TestStompJSSpecLargeBodies(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "ERROR") {
 			t.Fatalf("a %d-byte frame: want an ERROR, got %v", tg.maxFrame+1, err)
 		}
-		ev, err := big.WaitEvent(specWait, func(e stompjstest.Event) bool { return e.Event == "error" })
+		ev, err := big.WaitEvent(specWait, func(e jsclient.Event) bool { return e.Event == "error" })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -328,7 +328,7 @@ func TestStompJSSpecLargeBodies(t *testing.T) {
 			t.Fatalf("ERROR message %q, want it to contain %q and the setting's name", msg, want)
 		}
 		t.Logf("%s: over the limit: ERROR %q", tg.name, ev.Headers["message"])
-		if _, err := big.WaitEvent(specWait, func(e stompjstest.Event) bool { return e.Event == "closed" }); err != nil {
+		if _, err := big.WaitEvent(specWait, func(e jsclient.Event) bool { return e.Event == "closed" }); err != nil {
 			t.Fatal(err)
 		}
 		specSend(t, c, tg.topic, "still here", nil)
@@ -344,9 +344,9 @@ func TestStompJSSpecLargeBodies(t *testing.T) {
 // messages still flow.
 func TestStompJSSpecHeartBeats(t *testing.T) {
 	forEachSpecTarget(t, 0, func(t *testing.T, tg specTarget) {
-		c := stompjstest.NewT(t)
+		c := jsclient.NewT(t)
 		c.Timeout = specWait
-		connected, err := c.ConnectWith(stompjstest.ConnectOptions{
+		connected, err := c.ConnectWith(jsclient.ConnectOptions{
 			URL: tg.url, Login: "guest", Passcode: tg.passcode,
 			Heartbeat: [2]int{1000, 1000}, HeartbeatEvents: true,
 		})
@@ -360,7 +360,7 @@ func TestStompJSSpecHeartBeats(t *testing.T) {
 		const beats = 4
 		begin := time.Now()
 		for _, kind := range []string{"heartbeat_in", "heartbeat_out"} {
-			if _, err := c.WaitEvents(specWait, beats, func(e stompjstest.Event) bool { return e.Event == kind }); err != nil {
+			if _, err := c.WaitEvents(specWait, beats, func(e jsclient.Event) bool { return e.Event == kind }); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // roomMessage is the JSON the chat handler publishes to a room topic.
@@ -15,7 +15,7 @@ type roomMessage struct {
 	ID, RoomID, Type, Sender, Message, SentAt string
 }
 
-func decodeRoomMessage(t testing.TB, e stompjstest.Event) roomMessage {
+func decodeRoomMessage(t testing.TB, e jsclient.Event) roomMessage {
 	t.Helper()
 	var m roomMessage
 	if err := json.Unmarshal([]byte(e.Body), &m); err != nil {
@@ -25,9 +25,9 @@ func decodeRoomMessage(t testing.TB, e stompjstest.Event) roomMessage {
 }
 
 // jsClient starts a real @stomp/stompjs client connected to r as login.
-func jsClient(t *testing.T, r *replica, login string) *stompjstest.Client {
+func jsClient(t *testing.T, r *replica, login string) *jsclient.Client {
 	t.Helper()
-	c := stompjstest.NewT(t)
+	c := jsclient.NewT(t)
 	c.Timeout = 10 * time.Second
 	if _, err := c.Connect(r.URL(), login, "", nil); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func TestSeedClientsUnchanged(t *testing.T) {
 	room := createRoom(t, b, "seven")
 	waitRoom(t, a, room)
 	type sub struct {
-		c    *stompjstest.Client
+		c    *jsclient.Client
 		dest string
 	}
 	subs := []sub{
@@ -90,7 +90,7 @@ func TestSeedClientsUnchanged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	senders := []*stompjstest.Client{jsClient(t, b, "seed-b"), jsClient(t, a, "seed-a")}
+	senders := []*jsclient.Client{jsClient(t, b, "seed-b"), jsClient(t, a, "seed-a")}
 	bodies := []string{
 		`{"type":"ENTER","roomId":"` + room + `","sender":"x","message":""}`,
 		`{"type":"TALK","roomId":"` + room + `","sender":"x","message":"hello"}`,

@@ -9,9 +9,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/stomp"
-	"chatrelay/internal/stompjstest"
 	"chatrelay/internal/stomptest"
 )
 
@@ -222,7 +222,7 @@ func TestStompJSTextAndBinary(t *testing.T) {
 		if err := c.SendBytes(dest, body, map[string]string{"content-type": "application/octet-stream"}); err != nil {
 			t.Fatal(err)
 		}
-		e, err := c.WaitMessage(10*time.Second, func(e stompjstest.Event) bool { return e.Subscription == "s1" })
+		e, err := c.WaitMessage(10*time.Second, func(e jsclient.Event) bool { return e.Subscription == "s1" })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"chatrelay/internal/config"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rooms"
-	"chatrelay/internal/stompjstest"
 )
 
 // tutorialUser is one user of test/js/springtutorial.mjs.
@@ -39,13 +39,13 @@ type tutorialRun struct {
 // test/js packages.
 func runTutorialClient(t *testing.T, cfg map[string]any) tutorialRun {
 	t.Helper()
-	if err := stompjstest.Available(); err != nil {
-		if os.Getenv(stompjstest.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", stompjstest.RequireEnv, err)
+	if err := jsclient.Available(); err != nil {
+		if os.Getenv(jsclient.RequireEnv) == "1" {
+			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
 		}
-		t.Skipf("SKIPPING the Spring-tutorial client: %v (set %s=1 to fail instead)", err, stompjstest.RequireEnv)
+		t.Skipf("SKIPPING the Spring-tutorial client: %v (set %s=1 to fail instead)", err, jsclient.RequireEnv)
 	}
-	script, err := stompjstest.ScriptPath()
+	script, err := jsclient.ScriptPath()
 	if err != nil {
 		t.Fatal(err)
 	}

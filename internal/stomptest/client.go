@@ -1,6 +1,9 @@
 // Package stomptest is a raw STOMP-over-WebSocket client for tests: it
 // sends frames (or arbitrary bytes, split however a test likes) the way a
 // testing tool such as APIC types them, and reads frames with deadlines.
+// It is written in Go on package stomp and checks the protocol frame by
+// frame; package jsclient is the other test client, the real
+// @stomp/stompjs library under Node.
 package stomptest
 
 import (

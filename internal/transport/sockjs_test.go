@@ -110,12 +110,14 @@ func newTestEndpoints(t *testing.T, origins []string, limits HandshakeLimits, co
 		SendQueueBytes: 1 << 20,
 	}
 	e := &testEndpoints{obs: newCounter()}
-	e.ws = NewWebSocket(NewOriginChecker(origins), limits, testMaxFrame+1024, 5*time.Second,
-		TokenCarriers{QueryParam: "access_token", Cookie: "chat_token"}, slog.New(slog.DiscardHandler),
-		func(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) Handler {
+	e.ws = NewWebSocket(WebSocketOptions{
+		Origins: NewOriginChecker(origins), Limits: limits, MaxMessage: testMaxFrame + 1024, WriteTimeout: 5 * time.Second,
+		Tokens: TokenCarriers{QueryParam: "access_token", Cookie: "chat_token"}, Log: slog.New(slog.DiscardHandler),
+		NewSession: func(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) Handler {
 			e.live.Add(1)
 			return session.New(opts, conn, remote, v, hs, func(*session.Session) { e.live.Done() })
-		})
+		},
+	})
 	e.ws.SetObserver(e.obs)
 	e.sockjs = NewSockJS("/ws-stomp", e.ws, slog.New(slog.DiscardHandler))
 	mux := http.NewServeMux()

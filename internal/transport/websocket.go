@@ -85,28 +85,45 @@ type WebSocket struct {
 	upgrader websocket.Upgrader
 }
 
-// NewWebSocket returns the endpoint handler. limits are checked at each
-// handshake; maxMessage bounds one WebSocket message (a frame plus a
-// little slack for heart-beats); tokens says where the handshake may
-// carry a bearer token.
-func NewWebSocket(origins *OriginChecker, limits HandshakeLimits, maxMessage int64, writeTimeout time.Duration, tokens TokenCarriers, log *slog.Logger, f SessionFactory) *WebSocket {
+// WebSocketOptions configure a WebSocket endpoint and the SockJS
+// endpoints made from it. Every field is required but Tokens.
+type WebSocketOptions struct {
+	// Origins decides which Origin headers may open a connection.
+	Origins *OriginChecker
+	// Limits are checked at each handshake.
+	Limits HandshakeLimits
+	// MaxMessage bounds one WebSocket message (a frame plus a little
+	// slack for heart-beats).
+	MaxMessage int64
+	// WriteTimeout bounds one write to the client.
+	WriteTimeout time.Duration
+	// Tokens says where the handshake may carry a bearer token.
+	Tokens TokenCarriers
+	// Log is where the endpoint logs the connections it refuses.
+	Log *slog.Logger
+	// NewSession creates the session of each accepted connection.
+	NewSession SessionFactory
+}
+
+// NewWebSocket returns the endpoint handler.
+func NewWebSocket(o WebSocketOptions) *WebSocket {
 	return &WebSocket{
 		endpoint: &endpoint{
-			origins:      origins,
-			limits:       limits,
-			conns:        newConnLimiter(limits),
-			maxMessage:   maxMessage,
-			writeTimeout: writeTimeout,
-			tokens:       tokens,
-			newSession:   f,
-			log:          log,
+			origins:      o.Origins,
+			limits:       o.Limits,
+			conns:        newConnLimiter(o.Limits),
+			maxMessage:   o.MaxMessage,
+			writeTimeout: o.WriteTimeout,
+			tokens:       o.Tokens,
+			newSession:   o.NewSession,
+			log:          o.Log,
 		},
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  0, // reuse hijackBuffer's reader
 			WriteBufferSize: writeBufferSize,
 			WriteBufferPool: writeBufferPool,
 			Subprotocols:    Subprotocols,
-			CheckOrigin:     origins.Check,
+			CheckOrigin:     o.Origins.Check,
 		},
 	}
 }

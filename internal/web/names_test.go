@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"chatrelay/internal/auth"
+	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rooms"
-	"chatrelay/internal/stompjstest"
 )
 
 // nameCases is testdata/names.json: user names with the verdict, room
@@ -78,9 +78,9 @@ process.stdout.write(JSON.stringify({
 // TestNameCasesPage: the page's checks (static/names.js, run by Node.js)
 // give the verdicts of the cases, the server's own (TestNameCasesServer).
 func TestNameCasesPage(t *testing.T) {
-	if err := stompjstest.Available(); err != nil {
-		if os.Getenv(stompjstest.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", stompjstest.RequireEnv, err)
+	if err := jsclient.Available(); err != nil {
+		if os.Getenv(jsclient.RequireEnv) == "1" {
+			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
 		}
 		t.Skipf("SKIPPING: node: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"chatrelay/internal/stompjstest"
+	"chatrelay/internal/jsclient"
 )
 
 // collapseScript runs static/render.js's collapse over the message lists
@@ -29,9 +29,9 @@ process.stdout.write(JSON.stringify(cases.map((c) =>
 // LEAVE then ENTER, repeated ENTERs) and keeps real arrivals, departures
 // and every TALK.
 func TestCollapsePresence(t *testing.T) {
-	if err := stompjstest.Available(); err != nil {
-		if os.Getenv(stompjstest.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", stompjstest.RequireEnv, err)
+	if err := jsclient.Available(); err != nil {
+		if os.Getenv(jsclient.RequireEnv) == "1" {
+			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
 		}
 		t.Skipf("SKIPPING: node: %v", err)
 	}

@@ -1,4 +1,4 @@
-package stompjstest
+package jsclient
 
 import (
 	"bufio"
@@ -146,14 +146,14 @@ func (c *Crowd) wait(kind string, d time.Duration) error {
 			return nil
 		}
 		if len(lost) > 0 && kind != "report" {
-			return fmt.Errorf("stompjstest: crowd lost sessions before %q: %v%s", kind, lost, c.stderrNote())
+			return fmt.Errorf("jsclient: crowd lost sessions before %q: %v%s", kind, lost, c.stderrNote())
 		}
 		select {
 		case <-ch:
 		case <-c.done:
-			return fmt.Errorf("stompjstest: chatters.mjs exited before %q%s", kind, c.stderrNote())
+			return fmt.Errorf("jsclient: chatters.mjs exited before %q%s", kind, c.stderrNote())
 		case <-deadline:
-			return fmt.Errorf("stompjstest: no %q from the crowd within %v%s", kind, d, c.stderrNote())
+			return fmt.Errorf("jsclient: no %q from the crowd within %v%s", kind, d, c.stderrNote())
 		}
 	}
 }
@@ -186,9 +186,9 @@ func (c *Crowd) Report(d time.Duration) ([]CrowdMember, error) {
 		select {
 		case <-ch:
 		case <-c.done:
-			return nil, fmt.Errorf("stompjstest: chatters.mjs exited before its report%s", c.stderrNote())
+			return nil, fmt.Errorf("jsclient: chatters.mjs exited before its report%s", c.stderrNote())
 		case <-deadline:
-			return nil, fmt.Errorf("stompjstest: no report from the crowd within %v%s", d, c.stderrNote())
+			return nil, fmt.Errorf("jsclient: no report from the crowd within %v%s", d, c.stderrNote())
 		}
 	}
 }

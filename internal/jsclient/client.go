@@ -1,17 +1,19 @@
-// Package stompjstest drives a real @stomp/stompjs client from Go tests, to
-// prove interoperability with the library browsers use. It runs
+// Package jsclient is the JavaScript test client: it runs the real
+// @stomp/stompjs library, the one browsers use, under Node and drives it
+// from Go tests, to prove interoperability. (Package stomptest is the
+// other test client: raw frames written in Go.) It runs
 // test/js/stompclient.mjs under node and talks to it in JSON lines: commands
 // on the script's stdin, events on its stdout.
 //
-//	c := stompjstest.NewT(t) // skips loudly without node or test/js/node_modules
+//	c := jsclient.NewT(t) // skips loudly without node or test/js/node_modules
 //	if _, err := c.Connect(url, "alice", "secret", nil); err != nil { t.Fatal(err) }
 //	if err := c.Subscribe("s1", "/topic/room.1", map[string]string{"receipt": "r1"}); err != nil { ... }
 //	if err := c.Send("/topic/room.1", "hi", nil); err != nil { ... }
-//	msg, err := c.WaitMessage(5*time.Second, func(e stompjstest.Event) bool { return e.Body == "hi" })
+//	msg, err := c.WaitMessage(5*time.Second, func(e jsclient.Event) bool { return e.Body == "hi" })
 //
 // The Node packages are installed with `npm ci --prefix test/js` (make test
 // does it).
-package stompjstest
+package jsclient
 
 import (
 	"bufio"
@@ -118,7 +120,7 @@ func NewT(t testing.TB) *Client {
 	}
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
-			t.Logf("stompjstest: close: %v", err)
+			t.Logf("jsclient: close: %v", err)
 		}
 	})
 	return c
@@ -205,18 +207,18 @@ func (c *Client) do(cmd map[string]any) error {
 	_, err = c.stdin.Write(append(line, '\n'))
 	c.writeMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("stompjstest: %s: write to script: %w%s", cmd["op"], err, c.stderrNote())
+		return fmt.Errorf("jsclient: %s: write to script: %w%s", cmd["op"], err, c.stderrNote())
 	}
 	select {
 	case r := <-ch:
 		if !r.OK {
-			return fmt.Errorf("stompjstest: %s: %s", cmd["op"], r.Error)
+			return fmt.Errorf("jsclient: %s: %s", cmd["op"], r.Error)
 		}
 		return nil
 	case <-c.done:
-		return fmt.Errorf("stompjstest: %s: script exited%s", cmd["op"], c.stderrNote())
+		return fmt.Errorf("jsclient: %s: script exited%s", cmd["op"], c.stderrNote())
 	case <-time.After(c.Timeout):
-		return fmt.Errorf("stompjstest: %s: no reply within %v%s", cmd["op"], c.Timeout, c.stderrNote())
+		return fmt.Errorf("jsclient: %s: no reply within %v%s", cmd["op"], c.Timeout, c.stderrNote())
 	}
 }
 
@@ -252,7 +254,7 @@ func (c *Client) ConnectWith(o ConnectOptions) (map[string]string, error) {
 	}
 	e, err := c.waitAfter(start, c.Timeout, func(e Event) bool { return e.Event == "connected" }, true)
 	if err != nil {
-		return nil, fmt.Errorf("stompjstest: connect %s: %w", o.URL, err)
+		return nil, fmt.Errorf("jsclient: connect %s: %w", o.URL, err)
 	}
 	return e.Headers, nil
 }
@@ -326,7 +328,7 @@ func (c *Client) withReceipt(headers map[string]string, cmd map[string]any) erro
 	}
 	_, err := c.waitAfter(start, c.Timeout, func(e Event) bool { return e.Event == "receipt" && e.ID == receipt }, true)
 	if err != nil {
-		return fmt.Errorf("stompjstest: %s: receipt %q: %w", cmd["op"], receipt, err)
+		return fmt.Errorf("jsclient: %s: receipt %q: %w", cmd["op"], receipt, err)
 	}
 	return nil
 }
@@ -357,7 +359,7 @@ func (c *Client) WaitEvents(timeout time.Duration, n int, pred func(Event) bool)
 	for len(got) < n {
 		e, err := c.WaitEvent(time.Until(deadline), pred)
 		if err != nil {
-			return got, fmt.Errorf("stompjstest: %d of %d events within %v: %w", len(got), n, timeout, err)
+			return got, fmt.Errorf("jsclient: %d of %d events within %v: %w", len(got), n, timeout, err)
 		}
 		got = append(got, e)
 	}
@@ -410,14 +412,14 @@ func (c *Client) waitAfter(start int, timeout time.Duration, pred func(Event) bo
 		changed := c.changed
 		c.mu.Unlock()
 		if exited {
-			return Event{}, fmt.Errorf("stompjstest: script exited while waiting%s", c.stderrNote())
+			return Event{}, fmt.Errorf("jsclient: script exited while waiting%s", c.stderrNote())
 		}
 		select {
 		case <-changed:
 		case <-c.done:
 			exited = true // scan once more: everything read is queued by now
 		case <-deadline.C:
-			return Event{}, fmt.Errorf("stompjstest: nothing matched within %v; pending events: %s", timeout, describeAll(c.Pending()))
+			return Event{}, fmt.Errorf("jsclient: nothing matched within %v; pending events: %s", timeout, describeAll(c.Pending()))
 		}
 	}
 }

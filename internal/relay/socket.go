@@ -14,8 +14,8 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// session is one socket to the broker, from CONNECTED until it fails.
-type session struct {
+// upSocket is one socket to the broker, from CONNECTED until it fails.
+type upSocket struct {
 	conn   net.Conn
 	dec    *stomp.Decoder // owned by the reader goroutine after the handshake
 	server string         // CONNECTED server header
@@ -29,9 +29,9 @@ type session struct {
 	spare []byte        // the writer's previous buffer, reused; guarded by upConn.mu
 	wake  chan struct{} // tells the writer that wbuf has data (capacity 1)
 	done  chan struct{} // closed by upConn.fail
-	err   error         // why the session ended; set by upConn.fail
+	err   error         // why the socket ended; set by upConn.fail
 	// after an ERROR from the broker (refusals.go), guarded by upConn.mu:
-	// the ERROR, the timer that ends the session, and whether a RECEIPT
+	// the ERROR, the timer that ends the socket, and whether a RECEIPT
 	// has named the frame the broker refused
 	brokerErr  *stomp.Frame
 	errTimer   *time.Timer
@@ -45,7 +45,7 @@ type session struct {
 }
 
 // dial connects to addr and performs the STOMP handshake.
-func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
+func dial(ctx context.Context, cfg Config, addr string) (*upSocket, error) {
 	ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	nc, err := cfg.Dial(ctx, addr)
@@ -71,7 +71,7 @@ func dial(ctx context.Context, cfg Config, addr string) (*session, error) {
 }
 
 // handshake sends CONNECT and waits for CONNECTED.
-func handshake(nc net.Conn, cfg Config) (*session, error) {
+func handshake(nc net.Conn, cfg Config) (*upSocket, error) {
 	hb := strconv.FormatInt(cfg.HeartBeat.Milliseconds(), 10)
 	connect := stomp.New(stomp.CONNECT,
 		"accept-version", "1.2",
@@ -90,7 +90,7 @@ func handshake(nc net.Conn, cfg Config) (*session, error) {
 	}
 	switch f.Command {
 	case stomp.CONNECTED:
-		return newSession(nc, dec, f, cfg.HeartBeat)
+		return newUpSocket(nc, dec, f, cfg.HeartBeat)
 	case stomp.ERROR:
 		return nil, fmt.Errorf("broker refused CONNECT: %s", f.Header("message"))
 	default:
@@ -98,12 +98,12 @@ func handshake(nc net.Conn, cfg Config) (*session, error) {
 	}
 }
 
-// newSession negotiates heart-beats and quirks from CONNECTED.
-func newSession(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time.Duration) (*session, error) {
+// newUpSocket negotiates heart-beats and quirks from CONNECTED.
+func newUpSocket(nc net.Conn, dec *stomp.Decoder, connected *stomp.Frame, hb time.Duration) (*upSocket, error) {
 	if v := connected.Header("version"); v != "1.2" {
 		return nil, fmt.Errorf("broker speaks STOMP %q, need 1.2", v)
 	}
-	s := &session{
+	s := &upSocket{
 		conn:   nc,
 		dec:    dec,
 		server: connected.Header("server"),
@@ -141,9 +141,9 @@ func parseHeartBeat(v string) (sx, sy time.Duration, err error) {
 }
 
 // readLoop owns reading s.conn and s.dec: it decodes frames, hands them to
-// the connection, and ends the session on a read error or when the broker
+// the connection, and ends the socket on a read error or when the broker
 // has been silent for twice its heart-beat interval.
-func (c *upConn) readLoop(s *session) {
+func (c *upConn) readLoop(s *upSocket) {
 	defer s.wg.Done()
 	rd := stomp.NewReader(silenceReader{s}, s.dec, make([]byte, 64<<10))
 	for {
@@ -160,9 +160,9 @@ func (c *upConn) readLoop(s *session) {
 	}
 }
 
-// silenceReader reads the session's socket with a deadline of twice the
+// silenceReader reads the socket with a deadline of twice the
 // broker's heart-beat interval before each read, when one was negotiated.
-type silenceReader struct{ s *session }
+type silenceReader struct{ s *upSocket }
 
 // Read sets the deadline and reads.
 func (r silenceReader) Read(p []byte) (int, error) {
@@ -175,7 +175,7 @@ func (r silenceReader) Read(p []byte) (int, error) {
 // writeLoop owns writing to s.conn: it writes what the connection queued in
 // s.wbuf and sends a heart-beat EOL when nothing else went out for half the
 // negotiated interval.
-func (c *upConn) writeLoop(s *session) {
+func (c *upConn) writeLoop(s *upSocket) {
 	defer s.wg.Done()
 	var tick <-chan time.Time
 	if s.sendEvery > 0 {
@@ -218,8 +218,8 @@ func (c *upConn) writeLoop(s *session) {
 	}
 }
 
-// write writes p with a deadline and ends the session on failure.
-func (c *upConn) write(s *session, p []byte) bool {
+// write writes p with a deadline and ends the socket on failure.
+func (c *upConn) write(s *upSocket, p []byte) bool {
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.conn.Write(p); err != nil {
 		c.fail(s, err)

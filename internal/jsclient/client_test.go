@@ -1,4 +1,4 @@
-package stompjstest
+package jsclient
 
 import (
 	"bytes"

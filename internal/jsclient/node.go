@@ -1,4 +1,4 @@
-package stompjstest
+package jsclient
 
 import (
 	"errors"
@@ -24,7 +24,7 @@ func ModuleRoot() (string, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", errors.New("stompjstest: go.mod not found above the working directory")
+			return "", errors.New("jsclient: go.mod not found above the working directory")
 		}
 		dir = parent
 	}
@@ -95,7 +95,7 @@ func startScript(name string, stderr io.Writer, args ...string) (*exec.Cmd, io.W
 		return nil, nil, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, nil, fmt.Errorf("stompjstest: start node %s: %w", name, err)
+		return nil, nil, nil, fmt.Errorf("jsclient: start node %s: %w", name, err)
 	}
 	return cmd, stdin, stdout, nil
 }
