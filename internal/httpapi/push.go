@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"chatrelay/internal/chat"
+	"chatrelay/internal/destination"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/confirm"
-	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
 )
 
@@ -168,7 +168,7 @@ func (a *api) pushToUser(w http.ResponseWriter, r *http.Request) error {
 		Message: text,
 		SentAt:  a.opts.Now().UTC(),
 	}
-	if err := a.publish(r.Context(), session.UserTopic(to, chat.DMQueue), msg); err != nil {
+	if err := a.publish(r.Context(), destination.UserTopic(to, chat.DMQueue), msg); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, pushAccepted{ID: msg.ID})

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"chatrelay/internal/session"
+	"chatrelay/internal/destination"
 )
 
 const bearer = "Bearer " + testKey
@@ -100,12 +100,12 @@ func TestPushToUser(t *testing.T) {
 		wantError              string
 	}{
 		{"default sender", "/api/users/bob/messages", `{"message":"your order shipped"}`, bearer, 202,
-			session.UserTopic("bob", "messages"),
+			destination.UserTopic("bob", "messages"),
 			map[string]any{"from": "system", "to": "bob", "message": "your order shipped"}, ""},
 		{"named sender", "/api/users/bob/messages", `{"message":"hi","sender":"shop"}`, bearer, 202,
-			session.UserTopic("bob", "messages"), map[string]any{"from": "shop", "to": "bob", "message": "hi"}, ""},
+			destination.UserTopic("bob", "messages"), map[string]any{"from": "shop", "to": "bob", "message": "hi"}, ""},
 		{"escaped unicode name", "/api/users/%EA%B9%80.x@y/messages", `{"message":"hi"}`, bearer, 202,
-			session.UserTopic("김.x@y", "messages"), map[string]any{"from": "system", "to": "김.x@y", "message": "hi"}, ""},
+			destination.UserTopic("김.x@y", "messages"), map[string]any{"from": "system", "to": "김.x@y", "message": "hi"}, ""},
 		{"no key", "/api/users/bob/messages", `{"message":"x"}`, "", 401, "", nil, "missing or wrong API key"},
 		{"wrong key", "/api/users/bob/messages", `{"message":"x"}`, "Bearer x", 401, "", nil, "missing or wrong API key"},
 		{"name with space", "/api/users/b%20b/messages", `{"message":"x"}`, bearer, 400, "", nil, "user name must be 1 to 64 letters, digits or ._@+~-"},

@@ -1,8 +1,9 @@
 // Package server is chatrelay's composition root: it builds the broker,
 // relay, policy, router, room store, presence, chat handlers, REST API and
-// transports from a Config and serves HTTP. It also holds, for now, the
-// /app handlers of room lists and members and the presence announcing
-// (rooms.go), and the Spring-tutorial wiring (tutorial.go).
+// transports from a Config and serves HTTP. The rooms and presence are
+// built in rooms.go, the sessions' options in options.go, every /app and
+// HTTP route is registered in routes.go, and the Spring-tutorial wiring is
+// in tutorial.go.
 package server
 
 import (
@@ -31,7 +32,6 @@ import (
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/transport"
-	"chatrelay/internal/web"
 )
 
 // Version is reported in the CONNECTED frame's server header.
@@ -114,44 +114,27 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.metrics = metrics.New()
 	s.metrics.WatchRelay(s.relay.Stats)
 	s.router = router.New()
-	s.sessOpts = &session.Options{
-		Broker: session.RelayBroker(s.relay),
-		Policy: policy,
-		Router: s.router,
-		Auth:   authn,
-		Limits: stomp.Limits{
-			MaxFrameBytes:  cfg.Limits.MaxFrameBytes,
-			MaxHeaders:     cfg.Limits.MaxHeaders,
-			MaxHeaderBytes: cfg.Limits.MaxHeaderBytes,
-		},
-		Logger:           log.With("component", "session"),
-		Server:           Version,
-		HeartBeatSend:    cfg.STOMP.HeartBeatSend,
-		HeartBeatReceive: cfg.STOMP.HeartBeatReceive,
-		HeartBeatGrace:   cfg.STOMP.HeartBeatGrace,
-		ConnectTimeout:   cfg.STOMP.ConnectTimeout,
-		BinaryFrames:     cfg.STOMP.WebSocketFrames == config.WebSocketFramesBinary,
-		DefaultLanguage:  cfg.STOMP.Language(),
-		DurableTopics:    cfg.Broker.Mode == config.BrokerRabbitMQ,
-		PreconnectBytes:  cfg.Limits.PreconnectBytes,
-		SendQueueBytes:   cfg.Limits.SendQueueBytes,
-		MaxSubscriptions: cfg.Limits.MaxSubscriptions,
-		MaxTransactions:  cfg.Limits.MaxTransactions,
-		MaxTxBytes:       cfg.Limits.MaxTransactionBytes,
-		SendLimits: session.SendLimits{
-			Rate:           cfg.Limits.SendRate,
-			Burst:          cfg.Limits.SendBurst,
-			SubscribeRate:  cfg.Limits.SubscribeRate,
-			SubscribeBurst: cfg.Limits.SubscribeBurst,
-			Abuse:          cfg.Limits.SendAbuse,
-			AbuseWindow:    cfg.Limits.SendAbuseWindow,
-		},
-		UserConns:     session.NewConnCounter(cfg.Limits.MaxConnectionsPerUser),
-		SlowConsumers: &s.slowConsumers,
-		Observer:      s.metrics,
-	}
 	s.mux = http.NewServeMux()
-	ws := transport.NewWebSocket(transport.WebSocketOptions{
+	s.relay.Start()
+	if err := s.setup(cfg, policy, authn, tokens); err != nil {
+		_ = s.relay.Close(context.Background())
+		if s.broker != nil {
+			_ = s.broker.Close()
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// setup builds what serves clients on top of the relay: the rooms and
+// presence (setupRooms), the sessions' options, the transports, the HTTP
+// server and every route (routes.go).
+func (s *Server) setup(cfg config.Config, policy *destination.Policy, authn auth.Authenticator, tokens transport.TokenCarriers) error {
+	if err := s.setupRooms(cfg); err != nil {
+		return err
+	}
+	s.sessOpts = s.sessionOptions(cfg, policy, authn)
+	s.ws = transport.NewWebSocket(transport.WebSocketOptions{
 		Origins: transport.NewOriginChecker(cfg.HTTP.AllowedOrigins),
 		Limits: transport.HandshakeLimits{
 			MaxConnections:     cfg.Limits.MaxConnections,
@@ -161,30 +144,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MaxMessage:   int64(cfg.Limits.MaxFrameBytes) + 1024,
 		WriteTimeout: cfg.Limits.WriteTimeout,
 		Tokens:       tokens,
-		Log:          log.With("component", "websocket"),
+		Log:          s.log.With("component", "websocket"),
 		NewSession:   s.newSession,
 	})
-	s.ws = ws
-	ws.SetObserver(s.metrics)
-	sockJS := transport.NewSockJS("/ws-stomp", ws, log.With("component", "sockjs"))
-	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
-	s.mux.Handle("GET /metrics", s.metrics.Handler())
-	s.mux.Handle("GET /ws", ws)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	// "GET /" would conflict with the method-less "/api/"
-	s.mux.Handle("/", web.HandlerWith(web.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes}))
-	s.http = newHTTPServer(cfg.HTTP, ws, s.mux)
+	s.ws.SetObserver(s.metrics)
+	sockJS := transport.NewSockJS("/ws-stomp", s.ws, s.log.With("component", "sockjs"))
+	s.http = newHTTPServer(cfg.HTTP, s.ws, s.mux)
 	s.http.RegisterOnShutdown(sockJS.Shutdown) // its streaming requests would hold Shutdown
-	s.relay.Start()
-	if err := s.setupRooms(cfg); err != nil {
-		_ = s.relay.Close(context.Background())
-		if s.broker != nil {
-			_ = s.broker.Close()
-		}
-		return nil, err
-	}
-	return s, nil
+	return s.routes(cfg, sockJS)
 }
 
 // Router returns the /app router, so that more handlers can be added

@@ -23,24 +23,28 @@ const knownRoomWait = 200 * time.Millisecond
 // /api/rooms does): a generated anon-… name is no owner anyone can prove.
 const apiOwner = "api"
 
-// setupTutorial wires the Spring-tutorial compatibility (config section
-// tutorial) into sessions and returns the chat handlers' part of it.
-// tutorial.mode makes a session without a login send under its body's
-// sender and makes its ENTER its presence announcement;
+// chatTutorial returns the chat handlers' part of the Spring-tutorial
+// compatibility (config section tutorial); sessionOptions holds the
+// sessions' part. tutorial.mode makes a session without a login send
+// under its body's sender and makes its ENTER its presence announcement;
 // tutorial.create_rooms lets aliased room frames create unknown rooms.
-func (s *Server) setupTutorial(cfg config.Config) chat.Tutorial {
+func (s *Server) chatTutorial(cfg config.Config) chat.Tutorial {
 	on := config.On(cfg.Tutorial.Mode, cfg.Auth.Mode)
-	t := chat.Tutorial{
+	return chat.Tutorial{
 		SenderFromBody: on,
 		ClientPresence: on,
 		Announces:      s.announcer != nil,
+		CreateRoom:     s.roomCreator(cfg),
 	}
-	s.sessOpts.ClientPresence = on
-	if config.On(cfg.Tutorial.CreateRooms, cfg.Auth.Mode) {
-		t.CreateRoom = s.createRoomByID
-		s.sessOpts.CreateRoom = s.createRoomByID
+}
+
+// roomCreator returns createRoomByID with tutorial.create_rooms on, nil
+// otherwise.
+func (s *Server) roomCreator(cfg config.Config) rooms.CreateByID {
+	if !config.On(cfg.Tutorial.CreateRooms, cfg.Auth.Mode) {
+		return nil
 	}
-	return t
+	return s.createRoomByID
 }
 
 // createRoomByID creates the public room id, named id, for a tutorial

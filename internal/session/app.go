@@ -224,7 +224,7 @@ func (p *publisher) Publish(dest string, h stomp.Headers, body []byte) error {
 
 // PublishToUser implements router.Publisher.
 func (p *publisher) PublishToUser(user, queue string, h stomp.Headers, body []byte) error {
-	return p.Publish(UserTopic(user, queue), h, body)
+	return p.Publish(destination.UserTopic(user, queue), h, body)
 }
 
 // publishTracker sends a RECEIPT when the handler, every publish it made
@@ -274,4 +274,10 @@ func (t *publishTracker) done(err error) {
 		}
 		t.s.receipt(t.receipt)
 	})
+}
+
+// withBody sets the body of a frame built with stomp.New.
+func withBody(f *stomp.Frame, body []byte) *stomp.Frame {
+	f.Body = body
+	return f
 }

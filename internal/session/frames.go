@@ -125,7 +125,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		return s.subscribeApp(f, sub)
 	case destination.User:
 		s.owe(f)
-		err = s.upstream.Subscribe(id, UserTopic(s.user, target.Queue), headers)
+		err = s.upstream.Subscribe(id, destination.UserTopic(s.user, target.Queue), headers)
 	default:
 		if durableTopic(target, headers) {
 			if headers, err = s.prepareDurable(f, sub, headers); err != nil {

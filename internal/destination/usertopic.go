@@ -1,10 +1,8 @@
-package session
+package destination
 
 import (
 	"fmt"
 	"strings"
-
-	"chatrelay/internal/stomp"
 )
 
 // UserTopic returns the broker destination that carries user's
@@ -30,10 +28,4 @@ func encodeWord(s string) string {
 		}
 	}
 	return b.String()
-}
-
-// withBody sets the body of a frame built with stomp.New.
-func withBody(f *stomp.Frame, body []byte) *stomp.Frame {
-	f.Body = body
-	return f
 }

@@ -1,0 +1,38 @@
+package chat
+
+import (
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
+	"chatrelay/internal/stomp"
+)
+
+// PresenceMessages returns the function that publishes one ENTER
+// (entered) or LEAVE message of user into a room, with the server's text
+// in language (SystemText): presence.AnnounceOptions.Publish, which
+// decides which to send (coalesced, rate-limited, none in big rooms). A
+// publish that fails is logged to log and dropped.
+func PresenceMessages(pub confirm.Publisher, language string, log *slog.Logger) func(roomID, user string, entered bool) {
+	return func(roomID, user string, entered bool) {
+		typ := rooms.Leave
+		if entered {
+			typ = rooms.Enter
+		}
+		body, err := json.Marshal(ChatMessage{
+			ID: uuid.NewString(), RoomID: roomID, Type: typ, Sender: user, SentAt: time.Now().UTC(),
+			Message: SystemText(typ, user, language),
+		})
+		if err != nil {
+			return
+		}
+		h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+		if err := pub.Publish(rooms.Topic(roomID), h, body, nil); err != nil {
+			log.Warn("presence message not published", "room", roomID, "err", err)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"fmt"
+	"time"
+
+	"chatrelay/internal/auth"
+	"chatrelay/internal/chat"
+	"chatrelay/internal/config"
+	"chatrelay/internal/httpapi"
+	"chatrelay/internal/transport"
+	"chatrelay/internal/web"
+)
+
+// routes registers every route of the replica: the /app handlers on the
+// router, then the HTTP endpoints on the mux (transports, metrics,
+// health, REST API, tutorial REST aliases, the browser page).
+func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
+	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm,
+		Language: cfg.Rooms.SystemLanguage, Tutorial: s.chatTutorial(cfg)}
+	chat.Register(s.router, opts)
+	chat.RegisterDM(s.router, opts)
+	chat.RegisterRoomViews(s.router, chat.RoomViews{
+		Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes(),
+	})
+
+	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
+	s.mux.Handle("GET /metrics", s.metrics.Handler())
+	s.mux.Handle("GET /ws", s.ws)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	// "GET /" would conflict with the method-less "/api/"
+	s.mux.Handle("/", web.HandlerWith(web.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes}))
+	apiOpts := httpapi.Options{
+		Store:           s.store,
+		Publisher:       s.relay,
+		Confirm:         s.confirm,
+		Presence:        s.presence,
+		APIKey:          cfg.HTTP.APIKey,
+		Identify:        s.identify,
+		RoomWait:        time.Second,
+		ValidUser:       auth.ValidUser,
+		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
+		Limiter:         s.limiter,
+		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
+		ListMaxBytes:    s.listMaxBytes(),
+		Replica:         s.replicaView,
+		Logger:          s.log.With("component", "httpapi"),
+	}
+	s.mux.Handle("/api/", httpapi.New(apiOpts))
+	tutorial, patterns, err := httpapi.NewTutorial(apiOpts, tutorialRoutes(cfg.Tutorial.RESTAliases))
+	if err != nil {
+		return fmt.Errorf("tutorial.rest_aliases: %w", err)
+	}
+	for _, p := range patterns {
+		if err := mount(s.mux, p, tutorial); err != nil {
+			return fmt.Errorf("tutorial.rest_aliases: %w", err)
+		}
+	}
+	return nil
+}
