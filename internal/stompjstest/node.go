@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"chatrelay/internal/testkit"
 )
 
 // ModuleRoot walks up from the working directory to the directory holding
@@ -62,15 +64,14 @@ func Available() error {
 }
 
 // requireAvailable skips the test (what names it) when the client cannot
-// run here, or fails it when CHATRELAY_TEST_REQUIRE_NODE=1.
+// run here, or fails it when CHATRELAY_TEST_REQUIRE_NODE=1; it always
+// skips under -short (testkit.Require).
 func requireAvailable(t testing.TB, what string) {
 	t.Helper()
 	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("stompjs client required (%s=1) but unavailable: %v", RequireEnv, err)
-		}
-		t.Skipf("SKIPPING %s: %v (set %s=1 to fail instead)", what, err, RequireEnv)
+		testkit.Require(t, testkit.Node, fmt.Errorf("%s: %w", what, err))
 	}
+	testkit.SkipShort(t, testkit.Node)
 }
 
 // startScript starts node on the script name (a file beside
