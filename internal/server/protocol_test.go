@@ -8,6 +8,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
+	"chatrelay/internal/testkit"
 )
 
 // TestProtocolErrors sends each kind of bad frame and checks the precise
@@ -124,6 +125,7 @@ func TestOriginCheck(t *testing.T) {
 // grace. The close may come late on a loaded machine, never early: the
 // lower bound is exact, the upper one has seconds of slack.
 func TestHeartBeats(t *testing.T) {
+	testkit.SkipSlow(t, "waits out heart-beat timeouts")
 	cfg := testConfig(t, config.BrokerEmbedded)
 	r := start(t, cfg)
 	c := dial(t, r)

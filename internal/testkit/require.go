@@ -49,3 +49,13 @@ func SkipShort(t testing.TB, tool Tool) {
 		t.Skipf("SKIPPING under -short: needs %s", tool.Name)
 	}
 }
+
+// SkipSlow skips, under `go test -short`, a test that spends seconds of
+// wall clock waiting on timers (why says on what), so that the -short lane
+// stays quick; `make test` runs it.
+func SkipSlow(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("SKIPPING under -short: slow (%s)", why)
+	}
+}

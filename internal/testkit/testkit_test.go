@@ -95,3 +95,14 @@ func TestRequireSkips(t *testing.T) {
 		Require(t, tool, nil)
 	})
 }
+
+func TestSkipSlow(t *testing.T) {
+	t.Run("slow", func(t *testing.T) {
+		defer func() {
+			if t.Skipped() != testing.Short() {
+				t.Errorf("skipped = %v under -short = %v", t.Skipped(), testing.Short())
+			}
+		}()
+		SkipSlow(t, "test")
+	})
+}
