@@ -1,7 +1,6 @@
 package stompjstest
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,24 +12,9 @@ import (
 	"chatrelay/internal/testkit"
 )
 
-// ModuleRoot walks up from the working directory to the directory holding
-// go.mod.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("stompjstest: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// ModuleRoot is testkit.ModuleRoot: the directory holding go.mod, found
+// walking up from the working directory.
+func ModuleRoot() (string, error) { return testkit.ModuleRoot() }
 
 // ScriptPath is the absolute path of test/js/stompclient.mjs.
 func ScriptPath() (string, error) {

@@ -27,15 +27,16 @@ func FreeAddr(t testing.TB) string {
 // go.mod. It fails the test when there is none.
 func RepoRoot(t testing.TB) string {
 	t.Helper()
-	root, err := findRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return root
 }
 
-// findRoot walks up from the working directory to the one holding go.mod.
-func findRoot() (string, error) {
+// ModuleRoot walks up from the working directory to the directory holding
+// go.mod, for callers without a testing.TB.
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
