@@ -8,11 +8,16 @@ GOTESTFLAGS ?= -race -count=1 -timeout 20m
 # exactly when node_modules matches it.
 JS_DEPS := test/js/node_modules/.package-lock.json
 
-.PHONY: test vet js-deps run
+.PHONY: test test-short vet js-deps run
 
 ## test: install the JS test clients if needed, then vet and test everything.
 test: js-deps vet
 	$(GO) test $(GOTESTFLAGS) ./...
+
+## test-short: the inner loop: every test that needs RabbitMQ, nginx,
+## Chromium or Node skips (-short), no -race; CI runs `make test`.
+test-short:
+	$(GO) test -short -count=1 ./...
 
 vet:
 	$(GO) vet ./...

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,20 +15,11 @@ import (
 
 	"chatrelay/internal/jsclient"
 	"chatrelay/internal/proctest"
+	"chatrelay/internal/testkit"
 )
 
 // lockedBuffer collects the server's output.
 type lockedBuffer = proctest.LockedBuffer
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestGoRunEmbedded runs the README's command, `go run ./cmd/chatrelay`,
 // from the repository root with no RabbitMQ configured (the embedded
@@ -46,7 +36,7 @@ func TestGoRunEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command("go", "run", "./cmd/chatrelay")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CHATRELAY_HTTP_ADDR="+addr, "CHATRELAY_BROKER_MODE=", "CHATRELAY_LOGGING_FORMAT=json")

@@ -13,18 +13,12 @@ import (
 
 	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // testTimeout bounds TestBrowserChat as a whole: building the server,
 // starting the replicas and nginx, and both browser runs.
 const testTimeout = 3 * time.Minute
-
-// Environment variables that, set to "1", turn a missing tool from a loud
-// skip into a failure.
-const (
-	requireBrowserEnv = "CHATRELAY_TEST_REQUIRE_BROWSER"
-	requireNginxEnv   = "CHATRELAY_TEST_REQUIRE_NGINX"
-)
 
 // artifactsEnv names a directory that keeps screenshots of failed runs.
 const artifactsEnv = "CHATRELAY_E2E_ARTIFACTS"
@@ -48,67 +42,60 @@ type tools struct {
 	script   string // test/js/browser.mjs
 }
 
-// missingTool is a tool that is not there, and the variable that makes
-// its absence fatal.
+// missingTool is a tool that is not there, and why.
 type missingTool struct {
-	env string
-	err error
+	tool testkit.Tool
+	err  error
 }
 
-func (m missingTool) String() string { return fmt.Sprintf("%v (%s=1 makes this fatal)", m.err, m.env) }
+func (m missingTool) String() string {
+	return fmt.Sprintf("%v (%s=1 makes this fatal)", m.err, m.tool.Env)
+}
 
 // findTools finds the tools and lists the missing ones.
 func findTools() (tools, []missingTool) {
 	var tl tools
 	var missing []missingTool
 	if err := jsclient.Available(); err != nil {
-		missing = append(missing, missingTool{jsclient.RequireEnv, err})
+		missing = append(missing, missingTool{testkit.Node, err})
 	} else if root, err := jsclient.ModuleRoot(); err != nil {
-		missing = append(missing, missingTool{jsclient.RequireEnv, err})
+		missing = append(missing, missingTool{testkit.Node, err})
 	} else {
 		js := filepath.Join(root, "test", "js")
 		tl.script = filepath.Join(js, "browser.mjs")
 		if _, err := os.Stat(filepath.Join(js, "node_modules", "playwright-core", "package.json")); err != nil {
-			missing = append(missing, missingTool{jsclient.RequireEnv,
+			missing = append(missing, missingTool{testkit.Node,
 				fmt.Errorf("playwright-core is not installed in %s/node_modules (run `npm ci --prefix test/js`)", js)})
 		} else if _, err := os.Stat(tl.script); err != nil {
-			missing = append(missing, missingTool{jsclient.RequireEnv, err})
+			missing = append(missing, missingTool{testkit.Node, err})
 		}
 	}
 	var err error
 	if tl.chromium, err = findBinary("chromium", "/usr/bin/chromium"); err != nil {
-		missing = append(missing, missingTool{requireBrowserEnv, fmt.Errorf("Debian package chromium: %w", err)})
+		missing = append(missing, missingTool{testkit.Browser, fmt.Errorf("Debian package chromium: %w", err)})
 	}
 	if _, err := findBinary("nginx", "/usr/sbin/nginx"); err != nil {
-		missing = append(missing, missingTool{requireNginxEnv, fmt.Errorf("Debian package nginx: %w", err)})
+		missing = append(missing, missingTool{testkit.Nginx, fmt.Errorf("Debian package nginx: %w", err)})
 	}
 	return tl, missing
 }
 
 // requireTools returns the tools, or ends the test: a failure when the
-// variable of a missing tool is "1", a loud skip otherwise.
+// variable of a missing tool is "1", a loud skip otherwise, and always a
+// skip under -short.
 func requireTools(t testing.TB) tools {
 	t.Helper()
+	testkit.SkipShort(t, testkit.Browser)
 	tl, missing := findTools()
 	for _, m := range missing {
-		if os.Getenv(m.env) == "1" {
-			t.Fatalf("required (%s=1) but unavailable: %v", m.env, m.err)
+		if m.tool.Required() {
+			testkit.Require(t, m.tool, m.err)
 		}
 	}
 	if len(missing) > 0 {
 		t.Skipf("SKIPPING browser test: missing %v", missing)
 	}
 	return tl
-}
-
-// requireOrSkip ends the test for want's absence: t.Fatal when env is
-// "1", a loud t.Skip otherwise.
-func requireOrSkip(t testing.TB, env, want string, err error) {
-	t.Helper()
-	if os.Getenv(env) == "1" {
-		t.Fatalf("%s is required (%s=1) but unavailable: %v", want, env, err)
-	}
-	t.Skipf("SKIPPING browser test: %s: %v (set %s=1 to fail instead)", want, err, env)
 }
 
 // TestBrowserChat: through nginx in front of two replicas, two Chromium

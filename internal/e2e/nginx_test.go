@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"chatrelay/internal/jsclient"
+	"chatrelay/internal/testkit"
 )
 
 // nginxDirPattern names the directories startNginx creates in
@@ -91,7 +92,7 @@ func nginxBinary(t testing.TB) string {
 	t.Helper()
 	p, err := findBinary("nginx", "/usr/sbin/nginx")
 	if err != nil {
-		requireOrSkip(t, requireNginxEnv, "nginx (Debian package nginx)", err)
+		testkit.Require(t, testkit.Nginx, fmt.Errorf("Debian package nginx: %w", err))
 	}
 	return p
 }

@@ -15,6 +15,7 @@ import (
 
 	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // roomPagesRooms is how many rooms TestBrowserRoomPages makes: more than
@@ -30,7 +31,7 @@ func TestBrowserRoomPages(t *testing.T) {
 	node := rabbittest.Require(t, rabbit)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(proctest.Binary(t))
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(environWithout("CHATRELAY_"),

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 
 	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // stack is compose.yaml's topology on loopback: two chatrelay replicas on
@@ -102,7 +102,7 @@ func (p *process) running() error {
 func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack {
 	t.Helper()
 	bin := proctest.Binary(t)
-	nginxAddr := freeAddr(t)
+	nginxAddr := testkit.FreeAddr(t)
 	s := &stack{base: "http://" + nginxAddr}
 	for _, name := range []string{"chatrelay1", "chatrelay2"} {
 		s.replicas = append(s.replicas, startReplica(t, bin, name, node, s.base))
@@ -119,7 +119,7 @@ func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack
 // the page's origin.
 func startReplica(t testing.TB, bin, name string, node *rabbittest.Node, origin string) *replica {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(environWithout("CHATRELAY_"),
@@ -236,17 +236,6 @@ func (s *stack) waitSessions(total int, timeout time.Duration) ([]map[string]int
 		return last, fmt.Errorf("want %d sessions on the replicas, have %v: %w", total, last, err)
 	}
 	return last, nil
-}
-
-// freeAddr returns a 127.0.0.1 address whose port was free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // environWithout is the test's environment less the variables starting

@@ -30,7 +30,7 @@ import (
 
 // RequireEnv names the environment variable that, set to "1", turns a
 // missing node or test/js/node_modules from a loud skip into a test failure.
-const RequireEnv = "CHATRELAY_TEST_REQUIRE_NODE"
+const RequireEnv = "CHATRELAY_TEST_REQUIRE_NODE" // testkit.Node.Env
 
 // DefaultTimeout bounds Connect, Subscribe, Send and the other commands.
 const DefaultTimeout = 10 * time.Second

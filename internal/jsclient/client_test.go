@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 var node *rabbittest.Node
@@ -15,12 +16,7 @@ var node *rabbittest.Node
 func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &node)) }
 
 func TestToolingPresent(t *testing.T) {
-	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatal(err)
-		}
-		t.Skipf("SKIPPING: %v", err)
-	}
+	testkit.Require(t, testkit.Node, Available())
 	c := NewT(t)
 	// A command before connect is refused by the script, not by a timeout.
 	if err := c.Send("/topic/x", "x", nil); err == nil || !strings.Contains(err.Error(), "not connected") {

@@ -1,7 +1,6 @@
 package jsclient
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,26 +8,13 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"chatrelay/internal/testkit"
 )
 
-// ModuleRoot walks up from the working directory to the directory holding
-// go.mod.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("jsclient: go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// ModuleRoot is testkit.ModuleRoot: the directory holding go.mod, found
+// walking up from the working directory.
+func ModuleRoot() (string, error) { return testkit.ModuleRoot() }
 
 // ScriptPath is the absolute path of test/js/stompclient.mjs.
 func ScriptPath() (string, error) {
@@ -62,15 +48,14 @@ func Available() error {
 }
 
 // requireAvailable skips the test (what names it) when the client cannot
-// run here, or fails it when CHATRELAY_TEST_REQUIRE_NODE=1.
+// run here, or fails it when CHATRELAY_TEST_REQUIRE_NODE=1; it always
+// skips under -short (testkit.Require).
 func requireAvailable(t testing.TB, what string) {
 	t.Helper()
 	if err := Available(); err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			t.Fatalf("stompjs client required (%s=1) but unavailable: %v", RequireEnv, err)
-		}
-		t.Skipf("SKIPPING %s: %v (set %s=1 to fail instead)", what, err, RequireEnv)
+		testkit.Require(t, testkit.Node, fmt.Errorf("%s: %w", what, err))
 	}
+	testkit.SkipShort(t, testkit.Node)
 }
 
 // startScript starts node on the script name (a file beside

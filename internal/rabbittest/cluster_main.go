@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
 // DefaultClusterSize is the size of a SharedCluster whose Size is 0, and of
@@ -59,6 +61,7 @@ var shared struct {
 // CHATRELAY_TEST_REQUIRE_RABBITMQ=1. A failed start is not retried.
 func (s *SharedCluster) Require(t testing.TB) *Cluster {
 	t.Helper()
+	testkit.SkipShort(t, testkit.RabbitMQ)
 	shared.Lock()
 	running := shared.mainRunning
 	shared.Unlock()
@@ -67,10 +70,7 @@ func (s *SharedCluster) Require(t testing.TB) *Cluster {
 	}
 	s.once.Do(s.start)
 	if s.err != nil {
-		if required() {
-			t.Fatalf("RabbitMQ is required (%s=1) but the test cluster is unusable: %v", RequireEnv, s.err)
-		}
-		t.Skipf("SKIPPING: no RabbitMQ test cluster (%v; set %s=1 to fail instead)", s.err, RequireEnv)
+		testkit.Require(t, testkit.RabbitMQ, fmt.Errorf("no test cluster: %w", s.err))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,6 +120,9 @@ func (s *SharedCluster) start() {
 // removes its directory. It returns the exit code for os.Exit.
 func MainCluster(m *testing.M) int {
 	defer beginShared()()
+	if short() {
+		return m.Run()
+	}
 	if _, err := FindServer(); err != nil && required() {
 		banner("FAIL: RabbitMQ is required (" + RequireEnv + "=1) but unusable: " + err.Error())
 		return 1

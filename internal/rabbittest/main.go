@@ -1,6 +1,8 @@
 package rabbittest
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,17 +11,28 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
 // RequireEnv names the environment variable that, set to "1", turns a
 // missing or broken RabbitMQ from a loud skip into a test failure. CI sets it.
-const RequireEnv = "CHATRELAY_TEST_REQUIRE_RABBITMQ"
+const RequireEnv = "CHATRELAY_TEST_REQUIRE_RABBITMQ" // testkit.RabbitMQ.Env
 
 // tempPattern names the directories Main creates in os.TempDir().
 const tempPattern = "chatrelay-rabbitmq-*"
 
 // required reports whether RabbitMQ tests must run rather than skip.
-func required() bool { return os.Getenv(RequireEnv) == "1" }
+func required() bool { return testkit.RabbitMQ.Required() }
+
+// short parses the test flags (TestMain may) and reports whether this is a
+// `go test -short` run, which starts no RabbitMQ node.
+func short() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	return testing.Short()
+}
 
 // Main is the body of a TestMain for packages that need RabbitMQ. It starts
 // one private node in a fresh temporary directory, stores it in *node, runs
@@ -29,13 +42,17 @@ func required() bool { return os.Getenv(RequireEnv) == "1" }
 // Without rabbitmq-server, or when the node does not start, it prints a loud
 // banner and runs the tests with *node == nil (tests call Require to skip),
 // unless CHATRELAY_TEST_REQUIRE_RABBITMQ=1, in which case it fails with exit
-// code 1 without running them.
+// code 1 without running them. Under `go test -short` it starts no node
+// and the tests skip.
 func Main(m *testing.M, node **Node) int { return runMain(m, node, Options{}) }
 
 // runMain is Main and MainWith.
 func runMain(m *testing.M, node **Node, opts Options) int {
 	defer beginShared()()
 	*node = nil
+	if short() {
+		return m.Run()
+	}
 	if _, err := FindServer(); err != nil {
 		if required() {
 			banner("FAIL: RabbitMQ is required (" + RequireEnv + "=1) but unusable: " + err.Error())
@@ -75,17 +92,16 @@ func runMain(m *testing.M, node **Node, opts Options) int {
 }
 
 // Require returns n, or ends the test when n is nil: a loud t.Skip
-// normally, t.Fatal when CHATRELAY_TEST_REQUIRE_RABBITMQ=1.
+// normally, t.Fatal when CHATRELAY_TEST_REQUIRE_RABBITMQ=1, and always a
+// skip under -short (testkit.Require).
 func Require(t testing.TB, n *Node) *Node {
 	t.Helper()
-	if n != nil {
-		return n
+	var err error
+	if n == nil {
+		err = errors.New("no test node is running (rabbitmq-server missing or failed to start; see the TestMain output)")
 	}
-	if required() {
-		t.Fatalf("RabbitMQ is required (%s=1) but no test node is running (see the TestMain output)", RequireEnv)
-	}
-	t.Skipf("SKIPPING: no RabbitMQ test node (rabbitmq-server missing or failed to start; set %s=1 to fail instead)", RequireEnv)
-	return nil
+	testkit.Require(t, testkit.RabbitMQ, err)
+	return n
 }
 
 func banner(msg string) {

@@ -8,35 +8,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
-// pollInterval is how often WaitFor re-checks its condition.
-const pollInterval = 100 * time.Millisecond
-
-// WaitFor polls cond every 100 ms until it returns true, or fails when
-// timeout has passed. An error from cond does not stop the polling (the
-// management API, say, may not answer yet); the last one is reported if the
-// deadline passes. cond is always evaluated at least once, and once more at
-// the deadline.
+// WaitFor is testkit.WaitFor: it polls cond until it returns true, or
+// fails when timeout has passed; an error from cond does not stop the
+// polling, and the last one is reported if the deadline passes.
 func WaitFor(timeout time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for {
-		ok, err := cond()
-		if ok && err == nil {
-			return nil
-		}
-		if err != nil {
-			lastErr = err
-		}
-		if time.Now().After(deadline) {
-			if lastErr != nil {
-				return fmt.Errorf("rabbittest: condition not met within %v (last error: %w)", timeout, lastErr)
-			}
-			return fmt.Errorf("rabbittest: condition not met within %v", timeout)
-		}
-		time.Sleep(pollInterval)
+	if err := testkit.WaitFor(timeout, cond); err != nil {
+		return fmt.Errorf("rabbittest: %w", err)
 	}
+	return nil
 }
 
 // errExited reports that the node's process is gone.

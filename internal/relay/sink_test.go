@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/testkit"
 )
 
 // recSink is a Sink that records frames on a channel. Deliver never
@@ -176,16 +177,11 @@ func (d *switchDialer) setDown(down bool) {
 	}
 }
 
-// waitCond polls cond every 10 ms until it holds or d passes.
+// waitCond is testkit.Eventually: it polls cond until it holds or d
+// passes.
 func waitCond(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, d, what, cond)
 }
 
 // collect waits until every matcher has matched a frame, in any order (an

@@ -131,7 +131,9 @@ func TestHTTPIdleKeepAlive(t *testing.T) {
 	}
 	took, _ := waitEOF(t, c, cfg.HTTP.IdleTimeout+5*time.Second)
 	t.Logf("idle keep-alive connection closed after %v (idle_timeout %v)", took.Round(10*time.Millisecond), cfg.HTTP.IdleTimeout)
-	if took > cfg.HTTP.IdleTimeout+2*time.Second {
+	// seconds of slack for a loaded machine, still well short of the
+	// 10 s read_timeout fallback
+	if took > cfg.HTTP.IdleTimeout+4*time.Second {
 		t.Fatalf("closed after %v, idle_timeout %v", took, cfg.HTTP.IdleTimeout)
 	}
 	waitConnections(t, r, base)
@@ -219,7 +221,7 @@ func TestHTTPSlowloris(t *testing.T) {
 	}
 	took := time.Since(start)
 	t.Logf("slowloris cut off after %v (read_header_timeout %v)", took.Round(10*time.Millisecond), cfg.HTTP.ReadHeaderTimeout)
-	if took < cfg.HTTP.ReadHeaderTimeout-100*time.Millisecond || took > cfg.HTTP.ReadHeaderTimeout+2*time.Second {
+	if took < cfg.HTTP.ReadHeaderTimeout-100*time.Millisecond || took > cfg.HTTP.ReadHeaderTimeout+4*time.Second { // slack short of the 10 s read_timeout
 		t.Fatalf("cut off after %v, read_header_timeout %v", took, cfg.HTTP.ReadHeaderTimeout)
 	}
 	ch.check(t)

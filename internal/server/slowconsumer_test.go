@@ -19,6 +19,7 @@ import (
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
+	"chatrelay/internal/testkit"
 )
 
 // TestSlowConsumer: in a room of 50, one client stops reading during a
@@ -27,7 +28,10 @@ import (
 // consumer" and close code 4001) while the other 49 receive all 5,000 in
 // order. It runs against the embedded broker and RabbitMQ (where the
 // room's messages come from its stream).
-func TestSlowConsumer(t *testing.T) { forEachBroker(t, testSlowConsumer) }
+func TestSlowConsumer(t *testing.T) {
+	testkit.SkipSlow(t, "stalls a client for seconds")
+	forEachBroker(t, testSlowConsumer)
+}
 
 func testSlowConsumer(t *testing.T, cfg config.Config) {
 	const (

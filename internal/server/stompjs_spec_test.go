@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // The stompjs specs: the kinds of case @stomp/stompjs's own repository
@@ -46,12 +46,7 @@ type specTarget struct {
 func forEachSpecTarget(t *testing.T, nQueues int, spec func(t *testing.T, tg specTarget)) {
 	for _, name := range []string{config.BrokerEmbedded, config.BrokerRabbitMQ, "webstomp"} {
 		t.Run(name, func(t *testing.T) {
-			if err := jsclient.Available(); err != nil {
-				if os.Getenv(jsclient.RequireEnv) == "1" {
-					t.Fatal(err)
-				}
-				t.Skipf("SKIPPING stompjs spec: %v", err)
-			}
+			testkit.Require(t, testkit.Node, jsclient.Available())
 			tg := specTarget{name: name, topic: "/topic/spec." + unique(t)}
 			for i := range nQueues {
 				tg.queues = append(tg.queues, "/queue/spec-"+unique(t)+"-"+strconv.Itoa(i))

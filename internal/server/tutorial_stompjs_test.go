@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 // tutorialUser is one user of test/js/springtutorial.mjs.
@@ -39,12 +39,7 @@ type tutorialRun struct {
 // test/js packages.
 func runTutorialClient(t *testing.T, cfg map[string]any) tutorialRun {
 	t.Helper()
-	if err := jsclient.Available(); err != nil {
-		if os.Getenv(jsclient.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
-		}
-		t.Skipf("SKIPPING the Spring-tutorial client: %v (set %s=1 to fail instead)", err, jsclient.RequireEnv)
-	}
+	testkit.Require(t, testkit.Node, jsclient.Available())
 	script, err := jsclient.ScriptPath()
 	if err != nil {
 		t.Fatal(err)

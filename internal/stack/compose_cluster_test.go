@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // compose.cluster.yaml is compose.yaml with the single broker replaced by
@@ -156,7 +157,7 @@ func TestComposeClusterReplicas(t *testing.T) {
 // data in a volume of its own.
 func TestComposeClusterMounts(t *testing.T) {
 	p := loadCompose(t, clusterFile)
-	root := repoRoot(t)
+	root := testkit.RepoRoot(t)
 	// where compose.yaml mounts each file
 	singleTargets := map[string]string{}
 	for _, s := range loadProject(t).Services {

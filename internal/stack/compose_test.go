@@ -16,6 +16,7 @@ import (
 
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 // replicas are the chatrelay services nginx balances between.
@@ -96,7 +97,7 @@ func checkDependsOn(t *testing.T, s types.ServiceConfig, want map[string]string)
 // relay to the compose RabbitMQ with their own user and vhost.
 func TestComposeReplicas(t *testing.T) {
 	p := loadProject(t)
-	root := repoRoot(t)
+	root := testkit.RepoRoot(t)
 	for _, name := range replicas {
 		s := p.Services[name]
 		if s.Build == nil {
@@ -147,7 +148,7 @@ func TestComposeReplicas(t *testing.T) {
 // its consumer reads it.
 func TestComposeMounts(t *testing.T) {
 	p := loadProject(t)
-	root := repoRoot(t)
+	root := testkit.RepoRoot(t)
 	targets := map[string]string{} // repository-relative source → target
 	for name, s := range p.Services {
 		for _, v := range s.Volumes {
@@ -320,7 +321,7 @@ func loadServiceConfig(t *testing.T, file string, s types.ServiceConfig) config.
 		}
 		t.Setenv(k, val)
 	}
-	cfg, err := config.Load(filepath.Join(repoRoot(t), "config.yaml"))
+	cfg, err := config.Load(filepath.Join(testkit.RepoRoot(t), "config.yaml"))
 	if err != nil {
 		t.Fatalf("config.yaml with the environment %s gives %s: %v", file, s.Name, err)
 	}

@@ -24,6 +24,7 @@ import (
 	"chatrelay/internal/servertest"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
+	"chatrelay/internal/testkit"
 )
 
 // The management administrator defined in rabbitmq/definitions.json
@@ -33,24 +34,11 @@ const (
 	adminPassword = "admin-change-me"
 )
 
-// repoRoot returns the repository root (the directory holding go.mod).
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("repository root not found from the package directory: %v", err)
-	}
-	return root
-}
-
 // repoFile returns the contents of a file given relative to the
 // repository root.
 func repoFile(t testing.TB, rel string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(rel)))
+	b, err := os.ReadFile(filepath.Join(testkit.RepoRoot(t), filepath.FromSlash(rel)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +56,7 @@ func loadProject(t testing.TB) *types.Project {
 // ${VAR:-default} takes its default) and no .env file.
 func loadCompose(t testing.TB, file string) *types.Project {
 	t.Helper()
-	root := repoRoot(t)
+	root := testkit.RepoRoot(t)
 	opts, err := cli.NewProjectOptions(
 		[]string{filepath.Join(root, file)},
 		cli.WithWorkingDirectory(root),

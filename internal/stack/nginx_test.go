@@ -8,33 +8,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
-// RequireNginxEnv names the environment variable that, set to "1", turns a
-// missing nginx from a skip into a test failure. CI sets it.
-const RequireNginxEnv = "CHATRELAY_TEST_REQUIRE_NGINX"
-
 // nginxBinary returns the nginx executable, or ends the test: a skip
-// normally, a failure when CHATRELAY_TEST_REQUIRE_NGINX=1.
+// normally, a failure when CHATRELAY_TEST_REQUIRE_NGINX=1, a skip under
+// -short (testkit.Require).
 func nginxBinary(t testing.TB) string {
 	t.Helper()
+	testkit.SkipShort(t, testkit.Nginx)
 	if p, err := exec.LookPath("nginx"); err == nil {
 		return p
 	}
 	if st, err := os.Stat("/usr/sbin/nginx"); err == nil && st.Mode()&0o111 != 0 {
 		return "/usr/sbin/nginx"
 	}
-	if os.Getenv(RequireNginxEnv) == "1" {
-		t.Fatalf("nginx is required (%s=1) but not installed (Debian package nginx)", RequireNginxEnv)
-	}
-	t.Skipf("SKIPPING: nginx not installed (Debian package nginx; set %s=1 to fail instead)", RequireNginxEnv)
+	testkit.Require(t, testkit.Nginx, errors.New("not installed (Debian package nginx)"))
 	return ""
 }
 
@@ -157,23 +152,11 @@ func (s *nginxSetup) start(t testing.TB) {
 	}
 }
 
-// freeAddr returns a 127.0.0.1 address with a port that was free a moment
-// ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
-
 // startNginx runs docker/nginx.conf in front of two backends and returns
 // its base address.
 func startNginx(t testing.TB, backend1, backend2 string) string {
 	t.Helper()
-	s := newNginxSetup(t, freeAddr(t), backend1, backend2)
+	s := newNginxSetup(t, testkit.FreeAddr(t), backend1, backend2)
 	s.start(t)
 	return s.addr
 }
@@ -181,7 +164,7 @@ func startNginx(t testing.TB, backend1, backend2 string) string {
 // TestNginxConfigValid: nginx -t accepts docker/nginx.conf once its
 // upstreams point at loopback ports.
 func TestNginxConfigValid(t *testing.T) {
-	s := newNginxSetup(t, freeAddr(t), freeAddr(t), freeAddr(t))
+	s := newNginxSetup(t, testkit.FreeAddr(t), testkit.FreeAddr(t), testkit.FreeAddr(t))
 	out := s.test(t)
 	if !strings.Contains(out, "test is successful") {
 		t.Fatalf("nginx -t: %s", out)

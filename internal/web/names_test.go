@@ -12,6 +12,7 @@ import (
 	"chatrelay/internal/auth"
 	"chatrelay/internal/jsclient"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 // nameCases is testdata/names.json: user names with the verdict, room
@@ -78,12 +79,7 @@ process.stdout.write(JSON.stringify({
 // TestNameCasesPage: the page's checks (static/names.js, run by Node.js)
 // give the verdicts of the cases, the server's own (TestNameCasesServer).
 func TestNameCasesPage(t *testing.T) {
-	if err := jsclient.Available(); err != nil {
-		if os.Getenv(jsclient.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
-		}
-		t.Skipf("SKIPPING: node: %v", err)
-	}
+	testkit.Require(t, testkit.Node, jsclient.Available())
 	c, raw := loadNameCases(t)
 	cmd := exec.Command("node", "-e", pageNamesScript)
 	cmd.Stdin = bytes.NewReader(raw)

@@ -2,13 +2,13 @@ package web
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
 
 	"chatrelay/internal/jsclient"
+	"chatrelay/internal/testkit"
 )
 
 // collapseScript runs static/render.js's collapse over the message lists
@@ -29,12 +29,7 @@ process.stdout.write(JSON.stringify(cases.map((c) =>
 // LEAVE then ENTER, repeated ENTERs) and keeps real arrivals, departures
 // and every TALK.
 func TestCollapsePresence(t *testing.T) {
-	if err := jsclient.Available(); err != nil {
-		if os.Getenv(jsclient.RequireEnv) == "1" {
-			t.Fatalf("node required (%s=1): %v", jsclient.RequireEnv, err)
-		}
-		t.Skipf("SKIPPING: node: %v", err)
-	}
+	testkit.Require(t, testkit.Node, jsclient.Available())
 	cases := []struct{ in, want string }{
 		{"ENTER a,TALK a,LEAVE a,ENTER a,TALK a", "ENTER a,TALK a,TALK a"}, // a reconnect
 		{"ENTER a,ENTER a,ENTER b", "ENTER a,ENTER b"},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"chatrelay/internal/testkit"
 )
 
 // jsDir is test/js, where package.json pins the browser libraries and
@@ -71,8 +73,8 @@ func TestPinnedVersions(t *testing.T) {
 func TestVendoredMatchesNodeModules(t *testing.T) {
 	modules := filepath.Join(jsDir, "node_modules")
 	if _, err := os.Stat(modules); errors.Is(err, fs.ErrNotExist) {
-		if os.Getenv("CHATRELAY_TEST_REQUIRE_NODE") == "1" {
-			t.Fatalf("%s is missing and CHATRELAY_TEST_REQUIRE_NODE=1: run make js-deps", modules)
+		if testkit.Node.Required() {
+			t.Fatalf("%s is missing and %s=1: run make js-deps", modules, testkit.Node.Env)
 		}
 		t.Skipf("%s is missing (run make js-deps); not checking the vendored bundles", modules)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 // TestCreateByID: a Spec.ID names the room; a taken id is ErrDuplicateID
@@ -50,7 +51,7 @@ func TestCreateByID(t *testing.T) {
 		if loser := errors.Join(ea, eb); !errors.Is(loser, rooms.ErrDuplicateID) {
 			t.Fatalf("race %d: loser error %v", i, loser)
 		}
-		eventually(t, time.Second, "the room on both replicas", func() bool {
+		testkit.Eventually(t, time.Second, "the room on both replicas", func() bool {
 			_, oka := a.s.Get(id)
 			_, okb := b.s.Get(id)
 			return oka && okb

@@ -13,6 +13,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 // The AMQP client over several addresses: a dead node, listed first, must
@@ -131,7 +132,7 @@ func TestRoomsWithDeadFirstAMQPAddress(t *testing.T) {
 		t.Fatalf("no stream for the room: %v", err)
 	}
 	followSynced(t, a, room, 4)
-	eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
 	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +216,7 @@ func TestAMQPConnectionLossMovesToNextAddress(t *testing.T) {
 	if err := n.CloseConnection(mgmtName); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the client to see its connection closed", func() bool { return a.s.amqp.address() == "" })
+	testkit.Eventually(t, 10*time.Second, "the client to see its connection closed", func() bool { return a.s.amqp.address() == "" })
 	room := roomWith(t, a, 1)
 	if got := a.s.amqp.address(); got != "localhost:"+port {
 		t.Fatalf("after the loss, AMQP connection at %q, want the next address", got)

@@ -109,18 +109,6 @@ func (rp *replica) send(t *testing.T, roomID string, n int) {
 	}
 }
 
-// eventually waits up to d for cond.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition with a deadline
-	}
-}
-
 // follower collects what a Follow delivers.
 type follower struct {
 	mu   sync.Mutex

@@ -11,6 +11,7 @@ import (
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/testkit"
 )
 
 // The registry tail restarts when its consumer fails, resumes after the
@@ -54,7 +55,7 @@ func create(t *testing.T, rp *replica) rooms.Room {
 	t.Helper()
 	var room rooms.Room
 	var err error
-	eventually(t, 30*time.Second, "a room to be created", func() bool {
+	testkit.Eventually(t, 30*time.Second, "a room to be created", func() bool {
 		room, err = rp.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 		if err != nil {
 			t.Logf("create: %v", err)
@@ -67,7 +68,7 @@ func create(t *testing.T, rp *replica) rooms.Room {
 // sees waits up to d for rp to know room.
 func sees(t *testing.T, rp *replica, room rooms.Room, d time.Duration) {
 	t.Helper()
-	eventually(t, d, "room "+room.ID+" on the other replica", func() bool {
+	testkit.Eventually(t, d, "room "+room.ID+" on the other replica", func() bool {
 		got, ok := rp.s.Get(room.ID)
 		return ok && reflect.DeepEqual(got, room)
 	})
@@ -80,7 +81,7 @@ func TestRegistryTailRestartsAfterCancel(t *testing.T) {
 	sees(t, b, create(t, a), 5*time.Second)
 	cancelRegistryTail(t, b)
 	during := create(t, a) // most likely while b's tail is down
-	eventually(t, 10*time.Second, "b's registry tail to restart", func() bool { return b.s.regRestarts.Load() == 1 })
+	testkit.Eventually(t, 10*time.Second, "b's registry tail to restart", func() bool { return b.s.regRestarts.Load() == 1 })
 	sees(t, b, during, 10*time.Second)
 	after := create(t, a)
 	sees(t, b, after, 5*time.Second)
@@ -136,7 +137,7 @@ func registryLost(t *testing.T, pad int) time.Duration {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "b to read the padding", func() bool {
+	testkit.Eventually(t, 10*time.Second, "b to read the padding", func() bool {
 		al, _ := a.s.reg.lastRecord()
 		bl, _ := b.s.reg.lastRecord()
 		return al == bl && al >= int64(pad)
@@ -149,7 +150,7 @@ func registryLost(t *testing.T, pad int) time.Duration {
 	for _, rp := range []*replica{a, b} {
 		// one restart after the cancel, which does not find its start
 		// record; one more to replay the new stream
-		eventually(t, regVerify+30*time.Second, "the registry replayed from the new stream", func() bool {
+		testkit.Eventually(t, regVerify+30*time.Second, "the registry replayed from the new stream", func() bool {
 			_, ok := rp.s.Get(old.ID)
 			return !ok && rp.s.regRestarts.Load() >= 2
 		})
@@ -203,7 +204,7 @@ func TestRegistryEventRepublished(t *testing.T) {
 	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "b to drop the room", func() bool { _, ok := b.s.Get(room.ID); return !ok })
+	testkit.Eventually(t, 5*time.Second, "b to drop the room", func() bool { _, ok := b.s.Get(room.ID); return !ok })
 	sameView(t, n, stream, b)
 }
 

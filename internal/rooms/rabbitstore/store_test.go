@@ -11,6 +11,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
@@ -26,7 +27,7 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	if got, ok := a.s.Get(room.ID); !ok || !reflect.DeepEqual(got, room) {
 		t.Fatalf("creator does not see %+v at once: %+v", room, got)
 	}
-	eventually(t, time.Second, "the room on the other replica", func() bool {
+	testkit.Eventually(t, time.Second, "the room on the other replica", func() bool {
 		got, ok := b.s.Get(room.ID)
 		return ok && reflect.DeepEqual(got, room)
 	})
@@ -50,14 +51,14 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	if _, ok := b.s.Get(room.ID); ok {
 		t.Fatal("deleter still sees the room")
 	}
-	eventually(t, time.Second, "the deletion on the other replica", func() bool {
+	testkit.Eventually(t, time.Second, "the deletion on the other replica", func() bool {
 		_, ok := a.s.Get(room.ID)
 		return !ok
 	})
 	if err := a.s.Delete(testCtx(t), room.ID); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
 	}
-	eventually(t, 5*time.Second, "the stream's deletion", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the stream's deletion", func() bool {
 		queues, err := n.Queues()
 		return err == nil && !slices.ContainsFunc(queues, func(q rabbittest.Queue) bool { return q.Name == room.Stream })
 	})
@@ -73,7 +74,7 @@ func TestDuplicateNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the room on the other replica", func() bool {
+	testkit.Eventually(t, time.Second, "the room on the other replica", func() bool {
 		_, ok := b.s.Get(room.ID)
 		return ok
 	})
@@ -114,7 +115,7 @@ func TestDuplicateNames(t *testing.T) {
 		} else if !errors.Is(eb, rooms.ErrDuplicateName) {
 			t.Fatalf("loser error: %v", eb)
 		}
-		eventually(t, time.Second, "both replicas agreeing", func() bool {
+		testkit.Eventually(t, time.Second, "both replicas agreeing", func() bool {
 			ga, oka := a.s.Get(winner.ID)
 			gb, okb := b.s.Get(winner.ID)
 			return oka && okb && reflect.DeepEqual(ga, winner) && reflect.DeepEqual(gb, winner)
@@ -214,7 +215,7 @@ func TestOneOrderAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the room on b", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	testkit.Eventually(t, time.Second, "the room on b", func() bool { _, ok := b.s.Get(room.ID); return ok })
 	fa, fb := newFollower(), newFollower()
 	stopA, err := a.s.Follow(testCtx(t), room.ID, rooms.Live, fa.deliver)
 	if err != nil {
@@ -357,7 +358,7 @@ func TestFeedStopsWhenIdleAndResyncs(t *testing.T) {
 		t.Fatalf("first feed: %v", got)
 	}
 	stop()
-	eventually(t, 5*time.Second, "the idle feed to stop", func() bool { return !a.s.feeds.Running(room.ID) })
+	testkit.Eventually(t, 5*time.Second, "the idle feed to stop", func() bool { return !a.s.feeds.Running(room.ID) })
 	a.send(t, room.ID, 6)
 	f2 := newFollower()
 	stop2, err := a.s.Follow(testCtx(t), room.ID, rooms.Start{Last: 3, After: -1}, f2.deliver)
@@ -377,7 +378,7 @@ func TestPrivateRoomMembersAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Second, "the private room on the other replica", func() bool {
+	testkit.Eventually(t, time.Second, "the private room on the other replica", func() bool {
 		got, ok := b.s.Get(room.ID)
 		return ok && got.Private && got.Allows("bob") && !got.Allows("carol")
 	})
@@ -388,7 +389,7 @@ func TestPrivateRoomMembersAcrossReplicas(t *testing.T) {
 	if changed.Allows("bob") || !changed.Allows("carol") || !changed.Allows("ann") {
 		t.Fatalf("SetMembers returned %+v", changed)
 	}
-	eventually(t, time.Second, "the new members on the first replica", func() bool {
+	testkit.Eventually(t, time.Second, "the new members on the first replica", func() bool {
 		got, _ := a.s.Get(room.ID)
 		return reflect.DeepEqual(got, changed)
 	})

@@ -8,6 +8,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
 )
 
 func TestSlug(t *testing.T) {
@@ -74,7 +75,7 @@ func TestStreamCarriesRoomName(t *testing.T) {
 		if want := "room." + tc.slug + "." + room.ID; room.Stream != want {
 			t.Fatalf("room %q has stream %q, want %q", tc.name, room.Stream, want)
 		}
-		eventually(t, 5*time.Second, "the room on the other replica", func() bool {
+		testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool {
 			got, ok := b.s.Get(room.ID)
 			return ok && got.Stream == room.Stream
 		})
@@ -86,7 +87,7 @@ func TestStreamCarriesRoomName(t *testing.T) {
 			a.send(t, room.ID, i)
 		}
 		var got []rooms.Message
-		eventually(t, 10*time.Second, "the history on the other replica", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the history on the other replica", func() bool {
 			got, err = b.s.History(testCtx(t), room.ID, -1, 10)
 			return err == nil && len(got) == 3
 		})
@@ -96,7 +97,7 @@ func TestStreamCarriesRoomName(t *testing.T) {
 		if err := b.s.Delete(testCtx(t), room.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 5*time.Second, "the stream's deletion", func() bool {
+		testkit.Eventually(t, 5*time.Second, "the stream's deletion", func() bool {
 			ok, err := streamExists(n, room.Stream)
 			return err == nil && !ok
 		})
@@ -118,7 +119,7 @@ func TestRoomBeforeStreamNamesKeepsItsStream(t *testing.T) {
 	if err := a.s.record(testCtx(t), event{Event: eventCreated, Room: old, At: old.CreatedAt, ID: newNonce()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the old room on the other replica", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the old room on the other replica", func() bool {
 		got, ok := b.s.Get(old.ID)
 		return ok && got.Stream == legacy
 	})
@@ -139,7 +140,7 @@ func TestRoomBeforeStreamNamesKeepsItsStream(t *testing.T) {
 	if err := a.s.Delete(testCtx(t), old.ID); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "the old stream's deletion", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the old stream's deletion", func() bool {
 		ok, err := streamExists(n, legacy)
 		return err == nil && !ok
 	})
@@ -184,12 +185,12 @@ func TestIDStreamNames(t *testing.T) {
 	if args := queueArgs(t, n, room.Stream); args[roomNameArg] != name || args[roomIDArg] != room.ID {
 		t.Fatalf("stream arguments %v", args)
 	}
-	eventually(t, 5*time.Second, "the room on the other replica", func() bool {
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool {
 		got, ok := b.s.Get(room.ID)
 		return ok && got.Stream == room.Stream
 	})
 	a.send(t, room.ID, 1)
-	eventually(t, 10*time.Second, "the message in the history on the other replica", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the message in the history on the other replica", func() bool {
 		h, err := b.s.History(testCtx(t), room.ID, -1, 10)
 		return err == nil && len(h) == 1
 	})

@@ -8,6 +8,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms/feed"
+	"chatrelay/internal/testkit"
 )
 
 // syncSink is a feed.Sink that records what its tail tells it.
@@ -43,7 +44,7 @@ func TestTailResubscribesWhileRefusedForNow(t *testing.T) {
 	t.Cleanup(tl.stop)
 	// refused at least once (on a probe: the shared connection stays),
 	// then declared
-	eventually(t, 10*time.Second, "the broker to refuse the SUBSCRIBE", func() bool { return rp.r.Refused() > 0 })
+	testkit.Eventually(t, 10*time.Second, "the broker to refuse the SUBSCRIBE", func() bool { return rp.r.Refused() > 0 })
 	if err := rp.s.amqp.declareStream(queue, streamArgs("1D", 0, 0), ""); err != nil {
 		t.Fatal(err)
 	}
