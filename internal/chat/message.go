@@ -1,10 +1,6 @@
 package chat
 
-import (
-	"time"
-
-	"chatrelay/internal/rooms"
-)
+import "chatrelay/internal/rooms"
 
 // MessageType is the kind of a room message (rooms.MessageType).
 type MessageType = rooms.MessageType
@@ -21,17 +17,10 @@ const (
 	System = rooms.System
 )
 
-// ChatMessage is a message as published to a room's topic. The room's
-// store adds the history offset when it delivers it (rooms.Message).
-type ChatMessage struct {
-	ID      string      `json:"id"`
-	RoomID  string      `json:"roomId"`
-	Type    MessageType `json:"type"`
-	Sender  string      `json:"sender"`
-	Message string      `json:"message"`
-	// SentAt is UTC; it is encoded as RFC 3339 with nanoseconds.
-	SentAt time.Time `json:"sentAt"`
-}
+// ChatMessage is a message as published to a room's topic: rooms.Post.
+// The room's store adds the history offset when it delivers it
+// (rooms.Message).
+type ChatMessage = rooms.Post
 
 // RoomTopic returns the broker destination of a room.
 func RoomTopic(roomID string) string { return rooms.Topic(roomID) }

@@ -161,8 +161,8 @@ func (s *fakeStore) addRoom(t *testing.T, name string, n int) rooms.Room {
 	defer s.mu.Unlock()
 	msgs := []rooms.Message{}
 	for i := range n {
-		msgs = append(msgs, rooms.Message{ID: "m" + strconv.Itoa(i), RoomID: r.ID, Type: rooms.Talk,
-			Sender: "alice", Message: "line " + strconv.Itoa(i), SentAt: testNow.UTC(), Offset: int64(i)})
+		msgs = append(msgs, rooms.Message{Post: rooms.Post{ID: "m" + strconv.Itoa(i), RoomID: r.ID, Type: rooms.Talk,
+			Sender: "alice", Message: "line " + strconv.Itoa(i), SentAt: testNow.UTC()}, Offset: int64(i)})
 	}
 	s.msgs[r.ID] = msgs
 	return r

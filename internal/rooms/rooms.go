@@ -55,9 +55,10 @@ func (t MessageType) ClientSendable() bool {
 	return t == Talk || t == Enter || t == Leave
 }
 
-// Message is a room message. Offset is its position in the room's history
-// (the RabbitMQ stream offset): increasing, not necessarily contiguous.
-type Message struct {
+// Post is a room message as published to the room's topic (chat's
+// ChatMessage): what its sender wrote, before the room's history gives it
+// an offset.
+type Post struct {
 	ID      string      `json:"id"`
 	RoomID  string      `json:"roomId"`
 	Type    MessageType `json:"type"`
@@ -65,7 +66,14 @@ type Message struct {
 	Message string      `json:"message"`
 	// SentAt is UTC; it is encoded as RFC 3339 with nanoseconds.
 	SentAt time.Time `json:"sentAt"`
-	Offset int64     `json:"offset"`
+}
+
+// Message is a room message as the room's history delivers it: the Post's
+// fields (inlined in JSON) and Offset, its position in the history (the
+// RabbitMQ stream offset): increasing, not necessarily contiguous.
+type Message struct {
+	Post
+	Offset int64 `json:"offset"`
 }
 
 // DefaultMaxMessageBytes is the default bound on a message's text

@@ -113,7 +113,7 @@ func benchFanout(b *testing.B, n, burst int, batch, syscalls bool) {
 	}
 	sessions, subs, obs := fanoutSessions(b, n, batch, sink)
 	body := bytes.Repeat([]byte("x"), 200)
-	m := rooms.Message{ID: "m-0123456789ab", RoomID: "r-bench", Type: rooms.Talk}
+	m := rooms.Message{Post: rooms.Post{ID: "m-0123456789ab", RoomID: "r-bench", Type: rooms.Talk}}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -147,7 +147,7 @@ func roomSession(t *testing.T, store *endingRooms, errors bool) (*Session, *fram
 
 // message is room r1's message at offset n.
 func message(n int64) (rooms.Message, []byte) {
-	m := rooms.Message{ID: "id-" + string(rune('a'+n)), RoomID: "r1", Type: rooms.Talk, Message: "m", Offset: n}
+	m := rooms.Message{Post: rooms.Post{ID: "id-" + string(rune('a'+n)), RoomID: "r1", Type: rooms.Talk, Message: "m"}, Offset: n}
 	return m, []byte(`{"id":"` + m.ID + `"}`)
 }
 

@@ -22,7 +22,7 @@ func TestRoomFrameParts(t *testing.T) {
 	for _, v := range []stomp.Version{stomp.V10, stomp.V11, stomp.V12} {
 		for _, display := range []string{"/topic/room.r1", "/topic/odd:dest\\with\nbreaks\r"} {
 			for _, id := range []string{"sub-0", "a:b\\c\nd\re"} {
-				m := rooms.Message{ID: "m:1\n", Offset: 42}
+				m := rooms.Message{Post: rooms.Post{ID: "m:1\n"}, Offset: 42}
 				head, tail, text := c.parts(display, v, &m, body)
 				got := append(append(append([]byte(nil), head...), subscriptionHeader(id, v)...), tail...)
 				want := withBody(stomp.New(stomp.MESSAGE,

@@ -26,7 +26,7 @@ func writeRoomBodies(t *testing.T, opts *Options, bodies ...string) ([][]byte, [
 	s.subs[sub.id] = sub
 	s.subsMu.Unlock()
 	for i, b := range bodies {
-		s.deliverRoom(sub, rooms.Message{ID: "m" + strconv.Itoa(i), Offset: int64(i)}, []byte(b))
+		s.deliverRoom(sub, rooms.Message{Post: rooms.Post{ID: "m" + strconv.Itoa(i)}, Offset: int64(i)}, []byte(b))
 	}
 	s.fail(nil, Close{Code: CloseNormal, Message: "bye"})
 	close(conn.release)

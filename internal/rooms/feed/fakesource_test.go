@@ -38,7 +38,7 @@ func newFakeLog(t *testing.T) *fakeLog {
 
 // msgBody is the JSON of message number n.
 func msgBody(n int) []byte {
-	b, _ := json.Marshal(rooms.Message{ID: "m" + strconv.Itoa(n), Type: rooms.Talk, Sender: "u", Message: strconv.Itoa(n), SentAt: time.Unix(int64(n), 0)})
+	b, _ := json.Marshal(rooms.Message{Post: rooms.Post{ID: "m" + strconv.Itoa(n), Type: rooms.Talk, Sender: "u", Message: strconv.Itoa(n), SentAt: time.Unix(int64(n), 0)}})
 	return b
 }
 
