@@ -47,25 +47,14 @@ func (r *runner) setupRooms(ctx context.Context) error {
 	defer cancel()
 	begin := time.Now()
 	errs := make(chan error, len(r.rooms))
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, rm := range r.rooms {
-		sem <- struct{}{}
-		wg.Add(1)
-		// one goroutine per room creation in flight (at most 8): it owns
-		// that room's id until wg.Wait
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			id, err := CreateRoom(ctx, api, cfg.APIKey, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
-			if err != nil {
-				errs <- err
-				return
-			}
-			rm.id, rm.dest = id, "/topic/room."+id
-		}()
-	}
-	wg.Wait()
+	forEachRoom(r.rooms, func(rm *room) {
+		id, err := CreateRoom(ctx, api, cfg.APIKey, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
+		if err != nil {
+			errs <- err
+			return
+		}
+		rm.id, rm.dest = id, "/topic/room."+id
+	})
 	close(errs)
 	r.created = true // the ones that were created are deleted at the end
 	if err := <-errs; err != nil {
@@ -176,29 +165,42 @@ func (r *runner) deleteRooms() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), roomTimeout)
 	defer cancel()
-	sem := make(chan struct{}, 8)
+	forEachRoom(r.rooms, func(rm *room) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(api, "/")+"/api/rooms/"+url.PathEscape(rm.id), nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			r.logf("delete room %s: %v", rm.id, err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
+			r.logf("delete room %s: HTTP %d", rm.id, resp.StatusCode)
+		}
+	})
+}
+
+// roomsInFlight bounds the REST requests setupRooms and deleteRooms have
+// in flight at once.
+const roomsInFlight = 8
+
+// forEachRoom runs fn for every room, at most roomsInFlight at once, and
+// returns when every call has returned.
+func forEachRoom(rooms []*room, fn func(rm *room)) {
+	sem := make(chan struct{}, roomsInFlight)
 	var wg sync.WaitGroup
-	for _, rm := range r.rooms {
+	for _, rm := range rooms {
 		sem <- struct{}{}
 		wg.Add(1)
-		// one goroutine per deletion in flight (at most 8)
+		// one goroutine per room in flight (at most roomsInFlight): it
+		// owns that room (its id, its request) until wg.Wait
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(api, "/")+"/api/rooms/"+url.PathEscape(rm.id), nil)
-			if err != nil {
-				return
-			}
-			req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
-			resp, err := httpClient.Do(req)
-			if err != nil {
-				r.logf("delete room %s: %v", rm.id, err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
-				r.logf("delete room %s: HTTP %d", rm.id, resp.StatusCode)
-			}
+			fn(rm)
 		}()
 	}
 	wg.Wait()
