@@ -248,15 +248,7 @@ func (c *upConn) endSub(s *upSub, message, detail string, e *effects) {
 // subErrorFrame is the ERROR that ends the client's subscription id and
 // nothing else (see Sink).
 func subErrorFrame(id, message, detail, receipt string) *stomp.Frame {
-	f := stomp.New(stomp.ERROR, "message", message, "subscription", id)
-	if receipt != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "receipt-id", Value: receipt})
-	}
-	if detail != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "content-type", Value: "text/plain"})
-		f.Body = []byte(detail)
-	}
-	return f
+	return stomp.NewError(message, receipt, detail, "subscription", id)
 }
 
 // refusals remembers recently refused SUBSCRIBEs by refusalKey.

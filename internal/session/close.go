@@ -43,15 +43,7 @@ func (s *Session) fail(f *stomp.Frame, c Close) {
 // errorFrame builds an ERROR with a short message header, the receipt-id
 // of the failing frame when it asked for one, and a longer body.
 func errorFrame(message, receiptID, detail string) *stomp.Frame {
-	f := stomp.New(stomp.ERROR, "message", message)
-	if receiptID != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "receipt-id", Value: receiptID})
-	}
-	if detail != "" {
-		f.Headers = append(f.Headers, stomp.Header{Key: "content-type", Value: "text/plain"})
-		f.Body = []byte(detail)
-	}
-	return f
+	return stomp.NewError(message, receiptID, detail)
 }
 
 // truncate bounds a WebSocket close reason (123 bytes on the wire),

@@ -151,3 +151,18 @@ func (f *Frame) ContentLength() (int64, error) {
 	}
 	return strconv.ParseInt(v, 10, 64)
 }
+
+// NewError returns an ERROR frame: the message header, then the header
+// pairs kv, then receipt-id when receiptID is set (the failing frame asked
+// for a receipt), and detail as a text/plain body when set.
+func NewError(message, receiptID, detail string, kv ...string) *Frame {
+	f := New(ERROR, append([]string{"message", message}, kv...)...)
+	if receiptID != "" {
+		f.Headers = append(f.Headers, Header{Key: "receipt-id", Value: receiptID})
+	}
+	if detail != "" {
+		f.Headers = append(f.Headers, Header{Key: "content-type", Value: "text/plain"})
+		f.Body = []byte(detail)
+	}
+	return f
+}
