@@ -136,10 +136,7 @@ type Announcer struct {
 	due     dueHeap        // entries with something to do, earliest first
 	armed   time.Time      // due time the loop waits for; zero: none
 	seq     uint64         // orders entries due at the same time
-	started bool
-	closed  bool
-	stop    func()        // cancels the loop started by Start
-	done    chan struct{} // closed when that loop has returned
+	life    looper         // the loop goroutine: Start, Close
 }
 
 // pairKey names one user in one room.
@@ -197,7 +194,7 @@ func (a *Announcer) Change(roomID, user string, entered bool) {
 	k := pairKey{roomID, user}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.closed {
+	if a.life.closed {
 		return
 	}
 	e := a.entries[k]
@@ -385,15 +382,7 @@ func (a *Announcer) Pending() int {
 func (a *Announcer) Start(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.started || a.closed {
-		return
-	}
-	a.started = true
-	ctx, a.stop = context.WithCancel(ctx)
-	a.done = make(chan struct{})
-	// the loop goroutine is owned by the Announcer: Close cancels it and
-	// waits for it to return
-	go a.loop(ctx, a.done)
+	a.life.start(ctx, a.loop)
 }
 
 // loop is the publishing goroutine: it waits for the earliest due entry
@@ -434,17 +423,12 @@ func (a *Announcer) publish(out []announcement) {
 // are ignored. It may be called more than once.
 func (a *Announcer) Close() {
 	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+	wait, first := a.life.close()
+	a.mu.Unlock()
+	if !first {
 		return
 	}
-	a.closed = true
-	stop, done := a.stop, a.done
-	a.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	wait()
 	a.mu.Lock()
 	var out []announcement
 	for _, e := range a.entries {

@@ -120,15 +120,12 @@ type Presence struct {
 	// holds at most one pending wake-up.
 	changed chan struct{}
 
-	mu      sync.Mutex
-	local   map[string]map[string]int // room -> user -> local subscriptions
-	remote  map[string]*replicaState  // replica id -> its last snapshot
-	dirty   bool                      // local changed since the last snapshot
-	seq     uint64                    // sequence number of the last snapshot
-	started bool
-	closed  bool
-	stop    func()        // cancels the loop started by Start
-	done    chan struct{} // closed when that loop has returned
+	mu     sync.Mutex
+	local  map[string]map[string]int // room -> user -> local subscriptions
+	remote map[string]*replicaState  // replica id -> its last snapshot
+	dirty  bool                      // local changed since the last snapshot
+	seq    uint64                    // sequence number of the last snapshot
+	life   looper                    // the publishing goroutine: Start, Close
 }
 
 // New returns a Presence; call Start to share it with other replicas.

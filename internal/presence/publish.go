@@ -15,15 +15,7 @@ import (
 func (p *Presence) Start(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.started || p.closed {
-		return
-	}
-	p.started = true
-	ctx, p.stop = context.WithCancel(ctx)
-	p.done = make(chan struct{})
-	// The loop goroutine is owned by the Presence: Close cancels it and
-	// waits for it to return.
-	go p.loop(ctx, p.done)
+	p.life.start(ctx, p.loop)
 }
 
 // Close stops the publishing goroutine, then publishes an empty snapshot
@@ -32,17 +24,12 @@ func (p *Presence) Start(ctx context.Context) {
 // called more than once; only the first call publishes.
 func (p *Presence) Close() error {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	wait, first := p.life.close()
+	p.mu.Unlock()
+	if !first {
 		return nil
 	}
-	p.closed = true
-	stop, done := p.stop, p.done
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-		<-done
-	}
+	wait()
 	p.publish(true)
 	return nil
 }
@@ -108,7 +95,7 @@ func (p *Presence) publish(empty bool) (now time.Time, size int) {
 		return now, 0
 	}
 	p.mu.Lock()
-	if p.closed && !empty {
+	if p.life.closed && !empty {
 		p.mu.Unlock()
 		return now, 0
 	}
