@@ -137,9 +137,9 @@ func (b *Baseline) serve(ws *websocket.Conn) {
 		b.mu.Unlock()
 		b.conns.Done()
 	}()
-	dec := stomp.NewDecoder(stomp.Limits{})
+	rd := newReader(stomp.NewDecoder(stomp.Limits{}))
 	for {
-		f, err := readFrame(ws, dec)
+		f, err := readFrame(ws, rd)
 		if err != nil {
 			return
 		}

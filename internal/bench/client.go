@@ -99,7 +99,7 @@ func (s *seqState) observe(seq int64) (fresh, reordered bool) {
 // dial opens the WebSocket, CONNECTs and SUBSCRIBEs, waiting for the
 // receipts, and returns the connection and the decoder holding whatever
 // arrived after the last receipt.
-func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Decoder, error) {
+func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Reader, error) {
 	cfg := &c.r.cfg
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
@@ -120,7 +120,7 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Decoder, err
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
 	_ = conn.SetWriteDeadline(deadline)
-	fail := func(err error) (*websocket.Conn, *stomp.Decoder, error) {
+	fail := func(err error) (*websocket.Conn, *stomp.Reader, error) {
 		_ = conn.Close()
 		return nil, nil, err
 	}
@@ -138,7 +138,7 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Decoder, err
 	if c.sender && cfg.WatchErrors && cfg.Mode == ModeChatrelay {
 		frames = append(frames, stomp.New(stomp.SUBSCRIBE, "id", "1", "destination", "/user/queue/errors", "receipt", "r1"))
 	}
-	dec := stomp.NewDecoder(decoderLimits)
+	rd := newReader(stomp.NewDecoder(decoderLimits))
 	for i, f := range frames {
 		if err := conn.WriteMessage(websocket.BinaryMessage, f.Encode(stomp.V12)); err != nil {
 			return fail(fmt.Errorf("write %s: %w", f.Command, err))
@@ -148,7 +148,7 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Decoder, err
 			want = stomp.CONNECTED
 		}
 		for {
-			got, err := readFrame(conn, dec)
+			got, err := readFrame(conn, rd)
 			if err != nil {
 				return fail(fmt.Errorf("waiting for %s: %w", want, err))
 			}
@@ -162,46 +162,36 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Decoder, err
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	_ = conn.SetWriteDeadline(time.Time{})
-	return conn, dec, nil
+	return conn, rd, nil
 }
 
-// readFrame returns the next frame, reading WebSocket messages until the
-// decoder has one.
-func readFrame(conn *websocket.Conn, dec *stomp.Decoder) (*stomp.Frame, error) {
+// newReader returns the frame reader of one connection: it decodes with
+// dec and borrows a chunk from chunkPool only while a WebSocket message is
+// being read, so idle clients hold no buffer.
+func newReader(dec *stomp.Decoder) *stomp.Reader {
+	return stomp.NewPooledReader(nil, dec, &chunkPool)
+}
+
+// readFrame returns the next frame, moving rd on to the next WebSocket
+// message whenever the one it reads is used up.
+func readFrame(conn *websocket.Conn, rd *stomp.Reader) (*stomp.Frame, error) {
 	for {
-		f, err := dec.Next()
-		if err != nil || f != nil {
+		f, err := rd.Next()
+		if err != io.EOF {
 			return f, err
 		}
 		_, r, err := conn.NextReader()
 		if err != nil {
 			return nil, err
 		}
-		bp := chunkPool.Get().(*[]byte)
-		for {
-			n, err := r.Read(*bp)
-			if n > 0 {
-				if ferr := dec.Feed((*bp)[:n]); ferr != nil {
-					chunkPool.Put(bp)
-					return nil, ferr
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				chunkPool.Put(bp)
-				return nil, err
-			}
-		}
-		chunkPool.Put(bp)
+		rd.Reset(r)
 	}
 }
 
 // start dials and, on success, marks the client up and starts its reader
 // goroutine.
 func (c *client) start(ctx context.Context) error {
-	conn, dec, err := c.dial(ctx)
+	conn, rd, err := c.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,16 +203,16 @@ func (c *client) start(ctx context.Context) error {
 	// the reader goroutine owns reads from conn, the decoder and c.seqs;
 	// it ends when conn fails or is closed (and, with -reconnect, owns
 	// the reconnection and the next connection's reads)
-	go c.readLoop(ctx, conn, dec)
+	go c.readLoop(ctx, conn, rd)
 	return nil
 }
 
 // readLoop handles every frame the server sends until the socket ends.
-func (c *client) readLoop(ctx context.Context, conn *websocket.Conn, dec *stomp.Decoder) {
+func (c *client) readLoop(ctx context.Context, conn *websocket.Conn, rd *stomp.Reader) {
 	defer c.r.wg.Done()
 	attempts := 0
 	for {
-		err := c.readAll(conn, dec)
+		err := c.readAll(conn, rd)
 		c.markDown(conn)
 		if c.r.closing.Load() || ctx.Err() != nil {
 			return
@@ -243,7 +233,7 @@ func (c *client) readLoop(ctx context.Context, conn *websocket.Conn, dec *stomp.
 			case <-time.After(reconnectDelay(attempts)):
 			}
 			var derr error
-			if conn, dec, derr = c.dial(ctx); derr == nil {
+			if conn, rd, derr = c.dial(ctx); derr == nil {
 				break
 			}
 			c.r.note("connect", fmt.Errorf("client %d reconnect: %w", c.idx, derr))
@@ -264,9 +254,9 @@ func reconnectDelay(n int) time.Duration {
 }
 
 // readAll processes frames until the socket fails, returning why.
-func (c *client) readAll(conn *websocket.Conn, dec *stomp.Decoder) error {
+func (c *client) readAll(conn *websocket.Conn, rd *stomp.Reader) error {
 	for {
-		f, err := readFrame(conn, dec)
+		f, err := readFrame(conn, rd)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package relay
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -27,26 +29,12 @@ func (b *fakeBroker) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	go func() {
 		// owns the server end: reads CONNECT, then runs the script
 		defer server.Close()
-		dec := stomp.NewDecoder(stomp.Limits{})
-		buf := make([]byte, 4096)
-		for {
-			n, err := server.Read(buf)
-			if err != nil {
-				return
-			}
-			if dec.Feed(buf[:n]) != nil {
-				return
-			}
-			f, err := dec.Next()
-			if err != nil {
-				return
-			}
-			if f != nil {
-				b.dials <- struct{}{}
-				b.script(server, f)
-				return
-			}
+		f, err := stomp.NewReader(server, stomp.NewDecoder(stomp.Limits{}), make([]byte, 4096)).Next()
+		if err != nil {
+			return
 		}
+		b.dials <- struct{}{}
+		b.script(server, f)
 	}()
 	return client, nil
 }
@@ -388,22 +376,17 @@ func TestSubscribeMadeDuringOutageRetried(t *testing.T) {
 // (the broker drops the connection).
 func serveFrames(c net.Conn, handle func(f *stomp.Frame) bool) {
 	c.Write(stomp.New(stomp.CONNECTED, "version", "1.2").Encode(stomp.V12))
-	dec := stomp.NewDecoder(stomp.Limits{})
-	buf := make([]byte, 4096)
+	rd := stomp.NewReader(c, stomp.NewDecoder(stomp.Limits{}), make([]byte, 4096))
 	for {
-		k, err := c.Read(buf)
-		if err != nil {
+		f, err := rd.Next()
+		var bad *stomp.Error
+		if errors.As(err, &bad) {
+			// undecodable input: read on, handling nothing, until c closes
+			_, _ = io.Copy(io.Discard, c)
 			return
 		}
-		dec.Feed(buf[:k])
-		for {
-			f, err := dec.Next()
-			if err != nil || f == nil {
-				break
-			}
-			if !handle(f) {
-				return
-			}
+		if err != nil || !handle(f) {
+			return
 		}
 	}
 }

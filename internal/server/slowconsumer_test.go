@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -169,8 +170,8 @@ func readBurst(c *stomptest.Client, n int, read *atomic.Int64) error {
 // stalledClient is a raw WebSocket client that reads nothing after its
 // subscription is confirmed, until resume.
 type stalledClient struct {
-	ws  *websocket.Conn
-	dec *stomp.Decoder
+	ws *websocket.Conn
+	rd *stomp.Reader // reset to each WebSocket message
 }
 
 // dialStalled connects, subscribes to dest, waits for the receipt and
@@ -190,7 +191,7 @@ func dialStalled(t *testing.T, r *replica, dest string) *stalledClient {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ws.Close() })
-	c := &stalledClient{ws: ws, dec: stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 1 << 20})}
+	c := &stalledClient{ws: ws, rd: stomp.NewReader(nil, stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 1 << 20}), make([]byte, 4096))}
 	for _, f := range []*stomp.Frame{
 		stomp.New(stomp.CONNECT, "accept-version", "1.2", "login", "stalled"),
 		stomp.New(stomp.SUBSCRIBE, "id", "s", "destination", dest, "receipt", "sub"),
@@ -212,16 +213,15 @@ func dialStalled(t *testing.T, r *replica, dest string) *stalledClient {
 func (c *stalledClient) next(timeout time.Duration) (*stomp.Frame, error) {
 	_ = c.ws.SetReadDeadline(time.Now().Add(timeout))
 	for {
-		if f, err := c.dec.Next(); f != nil || err != nil {
+		f, err := c.rd.Next()
+		if err != io.EOF {
 			return f, err
 		}
-		_, p, err := c.ws.ReadMessage()
+		_, r, err := c.ws.NextReader()
 		if err != nil {
 			return nil, err
 		}
-		if err := c.dec.Feed(p); err != nil {
-			return nil, err
-		}
+		c.rd.Reset(r)
 	}
 }
 

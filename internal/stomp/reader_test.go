@@ -3,7 +3,9 @@ package stomp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -73,5 +75,52 @@ func BenchmarkReaderRoomMessage(b *testing.B) {
 		if _, err := r.Next(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// chunkReader reads its source through buffers of exactly size bytes,
+// the pooled ones, and fails the test for any other.
+type chunkReader struct {
+	t    *testing.T
+	src  io.Reader
+	size int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(p) != c.size {
+		c.t.Fatalf("read into %d bytes, want a pooled %d", len(p), c.size)
+	}
+	return c.src.Read(p)
+}
+
+func TestReaderResetAcrossMessages(t *testing.T) {
+	wire := New(SEND, "destination", "/queue/a").Encode(V12)
+	wire = append(wire, New(SEND, "destination", "/queue/b").Encode(V12)...)
+	// four "messages": the first frame is split across the first two,
+	// the second frame is the rest of the second and the third; the
+	// fourth is a heart-beat
+	cut1, cut2 := 7, len(wire)-4
+	msgs := [][]byte{wire[:cut1], wire[cut1:cut2], wire[cut2:], []byte("\n")}
+	pool := &sync.Pool{New: func() any { b := make([]byte, 5); return &b }}
+	r := NewPooledReader(nil, NewDecoder(Limits{}), pool)
+	if f, err := r.Next(); f != nil || err != io.EOF {
+		t.Fatalf("nil source = %v, %v; want nil, EOF", f, err)
+	}
+	var got []string
+	for i, m := range msgs {
+		r.Reset(&chunkReader{t, bytes.NewReader(m), 5})
+		for {
+			f, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("message %d: %v", i, err)
+			}
+			got = append(got, fmt.Sprintf("%s@%d", f.Header("destination"), i))
+		}
+	}
+	if want := []string{"/queue/a@1", "/queue/b@2"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("frames = %v, want %v", got, want)
 	}
 }

@@ -7,11 +7,12 @@
 package stomptest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,36 +71,28 @@ func Dial(url string, o Options) (*Client, *http.Response, error) {
 func (c *Client) readLoop() {
 	defer close(c.closed)
 	dec := stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 64 << 20, MaxHeaders: 10000, MaxHeaderBytes: 1 << 20})
+	rd := stomp.NewReader(nil, dec, make([]byte, 4096))
+	var bad *stomp.Error // a decoding error, which closes the socket
 	for {
-		kind, p, err := c.ws.ReadMessage()
+		kind, r, err := c.ws.NextReader()
 		if err != nil {
-			c.mu.Lock()
-			c.closeErr = err
-			c.mu.Unlock()
+			c.setCloseErr(err)
 			return
 		}
-		if len(strings.Trim(string(p), "\r\n")) == 0 {
-			c.mu.Lock()
-			c.beats++
-			c.lastBeat = time.Now()
-			if c.beats == 1 {
-				c.beatKind = kind
-				close(c.beaten)
-			}
-			c.mu.Unlock()
-		}
-		if err := dec.Feed(p); err != nil {
-			c.setErr(err)
-			return
-		}
+		msg := &beatReader{r: r}
+		rd.Reset(msg)
 		for {
-			f, err := dec.Next()
-			if err != nil {
+			f, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if errors.As(err, &bad) {
 				c.setErr(err)
 				return
 			}
-			if f == nil {
-				break
+			if err != nil {
+				c.setCloseErr(err)
+				return
 			}
 			if f.Command == stomp.CONNECTED {
 				switch f.Header("version") {
@@ -114,7 +107,46 @@ func (c *Client) readLoop() {
 			c.mu.Unlock()
 			c.frames <- f
 		}
+		if msg.beat {
+			c.heartBeat(kind)
+		}
 	}
+}
+
+// beatReader reads one WebSocket message and notes whether it is a
+// heart-beat: nothing but EOLs (or nothing at all).
+type beatReader struct {
+	r     io.Reader
+	other bool // a byte other than \r or \n was read
+	beat  bool // the message ended and is a heart-beat
+}
+
+func (b *beatReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if !b.other && len(bytes.Trim(p[:n], "\r\n")) > 0 {
+		b.other = true
+	}
+	b.beat = err == io.EOF && !b.other
+	return n, err
+}
+
+// heartBeat counts a heart-beat message of the given type.
+func (c *Client) heartBeat(kind int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.beats++
+	c.lastBeat = time.Now()
+	if c.beats == 1 {
+		c.beatKind = kind
+		close(c.beaten)
+	}
+}
+
+// setCloseErr records why the socket ended.
+func (c *Client) setCloseErr(err error) {
+	c.mu.Lock()
+	c.closeErr = err
+	c.mu.Unlock()
 }
 
 func (c *Client) setErr(err error) {

@@ -15,10 +15,9 @@ import (
 // rawConn is a test's STOMP connection to the broker: frames written by
 // one goroutine, read by another.
 type rawConn struct {
-	t   *testing.T
-	nc  net.Conn
-	dec *stomp.Decoder
-	buf []byte
+	t  *testing.T
+	nc net.Conn
+	rd *stomp.Reader
 }
 
 // dialRaw connects to b and completes CONNECT.
@@ -31,7 +30,7 @@ func dialRaw(t *testing.T, b *Broker) *rawConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	c := &rawConn{t: t, nc: nc, dec: stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 1 << 20}), buf: make([]byte, 64<<10)}
+	c := &rawConn{t: t, nc: nc, rd: stomp.NewReader(nc, stomp.NewDecoder(stomp.Limits{MaxFrameBytes: 1 << 20}), make([]byte, 64<<10))}
 	c.write(stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", "/", "heart-beat", "0,0"))
 	if f, err := c.next(5 * time.Second); err != nil || f.Command != stomp.CONNECTED {
 		t.Fatalf("CONNECT: %v %v", f, err)
@@ -48,18 +47,7 @@ func (c *rawConn) write(f *stomp.Frame) error {
 // next returns the next frame, failing after timeout.
 func (c *rawConn) next(timeout time.Duration) (*stomp.Frame, error) {
 	c.nc.SetReadDeadline(time.Now().Add(timeout))
-	for {
-		if f, err := c.dec.Next(); err != nil || f != nil {
-			return f, err
-		}
-		n, err := c.nc.Read(c.buf)
-		if err != nil {
-			return nil, err
-		}
-		if err := c.dec.Feed(c.buf[:n]); err != nil {
-			return nil, err
-		}
-	}
+	return c.rd.Next()
 }
 
 // subscribe subscribes and waits for a receipted BEGIN written after it

@@ -19,21 +19,11 @@ func roundTrip(t *testing.T, c interface {
 			t.Fatal(err)
 		}
 	}
-	buf := make([]byte, 4096)
-	for {
-		if g, err := dec.Next(); err != nil {
-			t.Fatal(err)
-		} else if g != nil {
-			return g
-		}
-		n, err := c.Read(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := dec.Feed(buf[:n]); err != nil {
-			t.Fatal(err)
-		}
+	g, err := stomp.NewReader(c, dec, make([]byte, 4096)).Next()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return g
 }
 
 func TestBrokerInMemory(t *testing.T) {
