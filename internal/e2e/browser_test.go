@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"chatrelay/internal/jsclient"
+	"chatrelay/internal/nginxtest"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/testkit"
 )
@@ -74,7 +75,7 @@ func findTools() (tools, []missingTool) {
 	if tl.chromium, err = findBinary("chromium", "/usr/bin/chromium"); err != nil {
 		missing = append(missing, missingTool{testkit.Browser, fmt.Errorf("Debian package chromium: %w", err)})
 	}
-	if _, err := findBinary("nginx", "/usr/sbin/nginx"); err != nil {
+	if _, err := nginxtest.Find(); err != nil {
 		missing = append(missing, missingTool{testkit.Nginx, fmt.Errorf("Debian package nginx: %w", err)})
 	}
 	return tl, missing

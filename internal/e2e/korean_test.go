@@ -195,11 +195,11 @@ func stopBusyReplica(s *stack) error {
 		if err != nil || total(m) == 0 {
 			continue
 		}
-		if err := r.proc.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		if err := r.proc.Signal(syscall.SIGTERM); err != nil {
 			return err
 		}
 		select {
-		case <-r.proc.exited:
+		case <-r.proc.Exited():
 			return nil
 		case <-time.After(30 * time.Second):
 			return fmt.Errorf("%s did not exit within 30 s of SIGTERM", r.name)

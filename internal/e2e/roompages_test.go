@@ -13,9 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/testkit"
 )
 
 // roomPagesRooms is how many rooms TestBrowserRoomPages makes: more than
@@ -31,18 +29,13 @@ func TestBrowserRoomPages(t *testing.T) {
 	node := rabbittest.Require(t, rabbit)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	addr := testkit.FreeAddr(t)
-	cmd := exec.Command(proctest.Binary(t))
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(environWithout("CHATRELAY_"),
-		"CHATRELAY_HTTP_ADDR="+addr,
+	r := startReplica(t, "pages",
 		"CHATRELAY_HTTP_API_KEY=pages-key", // to make many rooms at once
 		"CHATRELAY_BROKER_MODE=rabbitmq",
 		"CHATRELAY_BROKER_ADDRESSES="+node.STOMPAddr(),
 		"CHATRELAY_BROKER_AMQP_ADDRESSES="+node.AMQPAddr(),
 	)
-	r := &replica{name: "pages", addr: addr, proc: startProcess(t, "pages", cmd, syscall.SIGTERM, 15*time.Second)}
-	waitHTTP(t, r.proc, r.HTTP()+"/readyz", 30*time.Second)
+	r.proc.WaitReady(t, 30*time.Second)
 	want := make([]string, 0, roomPagesRooms)
 	suffix := time.Now().Format("150405.000")
 	for i := range roomPagesRooms {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/nginxtest"
 	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/testkit"
@@ -26,112 +26,50 @@ import (
 type stack struct {
 	base     string // the page's origin: http://127.0.0.1:PORT of nginx
 	replicas []*replica
-	nginx    *process
+	nginx    *nginxtest.Nginx
 }
 
 // replica is one chatrelay process.
 type replica struct {
 	name string
 	addr string // 127.0.0.1:PORT it serves on
-	proc *process
+	proc *proctest.Server
 }
 
 // HTTP is the replica's own base URL, bypassing nginx.
 func (r *replica) HTTP() string { return "http://" + r.addr }
 
-// process is a child process that lives until the test ends.
-type process struct {
-	name   string
-	cmd    *exec.Cmd
-	out    *lockedBuffer
-	exited chan struct{} // closed when cmd.Wait has returned
-}
-
-// startProcess starts cmd with its output collected and registers a
-// cleanup that stops it: stop sends the polite signal, and after grace a
-// SIGKILL to the process (or, with Setpgid, to its whole group). The
-// output is logged when the test failed.
-func startProcess(t testing.TB, name string, cmd *exec.Cmd, stop syscall.Signal, grace time.Duration) *process {
-	t.Helper()
-	p := &process{name: name, cmd: cmd, out: &lockedBuffer{}, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
-	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // a dying test binary takes it along
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	// this goroutine owns cmd.Wait
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(stop)
-		select {
-		case <-p.exited:
-		case <-time.After(grace):
-			t.Logf("%s did not stop within %v of %v: killing it", name, grace, stop)
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if cmd.SysProcAttr.Setpgid {
-			// nginx workers outlive a killed master: end the group
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", name, p.out.String())
-		}
-	})
-	return p
-}
-
-// running returns an error once the process has exited.
-func (p *process) running() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("%s exited: %v\n%s", p.name, p.cmd.ProcessState, p.out.String())
-	default:
-		return nil
-	}
-}
-
-// startStack builds cmd/chatrelay and starts two replicas on node and
-// nginx in front of them.
+// startStack starts two replicas of cmd/chatrelay on node and nginx in
+// front of them.
 func startStack(t *testing.T, ctx context.Context, node *rabbittest.Node) *stack {
 	t.Helper()
-	bin := proctest.Binary(t)
 	nginxAddr := testkit.FreeAddr(t)
 	s := &stack{base: "http://" + nginxAddr}
 	for _, name := range []string{"chatrelay1", "chatrelay2"} {
-		s.replicas = append(s.replicas, startReplica(t, bin, name, node, s.base))
+		s.replicas = append(s.replicas, startReplica(t, name,
+			"CHATRELAY_HTTP_ALLOWED_ORIGINS="+s.base,
+			"CHATRELAY_BROKER_MODE=rabbitmq",
+			"CHATRELAY_BROKER_ADDRESSES="+node.STOMPAddr(),
+			"CHATRELAY_BROKER_AMQP_ADDRESSES="+node.AMQPAddr(),
+			// every browser reaches the replicas from nginx's address
+			"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=10000",
+		))
 	}
 	for _, r := range s.replicas {
-		waitHTTP(t, r.proc, r.HTTP()+"/readyz", 30*time.Second)
+		r.proc.WaitReady(t, 30*time.Second)
 	}
 	s.nginx = startNginx(t, nginxAddr, s.replicas[0].addr, s.replicas[1].addr)
 	return s
 }
 
-// startReplica runs bin configured like a compose replica: environment
-// only (no config.yaml in its working directory), RabbitMQ mode, allowing
-// the page's origin.
-func startReplica(t testing.TB, bin, name string, node *rabbittest.Node, origin string) *replica {
+// startReplica runs cmd/chatrelay configured like a compose replica:
+// environment only (env and the HTTP address; no config.yaml in its
+// working directory, none of the test's CHATRELAY_ variables), stopped
+// with SIGTERM at cleanup. It does not wait until the replica is ready.
+func startReplica(t testing.TB, name string, env ...string) *replica {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
-	cmd := exec.Command(bin)
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(environWithout("CHATRELAY_"),
-		"CHATRELAY_HTTP_ADDR="+addr,
-		"CHATRELAY_HTTP_ALLOWED_ORIGINS="+origin,
-		"CHATRELAY_BROKER_MODE=rabbitmq",
-		"CHATRELAY_BROKER_ADDRESSES="+node.STOMPAddr(),
-		"CHATRELAY_BROKER_AMQP_ADDRESSES="+node.AMQPAddr(),
-		// every browser reaches the replicas from nginx's address
-		"CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=10000",
-	)
-	return &replica{name: name, addr: addr, proc: startProcess(t, name, cmd, syscall.SIGTERM, 15*time.Second)}
+	p := proctest.Launch(t, proctest.Options{Name: name, Env: env, OwnEnv: true, Stop: syscall.SIGTERM, Grace: 15 * time.Second})
+	return &replica{name: name, addr: p.Addr, proc: p}
 }
 
 // findBinary looks name up in PATH, then at fallback.
@@ -143,30 +81,6 @@ func findBinary(name, fallback string) (string, error) {
 		return fallback, nil
 	}
 	return "", fmt.Errorf("%s not found in PATH nor at %s", name, fallback)
-}
-
-// waitHTTP waits until url answers 200, failing early when p exits.
-func waitHTTP(t testing.TB, p *process, url string, timeout time.Duration) {
-	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	err := rabbittest.WaitFor(timeout, func() (bool, error) {
-		if err := p.running(); err != nil {
-			return false, err
-		}
-		resp, err := client.Get(url)
-		if err != nil {
-			return false, err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Errorf("GET %s: %s", url, resp.Status)
-		}
-		return true, nil
-	})
-	if err != nil {
-		t.Fatalf("%s not ready: %v", p.name, err)
-	}
 }
 
 // sessions returns the replica's STOMP sessions by transport label, read
@@ -217,7 +131,7 @@ func (s *stack) waitSessions(total int, timeout time.Duration) ([]map[string]int
 		snap := make([]map[string]int, len(s.replicas))
 		n := 0
 		for i, r := range s.replicas {
-			if err := r.proc.running(); err != nil {
+			if err := r.proc.Running(); err != nil {
 				return false, err
 			}
 			m, err := r.sessions()
@@ -236,18 +150,6 @@ func (s *stack) waitSessions(total int, timeout time.Duration) ([]map[string]int
 		return last, fmt.Errorf("want %d sessions on the replicas, have %v: %w", total, last, err)
 	}
 	return last, nil
-}
-
-// environWithout is the test's environment less the variables starting
-// with prefix, so that a child is configured by what the test sets alone.
-func environWithout(prefix string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, prefix) {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 // killByArgument SIGKILLs every process with an argument containing

@@ -1,9 +1,10 @@
 // Package proctest helps tests that run chatrelay as a child process: the
-// cmd/chatrelay binary built once per test process, Start, which runs it
-// as a replica on a free loopback port and waits until it is ready
-// (server.go), and a buffer that collects a process's output. It imports
-// no server code, so every test package, internal/server's included, can
-// use it.
+// cmd/chatrelay binary built once per test process; Launch, which runs it
+// as a replica on a free loopback port configured by its environment, and
+// Start, which also waits until it is ready (server.go); and a buffer that
+// collects a process's output. It imports no server code, so every test
+// package, internal/server's included, can use it. (The in-process
+// replica is internal/servertest's.)
 package proctest
 
 import (

@@ -6,9 +6,9 @@
 //     services, published ports, healthchecks, start order, the replicas'
 //     broker settings, and that every mounted file and the Dockerfile exist;
 //   - docker/Dockerfile: pinned images, static non-root build, healthcheck;
-//   - docker/nginx.conf, run by a real nginx in front of test backends and
-//     of real replicas: WebSocket upgrades, round-robin, SockJS session
-//     stickiness, forwarded headers, failover;
+//   - docker/nginx.conf, run by a real nginx (internal/nginxtest) in front
+//     of test backends and of real replicas: WebSocket upgrades,
+//     round-robin, SockJS session stickiness, forwarded headers, failover;
 //   - rabbitmq/rabbitmq.conf, rabbitmq/enabled_plugins and
 //     rabbitmq/definitions.json, booted on a private RabbitMQ node
 //     (internal/rabbittest): real chatrelay replicas run rooms and messages

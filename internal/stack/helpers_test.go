@@ -18,9 +18,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"chatrelay/internal/config"
-	"chatrelay/internal/proctest"
 	"chatrelay/internal/rabbittest"
-	"chatrelay/internal/server"
 	"chatrelay/internal/servertest"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
@@ -110,18 +108,6 @@ func composeBrokerUser(t testing.TB) brokerUser {
 	return u
 }
 
-// replica is one chatrelay server running in-process on a loopback port.
-type replica struct {
-	srv  *server.Server
-	addr string
-}
-
-// HTTP returns the replica's base URL.
-func (r *replica) HTTP() string { return "http://" + r.addr }
-
-// WS returns the replica's WebSocket endpoint.
-func (r *replica) WS() string { return "ws://" + r.addr + "/ws" }
-
 // replicaConfig is the configuration compose.yaml gives a replica,
 // pointed at the test node: RabbitMQ mode with the least-privilege user.
 func replicaConfig(n *rabbittest.Node, u brokerUser) config.Config {
@@ -140,14 +126,13 @@ func replicaConfig(n *rabbittest.Node, u brokerUser) config.Config {
 
 // startReplica runs a server with cfg until the test ends and waits until
 // its relay has an upstream connection.
-func startReplica(t testing.TB, cfg config.Config) *replica {
+func startReplica(t testing.TB, cfg config.Config) *servertest.Replica {
 	t.Helper()
 	var log *slog.Logger
 	if testing.Verbose() {
 		log = rabbittest.Logger(t)
 	}
-	r := servertest.Start(t, cfg, log, 20*time.Second)
-	return &replica{srv: r.Server, addr: r.Addr}
+	return servertest.Start(t, cfg, log, 20*time.Second)
 }
 
 // httpClient bounds every REST call of the tests.
@@ -277,9 +262,6 @@ func expectTalk(t testing.TB, c *stomptest.Client, text string) roomMessage {
 		}
 	}
 }
-
-// lockedBuffer collects a child process's output.
-type lockedBuffer = proctest.LockedBuffer
 
 // unique returns a name no other test run uses.
 func unique(t testing.TB) string {

@@ -28,7 +28,7 @@ func TestRoomsWithRelayUser(t *testing.T) {
 
 	room := createRoom(t, a.HTTP(), unique(t))
 	waitRoom(t, b.HTTP(), room)
-	listener := connect(t, b.WS(), "listener")
+	listener := connect(t, b.URL(), "listener")
 	if err := listener.Subscribe("s", "/topic/room."+room); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	if err := listener.Subscribe("q", "/queue/"+queueName); err != nil {
 		t.Fatalf("SUBSCRIBE /queue/%s: %v", queueName, err)
 	}
-	talker := connect(t, a.WS(), "talker")
+	talker := connect(t, a.URL(), "talker")
 	say(t, talker, room, "hello across replicas")
 	if m := expectTalk(t, listener, "hello across replicas"); m.Sender != "talker" {
 		t.Fatalf("message from %q, want talker", m.Sender)
@@ -130,7 +130,7 @@ func TestStackBehindNginx(t *testing.T) {
 	u := composeBrokerUser(t)
 	cfg := replicaConfig(n, u)
 	a, b := startReplica(t, cfg), startReplica(t, cfg)
-	base := "http://" + startNginx(t, a.addr, b.addr)
+	base := "http://" + startNginx(t, a.Addr, b.Addr)
 	ws := "ws" + strings.TrimPrefix(base, "http") + "/ws"
 
 	var ready struct{ Status string }
@@ -149,7 +149,7 @@ func TestStackBehindNginx(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
-	direct := connect(t, a.WS(), "direct")
+	direct := connect(t, a.URL(), "direct")
 	say(t, direct, room, "through nginx")
 	for _, c := range []struct {
 		name string

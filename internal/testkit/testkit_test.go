@@ -3,6 +3,8 @@ package testkit
 import (
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,4 +107,23 @@ func TestSkipSlow(t *testing.T) {
 		}()
 		SkipSlow(t, "test")
 	})
+}
+
+func TestWaitOK(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/ok" {
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	if err := WaitOK(srv.URL+"/ok", time.Second, nil); err != nil {
+		t.Fatalf("/ok: %v", err)
+	}
+	if err := WaitOK(srv.URL+"/missing", 50*time.Millisecond, nil); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("/missing: %v, want a timeout naming the 404", err)
+	}
+	gone := errors.New("exited")
+	if err := WaitOK(srv.URL+"/missing", time.Minute, func() error { return gone }); err != gone {
+		t.Fatalf("dead process: %v, want %v", err, gone)
+	}
 }
