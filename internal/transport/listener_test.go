@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
 // TestAddressKeyIPv6: the per-address limit counts an IPv6 client as its
@@ -45,6 +47,7 @@ func TestAddressKeyIPv6(t *testing.T) {
 // past the cap a plain request gets 429 and its connection closes; once
 // the holders close, a new connection is served.
 func TestListenerIPv6(t *testing.T) {
+	testkit.SkipSlow(t, "its server shutdown waits 5 s on a held connection")
 	l, err := net.Listen("tcp", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
