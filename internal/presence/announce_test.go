@@ -273,7 +273,7 @@ func TestAnnounceLoop(t *testing.T) {
 		t.Fatalf("got %q", m)
 	}
 	a.Change("7", "ann", false)
-	clock.waitWaiters(t, 1) // the loop waits for the grace
+	clock.waitArmed(t, 1) // the loop waits for the grace
 	clock.Advance(time.Second)
 	if m := rec.next(t); m != "LEAVE 7 ann" {
 		t.Fatalf("got %q", m)

@@ -74,6 +74,27 @@ func (c *fakeClock) notify() {
 	c.changed = make(chan struct{})
 }
 
+// waitArmed waits until at least n timers are pending: a loop woken by a
+// stale wake-up re-arms its timer and leaves the old one behind (After
+// has no Stop), so "exactly" would be racy where only "armed" matters.
+func (c *fakeClock) waitArmed(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	for {
+		c.mu.Lock()
+		got, ch := len(c.waiters), c.changed
+		c.mu.Unlock()
+		if got >= n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("%d pending timers, want at least %d", got, n)
+		}
+	}
+}
+
 // waitWaiters waits until exactly n timers are pending: the goroutines
 // under test have armed everything they are going to arm.
 func (c *fakeClock) waitWaiters(t *testing.T, n int) {
