@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
 // ClusterTimeout bounds how long the cluster helpers wait for the nodes to
@@ -55,7 +57,7 @@ func StartCluster(dir string, n int, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeOwner(dir); err != nil {
+	if err := testkit.WriteOwner(dir); err != nil {
 		return nil, err
 	}
 	c := &Cluster{Dir: dir, nodes: make([]*Node, n)}
@@ -82,21 +84,14 @@ func StartCluster(dir string, n int, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.Booted = time.Since(begin)
-	// join_cluster takes a schema lock on node 1, so the joins may run
-	// side by side; each stop_app, join_cluster, start_app takes seconds.
-	errs = make([]error, n)
-	for i, node := range c.nodes[1:] {
-		wg.Add(1)
-		// this goroutine owns the join of node i+2 and writes only errs[i]
-		go func() {
-			defer wg.Done()
-			errs[i] = join(node, c.nodes[0])
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		_ = c.Close()
-		return nil, err
+	// one join at a time: two join_cluster calls side by side once left
+	// node 1 listing a node that did not know it had joined
+	// (inconsistent_cluster on every retry); each join takes seconds
+	for _, node := range c.nodes[1:] {
+		if err := join(node, c.nodes[0]); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
 	}
 	if err := c.WaitFormed(ClusterTimeout); err != nil {
 		_ = c.Close()
@@ -147,12 +142,18 @@ func newCookie() string {
 
 // join makes n (a running stand-alone node) a disc node of seed's cluster.
 // join_cluster resets n first, so whatever n held is gone. Under load
-// RabbitMQ 3.10 sometimes fails the start_app after a join (mnesia
-// "badmatch ... normal"): the join is tried again from a reset node, up to
-// three times.
+// RabbitMQ 3.10 sometimes fails a join half-way: the start_app after it
+// (mnesia "badmatch ... normal"), or the join itself after seed already
+// lists n (inconsistent_cluster). So a retry starts from scratch: n is
+// killed, seed forgets it, and n starts again empty; up to three tries.
 func join(n, seed *Node) error {
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
+		if attempt > 1 {
+			if err := n.startEmpty(seed); err != nil {
+				return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
+			}
+		}
 		if err = joinOnce(n, seed, attempt > 1); err == nil {
 			return nil
 		}
@@ -161,20 +162,12 @@ func join(n, seed *Node) error {
 	return err
 }
 
-// joinOnce runs stop_app, (reset,) join_cluster and start_app on n.
-func joinOnce(n, seed *Node, reset bool) error {
-	if _, err := n.Ctl("stop_app"); err != nil && !reset {
-		return fmt.Errorf("rabbittest: join %s: %w", n.Name, err) // (after a failed start the app may be down)
-	}
-	if reset {
-		if _, err := n.Ctl("reset"); err != nil {
-			// a failed start can leave mnesia unable to start even for a
-			// reset (cannot_start_mnesia): start over from a fresh node,
-			// which held nothing yet
-			fmt.Fprintf(os.Stderr, "rabbittest: %s cannot be reset (%s); starting it again empty\n", n.Name, firstLine(err))
-			if err := n.startEmpty(seed); err != nil {
-				return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
-			}
+// joinOnce runs join_cluster and start_app on n, after stop_app unless
+// n was started again empty with its app stopped.
+func joinOnce(n, seed *Node, stopped bool) error {
+	if !stopped {
+		if _, err := n.Ctl("stop_app"); err != nil {
+			return fmt.Errorf("rabbittest: join %s: %w", n.Name, err)
 		}
 	}
 	if _, err := n.Ctl("join_cluster", seed.Name); err != nil {
@@ -186,9 +179,9 @@ func joinOnce(n, seed *Node, reset bool) error {
 	return nil
 }
 
-// startEmpty kills n, has seed's cluster forget it (a join whose
-// start_app failed left it a member), wipes its data and starts it
-// again as an empty stand-alone node with its app stopped.
+// startEmpty kills n, has seed's cluster forget it (a half-done join may
+// have left it a member), wipes its data and starts it again as an empty
+// stand-alone node with its app stopped.
 func (n *Node) startEmpty(seed *Node) error {
 	if err := n.Kill(); err != nil {
 		return err
