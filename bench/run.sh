@@ -57,6 +57,14 @@ fi
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
 : "${DURATION:=30s}" "${WARMUP:=5s}" "${DRAIN:=10s}" "${SETTLE:=10s}"
+# the replicas' http.api_key, which chatbench (-api-key's default) uses to
+# create and delete the run's rooms: without it the rooms.create.* limits
+# refuse scenario (a)'s hundred rooms from one address, and a room may be
+# deleted by its owner or the API key only
+if [ -z "${CHATRELAY_HTTP_API_KEY:-}" ]; then
+	CHATRELAY_HTTP_API_KEY=bench-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+fi
+export CHATRELAY_HTTP_API_KEY
 : "${CONNECT_RATE:=500}" "${MAX_MESSAGES:=2000000}" "${SIZE:=100}"
 : "${REPLICAS:=1}" "${BASE_PORT:=18080}" "${BASELINE_PORT:=18999}"
 : "${SCENARIOS:=a b c}"
