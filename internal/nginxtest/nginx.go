@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,7 +95,7 @@ func Configure(t testing.TB, listen, backend1, backend2 string) *Setup {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+	if err := testkit.WriteOwner(dir); err != nil {
 		t.Fatal(err)
 	}
 	version, _ := exec.Command(bin, "-V").CombinedOutput()

@@ -105,18 +105,8 @@ func (s *Setup) Start(t testing.TB) *Nginx {
 // directory whose owner process is gone, it kills the nginx processes of
 // the master's process group and removes the directory.
 func reapStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPattern))
-	for _, dir := range dirs {
-		owner, err := readPid(filepath.Join(dir, "owner.pid"))
-		if err != nil {
-			// just created by a concurrent test, or garbage once old
-			if st, err := os.Stat(dir); err != nil || time.Since(st.ModTime()) < 10*time.Minute {
-				continue
-			}
-		} else if err := syscall.Kill(owner, 0); err == nil || err == syscall.EPERM {
-			continue // its test still runs
-		}
-		if pgid, err := readPid(filepath.Join(dir, "nginx.pid")); err == nil && pgid > 1 {
+	for _, dir := range testkit.StaleDirs(dirPattern) {
+		if pgid, err := testkit.ReadPid(filepath.Join(dir, "nginx.pid")); err == nil && pgid > 1 {
 			for _, pid := range groupMembers(pgid, "nginx") {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
@@ -149,13 +139,4 @@ func groupMembers(pgid int, comm string) []int {
 		}
 	}
 	return pids
-}
-
-// readPid reads a file holding a process id.
-func readPid(file string) (int, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

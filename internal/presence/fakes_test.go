@@ -2,6 +2,7 @@ package presence
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.notify()
 }
 
-// notify wakes waitWaiters; c.mu must be held.
+// notify wakes waitPending; c.mu must be held.
 func (c *fakeClock) notify() {
 	close(c.changed)
 	c.changed = make(chan struct{})
@@ -79,38 +80,32 @@ func (c *fakeClock) notify() {
 // has no Stop), so "exactly" would be racy where only "armed" matters.
 func (c *fakeClock) waitArmed(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.After(waitTimeout)
-	for {
-		c.mu.Lock()
-		got, ch := len(c.waiters), c.changed
-		c.mu.Unlock()
-		if got >= n {
-			return
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("%d pending timers, want at least %d", got, n)
-		}
-	}
+	c.waitPending(t, func(got int) bool { return got >= n }, fmt.Sprintf("at least %d", n))
 }
 
 // waitWaiters waits until exactly n timers are pending: the goroutines
 // under test have armed everything they are going to arm.
 func (c *fakeClock) waitWaiters(t *testing.T, n int) {
 	t.Helper()
+	c.waitPending(t, func(got int) bool { return got == n }, fmt.Sprint(n))
+}
+
+// waitPending waits, woken by every change, until ok holds for the number
+// of pending timers; want says what ok wants, for the failure.
+func (c *fakeClock) waitPending(t *testing.T, ok func(int) bool, want string) {
+	t.Helper()
 	deadline := time.After(waitTimeout)
 	for {
 		c.mu.Lock()
 		got, ch := len(c.waiters), c.changed
 		c.mu.Unlock()
-		if got == n {
+		if ok(got) {
 			return
 		}
 		select {
 		case <-ch:
 		case <-deadline:
-			t.Fatalf("%d pending timers, want %d", got, n)
+			t.Fatalf("%d pending timers, want %s", got, want)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,36 +108,20 @@ func banner(msg string) {
 	fmt.Fprintf(os.Stderr, "%s\n*** %s\n%s\n", line, msg, line)
 }
 
-// writeOwner records the test process that owns dir, for reapStale.
-func writeOwner(dir string) error {
-	return os.WriteFile(filepath.Join(dir, "owner.pid"), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-}
-
 // reapStale cleans up after test binaries that died without stopping their
 // nodes (a SIGKILLed go test, a power cut): for every Main or shared-cluster
 // directory in os.TempDir() whose owner process is gone, it kills the beam
 // process of each node in it, if it is still one of ours, and removes the
-// directory. Nodes
-// normally die with their test binary (Pdeathsig), and unique node names and
-// fresh ports mean a leftover never blocks a new node anyway.
+// directory. Nodes normally die with their test binary (Pdeathsig), and
+// unique node names and fresh ports mean a leftover never blocks a new node
+// anyway.
 func reapStale() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), tempPattern))
-	for _, dir := range dirs {
-		owner, err := readPid(filepath.Join(dir, "owner.pid"))
-		if err != nil {
-			// Not started yet by a concurrent package, or never: only
-			// old directories are garbage.
-			if st, err := os.Stat(dir); err != nil || time.Since(st.ModTime()) < 10*time.Minute {
-				continue
-			}
-		} else if alive(owner) {
-			continue
-		}
+	for _, dir := range testkit.StaleDirs(tempPattern) {
 		// A single node keeps its pid file at the top, a cluster's nodes
 		// one directory down (node1, node2, ...).
 		pidFiles, _ := filepath.Glob(filepath.Join(dir, "*", "rabbitmq.pid"))
 		for _, f := range append([]string{filepath.Join(dir, "rabbitmq.pid")}, pidFiles...) {
-			if pid, err := readPid(f); err == nil && pid > 1 {
+			if pid, err := testkit.ReadPid(f); err == nil && pid > 1 {
 				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 				if strings.Contains(string(cmdline), "rabbit") && strings.Contains(string(cmdline), filepath.Dir(f)) {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -147,13 +130,4 @@ func reapStale() {
 		}
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// alive reports whether a process with this pid exists.
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || err == syscall.EPERM
 }

@@ -64,6 +64,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"chatrelay/internal/testkit"
 )
 
 // StartTimeout bounds how long Start waits for a node to answer STOMP.
@@ -189,7 +191,7 @@ func (n *Node) create(cookie string) error {
 			return err
 		}
 	}
-	return writeOwner(n.Dir)
+	return testkit.WriteOwner(n.Dir)
 }
 
 // launch starts the node process on the node's files and waits until it
@@ -385,7 +387,7 @@ func (n *Node) hasExited() bool {
 // kill SIGKILLs the beam process from the pid file and the process group,
 // then waits up to 10 s for the process to be reaped.
 func (n *Node) kill() {
-	if pid, err := readPid(n.pidFile()); err == nil && pid > 1 {
+	if pid, err := testkit.ReadPid(n.pidFile()); err == nil && pid > 1 {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	if n.cmd != nil && n.cmd.Process != nil {
@@ -395,14 +397,6 @@ func (n *Node) kill() {
 	case <-n.exited:
 	case <-time.After(10 * time.Second):
 	}
-}
-
-func readPid(file string) (int, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
 
 // logTail returns the end of the startup output and of the node log, for
