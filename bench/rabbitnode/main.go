@@ -13,12 +13,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/testkit"
 )
 
 func main() {
@@ -58,7 +57,7 @@ func run() error {
 			fmt.Fprintln(os.Stderr, "rabbitnode: stop:", err)
 		}
 	}()
-	pid, err := readPid(filepath.Join(n.Dir, "rabbitmq.pid"))
+	pid, err := testkit.ReadPid(filepath.Join(n.Dir, "rabbitmq.pid"))
 	if err != nil {
 		return fmt.Errorf("node pid: %w", err)
 	}
@@ -77,13 +76,4 @@ func run() error {
 	defer cancel()
 	<-ctx.Done()
 	return nil
-}
-
-// readPid reads a pid file.
-func readPid(path string) (int, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	return strconv.Atoi(strings.TrimSpace(string(b)))
 }

@@ -8,5 +8,5 @@
 // `go test -short`, the inner-loop lane that starts no external process.
 //
 // Its files are not _test.go files so that other packages' tests can
-// import it; nothing outside tests does.
+// import it; outside tests only bench/rabbitnode (a benchmark tool) does.
 package testkit
