@@ -22,15 +22,22 @@ const baselineQueue = 4096
 // just enough STOMP (CONNECT, SUBSCRIBE, UNSUBSCRIBE, SEND, DISCONNECT,
 // receipts) to run chatbench's clients. A SEND to /app/chat.send becomes a
 // ChatMessage on /topic/room.<roomId>, as chatrelay would publish it; a SEND
-// anywhere else is broadcast as it is. Every subscriber of the destination
-// gets its own MESSAGE frame through its connection's writer goroutine, so
-// the baseline does the fan-out work of a server with no broker behind it.
+// anywhere else is broadcast as it is.
+//
+// It is meant as the limit of fan-out in one Go process, so it does what
+// chatrelay does to fan out cheaply: a published MESSAGE is encoded once
+// and shared by every subscriber but for its subscription line, encoded
+// once per subscription (baseline_fanout.go); each connection's writer
+// goroutine joins the frames it finds queued into WebSocket messages of up
+// to 64 KiB, one write each (baseline_writer.go).
 type Baseline struct {
 	ln  net.Listener
 	srv *http.Server
+	// queueLimit is the slow-consumer limit in frames (baselineQueue)
+	queueLimit int
 
 	mu      sync.RWMutex
-	subs    map[string]map[*bconn]string // destination → subscriber → subscription id
+	topics  map[string]*topic // destination → its subscriptions
 	live    map[*bconn]struct{}
 	offsets map[string]int64 // per room topic, the next offset; guarded by mu (write)
 	closing bool
@@ -46,20 +53,26 @@ type bconn struct {
 	b     *Baseline
 	ws    *websocket.Conn
 	login string
-	out   chan []byte // encoded frames; nil asks the writer to close
+	out   outFrames // frames waiting for the writer
 	done  chan struct{}
 	once  sync.Once
-	subs  map[string]string // subscription id → destination; owned by the reader
+	subs  map[string]*bsub // subscription id → subscription; owned by the reader
 }
 
 // StartBaseline listens on addr (127.0.0.1:0 picks a port) and serves
 // STOMP over WebSocket at /ws until Close.
 func StartBaseline(addr string) (*Baseline, error) {
+	return startBaseline(addr, baselineQueue)
+}
+
+// startBaseline is StartBaseline with a slow-consumer limit of queueLimit
+// frames per connection.
+func startBaseline(addr string, queueLimit int) (*Baseline, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	b := &Baseline{ln: ln, subs: map[string]map[*bconn]string{}, live: map[*bconn]struct{}{}, offsets: map[string]int64{}}
+	b := &Baseline{ln: ln, queueLimit: queueLimit, topics: map[string]*topic{}, live: map[*bconn]struct{}{}, offsets: map[string]int64{}}
 	up := websocket.Upgrader{
 		Subprotocols:    []string{"v12.stomp", "v11.stomp", "v10.stomp"},
 		ReadBufferSize:  2048,
@@ -109,7 +122,8 @@ func (b *Baseline) Close() error {
 // serve runs one connection: this (the HTTP handler's) goroutine owns
 // reads and c.subs; a writer goroutine owns writes.
 func (b *Baseline) serve(ws *websocket.Conn) {
-	c := &bconn{b: b, ws: ws, out: make(chan []byte, baselineQueue), done: make(chan struct{}), subs: map[string]string{}}
+	c := &bconn{b: b, ws: ws, done: make(chan struct{}), subs: map[string]*bsub{}}
+	c.out.init(b.queueLimit)
 	b.mu.Lock()
 	if b.closing {
 		b.mu.Unlock()
@@ -121,7 +135,8 @@ func (b *Baseline) serve(ws *websocket.Conn) {
 	b.mu.Unlock()
 	b.served.Add(1)
 	writerDone := make(chan struct{})
-	// the writer goroutine owns every write to ws until c.done
+	// the writer goroutine owns every write to ws and c.out's taken
+	// frames until c.done
 	go func() {
 		defer close(writerDone)
 		c.writeLoop()
@@ -130,8 +145,8 @@ func (b *Baseline) serve(ws *websocket.Conn) {
 		c.kill()
 		<-writerDone
 		b.mu.Lock()
-		for _, dest := range c.subs {
-			delete(b.subs[dest], c)
+		for _, s := range c.subs {
+			b.unsubscribe(s)
 		}
 		delete(b.live, c)
 		b.mu.Unlock()
@@ -155,23 +170,24 @@ func (c *bconn) handle(f *stomp.Frame) bool {
 	switch f.Command {
 	case stomp.CONNECT, stomp.STOMP:
 		c.login = f.Header("login")
-		c.enqueue(stomp.New(stomp.CONNECTED, "version", "1.2", "heart-beat", "0,0", "server", "chatbench-baseline").Encode(stomp.V12))
+		c.send(stomp.New(stomp.CONNECTED, "version", "1.2", "heart-beat", "0,0", "server", "chatbench-baseline"))
 		return true
 	case stomp.SUBSCRIBE:
 		id, dest := f.Header("id"), f.Header("destination")
-		c.subs[id] = dest
+		s := &bsub{c: c, dest: dest, line: subscriptionLine(id)}
 		b.mu.Lock()
-		if b.subs[dest] == nil {
-			b.subs[dest] = map[*bconn]string{}
+		if old := c.subs[id]; old != nil {
+			b.unsubscribe(old)
 		}
-		b.subs[dest][c] = id
+		b.subscribe(s)
 		b.mu.Unlock()
+		c.subs[id] = s
 	case stomp.UNSUBSCRIBE:
 		id := f.Header("id")
-		if dest, ok := c.subs[id]; ok {
+		if s, ok := c.subs[id]; ok {
 			delete(c.subs, id)
 			b.mu.Lock()
-			delete(b.subs[dest], c)
+			b.unsubscribe(s)
 			b.mu.Unlock()
 		}
 	case stomp.SEND:
@@ -197,82 +213,28 @@ func (c *bconn) handle(f *stomp.Frame) bool {
 		b.publish(dest, f.Header("content-type"), body)
 	case stomp.DISCONNECT:
 		if r := f.Header("receipt"); r != "" {
-			c.enqueue(stomp.New(stomp.RECEIPT, "receipt-id", r).Encode(stomp.V12))
+			c.send(stomp.New(stomp.RECEIPT, "receipt-id", r))
 		}
-		c.enqueue(nil)
+		c.out.close()
 		return true
 	default:
 		c.fail("unsupported frame " + f.Command)
 		return false
 	}
 	if r := f.Header("receipt"); r != "" {
-		c.enqueue(stomp.New(stomp.RECEIPT, "receipt-id", r).Encode(stomp.V12))
+		c.send(stomp.New(stomp.RECEIPT, "receipt-id", r))
 	}
 	return true
 }
 
-// publish sends body to every subscriber of dest, one MESSAGE frame each.
-func (b *Baseline) publish(dest, contentType string, body []byte) {
-	msgID := "m-" + strconv.FormatInt(b.ids.Add(1), 10)
-	f := &stomp.Frame{Command: stomp.MESSAGE, Body: body}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for c, sub := range b.subs[dest] {
-		f.Headers = append(f.Headers[:0],
-			stomp.Header{Key: "destination", Value: dest},
-			stomp.Header{Key: "message-id", Value: msgID},
-			stomp.Header{Key: "subscription", Value: sub})
-		if contentType != "" {
-			f.Headers = append(f.Headers, stomp.Header{Key: "content-type", Value: contentType})
-		}
-		c.enqueue(f.Append(make([]byte, 0, len(body)+160), stomp.V12))
-	}
+// send queues one frame of the connection's own (CONNECTED, RECEIPT,
+// ERROR).
+func (c *bconn) send(f *stomp.Frame) {
+	c.enqueue(framePart{head: f.Encode(stomp.V12)})
 }
 
 // fail sends an ERROR and closes the connection.
 func (c *bconn) fail(msg string) {
-	c.enqueue(stomp.New(stomp.ERROR, "message", msg).Encode(stomp.V12))
-	c.enqueue(nil)
-}
-
-// enqueue hands a frame to the writer without blocking; a full queue
-// drops the connection as a slow consumer.
-func (c *bconn) enqueue(p []byte) {
-	select {
-	case c.out <- p:
-	case <-c.done:
-	default:
-		c.b.slow.Add(1)
-		c.kill()
-	}
-}
-
-// writeLoop writes queued frames until the connection ends.
-func (c *bconn) writeLoop() {
-	for {
-		select {
-		case <-c.done:
-			return
-		case p := <-c.out:
-			if p == nil {
-				_ = c.ws.WriteControl(websocket.CloseMessage,
-					websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-				c.kill()
-				return
-			}
-			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-				c.kill()
-				return
-			}
-		}
-	}
-}
-
-// kill ends the connection once.
-func (c *bconn) kill() {
-	c.once.Do(func() {
-		close(c.done)
-		_ = c.ws.Close()
-	})
+	c.send(stomp.New(stomp.ERROR, "message", msg))
+	c.out.close()
 }
