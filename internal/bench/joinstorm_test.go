@@ -117,11 +117,19 @@ func TestJoinStormOutput(t *testing.T) {
 	if strings.Contains(table.String(), "sustained") {
 		t.Errorf("a join storm reports a sustained rate:\n%s", table.String())
 	}
+	if strings.Contains(table.String(), "warning") {
+		t.Errorf("a storm on schedule is flagged:\n%s", table.String())
+	}
+	rep.JoinStorm.SubscribeSeconds = 2.4
+	table.Reset()
+	if err := rep.WriteTable(&table); err != nil || !strings.Contains(table.String(), "the SUBSCRIBEs took 2.40s for a 1.00s window") {
+		t.Errorf("a storm behind schedule is not flagged (%v):\n%s", err, table.String())
+	}
 	var md strings.Builder
 	if err := WriteMarkdown(&md, []*Report{rep}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(md.String(), "| e-chatrelay | 3 | 5 | 1.00 | 3 | 3 | 3 | 0 | 0 | 0 | 0 | 10.0 / 30.0 / 30.0 | 9.0 / 29.0 / 29.0 | 0 | yes |") ||
+	if !strings.Contains(md.String(), "| e-chatrelay | 3 | 5 | 1.00 (2.40) | 3 | 3 | 3 | 0 | 0 | 0 | 0 | 10.0 / 30.0 / 30.0 | 9.0 / 29.0 / 29.0 | 0 | yes |") ||
 		strings.Contains(md.String(), "| run | mode |") {
 		t.Errorf("markdown:\n%s", md.String())
 	}
