@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"context"
-	"os"
 	"testing"
 	"time"
 )
@@ -15,15 +13,7 @@ func TestJoinStorm(t *testing.T) {
 		Mode: ModeChatrelay, URLs: []string{startChatrelay(t)}, Clients: 20,
 		JoinStorm: true, History: 5, JoinWindow: 200 * time.Millisecond, Drain: 20 * time.Second,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if testing.Verbose() {
-		_ = rep.WriteTable(os.Stderr)
-	}
+	rep := runReport(t, cfg)
 	js := rep.JoinStorm
 	if js == nil || js.Seeded != 10 || js.Subscribed != 20 || js.Receipts != 20 || js.Complete != 20 || js.Exact != 20 ||
 		js.Wrong != 0 || js.Receipt.Count != 20 || js.NthHistory.Count != 20 {
