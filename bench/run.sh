@@ -13,6 +13,14 @@
 #       joins caused (ENTER announcements) by the end of J_SETTLE.
 #       Not in the default SCENARIOS; CHATRELAY_BIN=path runs another
 #       build of the server (e.g. an older commit's, for a before/after).
+#   (e) join storm (issue 17 item 5): one room seeded with 2×E_HISTORY
+#       messages, E_CLIENTS clients connected (not measured), then all
+#       SUBSCRIBE with x-history: E_HISTORY and a receipt, evenly over
+#       E_WINDOW; per client SUBSCRIBE → RECEIPT and → its E_HISTORY-th
+#       message, and whether it got exactly the last E_HISTORY messages
+#       (OK: all did, both p99 <= E_P99). chatrelay only: Web-STOMP has no
+#       x-history. Presence messages stay off (an ENTER would be history
+#       too). Not in the default SCENARIOS.
 #
 # Each scenario runs chatrelay (replicas started here, fresh per scenario,
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
@@ -47,12 +55,14 @@ if [ "${SCALE:-full}" = small ]; then
 	: "${A_CLIENTS:=100}" "${A_ROOMS:=10}" "${A_RATES:=100}"
 	: "${B_CLIENTS:=200}" "${B_RATES:=20,50}"
 	: "${C_CLIENTS:=200}" "${C_ROOMS:=20}" "${C_HOLD:=3s}"
+	: "${E_CLIENTS:=200}" "${E_HISTORY:=20}"
 	: "${DURATION:=3s}" "${WARMUP:=1s}" "${SETTLE:=2s}"
 fi
 : "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
 : "${B_CLIENTS:=2000}" "${B_RATES:=20,50,100,200,400,800}"
 : "${C_CLIENTS:=10000}" "${C_ROOMS:=100}" "${C_HOLD:=30s}" "${C_HEARTBEAT:=20s}"
 : "${J_CLIENTS:=2000}" "${J_SETTLE:=30s}"
+: "${E_CLIENTS:=2000}" "${E_HISTORY:=50}" "${E_WINDOW:=1s}" "${E_P99:=2s}"
 # (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
@@ -75,7 +85,7 @@ die() { log "$*"; exit 1; }
 
 # --- limits ---------------------------------------------------------------
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-need=$((C_CLIENTS + 1000))
+need=$(( (C_CLIENTS > E_CLIENTS ? C_CLIENTS : E_CLIENTS) + 1000))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
 	log "warning: open-file limit $(ulimit -n) < $need needed for $C_CLIENTS clients"
 fi
@@ -167,6 +177,7 @@ fi
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
+	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
 
@@ -184,8 +195,8 @@ start_replicas() {
 			CHATRELAY_BROKER_ADDRESSES=$RABBIT_HOST:$RABBIT_STOMP_PORT \
 			CHATRELAY_BROKER_AMQP_ADDRESSES=$RABBIT_HOST:$RABBIT_AMQP_PORT \
 			CHATRELAY_BROKER_LOGIN=$RABBIT_USER CHATRELAY_BROKER_PASSCODE=$RABBIT_PASS \
-			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
-			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS)) \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
 			CHATRELAY_LIMITS_SEND_RATE=0 \
 			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
 			CHATRELAY_LOGGING_LEVEL=warn \
@@ -308,7 +319,14 @@ for sc in $SCENARIOS; do
 			-idle -clients "$J_CLIENTS" -rooms 1 -duration 1s -settle "$J_SETTLE"
 		stop_replicas
 		;;
-	*) die "unknown scenario $sc (a, b, c or j)" ;;
+	e)
+		settle_broker
+		start_replicas e
+		bench e-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
+			-join-storm -clients "$E_CLIENTS" -history "$E_HISTORY" -join-window "$E_WINDOW" -join-p99 "$E_P99" -drain "$DRAIN"
+		stop_replicas
+		;;
+	*) die "unknown scenario $sc (a, b, c, e or j)" ;;
 	esac
 done
 

@@ -17,13 +17,18 @@
 //
 // Other uses:
 //
+//	chatbench -join-storm -clients 2000 -history 50 -join-window 1s
+//	                                             a join storm (chatrelay): one seeded
+//	                                             room, every client SUBSCRIBEs with
+//	                                             x-history and a receipt in the window
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
 //	chatbench -summarize a.json,b.json [-o t.md] [-json all.json]
 //	                                             markdown table of reports
 //	                                             (and all of them as one JSON array)
 //
 // Exit status: 0 when the run was OK (everyone connected, no errors, every
-// measured message delivered once), 3 when it ran but was not OK, 1 when
+// measured message delivered once; in a join storm, every client got its
+// receipt and exactly its history, both p99s within -join-p99), 3 when it ran but was not OK, 1 when
 // it could not run.
 package main
 
@@ -101,6 +106,11 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect dropped clients (drops are counted either way)")
 	fs.IntVar(&c.MaxReconnects, "max-reconnects", 5, "reconnection attempts per client with -reconnect (0.5 s backoff, doubling to 5 s)")
 	fs.BoolVar(&c.WatchErrors, "watch-errors", false, "chatrelay: senders subscribe to /user/queue/errors and count what arrives")
+	fs.BoolVar(&c.JoinStorm, "join-storm", false, "chatrelay: seed one room, connect -clients, then all SUBSCRIBE with x-history and a receipt within -join-window; report each one's wait (run the server with presence messages off)")
+	fs.IntVar(&c.History, "history", 50, "with -join-storm: the x-history each client asks for")
+	fs.IntVar(&c.Seed, "seed", 0, "with -join-storm: messages published into the room first (default: twice -history)")
+	fs.DurationVar(&c.JoinWindow, "join-window", time.Second, "with -join-storm: the SUBSCRIBEs are spread evenly over this window (0: all at once)")
+	fs.DurationVar(&c.JoinP99, "join-p99", 2*time.Second, "with -join-storm: p99 bound of SUBSCRIBE → RECEIPT and SUBSCRIBE → last history message")
 	fs.StringVar(&c.Mgmt, "mgmt", "", "RabbitMQ management base URL (http://127.0.0.1:15672) to read object totals from")
 	fs.StringVar(&c.MgmtUser, "mgmt-user", "guest", "management API user")
 	fs.StringVar(&c.MgmtPass, "mgmt-pass", "guest", "management API password")
@@ -251,6 +261,9 @@ func estimate(c bench.Config) time.Duration {
 	}
 	if c.Idle {
 		return d + c.Duration
+	}
+	if c.JoinStorm {
+		return d + c.JoinWindow + c.Drain
 	}
 	return d + time.Duration(len(c.Rates))*(c.Warmup+c.Duration+2*c.Drain)
 }

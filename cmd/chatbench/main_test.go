@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"chatrelay/internal/bench"
 )
@@ -17,6 +18,13 @@ func TestFlags(t *testing.T) {
 	if c.Mode != bench.ModeWebSTOMP || len(c.URLs) != 2 || c.URLs[1] != "ws://b/ws" || len(c.Rates) != 2 || c.Rates[1] != 50.5 ||
 		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 {
 		t.Fatalf("parsed %+v", c)
+	}
+	o, err = parseFlags([]string{"-join-storm", "-clients", "2000", "-history", "40", "-join-window", "1.5s", "-join-p99", "3s"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg; !c.JoinStorm || c.History != 40 || c.Seed != 0 || c.JoinWindow != 1500*time.Millisecond || c.JoinP99 != 3*time.Second {
+		t.Fatalf("join storm flags %+v", c)
 	}
 	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"extra"}} {
 		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {

@@ -52,15 +52,7 @@ func smallLoad(mode Mode, url string) Config {
 // member of its room exactly once, with no error of any kind.
 func checkLoad(t *testing.T, cfg Config) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if testing.Verbose() {
-		_ = rep.WriteTable(os.Stderr)
-	}
+	rep := runReport(t, cfg)
 	if rep.Connect.Connected != 20 || len(rep.Steps) != 2 || !rep.OK {
 		t.Fatalf("run not OK: connected %d, steps %d, errors %+v, drops %d", rep.Connect.Connected, len(rep.Steps), rep.Errors, rep.Drops)
 	}
@@ -76,6 +68,22 @@ func checkLoad(t *testing.T, cfg Config) {
 	if rep.OtherMessages != 0 || len(rep.RSS) != 1 || rep.RSS[0].BeforeKB <= 0 {
 		t.Errorf("other messages %d, rss %+v", rep.OtherMessages, rep.RSS)
 	}
+}
+
+// runReport runs cfg (within a minute) and returns its report, which it
+// prints with -v.
+func runReport(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testing.Verbose() {
+		_ = rep.WriteTable(os.Stderr)
+	}
+	return rep
 }
 
 func TestChatrelayLoad(t *testing.T) {

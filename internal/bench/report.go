@@ -57,6 +57,9 @@ type Report struct {
 	// BrokerRSSDeltaKB is the same growth for the broker pids.
 	BrokerRSSDeltaKB int64         `json:"broker_rss_delta_kb"`
 	Broker           *BrokerReport `json:"broker,omitempty"`
+	// JoinStorm is a join storm's outcome (Config.JoinStorm); its OK
+	// decides the report's.
+	JoinStorm *JoinStormReport `json:"join_storm,omitempty"`
 	// OK: every client connected and stayed, no error of any kind, and
 	// every measured message was delivered exactly once.
 	OK bool `json:"ok"`
@@ -233,7 +236,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "chatbench\tmode=%s%s  clients=%d rooms=%d senders=%d  urls=%s\n",
 		rep.Mode, label, rep.Clients, rep.Rooms, rep.Senders, strings.Join(rep.URLs, ","))
 	fmt.Fprintf(tw, "connect\t%d/%d in %.1fs (%d failed)\n", rep.Connect.Connected, rep.Clients, rep.Connect.Seconds, rep.Connect.Failed)
-	fmt.Fprintf(tw, "joins\t%d deliveries caused by joins (%.1f per client)\n", rep.JoinDeliveries, float64(rep.JoinDeliveries)/float64(max(rep.Clients, 1)))
+	if rep.JoinStorm == nil {
+		fmt.Fprintf(tw, "joins\t%d deliveries caused by joins (%.1f per client)\n", rep.JoinDeliveries, float64(rep.JoinDeliveries)/float64(max(rep.Clients, 1)))
+	}
 	tw.Flush()
 	if len(rep.Steps) > 0 {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -266,7 +271,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if b := rep.Broker; b != nil {
 		fmt.Fprintf(tw, "broker\t%s\n", brokerLine(b))
 	}
-	if !rep.Idle {
+	if rep.JoinStorm != nil {
+		tw.Flush()
+		if err := rep.JoinStorm.writeTable(w); err != nil {
+			return err
+		}
+	} else if !rep.Idle {
 		fmt.Fprintf(tw, "sustained\tmax %.0f msgs/s in (%.0f delivered/s) with p99 <= %.0f ms\n",
 			rep.MaxSustainedRate, rep.MaxSustainedDeliveredPerSec, rep.P99LimitMs)
 	}
@@ -285,9 +295,28 @@ func brokerLine(b *BrokerReport) string {
 }
 
 // WriteMarkdown prints reports as one markdown table: a row per step, or
-// one per idle run.
-func WriteMarkdown(w io.Writer, reports []*Report) error {
+// one per idle run; join storms get a table of their own.
+func WriteMarkdown(w io.Writer, all []*Report) error {
 	var b strings.Builder
+	var reports, storms []*Report
+	for _, rep := range all {
+		if rep.JoinStorm != nil {
+			storms = append(storms, rep)
+		} else {
+			reports = append(reports, rep)
+		}
+	}
+	if len(reports) > 0 {
+		writeRuns(&b, reports)
+	}
+	writeJoinStorms(&b, storms)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeRuns writes the rows of runs with rate steps or idle holds, and
+// their ratios.
+func writeRuns(b *strings.Builder, reports []*Report) {
 	b.WriteString("| run | mode | clients | rooms | rate in/s | sent | expected | delivered | lost | dup | delivered/s | p50 ms | p90 ms | p99 ms | max ms | errors | drops | RSS/conn | broker RSS Δ | broker connections / queues / consumers (Δ) | ok |\n")
 	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n")
 	for _, rep := range reports {
@@ -312,20 +341,18 @@ func WriteMarkdown(w io.Writer, reports []*Report) error {
 		}
 		errs := rep.Errors.Total() + rep.Connect.Failed
 		if len(rep.Steps) == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | idle | | | | | | | | | | | %d | %d | %s | %s | %s | %s |\n",
+			fmt.Fprintf(b, "| %s | %s | %d | %d | idle | | | | | | | | | | | %d | %d | %s | %s | %s | %s |\n",
 				name, rep.Mode, rep.Connect.Connected, rep.Rooms, errs, rep.Drops, mem, bmem, broker, ok)
 			continue
 		}
 		for _, s := range rep.Steps {
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %.0f | %d | %d | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %d | %d | %s | %s | %s | %s |\n",
+			fmt.Fprintf(b, "| %s | %s | %d | %d | %.0f | %d | %d | %d | %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %d | %d | %s | %s | %s | %s |\n",
 				name, rep.Mode, rep.Connect.Connected, rep.Rooms, s.Rate, s.Sent, s.Expected, s.Delivered, s.Lost, s.Duplicates,
 				s.DeliveredPerSec, s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, errs, rep.Drops, mem, bmem, broker,
 				map[bool]string{true: "yes", false: "**no**"}[s.Sustained && rep.Connect.Failed == 0])
 		}
 	}
-	writeRatios(&b, reports)
-	_, err := io.WriteString(w, b.String())
-	return err
+	writeRatios(b, reports)
 }
 
 // writeRatios adds, for each scenario (the label up to its first '-')

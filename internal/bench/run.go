@@ -92,6 +92,17 @@ type Config struct {
 	// credentials. When set, object totals are read before and after
 	// connecting.
 	Mgmt, MgmtUser, MgmtPass string
+	// JoinStorm runs a join storm instead of rate steps (chatrelay mode
+	// only): one room is seeded with Seed messages through /app/chat.send,
+	// every client connects, then all SUBSCRIBE with x-history: History
+	// and a receipt, spread evenly over JoinWindow; each one's wait for
+	// its RECEIPT and its History-th message is reported, and whether it
+	// got exactly the last History messages. JoinP99 bounds both p99s;
+	// Drain bounds the wait for the slowest joiner. Run it with presence
+	// messages off: an ENTER is a room message, so it is history too.
+	JoinStorm           bool
+	History, Seed       int
+	JoinWindow, JoinP99 time.Duration
 	// RunID makes room and topic names unique; Label names the run in
 	// reports.
 	RunID, Label string
@@ -143,6 +154,31 @@ func (c *Config) Defaults() {
 	if c.Progress == nil {
 		c.Progress = io.Discard
 	}
+	if c.JoinStorm {
+		c.joinDefaults()
+	}
+}
+
+// joinDefaults fills a join storm's unset fields: one room, no senders,
+// Seed twice History (so the replay must pick the newest), 1 s window,
+// 2 s p99 bound, 10 s drain.
+func (c *Config) joinDefaults() {
+	c.Rooms, c.Senders, c.Idle = 1, 0, false
+	if c.History <= 0 {
+		c.History = 50
+	}
+	if c.Seed < c.History {
+		c.Seed = 2 * c.History
+	}
+	if c.JoinWindow < 0 {
+		c.JoinWindow = 0
+	}
+	if c.JoinP99 <= 0 {
+		c.JoinP99 = 2 * time.Second
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
+	}
 }
 
 // DefaultSenders is the sender count when none is given: a tenth of the
@@ -172,6 +208,10 @@ func (c *Config) Validate() error {
 		return errors.New("clients must be positive")
 	case c.Rooms > c.Clients:
 		return fmt.Errorf("%d rooms for %d clients: every room needs a member", c.Rooms, c.Clients)
+	case c.JoinStorm && c.Mode != ModeChatrelay:
+		return fmt.Errorf("a join storm needs x-history: mode chatrelay, not %s", c.Mode)
+	case c.JoinStorm:
+		return nil
 	case c.Duration <= 0:
 		return errors.New("duration must be positive")
 	}
@@ -268,6 +308,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.JoinStorm {
+		return runJoinStorm(ctx, cfg)
 	}
 	r := &runner{cfg: cfg, writePool: &sync.Pool{}}
 	if !cfg.Idle {
