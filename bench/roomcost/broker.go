@@ -85,10 +85,25 @@ func (b *broker) addVhost(vhost string) error {
 	return err
 }
 
-// deleteVhost deletes vhost and everything in it.
+// deleteVhost deletes vhost and everything in it, and waits until it is
+// gone, so that the next candidate's first snapshot does not see the
+// deletion still going on. The DELETE itself may end early (the API
+// closes a request that takes minutes, as deleting 10,000 streams does)
+// while the node goes on deleting.
 func (b *broker) deleteVhost(vhost string) error {
-	_, err := b.mgmt(http.MethodDelete, "/api/vhosts/"+url.PathEscape(vhost), "")
-	return err
+	path := "/api/vhosts/" + url.PathEscape(vhost)
+	_, delErr := b.mgmt(http.MethodDelete, path, "")
+	err := rabbittest.WaitFor(10*time.Minute, func() (bool, error) {
+		_, err := b.mgmt(http.MethodGet, path, "")
+		if err != nil && strings.Contains(err.Error(), "404") {
+			return true, nil
+		}
+		return false, err
+	})
+	if err != nil {
+		return fmt.Errorf("delete vhost %s: %v; waiting: %w", vhost, delErr, err)
+	}
+	return nil
 }
 
 // amqpURL is the AMQP URL of vhost on the node, as guest.
