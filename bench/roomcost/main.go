@@ -74,7 +74,6 @@ func run() error {
 			fmt.Fprintf(os.Stderr, "roomcost: %s: %v\n", c.name, err)
 			continue
 		}
-		fmt.Fprintln(os.Stderr, r.Row())
 		results = append(results, r)
 	}
 	fmt.Printf("\n-n %d, RabbitMQ node %s\n\n%s\n", *n, node.Name, tableHeader)
@@ -131,8 +130,12 @@ func measure(b *broker, vhost string, c candidate, n int, limit time.Duration) (
 	}
 	time.Sleep(b.settle) // let new objects emit their first stats
 	r.Before = before
-	r.After, err = b.snapshot()
-	return r, err
+	if r.After, err = b.snapshot(); err != nil {
+		return r, err
+	}
+	// now: deleting the vhost can take many minutes
+	fmt.Fprintln(os.Stderr, r.Row())
+	return r, nil
 }
 
 // historyRun runs measureHistory in a fresh vhost.
