@@ -2,10 +2,14 @@ package nodeloss
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"testing"
 	"time"
 
+	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -97,16 +101,23 @@ func checkAnswers(t *testing.T, p *publisher, limit time.Duration) (errored int,
 	return errored, slowest
 }
 
-// checkHistory reads the room's newest n messages as a fresh x-history
-// subscriber at url and fails unless it holds every text in want once.
+// maxReplay is the replicas' rooms.history.max_replay (clusterConfig
+// keeps the default): the most messages one x-history replays.
+var maxReplay = config.Defaults().Rooms.History.MaxReplay
+
+// checkHistory reads the room's newest n messages and fails unless they
+// hold every text in want once: the newest (up to maxReplay) as a fresh
+// x-history subscriber at url, older ones (a long outage under load
+// sends more) through the REST history's pages before the oldest of those.
 func checkHistory(t *testing.T, url, room string, n int, want []string) {
 	t.Helper()
 	c := connect(t, url, "historian")
 	if err := c.Send(stomp.New(stomp.SUBSCRIBE, "id", "h", "destination", "/topic/room."+room,
-		"x-history", strconv.Itoa(n), "receipt", "replayed")); err != nil {
+		"x-history", strconv.Itoa(min(n, maxReplay)), "receipt", "replayed")); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]int{}
+	oldest, read := int64(-1), 0
 	for {
 		f, err := c.Read(10 * time.Second)
 		if err != nil {
@@ -120,6 +131,13 @@ func checkHistory(t *testing.T, url, room string, n int, want []string) {
 			t.Fatalf("x-history: %s %q", f.Command, f.Body)
 		}
 		got[m.Message]++
+		read++
+		if oldest < 0 || m.Offset < oldest {
+			oldest = m.Offset
+		}
+	}
+	if n > read && read == maxReplay {
+		readOlder(t, url, room, oldest, n-read, got)
 	}
 	_ = c.Close()
 	var missing, twice []string
@@ -144,4 +162,38 @@ func head(xs []string, n int) []string {
 		return xs[:n]
 	}
 	return xs
+}
+
+// readOlder adds to got the texts of up to n messages of room older than
+// offset before, read from GET /api/rooms/{id}/messages page by page.
+func readOlder(t *testing.T, wsURL, room string, before int64, n int, got map[string]int) {
+	t.Helper()
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n > 0 {
+		page := fmt.Sprintf("http://%s/api/rooms/%s/messages?limit=%d&before=%d", u.Host, url.PathEscape(room), min(n, 500), before)
+		resp, err := http.Get(page)
+		if err != nil {
+			t.Fatalf("history %s: %v", page, err)
+		}
+		var body struct {
+			Messages []rooms.Message `json:"messages"`
+			Next     *int64          `json:"next"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("history %s: HTTP %d, %v", page, resp.StatusCode, err)
+		}
+		for _, m := range body.Messages {
+			got[m.Message]++
+		}
+		n -= len(body.Messages)
+		if body.Next == nil || len(body.Messages) == 0 {
+			return
+		}
+		before = *body.Next
+	}
 }

@@ -115,8 +115,9 @@ func upstreamNode(t *testing.T, d *deployment) *rabbittest.Node {
 func leaderNode(t *testing.T, d *deployment) *rabbittest.Node {
 	t.Helper()
 	var leader *rabbittest.Node
-	// the management API may list a new stream before its leader
-	err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
+	// the management API may list a new stream before its leader, and a
+	// node an earlier run left down and started again may take a while
+	err := rabbittest.WaitFor(rabbittest.ClusterTimeout, func() (bool, error) {
 		stream, err := d.c.RoomStreamName("/", d.tr.room)
 		if err != nil {
 			return false, err
