@@ -55,7 +55,7 @@ func main() {
 // options are the parsed command line.
 type options struct {
 	cfg                     bench.Config
-	urls, rates             string
+	urls, rates, sources    string
 	pids, brokerPids        string
 	rate                    float64
 	jsonOut, summarize, out string
@@ -95,7 +95,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", `write the JSON report to this file ("-": stdout, the table then goes to stderr)`)
 	fs.BoolVar(&c.Idle, "idle", false, "connect and subscribe, hold for -duration, send nothing")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 500, "new connections per second (0: unbounded)")
-	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 64, "handshakes in flight at most")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 0, "handshakes in flight at most (0: connect-rate/20, within 64..1024)")
+	fs.StringVar(&o.sources, "source-addrs", "", "client source addresses dialled from in turn: a comma list of IPs and IPv4 ranges like 127.0.0.2-127.0.0.9 (default: the kernel picks; one address reaches ~28k connections per server address)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before reading memory and broker counts")
 	fs.DurationVar(&c.HeartBeat, "heartbeat", 0, "STOMP heart-beat offered both ways and sent (0: none)")
 	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect dropped clients (drops are counted either way)")
@@ -140,6 +141,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	var err error
+	if c.SourceAddrs, err = bench.ParseSourceAddrs(o.sources); err != nil {
+		return nil, fmt.Errorf("-source-addrs: %w", err)
+	}
 	if c.Pids, err = parsePids(o.pids); err != nil {
 		return nil, err
 	}

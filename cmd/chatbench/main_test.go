@@ -9,16 +9,18 @@ import (
 )
 
 func TestFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-mode", "webstomp", "-urls", "ws://a/ws, ws://b/ws", "-rates", "20,50.5", "-pid", "1,2", "-broker-pid", "3"}, nil)
+	o, err := parseFlags([]string{"-mode", "webstomp", "-urls", "ws://a/ws, ws://b/ws", "-rates", "20,50.5", "-pid", "1,2", "-broker-pid", "3",
+		"-source-addrs", "127.0.0.2-127.0.0.3,127.0.0.9"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := o.cfg
 	if c.Mode != bench.ModeWebSTOMP || len(c.URLs) != 2 || c.URLs[1] != "ws://b/ws" || len(c.Rates) != 2 || c.Rates[1] != 50.5 ||
-		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 {
+		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 ||
+		bench.FormatSourceAddrs(c.SourceAddrs) != "127.0.0.2,127.0.0.3,127.0.0.9" {
 		t.Fatalf("parsed %+v", c)
 	}
-	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"extra"}} {
+	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
 		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
