@@ -18,6 +18,8 @@
 // Other uses:
 //
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
+//	chatbench -source-addrs 127.0.0.2-127.0.0.4 -print-source-addrs
+//	                                             the expanded list, for scripts
 //	chatbench -summarize a.json,b.json [-o t.md] [-json all.json]
 //	                                             markdown table of reports
 //	                                             (and all of them as one JSON array)
@@ -61,7 +63,7 @@ type options struct {
 	jsonOut, summarize, out string
 	serveBaseline           string
 	serveFor, timeout       time.Duration
-	quiet                   bool
+	quiet, printSources     bool
 }
 
 // parseFlags reads the command line into options.
@@ -109,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.RunID, "run-id", "", "makes room and topic names unique (default: from the clock)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default: computed from the phases plus 2m)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.BoolVar(&o.printSources, "print-source-addrs", false, "only print -source-addrs expanded, one comma list (for scripts)")
 	fs.StringVar(&o.serveBaseline, "serve-baseline", "", "only run the baseline server on this address until SIGINT/SIGTERM")
 	fs.DurationVar(&o.serveFor, "serve-for", 2*time.Hour, "with -serve-baseline: stop after this long")
 	fs.StringVar(&o.summarize, "summarize", "", "comma-separated JSON reports to print as one markdown table (-json: also as one JSON array)")
@@ -192,6 +195,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch {
+	case o.printSources:
+		_, err := fmt.Fprintln(stdout, bench.FormatSourceAddrs(o.cfg.SourceAddrs))
+		return 0, err
 	case o.summarize != "":
 		return summarize(o, stdout)
 	case o.serveBaseline != "":

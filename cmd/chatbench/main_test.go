@@ -27,6 +27,14 @@ func TestFlags(t *testing.T) {
 	}
 }
 
+func TestPrintSourceAddrs(t *testing.T) {
+	var out strings.Builder
+	code, err := run([]string{"-source-addrs", "127.0.0.2-127.0.0.4", "-print-source-addrs"}, &out, &strings.Builder{})
+	if err != nil || code != 0 || out.String() != "127.0.0.2,127.0.0.3,127.0.0.4\n" {
+		t.Fatalf("exit %d, %v, printed %q", code, err, out.String())
+	}
+}
+
 // The whole command against its in-process baseline, then -summarize on
 // the report it wrote.
 func TestRunBaselineAndSummarize(t *testing.T) {
