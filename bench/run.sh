@@ -39,9 +39,30 @@
 # time below can be overridden from the environment.
 #
 # Limits: every process needs one descriptor per connection. This script
-# raises its soft RLIMIT_NOFILE to the hard limit, which chatbench, the
-# replicas and a private RabbitMQ inherit; a RabbitMQ started elsewhere
-# needs its own (systemd LimitNOFILE, ulimit -n) of at least C_CLIENTS+1000.
+# raises its own soft RLIMIT_NOFILE to the hard limit (and, when the hard
+# limit is below C_CLIENTS+1000, tries to raise the hard limit too, which
+# only a process with CAP_SYS_RESOURCE may do); chatbench, the replicas and
+# a private RabbitMQ inherit it. Nothing system-wide changes: when the hard
+# limit stays too low the script says so and runs anyway (the surplus
+# clients fail to connect and the report says how many); raise it for the
+# shell that runs the script (root: ulimit -Hn N; a container: its nofile
+# ulimit; systemd: LimitNOFILE). A RabbitMQ started elsewhere needs its own
+# limit of at least C_CLIENTS+1000.
+#
+# Scenario (c) at scale: one client source address reaches one server
+# address from at most the ports of net.ipv4.ip_local_port_range (about
+# 28,000). When C_CLIENTS > 20000 the clients dial from C_SOURCE_ADDRS,
+# by default one loopback address per 20,000 clients (127.0.0.2, 127.0.0.3,
+# ...; Linux routes all of 127.0.0.0/8 to lo, nothing to set up; Web-STOMP
+# gets them too when RABBIT_HOST is a 127.x address). C_CONNECT_RATE
+# (default CONNECT_RATE) paces its connections. Before scenario (c) the
+# script checks the port range, net.core.somaxconn,
+# net.ipv4.tcp_max_syn_backlog, fs.nr_open, fs.file-max, the conntrack
+# table and, once started, the replicas' own open-file limits, and prints
+# what would cap the run. It changes sysctls only when asked with
+# BENCH_TUNE_SYSCTL=1 and running as root (port range 1024-65535,
+# somaxconn and tcp_max_syn_backlog 65535, nf_conntrack_max >= 4 x
+# C_CLIENTS): those are system-wide, and stay after the run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -76,6 +97,7 @@ if [ -z "${CHATRELAY_HTTP_API_KEY:-}" ]; then
 fi
 export CHATRELAY_HTTP_API_KEY
 : "${CONNECT_RATE:=500}" "${MAX_MESSAGES:=2000000}" "${SIZE:=100}"
+: "${C_CONNECT_RATE:=$CONNECT_RATE}"
 : "${REPLICAS:=1}" "${BASE_PORT:=18080}" "${BASELINE_PORT:=18999}"
 : "${SCENARIOS:=a b c}"
 : "${RABBIT_HOST:=127.0.0.1}" "${RABBIT_USER:=guest}" "${RABBIT_PASS:=guest}"
@@ -84,11 +106,83 @@ log() { printf '%s run.sh: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
 # --- limits ---------------------------------------------------------------
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 need=$(( (C_CLIENTS > E_CLIENTS ? C_CLIENTS : E_CLIENTS) + 1000))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-	log "warning: open-file limit $(ulimit -n) < $need needed for $C_CLIENTS clients"
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$need" ]; then
+	# this process's own hard limit: allowed only with CAP_SYS_RESOURCE
+	ulimit -Hn "$need" 2>/dev/null || true
 fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+	log "warning: open-file limit $(ulimit -n) (hard $(ulimit -Hn)) < $need needed for $C_CLIENTS clients, and this process may not raise its hard limit: chatbench and each replica can hold about $(($(ulimit -n) - 100)) connections, the rest will fail to connect; raise the hard limit of the shell running this script (root with CAP_SYS_RESOURCE: ulimit -Hn $need; a container: its nofile ulimit; systemd: LimitNOFILE)"
+fi
+
+# sysctl_get NAME: a sysctl's value (fields joined by one space), or empty.
+sysctl_get() { tr -s ' \t' ' ' <"/proc/sys/${1//.//}" 2>/dev/null || true; }
+
+# Scenario (c)'s source addresses: one loopback address per 20,000 clients
+# when C_CLIENTS > 20000 (see the header).
+if [ -z "${C_SOURCE_ADDRS:-}" ] && [ "$C_CLIENTS" -gt 20000 ]; then
+	n=$(((C_CLIENTS + 19999) / 20000))
+	[ "$n" -le 250 ] || die "C_CLIENTS=$C_CLIENTS needs more than 250 source addresses; set C_SOURCE_ADDRS"
+	C_SOURCE_ADDRS=127.0.0.2-127.0.0.$((n + 1))
+fi
+: "${C_SOURCE_ADDRS:=}"
+
+# check_scale_c: warnings for whatever would cap scenario (c), and with
+# BENCH_TUNE_SYSCTL=1 as root the sysctl changes the header lists.
+check_scale_c() {
+	local addrs=1 lo hi ports per v
+	if [ "${BENCH_TUNE_SYSCTL:-0}" = 1 ]; then
+		if [ "$(id -u)" = 0 ]; then
+			log "BENCH_TUNE_SYSCTL=1: raising system-wide sysctls (they stay after the run)"
+			sysctl -qw net.ipv4.ip_local_port_range="1024 65535" || log "warning: could not set net.ipv4.ip_local_port_range"
+			sysctl -qw net.core.somaxconn=65535 || log "warning: could not set net.core.somaxconn"
+			sysctl -qw net.ipv4.tcp_max_syn_backlog=65535 || log "warning: could not set net.ipv4.tcp_max_syn_backlog"
+			v=$(sysctl_get net.netfilter.nf_conntrack_max)
+			if [ -n "$v" ] && [ "$v" -lt $((4 * C_CLIENTS)) ]; then
+				sysctl -qw net.netfilter.nf_conntrack_max=$((4 * C_CLIENTS)) || log "warning: could not set net.netfilter.nf_conntrack_max"
+			fi
+		else
+			log "warning: BENCH_TUNE_SYSCTL=1 ignored: not running as root"
+		fi
+	fi
+	if [ -n "$C_SOURCE_ADDRS" ]; then
+		addrs=$("$BIN/chatbench" -source-addrs "$C_SOURCE_ADDRS" -print-source-addrs | tr ',' '\n' | grep -c .) ||
+			die "C_SOURCE_ADDRS=$C_SOURCE_ADDRS: not a source address list"
+	fi
+	read -r lo hi <<<"$(sysctl_get net.ipv4.ip_local_port_range)"
+	if [ -n "${lo:-}" ]; then
+		ports=$((hi - lo + 1)) per=$(((C_CLIENTS + addrs - 1) / addrs))
+		# each replica is its own destination; the busiest source address
+		# reaches one replica with per/REPLICAS connections at the most
+		if [ $(((per + REPLICAS - 1) / REPLICAS)) -gt $((ports * 9 / 10)) ]; then
+			log "warning: ip_local_port_range $lo-$hi gives $ports ports per source address and server; $per clients per source address (${C_SOURCE_ADDRS:-kernel-chosen}) over $REPLICAS replica(s) will run out: set C_SOURCE_ADDRS to more addresses"
+		fi
+	fi
+	v=$(sysctl_get net.core.somaxconn)
+	[ -z "$v" ] || [ "$v" -ge 1024 ] || log "warning: net.core.somaxconn=$v caps each listener's accept queue: connecting at $C_CONNECT_RATE/s may see refused or retried SYNs"
+	v=$(sysctl_get net.ipv4.tcp_max_syn_backlog)
+	[ -z "$v" ] || [ "$v" -ge 1024 ] || log "warning: net.ipv4.tcp_max_syn_backlog=$v: connecting at $C_CONNECT_RATE/s may see dropped SYNs"
+	v=$(sysctl_get fs.nr_open)
+	[ -z "$v" ] || [ "$v" -ge "$need" ] || log "warning: fs.nr_open=$v caps every process's open files below $need"
+	v=$(sysctl_get fs.file-max)
+	[ -z "$v" ] || [ "$v" -ge $((2 * C_CLIENTS + 10000)) ] || log "warning: fs.file-max=$v < $((2 * C_CLIENTS + 10000)) (both ends of every connection on this machine)"
+	v=$(sysctl_get net.netfilter.nf_conntrack_max)
+	[ -z "$v" ] || [ "$v" -ge $((2 * C_CLIENTS)) ] || log "warning: net.netfilter.nf_conntrack_max=$v: the conntrack table tracks loopback connections too and drops new ones when full"
+	log "scenario c: $C_CLIENTS clients from ${C_SOURCE_ADDRS:-kernel-chosen source addresses} ($addrs), $C_CONNECT_RATE connects/s; open files $(ulimit -n) (hard $(ulimit -Hn)); port range ${lo:-?}-${hi:-?}; somaxconn $(sysctl_get net.core.somaxconn)"
+}
+
+# check_replica_files: warn when a replica's own open-file limit is below
+# its share of scenario (c)'s clients.
+check_replica_files() {
+	local p soft share=$(((C_CLIENTS + REPLICAS - 1) / REPLICAS + 1000))
+	for p in "${REPLICA_PIDS[@]}"; do
+		soft=$(awk '/^Max open files/{print $4}' "/proc/$p/limits" 2>/dev/null || true)
+		if [ -n "$soft" ] && [ "$soft" != unlimited ] && [ "$soft" -lt "$share" ]; then
+			log "warning: replica pid $p may open $soft files, fewer than the $share its share of $C_CLIENTS clients needs"
+		fi
+	done
+}
 
 # --- processes this script owns, stopped at exit --------------------------
 REPLICA_PIDS=()
@@ -175,7 +269,7 @@ fi
 	echo "replicas: $REPLICAS; open files: $(ulimit -n)"
 	echo "A: $A_CLIENTS clients, $A_ROOMS rooms, rates $A_RATES"
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
-	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT"
+	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
@@ -304,13 +398,19 @@ for sc in $SCENARIOS; do
 		BASELINE_PID=
 		;;
 	c)
-		args=(-idle -clients "$C_CLIENTS" -rooms "$C_ROOMS" -duration "$C_HOLD" -heartbeat "$C_HEARTBEAT")
+		args=(-idle -clients "$C_CLIENTS" -rooms "$C_ROOMS" -duration "$C_HOLD" -heartbeat "$C_HEARTBEAT" -connect-rate "$C_CONNECT_RATE")
+		check_scale_c
 		settle_broker
 		start_replicas c
-		bench c-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
+		check_replica_files
+		bench c-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
+			${C_SOURCE_ADDRS:+-source-addrs "$C_SOURCE_ADDRS"} "${args[@]}"
 		stop_replicas
 		settle_broker
-		bench c-webstomp "${webstomp[@]}" "${args[@]}"
+		case $RABBIT_HOST in
+		127.*) bench c-webstomp "${webstomp[@]}" ${C_SOURCE_ADDRS:+-source-addrs "$C_SOURCE_ADDRS"} "${args[@]}" ;;
+		*) bench c-webstomp "${webstomp[@]}" "${args[@]}" ;;
+		esac
 		;;
 	j)
 		settle_broker

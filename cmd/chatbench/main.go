@@ -22,6 +22,8 @@
 //	                                             room, every client SUBSCRIBEs with
 //	                                             x-history and a receipt in the window
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
+//	chatbench -source-addrs 127.0.0.2-127.0.0.4 -print-source-addrs
+//	                                             the expanded list, for scripts
 //	chatbench -summarize a.json,b.json [-o t.md] [-json all.json]
 //	                                             markdown table of reports
 //	                                             (and all of them as one JSON array)
@@ -60,13 +62,13 @@ func main() {
 // options are the parsed command line.
 type options struct {
 	cfg                     bench.Config
-	urls, rates             string
+	urls, rates, sources    string
 	pids, brokerPids        string
 	rate                    float64
 	jsonOut, summarize, out string
 	serveBaseline           string
 	serveFor, timeout       time.Duration
-	quiet                   bool
+	quiet, printSources     bool
 }
 
 // parseFlags reads the command line into options.
@@ -100,7 +102,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", `write the JSON report to this file ("-": stdout, the table then goes to stderr)`)
 	fs.BoolVar(&c.Idle, "idle", false, "connect and subscribe, hold for -duration, send nothing")
 	fs.Float64Var(&c.ConnectRate, "connect-rate", 500, "new connections per second (0: unbounded)")
-	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 64, "handshakes in flight at most")
+	fs.IntVar(&c.ConnectConcurrency, "connect-concurrency", 0, "handshakes in flight at most (0: connect-rate/20, within 64..1024)")
+	fs.StringVar(&o.sources, "source-addrs", "", "client source addresses dialled from in turn: a comma list of IPs and IPv4 ranges like 127.0.0.2-127.0.0.9 (default: the kernel picks; one address reaches ~28k connections per server address)")
 	fs.DurationVar(&c.Settle, "settle", 2*time.Second, "wait after connecting before reading memory and broker counts")
 	fs.DurationVar(&c.HeartBeat, "heartbeat", 0, "STOMP heart-beat offered both ways and sent (0: none)")
 	fs.BoolVar(&c.Reconnect, "reconnect", false, "reconnect dropped clients (drops are counted either way)")
@@ -118,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&c.RunID, "run-id", "", "makes room and topic names unique (default: from the clock)")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default: computed from the phases plus 2m)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines on stderr")
+	fs.BoolVar(&o.printSources, "print-source-addrs", false, "only print -source-addrs expanded, one comma list (for scripts)")
 	fs.StringVar(&o.serveBaseline, "serve-baseline", "", "only run the baseline server on this address until SIGINT/SIGTERM")
 	fs.DurationVar(&o.serveFor, "serve-for", 2*time.Hour, "with -serve-baseline: stop after this long")
 	fs.StringVar(&o.summarize, "summarize", "", "comma-separated JSON reports to print as one markdown table (-json: also as one JSON array)")
@@ -150,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	var err error
+	if c.SourceAddrs, err = bench.ParseSourceAddrs(o.sources); err != nil {
+		return nil, fmt.Errorf("-source-addrs: %w", err)
+	}
 	if c.Pids, err = parsePids(o.pids); err != nil {
 		return nil, err
 	}
@@ -198,6 +205,9 @@ func run(args []string, stdout, stderr io.Writer) (int, error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	switch {
+	case o.printSources:
+		_, err := fmt.Fprintln(stdout, bench.FormatSourceAddrs(o.cfg.SourceAddrs))
+		return 0, err
 	case o.summarize != "":
 		return summarize(o, stdout)
 	case o.serveBaseline != "":

@@ -10,13 +10,15 @@ import (
 )
 
 func TestFlags(t *testing.T) {
-	o, err := parseFlags([]string{"-mode", "webstomp", "-urls", "ws://a/ws, ws://b/ws", "-rates", "20,50.5", "-pid", "1,2", "-broker-pid", "3"}, nil)
+	o, err := parseFlags([]string{"-mode", "webstomp", "-urls", "ws://a/ws, ws://b/ws", "-rates", "20,50.5", "-pid", "1,2", "-broker-pid", "3",
+		"-source-addrs", "127.0.0.2-127.0.0.3,127.0.0.9"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := o.cfg
 	if c.Mode != bench.ModeWebSTOMP || len(c.URLs) != 2 || c.URLs[1] != "ws://b/ws" || len(c.Rates) != 2 || c.Rates[1] != 50.5 ||
-		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 {
+		c.Login != "guest" || c.Passcode != "guest" || len(c.Pids) != 2 || c.BrokerPids[0] != 3 || c.Senders != -1 ||
+		bench.FormatSourceAddrs(c.SourceAddrs) != "127.0.0.2,127.0.0.3,127.0.0.9" {
 		t.Fatalf("parsed %+v", c)
 	}
 	o, err = parseFlags([]string{"-join-storm", "-clients", "2000", "-history", "40", "-join-window", "1.5s", "-join-p99", "3s"}, nil)
@@ -26,10 +28,18 @@ func TestFlags(t *testing.T) {
 	if c := o.cfg; !c.JoinStorm || c.History != 40 || c.Seed != 0 || c.JoinWindow != 1500*time.Millisecond || c.JoinP99 != 3*time.Second {
 		t.Fatalf("join storm flags %+v", c)
 	}
-	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"extra"}} {
+	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
 		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+func TestPrintSourceAddrs(t *testing.T) {
+	var out strings.Builder
+	code, err := run([]string{"-source-addrs", "127.0.0.2-127.0.0.4", "-print-source-addrs"}, &out, &strings.Builder{})
+	if err != nil || code != 0 || out.String() != "127.0.0.2,127.0.0.3,127.0.0.4\n" {
+		t.Fatalf("exit %d, %v, printed %q", code, err, out.String())
 	}
 }
 

@@ -110,6 +110,9 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Reader, erro
 		WriteBufferSize:  2048,
 		WriteBufferPool:  c.r.writePool,
 	}
+	if c.r.netDial != nil {
+		d.NetDialContext = c.r.netDial.DialContext
+	}
 	conn, resp, err := d.DialContext(ctx, c.url, nil)
 	if err != nil {
 		if resp != nil {

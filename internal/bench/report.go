@@ -70,6 +70,23 @@ type ConnectReport struct {
 	Connected int64   `json:"connected"`
 	Failed    int64   `json:"failed"`
 	Seconds   float64 `json:"seconds"`
+	// PerSecond is the connect rate achieved: connections made over the
+	// whole ramp, from the first dial to the last setup's end (each
+	// connection counted once its CONNECT and SUBSCRIBE were receipted).
+	PerSecond float64 `json:"per_second"`
+	// SourceAddrs is how many client source addresses were rotated over
+	// (0: the kernel picked).
+	SourceAddrs int `json:"source_addrs,omitempty"`
+}
+
+// newConnectReport describes a ramp that made connected of total
+// connections in d.
+func newConnectReport(connected, total int64, d time.Duration) ConnectReport {
+	c := ConnectReport{Connected: connected, Failed: total - connected, Seconds: d.Seconds()}
+	if d > 0 {
+		c.PerSecond = float64(connected) / d.Seconds()
+	}
+	return c
 }
 
 // StepReport is one rate step's measured phase. Expected is the sum over
@@ -226,6 +243,14 @@ func ReadReport(path string) (*Report, error) {
 	return &rep, nil
 }
 
+// sourceNote says where the clients dialled from.
+func sourceNote(n int) string {
+	if n == 0 {
+		return "kernel-chosen source address"
+	}
+	return fmt.Sprintf("%d source addresses", n)
+}
+
 // WriteTable prints the report for people.
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -235,7 +260,8 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "chatbench\tmode=%s%s  clients=%d rooms=%d senders=%d  urls=%s\n",
 		rep.Mode, label, rep.Clients, rep.Rooms, rep.Senders, strings.Join(rep.URLs, ","))
-	fmt.Fprintf(tw, "connect\t%d/%d in %.1fs (%d failed)\n", rep.Connect.Connected, rep.Clients, rep.Connect.Seconds, rep.Connect.Failed)
+	fmt.Fprintf(tw, "connect\t%d/%d in %.1fs = %.0f/s (%d failed; %s)\n", rep.Connect.Connected, rep.Clients, rep.Connect.Seconds,
+		rep.Connect.PerSecond, rep.Connect.Failed, sourceNote(rep.Connect.SourceAddrs))
 	if rep.JoinStorm == nil {
 		fmt.Fprintf(tw, "joins\t%d deliveries caused by joins (%.1f per client)\n", rep.JoinDeliveries, float64(rep.JoinDeliveries)/float64(max(rep.Clients, 1)))
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,9 +65,13 @@ type Config struct {
 	// Idle: connect and subscribe, hold for Duration, send nothing.
 	Idle bool
 	// ConnectRate bounds new connections per second (0: no bound) and
-	// ConnectConcurrency the handshakes in flight.
+	// ConnectConcurrency the handshakes in flight (0: DefaultConnectConcurrency).
 	ConnectRate        float64
 	ConnectConcurrency int
+	// SourceAddrs are the local addresses clients dial from, in turn
+	// (ParseSourceAddrs); none lets the kernel pick. Each gives about
+	// 28,000 connections to one server address.
+	SourceAddrs []netip.Addr
 	// Settle is waited after connecting, before memory and broker counts
 	// are read.
 	Settle time.Duration
@@ -134,7 +139,7 @@ func (c *Config) Defaults() {
 		c.MessageBytes = 100
 	}
 	if c.ConnectConcurrency <= 0 {
-		c.ConnectConcurrency = 64
+		c.ConnectConcurrency = DefaultConnectConcurrency(c.ConnectRate)
 	}
 	if c.MaxReconnects <= 0 {
 		c.MaxReconnects = 5
@@ -194,6 +199,17 @@ func DefaultSenders(clients, rooms int) int {
 	return n
 }
 
+// DefaultConnectConcurrency is the handshakes in flight when none is
+// given: enough for rate connections/s when each setup (handshake,
+// CONNECT, SUBSCRIBE and their receipts) takes up to 50 ms, at least 64,
+// and 1,024 for an unbounded rate.
+func DefaultConnectConcurrency(rate float64) int {
+	if rate <= 0 {
+		return 1024
+	}
+	return max(64, min(1024, int(rate/20)))
+}
+
 // Validate reports a configuration that cannot run.
 func (c *Config) Validate() error {
 	switch c.Mode {
@@ -232,6 +248,7 @@ type runner struct {
 	ran       int          // steps started; owned by Run's goroutine
 	created   bool         // chatrelay rooms were created through the API
 	writePool *sync.Pool
+	netDial   *sourceDialer // nil: the default dialer
 
 	wg      sync.WaitGroup // reader goroutines
 	sendWG  sync.WaitGroup // sender goroutines
@@ -312,7 +329,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.JoinStorm {
 		return runJoinStorm(ctx, cfg)
 	}
-	r := &runner{cfg: cfg, writePool: &sync.Pool{}}
+	r := &runner{cfg: cfg, writePool: &sync.Pool{}, netDial: newSourceDialer(cfg.SourceAddrs)}
 	if !cfg.Idle {
 		// allocated before any reader starts and never reassigned
 		for _, rate := range cfg.Rates {
@@ -348,8 +365,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	begin := time.Now()
 	connected := r.connectAll(ctx)
-	rep.Connect = ConnectReport{Connected: connected, Failed: int64(len(r.clients)) - connected, Seconds: time.Since(begin).Seconds()}
-	r.logf("%d/%d clients connected in %.1fs", connected, len(r.clients), rep.Connect.Seconds)
+	rep.Connect = newConnectReport(connected, int64(len(r.clients)), time.Since(begin))
+	rep.Connect.SourceAddrs = len(cfg.SourceAddrs)
+	r.logf("%d/%d clients connected in %.1fs (%.0f/s)", connected, len(r.clients), rep.Connect.Seconds, rep.Connect.PerSecond)
 	if connected == 0 {
 		rep.finish(r, rss, before, nil)
 		return rep, errors.New("no client connected")
