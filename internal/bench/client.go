@@ -101,6 +101,25 @@ func (s *seqState) observe(seq int64) (fresh, reordered bool) {
 // arrived after the last receipt.
 func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Reader, error) {
 	cfg := &c.r.cfg
+	hb := "0,0"
+	if cfg.HeartBeat > 0 {
+		n := strconv.FormatInt(cfg.HeartBeat.Milliseconds(), 10)
+		hb = n + "," + n
+	}
+	frames := []*stomp.Frame{
+		stomp.New(stomp.SUBSCRIBE, "id", "0", "destination", c.room.dest, "ack", "auto", "receipt", "r0")}
+	if c.sender && cfg.WatchErrors && cfg.Mode == ModeChatrelay {
+		frames = append(frames, stomp.New(stomp.SUBSCRIBE, "id", "1", "destination", "/user/queue/errors", "receipt", "r1"))
+	}
+	return dialSTOMP(ctx, cfg, c.r.writePool, c.r.netDial, c.url, c.login, hb, frames)
+}
+
+// dialSTOMP opens a WebSocket to url, CONNECTs as login with heart-beat
+// hb, then sends each of then (frame i carries receipt r<i>) and waits
+// for its RECEIPT; it returns the connection and the decoder holding
+// whatever arrived after the last one. netDial may be nil (the kernel
+// picks the source address).
+func dialSTOMP(ctx context.Context, cfg *Config, pool *sync.Pool, netDial *sourceDialer, url, login, hb string, then []*stomp.Frame) (*websocket.Conn, *stomp.Reader, error) {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
 	d := websocket.Dialer{
@@ -108,59 +127,38 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Reader, erro
 		Subprotocols:     []string{"v12.stomp", "v11.stomp", "v10.stomp"},
 		ReadBufferSize:   2048,
 		WriteBufferSize:  2048,
-		WriteBufferPool:  c.r.writePool,
+		WriteBufferPool:  pool,
 	}
-	if c.r.netDial != nil {
-		d.NetDialContext = c.r.netDial.DialContext
+	if netDial != nil {
+		d.NetDialContext = netDial.DialContext
 	}
-	conn, resp, err := d.DialContext(ctx, c.url, nil)
+	conn, resp, err := d.DialContext(ctx, url, nil)
 	if err != nil {
 		if resp != nil {
-			return nil, nil, fmt.Errorf("handshake %s: HTTP %d: %w", c.url, resp.StatusCode, err)
+			return nil, nil, fmt.Errorf("handshake %s: HTTP %d: %w", url, resp.StatusCode, err)
 		}
-		return nil, nil, fmt.Errorf("handshake %s: %w", c.url, err)
+		return nil, nil, fmt.Errorf("handshake %s: %w", url, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetReadDeadline(deadline)
 	_ = conn.SetWriteDeadline(deadline)
-	fail := func(err error) (*websocket.Conn, *stomp.Reader, error) {
-		_ = conn.Close()
-		return nil, nil, err
-	}
-	hb := "0,0"
-	if cfg.HeartBeat > 0 {
-		n := strconv.FormatInt(cfg.HeartBeat.Milliseconds(), 10)
-		hb = n + "," + n
-	}
-	connect := stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", cfg.VHost, "heart-beat", hb, "login", c.login)
+	connect := stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", cfg.VHost, "heart-beat", hb, "login", login)
 	if cfg.Passcode != "" {
 		connect.Headers = append(connect.Headers, stomp.Header{Key: "passcode", Value: cfg.Passcode})
 	}
-	frames := []*stomp.Frame{connect,
-		stomp.New(stomp.SUBSCRIBE, "id", "0", "destination", c.room.dest, "ack", "auto", "receipt", "r0")}
-	if c.sender && cfg.WatchErrors && cfg.Mode == ModeChatrelay {
-		frames = append(frames, stomp.New(stomp.SUBSCRIBE, "id", "1", "destination", "/user/queue/errors", "receipt", "r1"))
-	}
 	rd := newReader(stomp.NewDecoder(decoderLimits))
-	for i, f := range frames {
+	for i, f := range append([]*stomp.Frame{connect}, then...) {
 		if err := conn.WriteMessage(websocket.BinaryMessage, f.Encode(stomp.V12)); err != nil {
-			return fail(fmt.Errorf("write %s: %w", f.Command, err))
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("write %s: %w", f.Command, err)
 		}
 		want, id := stomp.RECEIPT, "r"+strconv.Itoa(i-1)
 		if i == 0 {
-			want = stomp.CONNECTED
+			want, id = stomp.CONNECTED, ""
 		}
-		for {
-			got, err := readFrame(conn, rd)
-			if err != nil {
-				return fail(fmt.Errorf("waiting for %s: %w", want, err))
-			}
-			if got.Command == stomp.ERROR {
-				return fail(fmt.Errorf("ERROR %q %q after %s", got.Header("message"), trim(got.Body), f.Command))
-			}
-			if got.Command == want && (want == stomp.CONNECTED || got.Header("receipt-id") == id) {
-				break
-			}
+		if _, err := awaitFrame(conn, rd, want, id); err != nil {
+			_ = conn.Close()
+			return nil, nil, fmt.Errorf("after %s: %w", f.Command, err)
 		}
 	}
 	_ = conn.SetReadDeadline(time.Time{})

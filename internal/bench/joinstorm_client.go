@@ -45,41 +45,7 @@ type joiner struct {
 // to nothing; it returns the connection and the decoder holding whatever
 // arrived after CONNECTED.
 func joinConnect(ctx context.Context, cfg *Config, pool *sync.Pool, url, login string) (*websocket.Conn, *stomp.Reader, error) {
-	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
-	defer cancel()
-	d := websocket.Dialer{
-		HandshakeTimeout: setupTimeout,
-		Subprotocols:     []string{"v12.stomp", "v11.stomp", "v10.stomp"},
-		ReadBufferSize:   2048,
-		WriteBufferSize:  2048,
-		WriteBufferPool:  pool,
-	}
-	conn, resp, err := d.DialContext(ctx, url, nil)
-	if err != nil {
-		if resp != nil {
-			return nil, nil, fmt.Errorf("handshake %s: HTTP %d: %w", url, resp.StatusCode, err)
-		}
-		return nil, nil, fmt.Errorf("handshake %s: %w", url, err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = conn.SetReadDeadline(deadline)
-	_ = conn.SetWriteDeadline(deadline)
-	connect := stomp.New(stomp.CONNECT, "accept-version", "1.2", "host", cfg.VHost, "heart-beat", "0,0", "login", login)
-	if cfg.Passcode != "" {
-		connect.Headers = append(connect.Headers, stomp.Header{Key: "passcode", Value: cfg.Passcode})
-	}
-	rd := newReader(stomp.NewDecoder(decoderLimits))
-	if err := conn.WriteMessage(websocket.BinaryMessage, connect.Encode(stomp.V12)); err != nil {
-		_ = conn.Close()
-		return nil, nil, fmt.Errorf("write CONNECT: %w", err)
-	}
-	if _, err := awaitFrame(conn, rd, stomp.CONNECTED, ""); err != nil {
-		_ = conn.Close()
-		return nil, nil, err
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	_ = conn.SetWriteDeadline(time.Time{})
-	return conn, rd, nil
+	return dialSTOMP(ctx, cfg, pool, nil, url, login, "0,0", nil)
 }
 
 // awaitFrame reads frames until one with command want (and, when id is
