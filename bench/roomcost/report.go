@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -143,50 +142,6 @@ func growth(before, after map[string]int64, k int) []string {
 		out = append(out, cs[i].name+" +"+humanBytes(float64(cs[i].delta)))
 	}
 	return out
-}
-
-// status is the part of `rabbitmqctl status --formatter json` the tool
-// reads.
-type status struct {
-	Memory    map[string]json.RawMessage `json:"memory"`
-	Processes struct {
-		Used int `json:"used"`
-	} `json:"processes"`
-}
-
-// parseStatus reads the Erlang memory total, the memory breakdown and the
-// process count from `rabbitmqctl status --formatter json` output, which
-// may carry lines of text before the JSON document.
-func parseStatus(out string) (erlang int64, breakdown map[string]int64, procs int, err error) {
-	i := strings.Index(out, "{")
-	if i < 0 {
-		return 0, nil, 0, fmt.Errorf("status: no JSON in %q", out)
-	}
-	var st status
-	if err := json.Unmarshal([]byte(out[i:]), &st); err != nil {
-		return 0, nil, 0, fmt.Errorf("status: %w", err)
-	}
-	breakdown = map[string]int64{}
-	for name, raw := range st.Memory {
-		var v int64
-		if json.Unmarshal(raw, &v) == nil {
-			breakdown[name] = v
-			continue
-		}
-		if name == "total" {
-			var t struct {
-				Erlang int64 `json:"erlang"`
-			}
-			if err := json.Unmarshal(raw, &t); err != nil {
-				return 0, nil, 0, fmt.Errorf("status: memory total: %w", err)
-			}
-			erlang = t.Erlang
-		}
-	}
-	if erlang == 0 {
-		return 0, nil, 0, fmt.Errorf("status: no memory total")
-	}
-	return erlang, breakdown, st.Processes.Used, nil
 }
 
 // roomOf is the partition stream (0..partitions-1) that holds room i's
