@@ -42,17 +42,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for b, want := range map[float64]string{
-		0: "0 B", 999: "999 B", 1500: "1.5 KB", -2500: "-2.5 KB",
-		170e3: "170.0 KB", 345e6: "345.0 MB", 17e9: "17.00 GB",
-	} {
-		if got := humanBytes(b); got != want {
-			t.Errorf("humanBytes(%v) = %q, want %q", b, got, want)
-		}
-	}
-}
-
 func TestGrowth(t *testing.T) {
 	before := map[string]int64{"mnesia": 100, "binary": 500, "queue_procs": 0, "reserved_unallocated": 0}
 	after := map[string]int64{"mnesia": 2100, "binary": 400, "queue_procs": 5000, "other_ets": 2000, "reserved_unallocated": 1e9}

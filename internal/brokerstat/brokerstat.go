@@ -141,3 +141,21 @@ func ParseStatus(out string) (Status, error) {
 // garbage-collects every process of the node, so that dead garbage does
 // not count as cost in the figures read next.
 const GCAll = "[erlang:garbage_collect(P) || P <- erlang:processes()], ok."
+
+// Bytes renders a byte count (possibly fractional or negative) the way
+// the tools' tables do: B, KB, MB or GB (powers of 1,000).
+func Bytes(b float64) string {
+	neg := ""
+	if b < 0 {
+		neg, b = "-", -b
+	}
+	switch {
+	case b >= 1e9:
+		return fmt.Sprintf("%s%.2f GB", neg, b/1e9)
+	case b >= 1e6:
+		return fmt.Sprintf("%s%.1f MB", neg, b/1e6)
+	case b >= 1e3:
+		return fmt.Sprintf("%s%.1f KB", neg, b/1e3)
+	}
+	return fmt.Sprintf("%s%.0f B", neg, b)
+}

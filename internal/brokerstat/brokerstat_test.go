@@ -76,3 +76,14 @@ func TestNodesFindSum(t *testing.T) {
 		}
 	}
 }
+
+func TestBytes(t *testing.T) {
+	for b, want := range map[float64]string{
+		0: "0 B", 999: "999 B", 1500: "1.5 KB", -2500: "-2.5 KB",
+		170e3: "170.0 KB", 345e6: "345.0 MB", 17e9: "17.00 GB",
+	} {
+		if got := Bytes(b); got != want {
+			t.Errorf("Bytes(%v) = %q, want %q", b, got, want)
+		}
+	}
+}
