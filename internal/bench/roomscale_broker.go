@@ -42,11 +42,22 @@ type BrokerSnapshot struct {
 	Queues int64 `json:"queues"`
 }
 
-// brokerSnapshot reads every configured source of broker figures.
+// brokerSnapshot reads every configured source of broker figures: with
+// BrokerCtl it first garbage-collects the node, then it waits Settle (the
+// management API samples the node's memory periodically, and the freed
+// memory takes a moment to show in its RSS) and reads.
 func (r *runner) brokerSnapshot(ctx context.Context, rooms int) BrokerSnapshot {
 	cfg := &r.cfg
 	s := BrokerSnapshot{Rooms: rooms, MemUsed: -1, ProcUsed: -1, FDUsed: -1, Erlang: -1, Procs: -1, RSSKB: -1, FDs: -1, Queues: -1}
+	gcOK := true
 	if cfg.BrokerCtl != "" {
+		if err := ctlRun(ctx, cfg.BrokerCtl, "eval", brokerstat.GCAll); err != nil {
+			r.probeFailed(err)
+			gcOK = false
+		}
+	}
+	waitCtx(ctx, cfg.Settle)
+	if cfg.BrokerCtl != "" && gcOK {
 		if st, err := ctlStatus(ctx, cfg.BrokerCtl); err != nil {
 			r.probeFailed(err)
 		} else {
@@ -94,15 +105,21 @@ func (r *runner) probeFailed(err error) {
 	r.note("broker", err)
 }
 
-// ctlStatus garbage-collects every process of the node through ctl (an
-// executable that runs rabbitmqctl for the node, as bench/rabbitnode
-// writes one) and reads its status.
+// ctlRun runs ctl (an executable that runs rabbitmqctl for the node, as
+// bench/rabbitnode writes one) with args.
+func ctlRun(ctx context.Context, ctl string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, ctl, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %w: %.200s", ctl, args[0], err, out)
+	}
+	return nil
+}
+
+// ctlStatus reads the node's status through ctl.
 func ctlStatus(ctx context.Context, ctl string) (brokerstat.Status, error) {
 	ctx, cancel := context.WithTimeout(ctx, ctlTimeout)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, ctl, "eval", brokerstat.GCAll).CombinedOutput(); err != nil {
-		return brokerstat.Status{}, fmt.Errorf("%s eval: %w: %.200s", ctl, err, out)
-	}
 	out, err := exec.CommandContext(ctx, ctl, "status", "--formatter", "json").CombinedOutput()
 	if err != nil {
 		return brokerstat.Status{}, fmt.Errorf("%s status: %w: %.200s", ctl, err, out)

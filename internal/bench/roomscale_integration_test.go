@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -66,6 +67,7 @@ func TestRoomsScale(t *testing.T) {
 		Rates: []float64{20}, Warmup: 100 * time.Millisecond, Duration: time.Second, Drain: 10 * time.Second,
 		RoomsScale: 30, Checkpoints: []int{10}, HistoryFraction: 0.5, HistoryMessages: 2, CreateP99: 5 * time.Second,
 		Mgmt: fakeMgmt(t), MgmtUser: "guest", MgmtPass: "guest", BrokerPids: []int{os.Getpid()}, KeepRooms: true,
+		BrokerCtl: fakeCtl(t, 0),
 		WatchErrors: true,
 	}
 	rep := runReport(t, cfg)
@@ -77,7 +79,7 @@ func TestRoomsScale(t *testing.T) {
 		t.Fatalf("checkpoints %+v, after active %v", rs.Checkpoints, rs.AfterActive)
 	}
 	for _, s := range append([]BrokerSnapshot{rs.Baseline}, rs.Checkpoints...) {
-		if s.MemUsed <= 0 || s.ProcUsed <= 0 || s.Queues != 3 || s.RSSKB <= 0 || s.FDs <= 0 || s.Erlang != -1 {
+		if s.MemUsed <= 0 || s.ProcUsed <= 0 || s.Queues != 3 || s.RSSKB <= 0 || s.FDs <= 0 || s.Erlang != 73597544 || s.Procs != 394 {
 			t.Errorf("reading %+v", s)
 		}
 	}
@@ -153,5 +155,30 @@ func getJSON(t *testing.T, url string, out any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// fakeCtlStatus is what fakeCtl prints for status: trimmed
+// `rabbitmqctl status --formatter json` output of RabbitMQ 3.10.8.
+const fakeCtlStatus = `{"memory":{"binary":252032,"total":{"erlang":73597544,"rss":143196160}},"processes":{"limit":1048576,"used":394}}`
+
+// fakeCtl writes a stand-in for bench/rabbitnode's rabbitmqctl script:
+// it prints fakeCtlStatus for status and exits with code for everything.
+func fakeCtl(t *testing.T, code int) string {
+	path := filepath.Join(t.TempDir(), "ctl")
+	script := "#!/bin/sh\ncase $1 in status) echo '" + fakeCtlStatus + "';; *) echo ok;; esac\nexit " + strconv.Itoa(code) + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A broker reading that fails (rabbitmqctl exits non-zero) is counted
+// and leaves its figures unread (-1), which makes a run not OK.
+func TestBrokerSnapshotCtlFails(t *testing.T) {
+	r := &runner{cfg: Config{BrokerCtl: fakeCtl(t, 1)}}
+	s := r.brokerSnapshot(context.Background(), 5)
+	if s.Erlang != -1 || s.Procs != -1 || s.Rooms != 5 || r.probeErrors.Load() != 1 || len(r.samples) != 1 {
+		t.Errorf("failed ctl: %+v, %d probe errors, samples %q", s, r.probeErrors.Load(), r.samples)
 	}
 }
