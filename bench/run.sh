@@ -30,7 +30,10 @@
 #       at D_CHECKPOINTS, with the growth per room; then D_CLIENTS members
 #       in D_ACTIVE of the rooms and D_RATES msgs/s in them (warm-up,
 #       duration and drain as (a)), and the broker read once more.
-#       chatrelay only. Not in the default SCENARIOS.
+#       chatrelay only. Not in the default SCENARIOS. On a private node
+#       (BENCH_PRIVATE_RABBIT=1) the rooms are kept (-keep-rooms: the node
+#       goes at the end, and deleting 100,000 streams takes long);
+#       elsewhere chatbench deletes them.
 #
 # Each scenario runs chatrelay (replicas started here, fresh per scenario,
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
@@ -495,7 +498,8 @@ for sc in $SCENARIOS; do
 			${RABBIT_CTL:+-broker-ctl "$RABBIT_CTL"} -rooms-scale "$D_ROOMS" -checkpoints "$D_CHECKPOINTS" \
 			-history-fraction "$D_HISTORY_FRACTION" -history-messages "$D_HISTORY_MESSAGES" \
 			-create-concurrency "$D_CREATE_CONCURRENCY" -create-p99 "$D_CREATE_P99" \
-			-rooms "$D_ACTIVE" -clients "$D_CLIENTS" -rates "$D_RATES" -sweep-all "${load[@]}"
+			-rooms "$D_ACTIVE" -clients "$D_CLIENTS" -rates "$D_RATES" -sweep-all "${load[@]}" \
+			${RABBITNODE_PID:+-keep-rooms}
 		stop_replicas
 		;;
 	*) die "unknown scenario $sc (a, b, c, d, e or j)" ;;

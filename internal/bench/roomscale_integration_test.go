@@ -67,7 +67,7 @@ func TestRoomsScale(t *testing.T) {
 		Rates: []float64{20}, Warmup: 100 * time.Millisecond, Duration: time.Second, Drain: 10 * time.Second,
 		RoomsScale: 30, Checkpoints: []int{10}, HistoryFraction: 0.5, HistoryMessages: 2, CreateP99: 5 * time.Second,
 		Mgmt: fakeMgmt(t), MgmtUser: "guest", MgmtPass: "guest", BrokerPids: []int{os.Getpid()}, KeepRooms: true,
-		BrokerCtl: fakeCtl(t, 0),
+		BrokerCtl:   fakeCtl(t, 0),
 		WatchErrors: true,
 	}
 	rep := runReport(t, cfg)
