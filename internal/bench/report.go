@@ -250,6 +250,14 @@ func ReadReport(path string) (*Report, error) {
 	return &rep, nil
 }
 
+// name is the run's name in tables: its label, or its run id.
+func (rep *Report) name() string {
+	if rep.Label != "" {
+		return rep.Label
+	}
+	return rep.RunID
+}
+
 // sourceNote says where the clients dialled from.
 func sourceNote(n int) string {
 	if n == 0 {
@@ -381,10 +389,7 @@ func writeRuns(b *strings.Builder, reports []*Report) {
 				c["queues"], d["queues"], c["consumers"], d["consumers"])
 		}
 		ok := map[bool]string{true: "yes", false: "**no**"}[rep.OK]
-		name := rep.Label
-		if name == "" {
-			name = rep.RunID
-		}
+		name := rep.name()
 		errs := rep.Errors.Total() + rep.Connect.Failed
 		if len(rep.Steps) == 0 {
 			fmt.Fprintf(b, "| %s | %s | %d | %d | idle | | | | | | | | | | | %d | %d | %s | %s | %s | %s |\n",

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,28 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"chatrelay/internal/config"
-	"chatrelay/internal/servertest"
 )
-
-// testAPIKey is the API key of startKeyedChatrelay's replica.
-const testAPIKey = "bench-test-key"
-
-// startKeyedChatrelay is startChatrelay with an API key, which room
-// creation at scale and the push API take.
-func startKeyedChatrelay(t *testing.T) string {
-	t.Helper()
-	cfg := config.Defaults()
-	cfg.Limits.SendRate = 0
-	cfg.Rooms.Presence.Messages = false
-	cfg.HTTP.APIKey = testAPIKey
-	var log *slog.Logger
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	return servertest.Start(t, cfg, log, 15*time.Second).URL()
-}
 
 // fakeMgmt is a management API answering /api/nodes and /api/overview,
 // its node's memory growing by 1,000 bytes per reading.
@@ -61,7 +39,7 @@ func fakeMgmt(t *testing.T) string {
 // rooms. Times are reported, not asserted (the create p99 bound is
 // generous).
 func TestRoomsScale(t *testing.T) {
-	url := startKeyedChatrelay(t)
+	url := startChatrelay(t)
 	cfg := Config{
 		Mode: ModeChatrelay, URLs: []string{url}, APIKey: testAPIKey, Clients: 8, Rooms: 4, Senders: 4,
 		Rates: []float64{20}, Warmup: 100 * time.Millisecond, Duration: time.Second, Drain: 10 * time.Second,
@@ -108,7 +86,7 @@ func TestRoomsScale(t *testing.T) {
 // ends with an error and a report that is not OK.
 func TestRoomsScaleCreateRefused(t *testing.T) {
 	cfg := Config{
-		Mode: ModeChatrelay, URLs: []string{startKeyedChatrelay(t)}, APIKey: "wrong", Clients: 2, Rooms: 1,
+		Mode: ModeChatrelay, URLs: []string{startChatrelay(t)}, APIKey: "wrong", Clients: 2, Rooms: 1,
 		Rates: []float64{10}, Duration: time.Second, RoomsScale: 3,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -140,10 +140,7 @@ func writeRoomsScale(b *strings.Builder, reports []*Report) {
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, rep := range reports {
 		rs := rep.RoomsScale
-		name := rep.Label
-		if name == "" {
-			name = rep.RunID
-		}
+		name := rep.name()
 		prev := rs.Baseline
 		for _, s := range rs.Checkpoints {
 			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", name, s.Rooms, rs.Create.P50, rs.Create.P99,
