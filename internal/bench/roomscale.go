@@ -154,7 +154,12 @@ func (r *runner) scaleRooms(ctx context.Context, rep *RoomsScaleReport) error {
 	}
 	r.rooms = nil
 	for _, i := range ActiveRooms(len(all), cfg.Rooms) {
-		r.rooms = append(r.rooms, all[i])
+		if all[i].made { // a room that failed is counted already
+			r.rooms = append(r.rooms, all[i])
+		}
+	}
+	if len(r.rooms) < cfg.Rooms {
+		r.logf("%d of the %d active rooms were not created: the load runs in %d", cfg.Rooms-len(r.rooms), cfg.Rooms, len(r.rooms))
 	}
 	ctx, cancel := context.WithTimeout(ctx, roomTimeout)
 	defer cancel()
@@ -176,7 +181,7 @@ func (s *scale) createOne(ctx context.Context, api string, rm *room) {
 	}
 	s.create.Record(time.Since(t0))
 	s.created.Add(1)
-	rm.id, rm.dest = id, "/topic/room."+id
+	rm.id, rm.dest, rm.made = id, "/topic/room."+id, true
 	if !HasHistory(rm.index, cfg.HistoryFraction) {
 		return
 	}

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"chatrelay/internal/config"
 )
 
 // fakeMgmt is a management API answering /api/nodes and /api/overview,
@@ -94,6 +96,25 @@ func TestRoomsScaleCreateRefused(t *testing.T) {
 	rep, err := Run(ctx, cfg)
 	if err == nil || rep == nil || rep.OK || rep.RoomsScale.OK || rep.RoomsScale.CreateErrors != 3 || rep.RoomsScale.Created != 0 {
 		t.Fatalf("refused creations not reported: %v, %+v", err, rep)
+	}
+}
+
+// Rooms the server refuses past its cap (rooms.create.max_rooms) are
+// counted and make the run not OK; the load still runs in the active
+// rooms that were created.
+func TestRoomsScaleCapped(t *testing.T) {
+	url := startChatrelayWith(t, func(c *config.Config) { c.Rooms.Create.MaxRooms = 25 })
+	cfg := Config{
+		Mode: ModeChatrelay, URLs: []string{url}, APIKey: testAPIKey, Clients: 8, Rooms: 4, Senders: 4,
+		Rates: []float64{20}, Duration: time.Second, Drain: 10 * time.Second, RoomsScale: 30, CreateP99: 5 * time.Second,
+	}
+	rep := runReport(t, cfg)
+	rs := rep.RoomsScale
+	if rep.OK || rs.OK || rs.Created != 25 || rs.CreateErrors != 5 || len(rep.Errors.Samples) == 0 {
+		t.Fatalf("capped creations not reported: %+v, errors %+v", rs, rep.Errors)
+	}
+	if len(rep.Steps) != 1 || rep.Steps[0].Sent == 0 || rep.Steps[0].Delivered != rep.Steps[0].Expected {
+		t.Errorf("no load in the created active rooms: %+v", rep.Steps)
 	}
 }
 
