@@ -21,6 +21,19 @@
 #       (OK: all did, both p99 <= E_P99). chatrelay only: Web-STOMP has no
 #       x-history. Presence messages stay off (an ENTER would be history
 #       too). Not in the default SCENARIOS.
+#   (d) rooms at scale (issue 17's acceptance d): D_ROOMS rooms created
+#       through chatrelay's REST API (each creation timed; p99 bound
+#       D_CREATE_P99), D_HISTORY_MESSAGES pushed into the
+#       D_HISTORY_FRACTION of them; RabbitMQ's memory (management mem_used
+#       and, on a private node, rabbitmqctl status's Erlang memory after a
+#       GC), processes and file descriptors read before the first room and
+#       at D_CHECKPOINTS, with the growth per room; then D_CLIENTS members
+#       in D_ACTIVE of the rooms and D_RATES msgs/s in them (warm-up,
+#       duration and drain as (a)), and the broker read once more.
+#       chatrelay only. Not in the default SCENARIOS. On a private node
+#       (BENCH_PRIVATE_RABBIT=1) the rooms are kept (-keep-rooms: the node
+#       goes at the end, and deleting 100,000 streams takes long);
+#       elsewhere chatbench deletes them.
 #
 # Each scenario runs chatrelay (replicas started here, fresh per scenario,
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
@@ -34,9 +47,15 @@
 # starts a private node (go run ./bench/rabbitnode: own ports, data and
 # cookie; nothing system-wide changes) and stops it at the end.
 #
-# SCALE=small runs every scenario at <= 200 clients for a few seconds (a
-# smoke test); the default is the issue's full size. Every size, rate and
-# time below can be overridden from the environment.
+# SCALE=small runs every scenario at <= 200 clients for a few seconds; the
+# default is the issue's full size. Every size, rate and time below can be
+# overridden from the environment.
+#
+# SMOKE=1 is CI's smoke test (internal/bench's TestRunScriptSmoke): every
+# scenario (a b c d e j by default) at about 20 clients for a second or
+# two against chatrelay with its embedded broker, no RabbitMQ at all (no
+# Web-STOMP runs, no broker figures), one replica; the script exits 1 when
+# any chatbench run failed or reported NOT OK.
 #
 # Limits: every process needs one descriptor per connection. This script
 # raises its own soft RLIMIT_NOFILE to the hard limit (and, when the hard
@@ -72,11 +91,23 @@ mkdir -p "$OUT"
 BIN=$OUT/bin
 mkdir -p "$BIN"
 
-if [ "${SCALE:-full}" = small ]; then
+SMOKE=${SMOKE:-0}
+if [ "$SMOKE" = 1 ]; then
+	: "${A_CLIENTS:=20}" "${A_ROOMS:=2}" "${A_RATES:=20}"
+	: "${B_CLIENTS:=20}" "${B_RATES:=20}"
+	: "${C_CLIENTS:=20}" "${C_ROOMS:=2}" "${C_HOLD:=1s}"
+	: "${J_CLIENTS:=10}" "${J_SETTLE:=1s}"
+	: "${E_CLIENTS:=20}" "${E_HISTORY:=5}" "${E_WINDOW:=200ms}"
+	: "${D_ROOMS:=60}" "${D_CHECKPOINTS:=20,60}" "${D_ACTIVE:=4}" "${D_CLIENTS:=8}" "${D_RATES:=20}" "${D_CREATE_P99:=10s}"
+	: "${DURATION:=1s}" "${WARMUP:=200ms}" "${DRAIN:=5s}" "${SETTLE:=200ms}"
+	: "${SCENARIOS:=a b c d e j}"
+	REPLICAS=1
+elif [ "${SCALE:-full}" = small ]; then
 	: "${A_CLIENTS:=100}" "${A_ROOMS:=10}" "${A_RATES:=100}"
 	: "${B_CLIENTS:=200}" "${B_RATES:=20,50}"
 	: "${C_CLIENTS:=200}" "${C_ROOMS:=20}" "${C_HOLD:=3s}"
 	: "${E_CLIENTS:=200}" "${E_HISTORY:=20}"
+	: "${D_ROOMS:=1000}" "${D_CHECKPOINTS:=100,1000}" "${D_ACTIVE:=50}" "${D_CLIENTS:=100}" "${D_RATES:=50}"
 	: "${DURATION:=3s}" "${WARMUP:=1s}" "${SETTLE:=2s}"
 fi
 : "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
@@ -84,6 +115,12 @@ fi
 : "${C_CLIENTS:=10000}" "${C_ROOMS:=100}" "${C_HOLD:=30s}" "${C_HEARTBEAT:=20s}"
 : "${J_CLIENTS:=2000}" "${J_SETTLE:=30s}"
 : "${E_CLIENTS:=2000}" "${E_HISTORY:=50}" "${E_WINDOW:=1s}" "${E_P99:=2s}"
+# (d): rooms created, the broker read at each checkpoint (the last one is
+# D_ROOMS whatever the list says), the history rooms and their messages,
+# creations in flight, the active rooms, their members and rates
+: "${D_ROOMS:=100000}" "${D_CHECKPOINTS:=1000,10000,100000}"
+: "${D_HISTORY_FRACTION:=0.5}" "${D_HISTORY_MESSAGES:=3}" "${D_CREATE_CONCURRENCY:=8}" "${D_CREATE_P99:=5ms}"
+: "${D_ACTIVE:=2000}" "${D_CLIENTS:=4000}" "${D_RATES:=100,200}"
 # (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
@@ -226,51 +263,63 @@ else
 	go build -o "$BIN/chatrelay" ./cmd/chatrelay
 fi
 go build -o "$BIN/chatbench" ./cmd/chatbench
-if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
+if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ] && [ "$SMOKE" != 1 ]; then
 	go build -o "$BIN/rabbitnode" ./bench/rabbitnode
 fi
 
 # --- RabbitMQ -------------------------------------------------------------
-if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
-	envfile=$OUT/rabbit.env
-	rm -f "$envfile"
-	"$BIN/rabbitnode" -env "$envfile" >"$OUT/rabbitnode.log" 2>&1 &
-	RABBITNODE_PID=$!
-	for ((i = 0; i < 240; i++)); do
-		[ -s "$envfile" ] && break
-		kill -0 "$RABBITNODE_PID" 2>/dev/null || die "private RabbitMQ did not start: $(tail -20 "$OUT/rabbitnode.log")"
-		sleep 0.5
-	done
-	[ -s "$envfile" ] || die "private RabbitMQ not up after 120 s"
-	# shellcheck disable=SC1090
-	. "$envfile"
-	log "private RabbitMQ $RABBIT_NODE: stomp $RABBIT_STOMP_PORT, web-stomp $RABBIT_WEBSTOMP_PORT, amqp $RABBIT_AMQP_PORT, mgmt $RABBIT_MGMT_PORT"
-fi
-: "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}" "${RABBIT_MGMT_PORT:=15672}"
-MGMT=http://$RABBIT_HOST:$RABBIT_MGMT_PORT
-WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
-
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
-for p in "$RABBIT_STOMP_PORT" "$RABBIT_AMQP_PORT" "$RABBIT_WEBSTOMP_PORT" "$RABBIT_MGMT_PORT"; do
-	port_open "$RABBIT_HOST" "$p" || die "nothing listens on $RABBIT_HOST:$p (STOMP $RABBIT_STOMP_PORT, AMQP $RABBIT_AMQP_PORT, Web-STOMP $RABBIT_WEBSTOMP_PORT, management $RABBIT_MGMT_PORT); set RABBIT_* or BENCH_PRIVATE_RABBIT=1"
-done
-curl -fsS -u "$RABBIT_USER:$RABBIT_PASS" "$MGMT/api/overview" >"$OUT/rabbit-overview.json" ||
-	die "management API at $MGMT refused $RABBIT_USER"
-if [ -z "${RABBIT_PID:-}" ]; then
-	RABBIT_PID=$(ss -ltnpH "sport = :$RABBIT_WEBSTOMP_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+if [ "$SMOKE" = 1 ]; then
+	BROKER_MODE=embedded MGMT= RABBIT_PID= RABBIT_CTL=
+	log "SMOKE=1: chatrelay with its embedded broker, no RabbitMQ (no Web-STOMP runs, no broker figures)"
+else
+	BROKER_MODE=rabbitmq
+	if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
+		envfile=$OUT/rabbit.env
+		rm -f "$envfile"
+		"$BIN/rabbitnode" -env "$envfile" >"$OUT/rabbitnode.log" 2>&1 &
+		RABBITNODE_PID=$!
+		for ((i = 0; i < 240; i++)); do
+			[ -s "$envfile" ] && break
+			kill -0 "$RABBITNODE_PID" 2>/dev/null || die "private RabbitMQ did not start: $(tail -20 "$OUT/rabbitnode.log")"
+			sleep 0.5
+		done
+		[ -s "$envfile" ] || die "private RabbitMQ not up after 120 s"
+		# shellcheck disable=SC1090
+		. "$envfile"
+		log "private RabbitMQ $RABBIT_NODE: stomp $RABBIT_STOMP_PORT, web-stomp $RABBIT_WEBSTOMP_PORT, amqp $RABBIT_AMQP_PORT, mgmt $RABBIT_MGMT_PORT"
+	fi
+	: "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}" "${RABBIT_MGMT_PORT:=15672}"
+	MGMT=http://$RABBIT_HOST:$RABBIT_MGMT_PORT
+
+	for p in "$RABBIT_STOMP_PORT" "$RABBIT_AMQP_PORT" "$RABBIT_WEBSTOMP_PORT" "$RABBIT_MGMT_PORT"; do
+		port_open "$RABBIT_HOST" "$p" || die "nothing listens on $RABBIT_HOST:$p (STOMP $RABBIT_STOMP_PORT, AMQP $RABBIT_AMQP_PORT, Web-STOMP $RABBIT_WEBSTOMP_PORT, management $RABBIT_MGMT_PORT); set RABBIT_* or BENCH_PRIVATE_RABBIT=1"
+	done
+	curl -fsS -u "$RABBIT_USER:$RABBIT_PASS" "$MGMT/api/overview" >"$OUT/rabbit-overview.json" ||
+		die "management API at $MGMT refused $RABBIT_USER"
+	if [ -z "${RABBIT_PID:-}" ]; then
+		RABBIT_PID=$(ss -ltnpH "sport = :$RABBIT_WEBSTOMP_PORT" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
+	fi
+	[ -n "${RABBIT_PID:-}" ] || log "warning: RabbitMQ's pid unknown (set RABBIT_PID): no broker memory figures"
 fi
-[ -n "${RABBIT_PID:-}" ] || log "warning: RabbitMQ's pid unknown (set RABBIT_PID): no broker memory figures"
+: "${RABBIT_CTL:=}" "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}"
+WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
 
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "host: $(uname -srm), $(nproc) cpus, $(free -m | awk '/Mem:/{print $2}') MiB"
 	echo "go: $(go version)"
-	echo "rabbitmq: $(grep -o '"rabbitmq_version":"[^"]*"' "$OUT/rabbit-overview.json" || true), pid ${RABBIT_PID:-?}"
+	if [ "$SMOKE" = 1 ]; then
+		echo "broker: chatrelay's embedded broker (SMOKE=1)"
+	else
+		echo "rabbitmq: $(grep -o '"rabbitmq_version":"[^"]*"' "$OUT/rabbit-overview.json" || true), pid ${RABBIT_PID:-?}"
+	fi
 	echo "replicas: $REPLICAS; open files: $(ulimit -n)"
 	echo "A: $A_CLIENTS clients, $A_ROOMS rooms, rates $A_RATES"
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
+	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
@@ -285,13 +334,14 @@ start_replicas() {
 		port=$((BASE_PORT + i))
 		port_open 127.0.0.1 "$port" && die "port $port is taken (set BASE_PORT)"
 		CHATRELAY_HTTP_ADDR=127.0.0.1:$port \
-			CHATRELAY_BROKER_MODE=rabbitmq \
+			CHATRELAY_BROKER_MODE=$BROKER_MODE \
 			CHATRELAY_BROKER_ADDRESSES=$RABBIT_HOST:$RABBIT_STOMP_PORT \
 			CHATRELAY_BROKER_AMQP_ADDRESSES=$RABBIT_HOST:$RABBIT_AMQP_PORT \
 			CHATRELAY_BROKER_LOGIN=$RABBIT_USER CHATRELAY_BROKER_PASSCODE=$RABBIT_PASS \
 			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
 			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
 			CHATRELAY_LIMITS_SEND_RATE=0 \
+			CHATRELAY_ROOMS_CREATE_MAX_ROOMS=$((D_ROOMS + 1000)) \
 			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
 			CHATRELAY_LOGGING_LEVEL=warn \
 			"$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
@@ -310,6 +360,7 @@ start_replicas() {
 	# the management API reports connections a moment late; a run's
 	# "before" counts must already hold the replicas' own connections
 	for ((j = 0; j < 60; j++)); do
+		[ -n "$MGMT" ] || break
 		[ "$(totals connections)" -ge $((IDLE_CONNS + 2 * REPLICAS)) ] 2>/dev/null && break
 		sleep 0.5
 	done
@@ -331,6 +382,7 @@ start_baseline() {
 # --- runs -----------------------------------------------------------------
 # totals NAME: one object total from the management API.
 totals() {
+	[ -n "$MGMT" ] || return 0
 	curl -fsS -u "$RABBIT_USER:$RABBIT_PASS" "$MGMT/api/overview" 2>/dev/null |
 		grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
 }
@@ -341,6 +393,7 @@ IDLE_CONSUMERS=$(totals consumers)
 # each run starts on an idle broker.
 settle_broker() {
 	local i c k
+	[ -n "$MGMT" ] || return 0
 	for ((i = 0; i < 120; i++)); do
 		c=$(totals connections) k=$(totals consumers)
 		if [ -n "$c" ] && [ "$c" -le "${IDLE_CONNS:-0}" ] && [ "$k" -le "${IDLE_CONSUMERS:-0}" ]; then
@@ -352,7 +405,9 @@ settle_broker() {
 }
 
 REPORTS=()
-mgmt=(-mgmt "$MGMT" -mgmt-user "$RABBIT_USER" -mgmt-pass "$RABBIT_PASS")
+mgmt=()
+[ -z "$MGMT" ] || mgmt=(-mgmt "$MGMT" -mgmt-user "$RABBIT_USER" -mgmt-pass "$RABBIT_PASS")
+FAILED=()
 # bench LABEL ARGS...: one chatbench run; a run that is "not OK" (exit 3)
 # is recorded like any other.
 bench() {
@@ -367,6 +422,16 @@ bench() {
 	0 | 3) REPORTS+=("$OUT/$label.json") ;;
 	*) log "$label failed (exit $rc): $(tail -5 "$OUT/$label.log")" ;;
 	esac
+	[ "$rc" = 0 ] || FAILED+=("$label (exit $rc)")
+}
+
+# webstomp_bench LABEL ARGS...: a Web-STOMP run, skipped without RabbitMQ.
+webstomp_bench() {
+	if [ "$SMOKE" = 1 ]; then
+		log "$1: skipped (SMOKE=1: no RabbitMQ)"
+		return 0
+	fi
+	bench "$@"
 }
 
 load=(-duration "$DURATION" -warmup "$WARMUP" -drain "$DRAIN" -heartbeat "$HEARTBEAT")
@@ -381,7 +446,7 @@ for sc in $SCENARIOS; do
 		bench a-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
 		stop_replicas
 		settle_broker
-		bench a-webstomp "${webstomp[@]}" "${args[@]}"
+		webstomp_bench a-webstomp "${webstomp[@]}" "${args[@]}"
 		;;
 	b)
 		args=(-clients "$B_CLIENTS" -rooms 1 -rates "$B_RATES" "${load[@]}")
@@ -390,7 +455,7 @@ for sc in $SCENARIOS; do
 		bench b-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
 		stop_replicas
 		settle_broker
-		bench b-webstomp "${webstomp[@]}" "${args[@]}"
+		webstomp_bench b-webstomp "${webstomp[@]}" "${args[@]}"
 		settle_broker
 		start_baseline
 		bench b-baseline -mode baseline -urls "ws://127.0.0.1:$BASELINE_PORT/ws" -pid "$BASELINE_PID" "${args[@]}"
@@ -408,8 +473,8 @@ for sc in $SCENARIOS; do
 		stop_replicas
 		settle_broker
 		case $RABBIT_HOST in
-		127.*) bench c-webstomp "${webstomp[@]}" ${C_SOURCE_ADDRS:+-source-addrs "$C_SOURCE_ADDRS"} "${args[@]}" ;;
-		*) bench c-webstomp "${webstomp[@]}" "${args[@]}" ;;
+		127.*) webstomp_bench c-webstomp "${webstomp[@]}" ${C_SOURCE_ADDRS:+-source-addrs "$C_SOURCE_ADDRS"} "${args[@]}" ;;
+		*) webstomp_bench c-webstomp "${webstomp[@]}" "${args[@]}" ;;
 		esac
 		;;
 	j)
@@ -426,7 +491,18 @@ for sc in $SCENARIOS; do
 			-join-storm -clients "$E_CLIENTS" -history "$E_HISTORY" -join-window "$E_WINDOW" -join-p99 "$E_P99" -drain "$DRAIN"
 		stop_replicas
 		;;
-	*) die "unknown scenario $sc (a, b, c, e or j)" ;;
+	d)
+		settle_broker
+		start_replicas d
+		bench d-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
+			${RABBIT_CTL:+-broker-ctl "$RABBIT_CTL"} -rooms-scale "$D_ROOMS" -checkpoints "$D_CHECKPOINTS" \
+			-history-fraction "$D_HISTORY_FRACTION" -history-messages "$D_HISTORY_MESSAGES" \
+			-create-concurrency "$D_CREATE_CONCURRENCY" -create-p99 "$D_CREATE_P99" \
+			-rooms "$D_ACTIVE" -clients "$D_CLIENTS" -rates "$D_RATES" -sweep-all "${load[@]}" \
+			${RABBITNODE_PID:+-keep-rooms}
+		stop_replicas
+		;;
+	*) die "unknown scenario $sc (a, b, c, d, e or j)" ;;
 	esac
 done
 
@@ -441,3 +517,6 @@ list=$(IFS=,; echo "${REPORTS[*]}")
 } >"$OUT/results.md"
 log "results in $OUT/results.md and $OUT/results.json"
 cat "$OUT/results.md"
+if [ "$SMOKE" = 1 ] && [ ${#FAILED[@]} -gt 0 ]; then
+	die "SMOKE=1: failed or NOT OK: ${FAILED[*]}"
+fi

@@ -1,9 +1,10 @@
 // Command rabbitnode runs a private RabbitMQ node for bench/run.sh when no
 // RabbitMQ with the STOMP, Web-STOMP and management plugins is given: it
 // starts one with internal/rabbittest (its own name, data, cookie and free
-// 127.0.0.1 ports; nothing system-wide changes), writes the node's ports
-// and beam pid as shell variables to -env, and stops the node on SIGINT or
-// SIGTERM, or after -max-lifetime. The node also dies with this process.
+// 127.0.0.1 ports; nothing system-wide changes), writes the node's ports,
+// beam pid and a rabbitmqctl script for it (RABBIT_CTL) as shell
+// variables to -env, and stops the node on SIGINT or SIGTERM, or after
+// -max-lifetime. The node also dies with this process.
 package main
 
 import (
@@ -61,8 +62,13 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("node pid: %w", err)
 	}
-	vars := fmt.Sprintf("RABBIT_HOST=127.0.0.1\nRABBIT_AMQP_PORT=%d\nRABBIT_STOMP_PORT=%d\nRABBIT_WEBSTOMP_PORT=%d\nRABBIT_MGMT_PORT=%d\nRABBIT_PID=%d\nRABBIT_NODE=%s\n",
-		n.AMQPPort, n.STOMPPort, n.WebSTOMPPort, n.MgmtPort, pid, n.Name)
+	// a rabbitmqctl for this node, for chatbench -broker-ctl
+	ctl := filepath.Join(n.Dir, "ctl")
+	if err := n.WriteCtlScript(ctl); err != nil {
+		return err
+	}
+	vars := fmt.Sprintf("RABBIT_HOST=127.0.0.1\nRABBIT_AMQP_PORT=%d\nRABBIT_STOMP_PORT=%d\nRABBIT_WEBSTOMP_PORT=%d\nRABBIT_MGMT_PORT=%d\nRABBIT_PID=%d\nRABBIT_NODE=%s\nRABBIT_CTL=%s\n",
+		n.AMQPPort, n.STOMPPort, n.WebSTOMPPort, n.MgmtPort, pid, n.Name, ctl)
 	if *envFile == "" {
 		fmt.Print(vars)
 	} else if err := os.WriteFile(*envFile, []byte(vars), 0o644); err != nil {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +14,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"chatrelay/internal/brokerstat"
 	"chatrelay/internal/rabbittest"
 )
 
@@ -124,30 +125,30 @@ func (b *broker) dial(vhost string) (*amqp.Connection, error) {
 // processes and file descriptors.
 func (b *broker) snapshot() (Snapshot, error) {
 	var s Snapshot
-	if _, err := b.node.Ctl("eval", "[erlang:garbage_collect(P) || P <- erlang:processes()], ok."); err != nil {
+	if _, err := b.node.Ctl("eval", brokerstat.GCAll); err != nil {
 		return s, err
 	}
 	out, err := b.node.Ctl("status", "--formatter", "json")
 	if err != nil {
 		return s, err
 	}
-	if s.Erlang, s.Breakdown, s.Procs, err = parseStatus(out); err != nil {
+	st, err := brokerstat.ParseStatus(out)
+	if err != nil {
 		return s, err
 	}
+	s.Erlang, s.Breakdown, s.Procs = st.Erlang, st.Breakdown, st.Procs
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", b.pid))
 	if err != nil {
 		return s, fmt.Errorf("count fds: %w", err)
 	}
 	s.FDs = len(fds)
-	var node struct {
-		MemUsed int64 `json:"mem_used"`
-	}
-	body, err := b.mgmt(http.MethodGet, "/api/nodes/"+url.PathEscape(b.node.Name), "")
+	nodes, err := brokerstat.Nodes(context.Background(), b.http, b.node.MgmtURL(), "guest", "guest")
 	if err != nil {
 		return s, err
 	}
-	if err := json.Unmarshal(body, &node); err != nil {
-		return s, fmt.Errorf("node stats: %w", err)
+	node, err := brokerstat.Find(nodes, b.node.Name)
+	if err != nil {
+		return s, err
 	}
 	s.MemUsed = node.MemUsed
 	return s, nil

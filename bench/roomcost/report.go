@@ -1,12 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 	"time"
+
+	"chatrelay/internal/brokerstat"
 )
 
 // Snapshot is what the broker costs at one moment.
@@ -73,23 +74,6 @@ func perRoom(delta int64, rooms int) float64 {
 	return float64(delta) / float64(rooms)
 }
 
-// humanBytes renders a byte count the way the tables do: B, KB, MB (1000s).
-func humanBytes(b float64) string {
-	neg := ""
-	if b < 0 {
-		neg, b = "-", -b
-	}
-	switch {
-	case b >= 1e9:
-		return fmt.Sprintf("%s%.2f GB", neg, b/1e9)
-	case b >= 1e6:
-		return fmt.Sprintf("%s%.1f MB", neg, b/1e6)
-	case b >= 1e3:
-		return fmt.Sprintf("%s%.1f KB", neg, b/1e3)
-	}
-	return fmt.Sprintf("%s%.0f B", neg, b)
-}
-
 // ms renders a duration in milliseconds with two decimals.
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
@@ -107,8 +91,8 @@ func (r Result) Row() string {
 	}
 	return fmt.Sprintf("| %s | %d | %d | %d | %s | %s | %s | %s | %+d | %+d | %s | %s | %s | %s |",
 		name, r.Rooms, r.Objects, r.Messages,
-		humanBytes(float64(dMem)), humanBytes(perRoom(dMem, r.Rooms)),
-		humanBytes(float64(dErl)), humanBytes(perRoom(dErl, r.Rooms)),
+		brokerstat.Bytes(float64(dMem)), brokerstat.Bytes(perRoom(dMem, r.Rooms)),
+		brokerstat.Bytes(float64(dErl)), brokerstat.Bytes(perRoom(dErl, r.Rooms)),
 		r.After.Procs-r.Before.Procs, r.After.FDs-r.Before.FDs,
 		ms(percentile(r.Latencies, 50)), ms(percentile(r.Latencies, 99)),
 		r.Took.Round(100*time.Millisecond), strings.Join(growth(r.Before.Breakdown, r.After.Breakdown, 3), ", "))
@@ -140,53 +124,9 @@ func growth(before, after map[string]int64, k int) []string {
 	})
 	var out []string
 	for i := 0; i < len(cs) && i < k; i++ {
-		out = append(out, cs[i].name+" +"+humanBytes(float64(cs[i].delta)))
+		out = append(out, cs[i].name+" +"+brokerstat.Bytes(float64(cs[i].delta)))
 	}
 	return out
-}
-
-// status is the part of `rabbitmqctl status --formatter json` the tool
-// reads.
-type status struct {
-	Memory    map[string]json.RawMessage `json:"memory"`
-	Processes struct {
-		Used int `json:"used"`
-	} `json:"processes"`
-}
-
-// parseStatus reads the Erlang memory total, the memory breakdown and the
-// process count from `rabbitmqctl status --formatter json` output, which
-// may carry lines of text before the JSON document.
-func parseStatus(out string) (erlang int64, breakdown map[string]int64, procs int, err error) {
-	i := strings.Index(out, "{")
-	if i < 0 {
-		return 0, nil, 0, fmt.Errorf("status: no JSON in %q", out)
-	}
-	var st status
-	if err := json.Unmarshal([]byte(out[i:]), &st); err != nil {
-		return 0, nil, 0, fmt.Errorf("status: %w", err)
-	}
-	breakdown = map[string]int64{}
-	for name, raw := range st.Memory {
-		var v int64
-		if json.Unmarshal(raw, &v) == nil {
-			breakdown[name] = v
-			continue
-		}
-		if name == "total" {
-			var t struct {
-				Erlang int64 `json:"erlang"`
-			}
-			if err := json.Unmarshal(raw, &t); err != nil {
-				return 0, nil, 0, fmt.Errorf("status: memory total: %w", err)
-			}
-			erlang = t.Erlang
-		}
-	}
-	if erlang == 0 {
-		return 0, nil, 0, fmt.Errorf("status: no memory total")
-	}
-	return erlang, breakdown, st.Processes.Used, nil
 }
 
 // roomOf is the partition stream (0..partitions-1) that holds room i's

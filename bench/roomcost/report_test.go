@@ -42,45 +42,6 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for b, want := range map[float64]string{
-		0: "0 B", 999: "999 B", 1500: "1.5 KB", -2500: "-2.5 KB",
-		170e3: "170.0 KB", 345e6: "345.0 MB", 17e9: "17.00 GB",
-	} {
-		if got := humanBytes(b); got != want {
-			t.Errorf("humanBytes(%v) = %q, want %q", b, got, want)
-		}
-	}
-}
-
-// statusJSON is trimmed `rabbitmqctl status --formatter json` output of
-// RabbitMQ 3.10.8.
-const statusJSON = `{"alarms":[],"memory":{"allocated_unused":0,"atom":1425737,"binary":252032,` +
-	`"mnesia":91848,"queue_procs":0,"stream_queue_procs":2768,"reserved_unallocated":92217344,` +
-	`"strategy":"rss","total":{"erlang":73597544,"rss":143196160,"allocated":50978816}},` +
-	`"processes":{"limit":1048576,"used":394},"file_descriptors":{"total_used":2}}`
-
-func TestParseStatus(t *testing.T) {
-	erl, bd, procs, err := parseStatus("Status of node x@localhost ...\n" + statusJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if erl != 73597544 || procs != 394 {
-		t.Errorf("erlang %d procs %d, want 73597544 394", erl, procs)
-	}
-	if bd["mnesia"] != 91848 || bd["stream_queue_procs"] != 2768 {
-		t.Errorf("breakdown %v", bd)
-	}
-	if _, ok := bd["strategy"]; ok {
-		t.Errorf("breakdown kept the non-number strategy: %v", bd)
-	}
-	for _, bad := range []string{"", "Error: unable to perform an operation", `{"memory":{}}`, `{"memory":`} {
-		if _, _, _, err := parseStatus(bad); err == nil {
-			t.Errorf("parseStatus(%q): no error", bad)
-		}
-	}
-}
-
 func TestGrowth(t *testing.T) {
 	before := map[string]int64{"mnesia": 100, "binary": 500, "queue_procs": 0, "reserved_unallocated": 0}
 	after := map[string]int64{"mnesia": 2100, "binary": 400, "queue_procs": 5000, "other_ets": 2000, "reserved_unallocated": 1e9}

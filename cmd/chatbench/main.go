@@ -21,6 +21,13 @@
 //	                                             a join storm (chatrelay): one seeded
 //	                                             room, every client SUBSCRIBEs with
 //	                                             x-history and a receipt in the window
+//	chatbench -rooms-scale 100000 -checkpoints 1000,10000,100000 -rooms 2000 -clients 4000
+//	                                             rooms at scale (chatrelay): create the
+//	                                             rooms through the REST API (timed), push
+//	                                             history into a fraction of them, read the
+//	                                             broker's memory, processes and descriptors
+//	                                             at each checkpoint, then run the rate
+//	                                             steps in -rooms of them
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
 //	chatbench -source-addrs 127.0.0.2-127.0.0.4 -print-source-addrs
 //	                                             the expanded list, for scripts
@@ -30,8 +37,10 @@
 //
 // Exit status: 0 when the run was OK (everyone connected, no errors, every
 // measured message delivered once; in a join storm, every client got its
-// receipt and exactly its history, both p99s within -join-p99), 3 when it ran but was not OK, 1 when
-// it could not run.
+// receipt and exactly its history, both p99s within -join-p99; with
+// -rooms-scale, every room created and every history message pushed, every
+// broker reading made and the create p99 within -create-p99), 3 when it
+// ran but was not OK, 1 when it could not run.
 package main
 
 import (
@@ -63,6 +72,7 @@ func main() {
 type options struct {
 	cfg                     bench.Config
 	urls, rates, sources    string
+	checkpoints             string
 	pids, brokerPids        string
 	rate                    float64
 	jsonOut, summarize, out string
@@ -114,6 +124,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.Seed, "seed", 0, "with -join-storm: messages published into the room first (default: twice -history)")
 	fs.DurationVar(&c.JoinWindow, "join-window", time.Second, "with -join-storm: the SUBSCRIBEs are spread evenly over this window (0: all at once)")
 	fs.DurationVar(&c.JoinP99, "join-p99", 2*time.Second, "with -join-storm: p99 bound of SUBSCRIBE → RECEIPT and SUBSCRIBE → last history message")
+	fs.IntVar(&c.RoomsScale, "rooms-scale", 0, "chatrelay: create this many rooms through the REST API first (timed), read the broker at -checkpoints, then run the steps in -rooms of them (at most 1,000,000)")
+	fs.StringVar(&o.checkpoints, "checkpoints", "", "with -rooms-scale: comma-separated room counts to read the broker at (default: 1000, 10000, ... below the total, and the total)")
+	fs.Float64Var(&c.HistoryFraction, "history-fraction", 0.5, "with -rooms-scale: the fraction of the rooms that get -history-messages")
+	fs.IntVar(&c.HistoryMessages, "history-messages", 3, "with -rooms-scale: messages pushed (POST /api/rooms/{id}/messages) into each history room (at most 100)")
+	fs.IntVar(&c.CreateConcurrency, "create-concurrency", 8, "with -rooms-scale: room creations (with their history) in flight at once")
+	fs.DurationVar(&c.CreateP99, "create-p99", 5*time.Millisecond, "with -rooms-scale: p99 bound of one room creation")
+	fs.StringVar(&c.BrokerCtl, "broker-ctl", "", "with -rooms-scale: an executable running rabbitmqctl for the broker node (bench/rabbitnode's RABBIT_CTL), for its Erlang memory and processes")
 	fs.StringVar(&c.Mgmt, "mgmt", "", "RabbitMQ management base URL (http://127.0.0.1:15672) to read object totals from")
 	fs.StringVar(&c.MgmtUser, "mgmt-user", "guest", "management API user")
 	fs.StringVar(&c.MgmtPass, "mgmt-pass", "guest", "management API password")
@@ -154,6 +171,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	var err error
+	for _, cp := range splitList(o.checkpoints) {
+		n, err := strconv.Atoi(strings.ReplaceAll(cp, "_", ""))
+		if err != nil {
+			return nil, fmt.Errorf("-checkpoints: %w", err)
+		}
+		c.Checkpoints = append(c.Checkpoints, n)
+	}
 	if c.SourceAddrs, err = bench.ParseSourceAddrs(o.sources); err != nil {
 		return nil, fmt.Errorf("-source-addrs: %w", err)
 	}
@@ -274,6 +298,12 @@ func estimate(c bench.Config) time.Duration {
 	}
 	if c.JoinStorm {
 		return d + c.JoinWindow + c.Drain
+	}
+	if c.RoomsScale > 0 {
+		// up to 10 ms per request, at least as slow as one at a time,
+		// and every checkpoint's settle
+		reqs := float64(c.RoomsScale) * (1 + c.HistoryFraction*float64(c.HistoryMessages))
+		d += time.Duration(reqs*float64(10*time.Millisecond)) + time.Duration(len(c.Checkpoints)+3)*c.Settle
 	}
 	return d + time.Duration(len(c.Rates))*(c.Warmup+c.Duration+2*c.Drain)
 }

@@ -28,7 +28,16 @@ func TestFlags(t *testing.T) {
 	if c := o.cfg; !c.JoinStorm || c.History != 40 || c.Seed != 0 || c.JoinWindow != 1500*time.Millisecond || c.JoinP99 != 3*time.Second {
 		t.Fatalf("join storm flags %+v", c)
 	}
-	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
+	o, err = parseFlags([]string{"-rooms-scale", "100000", "-checkpoints", "1000,10_000,100000", "-history-fraction", "0.25",
+		"-history-messages", "5", "-create-concurrency", "4", "-create-p99", "7ms", "-broker-ctl", "/x/ctl", "-rooms", "2000"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg; c.RoomsScale != 100000 || len(c.Checkpoints) != 3 || c.Checkpoints[1] != 10000 || c.HistoryFraction != 0.25 ||
+		c.HistoryMessages != 5 || c.CreateConcurrency != 4 || c.CreateP99 != 7*time.Millisecond || c.BrokerCtl != "/x/ctl" || c.Rooms != 2000 {
+		t.Fatalf("rooms-scale flags %+v", c)
+	}
+	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-checkpoints", "1000,x"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
 		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

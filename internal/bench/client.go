@@ -37,6 +37,9 @@ type room struct {
 	id      string // room id as chat.send names it (chatrelay, baseline)
 	dest    string // SUBSCRIBE and, for Web-STOMP, SEND destination
 	members atomic.Int64
+	// made: created through the API (rooms at scale); written by the
+	// goroutine that created it, read after the creations' wg.Wait
+	made bool
 }
 
 // job asks a sender to send one message.

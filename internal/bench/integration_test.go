@@ -13,14 +13,29 @@ import (
 	"chatrelay/internal/servertest"
 )
 
+// testAPIKey is the API key of startChatrelay's replica (rooms at scale
+// and the push API take it; the other runs create rooms without it).
+const testAPIKey = "bench-test-key"
+
 // startChatrelay runs an embedded-broker chatrelay replica on a loopback
 // port until the test ends and returns its WebSocket URL (a
-// servertest replica with the load tool's settings).
+// servertest replica with the load tool's settings and testAPIKey).
 func startChatrelay(t *testing.T) string {
+	t.Helper()
+	return startChatrelayWith(t, nil)
+}
+
+// startChatrelayWith is startChatrelay with change applied to the
+// replica's configuration last.
+func startChatrelayWith(t *testing.T, change func(*config.Config)) string {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Limits.SendRate = 0             // the load is paced by the tool
 	cfg.Rooms.Presence.Messages = false // no ENTER/LEAVE among the load
+	cfg.HTTP.APIKey = testAPIKey
+	if change != nil {
+		change(&cfg)
+	}
 	var log *slog.Logger
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

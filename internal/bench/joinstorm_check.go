@@ -192,10 +192,7 @@ func writeJoinStorms(b *strings.Builder, reports []*Report) {
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
 	for _, rep := range reports {
 		js := rep.JoinStorm
-		name := rep.Label
-		if name == "" {
-			name = rep.RunID
-		}
+		name := rep.name()
 		fmt.Fprintf(b, "| %s | %d | %d | %.2f (%.2f) | %d | %d | %d | %d | %d | %d | %d | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %d | %s |\n",
 			name, rep.Clients, js.History, js.WindowSeconds, js.SubscribeSeconds, js.Subscribed, js.Receipts, js.Exact, js.Wrong, js.Missing, js.Duplicates, js.OutOfOrder,
 			js.Receipt.P50, js.Receipt.P99, js.Receipt.Max, js.NthHistory.P50, js.NthHistory.P99, js.NthHistory.Max,

@@ -60,6 +60,9 @@ type Report struct {
 	// JoinStorm is a join storm's outcome (Config.JoinStorm); its OK
 	// decides the report's.
 	JoinStorm *JoinStormReport `json:"join_storm,omitempty"`
+	// RoomsScale is a rooms-at-scale run's creation phase and broker
+	// readings (Config.RoomsScale); its OK is part of the report's.
+	RoomsScale *RoomsScaleReport `json:"rooms_scale,omitempty"`
 	// OK: every client connected and stayed, no error of any kind, and
 	// every measured message was delivered exactly once.
 	OK bool `json:"ok"`
@@ -221,6 +224,10 @@ func (rep *Report) finish(r *runner, rss *rssProbe, before, connected map[string
 			rep.OK = rep.OK && s.Sent > 0 && s.Lost == 0 && s.Duplicates == 0 && s.Skipped == 0 && s.SendErrors == 0
 		}
 	}
+	if rs := rep.RoomsScale; rs != nil {
+		rs.judge(r.probeErrors.Load())
+		rep.OK = rep.OK && rs.OK
+	}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -241,6 +248,14 @@ func ReadReport(path string) (*Report, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &rep, nil
+}
+
+// name is the run's name in tables: its label, or its run id.
+func (rep *Report) name() string {
+	if rep.Label != "" {
+		return rep.Label
+	}
+	return rep.RunID
 }
 
 // sourceNote says where the clients dialled from.
@@ -303,6 +318,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			return err
 		}
 	} else if !rep.Idle {
+		if rep.RoomsScale != nil {
+			tw.Flush()
+			if err := rep.RoomsScale.writeTable(w); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintf(tw, "sustained\tmax %.0f msgs/s in (%.0f delivered/s) with p99 <= %.0f ms\n",
 			rep.MaxSustainedRate, rep.MaxSustainedDeliveredPerSec, rep.P99LimitMs)
 	}
@@ -336,6 +357,13 @@ func WriteMarkdown(w io.Writer, all []*Report) error {
 		writeRuns(&b, reports)
 	}
 	writeJoinStorms(&b, storms)
+	var scaled []*Report
+	for _, rep := range reports {
+		if rep.RoomsScale != nil {
+			scaled = append(scaled, rep)
+		}
+	}
+	writeRoomsScale(&b, scaled)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -361,10 +389,7 @@ func writeRuns(b *strings.Builder, reports []*Report) {
 				c["queues"], d["queues"], c["consumers"], d["consumers"])
 		}
 		ok := map[bool]string{true: "yes", false: "**no**"}[rep.OK]
-		name := rep.Label
-		if name == "" {
-			name = rep.RunID
-		}
+		name := rep.name()
 		errs := rep.Errors.Total() + rep.Connect.Failed
 		if len(rep.Steps) == 0 {
 			fmt.Fprintf(b, "| %s | %s | %d | %d | idle | | | | | | | | | | | %d | %d | %s | %s | %s | %s |\n",

@@ -108,6 +108,26 @@ type Config struct {
 	JoinStorm           bool
 	History, Seed       int
 	JoinWindow, JoinP99 time.Duration
+	// RoomsScale, when positive, runs scenario (d), rooms at scale
+	// (chatrelay mode only): RoomsScale rooms are created through the
+	// REST API, CreateConcurrency requests at a time, each timed (p99
+	// bound CreateP99); HistoryMessages are pushed (POST
+	// /api/rooms/{id}/messages) into the HistoryFraction of them
+	// (HasHistory); the broker is read before the first room and at
+	// every count in Checkpoints (its memory, processes and descriptors:
+	// Mgmt, BrokerCtl, BrokerPids). Then Rooms of them (ActiveRooms) get
+	// the Clients as members and the rate steps run in them as in any
+	// other run, and the broker is read once more.
+	RoomsScale, HistoryMessages int
+	HistoryFraction             float64
+	Checkpoints                 []int
+	CreateConcurrency           int
+	CreateP99                   time.Duration
+	// BrokerCtl is an executable that runs rabbitmqctl for the broker
+	// node (bench/rabbitnode writes one: RABBIT_CTL); with it a
+	// rooms-at-scale reading garbage-collects the node and reads its
+	// Erlang memory and processes.
+	BrokerCtl string
 	// RunID makes room and topic names unique; Label names the run in
 	// reports.
 	RunID, Label string
@@ -161,6 +181,9 @@ func (c *Config) Defaults() {
 	}
 	if c.JoinStorm {
 		c.joinDefaults()
+	}
+	if c.RoomsScale > 0 {
+		c.scaleDefaults()
 	}
 }
 
@@ -226,6 +249,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%d rooms for %d clients: every room needs a member", c.Rooms, c.Clients)
 	case c.JoinStorm && c.Mode != ModeChatrelay:
 		return fmt.Errorf("a join storm needs x-history: mode chatrelay, not %s", c.Mode)
+	case c.RoomsScale > 0 && c.JoinStorm:
+		return errors.New("a join storm and rooms at scale are separate runs")
 	case c.JoinStorm:
 		return nil
 	case c.Duration <= 0:
@@ -236,6 +261,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("rate %v: must be positive", r)
 		}
 	}
+	if c.RoomsScale > 0 {
+		return c.validateScale()
+	}
 	return nil
 }
 
@@ -243,6 +271,7 @@ func (c *Config) Validate() error {
 type runner struct {
 	cfg       Config
 	rooms     []*room
+	allRooms  []*room // a rooms-at-scale run's every room (rooms: the active ones)
 	clients   []*client
 	steps     []*stepStats // one per rate; fixed before clients connect
 	ran       int          // steps started; owned by Run's goroutine
@@ -257,6 +286,7 @@ type runner struct {
 
 	drops, reconnects, other                     atomic.Int64
 	errorFrames, socketErrors, connectErrors     atomic.Int64
+	probeErrors                                  atomic.Int64
 	sendErrors, handlerErrors, skipped, warmSent atomic.Int64
 	warmDelivered                                atomic.Int64
 	samplesMu                                    sync.Mutex
@@ -342,15 +372,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rss := newRSSProbe(cfg.Pids, cfg.BrokerPids)
 	rss.read(0)
 	before := r.brokerTotals(ctx, "before")
-	if err := r.setupRooms(ctx); err != nil {
-		return nil, err
+	if cfg.RoomsScale > 0 {
+		rep.RoomsScale = newRoomsScaleReport(&r.cfg)
+		defer r.deleteRooms()
+		if err := r.scaleRooms(ctx, rep.RoomsScale); err != nil {
+			rep.finish(r, rss, before, nil)
+			return rep, err
+		}
+	} else {
+		if err := r.setupRooms(ctx); err != nil {
+			return nil, err
+		}
+		defer r.deleteRooms()
 	}
 	r.makeClients()
 	var connectedTotals map[string]int64
-	defer func() {
-		r.shutdown()
-		r.deleteRooms()
-	}()
+	defer r.shutdown()
 
 	if r.cfg.HeartBeat > 0 {
 		// from the first connection on, not after the last: a slow connect
@@ -382,6 +419,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		waitCtx(ctx, cfg.Duration)
 	} else {
 		r.runSteps(ctx)
+	}
+	if rs := rep.RoomsScale; rs != nil {
+		snap := r.brokerSnapshot(ctx, cfg.RoomsScale)
+		rs.AfterActive = &snap
+		r.logf("broker with %d active rooms: %s", len(r.rooms), snap.line())
 	}
 	rss.read(2)
 	rep.finish(r, rss, before, connectedTotals)

@@ -11,7 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -61,20 +61,28 @@ func (r *runner) setupRooms(ctx context.Context) error {
 		r.deleteRooms()
 		return err
 	}
+	if err := r.waitVisible(ctx, r.rooms); err != nil {
+		return err
+	}
+	r.logf("%d rooms created and visible on the replica(s) in %.1fs", len(r.rooms), time.Since(begin).Seconds())
+	return nil
+}
+
+// waitVisible waits until every target replica knows every room.
+func (r *runner) waitVisible(ctx context.Context, rooms []*room) error {
 	seen := map[string]bool{}
-	for _, u := range cfg.URLs {
+	for _, u := range r.cfg.URLs {
 		base := HTTPBase(u)
 		if seen[base] {
 			continue
 		}
 		seen[base] = true
-		for _, rm := range r.rooms {
+		for _, rm := range rooms {
 			if err := waitRoom(ctx, base, rm.id); err != nil {
 				return err
 			}
 		}
 	}
-	r.logf("%d rooms created and visible on %d replica(s) in %.1fs", len(r.rooms), len(seen), time.Since(begin).Seconds())
 	return nil
 }
 
@@ -163,9 +171,19 @@ func (r *runner) deleteRooms() {
 	if api == "" {
 		api = HTTPBase(r.cfg.URLs[0])
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), roomTimeout)
+	rooms := r.rooms
+	if r.allRooms != nil {
+		rooms = r.allRooms
+	}
+	// deleting a room deletes its stream: 100,000 rooms take many minutes
+	ctx, cancel := context.WithTimeout(context.Background(), roomTimeout+time.Duration(len(rooms))*20*time.Millisecond)
 	defer cancel()
-	forEachRoom(r.rooms, func(rm *room) {
+	var left atomic.Int64
+	forEachRoom(rooms, func(rm *room) {
+		if ctx.Err() != nil {
+			left.Add(1) // counted once below, not one line per room
+			return
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodDelete, strings.TrimRight(api, "/")+"/api/rooms/"+url.PathEscape(rm.id), nil)
 		if err != nil {
 			return
@@ -173,6 +191,10 @@ func (r *runner) deleteRooms() {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.APIKey)
 		resp, err := httpClient.Do(req)
 		if err != nil {
+			if ctx.Err() != nil {
+				left.Add(1)
+				return
+			}
 			r.logf("delete room %s: %v", rm.id, err)
 			return
 		}
@@ -181,6 +203,9 @@ func (r *runner) deleteRooms() {
 			r.logf("delete room %s: HTTP %d", rm.id, resp.StatusCode)
 		}
 	})
+	if n := left.Load(); n > 0 {
+		r.logf("%d of %d rooms not deleted: %v", n, len(rooms), ctx.Err())
+	}
 }
 
 // roomsInFlight bounds the REST requests setupRooms and deleteRooms have
@@ -190,20 +215,7 @@ const roomsInFlight = 8
 // forEachRoom runs fn for every room, at most roomsInFlight at once, and
 // returns when every call has returned.
 func forEachRoom(rooms []*room, fn func(rm *room)) {
-	sem := make(chan struct{}, roomsInFlight)
-	var wg sync.WaitGroup
-	for _, rm := range rooms {
-		sem <- struct{}{}
-		wg.Add(1)
-		// one goroutine per room in flight (at most roomsInFlight): it
-		// owns that room (its id, its request) until wg.Wait
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(rm)
-		}()
-	}
-	wg.Wait()
+	forEachRoomN(rooms, roomsInFlight, fn)
 }
 
 // brokerTotals reads RabbitMQ's object totals (connections, channels,
