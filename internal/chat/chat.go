@@ -7,6 +7,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -53,9 +54,13 @@ type Confirmer interface {
 	Timeout() time.Duration
 }
 
-// RoomLookup finds rooms (a rooms.Store is one).
+// RoomLookup finds rooms and readies them for messages (a rooms.Store is
+// one).
 type RoomLookup interface {
 	Get(id string) (rooms.Room, bool)
+	// Open readies a room to store messages (rooms.Store.Open): a
+	// message published to a room before it may be dropped.
+	Open(ctx context.Context, id string) error
 }
 
 // withDefaults fills unset options.
@@ -144,6 +149,11 @@ func (h *handlers) send(c *router.Context) (any, error) {
 	if h.opts.Confirm != nil && c.Later != nil {
 		h.confirm(c, msg, body)
 		return nil, nil
+	}
+	if h.opts.Rooms != nil {
+		if err := h.opts.Rooms.Open(c, roomID); err != nil {
+			return nil, fmt.Errorf("chat: open room %s: %w", roomID, err)
+		}
 	}
 	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
 	if err := c.Broker.Publish(RoomTopic(roomID), headers, body); err != nil {

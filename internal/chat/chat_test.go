@@ -202,6 +202,54 @@ type lookup map[string]bool
 
 func (l lookup) Get(id string) (rooms.Room, bool) { return rooms.Room{ID: id}, l[id] }
 
+func (l lookup) Open(_ context.Context, id string) error {
+	if !l[id] {
+		return rooms.ErrNotFound
+	}
+	return nil
+}
+
+// openingLookup knows one room, "lazy", and fails to open it while
+// refuse is set; it records the Open calls.
+type openingLookup struct {
+	refuse error
+	opened []string
+}
+
+func (l *openingLookup) Get(id string) (rooms.Room, bool) { return rooms.Room{ID: id}, id == "lazy" }
+
+func (l *openingLookup) Open(_ context.Context, id string) error {
+	l.opened = append(l.opened, id)
+	return l.refuse
+}
+
+// TestSendOpensTheRoomFirst: chat.send readies the room (its stream, in
+// RabbitMQ mode) before it publishes; a room that cannot be opened gets
+// an error and no publish, and a later send goes through.
+func TestSendOpensTheRoomFirst(t *testing.T) {
+	r := router.New()
+	l := &openingLookup{refuse: errors.New("declare stream: connection refused")}
+	Register(r, Options{Rooms: l})
+	b := &fakeBroker{}
+	send := func() error {
+		_, err := r.Dispatch(&router.Context{Context: context.Background(), User: "u", Destination: "/app/chat.send", Body: []byte(`{"roomId":"lazy","message":"hi"}`), Broker: b})
+		return err
+	}
+	if err := send(); err == nil || !strings.Contains(err.Error(), "open room lazy") {
+		t.Fatalf("send into a room that cannot be opened: %v", err)
+	}
+	if len(b.got) != 0 {
+		t.Fatalf("published %d messages into a room not opened", len(b.got))
+	}
+	l.refuse = nil
+	if err := send(); err != nil {
+		t.Fatalf("send once the room opens: %v", err)
+	}
+	if len(b.got) != 1 || b.got[0].dest != "/topic/room.lazy" || len(l.opened) != 2 {
+		t.Fatalf("published %v after opens %v; want one publish after the second open", b.got, l.opened)
+	}
+}
+
 func TestSendRefusesUnknownRooms(t *testing.T) {
 	r := router.New()
 	Register(r, Options{Rooms: lookup{"known": true}})
@@ -223,6 +271,8 @@ type privateLookup struct{}
 func (privateLookup) Get(id string) (rooms.Room, bool) {
 	return rooms.Room{ID: id, CreatedBy: "ann", Private: true, Members: []string{"bob"}}, id == "club"
 }
+
+func (privateLookup) Open(context.Context, string) error { return nil }
 
 func TestSendRefusesNonMembersOfPrivateRooms(t *testing.T) {
 	r := router.New()

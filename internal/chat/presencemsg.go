@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"time"
@@ -12,13 +13,25 @@ import (
 	"chatrelay/internal/stomp"
 )
 
+// openTimeout bounds the opening of a room for a presence message: the
+// announcer waits for it.
+const openTimeout = 5 * time.Second
+
 // PresenceMessages returns the function that publishes one ENTER
 // (entered) or LEAVE message of user into a room, with the server's text
 // in language (SystemText): presence.AnnounceOptions.Publish, which
-// decides which to send (coalesced, rate-limited, none in big rooms). A
-// publish that fails is logged to log and dropped.
-func PresenceMessages(pub confirm.Publisher, language string, log *slog.Logger) func(roomID, user string, entered bool) {
+// decides which to send (coalesced, rate-limited, none in big rooms).
+// The room is opened first (open: rooms.Store.Open, bounded by
+// openTimeout). A publish that fails is logged to log and dropped.
+func PresenceMessages(pub confirm.Publisher, open func(ctx context.Context, roomID string) error, language string, log *slog.Logger) func(roomID, user string, entered bool) {
 	return func(roomID, user string, entered bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		err := open(ctx, roomID)
+		cancel()
+		if err != nil {
+			log.Warn("presence message not published: the room could not be opened", "room", roomID, "err", err)
+			return
+		}
 		typ := rooms.Leave
 		if entered {
 			typ = rooms.Enter

@@ -125,6 +125,8 @@ type creatingLookup struct {
 
 func (l *creatingLookup) Get(id string) (rooms.Room, bool) { return rooms.Room{ID: id}, l.known[id] }
 
+func (l *creatingLookup) Open(context.Context, string) error { return nil }
+
 func (l *creatingLookup) create(_ context.Context, id string, by rooms.Creator) (rooms.Room, error) {
 	if l.refuse != nil {
 		return rooms.Room{}, l.refuse

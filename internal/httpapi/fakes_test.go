@@ -34,6 +34,8 @@ type fakeStore struct {
 	lastLimit  int
 	panicList  bool
 	onMiss     func(id string) // called, unlocked, when Get finds nothing
+	opens      int             // Open calls
+	openErr    error           // Open's answer for a known room
 }
 
 func newFakeStore() *fakeStore { return &fakeStore{msgs: map[string][]rooms.Message{}} }
@@ -104,6 +106,19 @@ func (s *fakeStore) Get(id string) (rooms.Room, bool) {
 		onMiss(id)
 	}
 	return rooms.Room{}, false
+}
+
+// Open counts the call; an unknown room is not found.
+func (s *fakeStore) Open(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opens++
+	for _, r := range s.rooms {
+		if r.ID == id {
+			return s.openErr
+		}
+	}
+	return rooms.ErrNotFound
 }
 
 func (s *fakeStore) List() []rooms.Room {

@@ -94,6 +94,13 @@ func (a *api) pushToRoom(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusCreated, pushAccepted{ID: msg.ID})
 		return nil
 	}
+	if err := a.opts.Store.Open(r.Context(), room.ID); err != nil {
+		if errors.Is(err, rooms.ErrNotFound) {
+			return errRoomNotFound
+		}
+		a.opts.Logger.Warn("httpapi: room not opened for a push", "room", room.ID, "err", err)
+		return errorf(http.StatusServiceUnavailable, "the room could not be readied for messages")
+	}
 	if err := a.publish(r.Context(), rooms.Topic(room.ID), msg); err != nil {
 		return err
 	}

@@ -69,6 +69,9 @@ func TestPushToRoom(t *testing.T) {
 			if !reflect.DeepEqual(a.json, map[string]any{"id": "msg-1"}) {
 				t.Errorf("answer %v", a.json)
 			}
+			if e.store.opens != 1 {
+				t.Errorf("the room was opened %d times before the push, want 1", e.store.opens)
+			}
 			if len(pubs) != 1 {
 				t.Fatalf("%d publications, want 1", len(pubs))
 			}
@@ -88,6 +91,28 @@ func TestPushToRoom(t *testing.T) {
 				t.Errorf("published %v, want %v (keys %v)", got, want, sortedKeys(got))
 			}
 		})
+	}
+}
+
+// TestPushRoomNotOpened: a room whose store cannot ready it for messages
+// (its stream cannot be declared) gets no push: 503 and nothing
+// published, and the next push, once it can, goes through.
+func TestPushRoomNotOpened(t *testing.T) {
+	e := newEnv(nil)
+	e.store.addRoom(t, "lobby", 0)
+	e.store.openErr = errors.New("declare stream: connection refused")
+	a := e.do(t, "POST", "/api/rooms/1/messages", `{"message":"x"}`, "Bearer "+testKey)
+	if a.status != 503 || a.field("error") != "the room could not be readied for messages" {
+		t.Fatalf("status %d, error %v; want 503", a.status, a.field("error"))
+	}
+	if pubs := e.pub.publications(); len(pubs) != 0 {
+		t.Fatalf("published %d messages into a room not opened", len(pubs))
+	}
+	e.store.mu.Lock()
+	e.store.openErr = nil
+	e.store.mu.Unlock()
+	if a := e.do(t, "POST", "/api/rooms/1/messages", `{"message":"x"}`, "Bearer "+testKey); a.status != 202 {
+		t.Fatalf("status %d after the store recovered, want 202: %s", a.status, a.raw)
 	}
 }
 

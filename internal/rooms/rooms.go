@@ -147,6 +147,12 @@ type Store interface {
 	SetMembers(ctx context.Context, id string, members []string) (Room, error)
 	// Delete removes a room and its history (ErrNotFound).
 	Delete(ctx context.Context, id string) error
+	// Open readies a room to store messages and returns once it does
+	// (ErrNotFound): every publish to a room's Topic must come after
+	// one, or the broker may drop the message. A store that keeps
+	// nothing per idle room (rabbitstore declares a room's stream on
+	// the first Open) does the work once; later calls return at once.
+	Open(ctx context.Context, id string) error
 	// Get returns a room known to this replica.
 	Get(id string) (Room, bool)
 	// List returns every room, oldest first.

@@ -483,6 +483,9 @@ func TestConfirmMaxPending(t *testing.T) {
 	if err := c.Subscribe("e", "/user/queue/errors"); err != nil {
 		t.Fatal(err)
 	}
+	// the room's first message declares its stream, which is unbound
+	sendRoom(t, c, room, "before", "r0")
+	expectReceipt(t, c, "r0", 15*time.Second)
 	rebind := unbindRoom(t, room)
 	sendRoom(t, c, room, "waiting", "r1")
 	waitRepublished(t, r, 1) // r1 waits

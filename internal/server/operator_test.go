@@ -50,6 +50,13 @@ func TestOperatorView(t *testing.T) {
 		ids[name] = createRoom(t, a, name)
 		waitRoom(t, b, ids[name])
 	}
+	// a room's stream is declared with its first message: open them as
+	// that message would
+	for _, id := range ids {
+		if err := a.srv.store.Open(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// streams: the slug in the name, the exact name among the arguments
 	queues, err := n.Queues()

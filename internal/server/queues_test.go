@@ -148,6 +148,12 @@ func TestQueueChurnRefused(t *testing.T) {
 	if err := chatter.Subscribe("room", "/topic/room."+room); err != nil {
 		t.Fatal(err)
 	}
+	// the room's stream comes with its first message: chat once before
+	// the queues are counted
+	chatRoundTrip(t, chatter, "room", room, "before churn")
+	if _, err := n.RoomStreamName(cfg.Broker.VHost, room); err != nil { // listed
+		t.Fatal(err)
+	}
 	before := queueSet(t, n)
 
 	const attempts = 200

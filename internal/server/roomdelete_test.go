@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -42,7 +43,15 @@ func TestDeleteNeedsOwner(t *testing.T) {
 	}
 	doomed := body["id"].(string)
 	anonymous := createRoom(t, r, "made anonymously")
-	legit := newLegitClient(t, r, createRoom(t, r, "legit-"+unique(t)))
+	legitRoom := createRoom(t, r, "legit-"+unique(t))
+	legit := newLegitClient(t, r, legitRoom)
+	// a room's stream comes with its first message: open the three as
+	// that message would, so that the deletions have streams to delete
+	for _, id := range []string{doomed, anonymous, legitRoom} {
+		if err := r.srv.store.Open(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	waitRoomStreams(t, vhost, 3)
 	for _, tc := range []struct {
 		id, auth string

@@ -186,7 +186,7 @@ func TestRoomFloodFromOneAddress(t *testing.T) {
 	cfg := defaultRabbitConfig(t)
 	quota := cfg.Rooms.Create.AddressQuota
 	r := start(t, cfg)
-	waitRoomStreams(t, cfg.Broker.VHost, 0)
+	waitRooms(t, r, 0)
 	room := createRoom(t, r, "legit-"+unique(t))
 	legit := newLegitClient(t, r, room)
 	res := legit.during(func() burstResult { return burst(r, "flood", "", 300, 8) })
@@ -197,7 +197,7 @@ func TestRoomFloodFromOneAddress(t *testing.T) {
 		t.Fatalf("burst: %d created, %d refused (%v); quota %d with 1 room made before", res.created, res.refused, res.keys, quota)
 	}
 	t.Logf("burst of 300: %d created, refusals by key %v", res.created, res.keys)
-	waitRoomStreams(t, cfg.Broker.VHost, res.created+1)
+	waitRooms(t, r, res.created+1)
 	if n := r.srv.SlowConsumers(); n != 0 {
 		t.Fatalf("%d sessions closed as slow consumers", n)
 	}
@@ -261,7 +261,7 @@ func TestRoomFloodSignedIn(t *testing.T) {
 	if status, body, err := createAs(b, "bob-2", basicAuth("bob", "pw")); status != http.StatusCreated || err != nil {
 		t.Fatalf("bob after ann's burst: %d %v %v", status, body, err)
 	}
-	waitRoomStreams(t, cfg.Broker.VHost, quota+2)
+	waitRooms(t, a, quota+2)
 }
 
 // rabbitWaitRoom waits until replica r knows room id.
@@ -297,7 +297,7 @@ func TestRoomGlobalCap(t *testing.T) {
 	if status, body, _ := createAs(r, "one more", ""); status != http.StatusTooManyRequests || body["key"] != roomlimit.KeyMaxRooms {
 		t.Fatalf("anonymous over the cap: %d %v", status, body)
 	}
-	waitRoomStreams(t, cfg.Broker.VHost, limit)
+	waitRooms(t, r, limit)
 	if ids := restRoomIDs(t, r, ""); len(ids) != limit {
 		t.Fatalf("the list pages through %d rooms, want %d", len(ids), limit)
 	}

@@ -60,7 +60,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 			userRate = -1 // unlimited
 		}
 		s.announcer = presence.NewAnnouncer(presence.AnnounceOptions{
-			Publish:             chat.PresenceMessages(s.relay, cfg.Rooms.SystemLanguage, s.log),
+			Publish:             chat.PresenceMessages(s.relay, s.store.Open, cfg.Rooms.SystemLanguage, s.log),
 			Online:              s.presence.Online,
 			Elsewhere:           s.presence.Elsewhere,
 			MaxBroadcastMembers: pc.MaxBroadcastMembers,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -63,6 +64,11 @@ func TestRoomNotReadyFailsOnlyThatSubscription(t *testing.T) {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
 	r := start(t, cfg)
 	room := createRoom(t, r, unique(t))
+	// a room with a stream: the feed of one without (no message yet) is
+	// synced on its empty log with no broker at all
+	if err := r.srv.store.Open(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
 	dest := "/topic/room." + room
 	c := connect(t, r, "patient")
 	if err := c.Subscribe("errs", "/user/queue/errors"); err != nil {

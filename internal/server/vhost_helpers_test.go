@@ -97,6 +97,25 @@ func waitRoomStreams(t testing.TB, vhost string, want int) {
 	}
 }
 
+// waitRooms waits until the replica lists want rooms (the test's vhost
+// has a registry of its own), and checks that RabbitMQ holds no more room
+// streams than rooms in that vhost: a room's stream is declared with its
+// first message, so rooms without one have none.
+func waitRooms(t testing.TB, r *replica, want int) {
+	t.Helper()
+	got := -1
+	err := rabbittest.WaitFor(15*time.Second, func() (bool, error) {
+		got = len(r.srv.store.List())
+		return got == want, nil
+	})
+	if err != nil {
+		t.Fatalf("the replica lists %d rooms, want %d: %v", got, want, err)
+	}
+	if n := roomStreams(t, r.srv.cfg.Broker.VHost); n > want {
+		t.Fatalf("vhost %s holds %d room streams for %d rooms", r.srv.cfg.Broker.VHost, n, want)
+	}
+}
+
 // hasStream reports whether vhost holds the stream of room id.
 func hasStream(t testing.TB, vhost, id string) bool {
 	t.Helper()

@@ -57,9 +57,13 @@ var (
 	ErrBusy = errors.New("too many messages waiting to be confirmed stored")
 )
 
-// Follower follows rooms (a rooms.Store is one).
+// Follower follows rooms and readies them for messages (a rooms.Store is
+// one).
 type Follower interface {
 	Follow(ctx context.Context, roomID string, start rooms.Start, deliver func(rooms.Message, []byte)) (stop func(), err error)
+	// Open readies a room to store messages (rooms.Store.Open); a
+	// watch opens its room before it publishes to it.
+	Open(ctx context.Context, roomID string) error
 }
 
 // Publisher publishes to the broker with the relay's signature.

@@ -203,6 +203,10 @@ func TestMaxPending(t *testing.T) {
 		return ch
 	}
 	room := f.room(t)
+	// the stream exists from the room's first Open on
+	if err := f.store.Open(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
 	binding(t, room, false)
 	rebound := false
 	t.Cleanup(func() {

@@ -172,9 +172,15 @@ func (w *watch) attach() {
 		c.mu.Unlock()
 
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		stop, err := c.opts.Rooms.Follow(ctx, w.room, start, func(m rooms.Message, body []byte) {
-			w.deliver(gen, m, body)
-		})
+		// the room is opened before the watch goes live, so that no
+		// publish reaches a room without its stream
+		err := c.opts.Rooms.Open(ctx, w.room)
+		var stop func()
+		if err == nil {
+			stop, err = c.opts.Rooms.Follow(ctx, w.room, start, func(m rooms.Message, body []byte) {
+				w.deliver(gen, m, body)
+			})
+		}
 		cancel()
 		if err == nil && w.flush(gen, stop) {
 			return

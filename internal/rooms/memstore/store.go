@@ -181,6 +181,15 @@ func (s *Store) Get(id string) (rooms.Room, bool) {
 	return r, ok && s.listed(id)
 }
 
+// Open returns nil for a room that exists: the embedded broker's topic
+// needs nothing declared.
+func (s *Store) Open(_ context.Context, id string) error {
+	if _, ok := s.Get(id); !ok {
+		return rooms.ErrNotFound
+	}
+	return nil
+}
+
 // List returns every room, oldest first.
 func (s *Store) List() []rooms.Room {
 	s.mu.Lock()

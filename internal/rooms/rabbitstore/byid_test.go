@@ -56,12 +56,17 @@ func TestCreateByID(t *testing.T) {
 			_, okb := b.s.Get(id)
 			return oka && okb
 		})
-		queues, err := n.Queues()
-		if err != nil {
+		// neither create declared a stream; the room's first Open
+		// does, on either replica
+		room, _ := b.s.Get(id)
+		if declared(t, n, room.Stream) {
+			t.Fatalf("race %d: a create declared the stream of %s", i, id)
+		}
+		if err := b.s.Open(testCtx(t), id); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := rabbittest.RoomStream(queues, "/", id); !ok {
-			t.Fatalf("race %d: the stream of %s is gone", i, id)
+		if !declared(t, n, room.Stream) {
+			t.Fatalf("race %d: no stream of %s after Open", i, id)
 		}
 	}
 }

@@ -91,10 +91,14 @@ func newReplicaOn(t *testing.T, nodes []*rabbittest.Node, tweak func(*Options)) 
 	return &replica{r: r, s: s}
 }
 
-// send publishes chat message number n into the room as /app/chat.send
-// does and waits for the broker's receipt.
+// send opens the room and publishes chat message number n into it as
+// /app/chat.send does, and waits for the broker's receipt.
 func (rp *replica) send(t *testing.T, roomID string, n int) {
 	t.Helper()
+	if err := rp.s.Open(testCtx(t), roomID); err != nil {
+		t.Error(err)
+		return
+	}
 	body, _ := json.Marshal(map[string]any{"id": "m" + strconv.Itoa(n), "roomId": roomID, "type": "TALK",
 		"sender": "ann", "message": strconv.Itoa(n), "sentAt": time.Now().UTC()})
 	done := make(chan error, 1)

@@ -2,21 +2,17 @@ package rabbitstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 )
 
-// Create declares the room's stream, then publishes its created event and
-// returns once this replica applied it. A name or id taken in the local
-// view fails at once; a name another replica took first in stream order
-// fails when the event is applied, and the stream is deleted again. An id
-// another replica took first (a Spec.ID created through two replicas at
-// once) fails with ErrDuplicateID and leaves the stream, which is that
-// room's.
+// Create publishes the room's created event and returns once this replica
+// applied it. The event names the room's stream but marks it lazy: the
+// stream is declared by the room's first Open (lazy.go). A name or id
+// taken in the local view fails at once; a name or id another replica
+// took first in stream order fails when the event is applied.
 func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error) {
 	room, ok := rooms.NewRoom(spec)
 	if !ok {
@@ -34,34 +30,22 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	if !s.opts.IDStreamNames {
 		queue = streamFor(room)
 	}
-	args := streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas)
-	args[roomNameArg], args[roomIDArg] = room.Name, room.ID
-	// bound with the topic's routing key, whatever the stream's name
-	if err := s.amqp.declareStream(queue, args, rooms.StreamName(room.ID)); err != nil {
-		return rooms.Room{}, fmt.Errorf("rabbitstore: create room: %w", err)
+	ev := event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin, Stream: queue, Lazy: true}
+	if err := s.record(ctx, ev); err != nil {
+		return rooms.Room{}, err
 	}
-	err := s.record(ctx, event{Event: eventCreated, Room: room, At: now, ID: newNonce(), Origin: room.Origin, Stream: queue})
-	switch {
-	case err == nil:
-		if applied, ok := s.reg.get(room.ID); ok {
-			return applied, nil // with its Seq
-		}
-		return room, nil
-	case errors.Is(err, rooms.ErrDuplicateName), errors.Is(err, relay.ErrOutboxFull), errors.Is(err, relay.ErrClosed):
-		// the event lost, or never left: nobody will use the stream
-		if derr := s.amqp.deleteStream(queue); derr != nil {
-			s.log.Warn("rooms: could not delete the stream of a room not created", "stream", queue, "err", derr)
-		}
+	if applied, ok := s.reg.get(room.ID); ok {
+		return applied, nil // with its Seq
 	}
-	// other errors (a timeout) leave the stream: the event may still
-	// be applied; ErrDuplicateID leaves it to the room that has the id
-	return rooms.Room{}, err
+	return room, nil
 }
 
 // Delete publishes the room's deleted event, waits until this replica
 // applied it (which ends the room's feed here, and on every replica as it
 // applies it), waits Options.DeleteGrace for the other replicas, and
-// deletes the stream.
+// deletes the stream. A lazy room never opened has none: deleting a
+// queue that does not exist is no error (an Open racing with the delete
+// cleans up after itself, see lazy.go).
 func (s *Store) Delete(ctx context.Context, id string) error {
 	room, ok := s.reg.get(id)
 	if !ok {

@@ -21,6 +21,10 @@ const (
 	// eventMembers replaces a private room's member list; the rest of
 	// its Room is ignored.
 	eventMembers = "members"
+	// eventOpened says that a lazy room's stream now exists (declared
+	// and bound before the event was published); only the Room's ID
+	// counts, and the event's Stream must be the room's.
+	eventOpened = "opened"
 )
 
 // event is one record of the registry stream.
@@ -37,6 +41,11 @@ type event struct {
 	// stream names carried the room's name have none (the room's
 	// stream is then rooms.StreamName).
 	Stream string `json:"stream,omitempty"`
+	// Lazy marks a created room whose stream is not declared yet: its
+	// first Open declares it and publishes an opened event (lazy.go).
+	// Rooms created by versions before lazy streams have none: their
+	// stream exists.
+	Lazy bool `json:"lazy,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -51,7 +60,11 @@ type registry struct {
 	onDeleted func(roomID string) // runs on the tail's goroutine
 
 	mu  sync.Mutex
-	cur *view // what the replica serves
+	// opens holds a channel per lazy room someone waits on, closed
+	// when any view applies the room's opened event (the stream exists
+	// from then on, whatever view is served)
+	opens map[string]chan struct{}
+	cur   *view // what the replica serves
 	// next is the view a replay builds (nil: none); it replaces cur
 	// once the replay is synced
 	next    *view
@@ -65,6 +78,9 @@ type view struct {
 	lastPrint recordPrint // of the record at last
 	events    int         // events taken (markers and skipped records not counted)
 	rooms     map[string]rooms.Room
+	// unopened holds the lazy rooms whose opened event has not been
+	// applied: they have no stream yet
+	unopened  map[string]struct{}
 	names     map[string]string // folded name → room id
 	order     []string          // room ids, in creation order
 	// recent holds the ids of the last recentEvents events applied,
@@ -97,13 +113,15 @@ func (v *view) repeated(id string) bool {
 }
 
 func newView() *view {
-	return &view{last: -1, rooms: make(map[string]rooms.Room), names: make(map[string]string), recent: make(map[string]struct{})}
+	return &view{last: -1, rooms: make(map[string]rooms.Room), unopened: make(map[string]struct{}),
+		names: make(map[string]string), recent: make(map[string]struct{})}
 }
 
 func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
 	return &registry{
 		log:       log,
 		onDeleted: onDeleted,
+		opens:     make(map[string]chan struct{}),
 		cur:       newView(),
 		waiters:   make(map[string]chan<- error),
 		synced:    make(chan struct{}),
@@ -145,6 +163,15 @@ func (g *registry) Record(r feed.Record) {
 	}
 	v.events++
 	result := v.apply(ev, r.Offset, g.log)
+	if ev.Event == eventDeleted && result == nil {
+		delete(g.opens, ev.Room.ID) // its waiters are stopped by the deletion
+	}
+	if ev.Event == eventOpened && result == nil {
+		if ch := g.opens[ev.Room.ID]; ch != nil {
+			delete(g.opens, ev.Room.ID)
+			close(ch)
+		}
+	}
 	if ch := g.waiters[ev.ID]; ch != nil && ev.ID != "" {
 		delete(g.waiters, ev.ID)
 		ch <- result
@@ -177,6 +204,19 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		v.rooms[id] = room
 		v.names[rooms.NameKey(room.Name)] = id
 		v.order = append(v.order, id)
+		if ev.Lazy {
+			v.unopened[id] = struct{}{}
+		}
+		return nil
+	case eventOpened:
+		r, ok := v.rooms[id]
+		if !ok {
+			return rooms.ErrNotFound
+		}
+		if ev.Stream != r.Stream {
+			return rooms.ErrInvalid
+		}
+		delete(v.unopened, id) // a second opened event changes nothing
 		return nil
 	case eventMembers:
 		r, ok := v.rooms[id]
@@ -199,6 +239,7 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 			return rooms.ErrNotFound
 		}
 		delete(v.rooms, id)
+		delete(v.unopened, id)
 		delete(v.names, rooms.NameKey(r.Name))
 		for i, x := range v.order {
 			if x == id {
@@ -303,6 +344,30 @@ func (g *registry) get(id string) (rooms.Room, bool) {
 	defer g.mu.Unlock()
 	r, ok := g.cur.rooms[id]
 	return r, ok
+}
+
+// openState returns whether the room exists and whether its stream
+// exists; for a room whose stream does not exist yet and wait set, opened
+// is closed once a view applies its opened event.
+func (g *registry) openState(id string, wait bool) (room rooms.Room, exists, open bool, opened <-chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	room, exists = g.cur.rooms[id]
+	if !exists {
+		return room, false, false, nil
+	}
+	if _, lazy := g.cur.unopened[id]; !lazy {
+		return room, true, true, nil
+	}
+	if !wait {
+		return room, true, false, nil
+	}
+	ch := g.opens[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		g.opens[id] = ch
+	}
+	return room, true, false, ch
 }
 
 // has reports whether a room is named name, ignoring case.

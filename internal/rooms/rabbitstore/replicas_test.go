@@ -38,6 +38,9 @@ func TestReplicasSetsInitialClusterSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := one.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
 	args := queueArgs(t, n, room.Stream)
 	// JSON numbers decode as float64
 	if got, ok := args["x-initial-cluster-size"].(float64); !ok || got != 1 {
@@ -54,6 +57,9 @@ func TestReplicasSetsInitialClusterSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := dflt.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
 	if args := queueArgs(t, n, room.Stream); args["x-initial-cluster-size"] != nil {
 		t.Fatalf("Replicas 0 gave the room stream %v", args)
 	}
@@ -68,6 +74,9 @@ func TestReplicasOnCluster(t *testing.T) {
 		rp := newReplicaOn(t, c.Nodes(), func(o *Options) { o.Replicas = tt.replicas })
 		room, err := rp.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rp.s.Open(testCtx(t), room.ID); err != nil {
 			t.Fatal(err)
 		}
 		var r rabbittest.Replicas

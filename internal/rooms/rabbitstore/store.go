@@ -12,7 +12,10 @@
 //
 // Each room has a stream, declared over AMQP with the configured
 // retention and bound to amq.topic with routing key room.<id>, so that
-// what is published to /topic/room.<id> lands in it. The stream is named
+// what is published to /topic/room.<id> lands in it. A room created by
+// this version gets its stream only on its first Open, which every
+// publish path calls first (lazy.go): rooms that never get a message cost
+// the broker nothing but their registry event. The stream is named
 // room.<slug>.<id> after the room's name, with the exact name among its
 // arguments, and its created event records that name; rooms whose event
 // records none (created by earlier versions) keep room.<id>
@@ -29,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,6 +135,9 @@ type Store struct {
 	feeds    *feed.Set
 	reg      *registry
 	stopReg  func()
+	// openMu guards opening: the Open in progress per room
+	openMu  sync.Mutex
+	opening map[string]*openCall
 	// regTail is the registry tail's current run; regRestarts counts
 	// its restarts (tests watch both)
 	regTail     atomic.Pointer[tail]
@@ -176,7 +183,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Start == nil {
 		opts.Start = randomStart
 	}
-	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream}
+	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall)}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)

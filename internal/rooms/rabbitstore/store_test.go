@@ -38,6 +38,9 @@ func TestCreateVisibleEverywhereThenDelete(t *testing.T) {
 	if page, more := b.s.Page(room.Seq-1, 10, nil); len(page) != 1 || more || !reflect.DeepEqual(page[0], room) {
 		t.Fatalf("page after Seq %d on the other replica: %+v %v", room.Seq-1, page, more)
 	}
+	if err := b.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
 	queues, err := n.Queues()
 	if err != nil {
 		t.Fatal(err)

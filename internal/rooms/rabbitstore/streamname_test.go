@@ -79,6 +79,9 @@ func TestStreamCarriesRoomName(t *testing.T) {
 			got, ok := b.s.Get(room.ID)
 			return ok && got.Stream == room.Stream
 		})
+		if err := a.s.Open(testCtx(t), room.ID); err != nil {
+			t.Fatal(err)
+		}
 		args := queueArgs(t, n, room.Stream)
 		if args[roomNameArg] != tc.name || args[roomIDArg] != room.ID || args["x-queue-type"] != "stream" {
 			t.Fatalf("stream %s arguments %v", room.Stream, args)
@@ -181,6 +184,9 @@ func TestIDStreamNames(t *testing.T) {
 	}
 	if room.Stream != rooms.StreamName(room.ID) {
 		t.Fatalf("stream %q, want %q", room.Stream, rooms.StreamName(room.ID))
+	}
+	if err := a.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
 	}
 	if args := queueArgs(t, n, room.Stream); args[roomNameArg] != name || args[roomIDArg] != room.ID {
 		t.Fatalf("stream arguments %v", args)

@@ -189,31 +189,44 @@ type roomSource struct {
 	room string
 }
 
-// Tail starts a tail at the room stream's last chunk.
+// Tail starts a tail at the room stream's last chunk; for a lazy room
+// whose stream does not exist yet, a lazyTail that starts one at the
+// stream's first offset once it is opened.
 func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
-	queue := src.stream()
-	mark := func(ctx context.Context, nonce string) error {
-		return src.s.amqp.publishMarker(ctx, queue, nonce)
+	room, exists, open, opened := src.s.reg.openState(src.room, true)
+	if !exists {
+		return nil, rooms.ErrNotFound
 	}
-	t, err := startTail(src.s.opts.Relay, queue, "last", sink, mark, src.s.log)
+	queue := streamOf(room)
+	start := func(offset string) func(feed.Sink) (*tail, error) {
+		return func(sink feed.Sink) (*tail, error) {
+			mark := func(ctx context.Context, nonce string) error {
+				return src.s.amqp.publishMarker(ctx, queue, nonce)
+			}
+			return startTail(src.s.opts.Relay, queue, offset, sink, mark, src.s.log)
+		}
+	}
+	if !open {
+		return startLazyTail(sink, opened, start("first")).stop, nil
+	}
+	t, err := start("last")(sink)
 	if err != nil {
 		return nil, err
 	}
 	return t.stop, nil
 }
 
-// ReadRange reads the room's records in [from, to).
+// ReadRange reads the room's records in [from, to); a room without a
+// stream has none.
 func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(feed.Record)) error {
-	ctx, cancel := context.WithTimeout(ctx, readTimeout)
-	defer cancel()
-	return readRange(ctx, src.s.opts.Relay, src.stream(), from, to, fn)
-}
-
-// stream returns the room's stream name, as the registry recorded it.
-func (src *roomSource) stream() string {
-	room, ok := src.s.reg.get(src.room)
-	if !ok {
+	room, exists, open, _ := src.s.reg.openState(src.room, false)
+	if exists && !open {
+		return nil
+	}
+	if !exists {
 		room = rooms.Room{ID: src.room} // gone: its reads fail as they would
 	}
-	return streamOf(room)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout)
+	defer cancel()
+	return readRange(ctx, src.s.opts.Relay, streamOf(room), from, to, fn)
 }

@@ -1,0 +1,249 @@
+package rabbitstore
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
+)
+
+// declared reports whether the queue exists, by a passive declaration
+// (definite, unlike the management API's list, which lags).
+func declared(t *testing.T, n *rabbittest.Node, name string) bool {
+	t.Helper()
+	conn, err := amqp.Dial(AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = ch.QueueDeclarePassive(name, true, false, false, false, nil)
+	var ae *amqp.Error
+	switch {
+	case err == nil:
+		ch.Close()
+		return true
+	case errors.As(err, &ae) && ae.Code == amqp.NotFound:
+		return false
+	}
+	t.Fatal(err)
+	return false
+}
+
+// TestRoomStreamDeclaredOnFirstOpen: a new room has no stream; a replica
+// following it before it has one sees an empty room (no error, empty
+// history), and once another replica opens it and sends, gets every
+// message, in order, from the stream's start; history has them on both;
+// a second Open publishes no registry event.
+func TestRoomStreamDeclaredOnFirstOpen(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if declared(t, n, room.Stream) {
+		t.Fatalf("stream %s declared by Create", room.Stream)
+	}
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	early := newFollower()
+	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{Last: 10, After: -1}, early.deliver)
+	if err != nil {
+		t.Fatalf("follow a room without a stream: %v", err)
+	}
+	defer stop()
+	if h, err := b.s.History(testCtx(t), room.ID, -1, 10); err != nil || len(h) != 0 {
+		t.Fatalf("history of a room without a stream: %v, %v", h, err)
+	}
+	if declared(t, n, room.Stream) {
+		t.Fatal("following a room declared its stream")
+	}
+
+	if err := a.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !declared(t, n, room.Stream) {
+		t.Fatalf("no stream %s after Open", room.Stream)
+	}
+	events := a.s.reg.taken()
+	if err := a.s.Open(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.s.reg.taken(); got != events {
+		t.Fatalf("a second Open published %d registry events", got-events)
+	}
+	for i := 1; i <= 3; i++ {
+		a.send(t, room.ID, i)
+	}
+	if got := nums(early.wait(t, 3)); !slices.Equal(got, seq(1, 3)) {
+		t.Fatalf("early follower got %v, want 1..3", got)
+	}
+	for _, rp := range []*replica{a, b} {
+		h, err := rp.s.History(testCtx(t), room.ID, -1, 10)
+		if err != nil || !slices.Equal(nums(h), []int{3, 2, 1}) {
+			t.Fatalf("history %v, %v; want 3 2 1", nums(h), err)
+		}
+	}
+}
+
+// TestTwoReplicasOpenOneRoom: replicas opening one room at once (several
+// callers each) all succeed, on one stream, and every replica's
+// followers get the same messages in the same order.
+func TestTwoReplicasOpenOneRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	fa, fb := newFollower(), newFollower()
+	for _, f := range []struct {
+		rp *replica
+		f  *follower
+	}{{a, fa}, {b, fb}} {
+		stop, err := f.rp.s.Follow(testCtx(t), room.ID, rooms.Live, f.f.deliver)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		rp := a
+		if i%2 == 1 {
+			rp = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- rp.s.Open(testCtx(t), room.ID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Open: %v", err)
+		}
+	}
+	for i := 1; i <= 6; i++ {
+		[]*replica{a, b}[i%2].send(t, room.ID, i)
+	}
+	ga, gb := fa.wait(t, 6), fb.wait(t, 6)
+	if !slices.Equal(nums(ga), nums(gb)) || len(ga) != 6 {
+		t.Fatalf("replicas saw %v and %v", nums(ga), nums(gb))
+	}
+	for i := range ga {
+		if ga[i].Offset != gb[i].Offset {
+			t.Fatalf("offsets differ: %v vs %v", ga, gb)
+		}
+	}
+}
+
+// TestDeleteUnopenedRoom: a room that never had a stream deletes cleanly;
+// opening it afterwards is not found and declares nothing.
+func TestDeleteUnopenedRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a := newReplica(t, n, nil)
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
+		t.Fatalf("delete a room without a stream: %v", err)
+	}
+	if err := a.s.Open(testCtx(t), room.ID); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("open a deleted room: %v", err)
+	}
+	if declared(t, n, room.Stream) {
+		t.Fatal("stream declared for a deleted room")
+	}
+}
+
+// TestOpenLosingToDeleteRemovesStream: an Open whose opened event comes
+// after the room's deleted event in registry order (a replica that
+// opened a room another one deleted meanwhile) is refused, and the
+// opener deletes the stream it declared: no orphan stream.
+func TestOpenLosingToDeleteRemovesStream(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+	// b opens the room as its view had it before the deletion
+	if err := b.s.open(testCtx(t), room); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("open after the deletion: %v, want not found", err)
+	}
+	if declared(t, n, room.Stream) {
+		t.Fatalf("stream %s left behind by an Open that lost to the deletion", room.Stream)
+	}
+}
+
+// TestApplyOpened: the registry's rules for opened events, with no broker.
+func TestApplyOpened(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	v := newView()
+	lazy := rooms.Room{ID: "r1", Name: "one"}
+	if err := v.apply(event{Event: eventCreated, Room: lazy, Stream: "room.one.r1", Lazy: true}, 10, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.apply(event{Event: eventCreated, Room: rooms.Room{ID: "r2", Name: "two"}, Stream: "room.two.r2"}, 11, log); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.unopened["r1"]; !ok {
+		t.Fatal("lazy room counted as opened")
+	}
+	if _, ok := v.unopened["r2"]; ok {
+		t.Fatal("a room created by an earlier version (no lazy flag) counted as unopened")
+	}
+	for _, tc := range []struct {
+		ev   event
+		want error
+	}{
+		{event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "room.r1"}, rooms.ErrInvalid},
+		{event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "chatrelay.rooms"}, rooms.ErrInvalid},
+		{event{Event: eventOpened, Room: rooms.Room{ID: "nope"}, Stream: "room.nope"}, rooms.ErrNotFound},
+	} {
+		if err := v.apply(tc.ev, 12, log); !errors.Is(err, tc.want) {
+			t.Fatalf("apply %+v: %v, want %v", tc.ev, err, tc.want)
+		}
+		if _, ok := v.unopened["r1"]; !ok {
+			t.Fatalf("refused event %+v opened the room", tc.ev)
+		}
+	}
+	for i := 0; i < 2; i++ { // the second one changes nothing
+		if err := v.apply(event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "room.one.r1"}, int64(13+i), log); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := v.unopened["r1"]; ok {
+			t.Fatal("opened event not applied")
+		}
+	}
+	if err := v.apply(event{Event: eventCreated, Room: rooms.Room{ID: "r3", Name: "three"}, Stream: "room.three.r3", Lazy: true}, 15, log); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.apply(event{Event: eventDeleted, Room: rooms.Room{ID: "r3"}}, 16, log); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := v.unopened["r3"]; ok {
+		t.Fatal("a deleted room stays among the unopened")
+	}
+}
