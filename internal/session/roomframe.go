@@ -17,8 +17,11 @@ import (
 // are exactly those stomp.Frame.Encode writes for the whole frame.
 
 // roomFrameSlots is how many recently encoded room messages are kept:
-// one per slot, a slot chosen by destination and version.
-const roomFrameSlots = 64
+// one per slot, a slot chosen by destination, version and offset.
+// Consecutive offsets of one destination take consecutive slots, so a
+// join storm's replays of up to roomFrameSlots messages (x-history)
+// encode each message once for all the joiners, not once per joiner.
+const roomFrameSlots = 128
 
 // roomFrames is the process-wide cache of encoded room messages. It holds
 // at most roomFrameSlots messages; a slot taken by another room or
@@ -50,7 +53,7 @@ type frameSlot struct {
 // (not empty) for subscribers of destination display under version v,
 // and whether both are valid UTF-8.
 func (c *frameCache) parts(display string, v stomp.Version, m *rooms.Message, body []byte) (head, tail []byte, text bool) {
-	sl := &c.slots[slotOf(display, v)]
+	sl := &c.slots[slotOf(display, v, m.Offset)]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.head != nil && sl.offset == m.Offset && sl.n == len(body) && sl.body == &body[0] &&
@@ -73,8 +76,10 @@ func (c *frameCache) parts(display string, v stomp.Version, m *rooms.Message, bo
 	return head, tail, sl.text
 }
 
-// slotOf picks the slot of a destination and version (FNV-1a).
-func slotOf(display string, v stomp.Version) int {
+// slotOf picks the slot of a message at offset for a destination and
+// version: the destination's and version's hash (FNV-1a) plus the offset,
+// so that a destination's consecutive messages share no slot.
+func slotOf(display string, v stomp.Version, offset int64) int {
 	h := uint32(2166136261)
 	for i := 0; i < len(display); i++ {
 		h ^= uint32(display[i])
@@ -82,7 +87,7 @@ func slotOf(display string, v stomp.Version) int {
 	}
 	h ^= uint32(v)
 	h *= 16777619
-	return int(h % roomFrameSlots)
+	return int((uint64(h) + uint64(offset)) % roomFrameSlots)
 }
 
 // subscriptionHeader is the encoded subscription line of a room

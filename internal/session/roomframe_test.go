@@ -51,6 +51,29 @@ func TestRoomFrameParts(t *testing.T) {
 	}
 }
 
+// TestRoomFrameReplaysShareEncodings: joiners that each replay the same
+// roomFrameSlots consecutive messages of a room in turn (a join storm with
+// x-history) get the encoding the first joiner's replay made, message for
+// message, instead of one encoding per joiner.
+func TestRoomFrameReplaysShareEncodings(t *testing.T) {
+	var c frameCache
+	const display = "/topic/room.storm"
+	body := []byte(`{"message":"hi"}`)
+	msgs := make([]rooms.Message, roomFrameSlots)
+	tails := make([][]byte, roomFrameSlots)
+	for i := range msgs {
+		msgs[i] = rooms.Message{Post: rooms.Post{ID: "m" + strconv.Itoa(i)}, Offset: int64(1000 + i)}
+		_, tails[i], _ = c.parts(display, stomp.V12, &msgs[i], body)
+	}
+	for joiner := 1; joiner < 3; joiner++ {
+		for i := range msgs {
+			if _, tail, _ := c.parts(display, stomp.V12, &msgs[i], body); &tail[0] != &tails[i][0] {
+				t.Fatalf("joiner %d: message %d encoded again", joiner, i)
+			}
+		}
+	}
+}
+
 // gateConn is a Batcher conn whose first write waits for release, so the
 // frames queued meanwhile reach the writer together.
 type gateConn struct {

@@ -18,12 +18,16 @@ const (
 	// stepSlack is added to every backward read for markers and offsets
 	// skipped at segment boundaries.
 	stepSlack = 8
+	// replayChunk bounds how many ring entries one replay step copies
+	// out of the ring to hand over without the feed's lock.
+	replayChunk = 64
 )
 
 // follow waits for the feed's sync, replays what start asks for and
-// attaches the follower, all without a gap or a duplicate: the last part
-// of the replay and the attach happen under the feed's lock, so no live
-// message can slip between them. The replay is paced by start.Pace.
+// attaches the follower, all without a gap or a duplicate: the replay
+// runs without the feed's lock, and the attach happens under it once the
+// follower has every message the ring holds, so no live message can slip
+// between them. The replay is paced by start.Pace.
 func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {
 	if err := f.waitSynced(ctx); err != nil {
 		return nil, err
@@ -47,16 +51,25 @@ func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(r
 // attaches. A gap older than the ring is filled into the ring when it
 // fits, else read from the log straight to the follower (bounded by the
 // Source's read buffer, not by the gap), repeatedly until the ring covers
-// the cursor. The replay goes at the follower's pace: from the ring as
-// much as fits at a time, the lock released while the follower takes it,
-// and from the log one message at a time, the read held meanwhile (the
-// broker sends no more than the read's credit). When the ring moves on
-// past the cursor during a wait, the rest is read from the log. A message
-// id is replayed once (see ids.go).
+// the cursor. The replay goes at the follower's pace: from the ring in
+// chunks of up to replayChunk entries copied out under the lock and
+// handed over without it, so that joiners replay side by side and live
+// messages are not held up (the ring itself keeps what arrives
+// meanwhile, and the next chunk starts after the cursor), and from the
+// log one message at a time, the read held meanwhile (the broker sends
+// no more than the read's credit). Only once the ring holds nothing after
+// the cursor does the follower attach, under the lock, so no live message
+// slips between replay and attach. When the ring moves on past the
+// cursor meanwhile, the rest is read from the log. A message id is
+// replayed once (see ids.go).
 func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) (func(), error) {
 	fills := 0
 	seen := newIDWindow(catchupIDs) // ids replayed from the log itself
+	var chunk []entry               // ring entries copied out for the replay
 	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err // the follower went away during its replay
+		}
 		f.mu.Lock()
 		if f.err != nil {
 			f.mu.Unlock()
@@ -64,21 +77,16 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 		}
 		if cursor+1 >= f.coverFrom || f.atStart {
 			i := f.ring.firstAfter(cursor)
-			for ; i < f.ring.len() && fl.fits(f.ring.at(i)); i++ {
-				e := f.ring.at(i)
-				if e.msg.ID == "" || !seen.has(e.msg.ID) {
-					fl.send(e)
-				}
-				cursor = e.msg.Offset
-			}
 			if i == f.ring.len() {
 				fl.after = max(cursor, fl.after)
 				stop := f.attach(fl)
 				f.mu.Unlock()
 				return stop, nil
 			}
+			chunk = f.ring.copyFrom(i, chunk[:0], replayChunk)
 			f.mu.Unlock()
-			if err := fl.wait(ctx); err != nil {
+			var err error
+			if cursor, err = f.replay(ctx, fl, chunk, &seen); err != nil {
 				return nil, err
 			}
 			continue
@@ -112,6 +120,22 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 		}
 		cursor = max(cursor, to-1)
 	}
+}
+
+// replay hands the follower the ring entries copied out in chunk (oldest
+// first, all after its cursor) at its pace, without the feed's lock, and
+// returns the new cursor: the offset of the last entry. An entry whose id
+// the log read already replayed (seen) is skipped.
+func (f *roomFeed) replay(ctx context.Context, fl *follower, chunk []entry, seen *idWindow) (int64, error) {
+	for i := range chunk {
+		e := &chunk[i]
+		if e.msg.ID == "" || !seen.has(e.msg.ID) {
+			if err := fl.sendPaced(ctx, e); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return chunk[len(chunk)-1].msg.Offset, nil
 }
 
 // repeated reports whether e, read from the log below the ring, repeats

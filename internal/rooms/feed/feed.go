@@ -126,29 +126,38 @@ func NewSet(cfg Config, open func(roomID string) Source) *Set {
 }
 
 // acquire returns roomID's feed, started if need be, with one more user;
-// the caller must release it.
+// the caller must release it. The Set's mutex is never held while a
+// feed's is taken: a feed busy with a user does not hold up the other
+// rooms' users.
 func (s *Set) acquire(roomID string) (*roomFeed, error) {
-	s.mu.Lock()
-	if s.closed {
+	for {
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		if _, ok := s.gone[roomID]; ok {
+			s.mu.Unlock()
+			return nil, rooms.ErrNotFound
+		}
+		f := s.feeds[roomID]
+		if f == nil {
+			// not shared yet: counting the user in takes no wait
+			f = newRoomFeed(s, roomID, s.open(roomID))
+			f.users = 1
+			s.feeds[roomID] = f
+			s.mu.Unlock()
+			f.start()
+			return f, nil
+		}
 		s.mu.Unlock()
-		return nil, ErrClosed
+		if f.acquire() {
+			return f, nil
+		}
+		// f has ended: make way for a new feed unless its end already
+		// did (forget) or another user already started one
+		s.forget(f)
 	}
-	if _, ok := s.gone[roomID]; ok {
-		s.mu.Unlock()
-		return nil, rooms.ErrNotFound
-	}
-	f := s.feeds[roomID]
-	fresh := f == nil || !f.acquire()
-	if fresh {
-		f = newRoomFeed(s, roomID, s.open(roomID))
-		s.feeds[roomID] = f
-		f.acquire()
-	}
-	s.mu.Unlock()
-	if fresh {
-		f.start()
-	}
-	return f, nil
 }
 
 // forget removes f if it is still roomID's feed.
@@ -174,7 +183,8 @@ func (s *Set) Start(ctx context.Context, roomID string) error {
 
 // Follow attaches deliver to roomID's feed from start on; see
 // rooms.Store.Follow. deliver is called one message at a time, never
-// concurrently, with the feed's lock held: it must not block and must not
+// concurrently: the replay on Follow's goroutine without the feed's lock,
+// then the live messages with it held. It must not block and must not
 // call into the Set, except for the returned stop, which may be called
 // from anywhere, deliver included. After stop returns, deliver is not
 // called again unless a call had already begun on another goroutine.

@@ -115,6 +115,15 @@ func (r *ring) pushFront(e entry) bool {
 	return true
 }
 
+// copyFrom appends to dst copies of up to n entries from the i-th oldest
+// on, oldest first, and returns it.
+func (r *ring) copyFrom(i int, dst []entry, n int) []entry {
+	for ; i < r.count && n > 0; i, n = i+1, n-1 {
+		dst = append(dst, *r.at(i))
+	}
+	return dst
+}
+
 // firstAfter returns the index of the oldest entry with an offset greater
 // than off (len when there is none).
 func (r *ring) firstAfter(off int64) int {

@@ -266,7 +266,7 @@ func (f *roomFeed) waitSynced(ctx context.Context) error {
 }
 
 // acquire counts a user in and stops the idle timer; it reports false
-// when the feed has ended. Caller holds the Set's mutex.
+// when the feed has ended.
 func (f *roomFeed) acquire() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
