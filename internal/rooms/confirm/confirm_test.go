@@ -16,6 +16,7 @@ import (
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/rabbitstore"
+	"chatrelay/internal/testkit"
 )
 
 // node is the package's private RabbitMQ node (nil without RabbitMQ).
@@ -410,5 +411,62 @@ func TestCloseFailsWaitingMessages(t *testing.T) {
 	}
 	if o := wait(t, f.send(room, "late"), 5*time.Second); !errors.Is(o.err, ErrClosed) {
 		t.Fatalf("Send after Close: %v", o.err)
+	}
+}
+
+// refusingOpener wraps a store whose Open fails until allowed, counting
+// the calls.
+type refusingOpener struct {
+	Follower
+	mu      sync.Mutex
+	opens   int
+	allowed bool
+}
+
+func (o *refusingOpener) Open(ctx context.Context, room string) error {
+	o.mu.Lock()
+	o.opens++
+	allowed := o.allowed
+	o.mu.Unlock()
+	if !allowed {
+		return errors.New("declare stream: connection refused")
+	}
+	return o.Follower.Open(ctx, room)
+}
+
+// TestRoomOpenedBeforePublish: a watch opens its room before it
+// publishes. While the store cannot open the room (its stream cannot be
+// declared) the message waits, unpublished: the room has no stream, so
+// RabbitMQ holds nothing; once Open works the message is published and
+// seen stored.
+func TestRoomOpenedBeforePublish(t *testing.T) {
+	var opener *refusingOpener
+	f := newFixture(t, 300*time.Millisecond, 15*time.Second, func(s Follower) Follower {
+		opener = &refusingOpener{Follower: s}
+		return opener
+	})
+	room := f.room(t)
+	ch := f.send(room, "lazy-1")
+	testkit.Eventually(t, 10*time.Second, "Open tried again", func() bool {
+		opener.mu.Lock()
+		defer opener.mu.Unlock()
+		return opener.opens >= 2
+	})
+	if h, err := f.store.History(context.Background(), room, -1, 10); err != nil || len(h) != 0 {
+		t.Fatalf("history while the room cannot be opened: %v %v", h, err)
+	}
+	select {
+	case o := <-ch:
+		t.Fatalf("outcome %v before the room could be opened", o.err)
+	default:
+	}
+	opener.mu.Lock()
+	opener.allowed = true
+	opener.mu.Unlock()
+	if o := wait(t, ch, 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	if h, err := f.store.History(context.Background(), room, -1, 10); err != nil || len(h) != 1 || h[0].ID != "lazy-1" {
+		t.Fatalf("history after the room opened: %v %v", h, err)
 	}
 }
