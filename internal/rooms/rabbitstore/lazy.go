@@ -118,7 +118,7 @@ type lazyTail struct {
 // that waits for opened; start starts the real tail.
 func startLazyTail(sink feed.Sink, opened <-chan struct{}, start func(feed.Sink) (*tail, error)) *lazyTail {
 	l := &lazyTail{sink: sink, quit: make(chan struct{}), done: make(chan struct{})}
-	sink.Synced() // nothing was published: the room has no stream
+	sink.Synced()            // nothing was published: the room has no stream
 	go l.wait(opened, start) // owns the wait for opened and the start of the real tail
 	return l
 }

@@ -59,7 +59,7 @@ type registry struct {
 	log       *slog.Logger
 	onDeleted func(roomID string) // runs on the tail's goroutine
 
-	mu  sync.Mutex
+	mu sync.Mutex
 	// opens holds a channel per lazy room someone waits on, closed
 	// when any view applies the room's opened event (the stream exists
 	// from then on, whatever view is served)
@@ -80,9 +80,9 @@ type view struct {
 	rooms     map[string]rooms.Room
 	// unopened holds the lazy rooms whose opened event has not been
 	// applied: they have no stream yet
-	unopened  map[string]struct{}
-	names     map[string]string // folded name → room id
-	order     []string          // room ids, in creation order
+	unopened map[string]struct{}
+	names    map[string]string // folded name → room id
+	order    []string          // room ids, in creation order
 	// recent holds the ids of the last recentEvents events applied,
 	// oldest first in recentOrder
 	recent      map[string]struct{}
