@@ -1,6 +1,7 @@
 package rabbitstore
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/testkit"
 )
 
@@ -245,5 +247,41 @@ func TestApplyOpened(t *testing.T) {
 	}
 	if _, ok := v.unopened["r3"]; ok {
 		t.Fatal("a deleted room stays among the unopened")
+	}
+}
+
+// TestOpenedDuringReplayReleasesWaiter: while a replay builds a new view
+// (the registry stream was lost and is read again), a room's opened event
+// applied to that view, and a feed that started waiting for it on the
+// served view afterwards: the waiter is released when the new view is
+// served, not left waiting for an event already applied.
+func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
+	g := newRegistry(slog.New(slog.DiscardHandler), func(string) {})
+	rec := func(off int64, ev event) {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Record(feed.Record{Offset: off, Body: body})
+	}
+	created := event{Event: eventCreated, Room: rooms.Room{ID: "r1", Name: "one"}, Stream: "room.one.r1", Lazy: true, ID: "c1"}
+	opened := event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "room.one.r1", ID: "o1"}
+	rec(0, created)
+	g.Synced()
+	g.beginReplay()
+	rec(0, created)
+	rec(1, opened)
+	_, exists, open, ch := g.openState("r1", true)
+	if !exists || open || ch == nil {
+		t.Fatalf("served view: exists %v open %v waiter %v; want the lazy room", exists, open, ch != nil)
+	}
+	g.Synced()
+	select {
+	case <-ch:
+	default:
+		t.Fatal("waiter not released when the replayed view, with the room opened, was served")
+	}
+	if _, _, open, _ := g.openState("r1", false); !open {
+		t.Fatal("room not open in the served view")
 	}
 }

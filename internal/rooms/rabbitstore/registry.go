@@ -278,6 +278,14 @@ func (g *registry) Synced() {
 			}
 		}
 		g.cur, g.next = g.next, nil
+		// a room whose opened event the replay applied while the old
+		// view was served may have got a waiter after that: release it
+		for id, ch := range g.opens {
+			if _, lazy := g.cur.unopened[id]; !lazy {
+				delete(g.opens, id)
+				close(ch)
+			}
+		}
 	}
 	g.mu.Unlock()
 	for _, id := range gone {
