@@ -94,6 +94,14 @@ type Lister interface {
 	List() []rooms.Room
 }
 
+// Counter is a Lister that also counts without listing (rabbitstore and
+// memstore): the limiter then asks it, instead of copying every room per
+// creation. user and origin "" count none.
+type Counter interface {
+	Lister
+	CountRooms(user, origin string) (total, byUser, byOrigin int)
+}
+
 // Limiter decides whether a room may be created. It is safe for
 // concurrent use.
 type Limiter struct {
@@ -138,16 +146,20 @@ func (l *Limiter) Reserve(q Requester) (done func(), refused *Refusal) {
 	// listed under l.mu: a creation that finishes meanwhile is either in
 	// the list or still in flight, never neither (its done runs once the
 	// registry lists its room)
-	all := l.rooms.List()
-	total, mine, fromAddr := len(all)+l.inFlight, l.byUser[q.User], l.byOrigin[origin]
-	for _, r := range all {
-		if q.byUser() && r.CreatedBy == q.User {
-			mine++
-		}
-		if q.byAddress() && origin != "" && r.Origin == origin {
-			fromAddr++
-		}
+	user, org := "", ""
+	if q.byUser() {
+		user = q.User
 	}
+	if q.byAddress() {
+		org = origin
+	}
+	var total, mine, fromAddr int
+	if c, ok := l.rooms.(Counter); ok {
+		total, mine, fromAddr = c.CountRooms(user, org)
+	} else {
+		total, mine, fromAddr = rooms.Count(l.rooms.List(), user, org)
+	}
+	total, mine, fromAddr = total+l.inFlight, mine+l.byUser[q.User], fromAddr+l.byOrigin[origin]
 	switch {
 	case total >= l.lim.MaxRooms:
 		return nil, quota(KeyMaxRooms, "the server holds its maximum of %d rooms (%s); delete rooms to make more", l.lim.MaxRooms, KeyMaxRooms)

@@ -97,6 +97,22 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ValidID reports whether id may name a room.
 func ValidID(id string) bool { return validID.MatchString(id) }
 
+// Count counts, in rooms, how many are owned by user (CreatedBy; ""
+// counts none) and how many were created from origin (Origin; "" counts
+// none): what a store without counts of its own answers to the room
+// creation limiter.
+func Count(all []Room, user, origin string) (total, byUser, byOrigin int) {
+	for _, r := range all {
+		if user != "" && r.CreatedBy == user {
+			byUser++
+		}
+		if origin != "" && r.Origin == origin {
+			byOrigin++
+		}
+	}
+	return len(all), byUser, byOrigin
+}
+
 // Topic returns the broker destination a room's messages are published to.
 func Topic(roomID string) string { return "/topic/room." + roomID }
 

@@ -20,6 +20,12 @@ import (
 	"chatrelay/internal/stomp"
 )
 
+// Both stores count rooms for the creation limiter without copying them.
+var (
+	_ roomlimit.Counter = (*memstore.Store)(nil)
+	_ roomlimit.Counter = (*rabbitstore.Store)(nil)
+)
+
 // sinkFunc adapts a function to relay.Sink.
 type sinkFunc func(*stomp.Frame)
 
@@ -88,7 +94,9 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Logger:         s.log.With("component", "confirm"),
 	})
 	s.metrics.WatchConfirm(s.confirm.Stats)
-	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), s.store)
+	// the store itself, not its announcing wrapper: the limiter counts
+	// through roomlimit.Counter instead of copying every room
+	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), store)
 	return nil
 }
 

@@ -201,6 +201,23 @@ func (s *Store) List() []rooms.Room {
 	return out
 }
 
+// CountRooms counts the rooms, those user owns and those created from
+// origin (see roomlimit.Counter).
+func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range s.order {
+		r := s.rooms[id]
+		if user != "" && r.CreatedBy == user {
+			byUser++
+		}
+		if origin != "" && r.Origin == origin {
+			byOrigin++
+		}
+	}
+	return len(s.order), byUser, byOrigin
+}
+
 // Page returns a page of rooms, oldest first (see rooms.Store).
 func (s *Store) Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool) {
 	s.mu.Lock()

@@ -292,3 +292,24 @@ func TestPrivateRoomMembers(t *testing.T) {
 		t.Fatalf("a refused SetMembers changed the room: %+v", got)
 	}
 }
+
+// TestCountRooms: the creation limiter's counts, by owner and by origin.
+func TestCountRooms(t *testing.T) {
+	s, _ := newStore(t, 10)
+	ctx := context.Background()
+	for _, spec := range []rooms.Spec{
+		{Name: "one", CreatedBy: "ann", Origin: "o1"},
+		{Name: "two", CreatedBy: "ann", Origin: "o2"},
+		{Name: "three", CreatedBy: "bob", Origin: "o1"},
+	} {
+		if _, err := s.Create(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if total, byUser, byOrigin := s.CountRooms("ann", "o1"); total != 3 || byUser != 2 || byOrigin != 2 {
+		t.Fatalf("count(ann, o1) = %d %d %d, want 3 2 2", total, byUser, byOrigin)
+	}
+	if total, byUser, byOrigin := s.CountRooms("", ""); total != 3 || byUser != 0 || byOrigin != 0 {
+		t.Fatalf("count(\"\", \"\") = %d %d %d, want 3 0 0", total, byUser, byOrigin)
+	}
+}

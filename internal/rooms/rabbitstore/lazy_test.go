@@ -285,3 +285,41 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 		t.Fatal("room not open in the served view")
 	}
 }
+
+// TestRegistryCounts: the counts the creation limiter reads follow the
+// registry (created and deleted events, a refused duplicate counted not),
+// by owner and by origin, with "" counting none.
+func TestRegistryCounts(t *testing.T) {
+	g := newRegistry(slog.New(slog.DiscardHandler), func(string) {})
+	off := int64(0)
+	rec := func(ev event) {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.Record(feed.Record{Offset: off, Body: body})
+		off++
+	}
+	created := func(id, name, by, origin string) event {
+		return event{Event: eventCreated, Room: rooms.Room{ID: id, Name: name, CreatedBy: by}, Origin: origin, ID: "c-" + id, Lazy: true}
+	}
+	rec(created("r1", "one", "ann", "o1"))
+	rec(created("r2", "two", "ann", "o2"))
+	rec(created("r3", "three", "bob", "o1"))
+	rec(created("r4", "one", "bob", "o1")) // name taken: refused
+	rec(created("r5", "five", "", ""))
+	check := func(user, origin string, want [3]int) {
+		t.Helper()
+		total, byUser, byOrigin := g.count(user, origin)
+		if got := [3]int{total, byUser, byOrigin}; got != want {
+			t.Fatalf("count(%q, %q) = %v, want %v", user, origin, got, want)
+		}
+	}
+	check("ann", "o1", [3]int{4, 2, 2})
+	check("bob", "o2", [3]int{4, 1, 1})
+	check("", "", [3]int{4, 0, 0})
+	rec(event{Event: eventDeleted, Room: rooms.Room{ID: "r1"}, ID: "d-r1"})
+	check("ann", "o1", [3]int{3, 1, 1})
+	rec(event{Event: eventDeleted, Room: rooms.Room{ID: "r3"}, ID: "d-r3"})
+	check("bob", "o1", [3]int{2, 0, 0})
+}

@@ -97,6 +97,13 @@ func (s *Store) SetMembers(ctx context.Context, id string, members []string) (ro
 // Get returns a room known to this replica.
 func (s *Store) Get(id string) (rooms.Room, bool) { return s.reg.get(id) }
 
+// CountRooms counts the rooms, those user owns and those created from
+// origin, from counts the registry keeps (see roomlimit.Counter): no
+// room is copied.
+func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
+	return s.reg.count(user, origin)
+}
+
 // List returns every room, oldest first (in registry order).
 func (s *Store) List() []rooms.Room { return s.reg.list() }
 

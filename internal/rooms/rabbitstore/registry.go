@@ -82,7 +82,10 @@ type view struct {
 	// applied: they have no stream yet
 	unopened map[string]struct{}
 	names    map[string]string // folded name → room id
-	order    []string          // room ids, in creation order
+	// owners and origins count the rooms by CreatedBy and by Origin
+	// (not ""), for the creation limiter (Store.CountRooms)
+	owners, origins map[string]int
+	order           []string // room ids, in creation order
 	// recent holds the ids of the last recentEvents events applied,
 	// oldest first in recentOrder
 	recent      map[string]struct{}
@@ -114,7 +117,8 @@ func (v *view) repeated(id string) bool {
 
 func newView() *view {
 	return &view{last: -1, rooms: make(map[string]rooms.Room), unopened: make(map[string]struct{}),
-		names: make(map[string]string), recent: make(map[string]struct{})}
+		names: make(map[string]string), recent: make(map[string]struct{}),
+		owners: make(map[string]int), origins: make(map[string]int)}
 }
 
 func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
@@ -204,6 +208,10 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		v.rooms[id] = room
 		v.names[rooms.NameKey(room.Name)] = id
 		v.order = append(v.order, id)
+		v.owners[room.CreatedBy]++
+		if room.Origin != "" {
+			v.origins[room.Origin]++
+		}
 		if ev.Lazy {
 			v.unopened[id] = struct{}{}
 		}
@@ -240,6 +248,10 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		}
 		delete(v.rooms, id)
 		delete(v.unopened, id)
+		uncount(v.owners, r.CreatedBy)
+		if r.Origin != "" {
+			uncount(v.origins, r.Origin)
+		}
 		delete(v.names, rooms.NameKey(r.Name))
 		for i, x := range v.order {
 			if x == id {
@@ -251,6 +263,30 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 	}
 	log.Warn("rooms: skipping a registry event of unknown kind", "event", ev.Event)
 	return rooms.ErrInvalid
+}
+
+// uncount counts one less for key, forgetting it at zero.
+func uncount(m map[string]int, key string) {
+	if m[key] <= 1 {
+		delete(m, key)
+		return
+	}
+	m[key]--
+}
+
+// count returns the served view's room count and the counts by owner and
+// origin ("" counts none).
+func (g *registry) count(user, origin string) (total, byUser, byOrigin int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := g.cur
+	if user != "" {
+		byUser = v.owners[user]
+	}
+	if origin != "" {
+		byOrigin = v.origins[origin]
+	}
+	return len(v.order), byUser, byOrigin
 }
 
 // nameTaken reports whether a room's name has the same rooms.NameKey as
