@@ -45,8 +45,7 @@ func (it *queued) appendTo(dst []byte) []byte {
 // most one writer runs at a time; the handover happens under mu.
 type outQueue struct {
 	mu      sync.Mutex
-	items   []queued
-	spare   []queued // the storage a parked writer left, for the next one
+	items   []queued // nil while the writer is parked (see queuePool)
 	bytes   int
 	limit   int
 	closing bool
@@ -87,6 +86,9 @@ func (q *outQueue) push(it queued) (ok, overflow bool) {
 	if q.bytes+n > q.limit {
 		q.mu.Unlock()
 		return false, true
+	}
+	if q.items == nil {
+		q.items = getQueueBuf()
 	}
 	q.items = append(q.items, it)
 	q.bytes += n
@@ -185,17 +187,19 @@ type work struct {
 // take removes and returns everything queued. buf, which the caller has
 // cleared (nil for a writer that just started), becomes the queue's
 // storage: the two slices trade places instead of items being copied.
-// With nothing to do, take parks the writer, keeping buf for the next
-// one, and reports false: the caller must end, and another writer is
-// started when there is work again.
+// With nothing to do, take parks the writer, giving both slices back to
+// queuePool, and reports false: the caller must end, and another writer
+// is started when there is work again.
 func (q *outQueue) take(buf []queued) (work, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if buf == nil {
-		buf, q.spare = q.spare, nil
+		buf = getQueueBuf()
 	}
 	if len(q.items) == 0 && !q.closing && !q.beat {
-		q.spare = buf[:0]
+		putQueueBuf(buf)
+		putQueueBuf(q.items)
+		q.items = nil
 		q.writing = false
 		return work{}, false
 	}
@@ -208,6 +212,33 @@ func (q *outQueue) take(buf []queued) (work, bool) {
 	q.bytes = 0
 	q.wakeWaiters()
 	return w, true
+}
+
+// queuePool holds the emptied, cleared item slices of parked queues: an
+// idle session holds none, and a busy one takes them back from here
+// instead of allocating. Slices of more than maxPooledItems are left to
+// the collector.
+var queuePool sync.Pool // of *[]queued
+
+// maxPooledItems bounds the capacity of the slices queuePool keeps.
+const maxPooledItems = 256
+
+// getQueueBuf returns an empty slice from queuePool, nil when it has none.
+func getQueueBuf() []queued {
+	if p, ok := queuePool.Get().(*[]queued); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putQueueBuf gives b, whose elements hold nothing any more, to
+// queuePool.
+func putQueueBuf(b []queued) {
+	if cap(b) == 0 || cap(b) > maxPooledItems {
+		return
+	}
+	b = b[:0]
+	queuePool.Put(&b)
 }
 
 // fits reports whether n more bytes keep the queue within budget, or the
