@@ -197,17 +197,24 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // KiB, which the runtime does not shrink back below 4 KiB (it halves a
 // stack only when what is in use plus an 800-byte guard is under a
 // quarter of it, and a waiting reader uses more than 224 bytes); a
-// reader that ends after each message leaves that stack behind, and an
-// idle connection waits on a new 2 KiB one.
+// reader that ends after each message leaves that stack behind. When
+// nothing more is buffered the connection parks (idlepark.go): an idle
+// connection has no reader at all until input, its read deadline or
+// Close starts one.
 //
 // When the session or the connection ends, the last reader drains what
 // the client still sends, tells Close that reading is over, waits for the
 // session to end and releases the connection's place in the limits.
 func (c *wsConn) readNext() {
 	if c.readOne() {
-		go c.readNext()
+		if c.in.buffered() {
+			go c.readNext()
+		} else {
+			c.park() // idlepark.go: no goroutine waits for the next message
+		}
 		return
 	}
+	c.endReading()
 	drain(c.ws)
 	close(c.readDone)
 	<-c.s.Done()
@@ -295,8 +302,10 @@ type wsConn struct {
 	slot slot
 	in   inputWaiter
 
-	mu      sync.Mutex // orders SetReadDeadline with Close
+	mu      sync.Mutex // orders SetReadDeadline with Close and park
 	closing bool
+
+	parkState // the reader's parking (idlepark.go)
 }
 
 // WriteMessage implements session.Conn: a text message when the session
@@ -323,6 +332,7 @@ func (c *wsConn) SetReadDeadline(t time.Time) error {
 	if c.closing {
 		return nil
 	}
+	c.deadline = t
 	return c.ws.SetReadDeadline(t)
 }
 
@@ -338,6 +348,7 @@ func (c *wsConn) Close(code int, reason string) error {
 		c.closing = true
 		_ = c.ws.SetReadDeadline(time.Now().Add(lingerTime))
 		c.mu.Unlock()
+		c.wake() // a parked connection gets a reader to see the close
 		t := time.NewTimer(lingerTime + 100*time.Millisecond)
 		select {
 		case <-c.readDone:
