@@ -24,6 +24,12 @@ func parkedConn(t *testing.T, e *testEndpoints, hb string) (*stomptest.Client, o
 	if _, err := c.Connect("login", "parker", "heart-beat", hb); err != nil {
 		t.Fatal(err)
 	}
+	return c, nextParked(t, e)
+}
+
+// nextParked returns the next connection e accepted once it is parked.
+func nextParked(t *testing.T, e *testEndpoints) openedConn {
+	t.Helper()
 	var oc openedConn
 	select {
 	case oc = <-e.opened:
@@ -31,7 +37,7 @@ func parkedConn(t *testing.T, e *testEndpoints, hb string) (*stomptest.Client, o
 		t.Fatal("the endpoint reported no connection")
 	}
 	testkit.Eventually(t, 5*time.Second, "the idle connection parked", func() bool { return oc.c.state.Load() == readParked })
-	return c, oc
+	return oc
 }
 
 // TestParkedConnectionWakesOnInput: an idle connection has no reader;
@@ -107,13 +113,7 @@ func TestParkedConnectionClosedUnanswered(t *testing.T) {
 	if _, p, err := ws.ReadMessage(); err != nil || !strings.HasPrefix(string(p), stomp.CONNECTED) {
 		t.Fatalf("want CONNECTED: %q %v", p, err)
 	}
-	var oc openedConn
-	select {
-	case oc = <-e.opened:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the endpoint reported no connection")
-	}
-	testkit.Eventually(t, 5*time.Second, "the idle connection parked", func() bool { return oc.c.state.Load() == readParked })
+	oc := nextParked(t, e)
 	oc.s.Shutdown()
 	testkit.Eventually(t, 10*time.Second, "the connection's place released", func() bool { return e.ws.Connections() == 0 })
 }
