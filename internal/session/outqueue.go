@@ -214,31 +214,29 @@ func (q *outQueue) take(buf []queued) (work, bool) {
 	return w, true
 }
 
-// queuePool holds the emptied, cleared item slices of parked queues: an
-// idle session holds none, and a busy one takes them back from here
-// instead of allocating. Slices of more than maxPooledItems are left to
-// the collector.
-var queuePool sync.Pool // of *[]queued
+// queuePool holds the item storage of parked queues, one queueBlock at a
+// time: an idle session holds none, and a busy one takes blocks back from
+// here instead of allocating (a pointer to an array goes into the pool
+// without an allocation, as a slice would not). A queue that grew past a
+// block leaves its larger slice to the collector when its writer parks.
+var queuePool = sync.Pool{New: func() any { return new(queueBlock) }}
 
-// maxPooledItems bounds the capacity of the slices queuePool keeps.
-const maxPooledItems = 256
+// queueBlockLen is how many frames a pooled block holds.
+const queueBlockLen = 16
 
-// getQueueBuf returns an empty slice from queuePool, nil when it has none.
-func getQueueBuf() []queued {
-	if p, ok := queuePool.Get().(*[]queued); ok {
-		return (*p)[:0]
-	}
-	return nil
-}
+// queueBlock is the storage queuePool lends.
+type queueBlock [queueBlockLen]queued
 
-// putQueueBuf gives b, whose elements hold nothing any more, to
-// queuePool.
+// getQueueBuf returns an empty slice over a block from queuePool.
+func getQueueBuf() []queued { return queuePool.Get().(*queueBlock)[:0] }
+
+// putQueueBuf gives b's block, whose elements hold nothing any more, back
+// to queuePool; a slice of another capacity is dropped.
 func putQueueBuf(b []queued) {
-	if cap(b) == 0 || cap(b) > maxPooledItems {
+	if cap(b) != queueBlockLen {
 		return
 	}
-	b = b[:0]
-	queuePool.Put(&b)
+	queuePool.Put((*queueBlock)(b[:queueBlockLen]))
 }
 
 // fits reports whether n more bytes keep the queue within budget, or the
