@@ -192,7 +192,8 @@ type Session struct {
 	ctx        context.Context // cancelled when the session ends
 	cancel     context.CancelFunc
 	finishOnce sync.Once
-	done       chan struct{}
+	done       chan struct{} // made by the first Done, under upMu
+	ended      bool          // finish is over: done is closed once made, under upMu
 	onFinish   func(*Session)
 }
 
@@ -237,7 +238,6 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		handshake: hs,
 		subs:      map[string]*subscription{},
 		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
-		done:      make(chan struct{}),
 		onFinish:  onFinish,
 		lastWrite: time.Now(),
 	}
@@ -260,7 +260,18 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) User() string { return s.user }
 
 // Done is closed when the session has ended and its socket is closed.
-func (s *Session) Done() <-chan struct{} { return s.done }
+// The channel is made on the first call (an idle session keeps none).
+func (s *Session) Done() <-chan struct{} {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.ended {
+			close(s.done)
+		}
+	}
+	return s.done
+}
 
 // log logs msg at level with args after the session's attributes: its
 // id, remote address, transport and, once connected, user. The record is
@@ -396,7 +407,12 @@ func (s *Session) finish() {
 		}
 		s.cancel() // before leaveAllRooms: see subscribeRoom
 		s.leaveAllRooms()
-		close(s.done)
+		s.upMu.Lock()
+		s.ended = true
+		if s.done != nil {
+			close(s.done)
+		}
+		s.upMu.Unlock()
 		if s.onFinish != nil {
 			s.onFinish(s)
 		}

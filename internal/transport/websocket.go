@@ -183,7 +183,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "v11.stomp":
 		version = stomp.V11
 	}
-	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, slot: sl,
+	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, h: h, slot: sl,
 		in: newInputWaiter(ws.UnderlyingConn(), hb.br)}
 	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket, AcceptLanguage: acceptLanguage(r)})
 	go c.readNext()
@@ -216,7 +216,12 @@ func (c *wsConn) readNext() {
 	}
 	c.endReading()
 	drain(c.ws)
-	close(c.readDone)
+	c.mu.Lock()
+	c.readOver = true
+	if c.readDone != nil {
+		close(c.readDone)
+	}
+	c.mu.Unlock()
 	<-c.s.Done()
 	c.h.release(c.slot, TransportWebSocket)
 }
@@ -288,12 +293,14 @@ func drain(ws *websocket.Conn) {
 
 // wsConn adapts a gorilla connection to session.Conn. Writes come from the
 // session's writer goroutine only; closeOnce guards the close handshake.
-// The reader (readNext) closes readDone when it stops reading.
+// The last reader (readNext) sets readOver, and closes readDone if Close
+// made it to wait on, when it stops reading.
 type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
-	readDone     chan struct{}
+	readDone     chan struct{} // made by Close, under mu (an idle connection keeps none)
+	readOver     bool          // reading has ended, under mu
 
 	// what the reader needs: the endpoint, the session, the place held
 	// in the endpoint's limits, and how to wait for input
@@ -347,14 +354,20 @@ func (c *wsConn) Close(code int, reason string) error {
 		c.mu.Lock()
 		c.closing = true
 		_ = c.ws.SetReadDeadline(time.Now().Add(lingerTime))
+		if !c.readOver {
+			c.readDone = make(chan struct{})
+		}
+		readDone := c.readDone // nil: reading is over already
 		c.mu.Unlock()
 		c.wake() // a parked connection gets a reader to see the close
-		t := time.NewTimer(lingerTime + 100*time.Millisecond)
-		select {
-		case <-c.readDone:
-		case <-t.C:
+		if readDone != nil {
+			t := time.NewTimer(lingerTime + 100*time.Millisecond)
+			select {
+			case <-readDone:
+			case <-t.C:
+			}
+			t.Stop()
 		}
-		t.Stop()
 		err = c.ws.Close()
 	})
 	return err
