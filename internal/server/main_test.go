@@ -23,7 +23,12 @@ import (
 // when RabbitMQ is not installed (its tests then skip loudly, or fail in CI).
 var rabbit *rabbittest.Node
 
-func TestMain(m *testing.M) { os.Exit(rabbittest.Main(m, &rabbit)) }
+func TestMain(m *testing.M) {
+	if arg := os.Getenv(idleChildEnv); arg != "" {
+		os.Exit(idleClientsMain(arg)) // BenchmarkIdleConnections' clients
+	}
+	os.Exit(rabbittest.Main(m, &rabbit))
+}
 
 // replica is one running chatrelay server on a loopback port.
 type replica struct {

@@ -91,7 +91,9 @@ func (s *Session) reply(dest string, f *stomp.Frame) {
 // broker (Upstream.AwaitOrder), so that what it publishes reaches them,
 // in the order the client sent its frames.
 func (s *Session) sendApp(f *stomp.Frame, target destination.Target) {
-	s.upstream.AwaitOrder()
+	if up := s.attached(); up != nil { // none: no subscription at the broker to wait for
+		up.AwaitOrder()
+	}
 	var track *publishTracker
 	if r := f.Header("receipt"); r != "" {
 		s.owe(f)

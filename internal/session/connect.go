@@ -12,8 +12,8 @@ import (
 )
 
 // connect answers CONNECT or STOMP: it negotiates the version and
-// heart-beats, authenticates, pins the session to an upstream connection
-// and sends CONNECTED.
+// heart-beats, authenticates and sends CONNECTED. The session attaches to
+// the relay only when it first needs the broker (Session.up).
 func (s *Session) connect(f *stomp.Frame) error {
 	v, err := s.negotiateVersion(f.Header("accept-version"))
 	if err != nil {
@@ -80,8 +80,8 @@ func (s *Session) connect(f *stomp.Frame) error {
 			Detail:  fmt.Sprintf("user %q already has %d sessions (limits.max_connections_per_user)", user, s.opts.UserConns.limit),
 		})
 	}
-	if err := s.attach(); err != nil {
-		return err
+	if s.released() {
+		return ErrClosed
 	}
 	// server values are floors: the interval used is the larger wish
 	var sendEvery, recvEvery time.Duration

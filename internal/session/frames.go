@@ -125,7 +125,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		return s.subscribeApp(f, sub)
 	case destination.User:
 		s.owe(f)
-		err = s.upstream.Subscribe(id, destination.UserTopic(s.user, target.Queue), headers)
+		err = s.up().Subscribe(id, destination.UserTopic(s.user, target.Queue), headers)
 	default:
 		if durableTopic(target, headers) {
 			if headers, err = s.prepareDurable(f, sub, headers); err != nil {
@@ -134,7 +134,7 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 			}
 		}
 		s.owe(f)
-		err = s.upstream.Subscribe(id, target.Destination, headers)
+		err = s.up().Subscribe(id, target.Destination, headers)
 	}
 	if err != nil {
 		s.dropSub(id)
@@ -166,9 +166,9 @@ func (s *Session) unsubscribe(f *stomp.Frame) error {
 		return nil
 	}
 	s.owe(f)
-	unsubscribe := s.upstream.Unsubscribe
+	unsubscribe := s.up().Unsubscribe
 	if sub.durable && durableRequested(f.Headers) {
-		unsubscribe = s.upstream.UnsubscribeDurable
+		unsubscribe = s.up().UnsubscribeDurable
 	}
 	if err := unsubscribe(id, receipt); err != nil {
 		return s.failFrame(f, Close{
@@ -229,7 +229,7 @@ func (s *Session) send(f *stomp.Frame) error {
 		return s.refuse(f, &destination.Rejection{Destination: dest, Rule: "policy.client_send", Reason: "clients cannot send to user destinations"})
 	}
 	s.owe(f)
-	if err := s.upstream.Send(target.Destination, headers, f.Body); err != nil {
+	if err := s.up().Send(target.Destination, headers, f.Body); err != nil {
 		var refused *relay.RefusedError
 		if errors.As(err, &refused) {
 			// the broker's reason, as RabbitMQ's own ERROR gives it
@@ -258,9 +258,9 @@ func (s *Session) ack(f *stomp.Frame) error {
 	s.owe(f)
 	var err error
 	if f.Command == stomp.ACK {
-		err = s.upstream.Ack(f.Headers)
+		err = s.up().Ack(f.Headers)
 	} else {
-		err = s.upstream.Nack(f.Headers)
+		err = s.up().Nack(f.Headers)
 	}
 	if err != nil {
 		return s.failFrame(f, Close{
@@ -296,7 +296,10 @@ func (s *Session) transaction(f *stomp.Frame) error {
 				Detail:  fmt.Sprintf("at most %d open transactions per connection", s.opts.MaxTransactions),
 			})
 		}
-		err = s.upstream.Begin(tx, receipt)
+		err = s.up().Begin(tx, receipt)
+		if s.txs == nil { // made at the first BEGIN: most sessions never open one
+			s.txs = map[string]int{}
+		}
 		s.txs[tx] = 0
 	default:
 		if !s.inTx(tx) {
@@ -309,9 +312,9 @@ func (s *Session) transaction(f *stomp.Frame) error {
 		s.txBytes -= s.txs[tx]
 		delete(s.txs, tx)
 		if f.Command == stomp.COMMIT {
-			err = s.upstream.Commit(tx, receipt)
+			err = s.up().Commit(tx, receipt)
 		} else {
-			err = s.upstream.Abort(tx, receipt)
+			err = s.up().Abort(tx, receipt)
 		}
 	}
 	var refused *relay.RefusedError

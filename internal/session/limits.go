@@ -123,6 +123,7 @@ func (s *Session) feed(p []byte) error {
 			return err
 		}
 		if f == nil {
+			s.dec.Release() // an idle session keeps no input buffer
 			return nil
 		}
 		if err := s.handle(f); err != nil {

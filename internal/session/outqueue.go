@@ -45,8 +45,7 @@ func (it *queued) appendTo(dst []byte) []byte {
 // most one writer runs at a time; the handover happens under mu.
 type outQueue struct {
 	mu      sync.Mutex
-	items   []queued
-	spare   []queued // the storage a parked writer left, for the next one
+	items   []queued // nil while the writer is parked (see queuePool)
 	bytes   int
 	limit   int
 	closing bool
@@ -87,6 +86,9 @@ func (q *outQueue) push(it queued) (ok, overflow bool) {
 	if q.bytes+n > q.limit {
 		q.mu.Unlock()
 		return false, true
+	}
+	if q.items == nil {
+		q.items = getQueueBuf()
 	}
 	q.items = append(q.items, it)
 	q.bytes += n
@@ -185,17 +187,19 @@ type work struct {
 // take removes and returns everything queued. buf, which the caller has
 // cleared (nil for a writer that just started), becomes the queue's
 // storage: the two slices trade places instead of items being copied.
-// With nothing to do, take parks the writer, keeping buf for the next
-// one, and reports false: the caller must end, and another writer is
-// started when there is work again.
+// With nothing to do, take parks the writer, giving both slices back to
+// queuePool, and reports false: the caller must end, and another writer
+// is started when there is work again.
 func (q *outQueue) take(buf []queued) (work, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if buf == nil {
-		buf, q.spare = q.spare, nil
+		buf = getQueueBuf()
 	}
 	if len(q.items) == 0 && !q.closing && !q.beat {
-		q.spare = buf[:0]
+		putQueueBuf(buf)
+		putQueueBuf(q.items)
+		q.items = nil
 		q.writing = false
 		return work{}, false
 	}
@@ -208,6 +212,31 @@ func (q *outQueue) take(buf []queued) (work, bool) {
 	q.bytes = 0
 	q.wakeWaiters()
 	return w, true
+}
+
+// queuePool holds the item storage of parked queues, one queueBlock at a
+// time: an idle session holds none, and a busy one takes blocks back from
+// here instead of allocating (a pointer to an array goes into the pool
+// without an allocation, as a slice would not). A queue that grew past a
+// block leaves its larger slice to the collector when its writer parks.
+var queuePool = sync.Pool{New: func() any { return new(queueBlock) }}
+
+// queueBlockLen is how many frames a pooled block holds.
+const queueBlockLen = 16
+
+// queueBlock is the storage queuePool lends.
+type queueBlock [queueBlockLen]queued
+
+// getQueueBuf returns an empty slice over a block from queuePool.
+func getQueueBuf() []queued { return queuePool.Get().(*queueBlock)[:0] }
+
+// putQueueBuf gives b's block, whose elements hold nothing any more, back
+// to queuePool; a slice of another capacity is dropped.
+func putQueueBuf(b []queued) {
+	if cap(b) != queueBlockLen {
+		return
+	}
+	queuePool.Put((*queueBlock)(b[:queueBlockLen]))
 }
 
 // fits reports whether n more bytes keep the queue within budget, or the

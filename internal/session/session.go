@@ -162,7 +162,7 @@ type Session struct {
 	user       string
 	anonymous  bool           // user was generated (auth.Identity.Anonymous)
 	handshake  Handshake      // cleared once CONNECT has used it
-	txs        map[string]int // open transactions: bytes of SENDs held
+	txs        map[string]int // open transactions: bytes of SENDs held; nil until the first BEGIN
 	txBytes    int            // their sum
 	recvEvery  time.Duration
 	preconnect int          // bytes received before CONNECT
@@ -173,7 +173,7 @@ type Session struct {
 	lastWrite time.Time
 
 	upMu         sync.Mutex
-	upstream     Upstream // set once by the reader goroutine under upMu
+	upstream     Upstream // set once, when first needed (up), by the reader goroutine under upMu
 	upReleased   bool
 	userCounted  string // the user counted in opts.UserConns, under upMu
 	hasUserCount bool
@@ -192,7 +192,8 @@ type Session struct {
 	ctx        context.Context // cancelled when the session ends
 	cancel     context.CancelFunc
 	finishOnce sync.Once
-	done       chan struct{}
+	done       chan struct{} // made by the first Done, under upMu
+	ended      bool          // finish is over: done is closed once made, under upMu
 	onFinish   func(*Session)
 }
 
@@ -235,10 +236,8 @@ func New(opts *Options, conn Conn, remote string, subprotocol stomp.Version, hs 
 		dec:       stomp.NewDecoder(opts.Limits),
 		subproto:  subprotocol,
 		handshake: hs,
-		txs:       map[string]int{},
 		subs:      map[string]*subscription{},
 		sendLimit: newSendLimiter(opts.SendLimits), // full bucket: no SEND can precede CONNECT
-		done:      make(chan struct{}),
 		onFinish:  onFinish,
 		lastWrite: time.Now(),
 	}
@@ -261,7 +260,18 @@ func (s *Session) ID() string { return s.id }
 func (s *Session) User() string { return s.user }
 
 // Done is closed when the session has ended and its socket is closed.
-func (s *Session) Done() <-chan struct{} { return s.done }
+// The channel is made on the first call (an idle session keeps none).
+func (s *Session) Done() <-chan struct{} {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	if s.done == nil {
+		s.done = make(chan struct{})
+		if s.ended {
+			close(s.done)
+		}
+	}
+	return s.done
+}
 
 // log logs msg at level with args after the session's attributes: its
 // id, remote address, transport and, once connected, user. The record is
@@ -344,16 +354,39 @@ func (s *Session) armReadDeadline() {
 	_ = s.conn.SetReadDeadline(time.Now().Add(2*s.recvEvery + s.opts.HeartBeatGrace))
 }
 
-// attach pins the session to an upstream connection of the relay. It
-// fails when the session ended meanwhile, so nothing is left attached.
-func (s *Session) attach() error {
+// up returns the session's upstream, attaching the session to the relay
+// the first time it needs the broker: a session that only follows rooms
+// (rooms.Store) never holds a relay client. Once the session has ended
+// it returns a closed one, whose calls fail as they would have on the
+// session's own upstream after finish closed it. The reader goroutine
+// alone calls it.
+func (s *Session) up() Upstream {
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
-	if s.upReleased {
-		return ErrClosed
+	if s.upstream != nil {
+		return s.upstream
 	}
-	s.upstream = s.opts.Broker.Attach(s)
-	return nil
+	up := s.opts.Broker.Attach(s)
+	if s.upReleased {
+		up.Close()
+		return up
+	}
+	s.upstream = up
+	return up
+}
+
+// released reports whether the session has ended (finish has run).
+func (s *Session) released() bool {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	return s.upReleased
+}
+
+// attached returns the session's upstream, nil when it has none yet.
+func (s *Session) attached() Upstream {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	return s.upstream
 }
 
 // finish releases everything the session holds; it runs once, from the
@@ -374,7 +407,12 @@ func (s *Session) finish() {
 		}
 		s.cancel() // before leaveAllRooms: see subscribeRoom
 		s.leaveAllRooms()
-		close(s.done)
+		s.upMu.Lock()
+		s.ended = true
+		if s.done != nil {
+			close(s.done)
+		}
+		s.upMu.Unlock()
 		if s.onFinish != nil {
 			s.onFinish(s)
 		}

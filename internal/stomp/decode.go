@@ -95,6 +95,15 @@ func (d *Decoder) Limits() Limits { return d.limits }
 // Buffered returns how many bytes are held waiting for the rest of a frame.
 func (d *Decoder) Buffered() int { return len(d.buf) - d.start }
 
+// Release drops the decoder's input buffer when it holds nothing
+// unconsumed (no partial frame), so that an idle connection keeps none;
+// the next Feed makes a new one.
+func (d *Decoder) Release() {
+	if d.err == nil && d.head == nil && d.start == len(d.buf) {
+		d.buf, d.start, d.scan = nil, 0, 0
+	}
+}
+
 // Feed appends p to the input. It fails once the pending, incomplete frame
 // would exceed MaxFrameBytes.
 func (d *Decoder) Feed(p []byte) error {

@@ -233,6 +233,44 @@ func TestDecoderMemoryStaysBounded(t *testing.T) {
 	}
 }
 
+// TestDecoderRelease: Release drops the buffer once every frame is
+// consumed, and keeps a partial frame, which later input completes.
+func TestDecoderRelease(t *testing.T) {
+	d := NewDecoder(Limits{})
+	if err := d.Feed([]byte("SEND\ndestination:/a\n\nhi\x00SEND\ndesti")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := d.Next(); err != nil || f == nil || string(f.Body) != "hi" {
+		t.Fatalf("first frame: %v %v", f, err)
+	}
+	if f, err := d.Next(); err != nil || f != nil {
+		t.Fatalf("partial frame: %v %v", f, err)
+	}
+	d.Release()
+	if d.buf == nil || d.Buffered() == 0 {
+		t.Fatalf("Release dropped a partial frame (%d bytes buffered)", d.Buffered())
+	}
+	if err := d.Feed([]byte("nation:/b\n\nho\x00\n")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := d.Next(); err != nil || f == nil || string(f.Body) != "ho" || f.Header("destination") != "/b" {
+		t.Fatalf("second frame: %v %v", f, err)
+	}
+	if f, err := d.Next(); err != nil || f != nil {
+		t.Fatalf("after the second frame: %v %v", f, err)
+	}
+	d.Release()
+	if d.buf != nil {
+		t.Fatalf("Release kept %d bytes of buffer with nothing unconsumed", cap(d.buf))
+	}
+	if err := d.Feed([]byte("SEND\ndestination:/c\n\n\x00")); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := d.Next(); err != nil || f == nil || f.Header("destination") != "/c" {
+		t.Fatalf("frame after Release: %v %v", f, err)
+	}
+}
+
 func TestHeadersSetDel(t *testing.T) {
 	h := Headers{{"a", "1"}, {"b", "2"}, {"a", "3"}}
 	h = h.Set("a", "x")

@@ -75,6 +75,9 @@ func newInputWaiter(c net.Conn, br *bufio.Reader) inputWaiter {
 	return w
 }
 
+// buffered reports whether gorilla's read buffer holds input already.
+func (w inputWaiter) buffered() bool { return w.br != nil && w.br.Buffered() > 0 }
+
 // wait returns once the connection has input: bytes buffered, or bytes,
 // the end of input or an error pending on the socket. It returns too when
 // the read deadline passes or the connection is closed; the next read

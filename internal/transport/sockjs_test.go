@@ -90,6 +90,15 @@ type testEndpoints struct {
 	sockjs *SockJS
 	obs    *counter
 	live   sync.WaitGroup // sessions not yet done
+	// opened gets the WebSocket connections accepted, with their
+	// sessions, while it has room
+	opened chan openedConn
+}
+
+// openedConn is a WebSocket connection the test endpoints accepted.
+type openedConn struct {
+	c *wsConn
+	s *session.Session
 }
 
 func newTestEndpoints(t *testing.T, origins []string, limits HandshakeLimits, connectTimeout time.Duration) *testEndpoints {
@@ -109,13 +118,20 @@ func newTestEndpoints(t *testing.T, origins []string, limits HandshakeLimits, co
 		ConnectTimeout: connectTimeout,
 		SendQueueBytes: 1 << 20,
 	}
-	e := &testEndpoints{obs: newCounter()}
+	e := &testEndpoints{obs: newCounter(), opened: make(chan openedConn, 16)}
 	e.ws = NewWebSocket(WebSocketOptions{
 		Origins: NewOriginChecker(origins), Limits: limits, MaxMessage: testMaxFrame + 1024, WriteTimeout: 5 * time.Second,
 		Tokens: TokenCarriers{QueryParam: "access_token", Cookie: "chat_token"}, Log: slog.New(slog.DiscardHandler),
 		NewSession: func(conn session.Conn, remote string, v stomp.Version, hs session.Handshake) Handler {
 			e.live.Add(1)
-			return session.New(opts, conn, remote, v, hs, func(*session.Session) { e.live.Done() })
+			s := session.New(opts, conn, remote, v, hs, func(*session.Session) { e.live.Done() })
+			if c, ok := conn.(*wsConn); ok {
+				select {
+				case e.opened <- openedConn{c, s}:
+				default:
+				}
+			}
+			return s
 		},
 	})
 	e.ws.SetObserver(e.obs)

@@ -51,8 +51,10 @@ const (
 	// frame headers and control frames (at most 125 bytes of payload),
 	// since a payload read of readChunk bytes goes to the socket directly
 	// once what is buffered has been taken. gorilla reuses the hijacked
-	// reader only when it is larger than 256 bytes (checked below).
-	readBufferSize = 512
+	// reader only when it is larger than 256 bytes (checked below); 288
+	// is the next allocation size class (512 cost an idle connection 224
+	// bytes more; a message longer than the buffer costs one more read).
+	readBufferSize = 288
 	// writeBufferSize is gorilla's write buffer, taken from
 	// writeBufferPool for the length of one message only.
 	writeBufferSize = 4 << 10
@@ -181,7 +183,7 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "v11.stomp":
 		version = stomp.V11
 	}
-	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, readDone: make(chan struct{}), h: h, slot: sl,
+	c := &wsConn{ws: ws, writeTimeout: h.writeTimeout, h: h, slot: sl,
 		in: newInputWaiter(ws.UnderlyingConn(), hb.br)}
 	c.s = h.newSession(c, r.RemoteAddr, version, session.Handshake{Token: h.tokens.token(r), Transport: TransportWebSocket, AcceptLanguage: acceptLanguage(r)})
 	go c.readNext()
@@ -195,19 +197,31 @@ func (h *WebSocket) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // KiB, which the runtime does not shrink back below 4 KiB (it halves a
 // stack only when what is in use plus an 800-byte guard is under a
 // quarter of it, and a waiting reader uses more than 224 bytes); a
-// reader that ends after each message leaves that stack behind, and an
-// idle connection waits on a new 2 KiB one.
+// reader that ends after each message leaves that stack behind. When
+// nothing more is buffered the connection parks (idlepark.go): an idle
+// connection has no reader at all until input, its read deadline or
+// Close starts one.
 //
 // When the session or the connection ends, the last reader drains what
 // the client still sends, tells Close that reading is over, waits for the
 // session to end and releases the connection's place in the limits.
 func (c *wsConn) readNext() {
 	if c.readOne() {
-		go c.readNext()
+		if c.in.buffered() {
+			go c.readNext()
+		} else {
+			c.park() // idlepark.go: no goroutine waits for the next message
+		}
 		return
 	}
+	c.endReading()
 	drain(c.ws)
-	close(c.readDone)
+	c.mu.Lock()
+	c.readOver = true
+	if c.readDone != nil {
+		close(c.readDone)
+	}
+	c.mu.Unlock()
 	<-c.s.Done()
 	c.h.release(c.slot, TransportWebSocket)
 }
@@ -279,12 +293,14 @@ func drain(ws *websocket.Conn) {
 
 // wsConn adapts a gorilla connection to session.Conn. Writes come from the
 // session's writer goroutine only; closeOnce guards the close handshake.
-// The reader (readNext) closes readDone when it stops reading.
+// The last reader (readNext) sets readOver, and closes readDone if Close
+// made it to wait on, when it stops reading.
 type wsConn struct {
 	ws           *websocket.Conn
 	writeTimeout time.Duration
 	closeOnce    sync.Once
-	readDone     chan struct{}
+	readDone     chan struct{} // made by Close, under mu (an idle connection keeps none)
+	readOver     bool          // reading has ended, under mu
 
 	// what the reader needs: the endpoint, the session, the place held
 	// in the endpoint's limits, and how to wait for input
@@ -293,8 +309,10 @@ type wsConn struct {
 	slot slot
 	in   inputWaiter
 
-	mu      sync.Mutex // orders SetReadDeadline with Close
+	mu      sync.Mutex // orders SetReadDeadline with Close and park
 	closing bool
+
+	parkState // the reader's parking (idlepark.go)
 }
 
 // WriteMessage implements session.Conn: a text message when the session
@@ -321,6 +339,7 @@ func (c *wsConn) SetReadDeadline(t time.Time) error {
 	if c.closing {
 		return nil
 	}
+	c.deadline = t
 	return c.ws.SetReadDeadline(t)
 }
 
@@ -335,13 +354,20 @@ func (c *wsConn) Close(code int, reason string) error {
 		c.mu.Lock()
 		c.closing = true
 		_ = c.ws.SetReadDeadline(time.Now().Add(lingerTime))
-		c.mu.Unlock()
-		t := time.NewTimer(lingerTime + 100*time.Millisecond)
-		select {
-		case <-c.readDone:
-		case <-t.C:
+		if !c.readOver {
+			c.readDone = make(chan struct{})
 		}
-		t.Stop()
+		readDone := c.readDone // nil: reading is over already
+		c.mu.Unlock()
+		c.wake() // a parked connection gets a reader to see the close
+		if readDone != nil {
+			t := time.NewTimer(lingerTime + 100*time.Millisecond)
+			select {
+			case <-readDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		err = c.ws.Close()
 	})
 	return err

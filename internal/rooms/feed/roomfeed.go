@@ -251,6 +251,15 @@ func (f *roomFeed) afterEnd(stop func(), told []*follower) {
 // waitSynced waits until the feed knows its log's end, bounded by ctx and
 // the Set's SyncTimeout.
 func (f *roomFeed) waitSynced(ctx context.Context) error {
+	select {
+	case <-f.syncedCh:
+		// already synced: asking ctx for its Done channel would make one,
+		// which a session's context then keeps for the session's life
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.err
+	default:
+	}
 	t := time.NewTimer(f.set.cfg.SyncTimeout)
 	defer t.Stop()
 	select {
