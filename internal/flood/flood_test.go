@@ -240,15 +240,7 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // createRoom creates a public room with the operator's key.
 func createRoom(t *testing.T, base, name string) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/api/rooms", jsonBody(fmt.Sprintf(`{"name":%q}`, name)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+apiKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := postWithKey(t, base+"/api/rooms", fmt.Sprintf(`{"name":%q}`, name))
 	defer resp.Body.Close()
 	var room struct {
 		ID string `json:"id"`
@@ -262,11 +254,10 @@ func createRoom(t *testing.T, base, name string) string {
 	return room.ID
 }
 
-// pushSystem pushes a SYSTEM message into room through the REST API with
-// the API key: the room's first message, which declares its stream.
-func pushSystem(t *testing.T, base, room string) {
+// postWithKey POSTs the JSON body to url with the API key.
+func postWithKey(t *testing.T, url, body string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+"/api/rooms/"+room+"/messages", jsonBody(`{"message":"open"}`))
+	req, err := http.NewRequest(http.MethodPost, url, jsonBody(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +266,14 @@ func pushSystem(t *testing.T, base, room string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp
+}
+
+// pushSystem pushes a SYSTEM message into room through the REST API with
+// the API key: the room's first message, which declares its stream.
+func pushSystem(t *testing.T, base, room string) {
+	t.Helper()
+	resp := postWithKey(t, base+"/api/rooms/"+room+"/messages", `{"message":"open"}`)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("push into room %s: %s", room, resp.Status)

@@ -43,22 +43,30 @@ func declared(t *testing.T, n *rabbittest.Node, name string) bool {
 	return false
 }
 
-// TestRoomStreamDeclaredOnFirstOpen: a new room has no stream; a replica
-// following it before it has one sees an empty room (no error, empty
-// history), and once another replica opens it and sends, gets every
-// message, in order, from the stream's start; history has them on both;
-// a second Open publishes no registry event.
-func TestRoomStreamDeclaredOnFirstOpen(t *testing.T) {
+// twoReplicasRoom starts two replicas on the package's node and creates a
+// room on the first, which the second sees.
+func twoReplicasRoom(t *testing.T) (*rabbittest.Node, *replica, *replica, rooms.Room) {
+	t.Helper()
 	n := rabbittest.Require(t, node)
 	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
 	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	return n, a, b, room
+}
+
+// TestRoomStreamDeclaredOnFirstOpen: a new room has no stream; a replica
+// following it before it has one sees an empty room (no error, empty
+// history), and once another replica opens it and sends, gets every
+// message, in order, from the stream's start; history has them on both;
+// a second Open publishes no registry event.
+func TestRoomStreamDeclaredOnFirstOpen(t *testing.T) {
+	n, a, b, room := twoReplicasRoom(t)
 	if declared(t, n, room.Stream) {
 		t.Fatalf("stream %s declared by Create", room.Stream)
 	}
-	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
 	early := newFollower()
 	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{Last: 10, After: -1}, early.deliver)
 	if err != nil {
@@ -103,13 +111,7 @@ func TestRoomStreamDeclaredOnFirstOpen(t *testing.T) {
 // callers each) all succeed, on one stream, and every replica's
 // followers get the same messages in the same order.
 func TestTwoReplicasOpenOneRoom(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	n, a, b, room := twoReplicasRoom(t)
 	fa, fb := newFollower(), newFollower()
 	for _, f := range []struct {
 		rp *replica
@@ -140,6 +142,9 @@ func TestTwoReplicasOpenOneRoom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("concurrent Open: %v", err)
 		}
+	}
+	if !declared(t, n, room.Stream) {
+		t.Fatalf("no stream %s after the Opens", room.Stream)
 	}
 	for i := 1; i <= 6; i++ {
 		[]*replica{a, b}[i%2].send(t, room.ID, i)
@@ -180,13 +185,7 @@ func TestDeleteUnopenedRoom(t *testing.T) {
 // opened a room another one deleted meanwhile) is refused, and the
 // opener deletes the stream it declared: no orphan stream.
 func TestOpenLosingToDeleteRemovesStream(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
-	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	n, a, b, room := twoReplicasRoom(t)
 	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
 		t.Fatal(err)
 	}
