@@ -151,7 +151,10 @@ func (h *handlers) send(c *router.Context) (any, error) {
 		return nil, nil
 	}
 	if h.opts.Rooms != nil {
-		if err := h.opts.Rooms.Open(c, roomID); err != nil {
+		ctx, cancel := context.WithTimeout(c, openTimeout)
+		err := h.opts.Rooms.Open(ctx, roomID)
+		cancel()
+		if err != nil {
 			return nil, fmt.Errorf("chat: open room %s: %w", roomID, err)
 		}
 	}

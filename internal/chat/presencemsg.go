@@ -13,8 +13,9 @@ import (
 	"chatrelay/internal/stomp"
 )
 
-// openTimeout bounds the opening of a room for a presence message: the
-// announcer waits for it.
+// openTimeout bounds the opening of a room (its stream's declaration, on
+// its first message) for a presence message, whose announcer waits for it,
+// and for chat.send without confirms, whose session waits.
 const openTimeout = 5 * time.Second
 
 // PresenceMessages returns the function that publishes one ENTER

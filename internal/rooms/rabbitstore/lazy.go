@@ -41,7 +41,7 @@ type openCall struct {
 // once. Concurrent calls for one room on one replica share one attempt.
 func (s *Store) Open(ctx context.Context, id string) error {
 	for {
-		room, exists, open, _ := s.reg.openState(id, false)
+		room, exists, open := s.reg.opening(id)
 		switch {
 		case !exists:
 			return rooms.ErrNotFound
@@ -115,16 +115,19 @@ type lazyTail struct {
 }
 
 // startLazyTail reports the empty log to sink and starts the goroutine
-// that waits for opened; start starts the real tail.
-func startLazyTail(sink feed.Sink, opened <-chan struct{}, start func(feed.Sink) (*tail, error)) *lazyTail {
+// that waits for opened; start starts the real tail. still reports, just
+// before the real tail starts, whether the room exists and has its stream
+// (it may have been deleted since opened was closed).
+func startLazyTail(sink feed.Sink, opened <-chan struct{}, still func() bool, start func(feed.Sink) (*tail, error)) *lazyTail {
 	l := &lazyTail{sink: sink, quit: make(chan struct{}), done: make(chan struct{})}
-	sink.Synced()            // nothing was published: the room has no stream
-	go l.wait(opened, start) // owns the wait for opened and the start of the real tail
+	sink.Synced()                   // nothing was published: the room has no stream
+	go l.wait(opened, still, start) // owns the wait for opened and the start of the real tail
 	return l
 }
 
-// wait starts the real tail once opened is closed, unless stopped first.
-func (l *lazyTail) wait(opened <-chan struct{}, start func(feed.Sink) (*tail, error)) {
+// wait starts the real tail once opened is closed, unless stopped first or
+// the room is gone (its feed is then dropped).
+func (l *lazyTail) wait(opened <-chan struct{}, still func() bool, start func(feed.Sink) (*tail, error)) {
 	defer close(l.done)
 	select {
 	case <-l.quit:
@@ -133,7 +136,7 @@ func (l *lazyTail) wait(opened <-chan struct{}, start func(feed.Sink) (*tail, er
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.stopped {
+	if l.stopped || !still() {
 		return
 	}
 	t, err := start(l.sink)

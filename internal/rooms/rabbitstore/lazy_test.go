@@ -267,9 +267,18 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 	opened := event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "room.one.r1", ID: "o1"}
 	rec(0, created)
 	g.Synced()
+	_, _, _, early := g.openState("r1", true) // a waiter from before the replay
 	g.beginReplay()
 	rec(0, created)
 	rec(1, opened)
+	select {
+	case <-early:
+		t.Fatal("waiter released by an opened event of a view not served yet (the replay may still delete the room)")
+	default:
+	}
+	if _, exists, open := g.opening("r1"); !exists || !open {
+		t.Fatalf("Open during the replay: exists %v open %v; want the room opened by the replayed view", exists, open)
+	}
 	_, exists, open, ch := g.openState("r1", true)
 	if !exists || open || ch == nil {
 		t.Fatalf("served view: exists %v open %v waiter %v; want the lazy room", exists, open, ch != nil)
@@ -282,6 +291,31 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 	}
 	if _, _, open, _ := g.openState("r1", false); !open {
 		t.Fatal("room not open in the served view")
+	}
+}
+
+// TestReplayWithoutRoomKeepsWaiter: a lazy room that a replayed registry
+// no longer has is dropped, and its waiting feed is not released to tail
+// a stream that never existed.
+func TestReplayWithoutRoomKeepsWaiter(t *testing.T) {
+	var dropped []string
+	g := newRegistry(slog.New(slog.DiscardHandler), func(id string) { dropped = append(dropped, id) })
+	body, err := json.Marshal(event{Event: eventCreated, Room: rooms.Room{ID: "r1", Name: "one"}, Stream: "room.one.r1", Lazy: true, ID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Record(feed.Record{Offset: 0, Body: body})
+	g.Synced()
+	_, _, _, ch := g.openState("r1", true)
+	g.beginReplay()
+	g.Synced() // the new stream is empty
+	select {
+	case <-ch:
+		t.Fatal("waiter of a room the replay no longer has was released")
+	default:
+	}
+	if len(dropped) != 1 || dropped[0] != "r1" || len(g.opens) != 0 {
+		t.Fatalf("dropped %v, waiters left %d; want r1 dropped and no waiter kept", dropped, len(g.opens))
 	}
 }
 

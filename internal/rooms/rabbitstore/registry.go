@@ -170,7 +170,9 @@ func (g *registry) Record(r feed.Record) {
 	if ev.Event == eventDeleted && result == nil {
 		delete(g.opens, ev.Room.ID) // its waiters are stopped by the deletion
 	}
-	if ev.Event == eventOpened && result == nil {
+	// waiters follow the served view: one being built by a replay may
+	// still delete the room (Synced releases its waiters when served)
+	if ev.Event == eventOpened && result == nil && v == g.cur {
 		if ch := g.opens[ev.Room.ID]; ch != nil {
 			delete(g.opens, ev.Room.ID)
 			close(ch)
@@ -314,9 +316,14 @@ func (g *registry) Synced() {
 			}
 		}
 		g.cur, g.next = g.next, nil
-		// a room whose opened event the replay applied while the old
-		// view was served may have got a waiter after that: release it
+		// a room the replay opened was not released while the old view
+		// was served: release it now; a room the replay no longer has is
+		// not (its feed is dropped below: it has no stream to tail)
 		for id, ch := range g.opens {
+			if _, ok := g.cur.rooms[id]; !ok {
+				delete(g.opens, id)
+				continue
+			}
 			if _, lazy := g.cur.unopened[id]; !lazy {
 				delete(g.opens, id)
 				close(ch)
@@ -412,6 +419,31 @@ func (g *registry) openState(id string, wait bool) (room rooms.Room, exists, ope
 		g.opens[id] = ch
 	}
 	return room, true, false, ch
+}
+
+// opening returns the room and whether its stream exists, for Open: as
+// openState without a waiter, except that while a replay builds a new
+// view (beginReplay) a room that view has, or has opened, counts too, so
+// that rooms created or opened during the replay take messages.
+func (g *registry) opening(id string) (room rooms.Room, exists, open bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, v := range []*view{g.cur, g.next} {
+		if v == nil {
+			continue
+		}
+		r, ok := v.rooms[id]
+		if !ok {
+			continue
+		}
+		if !exists {
+			room, exists = r, true
+		}
+		if _, lazy := v.unopened[id]; !lazy {
+			return r, true, true
+		}
+	}
+	return room, exists, false
 }
 
 // has reports whether a room is named name, ignoring case.

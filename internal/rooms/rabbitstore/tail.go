@@ -207,7 +207,11 @@ func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
 		}
 	}
 	if !open {
-		return startLazyTail(sink, opened, start("first")).stop, nil
+		still := func() bool {
+			_, exists, open, _ := src.s.reg.openState(src.room, false)
+			return exists && open
+		}
+		return startLazyTail(sink, opened, still, start("first")).stop, nil
 	}
 	t, err := start("last")(sink)
 	if err != nil {
