@@ -37,44 +37,36 @@ func TestCounterNotListed(t *testing.T) {
 	l := New(lim, reg)
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
-	create := func(q Requester) *Refusal {
-		done, r := l.Reserve(q)
-		if r != nil {
-			return r
-		}
-		reg.add(q)
-		done()
-		return nil
-	}
+	try := func(q Requester) *Refusal { return create(l, &reg.fakeRegistry, q) }
 	ann := Requester{User: "ann", Verified: true, Address: "192.0.2.1"}
 	anon := Requester{Address: "192.0.2.9"}
 	for i := 0; i < lim.UserQuota; i++ {
 		now = now.Add(time.Minute)
-		if r := create(ann); r != nil {
+		if r := try(ann); r != nil {
 			t.Fatalf("ann's room %d: %+v", i, r)
 		}
 	}
 	now = now.Add(time.Minute)
-	if r := create(ann); r == nil || r.Key != KeyUserQuota {
+	if r := try(ann); r == nil || r.Key != KeyUserQuota {
 		t.Fatalf("ann past her quota: %+v", r)
 	}
 	for i := 0; i < lim.AddressQuota; i++ {
 		now = now.Add(time.Minute)
-		if r := create(anon); r != nil {
+		if r := try(anon); r != nil {
 			t.Fatalf("anonymous room %d: %+v", i, r)
 		}
 	}
 	now = now.Add(time.Minute)
-	if r := create(anon); r == nil || r.Key != KeyAddressQuota {
+	if r := try(anon); r == nil || r.Key != KeyAddressQuota {
 		t.Fatalf("anonymous past the address quota: %+v", r)
 	}
 	admin := Requester{Admin: true}
 	for i := 0; i < lim.MaxRooms-lim.UserQuota-lim.AddressQuota; i++ {
-		if r := create(admin); r != nil {
+		if r := try(admin); r != nil {
 			t.Fatalf("admin room %d: %+v", i, r)
 		}
 	}
-	if r := create(admin); r == nil || r.Key != KeyMaxRooms {
+	if r := try(admin); r == nil || r.Key != KeyMaxRooms {
 		t.Fatalf("past the cap on all rooms: %+v", r)
 	}
 	if reg.counts == 0 {
