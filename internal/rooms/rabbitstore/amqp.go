@@ -208,6 +208,28 @@ func (a *amqpClient) declareStream(name string, args amqp.Table, routingKey stri
 	})
 }
 
+// bindStream binds a stream to amq.topic with routingKey (again: binding
+// twice is no error).
+func (a *amqpClient) bindStream(name, routingKey string) error {
+	return a.do(func(ch *amqp.Channel) error {
+		if err := ch.QueueBind(name, routingKey, "amq.topic", false, nil); err != nil {
+			return fmt.Errorf("bind stream %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// unbindStream removes a stream's binding to amq.topic with routingKey:
+// what is published to the room's topic from then on reaches no queue.
+func (a *amqpClient) unbindStream(name, routingKey string) error {
+	return a.do(func(ch *amqp.Channel) error {
+		if err := ch.QueueUnbind(name, routingKey, "amq.topic", nil); err != nil {
+			return fmt.Errorf("unbind stream %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
 // deleteStream deletes a stream queue (and its bindings); a queue that is
 // already gone is not an error.
 func (a *amqpClient) deleteStream(name string) error {

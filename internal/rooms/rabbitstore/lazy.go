@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"time"
 
 	"chatrelay/internal/rooms"
-	"chatrelay/internal/rooms/feed"
 )
 
 // Lazy streams: a room created by this version costs the broker nothing
@@ -28,6 +27,10 @@ import (
 // first, Delete deletes the stream after it was declared, and when the
 // deleted event comes first, the opened event is refused (ErrNotFound)
 // and Open deletes the stream it declared.
+//
+// An archived room (archive.go) has no stream either: Open declares its
+// next epoch's stream (epoch.go) the same way, and its feeds go on from
+// the archived messages to the new stream's first offset (roomtail.go).
 
 // openCall is one Open in progress for a room on this replica; later
 // callers wait for it.
@@ -36,16 +39,24 @@ type openCall struct {
 	err  error
 }
 
-// Open declares a lazy room's stream and returns once this replica
-// applied its opened event; for a room whose stream exists it returns at
-// once. Concurrent calls for one room on one replica share one attempt.
+// Open readies a room to store messages and returns once this replica
+// applied it: for a room whose stream exists it returns at once; a lazy
+// room's first stream, or an archived room's next epoch, is declared and
+// its opened event published; a room being archived (closing) is waited
+// for, and its closing aborted once its lease ran out (its archiver
+// died). Concurrent calls for one room on one replica share one attempt.
 func (s *Store) Open(ctx context.Context, id string) error {
 	for {
-		room, exists, open := s.reg.opening(id)
+		st, changed := s.reg.opening(id)
 		switch {
-		case !exists:
+		case !st.exists:
 			return rooms.ErrNotFound
-		case open:
+		case st.closing:
+			if err := s.awaitClosing(ctx, st, changed); err != nil {
+				return err
+			}
+			continue
+		case st.stream != "":
 			return nil
 		}
 		s.openMu.Lock()
@@ -57,110 +68,87 @@ func (s *Store) Open(ctx context.Context, id string) error {
 		}
 		s.openMu.Unlock()
 		if leader {
-			call.err = s.open(ctx, room)
+			call.err = s.open(ctx, st)
 			s.openMu.Lock()
 			delete(s.opening, id)
 			s.openMu.Unlock()
 			close(call.done)
-			return call.err
+			if call.err == nil || !errors.Is(call.err, errStale) {
+				return call.err
+			}
+			continue // the room's lifecycle moved on: look again
 		}
 		select {
 		case <-call.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if call.err != nil && !errors.Is(call.err, context.Canceled) && !errors.Is(call.err, context.DeadlineExceeded) {
+		if call.err != nil && !errors.Is(call.err, errStale) && !errors.Is(call.err, context.Canceled) && !errors.Is(call.err, context.DeadlineExceeded) {
 			return call.err
 		}
 		// the leader's context ended, or it succeeded: look again
 	}
 }
 
-// open declares room's stream, publishes its opened event and waits until
+// open declares the stream of the room's next epoch (st.epoch: its first
+// stream for a lazy room), publishes its opened event and waits until
 // this replica applied it.
-func (s *Store) open(ctx context.Context, room rooms.Room) error {
-	queue := streamOf(room)
+func (s *Store) open(ctx context.Context, st roomState) error {
+	queue := epochStream(st.room, st.epoch)
 	args := streamArgs(s.opts.MaxAge, s.opts.MaxBytes, s.opts.Replicas)
-	args[roomNameArg], args[roomIDArg] = room.Name, room.ID
+	args[roomNameArg], args[roomIDArg] = st.room.Name, st.room.ID
 	// bound with the topic's routing key, whatever the stream's name
-	if err := s.amqp.declareStream(queue, args, rooms.StreamName(room.ID)); err != nil {
+	if err := s.amqp.declareStream(queue, args, rooms.StreamName(st.room.ID)); err != nil {
 		return fmt.Errorf("rabbitstore: open room: %w", err)
 	}
-	err := s.record(ctx, event{Event: eventOpened, Room: rooms.Room{ID: room.ID}, At: s.opts.Now().UTC(), ID: newNonce(), Stream: queue})
+	err := s.record(ctx, event{Event: eventOpened, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(), ID: newNonce(), Stream: queue, Epoch: st.epoch})
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, rooms.ErrNotFound):
-		// deleted before the opened event in registry order: the
-		// deleter may have deleted the stream before it was declared
+	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, errStale):
+		// deleted before the opened event in registry order (the
+		// deleter may have deleted the stream before it was declared),
+		// or this epoch was opened and archived meanwhile: the stream
+		// declared may be one nobody else deletes
 		if derr := s.amqp.deleteStream(queue); derr != nil {
-			s.log.Warn("rooms: could not delete the stream of a room deleted while it was opened", "stream", queue, "err", derr)
+			s.log.Warn("rooms: could not delete the stream of a room deleted or archived while it was opened", "stream", queue, "err", derr)
 		}
-		return rooms.ErrNotFound
 	}
 	return err
 }
 
-// lazyTail is the tail of a room with no stream yet: it reports the empty
-// log synced at once and starts the real tail, from the stream's first
-// offset, once the room's opened event has been applied.
-type lazyTail struct {
-	sink feed.Sink
-	quit chan struct{}
-	done chan struct{}
-
-	mu      sync.Mutex
-	stopped bool
-	t       *tail // the real tail, once started
+// awaitClosing waits until a closing room is archived or aborted, or its
+// closing's lease ran out: then it aborts the closing itself (rebinding
+// the stream first), so that a replica killed mid-archive leaves no room
+// unable to take messages.
+func (s *Store) awaitClosing(ctx context.Context, st roomState, changed <-chan struct{}) error {
+	left := st.closingAt.Add(s.opts.ArchiveLease).Sub(s.opts.Now())
+	if left > 0 {
+		t := time.NewTimer(left)
+		defer t.Stop()
+		select {
+		case <-changed:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	s.log.Warn("rooms: a room's archiving outlived its lease; reopening its stream", "room", st.room.ID, "epoch", st.epoch)
+	err := s.abortClosing(ctx, st)
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	return err
 }
 
-// startLazyTail reports the empty log to sink and starts the goroutine
-// that waits for opened; start starts the real tail. still reports, just
-// before the real tail starts, whether the room exists and has its stream
-// (it may have been deleted since opened was closed).
-func startLazyTail(sink feed.Sink, opened <-chan struct{}, still func() bool, start func(feed.Sink) (*tail, error)) *lazyTail {
-	l := &lazyTail{sink: sink, quit: make(chan struct{}), done: make(chan struct{})}
-	sink.Synced()                   // nothing was published: the room has no stream
-	go l.wait(opened, still, start) // owns the wait for opened and the start of the real tail
-	return l
-}
-
-// wait starts the real tail once opened is closed, unless stopped first or
-// the room is gone (its feed is then dropped).
-func (l *lazyTail) wait(opened <-chan struct{}, still func() bool, start func(feed.Sink) (*tail, error)) {
-	defer close(l.done)
-	select {
-	case <-l.quit:
-		return
-	case <-opened:
+// abortClosing rebinds a closing room's stream and publishes the aborted
+// event that ends its closing (errStale: the closing ended otherwise).
+func (s *Store) abortClosing(ctx context.Context, st roomState) error {
+	queue := epochStream(st.room, st.epoch)
+	if err := s.amqp.bindStream(queue, rooms.StreamName(st.room.ID)); err != nil {
+		return fmt.Errorf("rabbitstore: rebind a closing room: %w", err)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stopped || !still() {
-		return
-	}
-	t, err := start(l.sink)
-	if err != nil {
-		go func() {
-			// owns nothing: reports the failure off the locked section,
-			// so that the sink may stop the tail
-			l.sink.Failed(err)
-		}()
-		return
-	}
-	l.t = t
-}
-
-// stop ends the wait and the real tail, if started; no sink call starts
-// after it returns.
-func (l *lazyTail) stop() {
-	l.mu.Lock()
-	l.stopped = true
-	t := l.t
-	l.mu.Unlock()
-	close(l.quit)
-	<-l.done
-	if t != nil {
-		t.stop()
-	}
+	return s.record(ctx, event{Event: eventAborted, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(),
+		ID: newNonce(), Epoch: st.epoch, Closer: st.closer})
 }

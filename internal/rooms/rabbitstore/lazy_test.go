@@ -190,7 +190,7 @@ func TestOpenLosingToDeleteRemovesStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	// b opens the room as its view had it before the deletion
-	if err := b.s.open(testCtx(t), room); !errors.Is(err, rooms.ErrNotFound) {
+	if err := b.s.open(testCtx(t), roomState{room: room, exists: true}); !errors.Is(err, rooms.ErrNotFound) {
 		t.Fatalf("open after the deletion: %v, want not found", err)
 	}
 	if declared(t, n, room.Stream) {
@@ -267,7 +267,7 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 	opened := event{Event: eventOpened, Room: rooms.Room{ID: "r1"}, Stream: "room.one.r1", ID: "o1"}
 	rec(0, created)
 	g.Synced()
-	_, _, _, early := g.openState("r1", true) // a waiter from before the replay
+	_, early := g.state("r1", true) // a waiter from before the replay
 	g.beginReplay()
 	rec(0, created)
 	rec(1, opened)
@@ -276,12 +276,12 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 		t.Fatal("waiter released by an opened event of a view not served yet (the replay may still delete the room)")
 	default:
 	}
-	if _, exists, open := g.opening("r1"); !exists || !open {
-		t.Fatalf("Open during the replay: exists %v open %v; want the room opened by the replayed view", exists, open)
+	if st, _ := g.opening("r1"); !st.exists || st.stream == "" {
+		t.Fatalf("Open during the replay: %+v; want the room opened by the replayed view", st)
 	}
-	_, exists, open, ch := g.openState("r1", true)
-	if !exists || open || ch == nil {
-		t.Fatalf("served view: exists %v open %v waiter %v; want the lazy room", exists, open, ch != nil)
+	st, ch := g.state("r1", true)
+	if !st.exists || st.stream != "" || ch == nil {
+		t.Fatalf("served view: %+v, waiter %v; want the lazy room", st, ch != nil)
 	}
 	g.Synced()
 	select {
@@ -289,15 +289,15 @@ func TestOpenedDuringReplayReleasesWaiter(t *testing.T) {
 	default:
 		t.Fatal("waiter not released when the replayed view, with the room opened, was served")
 	}
-	if _, _, open, _ := g.openState("r1", false); !open {
-		t.Fatal("room not open in the served view")
+	if st, _ := g.state("r1", false); st.stream != "room.one.r1" {
+		t.Fatalf("room's stream in the served view: %q", st.stream)
 	}
 }
 
-// TestReplayWithoutRoomKeepsWaiter: a lazy room that a replayed registry
-// no longer has is dropped, and its waiting feed is not released to tail
-// a stream that never existed.
-func TestReplayWithoutRoomKeepsWaiter(t *testing.T) {
+// TestReplayWithoutRoomDropsWaiter: a lazy room that a replayed registry
+// no longer has is dropped; its waiting feed wakes to find it gone (so it
+// tails no stream that never existed), and no waiter is kept.
+func TestReplayWithoutRoomDropsWaiter(t *testing.T) {
 	var dropped []string
 	g := newRegistry(slog.New(slog.DiscardHandler), func(id string) { dropped = append(dropped, id) })
 	body, err := json.Marshal(event{Event: eventCreated, Room: rooms.Room{ID: "r1", Name: "one"}, Stream: "room.one.r1", Lazy: true, ID: "c1"})
@@ -306,16 +306,19 @@ func TestReplayWithoutRoomKeepsWaiter(t *testing.T) {
 	}
 	g.Record(feed.Record{Offset: 0, Body: body})
 	g.Synced()
-	_, _, _, ch := g.openState("r1", true)
+	_, ch := g.state("r1", true)
 	g.beginReplay()
 	g.Synced() // the new stream is empty
 	select {
 	case <-ch:
-		t.Fatal("waiter of a room the replay no longer has was released")
 	default:
+		t.Fatal("waiter of a room the replay no longer has was not woken")
 	}
-	if len(dropped) != 1 || dropped[0] != "r1" || len(g.opens) != 0 {
-		t.Fatalf("dropped %v, waiters left %d; want r1 dropped and no waiter kept", dropped, len(g.opens))
+	if st, _ := g.state("r1", false); st.exists {
+		t.Fatal("room still there after a replay without it")
+	}
+	if len(dropped) != 1 || dropped[0] != "r1" || len(g.changes) != 0 {
+		t.Fatalf("dropped %v, waiters left %d; want r1 dropped and no waiter kept", dropped, len(g.changes))
 	}
 }
 

@@ -43,16 +43,18 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 // Delete publishes the room's deleted event, waits until this replica
 // applied it (which ends the room's feed here, and on every replica as it
 // applies it), waits Options.DeleteGrace for the other replicas, and
-// deletes the stream. A lazy room never opened has none: deleting a
-// queue that does not exist is no error (an Open racing with the delete
-// cleans up after itself, see lazy.go).
+// deletes the stream. A lazy or archived room has none: deleting a queue
+// that does not exist is no error. The next epoch's stream is deleted
+// too, in case an Open racing with the delete declared it (an Open whose
+// opened event comes after the deleted one cleans up after itself, see
+// lazy.go).
 func (s *Store) Delete(ctx context.Context, id string) error {
-	room, ok := s.reg.get(id)
-	if !ok {
+	st, _ := s.reg.state(id, false)
+	if !st.exists {
 		return rooms.ErrNotFound
 	}
 	now := s.opts.Now().UTC()
-	if err := s.record(ctx, event{Event: eventDeleted, Room: room, At: now, ID: newNonce()}); err != nil {
+	if err := s.record(ctx, event{Event: eventDeleted, Room: st.room, At: now, ID: newNonce()}); err != nil {
 		return err
 	}
 	s.feeds.Drop(id)
@@ -64,8 +66,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		t.Stop()
 	}
-	if err := s.amqp.deleteStream(streamOf(room)); err != nil {
-		return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
+	for _, epoch := range []int{st.epoch, st.epoch + 1} {
+		if err := s.amqp.deleteStream(epochStream(st.room, epoch)); err != nil {
+			return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
+		}
 	}
 	return nil
 }
@@ -133,6 +137,9 @@ func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, de
 // Close stops following the registry and every room, and closes the AMQP
 // connection; the relay stays open.
 func (s *Store) Close() error {
+	if s.stopArch != nil {
+		s.stopArch()
+	}
 	if s.stopReg != nil {
 		s.stopReg()
 	}

@@ -46,6 +46,17 @@ type event struct {
 	// Rooms created by versions before lazy streams have none: their
 	// stream exists.
 	Lazy bool `json:"lazy,omitempty"`
+	// Epoch is the stream epoch an opened, closing, aborted or
+	// archived event is about (epoch.go); 0 is the room's first stream.
+	Epoch int `json:"epoch,omitempty"`
+	// Closer is the ID of the closing event an aborted or archived
+	// event ends.
+	Closer string `json:"closer,omitempty"`
+	// Base is, in an archived event, the room offset the next epoch's
+	// stream starts at.
+	Base int64 `json:"base,omitempty"`
+	// Records are an archived event's messages, oldest first.
+	Records []archivedRecord `json:"records,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -60,11 +71,12 @@ type registry struct {
 	onDeleted func(roomID string) // runs on the tail's goroutine
 
 	mu sync.Mutex
-	// opens holds a channel per lazy room someone waits on, closed
-	// when any view applies the room's opened event (the stream exists
-	// from then on, whatever view is served)
-	opens map[string]chan struct{}
-	cur   *view // what the replica serves
+	// changes holds a channel per room someone waits on, closed when
+	// the room's stream lifecycle changes (an opened, closing, aborted,
+	// archived or deleted event) in the served view, or when a replay's
+	// view is served; waiters look again at the room's state
+	changes map[string]chan struct{}
+	cur     *view // what the replica serves
 	// next is the view a replay builds (nil: none); it replaces cur
 	// once the replay is synced
 	next    *view
@@ -81,7 +93,10 @@ type view struct {
 	// unopened holds the lazy rooms whose opened event has not been
 	// applied: they have no stream yet
 	unopened map[string]struct{}
-	names    map[string]string // folded name → room id
+	// lives holds the lifecycle of rooms closed at least once
+	// (epoch.go); a room without one is on its first stream
+	lives map[string]*life
+	names map[string]string // folded name → room id
 	// owners and origins count the rooms by CreatedBy and by Origin
 	// (not ""), for the creation limiter (Store.CountRooms)
 	owners, origins map[string]int
@@ -117,7 +132,7 @@ func (v *view) repeated(id string) bool {
 
 func newView() *view {
 	return &view{last: -1, rooms: make(map[string]rooms.Room), unopened: make(map[string]struct{}),
-		names: make(map[string]string), recent: make(map[string]struct{}),
+		lives: make(map[string]*life), names: make(map[string]string), recent: make(map[string]struct{}),
 		owners: make(map[string]int), origins: make(map[string]int)}
 }
 
@@ -125,7 +140,7 @@ func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
 	return &registry{
 		log:       log,
 		onDeleted: onDeleted,
-		opens:     make(map[string]chan struct{}),
+		changes:   make(map[string]chan struct{}),
 		cur:       newView(),
 		waiters:   make(map[string]chan<- error),
 		synced:    make(chan struct{}),
@@ -167,14 +182,11 @@ func (g *registry) Record(r feed.Record) {
 	}
 	v.events++
 	result := v.apply(ev, r.Offset, g.log)
-	if ev.Event == eventDeleted && result == nil {
-		delete(g.opens, ev.Room.ID) // its waiters are stopped by the deletion
-	}
 	// waiters follow the served view: one being built by a replay may
-	// still delete the room (Synced releases its waiters when served)
-	if ev.Event == eventOpened && result == nil && v == g.cur {
-		if ch := g.opens[ev.Room.ID]; ch != nil {
-			delete(g.opens, ev.Room.ID)
+	// still delete the room (Synced wakes every waiter when served)
+	if ev.Event != eventCreated && ev.Event != eventMembers && result == nil && v == g.cur {
+		if ch := g.changes[ev.Room.ID]; ch != nil {
+			delete(g.changes, ev.Room.ID)
 			close(ch)
 		}
 	}
@@ -219,15 +231,11 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		}
 		return nil
 	case eventOpened:
-		r, ok := v.rooms[id]
-		if !ok {
-			return rooms.ErrNotFound
-		}
-		if ev.Stream != r.Stream {
-			return rooms.ErrInvalid
-		}
-		delete(v.unopened, id) // a second opened event changes nothing
-		return nil
+		return v.applyOpened(ev)
+	case eventClosing:
+		return v.applyClosing(ev)
+	case eventAborted, eventArchived:
+		return v.applyClosed(ev)
 	case eventMembers:
 		r, ok := v.rooms[id]
 		if !ok {
@@ -250,6 +258,7 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		}
 		delete(v.rooms, id)
 		delete(v.unopened, id)
+		delete(v.lives, id)
 		uncount(v.owners, r.CreatedBy)
 		if r.Origin != "" {
 			uncount(v.origins, r.Origin)
@@ -316,18 +325,12 @@ func (g *registry) Synced() {
 			}
 		}
 		g.cur, g.next = g.next, nil
-		// a room the replay opened was not released while the old view
-		// was served: release it now; a room the replay no longer has is
-		// not (its feed is dropped below: it has no stream to tail)
-		for id, ch := range g.opens {
-			if _, ok := g.cur.rooms[id]; !ok {
-				delete(g.opens, id)
-				continue
-			}
-			if _, lazy := g.cur.unopened[id]; !lazy {
-				delete(g.opens, id)
-				close(ch)
-			}
+		// what the replay changed was not told while the old view was
+		// served: every waiter looks again now (a room the replay no
+		// longer has is gone; its feed is dropped below)
+		for id, ch := range g.changes {
+			delete(g.changes, id)
+			close(ch)
 		}
 	}
 	g.mu.Unlock()
@@ -397,53 +400,47 @@ func (g *registry) get(id string) (rooms.Room, bool) {
 	return r, ok
 }
 
-// openState returns whether the room exists and whether its stream
-// exists; for a room whose stream does not exist yet and wait set, opened
-// is closed once a view applies its opened event.
-func (g *registry) openState(id string, wait bool) (room rooms.Room, exists, open bool, opened <-chan struct{}) {
+// state returns the room's state in the served view; with wait set, also
+// a channel closed at the room's next lifecycle change (or when a
+// replay's view is served), after which the caller looks again.
+func (g *registry) state(id string, wait bool) (roomState, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	room, exists = g.cur.rooms[id]
-	if !exists {
-		return room, false, false, nil
+	st := g.cur.state(id)
+	if !wait || !st.exists {
+		return st, nil
 	}
-	if _, lazy := g.cur.unopened[id]; !lazy {
-		return room, true, true, nil
-	}
-	if !wait {
-		return room, true, false, nil
-	}
-	ch := g.opens[id]
-	if ch == nil {
-		ch = make(chan struct{})
-		g.opens[id] = ch
-	}
-	return room, true, false, ch
+	return st, g.changed(id)
 }
 
-// opening returns the room and whether its stream exists, for Open: as
-// openState without a waiter, except that while a replay builds a new
-// view (beginReplay) a room that view has, or has opened, counts too, so
-// that rooms created or opened during the replay take messages.
-func (g *registry) opening(id string) (room rooms.Room, exists, open bool) {
+// changed returns the channel closed at the room's next lifecycle change.
+// Caller holds g.mu.
+func (g *registry) changed(id string) <-chan struct{} {
+	ch := g.changes[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		g.changes[id] = ch
+	}
+	return ch
+}
+
+// opening returns the room's state for Open, and a channel closed at its
+// next change: as state, except that while a replay builds a new view
+// (beginReplay), a room that view has, or has an open stream in, counts
+// too, so that rooms created or opened during the replay take messages.
+func (g *registry) opening(id string) (roomState, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, v := range []*view{g.cur, g.next} {
-		if v == nil {
-			continue
-		}
-		r, ok := v.rooms[id]
-		if !ok {
-			continue
-		}
-		if !exists {
-			room, exists = r, true
-		}
-		if _, lazy := v.unopened[id]; !lazy {
-			return r, true, true
+	st := g.cur.state(id)
+	if g.next != nil {
+		if n := g.next.state(id); n.exists && (!st.exists || st.stream == "" && n.stream != "" && !n.closing) {
+			st = n
 		}
 	}
-	return room, exists, false
+	if !st.exists {
+		return st, nil
+	}
+	return st, g.changed(id)
 }
 
 // has reports whether a room is named name, ignoring case.

@@ -108,6 +108,23 @@ type Options struct {
 	// ReadyTimeout bounds New's wait for the registry replay (default
 	// DefaultReadyTimeout).
 	ReadyTimeout time.Duration
+	// ArchiveAfter archives a room whose stream has had no message for
+	// this long (archive.go): its messages go to the registry and its
+	// stream is deleted until its next message. 0: rooms are never
+	// archived.
+	ArchiveAfter time.Duration
+	// ArchiveMaxMessages and ArchiveMaxBytes bound the messages of a
+	// room that may be archived (default DefaultArchiveMaxMessages and
+	// DefaultArchiveMaxBytes): every replica keeps them in memory.
+	ArchiveMaxMessages int
+	ArchiveMaxBytes    int
+	// ArchiveLease is how long a room being archived waits for its
+	// archiver before the next Open reopens it (default
+	// DefaultArchiveLease).
+	ArchiveLease time.Duration
+	// ArchiveFenceGrace is the wait between an archive's closing event
+	// and its fence (default DefaultArchiveFenceGrace).
+	ArchiveFenceGrace time.Duration
 	// Logger receives store events. Default: discard.
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now).
@@ -120,6 +137,10 @@ type Options struct {
 
 	// registryStream replaces RegistryStream (tests).
 	registryStream string
+	// archiveStep, when set, is called as an archive attempt on a room
+	// passes "closing" (its event applied), "fenced" (unbound) and "too big"
+	// (it is kept on its stream) (tests)
+	archiveStep func(step, roomID string)
 	// lose, when set, is asked before each registry publish; true
 	// drops the event as a stream without a writer would, yet reports
 	// it sent (tests).
@@ -142,6 +163,11 @@ type Store struct {
 	// its restarts (tests watch both)
 	regTail     atomic.Pointer[tail]
 	regRestarts atomic.Int64
+	// maxAge is MaxAge as a duration (0: none), for archived messages
+	maxAge time.Duration
+	// arch sweeps quiet rooms (nil: ArchiveAfter is 0); stopArch ends it
+	arch     *archiver
+	stopArch func()
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -183,7 +209,23 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Start == nil {
 		opts.Start = randomStart
 	}
-	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall)}
+	if opts.ArchiveMaxMessages <= 0 {
+		opts.ArchiveMaxMessages = DefaultArchiveMaxMessages
+	}
+	if opts.ArchiveMaxBytes <= 0 {
+		opts.ArchiveMaxBytes = DefaultArchiveMaxBytes
+	}
+	if opts.ArchiveLease <= 0 {
+		opts.ArchiveLease = DefaultArchiveLease
+	}
+	if opts.ArchiveFenceGrace <= 0 {
+		opts.ArchiveFenceGrace = DefaultArchiveFenceGrace
+	}
+	maxAge, err := parseMaxAge(opts.MaxAge)
+	if err != nil {
+		return nil, fmt.Errorf("rabbitstore: %w", err)
+	}
+	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall), maxAge: maxAge}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
@@ -203,6 +245,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.stopReg = stop
 	select {
 	case <-s.reg.synced:
+		if opts.ArchiveAfter > 0 {
+			s.stopArch = s.startArchiver()
+		}
 		return s, nil
 	case <-ctx.Done():
 		err = ctx.Err()

@@ -189,48 +189,50 @@ type roomSource struct {
 	room string
 }
 
-// Tail starts a tail at the room stream's last chunk; for a lazy room
-// whose stream does not exist yet, a lazyTail that starts one at the
-// stream's first offset once it is opened.
+// Tail starts the room's tail (roomtail.go): at the current stream's
+// last chunk, or, for a room without a stream (lazy, or archived), on its
+// archived messages until a stream is opened.
 func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
-	room, exists, open, opened := src.s.reg.openState(src.room, true)
-	if !exists {
+	st, _ := src.s.reg.state(src.room, false)
+	if !st.exists {
 		return nil, rooms.ErrNotFound
 	}
-	queue := streamOf(room)
-	start := func(offset string) func(feed.Sink) (*tail, error) {
-		return func(sink feed.Sink) (*tail, error) {
-			mark := func(ctx context.Context, nonce string) error {
-				return src.s.amqp.publishMarker(ctx, queue, nonce)
-			}
-			return startTail(src.s.opts.Relay, queue, offset, sink, mark, src.s.log)
-		}
-	}
-	if !open {
-		still := func() bool {
-			_, exists, open, _ := src.s.reg.openState(src.room, false)
-			return exists && open
-		}
-		return startLazyTail(sink, opened, still, start("first")).stop, nil
-	}
-	t, err := start("last")(sink)
+	rt, err := startRoomTail(src, sink, st)
 	if err != nil {
 		return nil, err
 	}
-	return t.stop, nil
+	return rt.stop, nil
 }
 
-// ReadRange reads the room's records in [from, to); a room without a
-// stream has none.
-func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(feed.Record)) error {
-	room, exists, open, _ := src.s.reg.openState(src.room, false)
-	if exists && !open {
-		return nil
+// startTail starts a tail of st's stream at offset for sink, with the
+// stream's offsets moved up by the epoch's base.
+func (src *roomSource) startTail(st roomState, offset string, sink feed.Sink) (*tail, error) {
+	queue := st.stream
+	mark := func(ctx context.Context, nonce string) error {
+		return src.s.amqp.publishMarker(ctx, queue, nonce)
 	}
-	if !exists {
-		room = rooms.Room{ID: src.room} // gone: its reads fail as they would
+	return startTail(src.s.opts.Relay, queue, offset, baseSink{Sink: sink, base: st.base}, mark, src.s.log)
+}
+
+// ReadRange reads the room's records in [from, to): those below the
+// current epoch's base from the archived messages, the others from the
+// stream (a room without a stream has no others).
+func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(feed.Record)) error {
+	st, _ := src.s.reg.state(src.room, false)
+	if !st.exists {
+		// gone: its reads fail as they would
+		st.stream = streamOf(st.room)
+	}
+	for _, r := range snapshotRecords(st.snapshot, from, min(to, st.base), src.s.maxAge, src.s.opts.Now()) {
+		fn(r)
+	}
+	if st.stream == "" || to <= st.base {
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	return readRange(ctx, src.s.opts.Relay, streamOf(room), from, to, fn)
+	return readRange(ctx, src.s.opts.Relay, st.stream, max(from, st.base)-st.base, to-st.base, func(r feed.Record) {
+		r.Offset += st.base
+		fn(r)
+	})
 }

@@ -1,0 +1,426 @@
+package rabbitstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
+)
+
+// Archiving: a room whose stream has had no message for
+// Options.ArchiveAfter, and that holds few enough messages, has them
+// stored in the registry and its stream deleted, so that the broker's
+// cost follows the active rooms, not the rooms that ever had a message.
+// The next Open starts the room's next epoch (epoch.go).
+//
+// Every replica sweeps the rooms it sees open; the registry decides which
+// replica archives a room (the first closing event of the epoch). One
+// attempt:
+//
+//  1. peek: read the stream from its last chunk to a marker; a message
+//     younger than ArchiveAfter ends the attempt (nothing changed);
+//  2. closing: publish the closing event; from then on every replica's
+//     Open of the room waits (bounded by the lease), and the archiver
+//     waits ArchiveFenceGrace for every replica to apply it;
+//  3. fence: unbind the stream from amq.topic, so nothing published to
+//     the room's topic lands in it any more (a publish still in flight is
+//     unroutable: the Confirmer, which sees it never stored, opens the
+//     room again and republishes it);
+//  4. read the whole stream to a marker; a young message, or more than
+//     ArchiveMaxMessages / ArchiveMaxBytes with the room's earlier
+//     archived messages, aborts: the stream is bound again and an
+//     aborted event reopens it;
+//  5. publish the archived event with the messages and the next epoch's
+//     base (past every offset read, markers included), read back like
+//     every registry event; then, after DeleteGrace, delete the stream.
+//
+// A closing whose archiver dies is aborted by the first Open that finds
+// its lease (ArchiveLease) run out; an archived event that comes after
+// that abort is refused. Rooms bigger than the bounds stay on their
+// streams and are looked at again after ArchiveAfter.
+
+// Defaults of the archive options.
+const (
+	// DefaultArchiveMaxMessages bounds the messages of an archived room.
+	DefaultArchiveMaxMessages = 100
+	// DefaultArchiveMaxBytes bounds the message bytes of an archived room.
+	DefaultArchiveMaxBytes = 64 << 10
+	// DefaultArchiveLease is how long a closing room waits for its
+	// archiver before an Open aborts the closing.
+	DefaultArchiveLease = 30 * time.Second
+	// DefaultArchiveFenceGrace is the wait between the closing event and
+	// the fence, for the other replicas to apply it.
+	DefaultArchiveFenceGrace = time.Second
+	// archiveConcurrency bounds the archive attempts one replica runs at
+	// once: an attempt mostly waits (the fence grace, the delete grace),
+	// so that many keep a replica archiving tens of rooms a second.
+	archiveConcurrency = 32
+)
+
+// archiver is a Store's sweeper of quiet rooms.
+type archiver struct {
+	s *Store
+	// skip holds, per room, when to look at it again (it was active,
+	// too big, or an attempt failed)
+	mu   sync.Mutex
+	skip map[string]time.Time
+	// archived counts the rooms this replica archived, running the
+	// attempts in progress, ended those finished (tests)
+	archived, running, ended int
+	quit                     chan struct{}
+	done                     chan struct{}
+}
+
+// startArchiver starts the sweeps; its stop ends them and waits for the
+// attempts in progress.
+func (s *Store) startArchiver() func() {
+	a := &archiver{s: s, skip: make(map[string]time.Time), quit: make(chan struct{}), done: make(chan struct{})}
+	go a.run() // owns the sweeps and the attempts they start
+	s.arch = a
+	return func() {
+		close(a.quit)
+		<-a.done
+	}
+}
+
+// sweepEvery is how often the archiver looks for quiet rooms.
+func (a *archiver) sweepEvery() time.Duration {
+	return min(max(a.s.opts.ArchiveAfter/4, 100*time.Millisecond), time.Minute)
+}
+
+// run sweeps until stopped.
+func (a *archiver) run() {
+	defer close(a.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// owns nothing: cancels the attempts in progress once stopped
+		select {
+		case <-a.quit:
+			cancel()
+		case <-a.done:
+		}
+	}()
+	t := time.NewTimer(a.sweepEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-a.quit:
+			return
+		case <-t.C:
+		}
+		a.sweep(ctx)
+		t.Reset(a.sweepEvery())
+	}
+}
+
+// sweep tries to archive every open room not skipped, archiveConcurrency
+// at a time, and returns when all attempts are done.
+func (a *archiver) sweep(ctx context.Context) {
+	now := a.s.opts.Now()
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, archiveConcurrency)
+	for _, st := range a.s.reg.openRooms() {
+		if ctx.Err() != nil {
+			break
+		}
+		a.mu.Lock()
+		until, skipped := a.skip[st.room.ID]
+		a.mu.Unlock()
+		if skipped && now.Before(until) {
+			continue
+		}
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			// owns one attempt on st's room
+			defer wg.Done()
+			defer func() { <-slots }()
+			a.attempt(ctx, st)
+		}()
+	}
+	wg.Wait()
+	a.mu.Lock()
+	for id, until := range a.skip {
+		if now.After(until) {
+			delete(a.skip, id)
+		}
+	}
+	a.mu.Unlock()
+}
+
+// later skips the room until t.
+func (a *archiver) later(id string, t time.Time) {
+	a.mu.Lock()
+	a.skip[id] = t
+	a.mu.Unlock()
+}
+
+// count returns how many rooms this replica archived.
+func (a *archiver) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.archived
+}
+
+// idle reports whether no attempt is in progress.
+func (a *archiver) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.running == 0
+}
+
+// endedAttempts returns how many attempts went past the closing event and
+// ended.
+func (a *archiver) endedAttempts() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ended
+}
+
+// skipped reports whether the room is skipped for now.
+func (a *archiver) skipped(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, ok := a.skip[id]
+	return ok
+}
+
+// step tells the test hook where an attempt on a room is.
+func (s *Store) step(name, roomID string) {
+	if s.opts.archiveStep != nil {
+		s.opts.archiveStep(name, roomID)
+	}
+}
+
+// attempt archives one open room if it is quiet and small enough.
+func (a *archiver) attempt(ctx context.Context, st roomState) {
+	s := a.s
+	a.mu.Lock()
+	a.running++
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.running--
+		a.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.ArchiveLease)
+	defer cancel()
+	after := s.opts.ArchiveAfter
+	peek, err := s.readToMarker(ctx, st.stream, "last", 0)
+	if err != nil {
+		s.log.Debug("rooms: could not look at a room to archive", "room", st.room.ID, "err", err)
+		a.later(st.room.ID, s.opts.Now().Add(after))
+		return
+	}
+	if newest := newestSent(peek.records); s.opts.Now().Sub(newest) < after {
+		a.later(st.room.ID, newest.Add(after))
+		return
+	}
+	closer := newNonce()
+	if err := s.record(ctx, event{Event: eventClosing, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(), ID: closer, Epoch: st.epoch}); err != nil {
+		if !errors.Is(err, errStale) && !errors.Is(err, rooms.ErrNotFound) {
+			s.log.Warn("rooms: could not start archiving a room", "room", st.room.ID, "err", err)
+		}
+		a.later(st.room.ID, s.opts.Now().Add(after))
+		return
+	}
+	st.closing, st.closer = true, closer
+	defer func() {
+		a.mu.Lock()
+		a.ended++
+		a.mu.Unlock()
+	}()
+	s.step("closing", st.room.ID)
+	outcome, err := a.fenceAndArchive(ctx, st)
+	switch {
+	case err != nil:
+		s.log.Warn("rooms: archiving a room failed; reopening it", "room", st.room.ID, "err", err)
+		a.later(st.room.ID, s.opts.Now().Add(after))
+	case outcome == archivedOutcome:
+		a.mu.Lock()
+		a.archived++
+		a.mu.Unlock()
+		return
+	case outcome == endedOutcome:
+		return
+	default:
+		s.log.Debug("rooms: not archiving a room", "room", st.room.ID, "why", outcome)
+	}
+	if aerr := s.abortClosing(ctx, st); aerr != nil && !errors.Is(aerr, errStale) && !errors.Is(aerr, rooms.ErrNotFound) {
+		// the closing's lease lets the next Open abort it
+		s.log.Warn("rooms: could not reopen a room after archiving it stopped", "room", st.room.ID, "err", aerr)
+	}
+}
+
+// Outcomes of fenceAndArchive besides the reasons not to archive.
+const (
+	archivedOutcome = "archived"
+	// endedOutcome: the closing ended otherwise (an Open aborted it
+	// after its lease, or the room was deleted)
+	endedOutcome = "ended"
+)
+
+// fenceAndArchive does steps 3 to 5 for a room whose closing event was
+// applied. It returns archivedOutcome, endedOutcome, or why the room is
+// not archived, or an error; in the last two cases the caller aborts the
+// closing.
+func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, error) {
+	s := a.s
+	if !sleepCtx(ctx, s.opts.ArchiveFenceGrace) {
+		return "", ctx.Err()
+	}
+	if err := s.amqp.unbindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
+		return "", err
+	}
+	s.step("fenced", st.room.ID)
+	got, err := s.readToMarker(ctx, st.stream, "first", s.opts.ArchiveMaxMessages)
+	if err != nil {
+		return "", err
+	}
+	now := s.opts.Now()
+	if got.over {
+		a.later(st.room.ID, now.Add(s.opts.ArchiveAfter))
+		s.step("too big", st.room.ID)
+		return "too many messages", nil
+	}
+	if newest := newestSent(got.records); now.Sub(newest) < s.opts.ArchiveAfter {
+		a.later(st.room.ID, newest.Add(s.opts.ArchiveAfter))
+		return "a message came", nil
+	}
+	keep := snapshotRecords(st.snapshot, 0, st.base, s.maxAge, now)
+	records := make([]archivedRecord, 0, len(keep)+len(got.records))
+	size := 0
+	for _, r := range keep {
+		records = append(records, archivedRecord{Offset: r.Offset, Body: r.Body})
+		size += len(r.Body)
+	}
+	for _, r := range got.records {
+		if r.Marker != "" || !json.Valid(r.Body) || s.maxAge > 0 && expired(r.Body, now.Add(-s.maxAge)) {
+			continue
+		}
+		records = append(records, archivedRecord{Offset: st.base + r.Offset, Body: r.Body})
+		size += len(r.Body)
+	}
+	if len(records) > s.opts.ArchiveMaxMessages || size > s.opts.ArchiveMaxBytes {
+		a.later(st.room.ID, now.Add(s.opts.ArchiveAfter))
+		s.step("too big", st.room.ID)
+		return "too many messages", nil
+	}
+	base := st.base + got.last + 1
+	err = s.record(ctx, event{Event: eventArchived, Room: rooms.Room{ID: st.room.ID}, At: now.UTC(), ID: newNonce(),
+		Epoch: st.epoch, Closer: st.closer, Base: base, Records: records})
+	switch {
+	case errors.Is(err, errStale), errors.Is(err, rooms.ErrNotFound):
+		return endedOutcome, nil // not ours to undo
+	case err != nil:
+		return "", fmt.Errorf("publish the archived event: %w", err)
+	}
+	// the replicas drop their tails of the stream as they apply the
+	// archived event
+	sleepCtx(ctx, s.opts.DeleteGrace)
+	if err := s.amqp.deleteStream(st.stream); err != nil {
+		s.log.Warn("rooms: room archived, but not its stream deleted", "stream", st.stream, "err", err)
+	}
+	return archivedOutcome, nil
+}
+
+// collected is what readToMarker read.
+type collected struct {
+	records []feed.Record // bodies copied
+	last    int64         // the stream offset of the last record (the marker)
+	over    bool          // more chat messages than the limit: the read stopped
+}
+
+// collector is a feed.Sink that keeps what a tail reads until its marker.
+type collector struct {
+	limit  int
+	mu     sync.Mutex
+	got    collected
+	msgs   int
+	ended  bool          // synced or over: later records are not kept
+	synced chan struct{} // closed at the marker, or when over the limit
+	failed chan error    // the tail's failure
+	once   sync.Once
+}
+
+// Record keeps r.
+func (c *collector) Record(r feed.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return
+	}
+	r.Body = append([]byte(nil), r.Body...)
+	c.got.records = append(c.got.records, r)
+	c.got.last = r.Offset
+	if r.Marker == "" {
+		c.msgs++
+		if c.limit > 0 && c.msgs > c.limit {
+			c.got.over, c.ended = true, true
+			c.once.Do(func() { close(c.synced) })
+		}
+	}
+}
+
+// Synced ends the read.
+func (c *collector) Synced() {
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	c.once.Do(func() { close(c.synced) })
+}
+
+// Failed ends the read with err.
+func (c *collector) Failed(err error) {
+	select {
+	case c.failed <- err:
+	default:
+	}
+}
+
+// readToMarker reads a stream from offset ("first", "last") to a marker
+// it publishes once subscribed: everything the stream held then. With
+// limit > 0 it stops after more than limit chat messages (over).
+func (s *Store) readToMarker(ctx context.Context, queue, offset string, limit int) (collected, error) {
+	c := &collector{limit: limit, synced: make(chan struct{}), failed: make(chan error, 1)}
+	mark := func(ctx context.Context, nonce string) error { return s.amqp.publishMarker(ctx, queue, nonce) }
+	t, err := startTail(s.opts.Relay, queue, offset, c, mark, s.log)
+	if err != nil {
+		return collected{}, err
+	}
+	defer t.stop()
+	select {
+	case <-c.synced:
+	case err := <-c.failed:
+		return collected{}, err
+	case <-ctx.Done():
+		return collected{}, fmt.Errorf("read stream %s: %w", queue, ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got, nil
+}
+
+// newestSent returns the newest sentAt of the chat messages among
+// records (the zero time: none).
+func newestSent(records []feed.Record) time.Time {
+	var newest time.Time
+	for _, r := range records {
+		if r.Marker != "" {
+			continue
+		}
+		var m struct {
+			SentAt time.Time `json:"sentAt"`
+		}
+		if json.Unmarshal(r.Body, &m) == nil && m.SentAt.After(newest) {
+			newest = m.SentAt
+		}
+	}
+	return newest
+}

@@ -1,0 +1,336 @@
+package rabbitstore
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"chatrelay/internal/rabbittest"
+	"chatrelay/internal/rooms"
+	"chatrelay/internal/testkit"
+)
+
+// archiving sets a replica's options to archive rooms quiet for after.
+func archiving(after time.Duration) func(*Options) {
+	return func(o *Options) {
+		o.ArchiveAfter = after
+		o.ArchiveFenceGrace = 100 * time.Millisecond
+	}
+}
+
+// waitArchived waits until the replica sees the room archived with its next
+// epoch numbered epoch (no stream).
+func waitArchived(t *testing.T, rp *replica, roomID string, epoch int) {
+	t.Helper()
+	testkit.Eventually(t, 20*time.Second, "the room archived", func() bool {
+		st, _ := rp.s.reg.state(roomID, false)
+		return st.exists && st.stream == "" && st.epoch == epoch
+	})
+}
+
+// offsets returns the offsets of msgs.
+func offsets(msgs []rooms.Message) []int64 {
+	out := make([]int64, len(msgs))
+	for i, m := range msgs {
+		out[i] = m.Offset
+	}
+	return out
+}
+
+// TestArchiveQuietRoom: a room quiet for ArchiveAfter is archived by one
+// of two replicas: its stream is deleted, and history, x-history and
+// x-resume-after give the same messages at the same offsets on both
+// replicas and on one started afterwards; a live follower across the
+// archive gets the next message (which opens the next epoch's stream)
+// once, at a higher offset, and resuming from an archived offset
+// crosses into the new stream without a gap.
+func TestArchiveQuietRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a, b := newReplica(t, n, archiving(time.Second)), newReplica(t, n, archiving(time.Second))
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	live := newFollower()
+	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Live, live.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	for i := 1; i <= 3; i++ {
+		a.send(t, room.ID, i)
+	}
+	before := live.wait(t, 3)
+	waitArchived(t, a, room.ID, 1)
+	waitArchived(t, b, room.ID, 1)
+	testkit.Eventually(t, 10*time.Second, "the archived stream deleted", func() bool { return !declared(t, n, room.Stream) })
+	testkit.Eventually(t, 10*time.Second, "the archiver's count", func() bool { return a.s.arch.count()+b.s.arch.count() > 0 })
+	if got := a.s.arch.count() + b.s.arch.count(); got != 1 {
+		t.Fatalf("archived %d times, want once", got)
+	}
+
+	c := newReplica(t, n, nil) // replays the registry, archive included
+	for _, rp := range []*replica{a, b, c} {
+		h, err := rp.s.History(testCtx(t), room.ID, -1, 10)
+		if err != nil || !slices.Equal(nums(h), []int{3, 2, 1}) {
+			t.Fatalf("history of the archived room: %v, %v; want 3 2 1", nums(h), err)
+		}
+		if !slices.Equal(offsets(h), []int64{before[2].Offset, before[1].Offset, before[0].Offset}) {
+			t.Fatalf("archived offsets %v, want those of before the archive %v", offsets(h), offsets(before))
+		}
+	}
+	last := newFollower()
+	stopLast, err := c.s.Follow(testCtx(t), room.ID, rooms.Start{Last: 2, After: -1}, last.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopLast()
+	if got := nums(last.wait(t, 2)); !slices.Equal(got, []int{2, 3}) {
+		t.Fatalf("x-history 2 of the archived room: %v", got)
+	}
+
+	a.send(t, room.ID, 4) // opens epoch 1
+	all := live.wait(t, 4)
+	if got := nums(all); !slices.Equal(got, seq(1, 4)) || all[3].Offset <= all[2].Offset {
+		t.Fatalf("live follower across the archive got %v at %v; want 1..4, increasing", got, offsets(all))
+	}
+	if got := nums(last.wait(t, 3)); !slices.Equal(got, []int{2, 3, 4}) {
+		t.Fatalf("follower started on the archived room got %v; want 2 3 4", got)
+	}
+	resumed := newFollower()
+	stopResumed, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{After: before[1].Offset}, resumed.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopResumed()
+	if got := nums(resumed.wait(t, 2)); !slices.Equal(got, []int{3, 4}) {
+		t.Fatalf("resume after message 2 across the archive: %v; want 3 4", got)
+	}
+	for _, rp := range []*replica{a, b, c} {
+		h, err := rp.s.History(testCtx(t), room.ID, -1, 10)
+		if err != nil || !slices.Equal(nums(h), []int{4, 3, 2, 1}) {
+			t.Fatalf("history after the reopen: %v, %v; want 4 3 2 1", nums(h), err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // a duplicate would come now, if any
+	if got := nums(live.wait(t, 4)); len(got) != 4 {
+		t.Fatalf("live follower got %v; want each message once", got)
+	}
+}
+
+// TestOpenWaitsForArchiving: an Open on another replica while a room is
+// being archived waits for the archive and opens the next epoch; the
+// message sent then is stored after the archived ones, and nothing is
+// lost.
+func TestOpenWaitsForArchiving(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	fenced := make(chan struct{}, 1)
+	var room rooms.Room
+	var mu sync.Mutex // guards room, which the hook reads
+	a := newReplica(t, n, func(o *Options) {
+		archiving(time.Second)(o)
+		o.ArchiveFenceGrace = time.Second
+		o.archiveStep = func(step, roomID string) {
+			mu.Lock()
+			ours := roomID == room.ID
+			mu.Unlock()
+			if step == "closing" && ours {
+				select {
+				case fenced <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	b := newReplica(t, n, nil)
+	created, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	room = created
+	mu.Unlock()
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	a.send(t, room.ID, 1)
+	select {
+	case <-fenced:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the room was not closed for archiving")
+	}
+	testkit.Eventually(t, 5*time.Second, "the closing on the other replica", func() bool {
+		st, _ := b.s.reg.state(room.ID, false)
+		return st.closing
+	})
+	b.send(t, room.ID, 2) // Open waits for the archive, then opens epoch 1
+	st, _ := b.s.reg.state(room.ID, false)
+	if st.epoch != 1 || st.stream != epochStream(room, 1) {
+		t.Fatalf("after Open during the archive: epoch %d stream %q; want epoch 1 open", st.epoch, st.stream)
+	}
+	testkit.Eventually(t, 10*time.Second, "both messages in the history", func() bool {
+		h, err := b.s.History(testCtx(t), room.ID, -1, 10)
+		return err == nil && slices.Equal(nums(h), []int{2, 1})
+	})
+}
+
+// TestArchiverKilledMidwayRoomRecovers: an archiver that stops after its
+// fence (a replica killed mid-archive) leaves the room closing; an Open
+// on another replica waits out the lease, reopens the stream, and the
+// message it sends is stored; the archiver's late archived event is
+// refused and deletes nothing.
+func TestArchiverKilledMidwayRoomRecovers(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	release, never := make(chan struct{}), make(chan struct{})
+	fenced := make(chan struct{}, 1)
+	var calls int
+	var room rooms.Room
+	var mu sync.Mutex // guards room and calls, which the hook reads
+	a := newReplica(t, n, func(o *Options) {
+		archiving(3 * time.Second)(o)
+		o.ArchiveLease = 3 * time.Second
+		o.archiveStep = func(step, roomID string) {
+			mu.Lock()
+			ours := roomID == room.ID
+			if ours && step == "fenced" {
+				calls++
+			}
+			c := calls
+			mu.Unlock()
+			if !ours || step != "fenced" {
+				return
+			}
+			if c > 1 {
+				<-never // a later attempt waits for the test's end
+				return
+			}
+			fenced <- struct{}{}
+			<-release
+		}
+	})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(func() { free(); close(never) }) // before a's store closes
+	b := newReplica(t, n, func(o *Options) { o.ArchiveLease = 3 * time.Second })
+	created, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	room = created
+	mu.Unlock()
+	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
+	a.send(t, room.ID, 1)
+	select {
+	case <-fenced:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the room was not fenced")
+	}
+	fb := newFollower()
+	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{Last: 10, After: -1}, fb.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	began := time.Now()
+	b.send(t, room.ID, 2) // waits out the lease, then reopens
+	if waited := time.Since(began); waited < time.Second {
+		t.Fatalf("Open returned after %v on a room fenced by a live lease", waited)
+	}
+	if got := nums(fb.wait(t, 2)); !slices.Equal(got, []int{1, 2}) {
+		t.Fatalf("after the abort: %v; want 1 2", got)
+	}
+	free() // the archiver goes on: its archived event must lose
+	testkit.Eventually(t, 20*time.Second, "the archiver's attempt to end", func() bool { return a.s.arch.endedAttempts() >= 1 })
+	st, _ := b.s.reg.state(room.ID, false)
+	if st.stream != room.Stream || st.closing || !declared(t, n, room.Stream) {
+		t.Fatalf("after the late archiver: %+v, stream declared %v; want epoch 0 open", st, declared(t, n, room.Stream))
+	}
+	b.send(t, room.ID, 3)
+	if got := nums(fb.wait(t, 3)); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("after the late archiver: %v; want 1 2 3", got)
+	}
+}
+
+// TestArchiveSkipsBigRoom: a room holding more messages than
+// ArchiveMaxMessages is not archived: its stream stays, bound, and
+// takes messages.
+func TestArchiveSkipsBigRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	kept := make(chan string, 16)
+	a := newReplica(t, n, func(o *Options) {
+		archiving(500 * time.Millisecond)(o)
+		o.ArchiveMaxMessages = 3
+		o.archiveStep = func(step, roomID string) {
+			if step == "too big" {
+				select {
+				case kept <- roomID:
+				default:
+				}
+			}
+		}
+	})
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		a.send(t, room.ID, i)
+	}
+	deadline := time.After(20 * time.Second)
+	for found := false; !found; {
+		select {
+		case id := <-kept:
+			found = id == room.ID
+		case <-deadline:
+			t.Fatal("the archiver did not find the room too big")
+		}
+	}
+	testkit.Eventually(t, 10*time.Second, "the attempt to end", func() bool {
+		st, _ := a.s.reg.state(room.ID, false)
+		return !st.closing
+	})
+	st, _ := a.s.reg.state(room.ID, false)
+	if st.stream != room.Stream || st.closing || !declared(t, n, room.Stream) {
+		t.Fatalf("big room after a sweep: %+v; want its stream open", st)
+	}
+	f := newFollower()
+	stop, err := a.s.Follow(testCtx(t), room.ID, rooms.Live, f.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	a.send(t, room.ID, 6)
+	if got := nums(f.wait(t, 1)); !slices.Equal(got, []int{6}) {
+		t.Fatalf("big room took %v; want 6", got)
+	}
+}
+
+// TestDeleteArchivedRoom: deleting an archived room removes it on every
+// replica; Open then finds no room and declares nothing.
+func TestDeleteArchivedRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	a := newReplica(t, n, archiving(500*time.Millisecond))
+	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.send(t, room.ID, 1)
+	waitArchived(t, a, room.ID, 1)
+	if err := a.s.Delete(testCtx(t), room.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.s.Open(testCtx(t), room.ID); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("Open of a deleted archived room: %v", err)
+	}
+	if _, err := a.s.History(context.Background(), room.ID, -1, 10); !errors.Is(err, rooms.ErrNotFound) {
+		t.Fatalf("history of a deleted archived room: %v", err)
+	}
+	for _, s := range []string{room.Stream, epochStream(room, 1)} {
+		if declared(t, n, s) {
+			t.Fatalf("stream %s left after deleting the archived room", s)
+		}
+	}
+}
