@@ -210,7 +210,23 @@ type Rooms struct {
 	Presence       Presence   `mapstructure:"presence"`
 	Create         RoomCreate `mapstructure:"create"`
 	Confirm        Confirm    `mapstructure:"confirm"`
+	Archive        Archive    `mapstructure:"archive"`
 }
+
+// Archive configures the archiving of quiet rooms (RabbitMQ mode): a
+// room whose stream has had no message for IdleAfter, and holds at most
+// MaxMessages messages of at most MaxBytes in all, has them kept in the
+// room registry and its stream deleted until its next message.
+type Archive struct {
+	// IdleAfter: 0 archives nothing.
+	IdleAfter   time.Duration `mapstructure:"idle_after"`
+	MaxMessages int           `mapstructure:"max_messages"`
+	MaxBytes    int           `mapstructure:"max_bytes"`
+}
+
+// maxArchiveBytes bounds rooms.archive.max_bytes: an archived room's
+// messages travel in one registry event, one STOMP frame.
+const maxArchiveBytes = 1 << 20
 
 // Confirm configures the end-to-end confirmation of room messages: a
 // room SEND is receipted (and a room push answered) only once the message
@@ -476,6 +492,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.Presence.Interval <= 0 || c.Rooms.Presence.Expiry <= c.Rooms.Presence.Interval {
 		return fmt.Errorf("rooms.presence.expiry must be longer than rooms.presence.interval (> 0)")
+	}
+	if a := c.Rooms.Archive; a.IdleAfter < 0 || (a.IdleAfter > 0 && a.IdleAfter < time.Second) || a.MaxMessages < 1 || a.MaxBytes < 1 || a.MaxBytes > maxArchiveBytes {
+		return fmt.Errorf("rooms.archive: idle_after must be 0 (off) or at least 1s, max_messages positive, max_bytes within 1..%d", maxArchiveBytes)
 	}
 	if err := c.Rooms.Create.validate(); err != nil {
 		return err

@@ -88,6 +88,8 @@ func Defaults() Config {
 				NamedStreams: true},
 			MaxMessageBytes: rooms.DefaultMaxMessageBytes,
 			SystemLanguage:  chat.LangKorean,
+			Archive: Archive{IdleAfter: time.Hour, MaxMessages: 100, // rabbitstore.DefaultArchiveMax*
+				MaxBytes: 64 << 10},
 			Presence: Presence{Messages: true, Interval: presence.DefaultInterval, Expiry: presence.DefaultExpiry,
 				MaxBroadcastMembers: presence.DefaultMaxBroadcastMembers, LeaveGrace: presence.DefaultLeaveGrace,
 				EnterWindow: presence.DefaultEnterWindow, UserRate: presence.DefaultUserRate,
@@ -201,6 +203,9 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.history.max_replay", d.Rooms.History.MaxReplay)
 	v.SetDefault("rooms.history.replicas", d.Rooms.History.Replicas)
 	v.SetDefault("rooms.history.named_streams", d.Rooms.History.NamedStreams)
+	v.SetDefault("rooms.archive.idle_after", d.Rooms.Archive.IdleAfter)
+	v.SetDefault("rooms.archive.max_messages", d.Rooms.Archive.MaxMessages)
+	v.SetDefault("rooms.archive.max_bytes", d.Rooms.Archive.MaxBytes)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
 	v.SetDefault("rooms.system_language", d.Rooms.SystemLanguage)
 	v.SetDefault("tutorial.mode", d.Tutorial.Mode)

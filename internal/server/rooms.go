@@ -155,8 +155,11 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		IDStreamNames:  !cfg.Rooms.History.NamedStreams,
 		Buffer:         cfg.Rooms.History.Buffer,
 		// registry events are confirmed like room messages
-		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
-		Logger:         log,
+		RepublishAfter:     cfg.Rooms.Confirm.RepublishAfter,
+		ArchiveAfter:       cfg.Rooms.Archive.IdleAfter,
+		ArchiveMaxMessages: cfg.Rooms.Archive.MaxMessages,
+		ArchiveMaxBytes:    cfg.Rooms.Archive.MaxBytes,
+		Logger:             log,
 	})
 }
 
