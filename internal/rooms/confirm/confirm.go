@@ -283,6 +283,15 @@ func (c *Confirmer) tick(w *watch, p *pending) {
 	p.timer.Reset(c.wait(p, now))
 	c.mu.Unlock()
 	if again {
+		// the room may have been archived since (its stream fenced, so
+		// the last publish went nowhere): open it again first
+		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
+		err := c.opts.Rooms.Open(ctx, w.room)
+		cancel()
+		if err != nil {
+			c.log.Debug("confirm: room not open; publishing again later", "room", w.room, "id", p.id, "err", err)
+			return
+		}
 		c.republished.Add(1)
 		c.log.Debug("confirm: message not seen stored yet; publishing it again", "room", w.room, "id", p.id, "publish", sends)
 		c.publish(w.room, p)
