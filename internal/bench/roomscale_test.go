@@ -136,7 +136,7 @@ func TestGrowthPerRoom(t *testing.T) {
 	if g := base.GrowthPerRoom(base); g.HasMem || g.String() != "-" {
 		t.Errorf("growth over no rooms %+v", g)
 	}
-	if got := (BrokerSnapshot{MemUsed: -1, Erlang: -1, ProcUsed: -1, FDUsed: -1, RSSKB: -1, Queues: -1}).line(); !strings.Contains(got, "no figures") {
+	if got := (BrokerSnapshot{MemUsed: -1, Erlang: -1, ProcUsed: -1, FDUsed: -1, RSSKB: -1, Queues: -1, RoomStreams: -1}).line(); !strings.Contains(got, "no figures") {
 		t.Errorf("empty snapshot prints %q", got)
 	}
 }
