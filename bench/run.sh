@@ -323,6 +323,8 @@ fi
 : "${RABBIT_CTL:=}" "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}"
 WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
 
+d_wait="no archive wait"
+[ "$D_ARCHIVE_WAIT" = 0 ] || d_wait="archive wait per checkpoint <= $D_ARCHIVE_WAIT for <= ${D_ARCHIVE_MAX_STREAMS:-$((D_ACTIVE + 50))} room streams"
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "host: $(uname -srm), $(nproc) cpus, $(free -m | awk '/Mem:/{print $2}') MiB"
@@ -337,7 +339,7 @@ WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
-	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, wait per checkpoint $D_ARCHIVE_WAIT for <= ${D_ARCHIVE_MAX_STREAMS:-$((D_ACTIVE + 50))} room streams"
+	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, $d_wait"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
