@@ -30,7 +30,17 @@
 #       at D_CHECKPOINTS, with the growth per room; then D_CLIENTS members
 #       in D_ACTIVE of the rooms and D_RATES msgs/s in them (warm-up,
 #       duration and drain as (a)), and the broker read once more.
-#       chatrelay only. Not in the default SCENARIOS. On a private node
+#       chatrelay only. Not in the default SCENARIOS. Archiving (the
+#       server snapshots a room idle for rooms.archive.idle_after into the
+#       registry and deletes its stream): D_ARCHIVE_AFTER (a Go duration
+#       like 5s; empty: the server's default, 0: off) is the replicas'
+#       CHATRELAY_ROOMS_ARCHIVE_IDLE_AFTER; D_ARCHIVE_WAIT (default 0: no
+#       wait) is chatbench's -archive-wait: at each checkpoint, before the
+#       broker is read, it waits up to that long for the room streams
+#       (queues room.*, counted through the management API) to be down to
+#       D_ARCHIVE_MAX_STREAMS (default D_ACTIVE+50) and reports the count,
+#       the wait and whether the bound was met (NOT met: the run is NOT
+#       OK). SMOKE=1 has no RabbitMQ: no wait. On a private node
 #       (BENCH_PRIVATE_RABBIT=1) the rooms are kept (-keep-rooms: the node
 #       goes at the end, and deleting 100,000 streams takes long);
 #       elsewhere chatbench deletes them.
@@ -121,6 +131,10 @@ fi
 : "${D_ROOMS:=100000}" "${D_CHECKPOINTS:=1000,10000,100000}"
 : "${D_HISTORY_FRACTION:=0.5}" "${D_HISTORY_MESSAGES:=3}" "${D_CREATE_CONCURRENCY:=8}" "${D_CREATE_P99:=5ms}"
 : "${D_ACTIVE:=2000}" "${D_CLIENTS:=4000}" "${D_RATES:=100,200}"
+# (d) with archiving: the replicas' rooms.archive.idle_after (empty: the
+# server's default), chatbench's wait per checkpoint for the room streams
+# to be down to D_ARCHIVE_MAX_STREAMS (empty: D_ACTIVE+50)
+: "${D_ARCHIVE_AFTER:=}" "${D_ARCHIVE_WAIT:=0}" "${D_ARCHIVE_MAX_STREAMS:=}"
 # (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
@@ -272,6 +286,10 @@ port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 if [ "$SMOKE" = 1 ]; then
 	BROKER_MODE=embedded MGMT= RABBIT_PID= RABBIT_CTL=
 	log "SMOKE=1: chatrelay with its embedded broker, no RabbitMQ (no Web-STOMP runs, no broker figures)"
+	if [ "$D_ARCHIVE_WAIT" != 0 ] || [ -n "$D_ARCHIVE_MAX_STREAMS" ]; then
+		log "SMOKE=1: no room streams to count: D_ARCHIVE_WAIT=$D_ARCHIVE_WAIT and D_ARCHIVE_MAX_STREAMS=$D_ARCHIVE_MAX_STREAMS ignored"
+		D_ARCHIVE_WAIT=0 D_ARCHIVE_MAX_STREAMS=
+	fi
 else
 	BROKER_MODE=rabbitmq
 	if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
@@ -305,6 +323,8 @@ fi
 : "${RABBIT_CTL:=}" "${RABBIT_STOMP_PORT:=61613}" "${RABBIT_AMQP_PORT:=5672}" "${RABBIT_WEBSTOMP_PORT:=15674}"
 WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
 
+d_wait="no archive wait"
+[ "$D_ARCHIVE_WAIT" = 0 ] || d_wait="archive wait per checkpoint <= $D_ARCHIVE_WAIT for <= ${D_ARCHIVE_MAX_STREAMS:-$((D_ACTIVE + 50))} room streams"
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "host: $(uname -srm), $(nproc) cpus, $(free -m | awk '/Mem:/{print $2}') MiB"
@@ -319,16 +339,18 @@ WEBSTOMP_URL=ws://$RABBIT_HOST:$RABBIT_WEBSTOMP_PORT/ws
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
-	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES"
+	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, $d_wait"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
 
 # --- chatrelay replicas ---------------------------------------------------
 # start_replicas SCENARIO: REPLICAS fresh replicas on BASE_PORT..; sets
-# REPLICA_PIDS, RELAY_URLS and RELAY_PIDS.
+# REPLICA_PIDS, RELAY_URLS and RELAY_PIDS. ARCHIVE_IDLE_AFTER, when set,
+# is their rooms.archive.idle_after.
 start_replicas() {
-	local sc=$1 i port pid ok
+	local sc=$1 i port pid ok renv=()
+	[ -z "${ARCHIVE_IDLE_AFTER:-}" ] || renv=(CHATRELAY_ROOMS_ARCHIVE_IDLE_AFTER="$ARCHIVE_IDLE_AFTER")
 	RELAY_URLS= RELAY_PIDS=
 	for ((i = 0; i < REPLICAS; i++)); do
 		port=$((BASE_PORT + i))
@@ -344,7 +366,7 @@ start_replicas() {
 			CHATRELAY_ROOMS_CREATE_MAX_ROOMS=$((D_ROOMS + 1000)) \
 			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
 			CHATRELAY_LOGGING_LEVEL=warn \
-			"$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
+			env "${renv[@]}" "$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
 		pid=$!
 		REPLICA_PIDS+=("$pid")
 		ok=
@@ -493,12 +515,13 @@ for sc in $SCENARIOS; do
 		;;
 	d)
 		settle_broker
-		start_replicas d
+		ARCHIVE_IDLE_AFTER=$D_ARCHIVE_AFTER start_replicas d
 		bench d-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
 			${RABBIT_CTL:+-broker-ctl "$RABBIT_CTL"} -rooms-scale "$D_ROOMS" -checkpoints "$D_CHECKPOINTS" \
 			-history-fraction "$D_HISTORY_FRACTION" -history-messages "$D_HISTORY_MESSAGES" \
 			-create-concurrency "$D_CREATE_CONCURRENCY" -create-p99 "$D_CREATE_P99" \
 			-rooms "$D_ACTIVE" -clients "$D_CLIENTS" -rates "$D_RATES" -sweep-all "${load[@]}" \
+			-archive-wait "$D_ARCHIVE_WAIT" ${D_ARCHIVE_MAX_STREAMS:+-archive-max-streams "$D_ARCHIVE_MAX_STREAMS"} \
 			${RABBITNODE_PID:+-keep-rooms}
 		stop_replicas
 		;;

@@ -27,7 +27,9 @@
 //	                                             history into a fraction of them, read the
 //	                                             broker's memory, processes and descriptors
 //	                                             at each checkpoint, then run the rate
-//	                                             steps in -rooms of them
+//	                                             steps in -rooms of them; -archive-wait 1m
+//	                                             first waits at each checkpoint for the
+//	                                             server to archive idle rooms' streams
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
 //	chatbench -source-addrs 127.0.0.2-127.0.0.4 -print-source-addrs
 //	                                             the expanded list, for scripts
@@ -39,7 +41,8 @@
 // measured message delivered once; in a join storm, every client got its
 // receipt and exactly its history, both p99s within -join-p99; with
 // -rooms-scale, every room created and every history message pushed, every
-// broker reading made and the create p99 within -create-p99), 3 when it
+// broker reading made, the create p99 within -create-p99 and, with
+// -archive-wait, every checkpoint's room streams down to the bound), 3 when it
 // ran but was not OK, 1 when it could not run.
 package main
 
@@ -130,6 +133,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&c.HistoryMessages, "history-messages", 3, "with -rooms-scale: messages pushed (POST /api/rooms/{id}/messages) into each history room (at most 100)")
 	fs.IntVar(&c.CreateConcurrency, "create-concurrency", 8, "with -rooms-scale: room creations (with their history) in flight at once")
 	fs.DurationVar(&c.CreateP99, "create-p99", 5*time.Millisecond, "with -rooms-scale: p99 bound of one room creation")
+	fs.DurationVar(&c.ArchiveWait, "archive-wait", 0, "with -rooms-scale: at each checkpoint, before reading the broker, wait up to this long for the room streams (queues named room.*, counted through -mgmt) to be down to -archive-max-streams, the server archiving idle rooms (rooms.archive.idle_after); a wait that ends above the bound is reported NOT met and the run is not OK (0: no wait)")
+	fs.IntVar(&c.ArchiveMaxStreams, "archive-max-streams", 0, "with -archive-wait: the most room streams a checkpoint's wait accepts (default: -rooms + 50)")
 	fs.StringVar(&c.BrokerCtl, "broker-ctl", "", "with -rooms-scale: an executable running rabbitmqctl for the broker node (bench/rabbitnode's RABBIT_CTL), for its Erlang memory and processes")
 	fs.StringVar(&c.Mgmt, "mgmt", "", "RabbitMQ management base URL (http://127.0.0.1:15672) to read object totals from")
 	fs.StringVar(&c.MgmtUser, "mgmt-user", "guest", "management API user")
@@ -301,9 +306,13 @@ func estimate(c bench.Config) time.Duration {
 	}
 	if c.RoomsScale > 0 {
 		// up to 10 ms per request, at least as slow as one at a time,
-		// and every checkpoint's settle
+		// and every checkpoint's settle and archive wait
 		reqs := float64(c.RoomsScale) * (1 + c.HistoryFraction*float64(c.HistoryMessages))
-		d += time.Duration(reqs*float64(10*time.Millisecond)) + time.Duration(len(c.Checkpoints)+3)*c.Settle
+		cps := len(c.Checkpoints) + 1 // the total, when the list stops short of it
+		if len(c.Checkpoints) == 0 {
+			cps = len(bench.DefaultCheckpoints(c.RoomsScale))
+		}
+		d += time.Duration(reqs*float64(10*time.Millisecond)) + time.Duration(cps+3)*c.Settle + time.Duration(cps)*c.ArchiveWait
 	}
 	return d + time.Duration(len(c.Rates))*(c.Warmup+c.Duration+2*c.Drain)
 }

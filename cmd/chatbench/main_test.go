@@ -37,10 +37,40 @@ func TestFlags(t *testing.T) {
 		c.HistoryMessages != 5 || c.CreateConcurrency != 4 || c.CreateP99 != 7*time.Millisecond || c.BrokerCtl != "/x/ctl" || c.Rooms != 2000 {
 		t.Fatalf("rooms-scale flags %+v", c)
 	}
-	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-checkpoints", "1000,x"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
+	if c := o.cfg; c.ArchiveWait != 0 || c.ArchiveMaxStreams != 0 {
+		t.Fatalf("archive wait by default: %v, bound %d", c.ArchiveWait, c.ArchiveMaxStreams)
+	}
+	o, err = parseFlags([]string{"-rooms-scale", "1000", "-archive-wait", "90s", "-archive-max-streams", "120", "-mgmt", "http://m"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg; c.ArchiveWait != 90*time.Second || c.ArchiveMaxStreams != 120 {
+		t.Fatalf("archive flags: wait %v, bound %d", c.ArchiveWait, c.ArchiveMaxStreams)
+	}
+	for _, bad := range [][]string{{"-pid", "x"}, {"-rates", "1,b"}, {"-checkpoints", "1000,x"}, {"-archive-wait", "5"}, {"-archive-max-streams", "x"}, {"-source-addrs", "127.0.0.3-127.0.0.2"}, {"extra"}} {
 		if _, err := parseFlags(bad, &strings.Builder{}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// An archive wait that cannot be run is refused before anything starts
+// (exit 1): without -mgmt there is nothing to count room streams with.
+func TestArchiveWaitNeedsMgmt(t *testing.T) {
+	var out, errs strings.Builder
+	code, err := run([]string{"-rooms-scale", "10", "-rooms", "1", "-clients", "1", "-urls", "ws://127.0.0.1:1/ws", "-archive-wait", "5s"}, &out, &errs)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), "-mgmt") {
+		t.Fatalf("exit %d, %v\n%s", code, err, errs.String())
+	}
+}
+
+// The run's time bound leaves room for every checkpoint's archive wait.
+func TestEstimateArchiveWait(t *testing.T) {
+	c := bench.Config{RoomsScale: 1000, Checkpoints: []int{100, 500}, Rates: []float64{10}}
+	without := estimate(c)
+	c.ArchiveWait = time.Minute
+	if got := estimate(c) - without; got != 3*time.Minute {
+		t.Errorf("3 checkpoints (100, 500 and the total) of 1m: %v more", got)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -85,6 +86,14 @@ func (c *Config) validateScale() error {
 		return fmt.Errorf("history fraction %v: want 0..1", c.HistoryFraction)
 	case len(c.Checkpoints) > MaxCheckpoints:
 		return fmt.Errorf("%d checkpoints: at most %d", len(c.Checkpoints), MaxCheckpoints)
+	case c.ArchiveWait < 0:
+		return fmt.Errorf("archive wait %v: want 0 (none) or more", c.ArchiveWait)
+	case c.ArchiveMaxStreams < 0:
+		return fmt.Errorf("archive bound %d room streams: want 0 (the default) or more", c.ArchiveMaxStreams)
+	case c.ArchiveWait > 0 && c.Mgmt == "":
+		return errors.New("an archive wait counts room streams through the management API: give -mgmt")
+	case c.ArchiveWait == 0 && c.ArchiveMaxStreams > 0:
+		return errors.New("an archive bound without an archive wait: give -archive-wait")
 	}
 	for i, n := range c.Checkpoints {
 		if n <= 0 || n > c.RoomsScale || (i > 0 && n <= c.Checkpoints[i-1]) {
@@ -95,7 +104,8 @@ func (c *Config) validateScale() error {
 }
 
 // scaleDefaults fills a rooms-at-scale run's unset fields: the default
-// checkpoints, RoomsScale always the last one, 8 creations in flight.
+// checkpoints, RoomsScale always the last one, 8 creations in flight,
+// an archive wait's bound Rooms + ArchiveSlack room streams.
 func (c *Config) scaleDefaults() {
 	if len(c.Checkpoints) == 0 {
 		c.Checkpoints = DefaultCheckpoints(c.RoomsScale)
@@ -109,13 +119,18 @@ func (c *Config) scaleDefaults() {
 	if c.CreateP99 <= 0 {
 		c.CreateP99 = 5 * time.Millisecond
 	}
+	if c.ArchiveWait > 0 && c.ArchiveMaxStreams == 0 {
+		c.ArchiveMaxStreams = c.Rooms + ArchiveSlack
+	}
 }
 
 // scaleRooms is a rooms-at-scale run's setup, in place of setupRooms: it
 // creates RoomsScale rooms through the REST API (HistoryMessages pushed
 // into the HistoryFraction of them), reads the broker before the first
-// and at every checkpoint, and leaves the Rooms active ones in r.rooms
-// (every created one in r.allRooms, deleted at the end).
+// and at every checkpoint (with ArchiveWait, once the room streams are
+// down to ArchiveMaxStreams or the wait is over), and leaves the Rooms
+// active ones in r.rooms (every created one in r.allRooms, deleted at the
+// end).
 func (r *runner) scaleRooms(ctx context.Context, rep *RoomsScaleReport) error {
 	cfg := &r.cfg
 	api := cfg.API
@@ -141,8 +156,15 @@ func (r *runner) scaleRooms(ctx context.Context, rep *RoomsScaleReport) error {
 		}
 		done = cp
 		elapsed := time.Since(begin)
+		var archive *ArchiveCatchUp
+		if cfg.ArchiveWait > 0 {
+			a := r.waitArchived(ctx)
+			archive = &a
+			r.logf("%d rooms: archive wait %s", cp, a)
+		}
 		snap := r.brokerSnapshot(ctx, cp)
 		snap.CreateSeconds = elapsed.Seconds()
+		snap.Archive = archive
 		rep.Checkpoints = append(rep.Checkpoints, snap)
 		r.logf("%d rooms (%d failed) in %.1fs, create p99 %.1f ms; broker %s; per room since start: %s",
 			cp, s.createErrors.Load(), elapsed.Seconds(), ms(s.create.Quantile(0.99)), snap.line(), snap.perRoom(base))

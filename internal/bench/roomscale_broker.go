@@ -38,8 +38,14 @@ type BrokerSnapshot struct {
 	// (/proc, -broker-pid; summed over the pids).
 	RSSKB int64 `json:"rss_kb"`
 	FDs   int64 `json:"fds"`
-	// Queues is the management API's queue total (streams included).
-	Queues int64 `json:"queues"`
+	// Queues is the management API's queue total (streams included);
+	// RoomStreams the queues among them named room.* (chatrelay's room
+	// streams; GET /api/queues, filtered).
+	Queues      int64 `json:"queues"`
+	RoomStreams int64 `json:"room_streams"`
+	// Archive is the wait for the server's archiving before this reading
+	// (Config.ArchiveWait; checkpoints only, nil without the wait).
+	Archive *ArchiveCatchUp `json:"archive,omitempty"`
 }
 
 // brokerSnapshot reads every configured source of broker figures: with
@@ -48,7 +54,7 @@ type BrokerSnapshot struct {
 // memory takes a moment to show in its RSS) and reads.
 func (r *runner) brokerSnapshot(ctx context.Context, rooms int) BrokerSnapshot {
 	cfg := &r.cfg
-	s := BrokerSnapshot{Rooms: rooms, MemUsed: -1, ProcUsed: -1, FDUsed: -1, Erlang: -1, Procs: -1, RSSKB: -1, FDs: -1, Queues: -1}
+	s := BrokerSnapshot{Rooms: rooms, MemUsed: -1, ProcUsed: -1, FDUsed: -1, Erlang: -1, Procs: -1, RSSKB: -1, FDs: -1, Queues: -1, RoomStreams: -1}
 	gcOK := true
 	if cfg.BrokerCtl != "" {
 		if err := ctlRun(ctx, cfg.BrokerCtl, "eval", brokerstat.GCAll); err != nil {
@@ -75,6 +81,11 @@ func (r *runner) brokerSnapshot(ctx context.Context, rooms int) BrokerSnapshot {
 			r.probeFailed(err)
 		} else {
 			s.Queues = t["queues"]
+		}
+		if n, err := r.roomStreams(ctx); err != nil {
+			r.probeFailed(err)
+		} else {
+			s.RoomStreams = n
 		}
 	}
 	if len(cfg.BrokerPids) > 0 {
@@ -147,6 +158,7 @@ func (s BrokerSnapshot) line() string {
 		parts = append(parts, "rss "+brokerstat.Bytes(float64(s.RSSKB*1024)))
 	}
 	add(s.Queues, "%d queues")
+	add(s.RoomStreams, "%d room streams")
 	if len(parts) == 0 {
 		return "(no figures: give -mgmt, -broker-ctl or -broker-pid)"
 	}

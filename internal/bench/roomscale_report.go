@@ -36,13 +36,21 @@ type RoomsScaleReport struct {
 	Post       Latency `json:"post_latency"`
 	// ProbeErrors counts broker readings that failed.
 	ProbeErrors int64 `json:"probe_errors"`
+	// ArchiveWaitSeconds is the longest wait at each checkpoint for the
+	// room streams to be down to ArchiveMaxStreams (the server archiving
+	// idle rooms); 0: no wait. ArchiveMet: every checkpoint's wait met
+	// its bound (each one's outcome is its Archive).
+	ArchiveWaitSeconds float64 `json:"archive_wait_seconds"`
+	ArchiveMaxStreams  int     `json:"archive_max_streams"`
+	ArchiveMet         bool    `json:"archive_met"`
 	// Baseline is the broker before the first room, Checkpoints at each
 	// count, AfterActive after the rate steps in the active rooms.
 	Baseline    BrokerSnapshot   `json:"baseline"`
 	Checkpoints []BrokerSnapshot `json:"checkpoints"`
 	AfterActive *BrokerSnapshot  `json:"after_active,omitempty"`
 	// OK: every room created and every history message pushed, every
-	// broker reading made, create p99 within its bound.
+	// broker reading made, create p99 within its bound, and with an
+	// archive wait every checkpoint's bound met.
 	OK bool `json:"ok"`
 }
 
@@ -52,14 +60,23 @@ func newRoomsScaleReport(cfg *Config) *RoomsScaleReport {
 	return &RoomsScaleReport{
 		Rooms: cfg.RoomsScale, Active: cfg.Rooms, HistoryFraction: cfg.HistoryFraction, HistoryMessages: cfg.HistoryMessages,
 		CreateConcurrency: cfg.CreateConcurrency, CreateP99LimitMs: ms(cfg.CreateP99),
+		ArchiveWaitSeconds: cfg.ArchiveWait.Seconds(), ArchiveMaxStreams: cfg.ArchiveMaxStreams,
 	}
 }
 
 // judge decides the creation phase's OK.
 func (rs *RoomsScaleReport) judge(probeErrors int64) {
 	rs.ProbeErrors = probeErrors
+	rs.ArchiveMet = false
+	if rs.ArchiveWaitSeconds > 0 {
+		rs.ArchiveMet = len(rs.Checkpoints) > 0
+		for _, s := range rs.Checkpoints {
+			rs.ArchiveMet = rs.ArchiveMet && s.Archive != nil && s.Archive.Met
+		}
+	}
 	rs.OK = rs.CreateErrors == 0 && rs.PostErrors == 0 && probeErrors == 0 &&
-		rs.Created == int64(rs.Rooms) && len(rs.Checkpoints) > 0 && rs.Create.P99 <= rs.CreateP99LimitMs
+		rs.Created == int64(rs.Rooms) && len(rs.Checkpoints) > 0 && rs.Create.P99 <= rs.CreateP99LimitMs &&
+		(rs.ArchiveWaitSeconds == 0 || rs.ArchiveMet)
 }
 
 // writeTable prints the creation phase and the broker readings: the
@@ -75,11 +92,11 @@ func (rs *RoomsScaleReport) writeTable(w io.Writer) error {
 	fmt.Fprintf(tw, "broker\tbefore: %s\n", rs.Baseline.line())
 	tw.Flush()
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "rooms\tmem_used\terlang\tprocesses\tfds\tbroker rss\tqueues\t\tper room since before\tper room since previous\t")
+	fmt.Fprintln(tw, "rooms\tmem_used\terlang\tprocesses\tfds\tbroker rss\tqueues\troom streams\t\tper room since before\tper room since previous\t")
 	prev := rs.Baseline
 	row := func(name string, s BrokerSnapshot, since BrokerSnapshot) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\t%s\t\n", name, bytesOr(s.MemUsed), bytesOr(s.Erlang),
-			countOr(s.ProcUsed), countOr(s.FDUsed), bytesOr(kbBytes(s.RSSKB)), countOr(s.Queues),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t%s\t%s\t\n", name, bytesOr(s.MemUsed), bytesOr(s.Erlang),
+			countOr(s.ProcUsed), countOr(s.FDUsed), bytesOr(kbBytes(s.RSSKB)), countOr(s.Queues), countOr(s.RoomStreams),
 			s.GrowthPerRoom(rs.Baseline), s.GrowthPerRoom(since))
 	}
 	for _, s := range rs.Checkpoints {
@@ -90,6 +107,17 @@ func (rs *RoomsScaleReport) writeTable(w io.Writer) error {
 		return err
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	if rs.ArchiveWaitSeconds > 0 {
+		fmt.Fprintf(tw, "archive\tbefore each reading, up to %.1fs for <= %d room streams: %s\n", rs.ArchiveWaitSeconds, rs.ArchiveMaxStreams,
+			map[bool]string{true: "met at every checkpoint", false: "NOT met"}[rs.ArchiveMet])
+		for _, s := range rs.Checkpoints {
+			a := "no wait"
+			if s.Archive != nil {
+				a = s.Archive.String()
+			}
+			fmt.Fprintf(tw, "archive\t%d rooms: %s\n", s.Rooms, a)
+		}
+	}
 	if a := rs.AfterActive; a != nil && len(rs.Checkpoints) > 0 {
 		last := rs.Checkpoints[len(rs.Checkpoints)-1]
 		fmt.Fprintf(tw, "active\twith %d active rooms: %s (%s per active room over the idle %d)\n", rs.Active, a.line(),
@@ -136,19 +164,32 @@ func writeRoomsScale(b *strings.Builder, reports []*Report) {
 	if len(reports) == 0 {
 		return
 	}
-	b.WriteString("\n| run | rooms | create p50 ms | create p99 ms | mem_used | erlang | processes | fds | mem_used/room since before | since previous | ok |\n")
-	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n")
+	b.WriteString("\n| run | rooms | create p50 ms | create p99 ms | mem_used | erlang | processes | fds | room streams | archive wait | mem_used/room since before | since previous | ok |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|--:|---|\n")
 	for _, rep := range reports {
 		rs := rep.RoomsScale
 		name := rep.name()
 		prev := rs.Baseline
 		for _, s := range rs.Checkpoints {
-			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s |\n", name, s.Rooms, rs.Create.P50, rs.Create.P99,
-				bytesOr(s.MemUsed), bytesOr(s.Erlang), countOr(s.ProcUsed), countOr(s.FDUsed),
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.1f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, s.Rooms, rs.Create.P50, rs.Create.P99,
+				bytesOr(s.MemUsed), bytesOr(s.Erlang), countOr(s.ProcUsed), countOr(s.FDUsed), countOr(s.RoomStreams), archiveCell(s.Archive),
 				memPerRoom(s.GrowthPerRoom(rs.Baseline)), memPerRoom(s.GrowthPerRoom(prev)), map[bool]string{true: "yes", false: "**no**"}[rs.OK])
 			prev = s
 		}
 	}
+}
+
+// archiveCell prints a checkpoint's archive wait for the markdown table:
+// "met in 3.0 s", "**NOT met** in 60.0 s (bound 2050)", or "-" without
+// a wait.
+func archiveCell(a *ArchiveCatchUp) string {
+	switch {
+	case a == nil:
+		return "-"
+	case a.Met:
+		return fmt.Sprintf("met in %.1f s", a.Seconds)
+	}
+	return fmt.Sprintf("**NOT met** in %.1f s (bound %d)", a.Seconds, a.MaxStreams)
 }
 
 // memPerRoom prints a growth's mem_used per room, or "-".

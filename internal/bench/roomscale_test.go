@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -67,6 +68,21 @@ func TestScaleDefaults(t *testing.T) {
 	if !reflect.DeepEqual(c.Checkpoints, []int{10, 100, 1000}) || c.CreateConcurrency != roomsInFlight || c.CreateP99 != 5*time.Millisecond {
 		t.Errorf("defaults: checkpoints %v, concurrency %d, p99 %v", c.Checkpoints, c.CreateConcurrency, c.CreateP99)
 	}
+	if c.ArchiveWait != 0 || c.ArchiveMaxStreams != 0 {
+		t.Errorf("no archive wait asked for: wait %v, bound %d", c.ArchiveWait, c.ArchiveMaxStreams)
+	}
+	// an archive wait's default bound: the active rooms and ArchiveSlack
+	c = scaleConfig()
+	c.ArchiveWait, c.Mgmt = time.Minute, "http://m"
+	c.Defaults()
+	if err := c.Validate(); err != nil || c.ArchiveMaxStreams != c.Rooms+ArchiveSlack {
+		t.Errorf("archive wait: bound %d, want %d; %v", c.ArchiveMaxStreams, c.Rooms+ArchiveSlack, err)
+	}
+	c = scaleConfig()
+	c.ArchiveWait, c.ArchiveMaxStreams, c.Mgmt = time.Minute, 7, "http://m"
+	if c.Defaults(); c.ArchiveMaxStreams != 7 {
+		t.Errorf("archive bound given 7, now %d", c.ArchiveMaxStreams)
+	}
 }
 
 // Every bound of a rooms-at-scale run is refused past its limit.
@@ -82,6 +98,10 @@ func TestScaleLimits(t *testing.T) {
 		"beyond total":      func(c *Config) { c.Checkpoints = []int{10, 2000} },
 		"zero checkpoint":   func(c *Config) { c.Checkpoints = []int{0, 1000} },
 		"join storm too":    func(c *Config) { c.JoinStorm = true },
+		"negative wait":     func(c *Config) { c.ArchiveWait, c.Mgmt = -time.Second, "http://m" },
+		"negative bound":    func(c *Config) { c.ArchiveWait, c.ArchiveMaxStreams, c.Mgmt = time.Second, -1, "http://m" },
+		"wait without mgmt": func(c *Config) { c.ArchiveWait = time.Second },
+		"bound, no wait":    func(c *Config) { c.ArchiveMaxStreams, c.Mgmt = 10, "http://m" },
 		"checkpoints": func(c *Config) {
 			c.Checkpoints = nil
 			for i := 1; i <= MaxCheckpoints+1; i++ {
@@ -116,7 +136,7 @@ func TestGrowthPerRoom(t *testing.T) {
 	if g := base.GrowthPerRoom(base); g.HasMem || g.String() != "-" {
 		t.Errorf("growth over no rooms %+v", g)
 	}
-	if got := (BrokerSnapshot{MemUsed: -1, Erlang: -1, ProcUsed: -1, FDUsed: -1, RSSKB: -1, Queues: -1}).line(); !strings.Contains(got, "no figures") {
+	if got := (BrokerSnapshot{MemUsed: -1, Erlang: -1, ProcUsed: -1, FDUsed: -1, RSSKB: -1, Queues: -1, RoomStreams: -1}).line(); !strings.Contains(got, "no figures") {
 		t.Errorf("empty snapshot prints %q", got)
 	}
 }
@@ -140,7 +160,95 @@ func TestRoomsScaleJudge(t *testing.T) {
 		t.Error("a failed broker reading: judged OK")
 	}
 	r = ok
-	if r.judge(0); !r.OK {
-		t.Error("a good run judged not OK")
+	if r.judge(0); !r.OK || r.ArchiveMet {
+		t.Errorf("a good run without an archive wait: OK %v, archive met %v", r.OK, r.ArchiveMet)
+	}
+	// with an archive wait every checkpoint's bound must be met
+	met := &ArchiveCatchUp{MaxStreams: 60, Streams: 12, Seconds: 3, Polls: 4, Met: true}
+	unmet := &ArchiveCatchUp{MaxStreams: 60, Streams: 900, Seconds: 60, Polls: 61}
+	for name, c := range map[string]struct {
+		archives []*ArchiveCatchUp
+		ok       bool
+	}{
+		"all met":        {[]*ArchiveCatchUp{met, met}, true},
+		"one not met":    {[]*ArchiveCatchUp{met, unmet}, false},
+		"one not waited": {[]*ArchiveCatchUp{met, nil}, false},
+	} {
+		r := ok
+		r.ArchiveWaitSeconds, r.ArchiveMaxStreams, r.Checkpoints = 60, 60, nil
+		for i, a := range c.archives {
+			r.Checkpoints = append(r.Checkpoints, BrokerSnapshot{Rooms: 5 * (i + 1), Archive: a})
+		}
+		if r.judge(0); r.OK != c.ok || r.ArchiveMet != c.ok {
+			t.Errorf("%s: OK %v, archive met %v; want %v", name, r.OK, r.ArchiveMet, c.ok)
+		}
+	}
+}
+
+func TestArchivePoll(t *testing.T) {
+	for limit, want := range map[time.Duration]time.Duration{
+		time.Minute: time.Second, 10 * time.Second: time.Second, 2 * time.Second: 200 * time.Millisecond,
+		100 * time.Millisecond: 50 * time.Millisecond,
+	} {
+		if got := archivePoll(limit); got != want {
+			t.Errorf("archivePoll(%v) = %v, want %v", limit, got, want)
+		}
+	}
+}
+
+// The archive wait's outcome at each checkpoint is in the table, the
+// markdown and the JSON; a bound not met says NOT met everywhere.
+func TestRoomsScaleArchiveReport(t *testing.T) {
+	snap := func(rooms int, streams int64, a *ArchiveCatchUp) BrokerSnapshot {
+		return BrokerSnapshot{Rooms: rooms, MemUsed: 1e8, Erlang: -1, ProcUsed: 500, FDUsed: 50, RSSKB: -1, FDs: -1, Queues: streams + 2,
+			RoomStreams: streams, Archive: a}
+	}
+	rs := &RoomsScaleReport{Rooms: 2000, Active: 10, Created: 2000, CreateP99LimitMs: 5, ArchiveWaitSeconds: 30, ArchiveMaxStreams: 60,
+		Baseline: snap(0, 0, nil),
+		Checkpoints: []BrokerSnapshot{
+			snap(1000, 41, &ArchiveCatchUp{MaxStreams: 60, Streams: 41, Seconds: 3.2, Polls: 4, Met: true}),
+			snap(2000, 700, &ArchiveCatchUp{MaxStreams: 60, Streams: 700, Seconds: 30, Polls: 31}),
+		}}
+	rs.judge(0)
+	if rs.OK || rs.ArchiveMet {
+		t.Fatalf("a bound not met judged OK %v, archive met %v", rs.OK, rs.ArchiveMet)
+	}
+	var table strings.Builder
+	if err := rs.writeTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"room streams", "up to 30.0s for <= 60 room streams: NOT met",
+		"1000 rooms: met: 41 room streams <= 60 after 3.2s",
+		"2000 rooms: NOT met: 700 room streams, bound 60, after 30.0s", "rooms    NOT OK",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	var md strings.Builder
+	writeRoomsScale(&md, []*Report{{Label: "d", RoomsScale: rs}})
+	for _, want := range []string{"| room streams | archive wait |", "| 41 | met in 3.2 s |", "| 700 | **NOT met** in 30.0 s (bound 60) |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back RoomsScaleReport
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(&back, rs) {
+		t.Errorf("JSON round trip: %v\n%s", err, b)
+	}
+	for _, want := range []string{`"archive_wait_seconds":30`, `"archive_max_streams":60`, `"archive_met":false`, `"room_streams":700`,
+		`"archive":{"max_streams":60,"streams":700,"seconds":30,"polls":31,"met":false}`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("JSON lacks %s: %s", want, b)
+		}
+	}
+	// a snapshot without a wait carries no archive object
+	if b, _ := json.Marshal(rs.Baseline); strings.Contains(string(b), `"archive"`) {
+		t.Errorf("baseline JSON %s", b)
 	}
 }

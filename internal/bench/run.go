@@ -123,6 +123,16 @@ type Config struct {
 	Checkpoints                 []int
 	CreateConcurrency           int
 	CreateP99                   time.Duration
+	// ArchiveWait, when positive, waits at every checkpoint (before the
+	// broker is read) until the broker holds at most ArchiveMaxStreams
+	// room streams (queues named room.*; read from Mgmt), polling, for at
+	// most ArchiveWait: the server archives idle rooms' streams
+	// (rooms.archive.idle_after), and the reading is meant to be of the
+	// broker once it has caught up. A wait that times out is reported NOT
+	// met and makes the run not OK. ArchiveMaxStreams 0 means Rooms +
+	// ArchiveSlack.
+	ArchiveWait       time.Duration
+	ArchiveMaxStreams int
 	// BrokerCtl is an executable that runs rabbitmqctl for the broker
 	// node (bench/rabbitnode writes one: RABBIT_CTL); with it a
 	// rooms-at-scale reading garbage-collects the node and reads its

@@ -1,7 +1,8 @@
 // Package brokerstat reads what a RabbitMQ node costs at one moment:
 // memory, Erlang processes and file descriptors as the management API
-// reports them per node (GET /api/nodes), and the Erlang memory breakdown
-// of `rabbitmqctl status --formatter json`. bench/roomcost and the load
+// reports them per node (GET /api/nodes), how many queues have names
+// matching a pattern (GET /api/queues, filtered), and the Erlang memory
+// breakdown of `rabbitmqctl status --formatter json`. bench/roomcost and the load
 // tool (internal/bench) both measure the broker through it.
 package brokerstat
 
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -57,6 +59,53 @@ func ParseNodes(body []byte) ([]Node, error) {
 		return nil, fmt.Errorf("management nodes: none listed")
 	}
 	return nodes, nil
+}
+
+// RoomStreamPattern matches the names of chatrelay's room streams
+// (room.<slug>.<id>, after a reopen room.<slug>.<id>.e<N>): every one
+// starts with "room.".
+const RoomStreamPattern = `^room\.`
+
+// QueueCount GETs base/api/queues as user:pass, filtered by the regular
+// expression pattern on the queue name (every virtual host), and returns
+// how many queues match. It asks for one item of one page without
+// statistics, so the answer stays small with 100,000 queues.
+func QueueCount(ctx context.Context, hc *http.Client, base, user, pass, pattern string) (int64, error) {
+	q := url.Values{"page": {"1"}, "page_size": {"1"}, "name": {pattern}, "use_regex": {"true"},
+		"columns": {"name"}, "disable_stats": {"true"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/api/queues?"+q.Encode(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("management queues: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, fmt.Errorf("management queues: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("management queues: HTTP %d: %.200s", resp.StatusCode, body)
+	}
+	return ParseQueuePage(body)
+}
+
+// ParseQueuePage reads the matching queue count (filtered_count) from a
+// paginated GET /api/queues answer.
+func ParseQueuePage(body []byte) (int64, error) {
+	var page struct {
+		FilteredCount *int64 `json:"filtered_count"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return 0, fmt.Errorf("management queues: %w", err)
+	}
+	if page.FilteredCount == nil {
+		return 0, fmt.Errorf("management queues: no filtered_count in %.200s", body)
+	}
+	return *page.FilteredCount, nil
 }
 
 // Find returns the node called name among nodes.

@@ -77,6 +77,45 @@ func TestNodesFindSum(t *testing.T) {
 	}
 }
 
+// queuePageJSON is RabbitMQ 3.10.8's answer to GET /api/queues?page=1&
+// page_size=1&name=^room\.&use_regex=true&columns=name&disable_stats=true
+// with queues room.a.1, room.b.2.e1, roomx and other.room.c.
+const queuePageJSON = `{"filtered_count":2,"item_count":1,"items":[{"name":"room.a.1"}],"page":1,` +
+	`"page_count":2,"page_size":1,"total_count":4}`
+
+func TestQueueCount(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if u, p, ok := r.BasicAuth(); !ok || u != "guest" || p != "pw" || r.URL.Path != "/api/queues" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		if q.Get("name") != RoomStreamPattern || q.Get("use_regex") != "true" || q.Get("page") != "1" || q.Get("page_size") != "1" {
+			http.Error(w, "query "+r.URL.RawQuery, http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte(queuePageJSON))
+	}))
+	defer srv.Close()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	n, err := QueueCount(context.Background(), hc, srv.URL+"/", "guest", "pw", RoomStreamPattern)
+	if err != nil || n != 2 {
+		t.Fatalf("QueueCount = %d, %v; want 2", n, err)
+	}
+	if _, err := QueueCount(context.Background(), hc, srv.URL, "guest", "wrong", RoomStreamPattern); err == nil {
+		t.Error("refused request: no error")
+	}
+	if n, err := ParseQueuePage([]byte(`{"filtered_count":0,"items":[]}`)); err != nil || n != 0 {
+		t.Errorf("no match: %d, %v", n, err)
+	}
+	// an unpaginated answer (a plain list) has no count
+	for _, bad := range []string{"", "[]", "{}", `{"filtered_count":"x"}`} {
+		if _, err := ParseQueuePage([]byte(bad)); err == nil {
+			t.Errorf("ParseQueuePage(%q): no error", bad)
+		}
+	}
+}
+
 func TestBytes(t *testing.T) {
 	for b, want := range map[float64]string{
 		0: "0 B", 999: "999 B", 1500: "1.5 KB", -2500: "-2.5 KB",
