@@ -14,6 +14,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"chatrelay/internal/rooms/feed"
 )
 
 // Defaults of the AMQP client.
@@ -25,6 +27,9 @@ const (
 	// this is taken for dead.
 	DefaultHeartbeat = 10 * time.Second
 )
+
+// readPrefetch is the prefetch window of an AMQP stream read.
+const readPrefetch = 256
 
 // errAMQPClosed is returned after the store closed its AMQP connection.
 var errAMQPClosed = errors.New("amqp client closed")
@@ -254,6 +259,75 @@ func (a *amqpClient) publishMarker(ctx context.Context, queue, nonce string) err
 			Headers:      amqp.Table{markerHeader: nonce},
 			DeliveryMode: amqp.Persistent,
 		})
+	})
+}
+
+// readStream reads a stream over AMQP from offset ("first", "last", or
+// an int64 stream offset), passing each record to fn until fn reports
+// false; with mark it publishes a marker once its consumer is attached
+// and stops there too. Closing the channel ends the consumer: unlike a
+// STOMP UNSUBSCRIBE, a delivery still in flight then cannot make
+// RabbitMQ's STOMP plugin drop a shared relay connection (its AMQP client
+// crashes on a delivery for a consumer it cancelled). After a lost
+// connection fn sees the stream again from offset.
+func (a *amqpClient) readStream(ctx context.Context, queue string, offset any, mark bool, fn func(feed.Record) bool) error {
+	nonce := newNonce()
+	return a.do(func(ch *amqp.Channel) error {
+		if err := ch.Qos(readPrefetch, 0, false); err != nil {
+			return fmt.Errorf("read stream %s: %w", queue, err)
+		}
+		deliveries, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, amqp.Table{offsetHeader: offset})
+		if err != nil {
+			return fmt.Errorf("read stream %s: %w", queue, err)
+		}
+		if mark {
+			if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
+				Headers: amqp.Table{markerHeader: nonce}, DeliveryMode: amqp.Persistent}); err != nil {
+				return fmt.Errorf("read stream %s: marker: %w", queue, err)
+			}
+		}
+		for n := 1; ; n++ {
+			var d amqp.Delivery
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("read stream %s: %w", queue, ctx.Err())
+			case d, ok = <-deliveries:
+			}
+			if !ok {
+				return fmt.Errorf("read stream %s: consumer ended", queue)
+			}
+			if n%(readPrefetch/2) == 0 {
+				if err := d.Ack(true); err != nil {
+					return fmt.Errorf("read stream %s: %w", queue, err)
+				}
+			}
+			off, ok := d.Headers[offsetHeader].(int64)
+			if !ok {
+				continue
+			}
+			marker, _ := d.Headers[markerHeader].(string)
+			if !fn(feed.Record{Offset: off, Body: d.Body, Marker: marker}) || mark && marker == nonce {
+				return nil
+			}
+		}
+	})
+}
+
+// readRange reads a stream's records with from <= offset < to, in order,
+// and stops at the first offset >= to, which the caller guarantees
+// exists.
+func (a *amqpClient) readRange(ctx context.Context, queue string, from, to int64, fn func(feed.Record)) error {
+	last := int64(-1)
+	return a.readStream(ctx, queue, from, false, func(r feed.Record) bool {
+		if r.Offset >= to {
+			return false
+		}
+		if r.Offset >= from && r.Offset > last {
+			last = r.Offset
+			fn(r)
+		}
+		return true
 	})
 }
 

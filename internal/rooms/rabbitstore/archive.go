@@ -18,31 +18,40 @@ import (
 // cost follows the active rooms, not the rooms that ever had a message.
 // The next Open starts the room's next epoch (epoch.go).
 //
-// Every replica sweeps the rooms it sees open; the registry decides which
-// replica archives a room (the first closing event of the epoch). One
-// attempt:
+// Every replica sweeps the rooms it sees open and has not published to
+// (opened) within ArchiveAfter; the registry decides which replica
+// archives a room (the first closing event of the epoch). One attempt:
 //
-//  1. peek: read the stream from its last chunk to a marker; a message
-//     younger than ArchiveAfter ends the attempt (nothing changed);
-//  2. closing: publish the closing event; from then on every replica's
-//     Open of the room waits (bounded by the lease), and the archiver
-//     waits ArchiveFenceGrace for every replica to apply it;
-//  3. fence: unbind the stream from amq.topic, so nothing published to
-//     the room's topic lands in it any more (a publish still in flight is
-//     unroutable: the Confirmer, which sees it never stored, opens the
-//     room again and republishes it);
-//  4. read the whole stream to a marker; a young message, or more than
-//     ArchiveMaxMessages / ArchiveMaxBytes with the room's earlier
-//     archived messages, aborts: the stream is bound again and an
-//     aborted event reopens it;
-//  5. publish the archived event with the messages and the next epoch's
+//  1. closing: publish the closing event; from then on every replica's
+//     Open of the room waits (bounded by the lease). A replica that
+//     published to the room within ArchiveAfter vetoes: it publishes the
+//     aborted event at once (closingApplied), so an active room is never
+//     fenced because its traffic went through other replicas. The
+//     archiver waits ArchiveFenceGrace for every replica to apply the
+//     closing (and to veto);
+//  2. fence: unless the closing ended meanwhile, unbind the stream from
+//     amq.topic, so nothing published to the room's topic lands in it any
+//     more (a publish still in flight is unroutable: the Confirmer, which
+//     sees it never stored, opens the room again and republishes it);
+//  3. read the whole stream to a marker (over AMQP: one stream consumer);
+//     a message younger than ArchiveAfter (a replica restarted and forgot
+//     its activity), or more than ArchiveMaxMessages / ArchiveMaxBytes
+//     with the room's earlier archived messages, aborts: the stream is
+//     bound again and an aborted event reopens it;
+//  4. publish the archived event with the messages and the next epoch's
 //     base (past every offset read, markers included), read back like
 //     every registry event; then, after DeleteGrace, delete the stream.
 //
 // A closing whose archiver dies is aborted by the first Open that finds
 // its lease (ArchiveLease) run out; an archived event that comes after
-// that abort is refused. Rooms bigger than the bounds stay on their
-// streams and are looked at again after ArchiveAfter.
+// that abort or a veto is refused, and the archiver binds the stream
+// again. Rooms bigger than the bounds stay on their streams and are
+// looked at again after ArchiveAfter.
+//
+// No attempt reads a stream before its closing: on RabbitMQ 3.10 every
+// stream consumer ever attached leaves about 5 KB of counters behind in
+// the broker (docs/rooms-at-scale.md), so a peek per sweep at active
+// rooms would cost the broker memory for ever.
 
 // Defaults of the archive options.
 const (
@@ -56,6 +65,8 @@ const (
 	// DefaultArchiveFenceGrace is the wait between the closing event and
 	// the fence, for the other replicas to apply it.
 	DefaultArchiveFenceGrace = time.Second
+	// abortTimeout bounds the abort of an attempt that stopped.
+	abortTimeout = 5 * time.Second
 	// archiveConcurrency bounds the archive attempts one replica runs at
 	// once: an attempt mostly waits (the fence grace, the delete grace),
 	// so that many keep a replica archiving tens of rooms a second.
@@ -125,6 +136,7 @@ func (a *archiver) sweep(ctx context.Context) {
 	now := a.s.opts.Now()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, archiveConcurrency)
+	a.s.forgetActivity(now)
 	for _, st := range a.s.reg.openRooms() {
 		if ctx.Err() != nil {
 			break
@@ -132,7 +144,7 @@ func (a *archiver) sweep(ctx context.Context) {
 		a.mu.Lock()
 		until, skipped := a.skip[st.room.ID]
 		a.mu.Unlock()
-		if skipped && now.Before(until) {
+		if skipped && now.Before(until) || a.s.recentlyActive(st.room.ID, now) {
 			continue
 		}
 		slots <- struct{}{}
@@ -212,16 +224,6 @@ func (a *archiver) attempt(ctx context.Context, st roomState) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ArchiveLease)
 	defer cancel()
 	after := s.opts.ArchiveAfter
-	peek, err := s.readToMarker(ctx, st.stream, "last", 0)
-	if err != nil {
-		s.log.Debug("rooms: could not look at a room to archive", "room", st.room.ID, "err", err)
-		a.later(st.room.ID, s.opts.Now().Add(after))
-		return
-	}
-	if newest := newestSent(peek.records); s.opts.Now().Sub(newest) < after {
-		a.later(st.room.ID, newest.Add(after))
-		return
-	}
 	closer := newNonce()
 	if err := s.record(ctx, event{Event: eventClosing, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(), ID: closer, Epoch: st.epoch}); err != nil {
 		if !errors.Is(err, errStale) && !errors.Is(err, rooms.ErrNotFound) {
@@ -239,6 +241,8 @@ func (a *archiver) attempt(ctx context.Context, st roomState) {
 	s.step("closing", st.room.ID)
 	outcome, err := a.fenceAndArchive(ctx, st)
 	switch {
+	case err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled):
+		s.log.Debug("rooms: archiving a room stopped; reopening it", "room", st.room.ID)
 	case err != nil:
 		s.log.Warn("rooms: archiving a room failed; reopening it", "room", st.room.ID, "err", err)
 		a.later(st.room.ID, s.opts.Now().Add(after))
@@ -252,7 +256,12 @@ func (a *archiver) attempt(ctx context.Context, st roomState) {
 	default:
 		s.log.Debug("rooms: not archiving a room", "room", st.room.ID, "why", outcome)
 	}
-	if aerr := s.abortClosing(ctx, st); aerr != nil && !errors.Is(aerr, errStale) && !errors.Is(aerr, rooms.ErrNotFound) {
+	// the attempt's context may have ended (the store closing): the abort
+	// gets a few seconds of its own, so that the room is not left fenced
+	// until its lease runs out
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	if aerr := s.abortClosing(actx, st); aerr != nil && !errors.Is(aerr, errStale) && !errors.Is(aerr, rooms.ErrNotFound) {
 		// the closing's lease lets the next Open abort it
 		s.log.Warn("rooms: could not reopen a room after archiving it stopped", "room", st.room.ID, "err", aerr)
 	}
@@ -274,6 +283,9 @@ func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, e
 	s := a.s
 	if !sleepCtx(ctx, s.opts.ArchiveFenceGrace) {
 		return "", ctx.Err()
+	}
+	if now, _ := s.reg.state(st.room.ID, false); !now.closing || now.closer != st.closer {
+		return endedOutcome, nil // vetoed (or deleted) before the fence
 	}
 	if err := s.amqp.unbindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
 		return "", err
@@ -316,8 +328,15 @@ func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, e
 	err = s.record(ctx, event{Event: eventArchived, Room: rooms.Room{ID: st.room.ID}, At: now.UTC(), ID: newNonce(),
 		Epoch: st.epoch, Closer: st.closer, Base: base, Records: records})
 	switch {
-	case errors.Is(err, errStale), errors.Is(err, rooms.ErrNotFound):
-		return endedOutcome, nil // not ours to undo
+	case errors.Is(err, rooms.ErrNotFound):
+		return endedOutcome, nil // deleted: Delete deletes the stream
+	case errors.Is(err, errStale):
+		// vetoed or aborted after the fence: the stream is open again,
+		// and this archiver unbound it
+		if err := s.amqp.bindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
+			return "", fmt.Errorf("rebind after a lost archive: %w", err)
+		}
+		return endedOutcome, nil
 	case err != nil:
 		return "", fmt.Errorf("publish the archived event: %w", err)
 	}
@@ -337,74 +356,83 @@ type collected struct {
 	over    bool          // more chat messages than the limit: the read stopped
 }
 
-// collector is a feed.Sink that keeps what a tail reads until its marker.
-type collector struct {
-	limit  int
-	mu     sync.Mutex
-	got    collected
-	msgs   int
-	ended  bool          // synced or over: later records are not kept
-	synced chan struct{} // closed at the marker, or when over the limit
-	failed chan error    // the tail's failure
-	once   sync.Once
+// readToMarker reads a stream from offset ("first", "last") to a marker
+// it publishes: everything the stream held then. With limit > 0 it stops
+// after more than limit chat messages (over).
+func (s *Store) readToMarker(ctx context.Context, queue, offset string, limit int) (collected, error) {
+	var got collected
+	msgs := 0
+	err := s.amqp.readStream(ctx, queue, offset, true, func(r feed.Record) bool {
+		if len(got.records) > 0 && r.Offset <= got.last {
+			return true // read again after a lost connection
+		}
+		r.Body = append([]byte(nil), r.Body...)
+		got.records = append(got.records, r)
+		got.last = r.Offset
+		if r.Marker == "" {
+			if msgs++; limit > 0 && msgs > limit {
+				got.over = true
+				return false
+			}
+		}
+		return true
+	})
+	return got, err
 }
 
-// Record keeps r.
-func (c *collector) Record(r feed.Record) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
+// touch notes that this replica publishes to the room now (Open).
+func (s *Store) touch(id string) {
+	if s.opts.ArchiveAfter <= 0 {
 		return
 	}
-	r.Body = append([]byte(nil), r.Body...)
-	c.got.records = append(c.got.records, r)
-	c.got.last = r.Offset
-	if r.Marker == "" {
-		c.msgs++
-		if c.limit > 0 && c.msgs > c.limit {
-			c.got.over, c.ended = true, true
-			c.once.Do(func() { close(c.synced) })
+	now := s.opts.Now()
+	s.actMu.Lock()
+	s.active[id] = now
+	s.actMu.Unlock()
+}
+
+// recentlyActive reports whether this replica opened the room within
+// ArchiveAfter before now.
+func (s *Store) recentlyActive(id string, now time.Time) bool {
+	s.actMu.Lock()
+	defer s.actMu.Unlock()
+	at, ok := s.active[id]
+	return ok && now.Sub(at) < s.opts.ArchiveAfter
+}
+
+// forgetActivity drops the activity older than ArchiveAfter.
+func (s *Store) forgetActivity(now time.Time) {
+	s.actMu.Lock()
+	defer s.actMu.Unlock()
+	for id, at := range s.active {
+		if now.Sub(at) >= s.opts.ArchiveAfter {
+			delete(s.active, id)
 		}
 	}
 }
 
-// Synced ends the read.
-func (c *collector) Synced() {
-	c.mu.Lock()
-	c.ended = true
-	c.mu.Unlock()
-	c.once.Do(func() { close(c.synced) })
-}
-
-// Failed ends the read with err.
-func (c *collector) Failed(err error) {
-	select {
-	case c.failed <- err:
-	default:
+// closingApplied vetoes a room's closing when this replica published to
+// it within ArchiveAfter: the room is active.
+func (s *Store) closingApplied(id string) {
+	if !s.recentlyActive(id, s.opts.Now()) {
+		return
 	}
-}
-
-// readToMarker reads a stream from offset ("first", "last") to a marker
-// it publishes once subscribed: everything the stream held then. With
-// limit > 0 it stops after more than limit chat messages (over).
-func (s *Store) readToMarker(ctx context.Context, queue, offset string, limit int) (collected, error) {
-	c := &collector{limit: limit, synced: make(chan struct{}), failed: make(chan error, 1)}
-	mark := func(ctx context.Context, nonce string) error { return s.amqp.publishMarker(ctx, queue, nonce) }
-	t, err := startTail(s.opts.Relay, queue, offset, c, mark, s.log)
-	if err != nil {
-		return collected{}, err
-	}
-	defer t.stop()
-	select {
-	case <-c.synced:
-	case err := <-c.failed:
-		return collected{}, err
-	case <-ctx.Done():
-		return collected{}, fmt.Errorf("read stream %s: %w", queue, ctx.Err())
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.got, nil
+	go func() {
+		// owns one veto: the aborted event of the room's closing
+		ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+		defer cancel()
+		st, _ := s.reg.state(id, false)
+		if !st.closing {
+			return
+		}
+		err := s.abortClosing(ctx, st)
+		switch {
+		case err == nil:
+			s.vetoes.Add(1)
+		case !errors.Is(err, errStale) && !errors.Is(err, rooms.ErrNotFound):
+			s.log.Warn("rooms: could not keep an active room from being archived", "room", id, "err", err)
+		}
+	}()
 }
 
 // newestSent returns the newest sentAt of the chat messages among

@@ -1,7 +1,6 @@
 package rabbitstore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -133,54 +132,4 @@ func record(f *stomp.Frame) (feed.Record, bool) {
 		return feed.Record{}, false
 	}
 	return feed.Record{Offset: off, Body: f.Body, Marker: f.Header(markerHeader)}, true
-}
-
-// readRange reads queue's records with from <= offset < to, in order,
-// through a temporary stream subscription, and stops at the first offset
-// >= to. The caller guarantees such an offset exists. The range holds at
-// most to-from records, so the read needs at most to-from+1 deliveries:
-// it grants the broker no credit beyond that, which keeps what is still
-// in flight when it unsubscribes (and what the broker then reports as
-// "Subscription not found") small.
-func readRange(ctx context.Context, r *relay.Relay, queue string, from, to int64, fn func(feed.Record)) error {
-	needed := max(to-from, 0) + 1
-	prefetch := min(needed, rangePrefetch)
-	ackable := needed - prefetch // deliveries that may be acknowledged
-	sub, err := subscribeStream(r, queue, "offset="+strconv.FormatInt(from, 10), int(prefetch))
-	if err != nil {
-		return err
-	}
-	defer sub.close()
-	var received int64
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("read stream %s [%d, %d): %w", queue, from, to, ctx.Err())
-		case <-sub.ready:
-		}
-		frames, err := sub.take()
-		var ack *stomp.Frame
-		for _, f := range frames {
-			received++
-			if received <= ackable {
-				ack = f
-			}
-			rec, ok := record(f)
-			if !ok {
-				continue
-			}
-			if rec.Offset >= to {
-				return nil
-			}
-			if rec.Offset >= from {
-				fn(rec)
-			}
-		}
-		if ack != nil {
-			sub.ack(ack)
-		}
-		if err != nil {
-			return fmt.Errorf("read stream %s: %w", queue, err)
-		}
-	}
 }

@@ -46,6 +46,7 @@ type openCall struct {
 // for, and its closing aborted once its lease ran out (its archiver
 // died). Concurrent calls for one room on one replica share one attempt.
 func (s *Store) Open(ctx context.Context, id string) error {
+	s.touch(id)
 	for {
 		st, changed := s.reg.opening(id)
 		switch {

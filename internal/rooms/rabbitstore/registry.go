@@ -69,6 +69,9 @@ type event struct {
 type registry struct {
 	log       *slog.Logger
 	onDeleted func(roomID string) // runs on the tail's goroutine
+	// onClosing, when set, runs on the tail's goroutine for each closing
+	// event the served view applied
+	onClosing func(roomID string)
 
 	mu sync.Mutex
 	// changes holds a channel per room someone waits on, closed when
@@ -198,6 +201,9 @@ func (g *registry) Record(r feed.Record) {
 	g.mu.Unlock()
 	if ev.Event == eventDeleted && result == nil && served {
 		g.onDeleted(ev.Room.ID)
+	}
+	if ev.Event == eventClosing && result == nil && served && g.onClosing != nil {
+		g.onClosing(ev.Room.ID)
 	}
 }
 

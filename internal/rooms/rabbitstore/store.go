@@ -23,7 +23,7 @@
 // history go through one feed per room per replica (package feed): a
 // stream subscription from the stream's last chunk that syncs on a marker
 // it publishes itself, a ring of the newest messages, and range reads
-// through temporary stream subscriptions for older ones.
+// over AMQP for older ones (amqpClient.readRange).
 package rabbitstore
 
 import (
@@ -168,6 +168,12 @@ type Store struct {
 	// arch sweeps quiet rooms (nil: ArchiveAfter is 0); stopArch ends it
 	arch     *archiver
 	stopArch func()
+	// actMu guards active: when this replica last opened each room (every
+	// publish path calls Open), kept while ArchiveAfter > 0 (archive.go)
+	actMu  sync.Mutex
+	active map[string]time.Time
+	// vetoes counts the closings this replica aborted (tests)
+	vetoes atomic.Int64
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -225,7 +231,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rabbitstore: %w", err)
 	}
-	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall), maxAge: maxAge}
+	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall), maxAge: maxAge,
+		active: make(map[string]time.Time)}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
@@ -237,6 +244,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: opts.Idle, Logger: opts.Logger},
 		func(roomID string) feed.Source { return &roomSource{s: s, room: roomID} })
 	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
+	if opts.ArchiveAfter > 0 {
+		s.reg.onClosing = s.closingApplied
+	}
 	stop, err := s.followRegistry()
 	if err != nil {
 		s.amqp.close()

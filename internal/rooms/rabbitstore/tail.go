@@ -16,8 +16,6 @@ import (
 const (
 	// tailPrefetch is the prefetch window of a long-lived consumer.
 	tailPrefetch = 256
-	// rangePrefetch caps the prefetch window of a range read.
-	rangePrefetch = 256
 	// markerTimeout bounds one marker publish.
 	markerTimeout = 5 * time.Second
 	// markerRetry is how long a tail waits for its marker before it
@@ -183,7 +181,7 @@ func newNonce() string {
 // roomSource is a room's stream as a feed.Source: tails start at the
 // stream's last chunk and sync on a marker published over AMQP straight
 // into the stream (the default exchange, so that topic subscribers never
-// see it); range reads use temporary stream subscriptions.
+// see it); range reads use AMQP consumers (amqpClient.readRange).
 type roomSource struct {
 	s    *Store
 	room string
@@ -231,7 +229,7 @@ func (src *roomSource) ReadRange(ctx context.Context, from, to int64, fn func(fe
 	}
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
-	return readRange(ctx, src.s.opts.Relay, st.stream, max(from, st.base)-st.base, to-st.base, func(r feed.Record) {
+	return src.s.amqp.readRange(ctx, st.stream, max(from, st.base)-st.base, to-st.base, func(r feed.Record) {
 		r.Offset += st.base
 		fn(r)
 	})
