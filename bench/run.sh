@@ -295,7 +295,10 @@ else
 	if [ "${BENCH_PRIVATE_RABBIT:-0}" = 1 ]; then
 		envfile=$OUT/rabbit.env
 		rm -f "$envfile"
-		"$BIN/rabbitnode" -env "$envfile" >"$OUT/rabbitnode.log" 2>&1 &
+		# the repository's Raft settings (rabbitmq/rabbitmq.conf): what a
+		# node run as the README says has
+		grep '^raft\.' rabbitmq/rabbitmq.conf >"$OUT/rabbit-extra.conf" || true
+		"$BIN/rabbitnode" -env "$envfile" -config "$OUT/rabbit-extra.conf" >"$OUT/rabbitnode.log" 2>&1 &
 		RABBITNODE_PID=$!
 		for ((i = 0; i < 240; i++)); do
 			[ -s "$envfile" ] && break

@@ -32,6 +32,7 @@ func run() error {
 	dir := flag.String("dir", "", "node directory, wiped first (default: a new temporary directory, removed at exit)")
 	envFile := flag.String("env", "", "write RABBIT_* shell variables here once the node is up (default: stdout)")
 	lifetime := flag.Duration("max-lifetime", 3*time.Hour, "stop the node after this long whatever happens")
+	config := flag.String("config", "", "a file of extra rabbitmq.conf lines (new-style key = value) for the node")
 	flag.Parse()
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "chatbench-rabbit-*")
@@ -49,9 +50,20 @@ func run() error {
 		lim.Cur = lim.Max
 		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	}
-	n, err := rabbittest.StartWith(*dir, rabbittest.Options{})
+	var opts rabbittest.Options
+	if *config != "" {
+		text, err := os.ReadFile(*config)
+		if err != nil {
+			return err
+		}
+		opts.Config = string(text)
+	}
+	n, err := rabbittest.StartWith(*dir, opts)
 	if err != nil {
 		return err
+	}
+	if len(n.DroppedConfig) > 0 {
+		fmt.Fprintf(os.Stderr, "rabbitnode: not applied from %s: %v\n", *config, n.DroppedConfig)
 	}
 	defer func() {
 		if err := n.Stop(); err != nil {

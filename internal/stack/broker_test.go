@@ -188,3 +188,18 @@ func TestGuestStaysLocal(t *testing.T) {
 		t.Fatalf("rabbitmq.conf sets loopback_users, which could lift the guest restriction")
 	}
 }
+
+// TestStreamCoordinatorWALBounded: the repository's rabbitmq.conf bounds
+// the stream coordinator's in-memory WAL entries (raft.wal_max_entries),
+// which otherwise grow by about 7 KB per room stream created and deleted
+// until a 64 MB WAL rolls over.
+func TestStreamCoordinatorWALBounded(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	out, err := n.Ctl("eval", "maps:get(wal_max_entries, ra_system:fetch(coordination)).")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out); got != "10000" {
+		t.Fatalf("coordination WAL max entries %q, want 10000 from rabbitmq.conf", got)
+	}
+}
