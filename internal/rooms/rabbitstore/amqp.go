@@ -271,8 +271,8 @@ func (a *amqpClient) publishMarker(ctx context.Context, queue, nonce string) err
 // crashes on a delivery for a consumer it cancelled). After a lost
 // connection fn sees the stream again from offset.
 func (a *amqpClient) readStream(ctx context.Context, queue string, offset any, mark bool, fn func(feed.Record) bool) error {
-	nonce := newNonce()
 	return a.do(func(ch *amqp.Channel) error {
+		nonce := newNonce() // each attempt reads to a marker of its own, the last one published
 		if err := ch.Qos(readPrefetch, 0, false); err != nil {
 			return fmt.Errorf("read stream %s: %w", queue, err)
 		}

@@ -81,10 +81,11 @@ type archiver struct {
 	mu   sync.Mutex
 	skip map[string]time.Time
 	// archived counts the rooms this replica archived, running the
-	// attempts in progress, ended those finished (tests)
-	archived, running, ended int
-	quit                     chan struct{}
-	done                     chan struct{}
+	// attempts in progress, ended those finished, lost the archived
+	// events refused after the fence (tests)
+	archived, running, ended, lost int
+	quit                           chan struct{}
+	done                           chan struct{}
 }
 
 // startArchiver starts the sweeps; its stop ends them and waits for the
@@ -137,6 +138,7 @@ func (a *archiver) sweep(ctx context.Context) {
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, archiveConcurrency)
 	a.s.forgetActivity(now)
+	a.s.pruneRebound()
 	for _, st := range a.s.reg.openRooms() {
 		if ctx.Err() != nil {
 			break
@@ -144,7 +146,9 @@ func (a *archiver) sweep(ctx context.Context) {
 		a.mu.Lock()
 		until, skipped := a.skip[st.room.ID]
 		a.mu.Unlock()
-		if skipped && now.Before(until) || a.s.recentlyActive(st.room.ID, now) {
+		// a room whose closing was aborted (on any replica) within
+		// ArchiveAfter is active: no replica tries it again before then
+		if skipped && now.Before(until) || a.s.recentlyActive(st.room.ID, now) || now.Sub(st.abortedAt) < a.s.opts.ArchiveAfter {
 			continue
 		}
 		slots <- struct{}{}
@@ -193,6 +197,14 @@ func (a *archiver) endedAttempts() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.ended
+}
+
+// lostRaces returns how many archived events this replica published
+// after its fence were refused.
+func (a *archiver) lostRaces() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lost
 }
 
 // skipped reports whether the room is skipped for now.
@@ -252,6 +264,8 @@ func (a *archiver) attempt(ctx context.Context, st roomState) {
 		a.mu.Unlock()
 		return
 	case outcome == endedOutcome:
+		// vetoed, aborted or deleted: the room is active (or gone)
+		a.later(st.room.ID, s.opts.Now().Add(after))
 		return
 	default:
 		s.log.Debug("rooms: not archiving a room", "room", st.room.ID, "why", outcome)
@@ -284,8 +298,17 @@ func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, e
 	if !sleepCtx(ctx, s.opts.ArchiveFenceGrace) {
 		return "", ctx.Err()
 	}
-	if now, _ := s.reg.state(st.room.ID, false); !now.closing || now.closer != st.closer {
-		return endedOutcome, nil // vetoed (or deleted) before the fence
+	switch now, _ := s.reg.state(st.room.ID, false); {
+	case !now.exists:
+		return endedOutcome, nil
+	case now.closing && now.closer == st.closer:
+	case now.closing || now.abortedCloser == st.closer:
+		return endedOutcome, nil // vetoed, or aborted, before the fence
+	default:
+		// the served view has not applied this closing (a registry
+		// replay builds the view that did): abort it rather than leave
+		// the room closing until its lease runs out
+		return "closing not served", nil
 	}
 	if err := s.amqp.unbindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
 		return "", err
@@ -324,6 +347,10 @@ func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, e
 		s.step("too big", st.room.ID)
 		return "too many messages", nil
 	}
+	// past every offset the epoch took by the marker: nothing else is
+	// appended after it (the stream is fenced, no feed starts a tail on
+	// a closing room, and each read attempt reads to its own marker), so
+	// no record of the old stream can take the next epoch's offsets
 	base := st.base + got.last + 1
 	err = s.record(ctx, event{Event: eventArchived, Room: rooms.Room{ID: st.room.ID}, At: now.UTC(), ID: newNonce(),
 		Epoch: st.epoch, Closer: st.closer, Base: base, Records: records})
@@ -333,6 +360,9 @@ func (a *archiver) fenceAndArchive(ctx context.Context, st roomState) (string, e
 	case errors.Is(err, errStale):
 		// vetoed or aborted after the fence: the stream is open again,
 		// and this archiver unbound it
+		a.mu.Lock()
+		a.lost++
+		a.mu.Unlock()
 		if err := s.amqp.bindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
 			return "", fmt.Errorf("rebind after a lost archive: %w", err)
 		}

@@ -64,6 +64,12 @@ type life struct {
 	// closer and closingAt are the closing event's ID and time
 	closer    string
 	closingAt time.Time
+	// abortedCloser and abortedAt are the last aborted closing's closer
+	// and the aborted event's time: every replica binds the stream once
+	// more after an abort (Open), and no archiver tries the room again
+	// within ArchiveAfter of it
+	abortedCloser string
+	abortedAt     time.Time
 	// snapshot holds the room's archived messages, oldest first, with
 	// their room offsets (all below base)
 	snapshot []archivedRecord
@@ -98,6 +104,9 @@ type roomState struct {
 	// closer and closingAt are the closing event's, while closing
 	closer    string
 	closingAt time.Time
+	// abortedCloser and abortedAt are the last aborted closing's
+	abortedCloser string
+	abortedAt     time.Time
 	// snapshot is the room's archived messages, all below base
 	snapshot []archivedRecord
 }
@@ -118,6 +127,7 @@ func (v *view) state(id string) roomState {
 		return st
 	}
 	st.epoch, st.base, st.snapshot = l.epoch, l.base, l.snapshot
+	st.abortedCloser, st.abortedAt = l.abortedCloser, l.abortedAt
 	switch l.state {
 	case lifeArchived:
 		// the next epoch's number is the one an Open declares
@@ -197,11 +207,12 @@ func (v *view) applyClosed(ev event) error {
 	if ev.Event == eventArchived && ev.Base <= l.base {
 		return rooms.ErrInvalid // the next epoch must start past this one
 	}
-	l.closer, l.closingAt = "", time.Time{}
 	if ev.Event == eventAborted {
-		l.state = lifeOpen
+		l.state, l.abortedCloser, l.abortedAt = lifeOpen, l.closer, ev.At
+		l.closer, l.closingAt = "", time.Time{}
 		return nil
 	}
+	l.closer, l.closingAt = "", time.Time{}
 	l.state, l.base, l.snapshot = lifeArchived, ev.Base, ev.Records
 	return nil
 }

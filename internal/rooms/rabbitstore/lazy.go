@@ -58,7 +58,7 @@ func (s *Store) Open(ctx context.Context, id string) error {
 			}
 			continue
 		case st.stream != "":
-			return nil
+			return s.reboundAfterAbort(st)
 		}
 		s.openMu.Lock()
 		call := s.opening[id]
@@ -105,6 +105,13 @@ func (s *Store) open(ctx context.Context, st roomState) error {
 	err := s.record(ctx, event{Event: eventOpened, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(), ID: newNonce(), Stream: queue, Epoch: st.epoch})
 	switch {
 	case err == nil:
+		if st.epoch > 0 {
+			// the archived epoch's stream, in case its archiver died
+			// before deleting it: nobody reads it any more
+			if derr := s.amqp.deleteStream(epochStream(st.room, st.epoch-1)); derr != nil {
+				s.log.Warn("rooms: could not delete an archived stream", "room", st.room.ID, "epoch", st.epoch-1, "err", derr)
+			}
+		}
 		return nil
 	case errors.Is(err, rooms.ErrNotFound), errors.Is(err, errStale):
 		// deleted before the opened event in registry order (the
@@ -135,6 +142,12 @@ func (s *Store) awaitClosing(ctx context.Context, st roomState, changed <-chan s
 		case <-t.C:
 		}
 	}
+	return s.expireClosing(ctx, st)
+}
+
+// expireClosing aborts a closing whose lease ran out (its archiver died or
+// hangs); errStale (the closing ended otherwise) is no error.
+func (s *Store) expireClosing(ctx context.Context, st roomState) error {
 	s.log.Warn("rooms: a room's archiving outlived its lease; reopening its stream", "room", st.room.ID, "epoch", st.epoch)
 	err := s.abortClosing(ctx, st)
 	if errors.Is(err, errStale) {
@@ -143,13 +156,70 @@ func (s *Store) awaitClosing(ctx context.Context, st roomState, changed <-chan s
 	return err
 }
 
-// abortClosing rebinds a closing room's stream and publishes the aborted
-// event that ends its closing (errStale: the closing ended otherwise).
+// abortClosing publishes the aborted event that ends a closing room's
+// closing (errStale: the closing ended otherwise) and, once it won, binds
+// the stream again. Binding only after the event won matters: a bind
+// before it could undo the fence of an archive that then wins, letting
+// messages into a stream about to be deleted. Should this replica die
+// between the two, every replica's next Open of the room binds it
+// (reboundAfterAbort).
 func (s *Store) abortClosing(ctx context.Context, st roomState) error {
-	queue := epochStream(st.room, st.epoch)
-	if err := s.amqp.bindStream(queue, rooms.StreamName(st.room.ID)); err != nil {
-		return fmt.Errorf("rabbitstore: rebind a closing room: %w", err)
+	if err := s.record(ctx, event{Event: eventAborted, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(),
+		ID: newNonce(), Epoch: st.epoch, Closer: st.closer}); err != nil {
+		return err
 	}
-	return s.record(ctx, event{Event: eventAborted, Room: rooms.Room{ID: st.room.ID}, At: s.opts.Now().UTC(),
-		ID: newNonce(), Epoch: st.epoch, Closer: st.closer})
+	s.markRebound(st.room.ID, st.closer)
+	if err := s.amqp.bindStream(epochStream(st.room, st.epoch), rooms.StreamName(st.room.ID)); err != nil {
+		return fmt.Errorf("rabbitstore: rebind an aborted room: %w", err)
+	}
+	return nil
+}
+
+// reboundAfterAbort binds the stream of an open room whose last closing
+// was aborted, once per replica and abort, so that no abort leaves the
+// stream unbound (its aborter died, or an archiver unbound it after the
+// abort won).
+func (s *Store) reboundAfterAbort(st roomState) error {
+	if st.abortedCloser == "" {
+		return nil
+	}
+	s.rebMu.Lock()
+	done := s.rebound[st.room.ID] == st.abortedCloser
+	s.rebMu.Unlock()
+	if done {
+		return nil
+	}
+	if err := s.amqp.bindStream(st.stream, rooms.StreamName(st.room.ID)); err != nil {
+		return fmt.Errorf("rabbitstore: rebind an aborted room: %w", err)
+	}
+	s.markRebound(st.room.ID, st.abortedCloser)
+	return nil
+}
+
+// markRebound remembers that this replica bound the room's stream after
+// the abort of closer's closing.
+func (s *Store) markRebound(id, closer string) {
+	s.rebMu.Lock()
+	s.rebound[id] = closer
+	s.rebMu.Unlock()
+}
+
+// pruneRebound forgets the rooms whose last abort is no longer the one
+// this replica bound the stream after.
+func (s *Store) pruneRebound() {
+	s.rebMu.Lock()
+	ids := make(map[string]string, len(s.rebound))
+	for id, closer := range s.rebound {
+		ids[id] = closer
+	}
+	s.rebMu.Unlock()
+	for id, closer := range ids {
+		if st, _ := s.reg.state(id, false); st.abortedCloser != closer {
+			s.rebMu.Lock()
+			if s.rebound[id] == closer {
+				delete(s.rebound, id)
+			}
+			s.rebMu.Unlock()
+		}
+	}
 }

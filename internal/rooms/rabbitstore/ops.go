@@ -47,7 +47,8 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 // that does not exist is no error. The next epoch's stream is deleted
 // too, in case an Open racing with the delete declared it (an Open whose
 // opened event comes after the deleted one cleans up after itself, see
-// lazy.go).
+// lazy.go), and the previous one, in case its archiver died before
+// deleting it.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	st, _ := s.reg.state(id, false)
 	if !st.exists {
@@ -66,7 +67,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	case <-ctx.Done():
 		t.Stop()
 	}
-	for _, epoch := range []int{st.epoch, st.epoch + 1} {
+	for _, epoch := range []int{st.epoch - 1, st.epoch, st.epoch + 1} {
+		if epoch < 0 {
+			continue
+		}
 		if err := s.amqp.deleteStream(epochStream(st.room, epoch)); err != nil {
 			return fmt.Errorf("rabbitstore: room deleted, but not its stream: %w", err)
 		}

@@ -430,10 +430,11 @@ func (g *registry) changed(id string) <-chan struct{} {
 	return ch
 }
 
-// opening returns the room's state for Open, and a channel closed at its
-// next change: as state, except that while a replay builds a new view
-// (beginReplay), a room that view has, or has an open stream in, counts
-// too, so that rooms created or opened during the replay take messages.
+// opening returns the room's state for Open, and for a closing room a
+// channel closed at its next change: as state, except that while a replay
+// builds a new view (beginReplay), a room that view has, or has an open
+// stream in, counts too, so that rooms created or opened during the
+// replay take messages.
 func (g *registry) opening(id string) (roomState, <-chan struct{}) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -443,8 +444,8 @@ func (g *registry) opening(id string) (roomState, <-chan struct{}) {
 			st = n
 		}
 	}
-	if !st.exists {
-		return st, nil
+	if !st.closing {
+		return st, nil // no waiter: a channel per open room would stay until its next change
 	}
 	return st, g.changed(id)
 }

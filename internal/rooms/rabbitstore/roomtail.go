@@ -1,7 +1,9 @@
 package rabbitstore
 
 import (
+	"context"
 	"sync"
+	"time"
 
 	"chatrelay/internal/rooms/feed"
 )
@@ -13,7 +15,10 @@ import (
 // synced; when an epoch ends it stops that stream's tail, gives the feed
 // the archived messages (the feed ignores the offsets it applied already,
 // so a tail that lagged behind the fence loses nothing), and starts the
-// next epoch's tail from its first offset once it is opened.
+// next epoch's tail from its first offset once it is opened. It starts
+// no tail on a closing room's stream: the tail's marker would land after
+// the archiver's, at offsets the next epoch takes; a feed that starts
+// then waits for the archive or its abort.
 type roomTail struct {
 	src  *roomSource
 	sink feed.Sink
@@ -22,8 +27,9 @@ type roomTail struct {
 
 	mu      sync.Mutex
 	stopped bool
-	t       *tail // the current epoch's tail, if any
-	epoch   int   // t's epoch
+	t       *tail  // the current epoch's tail, if any
+	epoch   int    // t's epoch (-1: none)
+	stream  string // t's stream
 }
 
 // startRoomTail starts a room's tail in the state st: the stream's tail
@@ -31,13 +37,17 @@ type roomTail struct {
 // caller's), then the goroutine that follows the room's lifecycle.
 func startRoomTail(src *roomSource, sink feed.Sink, st roomState) (*roomTail, error) {
 	rt := &roomTail{src: src, sink: sink, quit: make(chan struct{}), done: make(chan struct{}), epoch: -1}
-	if st.stream != "" {
-		t, err := src.startTail(st, "last", sink)
+	switch {
+	case st.closing:
+		// no tail on a fenced stream (its marker would land after the
+		// archiver's): the archive or its abort starts one
+	case st.stream != "":
+		t, err := src.startTail(st, "last", rt.epochSink(st))
 		if err != nil {
 			return nil, err
 		}
-		rt.t, rt.epoch = t, st.epoch
-	} else {
+		rt.t, rt.epoch, rt.stream = t, st.epoch, st.stream
+	default:
 		rt.deliverSnapshot(st)
 		sink.Synced() // nothing is in a stream: the archived messages are the log
 	}
@@ -46,23 +56,55 @@ func startRoomTail(src *roomSource, sink feed.Sink, st roomState) (*roomTail, er
 }
 
 // run follows the room's lifecycle until stopped or the room is gone (its
-// feed is then dropped).
+// feed is then dropped). While it waits on a closing room without a tail,
+// it aborts the closing once its lease ran out, as Open does, so that a
+// dead archiver leaves no feed waiting.
 func (rt *roomTail) run() {
 	defer close(rt.done)
+	s := rt.src.s
 	for {
-		st, changed := rt.src.s.reg.state(rt.src.room, true)
+		st, changed := s.reg.state(rt.src.room, true)
 		if !st.exists {
 			return
 		}
 		if !rt.adopt(st) {
 			return
 		}
+		var lease *time.Timer
+		var expired <-chan time.Time
+		if st.closing && !rt.tailing() {
+			lease = time.NewTimer(max(st.closingAt.Add(s.opts.ArchiveLease).Sub(s.opts.Now()), leaseRetry))
+			expired = lease.C
+		}
 		select {
 		case <-rt.quit:
+			if lease != nil {
+				lease.Stop()
+			}
 			return
 		case <-changed:
+		case <-expired:
+			ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+			if err := s.expireClosing(ctx, st); err != nil {
+				s.log.Warn("rooms: could not reopen a room whose archiving outlived its lease", "room", rt.src.room, "err", err)
+			}
+			cancel()
+		}
+		if lease != nil {
+			lease.Stop()
 		}
 	}
+}
+
+// leaseRetry is the least wait before a room tail aborts a closing whose
+// lease ran out (again, if its last abort failed).
+const leaseRetry = time.Second
+
+// tailing reports whether a stream tail runs.
+func (rt *roomTail) tailing() bool {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	return rt.t != nil
 }
 
 // adopt makes the tail fit st: a tail of another epoch (or of a room that
@@ -80,13 +122,19 @@ func (rt *roomTail) adopt(st roomState) bool {
 	}
 	if rt.t != nil {
 		rt.t.stop()
-		rt.t, rt.epoch = nil, -1
+		rt.t, rt.epoch, rt.stream = nil, -1, ""
+	}
+	if st.closing {
+		return true // no new tail on a fenced stream: wait for the archive or its abort
 	}
 	rt.deliverSnapshot(st)
 	if st.stream == "" {
+		// a tail stopped before its marker never said Synced: the
+		// archived messages are the whole log now
+		rt.sink.Synced()
 		return true
 	}
-	t, err := rt.src.startTail(st, "first", rt.sink)
+	t, err := rt.src.startTail(st, "first", rt.epochSink(st))
 	if err != nil {
 		go func() {
 			// owns nothing: reports the failure off the locked section,
@@ -95,8 +143,41 @@ func (rt *roomTail) adopt(st roomState) bool {
 		}()
 		return false
 	}
-	rt.t, rt.epoch = t, st.epoch
+	rt.t, rt.epoch, rt.stream = t, st.epoch, st.stream
 	return true
+}
+
+// epochSink is the sink of st's stream tail.
+func (rt *roomTail) epochSink(st roomState) feed.Sink {
+	return &epochSink{rt: rt, stream: st.stream, base: st.base}
+}
+
+// tailFailed handles the failure of stream's tail: when the room's epoch
+// on that stream is ending (closing) or over (the stream was deleted
+// under a replica that had not yet applied the archive), it is no failure
+// of the feed: the tail is forgotten and the next lifecycle change starts
+// the right one. Otherwise the feed is told.
+func (rt *roomTail) tailFailed(stream string, err error) {
+	st, _ := rt.src.s.reg.state(rt.src.room, false)
+	rt.mu.Lock()
+	if rt.stopped {
+		rt.mu.Unlock()
+		return
+	}
+	if st.exists && (st.stream != stream || st.closing) {
+		var t *tail
+		if rt.stream == stream {
+			t, rt.t, rt.epoch, rt.stream = rt.t, nil, -1, ""
+		}
+		rt.mu.Unlock()
+		if t != nil {
+			t.stop()
+		}
+		rt.src.s.log.Debug("rooms: a stream tail ended with its epoch", "room", rt.src.room, "stream", stream, "err", err)
+		return
+	}
+	rt.mu.Unlock()
+	rt.sink.Failed(err)
 }
 
 // deliverSnapshot gives the feed the room's archived messages (within
@@ -123,15 +204,23 @@ func (rt *roomTail) stop() {
 	}
 }
 
-// baseSink moves a stream's offsets up by its epoch's base on the way to
-// the feed.
-type baseSink struct {
-	feed.Sink
-	base int64
+// epochSink is the sink of one epoch's stream tail: it moves the
+// stream's offsets up by the epoch's base on the way to the feed, and
+// lets the roomTail judge the tail's failure.
+type epochSink struct {
+	rt     *roomTail
+	stream string
+	base   int64
 }
 
 // Record passes r on with its room offset.
-func (b baseSink) Record(r feed.Record) {
-	r.Offset += b.base
-	b.Sink.Record(r)
+func (e *epochSink) Record(r feed.Record) {
+	r.Offset += e.base
+	e.rt.sink.Record(r)
 }
+
+// Synced passes on.
+func (e *epochSink) Synced() { e.rt.sink.Synced() }
+
+// Failed lets the roomTail decide (tailFailed).
+func (e *epochSink) Failed(err error) { e.rt.tailFailed(e.stream, err) }

@@ -174,6 +174,10 @@ type Store struct {
 	active map[string]time.Time
 	// vetoes counts the closings this replica aborted (tests)
 	vetoes atomic.Int64
+	// rebMu guards rebound: per room, the closer of the last aborted
+	// closing after which this replica bound the stream (lazy.go)
+	rebMu   sync.Mutex
+	rebound map[string]string
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -232,7 +236,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("rabbitstore: %w", err)
 	}
 	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall), maxAge: maxAge,
-		active: make(map[string]time.Time)}
+		active: make(map[string]time.Time), rebound: make(map[string]string)}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)

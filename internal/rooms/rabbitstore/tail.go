@@ -202,14 +202,14 @@ func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
 	return rt.stop, nil
 }
 
-// startTail starts a tail of st's stream at offset for sink, with the
-// stream's offsets moved up by the epoch's base.
+// startTail starts a tail of st's stream at offset for sink (an
+// epochSink, which moves the offsets up by the epoch's base).
 func (src *roomSource) startTail(st roomState, offset string, sink feed.Sink) (*tail, error) {
 	queue := st.stream
 	mark := func(ctx context.Context, nonce string) error {
 		return src.s.amqp.publishMarker(ctx, queue, nonce)
 	}
-	return startTail(src.s.opts.Relay, queue, offset, baseSink{Sink: sink, base: st.base}, mark, src.s.log)
+	return startTail(src.s.opts.Relay, queue, offset, sink, mark, src.s.log)
 }
 
 // ReadRange reads the room's records in [from, to): those below the
