@@ -63,6 +63,15 @@ func awaitSignal(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
+// waitClosing waits until the replica sees the room closing.
+func waitClosing(t *testing.T, rp *replica, roomID string) {
+	t.Helper()
+	testkit.Eventually(t, 5*time.Second, "the room closing on the replica", func() bool {
+		st, _ := rp.s.reg.state(roomID, false)
+		return st.closing
+	})
+}
+
 // offsets returns the offsets of msgs.
 func offsets(msgs []rooms.Message) []int64 {
 	out := make([]int64, len(msgs))
@@ -180,10 +189,7 @@ func TestOpenWaitsForArchiving(t *testing.T) {
 	ours.set(room.ID)
 	a.send(t, room.ID, 1)
 	awaitSignal(t, fenced, "the room fenced for archiving")
-	testkit.Eventually(t, 5*time.Second, "the closing on the other replica", func() bool {
-		st, _ := b.s.reg.state(room.ID, false)
-		return st.closing
-	})
+	waitClosing(t, b, room.ID)
 	opened := make(chan error, 1)
 	go func() { opened <- b.s.Open(testCtx(t), room.ID) }()
 	select {
@@ -246,10 +252,7 @@ func TestArchiverKilledMidwayRoomRecovers(t *testing.T) {
 	ours.set(room.ID)
 	a.send(t, room.ID, 1)
 	awaitSignal(t, fenced, "the room fenced")
-	testkit.Eventually(t, 5*time.Second, "the closing on the other replica", func() bool {
-		st, _ := b.s.reg.state(room.ID, false)
-		return st.closing
-	})
+	waitClosing(t, b, room.ID)
 	began := time.Now()
 	// a follow (its feed waits: no tail on a fenced stream) and an Open
 	// both wait out the lease; whichever sees it run out aborts
