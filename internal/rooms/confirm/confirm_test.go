@@ -37,12 +37,6 @@ type fixture struct {
 // Confirmer uses (nil: the store).
 func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower) *fixture {
 	t.Helper()
-	return newFixtureWith(t, republish, timeout, wrap, nil)
-}
-
-// newFixtureWith is newFixture with the store's options tweaked.
-func newFixtureWith(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower, tweak func(*rabbitstore.Options)) *fixture {
-	t.Helper()
 	n := rabbittest.Require(t, node)
 	log := rabbittest.Logger(t)
 	r := relay.New(relay.Config{Addresses: []string{n.STOMPAddr()}, Login: "guest", Passcode: "guest",
@@ -55,11 +49,7 @@ func newFixtureWith(t *testing.T, republish, timeout time.Duration, wrap func(Fo
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts := rabbitstore.Options{Relay: r, AMQPURLs: []string{amqpURL(n)}, MaxAge: "1D", Buffer: 100, Logger: log}
-	if tweak != nil {
-		tweak(&opts)
-	}
-	store, err := rabbitstore.New(ctx, opts)
+	store, err := rabbitstore.New(ctx, rabbitstore.Options{Relay: r, AMQPURLs: []string{amqpURL(n)}, MaxAge: "1D", Buffer: 100, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,33 +267,6 @@ func TestLostPublishIsRepublished(t *testing.T) {
 	t.Logf("confirmed %v after the rebind, %d republishes in all", o.at.Sub(rebound), f.c.Stats().Republished)
 	if ids := f.historyIDs(t, room); count(ids, "lost") != 1 {
 		t.Fatalf("history %v", ids)
-	}
-}
-
-// TestConfirmRepublishesIntoReopenedRoom: a message published into a
-// room's fenced stream (unbound: it reaches no queue, as one published
-// through a replica that had not yet applied an archive's closing event)
-// is republished once the room is archived, into the stream its
-// republish opens, and stored once, after the archived messages.
-func TestConfirmRepublishesIntoReopenedRoom(t *testing.T) {
-	f := newFixtureWith(t, 300*time.Millisecond, 30*time.Second, nil, func(o *rabbitstore.Options) {
-		o.ArchiveAfter = time.Second
-		o.ArchiveFenceGrace = 100 * time.Millisecond
-	})
-	room := f.room(t)
-	if o := wait(t, f.send(room, "before"), 15*time.Second); o.err != nil {
-		t.Fatal(o.err)
-	}
-	binding(t, room, false) // nobody binds this stream again: only a new one can store "late"
-	o := wait(t, f.send(room, "late"), 30*time.Second)
-	if o.err != nil {
-		t.Fatal(o.err)
-	}
-	if f.c.Stats().Republished < 1 {
-		t.Fatal("stored without being republished: the fence did not hold")
-	}
-	if ids := f.historyIDs(t, room); count(ids, "late") != 1 || count(ids, "before") != 1 || ids[0] != "late" {
-		t.Fatalf("history %v, want late then before, once each", ids)
 	}
 }
 

@@ -2,6 +2,7 @@ package rabbitstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/testkit"
 )
 
@@ -467,4 +469,72 @@ func TestActiveRoomVetoesArchive(t *testing.T) {
 		t.Fatalf("%d closings of an active room in 4 s; want at most one per ArchiveAfter", c)
 	}
 	waitArchived(t, a, room.ID, 1)
+}
+
+// lagging is a replica's store as a Confirmer sees it when the replica
+// has not yet applied a room's closing: its first Open returns at once.
+type lagging struct {
+	*Store
+	skipped atomic.Bool
+}
+
+func (l *lagging) Open(ctx context.Context, id string) error {
+	if l.skipped.CompareAndSwap(false, true) {
+		return nil
+	}
+	return l.Store.Open(ctx, id)
+}
+
+// TestConfirmRepublishesIntoReopenedRoom: a confirmed message whose first
+// publish reaches no queue because its replica lagged behind an archive
+// (it published without waiting for the closing) is republished once the
+// Confirmer opens the room again, and stored once, after the archived
+// messages.
+func TestConfirmRepublishesIntoReopenedRoom(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	fenced, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
+	var ours hookRoom
+	a := newReplica(t, n, func(o *Options) {
+		archiving(time.Second)(o)
+		o.archiveStep = func(step, roomID string) {
+			if step == "fenced" && ours.is(roomID) {
+				select {
+				case fenced <- struct{}{}:
+					<-release
+				default:
+				}
+			}
+		}
+	})
+	t.Cleanup(free) // before a's store closes
+	b := newReplica(t, n, nil)
+	room := createSeen(t, a, b)
+	ours.set(room.ID)
+	a.send(t, room.ID, 1)
+	awaitSignal(t, fenced, "the room fenced")
+	c := confirm.New(confirm.Options{Rooms: &lagging{Store: b.s}, Publisher: b.r,
+		RepublishAfter: 300 * time.Millisecond, Timeout: 20 * time.Second, Logger: testLogger(t)})
+	t.Cleanup(c.Close)
+	done := make(chan error, 1)
+	body, _ := json.Marshal(map[string]any{"id": "late", "roomId": room.ID, "type": "TALK", "sender": "ann",
+		"message": "2", "sentAt": time.Now().UTC()})
+	c.Send(room.ID, "late", body, func(err error) { done <- err })
+	free() // the archive completes; the watch's first publish goes to a room without a stream
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no outcome")
+	}
+	if c.Stats().Republished < 1 {
+		t.Fatal("stored without a republish: the first publish was not lost, so the test proves nothing")
+	}
+	testkit.Eventually(t, 10*time.Second, "history 2 1", func() bool {
+		h, err := b.s.History(testCtx(t), room.ID, -1, 10)
+		return err == nil && slices.Equal(nums(h), []int{2, 1})
+	})
 }
