@@ -80,12 +80,11 @@ type archiver struct {
 	// too big, or an attempt failed)
 	mu   sync.Mutex
 	skip map[string]time.Time
-	// archived counts the rooms this replica archived, running the
-	// attempts in progress, ended those finished, lost the archived
-	// events refused after the fence (tests)
-	archived, running, ended, lost int
-	quit                           chan struct{}
-	done                           chan struct{}
+	// archived counts the rooms this replica archived, lost the
+	// archived events refused after the fence (tests)
+	archived, lost int
+	quit           chan struct{}
+	done           chan struct{}
 }
 
 // startArchiver starts the sweeps; its stop ends them and waits for the
@@ -184,35 +183,12 @@ func (a *archiver) count() int {
 	return a.archived
 }
 
-// idle reports whether no attempt is in progress.
-func (a *archiver) idle() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.running == 0
-}
-
-// endedAttempts returns how many attempts went past the closing event and
-// ended.
-func (a *archiver) endedAttempts() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ended
-}
-
 // lostRaces returns how many archived events this replica published
 // after its fence were refused.
 func (a *archiver) lostRaces() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.lost
-}
-
-// skipped reports whether the room is skipped for now.
-func (a *archiver) skipped(id string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, ok := a.skip[id]
-	return ok
 }
 
 // step tells the test hook where an attempt on a room is.
@@ -225,14 +201,6 @@ func (s *Store) step(name, roomID string) {
 // attempt archives one open room if it is quiet and small enough.
 func (a *archiver) attempt(ctx context.Context, st roomState) {
 	s := a.s
-	a.mu.Lock()
-	a.running++
-	a.mu.Unlock()
-	defer func() {
-		a.mu.Lock()
-		a.running--
-		a.mu.Unlock()
-	}()
 	ctx, cancel := context.WithTimeout(ctx, s.opts.ArchiveLease)
 	defer cancel()
 	after := s.opts.ArchiveAfter
@@ -245,11 +213,6 @@ func (a *archiver) attempt(ctx context.Context, st roomState) {
 		return
 	}
 	st.closing, st.closer = true, closer
-	defer func() {
-		a.mu.Lock()
-		a.ended++
-		a.mu.Unlock()
-	}()
 	s.step("closing", st.room.ID)
 	outcome, err := a.fenceAndArchive(ctx, st)
 	switch {
