@@ -37,22 +37,40 @@ type roomTail struct {
 // caller's), then the goroutine that follows the room's lifecycle.
 func startRoomTail(src *roomSource, sink feed.Sink, st roomState) (*roomTail, error) {
 	rt := &roomTail{src: src, sink: sink, quit: make(chan struct{}), done: make(chan struct{}), epoch: -1}
-	switch {
-	case st.closing:
-		// no tail on a fenced stream (its marker would land after the
-		// archiver's): the archive or its abort starts one
-	case st.stream != "":
-		t, err := src.startTail(st, "last", rt.epochSink(st))
-		if err != nil {
-			return nil, err
-		}
-		rt.t, rt.epoch, rt.stream = t, st.epoch, st.stream
-	default:
-		rt.deliverSnapshot(st)
-		sink.Synced() // nothing is in a stream: the archived messages are the log
+	if err := rt.begin(st, "last"); err != nil {
+		return nil, err
 	}
 	go rt.run() // owns the epoch changes: stopping and starting the tails
 	return rt, nil
+}
+
+// begin starts what the feed needs in state st when no stream tail runs.
+// On a closing room it starts nothing (a tail's sync marker would land
+// after the archiver's): the archive or its abort starts one. A room
+// without a stream gives the feed its archived messages, which are then
+// the whole log (Synced, once more if a tail stopped before its marker).
+// Otherwise it tails the stream from offset ("last": the feed reads what
+// lies below the last chunk through ReadRange; "first": after the
+// archived messages, for an epoch opened after them). Caller holds rt.mu
+// or owns rt alone.
+func (rt *roomTail) begin(st roomState, offset string) error {
+	switch {
+	case st.closing:
+		return nil
+	case st.stream == "":
+		rt.deliverSnapshot(st)
+		rt.sink.Synced()
+		return nil
+	}
+	if offset == "first" {
+		rt.deliverSnapshot(st)
+	}
+	t, err := rt.src.startTail(st, offset, rt.epochSink(st))
+	if err != nil {
+		return err
+	}
+	rt.t, rt.epoch, rt.stream = t, st.epoch, st.stream
+	return nil
 }
 
 // run follows the room's lifecycle until stopped or the room is gone (its
@@ -124,18 +142,7 @@ func (rt *roomTail) adopt(st roomState) bool {
 		rt.t.stop()
 		rt.t, rt.epoch, rt.stream = nil, -1, ""
 	}
-	if st.closing {
-		return true // no new tail on a fenced stream: wait for the archive or its abort
-	}
-	rt.deliverSnapshot(st)
-	if st.stream == "" {
-		// a tail stopped before its marker never said Synced: the
-		// archived messages are the whole log now
-		rt.sink.Synced()
-		return true
-	}
-	t, err := rt.src.startTail(st, "first", rt.epochSink(st))
-	if err != nil {
+	if err := rt.begin(st, "first"); err != nil {
 		go func() {
 			// owns nothing: reports the failure off the locked section,
 			// so that the sink may stop the tail
@@ -143,7 +150,6 @@ func (rt *roomTail) adopt(st roomState) bool {
 		}()
 		return false
 	}
-	rt.t, rt.epoch, rt.stream = t, st.epoch, st.stream
 	return true
 }
 
