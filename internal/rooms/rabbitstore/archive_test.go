@@ -65,6 +65,39 @@ func awaitSignal(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
+// heldAtFence starts an archiving replica a and a plain replica b,
+// creates a room on a, sends message 1 into it, and returns once a's first
+// archive attempt on the room has fenced it; the attempt waits there until
+// free is called (the test's cleanup calls it too, before a's store
+// closes); later attempts do not wait.
+func heldAtFence(t *testing.T) (a, b *replica, room rooms.Room, free func()) {
+	t.Helper()
+	n := rabbittest.Require(t, node)
+	fenced, release := make(chan struct{}, 1), make(chan struct{})
+	var releaseOnce sync.Once
+	free = func() { releaseOnce.Do(func() { close(release) }) }
+	var ours hookRoom
+	a = newReplica(t, n, func(o *Options) {
+		archiving(time.Second)(o)
+		o.archiveStep = func(step, roomID string) {
+			if step == "fenced" && ours.is(roomID) {
+				select {
+				case fenced <- struct{}{}:
+					<-release
+				default:
+				}
+			}
+		}
+	})
+	t.Cleanup(free)
+	b = newReplica(t, n, nil)
+	room = createSeen(t, a, b)
+	ours.set(room.ID)
+	a.send(t, room.ID, 1)
+	awaitSignal(t, fenced, "the room fenced for archiving")
+	return a, b, room, free
+}
+
 // waitClosing waits until the replica sees the room closing.
 func waitClosing(t *testing.T, rp *replica, roomID string) {
 	t.Helper()
@@ -168,29 +201,7 @@ func TestArchiveQuietRoom(t *testing.T) {
 // the archiver holds the fence) and opens the next epoch; the message sent
 // then is stored after the archived ones, and nothing is lost.
 func TestOpenWaitsForArchiving(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	fenced, release := make(chan struct{}, 1), make(chan struct{})
-	var releaseOnce sync.Once
-	free := func() { releaseOnce.Do(func() { close(release) }) }
-	var ours hookRoom
-	a := newReplica(t, n, func(o *Options) {
-		archiving(time.Second)(o)
-		o.archiveStep = func(step, roomID string) {
-			if step == "fenced" && ours.is(roomID) {
-				select {
-				case fenced <- struct{}{}:
-					<-release
-				default:
-				}
-			}
-		}
-	})
-	t.Cleanup(free) // before a's store closes
-	b := newReplica(t, n, nil)
-	room := createSeen(t, a, b)
-	ours.set(room.ID)
-	a.send(t, room.ID, 1)
-	awaitSignal(t, fenced, "the room fenced for archiving")
+	_, b, room, free := heldAtFence(t)
 	waitClosing(t, b, room.ID)
 	opened := make(chan error, 1)
 	go func() { opened <- b.s.Open(testCtx(t), room.ID) }()
@@ -491,29 +502,7 @@ func (l *lagging) Open(ctx context.Context, id string) error {
 // Confirmer opens the room again, and stored once, after the archived
 // messages.
 func TestConfirmRepublishesIntoReopenedRoom(t *testing.T) {
-	n := rabbittest.Require(t, node)
-	fenced, release := make(chan struct{}, 1), make(chan struct{})
-	var releaseOnce sync.Once
-	free := func() { releaseOnce.Do(func() { close(release) }) }
-	var ours hookRoom
-	a := newReplica(t, n, func(o *Options) {
-		archiving(time.Second)(o)
-		o.archiveStep = func(step, roomID string) {
-			if step == "fenced" && ours.is(roomID) {
-				select {
-				case fenced <- struct{}{}:
-					<-release
-				default:
-				}
-			}
-		}
-	})
-	t.Cleanup(free) // before a's store closes
-	b := newReplica(t, n, nil)
-	room := createSeen(t, a, b)
-	ours.set(room.ID)
-	a.send(t, room.ID, 1)
-	awaitSignal(t, fenced, "the room fenced")
+	_, b, room, free := heldAtFence(t)
 	c := confirm.New(confirm.Options{Rooms: &lagging{Store: b.s}, Publisher: b.r,
 		RepublishAfter: 300 * time.Millisecond, Timeout: 20 * time.Second, Logger: testLogger(t)})
 	t.Cleanup(c.Close)
