@@ -297,32 +297,16 @@ func roundTrip(t *testing.T, sub, pub *Node, dest string) {
 // when the test ends.
 func declareQueue(t *testing.T, c *Cluster, n *Node, name string, args amqp.Table) {
 	t.Helper()
-	withChannel(t, n, func(ch *amqp.Channel) error {
+	n.WithChannel(t, func(ch *amqp.Channel) error {
 		_, err := ch.QueueDeclare(name, true, false, false, false, args)
 		return err
 	})
 	t.Cleanup(func() {
-		withChannel(t, c.Running()[0], func(ch *amqp.Channel) error {
+		c.Running()[0].WithChannel(t, func(ch *amqp.Channel) error {
 			_, err := ch.QueueDelete(name, false, false, false)
 			return err
 		})
 	})
-}
-
-func withChannel(t *testing.T, n *Node, f func(*amqp.Channel) error) {
-	t.Helper()
-	conn, err := amqp.DialConfig("amqp://guest:guest@"+n.AMQPAddr()+"/", amqp.Config{Dial: amqp.DefaultDial(10 * time.Second)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f(ch); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitReplicas waits (30 s) until the replicated queue name has a leader

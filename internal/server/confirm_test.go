@@ -31,24 +31,6 @@ func confirmConfig(t *testing.T, timeout time.Duration) config.Config {
 	return cfg
 }
 
-// amqpDo runs fn on a channel of a fresh AMQP connection to the test node.
-func amqpDo(t *testing.T, fn func(ch *amqp.Channel) error) {
-	t.Helper()
-	conn, err := amqp.Dial("amqp://guest:guest@" + rabbit.AMQPAddr() + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
-	if err := fn(ch); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // roomStream returns the name of the room's stream on the package's node.
 func roomStream(t *testing.T, room string) string {
 	t.Helper()
@@ -66,7 +48,7 @@ func roomStream(t *testing.T, room string) string {
 func setBinding(t *testing.T, room string, bound bool) {
 	t.Helper()
 	q, key := roomStream(t, room), rooms.StreamName(room)
-	amqpDo(t, func(ch *amqp.Channel) error {
+	rabbit.WithChannel(t, func(ch *amqp.Channel) error {
 		if bound {
 			return ch.QueueBind(q, key, "amq.topic", false, nil)
 		}
@@ -306,7 +288,7 @@ func TestDuplicateRecordsDeliveredOnce(t *testing.T) {
 	body, _ := json.Marshal(chat.ChatMessage{ID: "dup-" + unique(t), RoomID: room, Type: chat.Talk,
 		Sender: "ann", Message: "twice", SentAt: time.Now().UTC()})
 	q := roomStream(t, room)
-	amqpDo(t, func(ch *amqp.Channel) error {
+	rabbit.WithChannel(t, func(ch *amqp.Channel) error {
 		for i := 0; i < 2; i++ {
 			if err := ch.Publish("", q, false, false, amqp.Publishing{ContentType: "application/json", Body: body}); err != nil {
 				return err

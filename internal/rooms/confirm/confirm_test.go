@@ -143,28 +143,17 @@ func count(ids []string, id string) int {
 // while the broker still receipts it: a lost publish.
 func binding(t *testing.T, room string, bound bool) {
 	t.Helper()
-	conn, err := amqp.Dial(amqpURL(node))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ch.Close()
 	q, err := node.RoomStreamName("/", room)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if key := rooms.StreamName(room); bound {
-		err = ch.QueueBind(q, key, "amq.topic", false, nil)
-	} else {
-		err = ch.QueueUnbind(q, key, "amq.topic", nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	node.WithChannel(t, func(ch *amqp.Channel) error {
+		key := rooms.StreamName(room)
+		if bound {
+			return ch.QueueBind(q, key, "amq.topic", false, nil)
+		}
+		return ch.QueueUnbind(q, key, "amq.topic", nil)
+	})
 }
 
 func TestStoredMessageIsConfirmedOnce(t *testing.T) {

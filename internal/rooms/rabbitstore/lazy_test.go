@@ -21,26 +21,20 @@ import (
 // (definite, unlike the management API's list, which lags).
 func declared(t *testing.T, n *rabbittest.Node, name string) bool {
 	t.Helper()
-	conn, err := amqp.Dial(AMQPURL("127.0.0.1", n.AMQPPort, "guest", "guest", "/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = ch.QueueDeclarePassive(name, true, false, false, false, nil)
-	var ae *amqp.Error
-	switch {
-	case err == nil:
-		ch.Close()
-		return true
-	case errors.As(err, &ae) && ae.Code == amqp.NotFound:
-		return false
-	}
-	t.Fatal(err)
-	return false
+	var exists bool
+	n.WithChannel(t, func(ch *amqp.Channel) error {
+		_, err := ch.QueueDeclarePassive(name, true, false, false, false, nil)
+		var ae *amqp.Error
+		switch {
+		case err == nil:
+			exists = true
+		case errors.As(err, &ae) && ae.Code == amqp.NotFound:
+		default:
+			return err
+		}
+		return nil
+	})
+	return exists
 }
 
 // twoReplicasRoom starts two replicas on the package's node and creates a
