@@ -436,11 +436,8 @@ func newestSent(records []feed.Record) time.Time {
 		if r.Marker != "" {
 			continue
 		}
-		var m struct {
-			SentAt time.Time `json:"sentAt"`
-		}
-		if json.Unmarshal(r.Body, &m) == nil && m.SentAt.After(newest) {
-			newest = m.SentAt
+		if at := sentAt(r.Body); at.After(newest) {
+			newest = at
 		}
 	}
 	return newest

@@ -236,13 +236,20 @@ func snapshotRecords(snap []archivedRecord, from, to int64, maxAge time.Duration
 // expired reports whether a chat message body was sent before cutoff; a
 // body without a readable sentAt is kept.
 func expired(body []byte, cutoff time.Time) bool {
+	at := sentAt(body)
+	return !at.IsZero() && at.Before(cutoff)
+}
+
+// sentAt returns a chat message body's sentAt (the zero time when it has
+// none readable).
+func sentAt(body []byte) time.Time {
 	var m struct {
 		SentAt time.Time `json:"sentAt"`
 	}
-	if json.Unmarshal(body, &m) != nil || m.SentAt.IsZero() {
-		return false
+	if json.Unmarshal(body, &m) != nil {
+		return time.Time{}
 	}
-	return m.SentAt.Before(cutoff)
+	return m.SentAt
 }
 
 // openRooms returns the state of every room of the served view that has
