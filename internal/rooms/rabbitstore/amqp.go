@@ -342,6 +342,18 @@ func (a *amqpClient) address() string {
 	return a.addrs[a.at]
 }
 
+// nextStart returns the index of the address the client is connected to,
+// or else of the one it dials next: where the store's tail connections
+// start.
+func (a *amqpClient) nextStart() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.conn != nil {
+		return a.at
+	}
+	return a.next
+}
+
 // close closes the connection; later operations fail.
 func (a *amqpClient) close() {
 	a.mu.Lock()

@@ -3,6 +3,7 @@ package rabbitstore
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,16 @@ var errOverflow = errors.New("stream consumer buffer overflow")
 
 // streamSub is one stream subscription through the relay (a relay stream
 // subscription: ack client, prefetch-count, x-stream-offset), consumed by
-// one goroutine. The relay's goroutines queue frames with Deliver; the
-// consumer takes them, applies them and acknowledges them, which keeps
-// the broker's credit flowing.
+// one goroutine: the registry tail's. The relay's goroutines queue frames
+// with Deliver; the consumer takes them, applies them and acknowledges
+// them, which keeps the broker's credit flowing. Room tails are AMQP
+// consumers instead (amqpSub): they start and stop all the time, and an
+// UNSUBSCRIBE while a busy stream delivers can make RabbitMQ's STOMP
+// plugin drop the shared relay connection; the registry tail runs for the
+// store's life.
 type streamSub struct {
-	c *relay.Client
+	c   *relay.Client
+	log *slog.Logger
 
 	mu        sync.Mutex
 	queue     []*stomp.Frame
@@ -43,12 +49,16 @@ type streamSub struct {
 	refusal string
 	ready   chan struct{} // capacity 1: something to take
 	subOK   chan struct{} // closed when the SUBSCRIBE is receipted
+	// last is the last frame take returned, which ack acknowledges
+	last *stomp.Frame
 }
+
+var _ streamConsumer = (*streamSub)(nil)
 
 // subscribeStream subscribes to the stream queue from offset (an
 // x-stream-offset value) with the given prefetch window.
-func subscribeStream(r *relay.Relay, queue, offset string, prefetch int) (*streamSub, error) {
-	s := &streamSub{limit: 4*prefetch + 16, ready: make(chan struct{}, 1), subOK: make(chan struct{})}
+func subscribeStream(r *relay.Relay, queue, offset string, prefetch int, log *slog.Logger) (*streamSub, error) {
+	s := &streamSub{log: log, limit: 4*prefetch + 16, ready: make(chan struct{}, 1), subOK: make(chan struct{})}
 	s.c = r.Attach(s)
 	err := s.c.Subscribe("stream", "/amq/queue/"+queue, stomp.Headers{
 		{Key: "ack", Value: "client"},
@@ -102,18 +112,41 @@ func (s *streamSub) refusedForNow() bool {
 	return strings.HasSuffix(s.refusal, "not_found") || strings.HasSuffix(s.refusal, "precondition_failed")
 }
 
-// take returns the queued frames, and the subscription's error once it
-// has failed.
-func (s *streamSub) take() ([]*stomp.Frame, error) {
+// readyC is signalled when there is something to take.
+func (s *streamSub) readyC() <-chan struct{} { return s.ready }
+
+// confirmedC is closed when the SUBSCRIBE is receipted.
+func (s *streamSub) confirmedC() <-chan struct{} { return s.subOK }
+
+// take returns the queued frames as records (frames without a readable
+// offset are dropped), and the subscription's error once it has failed.
+func (s *streamSub) take() ([]feed.Record, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	q := s.queue
+	q, err := s.queue, s.err
 	s.queue = nil
-	return q, s.err
+	s.mu.Unlock()
+	recs := make([]feed.Record, 0, len(q))
+	for _, f := range q {
+		rec, ok := record(f)
+		if !ok {
+			s.log.Debug("rooms: stream message without an offset")
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	if len(q) > 0 {
+		s.last = q[len(q)-1]
+	}
+	return recs, err
 }
 
-// ack acknowledges f and, cumulatively, everything delivered before it.
-func (s *streamSub) ack(f *stomp.Frame) {
+// ack acknowledges the last frame taken and, cumulatively, everything
+// delivered before it.
+func (s *streamSub) ack() {
+	f := s.last
+	if f == nil {
+		return
+	}
 	if id := f.Header("ack"); id != "" {
 		// an id from before a reconnect is ignored by the relay; the
 		// relay settles whatever is left on close

@@ -139,7 +139,7 @@ func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, de
 }
 
 // Close stops following the registry and every room, and closes the AMQP
-// connection; the relay stays open.
+// connections; the relay stays open.
 func (s *Store) Close() error {
 	if s.stopArch != nil {
 		s.stopArch()
@@ -148,6 +148,13 @@ func (s *Store) Close() error {
 		s.stopReg()
 	}
 	s.feeds.Close()
+	s.tails.close()
 	s.amqp.close()
 	return nil
+}
+
+// AMQPConnectionNames returns the connection_name of each AMQP
+// connection the store holds now: its own and its room tails'.
+func (s *Store) AMQPConnectionNames() []string {
+	return append([]string{s.opts.ConnectionName}, s.tails.names()...)
 }

@@ -105,7 +105,14 @@ func (s *Store) startRegistryRun() (*tail, *regSink, error) {
 		sink.check, sink.at, sink.print = true, last, print
 		offset = "offset=" + strconv.FormatInt(last, 10)
 	}
-	t, err := startTail(s.opts.Relay, s.registry, offset, sink, s.markRegistry, s.log)
+	subscribe := func() (streamConsumer, error) {
+		sub, err := subscribeStream(s.opts.Relay, s.registry, offset, tailPrefetch, s.log)
+		if err != nil {
+			return nil, err
+		}
+		return sub, nil
+	}
+	t, err := startTail(subscribe, s.registry, sink, s.markRegistry, s.log)
 	if err != nil {
 		return nil, nil, err
 	}

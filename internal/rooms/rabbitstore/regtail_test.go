@@ -31,7 +31,7 @@ func privateRegistry() string { return "chatrelay.rooms.test-" + newNonce()[:8] 
 // deleted, its node gone).
 func cancelRegistryTail(t *testing.T, rp *replica) {
 	t.Helper()
-	rp.s.regTail.Load().sub.Deliver(stomp.New(stomp.ERROR,
+	rp.s.regTail.Load().sub.(*streamSub).Deliver(stomp.New(stomp.ERROR,
 		"message", "subscription cancelled by the broker", "subscription", "stream"))
 }
 

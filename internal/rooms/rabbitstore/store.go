@@ -153,9 +153,11 @@ type Store struct {
 	registry string // the registry stream's name
 	log      *slog.Logger
 	amqp     *amqpClient
-	feeds    *feed.Set
-	reg      *registry
-	stopReg  func()
+	// tails holds the room tails' AMQP connections (amqpconsumer.go)
+	tails   *tailPool
+	feeds   *feed.Set
+	reg     *registry
+	stopReg func()
 	// openMu guards opening: the Open in progress per room
 	openMu  sync.Mutex
 	opening map[string]*openCall
@@ -239,6 +241,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		active: make(map[string]time.Time), rebound: make(map[string]string)}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
+	s.tails = newTailPool(opts.AMQPURLs, s.amqp.nextStart, opts.ConnectionName, opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	t := time.NewTimer(opts.ReadyTimeout)
 	defer t.Stop()
 	if err := s.declareRegistry(ctx, t.C); err != nil {
@@ -257,6 +260,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("rabbitstore: follow the registry: %w", err)
 	}
 	s.stopReg = stop
+	if err := s.tails.open(); err != nil {
+		// the tails dial again as they start
+		s.log.Warn("rooms: the room tails' AMQP connection failed", "err", err)
+	}
 	select {
 	case <-s.reg.synced:
 		if opts.ArchiveAfter > 0 {

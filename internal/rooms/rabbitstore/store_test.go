@@ -1,6 +1,7 @@
 package rabbitstore
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/testkit"
 )
 
@@ -319,8 +321,17 @@ func TestSurvivesBrokerRestart(t *testing.T) {
 	if err := a.r.WaitReady(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	// the follower goes on after the relay's reconnect, no gap, no
-	// duplicate
+	// the room's stream takes messages again once a marker published into
+	// it comes back: a SEND straight through the relay (no Confirmer
+	// here) receipted while the stream still recovers may be lost
+	st, _ := a.s.reg.state(room.ID, false)
+	testkit.Eventually(t, 30*time.Second, "the room's stream to recover", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return a.s.amqp.readStream(ctx, st.stream, "last", true, func(feed.Record) bool { return true }) == nil
+	})
+	// the follower goes on after the broker's restart (the relay
+	// reconnected, the room tail consumed again), no gap, no duplicate
 	a.send(t, room.ID, 11)
 	if got := nums(f.wait(t, 6)); !slices.Equal(got, seq(6, 11)) {
 		t.Fatalf("across the restart: %v", got)

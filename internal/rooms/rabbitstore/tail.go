@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/feed"
 )
@@ -35,17 +34,36 @@ const (
 // markFunc publishes a marker record with nonce into a stream.
 type markFunc func(ctx context.Context, nonce string) error
 
-// tail consumes a stream from offset on for a feed.Sink: once its
-// subscription is confirmed it publishes a marker into the stream, and it
-// tells the sink Synced when it reads its own marker back, because then
-// it has read everything the stream held when it started.
+// streamConsumer is one consumer of a stream that a tail drives: a STOMP
+// subscription through the relay (streamSub, the registry's) or an AMQP
+// consumer (amqpSub, the rooms'). Its producer side queues records; the
+// tail's goroutine takes them, applies them and acknowledges them.
+type streamConsumer interface {
+	// readyC is signalled when there is something to take.
+	readyC() <-chan struct{}
+	// confirmedC is closed once the broker accepted the consumer.
+	confirmedC() <-chan struct{}
+	// take returns the queued records, in order, and the consumer's
+	// error once it has failed.
+	take() ([]feed.Record, error)
+	// ack acknowledges everything taken so far.
+	ack()
+	// refusedForNow reports whether the broker refused the consumer for
+	// a reason that may pass (the tail then subscribes again).
+	refusedForNow() bool
+	// close ends the consumer.
+	close()
+}
+
+// tail consumes a stream for a feed.Sink: once its consumer is confirmed
+// it publishes a marker into the stream, and it tells the sink Synced
+// when it reads its own marker back, because then it has read everything
+// the stream held when it started.
 type tail struct {
-	r      *relay.Relay
-	queue  string
-	offset string
-	sub    *streamSub // replaced by run when it subscribes again
-	// confirmed is closed when a subscription of the tail (the first or
-	// one made after a refusal) is confirmed; unlike sub it is never
+	subscribe func() (streamConsumer, error)
+	sub       streamConsumer // replaced by run when it subscribes again
+	// confirmed is closed when a consumer of the tail (the first or one
+	// made after a refusal) is confirmed; unlike sub it is never
 	// replaced, so other goroutines may wait on it
 	confirmed chan struct{}
 	sink      feed.Sink
@@ -56,15 +74,15 @@ type tail struct {
 	done      chan struct{}
 }
 
-// startTail subscribes to the stream queue and starts the tail's
-// goroutine; its stop ends both.
-func startTail(r *relay.Relay, queue, offset string, sink feed.Sink, mark markFunc, log *slog.Logger) (*tail, error) {
-	sub, err := subscribeStream(r, queue, offset, tailPrefetch)
+// startTail starts a consumer with subscribe and the tail's goroutine;
+// its stop ends both. queue names the stream in logs.
+func startTail(subscribe func() (streamConsumer, error), queue string, sink feed.Sink, mark markFunc, log *slog.Logger) (*tail, error) {
+	sub, err := subscribe()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &tail{r: r, queue: queue, offset: offset, sub: sub, confirmed: make(chan struct{}), sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	t := &tail{subscribe: subscribe, sub: sub, confirmed: make(chan struct{}), sink: sink, mark: mark, log: log.With("stream", queue), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	go t.run() // owns the consumer side of sub until stop
 	return t, nil
 }
@@ -77,14 +95,14 @@ func (t *tail) stop() {
 	t.sub.close()
 }
 
-// run owns the subscription's consumer side: it applies the stream's
-// records to the sink in order, acknowledges them, and publishes markers
-// until it has read one of its own.
+// run owns the consumer side of the subscription: it applies the
+// stream's records to the sink in order, acknowledges them, and
+// publishes markers until it has read one of its own.
 func (t *tail) run() {
 	defer close(t.done)
 	nonces := make(map[string]bool)
 	synced := false
-	subOK := t.sub.subOK
+	subOK := t.sub.confirmedC()
 	began, wait := time.Now(), resubscribeMin
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
@@ -111,14 +129,9 @@ func (t *tail) run() {
 			if !synced {
 				publish()
 			}
-		case <-t.sub.ready:
-			frames, err := t.sub.take()
-			for _, f := range frames {
-				rec, ok := record(f)
-				if !ok {
-					t.log.Debug("rooms: stream message without an offset")
-					continue
-				}
+		case <-t.sub.readyC():
+			recs, err := t.sub.take()
+			for _, rec := range recs {
 				t.sink.Record(rec)
 				if !synced && nonces[rec.Marker] {
 					synced = true
@@ -126,15 +139,15 @@ func (t *tail) run() {
 					t.sink.Synced()
 				}
 			}
-			if len(frames) > 0 {
-				t.sub.ack(frames[len(frames)-1])
+			if len(recs) > 0 {
+				t.sub.ack()
 			}
 			if err != nil && !synced && subOK != nil && t.sub.refusedForNow() && time.Since(began) < resubscribeFor {
 				t.log.Warn("rooms: the broker refused the stream subscription for now; subscribing again", "err", err, "in", wait)
 				if !t.resubscribe(wait) {
 					return
 				}
-				subOK, wait = t.sub.subOK, min(2*wait, resubscribeMax)
+				subOK, wait = t.sub.confirmedC(), min(2*wait, resubscribeMax)
 				continue
 			}
 			if err != nil {
@@ -149,9 +162,9 @@ func (t *tail) run() {
 	}
 }
 
-// resubscribe waits, then replaces the tail's refused subscription with a
-// new one; it reports false when the tail was stopped meanwhile (or the
-// relay is closed: the tail then fails).
+// resubscribe waits, then replaces the tail's refused consumer with a new
+// one; it reports false when the tail was stopped meanwhile (or the new
+// consumer could not start: the tail then fails).
 func (t *tail) resubscribe(wait time.Duration) bool {
 	select {
 	case <-t.ctx.Done():
@@ -159,7 +172,7 @@ func (t *tail) resubscribe(wait time.Duration) bool {
 	case <-time.After(wait):
 	}
 	t.sub.close()
-	sub, err := subscribeStream(t.r, t.queue, t.offset, tailPrefetch)
+	sub, err := t.subscribe()
 	if err != nil {
 		go func() {
 			// owns nothing: reports the failure off the tail's goroutine
@@ -178,10 +191,12 @@ func newNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-// roomSource is a room's stream as a feed.Source: tails start at the
-// stream's last chunk and sync on a marker published over AMQP straight
-// into the stream (the default exchange, so that topic subscribers never
-// see it); range reads use AMQP consumers (amqpClient.readRange).
+// roomSource is a room's stream as a feed.Source: tails are AMQP
+// consumers (amqpconsumer.go) starting at the stream's last chunk, and
+// sync on a marker published over AMQP straight into the stream (the
+// default exchange, so that topic subscribers never see it); range reads
+// use AMQP consumers too (amqpClient.readRange). None of them goes
+// through the relay.
 type roomSource struct {
 	s    *Store
 	room string
@@ -209,7 +224,10 @@ func (src *roomSource) startTail(st roomState, offset string, sink feed.Sink) (*
 	mark := func(ctx context.Context, nonce string) error {
 		return src.s.amqp.publishMarker(ctx, queue, nonce)
 	}
-	return startTail(src.s.opts.Relay, queue, offset, sink, mark, src.s.log)
+	subscribe := func() (streamConsumer, error) {
+		return src.s.tails.subscribe(queue, amqpOffset(offset), tailPrefetch, src.s.amqp, src.s.log)
+	}
+	return startTail(subscribe, queue, sink, mark, src.s.log)
 }
 
 // ReadRange reads the room's records in [from, to): those below the

@@ -26,8 +26,8 @@ func (s *syncSink) Failed(err error) {
 	s.mu.Unlock()
 }
 
-// TestTailResubscribesWhileRefusedForNow starts a tail on a stream that
-// does not exist yet, as a feed may on a node that does not run the
+// TestTailResubscribesWhileRefusedForNow starts a STOMP tail (the
+// registry's kind) on a stream that does not exist yet, as a feed may on a node that does not run the
 // stream's replica yet: RabbitMQ refuses the SUBSCRIBE (not_found here,
 // precondition_failed there), and the tail subscribes again until the
 // stream is there, then syncs, instead of failing its feed.
@@ -37,7 +37,14 @@ func TestTailResubscribesWhileRefusedForNow(t *testing.T) {
 	queue := "room.tailtest-" + newNonce()[:8]
 	sink := &syncSink{synced: make(chan struct{})}
 	mark := func(ctx context.Context, nonce string) error { return rp.s.amqp.publishMarker(ctx, queue, nonce) }
-	tl, err := startTail(rp.r, queue, "last", sink, mark, testLogger(t))
+	subscribe := func() (streamConsumer, error) {
+		sub, err := subscribeStream(rp.r, queue, "last", tailPrefetch, testLogger(t))
+		if err != nil {
+			return nil, err
+		}
+		return sub, nil
+	}
+	tl, err := startTail(subscribe, queue, sink, mark, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
