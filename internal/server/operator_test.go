@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -112,13 +113,28 @@ func TestOperatorView(t *testing.T) {
 			t.Fatal(err)
 		}
 		view := rep.Replica
-		if view.ID != r.srv.cfg.ReplicaName() || len(view.Connections) != 1+r.srv.cfg.Broker.Connections {
+		stompConns, amqpConns := 0, 0
+		for _, c := range view.Connections {
+			switch c.Protocol {
+			case "STOMP":
+				stompConns++
+			case "AMQP 0-9-1":
+				amqpConns++
+			}
+		}
+		if view.ID != r.srv.cfg.ReplicaName() || stompConns != r.srv.cfg.Broker.Connections || amqpConns < 1 || stompConns+amqpConns != len(view.Connections) {
 			t.Fatalf("replica %s admin view %+v", r.addr, view)
 		}
+		// the store's connection first, then its room tails'
 		if c := view.Connections[0]; c.Protocol != "AMQP 0-9-1" || c.Name != amqpConnectionName(view.ID) {
 			t.Errorf("replica %s AMQP connection %+v", view.ID, c)
 		}
-		for _, c := range view.Connections[1:] {
+		for i, c := range view.Connections[1:amqpConns] {
+			if want := amqpConnectionName(view.ID) + " tails " + strconv.Itoa(i+1); c.Protocol != "AMQP 0-9-1" || c.Name != want {
+				t.Errorf("replica %s lists %+v, want AMQP connection %q", view.ID, c, want)
+			}
+		}
+		for _, c := range view.Connections[amqpConns:] {
 			if c.Protocol != "STOMP" || !stompNames[c.Name] {
 				t.Errorf("replica %s lists %+v, not among the management API's STOMP connections", view.ID, c)
 			}

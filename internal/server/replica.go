@@ -22,6 +22,13 @@ import (
 // connection.
 func amqpConnectionName(replica string) string { return "chatrelay " + replica + " rooms" }
 
+// amqpNamed is a rooms store holding AMQP connections (rabbitstore's: its
+// own and its room tails', "chatrelay REPLICA rooms tails N").
+type amqpNamed interface {
+	// AMQPConnectionNames returns the connection_name of each.
+	AMQPConnectionNames() []string
+}
+
 // upstreams tracks the open upstream STOMP connections of the relay (it
 // dials through dial).
 type upstreams struct {
@@ -81,7 +88,13 @@ func (s *Server) replicaView() httpapi.ReplicaView {
 	if s.upstreams == nil {
 		return v // the embedded broker: no broker connections
 	}
-	v.Connections = append(v.Connections, httpapi.BrokerConnection{Protocol: "AMQP 0-9-1", Name: amqpConnectionName(v.ID)})
+	names := []string{amqpConnectionName(v.ID)}
+	if s.amqpNames != nil {
+		names = s.amqpNames.AMQPConnectionNames()
+	}
+	for _, name := range names {
+		v.Connections = append(v.Connections, httpapi.BrokerConnection{Protocol: "AMQP 0-9-1", Name: name})
+	}
 	for _, name := range s.upstreams.names() {
 		v.Connections = append(v.Connections, httpapi.BrokerConnection{Protocol: "STOMP", Name: name})
 	}

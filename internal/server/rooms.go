@@ -42,6 +42,9 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		return fmt.Errorf("rooms: %w", err)
 	}
 	s.store = roomlist.Announcing(store, s.relay)
+	if st, ok := store.(amqpNamed); ok {
+		s.amqpNames = st
+	}
 	s.presence = presence.New(presence.Options{
 		Publisher: livePublisher{s.relay},
 		Interval:  cfg.Rooms.Presence.Interval,

@@ -49,6 +49,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	store       rooms.Store
+	amqpNames   amqpNamed          // the store's AMQP connections (nil: embedded)
 	limiter     *roomlimit.Limiter // room creation, on every route
 	confirm     *confirm.Confirmer // room messages until stored
 	presence    *presence.Presence
