@@ -170,7 +170,7 @@ type amqpSub struct {
 	prefetch int
 	log      *slog.Logger
 	stopC    chan struct{}
-	done     chan struct{}
+	stopOnce sync.Once
 	ready    chan struct{} // capacity 1: something to take
 	subOK    chan struct{} // closed once the first consume is accepted
 
@@ -201,7 +201,7 @@ func (p *tailPool) subscribe(queue string, offset any, prefetch int, store *amqp
 		return nil, fmt.Errorf("tail stream %s: %w", queue, err)
 	}
 	s := &amqpSub{pool: p, tc: tc, store: store, queue: queue, start: offset, prefetch: prefetch, log: log.With("stream", queue),
-		stopC: make(chan struct{}), done: make(chan struct{}), ready: make(chan struct{}, 1), subOK: make(chan struct{}),
+		stopC: make(chan struct{}), ready: make(chan struct{}, 1), subOK: make(chan struct{}),
 		limit: 4*prefetch + 16, last: -1}
 	go s.run() // owns the consumer's channels and their deliveries until close
 	return s, nil
@@ -247,15 +247,12 @@ func (s *amqpSub) ackLocked(d amqp.Delivery) {
 	_ = d.Ack(true) // fails only with the channel, which the pump sees
 }
 
-// close stops the consumer and waits for its goroutine.
-func (s *amqpSub) close() {
-	select {
-	case <-s.stopC:
-	default:
-		close(s.stopC)
-	}
-	<-s.done
-}
+// close stops the consumer without waiting: its goroutine closes the
+// channel and ends on its own, so that a node that does not answer the
+// channel's close (frozen, not yet taken for dead) cannot hold up the
+// tail's stop, which may run under a feed's lock. Nothing reaches the
+// tail after its stop: only the tail's goroutine gives records to a sink.
+func (s *amqpSub) close() { s.stopOnce.Do(func() { close(s.stopC) }) }
 
 // signal tells the tail there is something to take.
 func (s *amqpSub) signal() {
@@ -299,7 +296,6 @@ func (s *amqpSub) sleep(d time.Duration) bool {
 // connection it consumes again from the record after the last one
 // queued.
 func (s *amqpSub) run() {
-	defer close(s.done)
 	defer s.pool.release(s.tc)
 	began, wait := time.Now(), resubscribeMin
 	for {

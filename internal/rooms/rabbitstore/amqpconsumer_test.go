@@ -139,6 +139,12 @@ func TestStoppingBusyRoomTailKeepsRelay(t *testing.T) {
 	if names := rp.s.tails.names(); len(names) != 1 {
 		t.Fatalf("tail connections %v after every tail stopped; want the first only", names)
 	}
+	// every consumer's goroutine ended and gave its channel back
+	testkit.Eventually(t, 10*time.Second, "every tail consumer to end", func() bool {
+		rp.s.tails.mu.Lock()
+		defer rp.s.tails.mu.Unlock()
+		return rp.s.tails.conns[0].users == 0
+	})
 }
 
 // tailConnection finds the management API's connection named name (its
