@@ -391,3 +391,61 @@ func TestRabbitQueueProbeLosesNothing(t *testing.T) {
 	t.Logf("all 5 messages arrived; %d marked redelivered", redelivered)
 	s.quiet(t, 300*time.Millisecond)
 }
+
+// TestRabbitServerPublishesToRoomsShareOneProbe: the server's publishes
+// to many rooms (/topic/room.<id>) are one kind for probes, so the first
+// message of each of 20 rooms costs one probe in all, not one per room;
+// refused ones are one kind too (refused at once after the first probe),
+// and the shared connection stays up.
+func TestRabbitServerPublishesToRoomsShareOneProbe(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	vhost, user := permVHost(t, n)
+	r, _ := startRabbit(t, n, func(c *Config) {
+		c.VHost, c.Login, c.Passcode = vhost, user, user
+		c.Connections = 1
+	})
+	rooms := "ok-" + unique()
+	probes := r.Probes()
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		if err := r.Publish("/topic/"+rooms+".room"+strconv.Itoa(i), nil, []byte("m"), func(err error) { errs <- err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		select {
+		case err := <-errs:
+			if err != nil {
+				t.Fatalf("publish %d: %v", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("publish %d: no receipt", i)
+		}
+	}
+	if got := r.Probes() - probes; got != 1 {
+		t.Errorf("%d probes for 20 rooms' first messages, want 1", got)
+	}
+	probes = r.Probes()
+	denied := "secret-" + unique()
+	for i := 0; i < 5; i++ {
+		if err := r.Publish("/topic/"+denied+".room"+strconv.Itoa(i), nil, []byte("x"), func(err error) { errs <- err }); err != nil {
+			t.Logf("publish %d refused at once: %v", i, err)
+		}
+	}
+	for i := 0; i < 5; i++ {
+		select {
+		case err := <-errs:
+			if err == nil || !strings.Contains(err.Error(), "access_refused") {
+				t.Fatalf("denied publish %d: %v, want access_refused", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("denied publish %d: no answer", i)
+		}
+	}
+	if got := r.Probes() - probes; got != 1 {
+		t.Errorf("%d probes for 5 refused rooms, want 1", got)
+	}
+	if got := r.Reconnects(); got != 0 {
+		t.Errorf("%d reconnects, want none", got)
+	}
+}

@@ -312,7 +312,7 @@ func (c *Client) sendVerified(dest string, h stomp.Headers, body []byte) (bool, 
 // own; done runs once its fate is known. It returns the refusal if the
 // broker refused the kind lately.
 func (r *Relay) publishVerified(dest string, h stomp.Headers, conn *upConn, it *outItem) (bool, error) {
-	key := sendKey(dest, h)
+	key := publishKey(dest, h)
 	refused, trusted, _, _ := r.verdict(key, false)
 	switch {
 	case refused != "":
