@@ -1,6 +1,7 @@
 package rabbitstore
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -169,8 +170,8 @@ type amqpSub struct {
 	start    any
 	prefetch int
 	log      *slog.Logger
-	stopC    chan struct{}
-	stopOnce sync.Once
+	ctx      context.Context // ends with close
+	cancel   context.CancelFunc
 	ready    chan struct{} // capacity 1: something to take
 	subOK    chan struct{} // closed once the first consume is accepted
 
@@ -200,8 +201,9 @@ func (p *tailPool) subscribe(queue string, offset any, prefetch int, store *amqp
 	if err != nil {
 		return nil, fmt.Errorf("tail stream %s: %w", queue, err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &amqpSub{pool: p, tc: tc, store: store, queue: queue, start: offset, prefetch: prefetch, log: log.With("stream", queue),
-		stopC: make(chan struct{}), ready: make(chan struct{}, 1), subOK: make(chan struct{}),
+		ctx: ctx, cancel: cancel, ready: make(chan struct{}, 1), subOK: make(chan struct{}),
 		limit: 4*prefetch + 16, last: -1}
 	go s.run() // owns the consumer's channels and their deliveries until close
 	return s, nil
@@ -252,7 +254,7 @@ func (s *amqpSub) ackLocked(d amqp.Delivery) {
 // channel's close (frozen, not yet taken for dead) cannot hold up the
 // tail's stop, which may run under a feed's lock. Nothing reaches the
 // tail after its stop: only the tail's goroutine gives records to a sink.
-func (s *amqpSub) close() { s.stopOnce.Do(func() { close(s.stopC) }) }
+func (s *amqpSub) close() { s.cancel() }
 
 // signal tells the tail there is something to take.
 func (s *amqpSub) signal() {
@@ -270,22 +272,12 @@ func (s *amqpSub) fail(err error) {
 	s.signal()
 }
 
-// stopped reports whether close was called.
-func (s *amqpSub) stopped() bool {
-	select {
-	case <-s.stopC:
-		return true
-	default:
-		return false
-	}
-}
-
 // sleep waits d or until close; it reports false on close.
 func (s *amqpSub) sleep(d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-s.stopC:
+	case <-s.ctx.Done():
 		return false
 	case <-t.C:
 		return true
@@ -306,7 +298,7 @@ func (s *amqpSub) run() {
 		}
 		s.mu.Unlock()
 		accepted, err := s.consume(offset)
-		if s.stopped() {
+		if s.ctx.Err() != nil {
 			return
 		}
 		var ae *amqp.Error
@@ -382,7 +374,7 @@ func (s *amqpSub) consume(offset any) (accepted bool, err error) {
 	}
 	for {
 		select {
-		case <-s.stopC:
+		case <-s.ctx.Done():
 			return true, nil
 		case d, ok := <-deliveries:
 			if !ok {
