@@ -73,6 +73,19 @@ func subscribeStream(r *relay.Relay, queue, offset string, prefetch int, log *sl
 	return s, nil
 }
 
+// stompSubscriber returns a subscribe function for startTail that
+// subscribes to the stream queue from offset through the relay (a failed
+// subscribe must return a nil interface, not a nil *streamSub).
+func stompSubscriber(r *relay.Relay, queue, offset string, log *slog.Logger) func() (streamConsumer, error) {
+	return func() (streamConsumer, error) {
+		sub, err := subscribeStream(r, queue, offset, tailPrefetch, log)
+		if err != nil {
+			return nil, err
+		}
+		return sub, nil
+	}
+}
+
 // Deliver implements relay.Sink; it never blocks.
 func (s *streamSub) Deliver(f *stomp.Frame) {
 	s.mu.Lock()

@@ -105,14 +105,7 @@ func (s *Store) startRegistryRun() (*tail, *regSink, error) {
 		sink.check, sink.at, sink.print = true, last, print
 		offset = "offset=" + strconv.FormatInt(last, 10)
 	}
-	subscribe := func() (streamConsumer, error) {
-		sub, err := subscribeStream(s.opts.Relay, s.registry, offset, tailPrefetch, s.log)
-		if err != nil {
-			return nil, err
-		}
-		return sub, nil
-	}
-	t, err := startTail(subscribe, s.registry, sink, s.markRegistry, s.log)
+	t, err := startTail(stompSubscriber(s.opts.Relay, s.registry, offset, s.log), s.registry, sink, s.markRegistry, s.log)
 	if err != nil {
 		return nil, nil, err
 	}
