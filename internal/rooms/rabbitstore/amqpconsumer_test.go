@@ -65,6 +65,27 @@ func (s *orderSink) waitSynced(t *testing.T, within time.Duration) {
 	}
 }
 
+// startTestTail starts a tail of queue with subscribe for sink, its
+// markers published through rp's store; the test's end stops it.
+func startTestTail(t *testing.T, rp *replica, queue string, subscribe func() (streamConsumer, error), sink feed.Sink) *tail {
+	t.Helper()
+	mark := func(ctx context.Context, nonce string) error { return rp.s.amqp.publishMarker(ctx, queue, nonce) }
+	tl, err := startTail(subscribe, queue, sink, mark, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tl.stop)
+	return tl
+}
+
+// amqpSubscriber returns a subscribe function for startTail that starts
+// a room tail's kind of consumer (amqpSub) of queue from offset on rp.
+func amqpSubscriber(t *testing.T, rp *replica, queue, offset string) func() (streamConsumer, error) {
+	return func() (streamConsumer, error) {
+		return rp.s.tails.subscribe(queue, amqpOffset(offset), tailPrefetch, rp.s.amqp, testLogger(t))
+	}
+}
+
 // keepBusy publishes into the stream queue from a connection of its own
 // until the test ends (at most 100,000 messages or 60 s), about 5,000 a
 // second, so that deliveries are always in flight to its consumers.
@@ -221,15 +242,7 @@ func TestRoomTailRetriesRefusedConsume(t *testing.T) {
 	rp := newReplica(t, n, onRegistry(privateRegistry()))
 	queue := "room.tailtest-" + newNonce()[:8]
 	sink := newOrderSink()
-	mark := func(ctx context.Context, nonce string) error { return rp.s.amqp.publishMarker(ctx, queue, nonce) }
-	subscribe := func() (streamConsumer, error) {
-		return rp.s.tails.subscribe(queue, "last", tailPrefetch, rp.s.amqp, testLogger(t))
-	}
-	tl, err := startTail(subscribe, queue, sink, mark, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tl.stop)
+	startTestTail(t, rp, queue, amqpSubscriber(t, rp, queue, "last"), sink)
 	testkit.Eventually(t, 5*time.Second, "the broker to refuse the consume", func() bool { return rp.s.tails.refused.Load() > 0 })
 	if err := rp.s.amqp.declareStream(queue, streamArgs("1D", 0, 0), ""); err != nil {
 		t.Fatal(err)
@@ -253,15 +266,7 @@ func TestRoomTailFailsWhenStreamDeleted(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := newOrderSink()
-	mark := func(ctx context.Context, nonce string) error { return rp.s.amqp.publishMarker(ctx, queue, nonce) }
-	subscribe := func() (streamConsumer, error) {
-		return rp.s.tails.subscribe(queue, "first", tailPrefetch, rp.s.amqp, testLogger(t))
-	}
-	tl, err := startTail(subscribe, queue, sink, mark, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tl.stop)
+	startTestTail(t, rp, queue, amqpSubscriber(t, rp, queue, "first"), sink)
 	sink.waitSynced(t, 10*time.Second)
 	if err := rp.s.amqp.deleteStream(queue); err != nil {
 		t.Fatal(err)
