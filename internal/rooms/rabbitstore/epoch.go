@@ -80,6 +80,9 @@ type life struct {
 type archivedRecord struct {
 	Offset int64           `json:"offset"`
 	Body   json.RawMessage `json:"body"`
+	// ID is the message's id, for a message posted to the registry
+	// (resident.go); records archived from a stream have none
+	ID string `json:"id,omitempty"`
 }
 
 // epochStream returns the stream of a room's epoch: the room's first

@@ -57,6 +57,14 @@ type event struct {
 	Base int64 `json:"base,omitempty"`
 	// Records are an archived event's messages, oldest first.
 	Records []archivedRecord `json:"records,omitempty"`
+	// Message and Body are a posted event's message id and message
+	// (resident.go); Max and MaxBytes the bounds its room must stay
+	// within, and From the posting store (Store.self).
+	Message  string          `json:"message,omitempty"`
+	Body     json.RawMessage `json:"body,omitempty"`
+	Max      int             `json:"max,omitempty"`
+	MaxBytes int             `json:"maxBytes,omitempty"`
+	From     string          `json:"from,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -72,6 +80,11 @@ type registry struct {
 	// onClosing, when set, runs on the tail's goroutine for each closing
 	// event the served view applied
 	onClosing func(roomID string)
+	// self and onFilled: when set, onFilled runs on the tail's goroutine
+	// for each posted event from self that the served view applied and
+	// that filled its room (resident.go)
+	self     string
+	onFilled func(roomID string)
 
 	mu sync.Mutex
 	// changes holds a channel per room someone waits on, closed when
@@ -84,7 +97,10 @@ type registry struct {
 	// once the replay is synced
 	next    *view
 	waiters map[string]chan<- error // by event id
-	synced  chan struct{}           // closed once the replay reached our start marker
+	// marks holds a channel per marker nonce someone waits for, closed
+	// when the marker is read (syncRegistry)
+	marks  map[string]chan struct{}
+	synced chan struct{} // closed once the replay reached our start marker
 }
 
 // view is the registry stream applied up to an offset.
@@ -146,6 +162,7 @@ func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
 		changes:   make(map[string]chan struct{}),
 		cur:       newView(),
 		waiters:   make(map[string]chan<- error),
+		marks:     make(map[string]chan struct{}),
 		synced:    make(chan struct{}),
 	}
 }
@@ -168,6 +185,10 @@ func (g *registry) Record(r feed.Record) {
 	}
 	v.last, v.lastPrint = r.Offset, printOf(r)
 	if r.Marker != "" {
+		if ch := g.marks[r.Marker]; ch != nil && v == g.cur {
+			delete(g.marks, r.Marker)
+			close(ch)
+		}
 		g.mu.Unlock()
 		return
 	}
@@ -185,6 +206,7 @@ func (g *registry) Record(r feed.Record) {
 	}
 	v.events++
 	result := v.apply(ev, r.Offset, g.log)
+	filled := ev.Event == eventPosted && result == nil && g.onFilled != nil && ev.From == g.self && v.fullAfter(ev)
 	// waiters follow the served view: one being built by a replay may
 	// still delete the room (Synced wakes every waiter when served)
 	if ev.Event != eventCreated && ev.Event != eventMembers && result == nil && v == g.cur {
@@ -204,6 +226,9 @@ func (g *registry) Record(r feed.Record) {
 	}
 	if ev.Event == eventClosing && result == nil && served && g.onClosing != nil {
 		g.onClosing(ev.Room.ID)
+	}
+	if filled && served {
+		g.onFilled(ev.Room.ID)
 	}
 }
 
@@ -238,6 +263,8 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		return nil
 	case eventOpened:
 		return v.applyOpened(ev)
+	case eventPosted:
+		return v.applyPosted(ev)
 	case eventClosing:
 		return v.applyClosing(ev)
 	case eventAborted, eventArchived:
@@ -394,6 +421,19 @@ func (g *registry) wait(id string) (result <-chan error, cancel func()) {
 	return ch, func() {
 		g.mu.Lock()
 		delete(g.waiters, id)
+		g.mu.Unlock()
+	}
+}
+
+// mark registers a waiter for the marker with nonce; forget drops it.
+func (g *registry) mark(nonce string) (read <-chan struct{}, forget func()) {
+	ch := make(chan struct{})
+	g.mu.Lock()
+	g.marks[nonce] = ch
+	g.mu.Unlock()
+	return ch, func() {
+		g.mu.Lock()
+		delete(g.marks, nonce)
 		g.mu.Unlock()
 	}
 }

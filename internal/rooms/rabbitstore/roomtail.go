@@ -30,6 +30,11 @@ type roomTail struct {
 	t       *tail  // the current epoch's tail, if any
 	epoch   int    // t's epoch (-1: none)
 	stream  string // t's stream
+	// from is the room offset from which the archived messages are
+	// still to be given to the feed: a room without a stream takes
+	// messages posted to the registry (resident.go), each a change of
+	// the room, and each change gives only the messages new since
+	from int64
 }
 
 // startRoomTail starts a room's tail in the state st: the stream's tail
@@ -126,7 +131,8 @@ func (rt *roomTail) tailing() bool {
 }
 
 // adopt makes the tail fit st: a tail of another epoch (or of a room that
-// has no stream now) stops, and the archived messages go to the feed; a
+// has no stream now) stops, and the archived messages go to the feed (in
+// a room still without a stream, those posted since: resident.go); a
 // new epoch's stream is tailed from its first offset. It reports false
 // when the tail was stopped or could not start (the feed is then told).
 func (rt *roomTail) adopt(st roomState) bool {
@@ -187,12 +193,16 @@ func (rt *roomTail) tailFailed(stream string, err error) {
 }
 
 // deliverSnapshot gives the feed the room's archived messages (within
-// the retention), oldest first. No stream tail runs meanwhile.
+// the retention) from rt.from, oldest first. No stream tail runs
+// meanwhile. A stream tail's records never move rt.from: after an epoch
+// ends, the archive's messages it did not deliver (it lagged behind the
+// fence) are still given.
 func (rt *roomTail) deliverSnapshot(st roomState) {
 	s := rt.src.s
-	for _, r := range snapshotRecords(st.snapshot, 0, st.base, s.maxAge, s.opts.Now()) {
+	for _, r := range snapshotRecords(st.snapshot, rt.from, st.base, s.maxAge, s.opts.Now()) {
 		rt.sink.Record(r)
 	}
+	rt.from = max(rt.from, st.base)
 }
 
 // stop ends the lifecycle goroutine and the current tail; no sink call

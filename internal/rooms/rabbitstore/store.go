@@ -118,6 +118,11 @@ type Options struct {
 	// DefaultArchiveMaxBytes): every replica keeps them in memory.
 	ArchiveMaxMessages int
 	ArchiveMaxBytes    int
+	// Resident lets a room without a stream take its messages into the
+	// registry, up to ArchiveMaxMessages and ArchiveMaxBytes, before it
+	// opens one (resident.go): through Post and PostAsync, which the
+	// publish paths call before Open.
+	Resident bool
 	// ArchiveLease is how long a room being archived waits for its
 	// archiver before the next Open reopens it (default
 	// DefaultArchiveLease).
@@ -180,6 +185,12 @@ type Store struct {
 	// closing after which this replica bound the stream (lazy.go)
 	rebMu   sync.Mutex
 	rebound map[string]string
+	// self tells this store's posted events apart (resident.go)
+	self string
+	// postMu guards postQueues: per room, the messages PostAsync was
+	// given and its goroutine has not yet posted or published
+	postMu     sync.Mutex
+	postQueues map[string]*postQueue
 }
 
 var _ rooms.Store = (*Store)(nil)
@@ -238,7 +249,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("rabbitstore: %w", err)
 	}
 	s := &Store{opts: opts, log: opts.Logger, registry: opts.registryStream, opening: make(map[string]*openCall), maxAge: maxAge,
-		active: make(map[string]time.Time), rebound: make(map[string]string)}
+		active: make(map[string]time.Time), rebound: make(map[string]string), self: newNonce(),
+		postQueues: make(map[string]*postQueue)}
 	s.amqp = newAMQPClient(opts.AMQPURLs, startIndex(opts.Start, len(opts.AMQPURLs)), opts.ConnectionName,
 		opts.DialTimeout, opts.Heartbeat, opts.Logger)
 	s.tails = newTailPool(opts.AMQPURLs, s.amqp.nextStart, opts.ConnectionName, opts.DialTimeout, opts.Heartbeat, opts.Logger)
@@ -253,6 +265,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
 	if opts.ArchiveAfter > 0 {
 		s.reg.onClosing = s.closingApplied
+	}
+	if opts.Resident {
+		s.reg.self, s.reg.onFilled = s.self, s.filled
 	}
 	stop, err := s.followRegistry()
 	if err != nil {
@@ -286,6 +301,33 @@ func startIndex(pick func(int) int, n int) int { return (pick(n)%n + n) % n }
 // relay and waits for the broker's receipt.
 func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 	return s.publish(ctx, stomp.Headers{{Key: markerHeader, Value: nonce}}, nil)
+}
+
+// syncRegistry returns once the served view has applied everything the
+// registry stream held when it was called: it publishes a marker and
+// waits to read it back, publishing another after markerRetry (a receipt
+// is no proof), until ctx ends.
+func (s *Store) syncRegistry(ctx context.Context) error {
+	for {
+		nonce := newNonce()
+		read, forget := s.reg.mark(nonce)
+		if err := s.markRegistry(ctx, nonce); err != nil {
+			forget()
+			return fmt.Errorf("rabbitstore: registry marker: %w", err)
+		}
+		t := time.NewTimer(markerRetry)
+		select {
+		case <-read:
+			t.Stop()
+			return nil
+		case <-ctx.Done():
+			t.Stop()
+			forget()
+			return ctx.Err()
+		case <-t.C:
+			forget()
+		}
+	}
 }
 
 // publish sends a record to the registry stream through the relay and

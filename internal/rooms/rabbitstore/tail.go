@@ -210,6 +210,20 @@ func (src *roomSource) Tail(sink feed.Sink) (func(), error) {
 	if !st.exists {
 		return nil, rooms.ErrNotFound
 	}
+	if st.stream == "" && !st.closing {
+		// the room's log is the registry view: bring it up to what the
+		// registry holds now (messages posted through other replicas,
+		// an opened event), as a stream tail syncs on its marker
+		ctx, cancel := context.WithTimeout(context.Background(), markerTimeout)
+		err := src.s.syncRegistry(ctx)
+		cancel()
+		if err != nil {
+			src.s.log.Warn("rooms: a room's feed starts on this replica's registry view, which may lag", "room", src.room, "err", err)
+		}
+		if st, _ = src.s.reg.state(src.room, false); !st.exists {
+			return nil, rooms.ErrNotFound
+		}
+	}
 	rt, err := startRoomTail(src, sink, st)
 	if err != nil {
 		return nil, err
