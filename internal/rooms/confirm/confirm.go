@@ -66,6 +66,21 @@ type Follower interface {
 	Open(ctx context.Context, roomID string) error
 }
 
+// Poster stores a message of a room that has no stream elsewhere than
+// in the room's topic (rabbitstore.Store: in the registry, for rooms of a
+// few messages). Whether a posted message is stored shows in the room's
+// feed, as for a published one.
+type Poster interface {
+	// Postable reports whether a message of size bytes to the room
+	// would be posted now: then the room needs no Open.
+	Postable(roomID string, size int) bool
+	// PostAsync takes the message and reports true: it posts it, or
+	// opens the room and calls publish, keeping the order it was given
+	// the room's messages in. false: the room has a stream; publish the
+	// message to its topic.
+	PostAsync(roomID, msgID string, body []byte, publish func()) bool
+}
+
 // Publisher publishes to the broker with the relay's signature.
 type Publisher interface {
 	Publish(dest string, h stomp.Headers, body []byte, onAccepted func(error)) error
@@ -87,6 +102,9 @@ type Options struct {
 	// rooms (default DefaultMaxPending): each holds its body until then.
 	// A Send beyond it fails at once with ErrBusy.
 	MaxPending int
+	// Poster, when set, is offered each message before its room's
+	// topic; a room it posts to is not opened.
+	Poster Poster
 	// Logger receives confirmation events. Default: discard.
 	Logger *slog.Logger
 }
@@ -242,9 +260,17 @@ func (c *Confirmer) wait(p *pending, now time.Time) time.Duration {
 // publishHeaders are the headers of a room message.
 var publishHeaders = stomp.Headers{{Key: "content-type", Value: "application/json"}}
 
-// publish sends p to the room's topic. The broker's verdict is only
-// logged: what counts is the feed.
+// publish posts p (Options.Poster) or sends it to the room's topic. The
+// broker's verdict is only logged: what counts is the feed.
 func (c *Confirmer) publish(roomID string, p *pending) {
+	if c.opts.Poster != nil && c.opts.Poster.PostAsync(roomID, p.id, p.body, func() { c.publishTopic(roomID, p) }) {
+		return
+	}
+	c.publishTopic(roomID, p)
+}
+
+// publishTopic sends p to the room's topic.
+func (c *Confirmer) publishTopic(roomID string, p *pending) {
 	onAccepted := func(err error) {
 		if err != nil {
 			c.log.Debug("confirm: publish not accepted", "room", roomID, "id", p.id, "err", err)
@@ -284,10 +310,9 @@ func (c *Confirmer) tick(w *watch, p *pending) {
 	c.mu.Unlock()
 	if again {
 		// the room may have been archived since (its stream fenced, so
-		// the last publish went nowhere): open it again first
-		ctx, cancel := context.WithDeadline(context.Background(), p.deadline)
-		err := c.opts.Rooms.Open(ctx, w.room)
-		cancel()
+		// the last publish went nowhere), or have refused a post: open
+		// it again first, unless it takes posts
+		err := c.ready(w.room, len(p.body), p.deadline)
 		if err != nil {
 			c.log.Debug("confirm: room not open; publishing again later", "room", w.room, "id", p.id, "err", err)
 			return
@@ -296,6 +321,17 @@ func (c *Confirmer) tick(w *watch, p *pending) {
 		c.log.Debug("confirm: message not seen stored yet; publishing it again", "room", w.room, "id", p.id, "publish", sends)
 		c.publish(w.room, p)
 	}
+}
+
+// ready opens the room for a message of size bytes, bounded by
+// deadline, unless the Poster would post it.
+func (c *Confirmer) ready(roomID string, size int, deadline time.Time) error {
+	if c.opts.Poster != nil && c.opts.Poster.Postable(roomID, size) {
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	return c.opts.Rooms.Open(ctx, roomID)
 }
 
 // Drain waits until no message waits to be seen stored, or ctx ends. Use

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -37,6 +38,14 @@ type fixture struct {
 // Confirmer uses (nil: the store).
 func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower) *fixture {
 	t.Helper()
+	return newPostingFixture(t, republish, timeout, wrap, 0)
+}
+
+// newPostingFixture is newFixture whose store, with posts > 0, takes
+// that many messages of a room without a stream into its registry and is
+// the Confirmer's Poster.
+func newPostingFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower, posts int) *fixture {
+	t.Helper()
 	n := rabbittest.Require(t, node)
 	log := rabbittest.Logger(t)
 	r := relay.New(relay.Config{Addresses: []string{n.STOMPAddr()}, Login: "guest", Passcode: "guest",
@@ -49,7 +58,8 @@ func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follow
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	store, err := rabbitstore.New(ctx, rabbitstore.Options{Relay: r, AMQPURLs: []string{amqpURL(n)}, MaxAge: "1D", Buffer: 100, Logger: log})
+	store, err := rabbitstore.New(ctx, rabbitstore.Options{Relay: r, AMQPURLs: []string{amqpURL(n)}, MaxAge: "1D", Buffer: 100, Logger: log,
+		Resident: posts > 0, ArchiveMaxMessages: posts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +68,11 @@ func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follow
 	if wrap != nil {
 		rooms = wrap(store)
 	}
-	c := New(Options{Rooms: rooms, Publisher: r, RepublishAfter: republish, Timeout: timeout, Logger: log})
+	var poster Poster
+	if posts > 0 {
+		poster = store
+	}
+	c := New(Options{Rooms: rooms, Publisher: r, Poster: poster, RepublishAfter: republish, Timeout: timeout, Logger: log})
 	t.Cleanup(c.Close)
 	return &fixture{r: r, store: store, c: c}
 }
@@ -457,5 +471,45 @@ func TestRoomOpenedBeforePublish(t *testing.T) {
 	}
 	if h, err := f.store.History(context.Background(), room, -1, 10); err != nil || len(h) != 1 || h[0].ID != "lazy-1" {
 		t.Fatalf("history after the room opened: %v %v", h, err)
+	}
+}
+
+// TestPostedMessagesNeedNoOpen: with a Poster, messages to a room without
+// a stream are posted and seen stored without the Confirmer ever opening
+// the room (its Open would fail), each once in history; once the room
+// holds all it may, the Poster opens it and the next message is published
+// to its stream, after the posted ones.
+func TestPostedMessagesNeedNoOpen(t *testing.T) {
+	var opener *refusingOpener
+	f := newPostingFixture(t, 300*time.Millisecond, 15*time.Second, func(s Follower) Follower {
+		opener = &refusingOpener{Follower: s}
+		return opener
+	}, 3)
+	room := f.room(t)
+	var sent []<-chan outcome
+	for _, id := range []string{"p1", "p2", "p3"} {
+		sent = append(sent, f.send(room, id))
+	}
+	for i, ch := range sent {
+		if o := wait(t, ch, 10*time.Second); o.err != nil {
+			t.Fatalf("posted message %d: %v", i+1, o.err)
+		}
+	}
+	if ids := f.historyIDs(t, room); !slices.Equal(ids, []string{"p3", "p2", "p1"}) {
+		t.Fatalf("history %v, want p3 p2 p1", ids)
+	}
+	opener.mu.Lock()
+	opens := opener.opens
+	opener.mu.Unlock()
+	if opens != 0 {
+		t.Fatalf("%d Opens for posted messages, want 0", opens)
+	}
+	// the Poster opens the full room itself, in order with its posts
+	ch := f.send(room, "s4")
+	if o := wait(t, ch, 15*time.Second); o.err != nil {
+		t.Fatal(o.err)
+	}
+	if ids := f.historyIDs(t, room); !slices.Equal(ids, []string{"s4", "p3", "p2", "p1"}) {
+		t.Fatalf("history %v, want s4 p3 p2 p1", ids)
 	}
 }

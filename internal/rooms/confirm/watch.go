@@ -171,10 +171,10 @@ func (w *watch) attach() {
 		gen, start, deadline := w.gen, w.start(), w.lastDeadline()
 		c.mu.Unlock()
 
+		// the room is opened before the watch goes live (unless it takes
+		// posts), so that no publish reaches a room without its stream
+		err := c.ready(w.room, 0, deadline)
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
-		// the room is opened before the watch goes live, so that no
-		// publish reaches a room without its stream
-		err := c.opts.Rooms.Open(ctx, w.room)
 		var stop func()
 		if err == nil {
 			stop, err = c.opts.Rooms.Follow(ctx, w.room, start, func(m rooms.Message, body []byte) {
