@@ -22,26 +22,40 @@ const openTimeout = 5 * time.Second
 // (entered) or LEAVE message of user into a room, with the server's text
 // in language (SystemText): presence.AnnounceOptions.Publish, which
 // decides which to send (coalesced, rate-limited, none in big rooms).
-// The room is opened first (open: rooms.Store.Open, bounded by
-// openTimeout). A publish that fails is logged to log and dropped.
-func PresenceMessages(pub confirm.Publisher, open func(ctx context.Context, roomID string) error, language string, log *slog.Logger) func(roomID, user string, entered bool) {
+// post, when not nil, is offered the message first (rabbitstore.Store's
+// Post: a room without a stream may take it into the registry); when it
+// does not take it, the room is opened (open: rooms.Store.Open) and the
+// message published to its topic. Both are bounded by openTimeout. A
+// message that fails is logged to log and dropped.
+func PresenceMessages(pub confirm.Publisher, open func(ctx context.Context, roomID string) error,
+	post func(ctx context.Context, roomID, msgID string, body []byte) (bool, error), language string, log *slog.Logger) func(roomID, user string, entered bool) {
 	return func(roomID, user string, entered bool) {
-		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-		err := open(ctx, roomID)
-		cancel()
-		if err != nil {
-			log.Warn("presence message not published: the room could not be opened", "room", roomID, "err", err)
-			return
-		}
 		typ := rooms.Leave
 		if entered {
 			typ = rooms.Enter
 		}
+		id := uuid.NewString()
 		body, err := json.Marshal(ChatMessage{
-			ID: uuid.NewString(), RoomID: roomID, Type: typ, Sender: user, SentAt: time.Now().UTC(),
+			ID: id, RoomID: roomID, Type: typ, Sender: user, SentAt: time.Now().UTC(),
 			Message: SystemText(typ, user, language),
 		})
 		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		if post != nil {
+			posted, err := post(ctx, roomID, id, body)
+			if err != nil {
+				log.Warn("presence message not stored", "room", roomID, "err", err)
+				return
+			}
+			if posted {
+				return
+			}
+		}
+		if err := open(ctx, roomID); err != nil {
+			log.Warn("presence message not published: the room could not be opened", "room", roomID, "err", err)
 			return
 		}
 		h := stomp.Headers{{Key: "content-type", Value: "application/json"}}

@@ -222,6 +222,10 @@ type Archive struct {
 	IdleAfter   time.Duration `mapstructure:"idle_after"`
 	MaxMessages int           `mapstructure:"max_messages"`
 	MaxBytes    int           `mapstructure:"max_bytes"`
+	// Resident lets a room without a stream (never opened, or archived)
+	// take its messages into the registry, within MaxMessages and
+	// MaxBytes, before its first stream is declared.
+	Resident bool `mapstructure:"resident"`
 }
 
 // maxArchiveBytes bounds rooms.archive.max_bytes: an archived room's

@@ -89,7 +89,7 @@ func Defaults() Config {
 			MaxMessageBytes: rooms.DefaultMaxMessageBytes,
 			SystemLanguage:  chat.LangKorean,
 			Archive: Archive{IdleAfter: time.Hour, MaxMessages: 100, // rabbitstore.DefaultArchiveMax*
-				MaxBytes: 64 << 10},
+				MaxBytes: 64 << 10, Resident: true},
 			Presence: Presence{Messages: true, Interval: presence.DefaultInterval, Expiry: presence.DefaultExpiry,
 				MaxBroadcastMembers: presence.DefaultMaxBroadcastMembers, LeaveGrace: presence.DefaultLeaveGrace,
 				EnterWindow: presence.DefaultEnterWindow, UserRate: presence.DefaultUserRate,
@@ -206,6 +206,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.archive.idle_after", d.Rooms.Archive.IdleAfter)
 	v.SetDefault("rooms.archive.max_messages", d.Rooms.Archive.MaxMessages)
 	v.SetDefault("rooms.archive.max_bytes", d.Rooms.Archive.MaxBytes)
+	v.SetDefault("rooms.archive.resident", d.Rooms.Archive.Resident)
 	v.SetDefault("rooms.max_message_bytes", d.Rooms.MaxMessageBytes)
 	v.SetDefault("rooms.system_language", d.Rooms.SystemLanguage)
 	v.SetDefault("tutorial.mode", d.Tutorial.Mode)

@@ -22,9 +22,12 @@ import (
 )
 
 // confirmConfig is the RabbitMQ test config with quick confirmation
-// timings: republish after 300 ms, give up after timeout.
+// timings: republish after 300 ms, give up after timeout. Rooms are not
+// resident: these tests lose messages by unbinding a room's stream, so
+// each room has one from its first message.
 func confirmConfig(t *testing.T, timeout time.Duration) config.Config {
 	cfg := testConfig(t, config.BrokerRabbitMQ)
+	cfg.Rooms.Archive.Resident = false
 	cfg.Rooms.Confirm.RepublishAfter = 300 * time.Millisecond
 	cfg.Rooms.Confirm.Timeout = timeout
 	cfg.HTTP.APIKey = testAPIKey

@@ -42,6 +42,9 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		return fmt.Errorf("rooms: %w", err)
 	}
 	s.store = roomlist.Announcing(store, s.relay)
+	if p, ok := store.(roomPoster); ok && cfg.Broker.Mode != config.BrokerEmbedded && cfg.Rooms.Archive.Resident {
+		s.poster = p
+	}
 	if st, ok := store.(amqpNamed); ok {
 		s.amqpNames = st
 	}
@@ -69,7 +72,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 			userRate = -1 // unlimited
 		}
 		s.announcer = presence.NewAnnouncer(presence.AnnounceOptions{
-			Publish:             chat.PresenceMessages(s.relay, s.store.Open, cfg.Rooms.SystemLanguage, s.log),
+			Publish:             chat.PresenceMessages(s.relay, s.store.Open, s.postFunc(), cfg.Rooms.SystemLanguage, s.log),
 			Online:              s.presence.Online,
 			Elsewhere:           s.presence.Elsewhere,
 			MaxBroadcastMembers: pc.MaxBroadcastMembers,
@@ -88,8 +91,13 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Interval: cfg.Rooms.Presence.Interval,
 	})
 	s.onlineCount.Start()
+	var poster confirm.Poster // nil unless rooms take posts
+	if s.poster != nil {
+		poster = s.poster
+	}
 	s.confirm = confirm.New(confirm.Options{
 		Rooms:          s.store,
+		Poster:         poster,
 		Publisher:      s.relay,
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
 		Timeout:        cfg.Rooms.Confirm.Timeout,
@@ -101,6 +109,24 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// through roomlimit.Counter instead of copying every room
 	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), store)
 	return nil
+}
+
+// roomPoster is a room store that takes messages of rooms without a
+// stream into its registry (rabbitstore.Store with rooms.archive.resident).
+type roomPoster interface {
+	confirm.Poster
+	Post(ctx context.Context, roomID, msgID string, body []byte) (bool, error)
+}
+
+var _ roomPoster = (*rabbitstore.Store)(nil)
+
+// postFunc returns the poster's Post for presence messages; nil without
+// one.
+func (s *Server) postFunc() func(ctx context.Context, roomID, msgID string, body []byte) (bool, error) {
+	if s.poster == nil {
+		return nil
+	}
+	return s.poster.Post
 }
 
 // onPresence returns session.Options.OnPresence: the announcer's, nil
@@ -162,6 +188,7 @@ func (s *Server) newStore(cfg config.Config) (rooms.Store, error) {
 		ArchiveAfter:       cfg.Rooms.Archive.IdleAfter,
 		ArchiveMaxMessages: cfg.Rooms.Archive.MaxMessages,
 		ArchiveMaxBytes:    cfg.Rooms.Archive.MaxBytes,
+		Resident:           cfg.Rooms.Archive.Resident,
 		Logger:             log,
 	})
 }

@@ -48,10 +48,13 @@ type Server struct {
 	http     *http.Server
 	mux      *http.ServeMux
 
-	store       rooms.Store
-	amqpNames   amqpNamed          // the store's AMQP connections (nil: embedded)
-	limiter     *roomlimit.Limiter // room creation, on every route
-	confirm     *confirm.Confirmer // room messages until stored
+	store     rooms.Store
+	amqpNames amqpNamed          // the store's AMQP connections (nil: embedded)
+	limiter   *roomlimit.Limiter // room creation, on every route
+	confirm   *confirm.Confirmer // room messages until stored
+	// poster takes messages of rooms without a stream into the registry
+	// (nil: embedded mode, or rooms.archive.resident off)
+	poster      roomPoster
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	onlineCount *roomlist.OnlineAnnouncer
