@@ -276,10 +276,15 @@ func (a *amqpClient) readStream(ctx context.Context, queue string, offset any, m
 		if err := ch.Qos(readPrefetch, 0, false); err != nil {
 			return fmt.Errorf("read stream %s: %w", queue, err)
 		}
-		deliveries, err := ch.ConsumeWithContext(ctx, queue, "", false, false, false, false, amqp.Table{offsetHeader: offset})
+		tag := "read-" + nonce
+		deliveries, err := ch.ConsumeWithContext(ctx, queue, tag, false, false, false, false, amqp.Table{offsetHeader: offset})
 		if err != nil {
 			return fmt.Errorf("read stream %s: %w", queue, err)
 		}
+		// cancelled before the channel closes: a stream consumer whose
+		// channel just closes stays listed by RabbitMQ 3.10's management
+		// API, without a channel (still after 10 s here)
+		defer ch.Cancel(tag, false)
 		if mark {
 			if err := ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
 				Headers: amqp.Table{markerHeader: nonce}, DeliveryMode: amqp.Persistent}); err != nil {
