@@ -105,8 +105,10 @@ type Options struct {
 	// restarting) and store nothing. Every replica skips an event id it
 	// applied before.
 	RepublishAfter time.Duration
-	// ReadyTimeout bounds New's wait for the registry replay (default
-	// DefaultReadyTimeout).
+	// ReadyTimeout bounds New's wait for the broker, and for each
+	// stretch of the registry replay without a record applied (default
+	// DefaultReadyTimeout): a replay that progresses is waited for,
+	// however long.
 	ReadyTimeout time.Duration
 	// ArchiveAfter archives a room whose stream has had no message for
 	// this long (archive.go): its messages go to the registry and its
@@ -191,13 +193,19 @@ type Store struct {
 	// given and its goroutine has not yet posted or published
 	postMu     sync.Mutex
 	postQueues map[string]*postQueue
+	// syncMu guards the syncRegistry calls waiting for the next marker,
+	// and whether runSyncs serves them
+	syncMu      sync.Mutex
+	syncWaiting []chan error
+	syncRunning bool
 }
 
 var _ rooms.Store = (*Store)(nil)
 
-// New declares the registry stream, replays it and returns once the
-// replay reached a marker this store published after it subscribed,
-// bounded by ctx and Options.ReadyTimeout.
+// New declares the registry stream, replays it (over AMQP, then through
+// the registry tail from where that read stopped) and returns once the
+// tail reached a marker this store published after it subscribed,
+// bounded by ctx and Options.ReadyTimeout (see there).
 func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Relay == nil || len(opts.AMQPURLs) == 0 {
 		return nil, errors.New("rabbitstore: Relay and AMQPURLs are required")
@@ -269,6 +277,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if opts.Resident {
 		s.reg.self, s.reg.onFilled = s.self, s.filled
 	}
+	if err := s.replayOverAMQP(ctx); err != nil {
+		s.amqp.close()
+		return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
+	}
 	stop, err := s.followRegistry()
 	if err != nil {
 		s.amqp.close()
@@ -279,19 +291,14 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		// the tails dial again as they start
 		s.log.Warn("rooms: the room tails' AMQP connection failed", "err", err)
 	}
-	select {
-	case <-s.reg.synced:
-		if opts.ArchiveAfter > 0 {
-			s.stopArch = s.startArchiver()
-		}
-		return s, nil
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-t.C:
-		err = errors.New("timed out")
+	if err := s.awaitProgress(ctx, s.reg.synced); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
 	}
-	s.Close()
-	return nil, fmt.Errorf("rabbitstore: replay the registry: %w", err)
+	if opts.ArchiveAfter > 0 {
+		s.stopArch = s.startArchiver()
+	}
+	return s, nil
 }
 
 // startIndex is pick(n) brought into [0, n).
@@ -301,33 +308,6 @@ func startIndex(pick func(int) int, n int) int { return (pick(n)%n + n) % n }
 // relay and waits for the broker's receipt.
 func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 	return s.publish(ctx, stomp.Headers{{Key: markerHeader, Value: nonce}}, nil)
-}
-
-// syncRegistry returns once the served view has applied everything the
-// registry stream held when it was called: it publishes a marker and
-// waits to read it back, publishing another after markerRetry (a receipt
-// is no proof), until ctx ends.
-func (s *Store) syncRegistry(ctx context.Context) error {
-	for {
-		nonce := newNonce()
-		read, forget := s.reg.mark(nonce)
-		if err := s.markRegistry(ctx, nonce); err != nil {
-			forget()
-			return fmt.Errorf("rabbitstore: registry marker: %w", err)
-		}
-		t := time.NewTimer(markerRetry)
-		select {
-		case <-read:
-			t.Stop()
-			return nil
-		case <-ctx.Done():
-			t.Stop()
-			forget()
-			return ctx.Err()
-		case <-t.C:
-			forget()
-		}
-	}
 }
 
 // publish sends a record to the registry stream through the relay and
