@@ -23,12 +23,14 @@ const openTimeout = 5 * time.Second
 // in language (SystemText): presence.AnnounceOptions.Publish, which
 // decides which to send (coalesced, rate-limited, none in big rooms).
 // post, when not nil, is offered the message first (rabbitstore.Store's
-// Post: a room without a stream may take it into the registry); when it
-// does not take it, the room is opened (open: rooms.Store.Open) and the
-// message published to its topic. Both are bounded by openTimeout. A
-// message that fails is logged to log and dropped.
+// PostAsync: a room without a stream takes it into the registry, in order
+// with the replica's other messages to the room, and publishes it through
+// the publish it is given once the room has a stream); it does not block.
+// Otherwise the room is opened (open: rooms.Store.Open, bounded by
+// openTimeout) and the message published to its topic. A message that
+// fails is logged to log and dropped.
 func PresenceMessages(pub confirm.Publisher, open func(ctx context.Context, roomID string) error,
-	post func(ctx context.Context, roomID, msgID string, body []byte) (bool, error), language string, log *slog.Logger) func(roomID, user string, entered bool) {
+	post func(roomID, msgID string, body []byte, publish func()) bool, language string, log *slog.Logger) func(roomID, user string, entered bool) {
 	return func(roomID, user string, entered bool) {
 		typ := rooms.Leave
 		if entered {
@@ -42,25 +44,22 @@ func PresenceMessages(pub confirm.Publisher, open func(ctx context.Context, room
 		if err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-		defer cancel()
-		if post != nil {
-			posted, err := post(ctx, roomID, id, body)
-			if err != nil {
-				log.Warn("presence message not stored", "room", roomID, "err", err)
-				return
-			}
-			if posted {
-				return
+		publish := func() {
+			h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
+			if err := pub.Publish(rooms.Topic(roomID), h, body, nil); err != nil {
+				log.Warn("presence message not published", "room", roomID, "err", err)
 			}
 		}
-		if err := open(ctx, roomID); err != nil {
+		if post != nil && post(roomID, id, body, publish) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		err = open(ctx, roomID)
+		cancel()
+		if err != nil {
 			log.Warn("presence message not published: the room could not be opened", "room", roomID, "err", err)
 			return
 		}
-		h := stomp.Headers{{Key: "content-type", Value: "application/json"}}
-		if err := pub.Publish(rooms.Topic(roomID), h, body, nil); err != nil {
-			log.Warn("presence message not published", "room", roomID, "err", err)
-		}
+		publish()
 	}
 }

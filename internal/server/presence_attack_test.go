@@ -312,7 +312,14 @@ func TestPresenceBigRoomIsSilent(t *testing.T) {
 	}
 	// counter is in no room: it sends the mark and asks /app/...
 	counter := connect(t, a, "counter")
-	// whatever the crowd's joins published is before this mark
+	// whatever the crowd's joins published is before this mark: the
+	// ENTER messages of a room without a stream are posted in order, a
+	// registry round trip each, so they may still be queued
+	if err := rabbittest.WaitFor(20*time.Second, func() (bool, error) {
+		return a.srv.announcer.Pending()+b.srv.announcer.Pending()+postsQueued(a)+postsQueued(b) == 0, nil
+	}); err != nil {
+		t.Fatalf("presence messages still queued: %d on A, %d on B", postsQueued(a), postsQueued(b))
+	}
 	sendNumbered(t, counter, room, "mark", 0, 1)
 	readUntil(t, watcher, "w", 20*time.Second, func(m rooms.Message) bool { return m.Message == "mark-0" })
 	pending := a.srv.announcer.Pending() + b.srv.announcer.Pending()
@@ -419,4 +426,13 @@ func appAnswer(t *testing.T, c *stomptest.Client, dest string) []byte {
 			return f.Body
 		}
 	}
+}
+
+// postsQueued returns how many messages r's store has been handed for a
+// room without a stream and not yet posted or published (0 without one).
+func postsQueued(r *replica) int {
+	if r.srv.poster == nil {
+		return 0
+	}
+	return r.srv.poster.Queued()
 }

@@ -115,18 +115,19 @@ func (s *Server) setupRooms(cfg config.Config) error {
 // stream into its registry (rabbitstore.Store with rooms.archive.resident).
 type roomPoster interface {
 	confirm.Poster
-	Post(ctx context.Context, roomID, msgID string, body []byte) (bool, error)
+	// Queued returns how many messages wait to be posted or published.
+	Queued() int
 }
 
 var _ roomPoster = (*rabbitstore.Store)(nil)
 
-// postFunc returns the poster's Post for presence messages; nil without
-// one.
-func (s *Server) postFunc() func(ctx context.Context, roomID, msgID string, body []byte) (bool, error) {
+// postFunc returns the poster's PostAsync for presence messages; nil
+// without one.
+func (s *Server) postFunc() func(roomID, msgID string, body []byte, publish func()) bool {
 	if s.poster == nil {
 		return nil
 	}
-	return s.poster.Post
+	return s.poster.PostAsync
 }
 
 // onPresence returns session.Options.OnPresence: the announcer's, nil

@@ -135,6 +135,23 @@ func (s *Store) PostAsync(roomID, msgID string, body []byte, publish func()) boo
 // its goroutine has posted or published them. Guarded by Store.postMu.
 type postQueue struct {
 	items []postItem
+	busy  bool // the goroutine is posting or publishing one
+}
+
+// Queued returns how many messages wait in post queues or are being
+// posted (PostAsync): what this replica has been handed and not yet
+// stored or published.
+func (s *Store) Queued() int {
+	s.postMu.Lock()
+	defer s.postMu.Unlock()
+	n := 0
+	for _, q := range s.postQueues {
+		n += len(q.items)
+		if q.busy {
+			n++
+		}
+	}
+	return n
 }
 
 // postItem is one message in a post queue.
@@ -152,6 +169,7 @@ const postQueueTimeout = 10 * time.Second
 func (s *Store) runPostQueue(roomID string, q *postQueue) {
 	for {
 		s.postMu.Lock()
+		q.busy = false
 		if len(q.items) == 0 {
 			delete(s.postQueues, roomID)
 			s.postMu.Unlock()
@@ -159,6 +177,7 @@ func (s *Store) runPostQueue(roomID string, q *postQueue) {
 		}
 		it := q.items[0]
 		q.items = q.items[1:]
+		q.busy = true
 		s.postMu.Unlock()
 		s.postOrPublish(roomID, it)
 	}
