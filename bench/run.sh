@@ -392,6 +392,21 @@ start_replicas() {
 	log "scenario $sc: $REPLICAS chatrelay replica(s) ready: $RELAY_URLS (pids $RELAY_PIDS)"
 }
 
+# d_replay starts the replicas again on what scenario (d) left in the
+# broker and reports how long each took to replay the room registry (its
+# readiness): what a replica restarted at that scale waits for.
+d_replay() {
+	[ "$SMOKE" = 1 ] && return 0
+	local t0 t1
+	t0=$(date +%s.%N)
+	start_replicas d-replay
+	t1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v n="$REPLICAS" -v r="$D_ROOMS" \
+		'BEGIN { printf "registry replay: %d replica(s) ready %.1f s after start, one after the other, on the registry of %d rooms\n", n, b - a, r }' |
+		tee "$OUT/d-replay.txt"
+	stop_replicas
+}
+
 start_baseline() {
 	port_open 127.0.0.1 "$BASELINE_PORT" && die "port $BASELINE_PORT is taken (set BASELINE_PORT)"
 	"$BIN/chatbench" -serve-baseline "127.0.0.1:$BASELINE_PORT" >"$OUT/baseline.log" 2>&1 &
@@ -527,6 +542,7 @@ for sc in $SCENARIOS; do
 			-archive-wait "$D_ARCHIVE_WAIT" ${D_ARCHIVE_MAX_STREAMS:+-archive-max-streams "$D_ARCHIVE_MAX_STREAMS"} \
 			${RABBITNODE_PID:+-keep-rooms}
 		stop_replicas
+		d_replay
 		;;
 	*) die "unknown scenario $sc (a, b, c, d, e or j)" ;;
 	esac
