@@ -289,7 +289,13 @@ func (s *amqpSub) sleep(d time.Duration) bool {
 // queued.
 func (s *amqpSub) run() {
 	defer s.pool.release(s.tc)
-	began, wait := time.Now(), resubscribeMin
+	// refused is when the broker began refusing the consumer (not_found,
+	// precondition_failed: a stream still recovering) without a break:
+	// time spent without a connection (the broker down) does not count,
+	// or a tail that waited out an outage would give up at the first
+	// refusal after it
+	var refused time.Time
+	wait := resubscribeMin
 	for {
 		s.mu.Lock()
 		offset := s.start
@@ -315,7 +321,10 @@ func (s *amqpSub) run() {
 			return
 		case !accepted && errors.As(err, &ae) && (ae.Code == amqp.NotFound || ae.Code == amqp.PreconditionFailed):
 			s.pool.refused.Add(1)
-			if time.Since(began) >= resubscribeFor {
+			if refused.IsZero() {
+				refused = time.Now()
+			}
+			if time.Since(refused) >= resubscribeFor {
 				s.fail(fmt.Errorf("tail stream %s: %w", s.queue, err))
 				return
 			}
@@ -324,11 +333,14 @@ func (s *amqpSub) run() {
 			// no retry helps; connection errors are retried
 			s.fail(fmt.Errorf("tail stream %s: %w", s.queue, err))
 			return
+		default:
+			// no refusal (a consumer ran, or no connection): the next
+			// refusals are a new episode (a node restarting), with their
+			// own time to pass
+			refused = time.Time{}
 		}
 		if accepted {
-			// a consumer ran: the next refusals are a new episode (a
-			// node restarting), with their own time to pass
-			began, wait = time.Now(), resubscribeMin
+			refused, wait = time.Time{}, resubscribeMin
 		}
 		s.log.Debug("rooms: consuming the stream again", "err", err, "in", wait)
 		if !s.sleep(wait) {
