@@ -14,9 +14,10 @@ import (
 
 // TestRoomsWithRelayUser: two replicas configured as compose.yaml
 // configures them (RabbitMQ mode, the least-privilege user and vhost)
-// create, use and delete a room: stream declaration and binding over AMQP,
-// the registry stream, topic fan-out across replicas, history reads, a
-// client queue, and stream deletion all work with the user's permissions.
+// create, use and delete a room: a message posted to the registry, stream
+// declaration and binding over AMQP, the registry stream, topic fan-out
+// across replicas, history reads, a client queue, and stream deletion all
+// work with the user's permissions.
 func TestRoomsWithRelayUser(t *testing.T) {
 	n := rabbittest.Require(t, node)
 	u := composeBrokerUser(t)
@@ -24,6 +25,9 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	// a client queue: clients reach a queue only when the operator names it
 	queueName := "stack." + strings.ReplaceAll(unique(t), "-", ".")
 	cfg.Policy.ClientSubscribe = append(cfg.Policy.ClientSubscribe, "/queue/"+queueName)
+	// the room's first message is posted to the registry (resident
+	// rooms); its second opens the room's stream
+	cfg.Rooms.Archive.MaxMessages = 1
 	a, b := startReplica(t, cfg), startReplica(t, cfg)
 
 	room := createRoom(t, a.HTTP(), unique(t))
@@ -41,19 +45,22 @@ func TestRoomsWithRelayUser(t *testing.T) {
 	if m := expectTalk(t, listener, "hello across replicas"); m.Sender != "talker" {
 		t.Fatalf("message from %q, want talker", m.Sender)
 	}
+	say(t, talker, room, "and on the room's stream")
+	expectTalk(t, listener, "and on the room's stream")
 
-	// history is read back from the room's stream
+	// history is read back from the registry and the room's stream
 	var page struct {
 		Messages []roomMessage `json:"messages"`
 	}
 	err := rabbittest.WaitFor(10*time.Second, func() (bool, error) {
 		doJSON(t, http.MethodGet, b.HTTP()+"/api/rooms/"+room+"/messages?limit=10", "", nil, &page)
+		seen := 0
 		for _, m := range page.Messages {
-			if m.Message == "hello across replicas" {
-				return true, nil
+			if m.Message == "hello across replicas" || m.Message == "and on the room's stream" {
+				seen++
 			}
 		}
-		return false, nil
+		return seen == 2, nil
 	})
 	if err != nil {
 		t.Fatalf("history of room %s lacks the message: %v (got %+v)", room, err, page.Messages)
