@@ -19,9 +19,11 @@ import (
 // a marker, read over AMQP, which RabbitMQ delivers about twice as fast
 // as a STOMP subscription through the relay (BenchmarkRegistryReplay), so
 // that the registry tail started next has little left to replay. It
-// fails when ctx ends or no record came for ReadyTimeout.
-func (s *Store) replayOverAMQP(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
+// fails only when ctx ends: a read the broker refuses, breaks off or
+// stalls (no record for ReadyTimeout) is no failure, the registry tail,
+// which retries refusals, replays what it did not.
+func (s *Store) replayOverAMQP(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	done := make(chan struct{})
 	read := make(chan error, 1)
@@ -36,10 +38,19 @@ func (s *Store) replayOverAMQP(ctx context.Context) error {
 	err := s.awaitProgress(ctx, done)
 	cancel()
 	<-done
-	if err != nil {
-		return err
+	if perr := parent.Err(); perr != nil {
+		return perr
 	}
-	return <-read
+	if err == nil {
+		err = <-read
+	}
+	if err != nil {
+		// the read is a shortcut: the registry tail replays the rest
+		// itself, riding out what refused the read (a cluster node
+		// without its replica of the registry yet, say)
+		s.log.Warn("rooms: the registry's AMQP read stopped; the registry tail replays the rest", "err", err)
+	}
+	return nil
 }
 
 // awaitProgress waits until done is closed; it fails when ctx ends or
