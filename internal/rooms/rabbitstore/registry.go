@@ -95,12 +95,12 @@ type registry struct {
 	cur     *view // what the replica serves
 	// next is the view a replay builds (nil: none); it replaces cur
 	// once the replay is synced
-	next    *view
-	waiters map[string]chan<- error // by event id
-	// marks holds a channel per marker nonce someone waits for, closed
-	// when the marker is read (syncRegistry)
-	marks  map[string]chan struct{}
-	synced chan struct{} // closed once the replay reached our start marker
+	next *view
+	// waiters holds, by event id or marker nonce, the channel that gets
+	// what applying the event decided (nil for a marker read by the
+	// served view: syncRegistry)
+	waiters map[string]chan<- error
+	synced  chan struct{} // closed once the replay reached our start marker
 }
 
 // view is the registry stream applied up to an offset.
@@ -162,7 +162,6 @@ func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
 		changes:   make(map[string]chan struct{}),
 		cur:       newView(),
 		waiters:   make(map[string]chan<- error),
-		marks:     make(map[string]chan struct{}),
 		synced:    make(chan struct{}),
 	}
 }
@@ -185,9 +184,9 @@ func (g *registry) Record(r feed.Record) {
 	}
 	v.last, v.lastPrint = r.Offset, printOf(r)
 	if r.Marker != "" {
-		if ch := g.marks[r.Marker]; ch != nil && v == g.cur {
-			delete(g.marks, r.Marker)
-			close(ch)
+		if ch := g.waiters[r.Marker]; ch != nil && v == g.cur {
+			delete(g.waiters, r.Marker)
+			ch <- nil
 		}
 		g.mu.Unlock()
 		return
@@ -412,7 +411,8 @@ func printOf(r feed.Record) recordPrint {
 	return p
 }
 
-// wait registers a waiter for the event with id; cancel forgets it.
+// wait registers a waiter for the event with id, or for the marker with
+// that nonce; cancel forgets it.
 func (g *registry) wait(id string) (result <-chan error, cancel func()) {
 	ch := make(chan error, 1)
 	g.mu.Lock()
@@ -421,19 +421,6 @@ func (g *registry) wait(id string) (result <-chan error, cancel func()) {
 	return ch, func() {
 		g.mu.Lock()
 		delete(g.waiters, id)
-		g.mu.Unlock()
-	}
-}
-
-// mark registers a waiter for the marker with nonce; forget drops it.
-func (g *registry) mark(nonce string) (read <-chan struct{}, forget func()) {
-	ch := make(chan struct{})
-	g.mu.Lock()
-	g.marks[nonce] = ch
-	g.mu.Unlock()
-	return ch, func() {
-		g.mu.Lock()
-		delete(g.marks, nonce)
 		g.mu.Unlock()
 	}
 }

@@ -128,7 +128,7 @@ func (s *Store) runSyncs() {
 func (s *Store) markAndRead(ctx context.Context) error {
 	for {
 		nonce := newNonce()
-		read, forget := s.reg.mark(nonce)
+		read, forget := s.reg.wait(nonce)
 		if err := s.markRegistry(ctx, nonce); err != nil {
 			forget()
 			return fmt.Errorf("rabbitstore: registry marker: %w", err)

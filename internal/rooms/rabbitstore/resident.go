@@ -27,9 +27,9 @@ import (
 // posted event that comes after the room's opened or closing event, or
 // that would overflow the bounds, is refused on every replica, and its
 // poster publishes the message to the room's topic instead (Post tells
-// it; a Confirmer, which posts without waiting, sees it never stored and
-// opens the room before it publishes again). A message whose id the room
-// took already (a republish) is taken once.
+// it; PostAsync's queue then opens the room and publishes that message
+// and the later ones in order). A message whose id the room took already
+// (a republish) is taken once.
 //
 // Every replica's feed of a resident room delivers each posted message
 // as it is applied (roomtail.go), and history, x-history and
@@ -59,7 +59,7 @@ func (s *Store) postsRoom(roomID string, size int) (roomState, bool) {
 	if !st.exists || st.stream != "" || st.closing {
 		return st, false
 	}
-	return st, len(st.snapshot) < s.opts.ArchiveMaxMessages && snapshotBytes(st.snapshot)+size <= s.opts.ArchiveMaxBytes
+	return st, fits(st.snapshot, size, s.opts.ArchiveMaxMessages, s.opts.ArchiveMaxBytes)
 }
 
 // Postable reports whether a message of size bytes to the room would be
@@ -241,7 +241,7 @@ func (v *view) applyPosted(ev event) error {
 			return nil // a republish: taken already
 		}
 	}
-	if len(l.snapshot) >= ev.Max || snapshotBytes(l.snapshot)+len(ev.Body) > ev.MaxBytes {
+	if !fits(l.snapshot, len(ev.Body), ev.Max, ev.MaxBytes) {
 		return errFull
 	}
 	if lazy {
@@ -254,10 +254,17 @@ func (v *view) applyPosted(ev event) error {
 }
 
 // fullAfter reports whether the room of a posted event, as applied, is
-// full by the event's bounds (the next message opens a stream).
+// full by the event's bounds: not even a 1-byte message fits (the next
+// message opens a stream).
 func (v *view) fullAfter(ev event) bool {
 	l := v.lives[ev.Room.ID]
-	return l != nil && l.state == lifeArchived && (len(l.snapshot) >= ev.Max || snapshotBytes(l.snapshot) >= ev.MaxBytes)
+	return l != nil && l.state == lifeArchived && !fits(l.snapshot, 1, ev.Max, ev.MaxBytes)
+}
+
+// fits reports whether a message of size bytes fits in a snapshot held
+// to maxMessages messages and maxBytes of bodies.
+func fits(snap []archivedRecord, size, maxMessages, maxBytes int) bool {
+	return len(snap) < maxMessages && snapshotBytes(snap)+size <= maxBytes
 }
 
 // snapshotBytes is the size of a snapshot's message bodies.
