@@ -41,8 +41,15 @@ func declared(t *testing.T, n *rabbittest.Node, name string) bool {
 // room on the first, which the second sees.
 func twoReplicasRoom(t *testing.T) (*rabbittest.Node, *replica, *replica, rooms.Room) {
 	t.Helper()
+	return twoReplicasRoomWith(t, nil)
+}
+
+// twoReplicasRoomWith is twoReplicasRoom with both stores' options
+// tweaked.
+func twoReplicasRoomWith(t *testing.T, tweak func(*Options)) (*rabbittest.Node, *replica, *replica, rooms.Room) {
+	t.Helper()
 	n := rabbittest.Require(t, node)
-	a, b := newReplica(t, n, nil), newReplica(t, n, nil)
+	a, b := newReplica(t, n, tweak), newReplica(t, n, tweak)
 	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
 	if err != nil {
 		t.Fatal(err)

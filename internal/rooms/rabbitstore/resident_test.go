@@ -20,15 +20,19 @@ import (
 // second sees.
 func residentRoom(t *testing.T, max int) (*rabbittest.Node, *replica, *replica, rooms.Room) {
 	t.Helper()
-	n := rabbittest.Require(t, node)
-	tweak := func(o *Options) { o.Resident, o.ArchiveMaxMessages = true, max }
-	a, b := newReplica(t, n, tweak), newReplica(t, n, tweak)
-	room, err := a.s.Create(testCtx(t), rooms.Spec{Name: roomName(t), CreatedBy: "ann"})
+	return twoReplicasRoomWith(t, func(o *Options) { o.Resident, o.ArchiveMaxMessages = true, max })
+}
+
+// follow follows a room on rp from start until the test ends.
+func (rp *replica) follow(t *testing.T, roomID string, start rooms.Start) *follower {
+	t.Helper()
+	f := newFollower()
+	stop, err := rp.s.Follow(testCtx(t), roomID, start, f.deliver)
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.Eventually(t, 5*time.Second, "the room on the other replica", func() bool { _, ok := b.s.Get(room.ID); return ok })
-	return n, a, b, room
+	t.Cleanup(stop)
+	return f
 }
 
 // message returns chat message number i of a room, as chat.send makes it.
@@ -58,12 +62,7 @@ func (rp *replica) post(t *testing.T, roomID string, i int) bool {
 // among them.
 func TestResidentRoomTakesPostsWithoutStream(t *testing.T) {
 	n, a, b, room := residentRoom(t, 10)
-	f := newFollower()
-	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{After: -1}, f.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	f := b.follow(t, room.ID, rooms.Start{After: -1})
 	for i := 1; i <= 3; i++ {
 		if !a.post(t, room.ID, i) {
 			t.Fatalf("post %d not taken by a room without a stream", i)
@@ -83,12 +82,7 @@ func TestResidentRoomTakesPostsWithoutStream(t *testing.T) {
 			t.Fatalf("history on %s: %v, %v; want 3 2 1", name, nums(h), err)
 		}
 	}
-	resumed := newFollower()
-	stopR, err := c.s.Follow(testCtx(t), room.ID, rooms.Start{After: 0}, resumed.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stopR()
+	resumed := c.follow(t, room.ID, rooms.Start{After: 0})
 	if got := nums(resumed.wait(t, 2)); !slices.Equal(got, []int{2, 3}) {
 		t.Fatalf("resume after offset 0 gave %v, want 2 3", got)
 	}
@@ -101,12 +95,7 @@ func TestResidentRoomTakesPostsWithoutStream(t *testing.T) {
 // replicas.
 func TestResidentRoomOpensStreamWhenFull(t *testing.T) {
 	n, a, b, room := residentRoom(t, 3)
-	f := newFollower()
-	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{After: -1}, f.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	f := b.follow(t, room.ID, rooms.Start{After: -1})
 	for i := 1; i <= 3; i++ {
 		if !b.post(t, room.ID, i) {
 			t.Fatalf("post %d refused below the bound", i)
@@ -210,12 +199,7 @@ func TestResidentPostTakenOnce(t *testing.T) {
 // is queued.
 func TestResidentOrderAcrossFill(t *testing.T) {
 	_, a, b, room := residentRoom(t, 5)
-	f := newFollower()
-	stop, err := b.s.Follow(testCtx(t), room.ID, rooms.Start{After: -1}, f.deliver)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	f := b.follow(t, room.ID, rooms.Start{After: -1})
 	const total = 12
 	for i := 1; i <= total; i++ {
 		id, body := message(room.ID, i)
