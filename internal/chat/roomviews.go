@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"slices"
 
 	"chatrelay/internal/roomlist"
@@ -18,6 +19,10 @@ type RoomViews struct {
 	// ListMaxBytes bounds the JSON of one room list page (see
 	// roomlist.Build), so that a page always fits in one /app reply.
 	ListMaxBytes int
+	// Sync, when set, brings the replica's view of the rooms up to
+	// every replica's changes before a list is answered (rooms.Syncer,
+	// see roomlist.Fresh); nil for a store whose view cannot lag.
+	Sync func(ctx context.Context) error
 }
 
 // RegisterRoomViews adds the room views to r: /app/rooms and
@@ -42,6 +47,7 @@ func (v RoomViews) roomList(c *router.Context) (any, error) {
 	if err != nil {
 		return nil, router.BadRequest("%v", err)
 	}
+	roomlist.Fresh(c, v.Sync)
 	keep := func(r rooms.Room) bool { return r.Allows(c.User) }
 	online := func(id string) int { return len(v.Members(id)) }
 	return roomlist.Build(v.Rooms, req, keep, online, v.ListMaxBytes), nil

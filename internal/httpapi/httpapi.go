@@ -135,6 +135,10 @@ type Options struct {
 	// ListMaxBytes bounds the JSON of one GET /api/rooms page (0: only
 	// its room count is bounded).
 	ListMaxBytes int
+	// Sync, when set, brings the store's view up to every replica's
+	// changes before a list is answered (rooms.Syncer, see
+	// roomlist.Fresh); nil for a store whose view cannot lag.
+	Sync func(ctx context.Context) error
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 	// Replica describes this replica for GET /api/admin/rooms (nil: no

@@ -156,6 +156,7 @@ func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
+	roomlist.Fresh(r.Context(), a.opts.Sync)
 	page := roomlist.Build(a.opts.Store, req, c.canSee, func(id string) int { return len(a.membersOf(id)) }, a.opts.ListMaxBytes)
 	writeJSON(w, http.StatusOK, page)
 	return nil

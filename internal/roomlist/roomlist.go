@@ -5,6 +5,7 @@
 package roomlist
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -72,6 +73,26 @@ func ParseRequest(limit, cursor string) (Request, error) {
 // Pager pages through rooms (a rooms.Store is one).
 type Pager interface {
 	Page(after int64, limit int, keep func(rooms.Room) bool) ([]rooms.Room, bool)
+}
+
+// SyncWait bounds how long Fresh waits for the store's view.
+const SyncWait = 2 * time.Second
+
+// Fresh readies a list: it brings a store's view, which can lag behind
+// other replicas' changes, up to them (sync is rooms.Syncer's Sync; nil
+// for a view that cannot lag), waiting at most SyncWait. A list built
+// after it misses no room created, on any replica, before Fresh was
+// called; so a client that subscribes to Topic, gets its RECEIPT, and
+// then lists misses no room at all. Past the bound (the broker slow or
+// down) the list is built from the view as it is: a stale list beats
+// none.
+func Fresh(ctx context.Context, sync func(context.Context) error) {
+	if sync == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, SyncWait)
+	defer cancel()
+	_ = sync(ctx)
 }
 
 // envelope is the JSON around the entries, with room to spare.

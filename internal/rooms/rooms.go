@@ -193,3 +193,11 @@ type Store interface {
 	// Close releases the store's broker resources.
 	Close() error
 }
+
+// Syncer is a Store whose replica's view of the rooms can lag behind
+// other replicas' changes (rabbitstore's registry tail). Sync returns
+// once the view holds every change any replica made before the call, or
+// ctx ends; a list answered after it misses no room created before it.
+type Syncer interface {
+	Sync(ctx context.Context) error
+}

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +77,28 @@ func TestRoomListChurn(t *testing.T) {
 	}
 	if n := r.srv.SlowConsumers(); n != 0 {
 		t.Fatalf("%d sessions closed as slow consumers", n)
+	}
+}
+
+// TestRoomListSeesOtherReplicasRooms: a room created through one replica
+// is in the /app/rooms and GET /api/rooms lists another replica answers
+// right after the creation's 201, every time. The listing replica learns of rooms from
+// its registry tail, a few milliseconds behind; the list waits for it
+// (rooms.Syncer), so that a client that subscribes to /topic/rooms, gets
+// its RECEIPT and then lists (as the web chat does) misses no room.
+func TestRoomListSeesOtherReplicasRooms(t *testing.T) {
+	cfg := testConfig(t, config.BrokerRabbitMQ)
+	a, b := start(t, cfg), start(t, cfg)
+	lister := connect(t, b, "lister")
+	const rounds = 30
+	for i := range rounds {
+		room := createRoom(t, a, fmt.Sprintf("%s-%d", unique(t), i))
+		if ids := stompRoomIDs(t, lister, fmt.Sprint("l", i)); !slices.Contains(ids, room) {
+			t.Fatalf("round %d: room %s, created through the other replica, is missing from the list of %d rooms", i, room, len(ids))
+		}
+		room = createRoom(t, a, fmt.Sprintf("%s-rest-%d", unique(t), i))
+		if ids := restRoomIDs(t, b, "lister"); !slices.Contains(ids, room) {
+			t.Fatalf("round %d: room %s, created through the other replica, is missing from the REST list of %d rooms", i, room, len(ids))
+		}
 	}
 }

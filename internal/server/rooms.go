@@ -45,6 +45,9 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	if p, ok := store.(roomPoster); ok && cfg.Broker.Mode != config.BrokerEmbedded && cfg.Rooms.Archive.Resident {
 		s.poster = p
 	}
+	if sy, ok := store.(rooms.Syncer); ok {
+		s.syncer = sy
+	}
 	if st, ok := store.(amqpNamed); ok {
 		s.amqpNames = st
 	}

@@ -20,9 +20,11 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		Language: cfg.Rooms.SystemLanguage, Tutorial: s.chatTutorial(cfg)}
 	chat.Register(s.router, opts)
 	chat.RegisterDM(s.router, opts)
-	chat.RegisterRoomViews(s.router, chat.RoomViews{
-		Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes(),
-	})
+	views := chat.RoomViews{Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes()}
+	if s.syncer != nil {
+		views.Sync = s.syncer.Sync
+	}
+	chat.RegisterRoomViews(s.router, views)
 
 	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
@@ -44,6 +46,7 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		Limiter:         s.limiter,
 		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
 		ListMaxBytes:    s.listMaxBytes(),
+		Sync:            views.Sync,
 		Replica:         s.replicaView,
 		Logger:          s.log.With("component", "httpapi"),
 	}

@@ -54,7 +54,10 @@ type Server struct {
 	confirm   *confirm.Confirmer // room messages until stored
 	// poster takes messages of rooms without a stream into the registry
 	// (nil: embedded mode, or rooms.archive.resident off)
-	poster      roomPoster
+	poster roomPoster
+	// syncer brings the view of the rooms up to every replica's changes
+	// before a room list (nil: the embedded store, which cannot lag)
+	syncer      rooms.Syncer
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	onlineCount *roomlist.OnlineAnnouncer

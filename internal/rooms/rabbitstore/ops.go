@@ -112,6 +112,11 @@ func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
 	return s.reg.count(user, origin)
 }
 
+// Sync returns once this replica's view has applied everything the
+// registry held when it was called (see rooms.Syncer): concurrent calls
+// share one registry marker.
+func (s *Store) Sync(ctx context.Context) error { return s.syncRegistry(ctx) }
+
 // List returns every room, oldest first (in registry order).
 func (s *Store) List() []rooms.Room { return s.reg.list() }
 

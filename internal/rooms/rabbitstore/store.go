@@ -200,7 +200,10 @@ type Store struct {
 	syncRunning bool
 }
 
-var _ rooms.Store = (*Store)(nil)
+var (
+	_ rooms.Store  = (*Store)(nil)
+	_ rooms.Syncer = (*Store)(nil)
+)
 
 // New declares the registry stream, replays it (over AMQP, then through
 // the registry tail from where that read stopped) and returns once the

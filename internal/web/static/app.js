@@ -184,11 +184,17 @@
     const client = state.client;
     client.subscribe("/user/queue/errors", onUserError);
     client.subscribe("/user/queue/messages", onDirectMessage);
-    // room events first, then the list, so that no creation falls between
+    // room events first, then the list, so that no creation falls
+    // between: the list is asked for once the server receipted the event
+    // subscription (the broker has bound it), and the server answers it
+    // with every room created before the question
     state.roomsLoaded = false;
     state.pendingRoomEvents = [];
-    client.subscribe("/topic/rooms", onRoomEvent);
-    loadRoomPage(client, "", new Map(), 0);
+    const receipt = nextKey("rooms");
+    client.watchForReceipt(receipt, () => {
+      if (client === state.client) loadRoomPage(client, "", new Map(), 0);
+    });
+    client.subscribe("/topic/rooms", onRoomEvent, { receipt });
     setStatus("connected");
     flushPending(); // private messages typed while offline
   }
