@@ -98,9 +98,16 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	if s.poster != nil {
 		poster = s.poster
 	}
+	var republish func(context.Context, string, []byte) error // nil: the relay publishes again
+	if rp, ok := store.(interface {
+		Republish(ctx context.Context, roomID string, body []byte) error
+	}); ok {
+		republish = rp.Republish
+	}
 	s.confirm = confirm.New(confirm.Options{
 		Rooms:          s.store,
 		Poster:         poster,
+		Republish:      republish,
 		Publisher:      s.relay,
 		RepublishAfter: cfg.Rooms.Confirm.RepublishAfter,
 		Timeout:        cfg.Rooms.Confirm.Timeout,

@@ -11,7 +11,9 @@
 // topic, then waits until the room's feed delivers a message with that
 // id. If none comes within RepublishAfter it publishes the same message
 // (same id) again, and so on, until Timeout: then the sender is told that
-// the message was not stored. A message may so reach the stream more than
+// the message was not stored. Publishes after the first go through
+// Options.Republish when set (a fresh broker channel), since the
+// Publisher's own channel may be what lost the message. A message may so reach the stream more than
 // once; feeds deliver each id once (package feed), so subscribers and
 // history see it once: at least once into the stream, exactly once out of
 // it.
@@ -105,6 +107,15 @@ type Options struct {
 	// Poster, when set, is offered each message before its room's
 	// topic; a room it posts to is not opened.
 	Poster Poster
+	// Republish, when set, publishes a message to its room's topic
+	// again over a path of its own (rabbitstore: a fresh AMQP channel),
+	// for every publish after a message's first. Publisher's long-lived
+	// broker channel may be what lost the message: RabbitMQ 3.10's
+	// channels keep writing to a stream's stopped writer until the
+	// stream coordinator tells them of the new one, seconds later, while
+	// a new channel finds the new writer at once. Nil, or an error:
+	// Publisher publishes it again.
+	Republish func(ctx context.Context, roomID string, body []byte) error
 	// Logger receives confirmation events. Default: discard.
 	Logger *slog.Logger
 }
@@ -319,8 +330,33 @@ func (c *Confirmer) tick(w *watch, p *pending) {
 		}
 		c.republished.Add(1)
 		c.log.Debug("confirm: message not seen stored yet; publishing it again", "room", w.room, "id", p.id, "publish", sends)
-		c.publish(w.room, p)
+		c.publishAgain(w.room, p)
 	}
+}
+
+// publishAgain is publish for a message's later publishes: one for the
+// room's topic goes through Options.Republish when set.
+func (c *Confirmer) publishAgain(roomID string, p *pending) {
+	again := func() { c.republishTopic(roomID, p) }
+	if c.opts.Poster != nil && c.opts.Poster.PostAsync(roomID, p.id, p.body, again) {
+		return
+	}
+	again()
+}
+
+// republishTopic sends p to the room's topic through Options.Republish,
+// or through the Publisher when there is none or it failed.
+func (c *Confirmer) republishTopic(roomID string, p *pending) {
+	if c.opts.Republish != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.opts.RepublishAfter)
+		err := c.opts.Republish(ctx, roomID, p.body)
+		cancel()
+		if err == nil {
+			return
+		}
+		c.log.Debug("confirm: publishing again on a path of its own failed; using the relay", "room", roomID, "id", p.id, "err", err)
+	}
+	c.publishTopic(roomID, p)
 }
 
 // ready opens the room for a message of size bytes, bounded by

@@ -46,6 +46,13 @@ func newFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follow
 // the Confirmer's Poster.
 func newPostingFixture(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower, posts int) *fixture {
 	t.Helper()
+	return newFixtureWith(t, republish, timeout, wrap, posts, nil)
+}
+
+// newFixtureWith is newPostingFixture whose Confirmer options edit
+// changes last (nil: none).
+func newFixtureWith(t *testing.T, republish, timeout time.Duration, wrap func(Follower) Follower, posts int, edit func(*Options, *rabbitstore.Store)) *fixture {
+	t.Helper()
 	n := rabbittest.Require(t, node)
 	log := rabbittest.Logger(t)
 	r := relay.New(relay.Config{Addresses: []string{n.STOMPAddr()}, Login: "guest", Passcode: "guest",
@@ -72,7 +79,11 @@ func newPostingFixture(t *testing.T, republish, timeout time.Duration, wrap func
 	if posts > 0 {
 		poster = store
 	}
-	c := New(Options{Rooms: rooms, Publisher: r, Poster: poster, RepublishAfter: republish, Timeout: timeout, Logger: log})
+	opts := Options{Rooms: rooms, Publisher: r, Poster: poster, RepublishAfter: republish, Timeout: timeout, Logger: log}
+	if edit != nil {
+		edit(&opts, store)
+	}
+	c := New(opts)
 	t.Cleanup(c.Close)
 	return &fixture{r: r, store: store, c: c}
 }

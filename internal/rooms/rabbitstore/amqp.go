@@ -262,6 +262,19 @@ func (a *amqpClient) publishMarker(ctx context.Context, queue, nonce string) err
 	})
 }
 
+// publishTopic publishes body to amq.topic with routingKey on a fresh
+// channel, as the relay's SEND to /topic/<routingKey> does (without the
+// broker's confirm: whether it was stored shows in the room's feed).
+func (a *amqpClient) publishTopic(ctx context.Context, routingKey string, body []byte) error {
+	return a.do(func(ch *amqp.Channel) error {
+		return ch.PublishWithContext(ctx, "amq.topic", routingKey, false, false, amqp.Publishing{
+			ContentType:  "application/json",
+			DeliveryMode: amqp.Persistent,
+			Body:         body,
+		})
+	})
+}
+
 // readStream reads a stream over AMQP from offset ("first", "last", or
 // an int64 stream offset), passing each record to fn until fn reports
 // false; with mark it publishes a marker once its consumer is attached

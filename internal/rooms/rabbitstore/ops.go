@@ -112,6 +112,16 @@ func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
 	return s.reg.count(user, origin)
 }
 
+// Republish publishes a room message to the room's topic on a fresh AMQP
+// channel (confirm.Options.Republish). The relay's long-lived STOMP
+// channels learn of a room stream's new writer, after the node leading
+// it was lost, only when RabbitMQ 3.10's stream coordinator tells them
+// (4.5 s later in TestNodeLoss); what they publish until then is lost.
+// A new channel routes to the new writer at once.
+func (s *Store) Republish(ctx context.Context, roomID string, body []byte) error {
+	return s.amqp.publishTopic(ctx, rooms.StreamName(roomID), body)
+}
+
 // Sync returns once this replica's view has applied everything the
 // registry held when it was called (see rooms.Syncer): concurrent calls
 // share one registry marker.
