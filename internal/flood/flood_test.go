@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,8 +45,10 @@ func TestCombinedFlood(t *testing.T) {
 	cfg.Broker.Addresses = []string{node.STOMPAddr()}
 	cfg.Broker.AMQPAddresses = []string{node.AMQPAddr()}
 	cfg.HTTP.APIKey = apiKey
-	r1 := servertest.Start(t, cfg, nil, 20*time.Second)
-	r2 := servertest.Start(t, cfg, nil, 20*time.Second)
+	// the replicas' warnings and errors show when the test fails (a
+	// replaced upstream connection, say)
+	r1 := servertest.Start(t, cfg, rabbittest.LoggerAt(t, slog.LevelWarn).With("replica", 1), 20*time.Second)
+	r2 := servertest.Start(t, cfg, rabbittest.LoggerAt(t, slog.LevelWarn).With("replica", 2), 20*time.Second)
 
 	rooms := make([]string, crowdRooms)
 	for i := range rooms {

@@ -11,9 +11,15 @@ import (
 // logged later (by goroutines of brokers or relays that outlive the test)
 // go nowhere. CHATRELAY_TEST_LOG=debug shows debug lines.
 func Logger(t testing.TB) *slog.Logger {
+	return LoggerAt(t, slog.LevelInfo)
+}
+
+// LoggerAt is Logger showing lines from level up (debug ones with
+// CHATRELAY_TEST_LOG=debug): a test whose replicas log much at info
+// level keeps its failure output to their warnings and errors.
+func LoggerAt(t testing.TB, level slog.Level) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.stop)
-	level := slog.LevelInfo
 	if os.Getenv("CHATRELAY_TEST_LOG") == "debug" {
 		level = slog.LevelDebug
 	}
