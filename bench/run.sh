@@ -49,6 +49,8 @@
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
 # RabbitMQ. Results: bench/results/<UTC time>/ (OUT=...): one JSON report and
 # one text table per run, results.md (markdown tables) and results.json.
+# The replicas log at warn level to chatrelay-<scenario>-<n>.log in OUT
+# (BENCH_LOG_LEVEL=info or debug for more).
 #
 # RabbitMQ: given by RABBIT_HOST, RABBIT_STOMP_PORT (61613), RABBIT_AMQP_PORT
 # (5672), RABBIT_WEBSTOMP_PORT (15674), RABBIT_MGMT_PORT (15672),
@@ -368,7 +370,7 @@ start_replicas() {
 			CHATRELAY_LIMITS_SEND_RATE=0 \
 			CHATRELAY_ROOMS_CREATE_MAX_ROOMS=$((D_ROOMS + 1000)) \
 			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
-			CHATRELAY_LOGGING_LEVEL=warn \
+			CHATRELAY_LOGGING_LEVEL=${BENCH_LOG_LEVEL:-warn} \
 			env "${renv[@]}" "$BIN/chatrelay" >"$OUT/chatrelay-$sc-$i.log" 2>&1 &
 		pid=$!
 		REPLICA_PIDS+=("$pid")
@@ -379,6 +381,7 @@ start_replicas() {
 			sleep 0.5
 		done
 		[ -n "$ok" ] || die "chatrelay replica $i not ready after 60 s"
+		READY_AT=$(date +%s.%N) # when the last replica answered /readyz (d_replay)
 		RELAY_URLS+=${RELAY_URLS:+,}ws://127.0.0.1:$port/ws
 		RELAY_PIDS+=${RELAY_PIDS:+,}$pid
 	done
@@ -400,7 +403,9 @@ d_replay() {
 	local t0 t1
 	t0=$(date +%s.%N)
 	start_replicas d-replay
-	t1=$(date +%s.%N)
+	# readiness only: start_replicas then waits for the management API's
+	# connection counts, which lag by up to a statistics interval
+	t1=$READY_AT
 	awk -v a="$t0" -v b="$t1" -v n="$REPLICAS" -v r="$D_ROOMS" \
 		'BEGIN { printf "registry replay: %d replica(s) ready %.1f s after start, one after the other, on the registry of %d rooms\n", n, b - a, r }' |
 		tee "$OUT/d-replay.txt"
