@@ -148,9 +148,10 @@ type Options struct {
 	// passes "closing" (its event applied), "fenced" (unbound) and "too big"
 	// (it is kept on its stream) (tests)
 	archiveStep func(step, roomID string)
-	// lose, when set, is asked before each registry publish; true
-	// drops the event as a stream without a writer would, yet reports
-	// it sent (tests).
+	// lose, when set, is asked before each registry publish through
+	// the relay; true drops the event as a stream without a writer
+	// would, yet reports it sent (tests). Republishes over AMQP are
+	// not asked.
 	lose func() bool
 }
 
@@ -329,6 +330,23 @@ func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error
 	}
 }
 
+// publishEvent publishes a registry event through the relay, or, again
+// (a republish), straight into the registry on a fresh AMQP channel,
+// falling back to the relay: the relay's long-lived channel may be what
+// lost it, writing to the registry's stopped writer until RabbitMQ 3.10's
+// stream coordinator tells it of the new one (see confirm.Options.Republish).
+func (s *Store) publishEvent(ctx context.Context, h stomp.Headers, body []byte, again bool) error {
+	if !again {
+		return s.publish(ctx, h, body)
+	}
+	err := s.amqp.publishQueue(ctx, s.registry, body)
+	if err == nil {
+		return nil
+	}
+	s.log.Debug("rooms: republishing a registry event over AMQP failed; using the relay", "err", err)
+	return s.publish(ctx, h, body)
+}
+
 // record publishes ev and waits until this replica applied it; it
 // returns what applying it decided. An event not read back within
 // Options.RepublishAfter is published again, with the same id, until ctx
@@ -341,8 +359,8 @@ func (s *Store) record(ctx context.Context, ev event) error {
 	result, cancel := s.reg.wait(ev.ID)
 	defer cancel()
 	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
-	for {
-		if err := s.publish(ctx, headers, body); err != nil {
+	for again := false; ; again = true {
+		if err := s.publishEvent(ctx, headers, body, again); err != nil {
 			return fmt.Errorf("rabbitstore: publish %s event: %w", ev.Event, err)
 		}
 		t := time.NewTimer(s.opts.RepublishAfter)
