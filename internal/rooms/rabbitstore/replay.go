@@ -124,12 +124,14 @@ func (s *Store) runSyncs() {
 
 // markAndRead publishes a marker into the registry and waits until the
 // served view read it, publishing another after markerRetry (a receipt is
-// no proof), until ctx ends.
+// no proof), until ctx ends. Markers after the first go straight into
+// the registry on a fresh AMQP channel, as registry events do when
+// published again (publishEvent).
 func (s *Store) markAndRead(ctx context.Context) error {
-	for {
+	for again := false; ; again = true {
 		nonce := newNonce()
 		read, forget := s.reg.wait(nonce)
-		if err := s.markRegistry(ctx, nonce); err != nil {
+		if err := s.markRegistryAgain(ctx, nonce, again); err != nil {
 			forget()
 			return fmt.Errorf("rabbitstore: registry marker: %w", err)
 		}

@@ -82,3 +82,29 @@ func TestRegistrySyncSharesMarkers(t *testing.T) {
 		t.Fatal("a later sync was served by an earlier marker")
 	}
 }
+
+// TestRegistrySyncWithLostMarkers: while the relay loses every registry
+// publish of a replica, receipted, a registry sync still returns: its
+// second marker goes straight into the registry on a fresh AMQP channel.
+func TestRegistrySyncWithLostMarkers(t *testing.T) {
+	n := rabbittest.Require(t, node)
+	var relayed atomic.Int64
+	var lossy atomic.Bool
+	rp := newReplica(t, n, func(o *Options) {
+		o.lose = func() bool { relayed.Add(1); return lossy.Load() }
+	})
+	relayed.Store(0)
+	lossy.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := rp.s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < markerRetry {
+		t.Fatalf("synced after %v, before the first marker's retry (%v): the lost marker was not the case tested", took, markerRetry)
+	}
+	if got := relayed.Load(); got != 1 {
+		t.Fatalf("%d markers through the relay, want the lost first one only", got)
+	}
+}

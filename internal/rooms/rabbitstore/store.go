@@ -314,6 +314,20 @@ func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 	return s.publish(ctx, stomp.Headers{{Key: markerHeader, Value: nonce}}, nil)
 }
 
+// markRegistryAgain is markRegistry, or, again, a marker published
+// straight into the registry on a fresh AMQP channel (the relay only if
+// that fails): see publishEvent.
+func (s *Store) markRegistryAgain(ctx context.Context, nonce string, again bool) error {
+	if !again {
+		return s.markRegistry(ctx, nonce)
+	}
+	if err := s.amqp.publishMarker(ctx, s.registry, nonce); err != nil {
+		s.log.Debug("rooms: publishing a registry marker over AMQP failed; using the relay", "err", err)
+		return s.markRegistry(ctx, nonce)
+	}
+	return nil
+}
+
 // publish sends a record to the registry stream through the relay and
 // waits for the broker's receipt.
 func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error {
