@@ -13,10 +13,10 @@
 // (same id) again, and so on, until Timeout: then the sender is told that
 // the message was not stored. Publishes after the first go through
 // Options.Republish when set (a fresh broker channel), since the
-// Publisher's own channel may be what lost the message. A message may so reach the stream more than
-// once; feeds deliver each id once (package feed), so subscribers and
-// history see it once: at least once into the stream, exactly once out of
-// it.
+// Publisher's own channel may be what lost the message. A message may so
+// reach the stream more than once; feeds deliver each id once (package
+// feed), so subscribers and history see it once: at least once into the
+// stream, exactly once out of it.
 package confirm
 
 import (

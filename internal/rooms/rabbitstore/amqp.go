@@ -262,25 +262,14 @@ func (a *amqpClient) publishMarker(ctx context.Context, queue, nonce string) err
 	})
 }
 
-// publishQueue publishes a JSON body straight into queue through the
-// default exchange on a fresh channel (without the broker's confirm:
-// whether the registry stored it shows when its tail reads it back).
-func (a *amqpClient) publishQueue(ctx context.Context, queue string, body []byte) error {
+// publishJSON publishes a JSON body to exchange with routingKey on a
+// fresh channel: "" and a queue's name put it straight into that queue;
+// "amq.topic" and a room's routing key do what the relay's SEND to
+// /topic/<routingKey> does. It waits for no confirm from the broker:
+// whether the stream stored it shows when a tail reads it back.
+func (a *amqpClient) publishJSON(ctx context.Context, exchange, routingKey string, body []byte) error {
 	return a.do(func(ch *amqp.Channel) error {
-		return ch.PublishWithContext(ctx, "", queue, false, false, amqp.Publishing{
-			ContentType:  "application/json",
-			DeliveryMode: amqp.Persistent,
-			Body:         body,
-		})
-	})
-}
-
-// publishTopic publishes body to amq.topic with routingKey on a fresh
-// channel, as the relay's SEND to /topic/<routingKey> does (without the
-// broker's confirm: whether it was stored shows in the room's feed).
-func (a *amqpClient) publishTopic(ctx context.Context, routingKey string, body []byte) error {
-	return a.do(func(ch *amqp.Channel) error {
-		return ch.PublishWithContext(ctx, "amq.topic", routingKey, false, false, amqp.Publishing{
+		return ch.PublishWithContext(ctx, exchange, routingKey, false, false, amqp.Publishing{
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Persistent,
 			Body:         body,

@@ -119,7 +119,7 @@ func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
 // (4.5 s later in TestNodeLoss); what they publish until then is lost.
 // A new channel routes to the new writer at once.
 func (s *Store) Republish(ctx context.Context, roomID string, body []byte) error {
-	return s.amqp.publishTopic(ctx, rooms.StreamName(roomID), body)
+	return s.amqp.publishJSON(ctx, "amq.topic", rooms.StreamName(roomID), body)
 }
 
 // Sync returns once this replica's view has applied everything the

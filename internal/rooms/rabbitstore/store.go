@@ -315,17 +315,11 @@ func (s *Store) markRegistry(ctx context.Context, nonce string) error {
 }
 
 // markRegistryAgain is markRegistry, or, again, a marker published
-// straight into the registry on a fresh AMQP channel (the relay only if
-// that fails): see publishEvent.
+// straight into the registry on a fresh AMQP channel: see relayOrFresh.
 func (s *Store) markRegistryAgain(ctx context.Context, nonce string, again bool) error {
-	if !again {
-		return s.markRegistry(ctx, nonce)
-	}
-	if err := s.amqp.publishMarker(ctx, s.registry, nonce); err != nil {
-		s.log.Debug("rooms: publishing a registry marker over AMQP failed; using the relay", "err", err)
-		return s.markRegistry(ctx, nonce)
-	}
-	return nil
+	return s.relayOrFresh(again, "a registry marker",
+		func() error { return s.amqp.publishMarker(ctx, s.registry, nonce) },
+		func() error { return s.markRegistry(ctx, nonce) })
 }
 
 // publish sends a record to the registry stream through the relay and
@@ -344,21 +338,30 @@ func (s *Store) publish(ctx context.Context, h stomp.Headers, body []byte) error
 	}
 }
 
-// publishEvent publishes a registry event through the relay, or, again
-// (a republish), straight into the registry on a fresh AMQP channel,
-// falling back to the relay: the relay's long-lived channel may be what
-// lost it, writing to the registry's stopped writer until RabbitMQ 3.10's
-// stream coordinator tells it of the new one (see confirm.Options.Republish).
+// publishEvent publishes a registry event through the relay, or, again,
+// straight into the registry on a fresh AMQP channel: see relayOrFresh.
 func (s *Store) publishEvent(ctx context.Context, h stomp.Headers, body []byte, again bool) error {
+	return s.relayOrFresh(again, "a registry event",
+		func() error { return s.amqp.publishJSON(ctx, "", s.registry, body) },
+		func() error { return s.publish(ctx, h, body) })
+}
+
+// relayOrFresh publishes what through the relay the first time; again (a
+// republish) it uses a fresh AMQP channel, falling back to the relay if
+// that fails. The relay's long-lived channel may be what lost the first
+// one: RabbitMQ 3.10 keeps it writing to a stream's stopped writer until
+// the stream coordinator tells it of the new one (see
+// confirm.Options.Republish), while a fresh channel finds the new writer.
+func (s *Store) relayOrFresh(again bool, what string, fresh, relay func() error) error {
 	if !again {
-		return s.publish(ctx, h, body)
+		return relay()
 	}
-	err := s.amqp.publishQueue(ctx, s.registry, body)
+	err := fresh()
 	if err == nil {
 		return nil
 	}
-	s.log.Debug("rooms: republishing a registry event over AMQP failed; using the relay", "err", err)
-	return s.publish(ctx, h, body)
+	s.log.Debug("rooms: republishing "+what+" over AMQP failed; using the relay", "err", err)
+	return relay()
 }
 
 // record publishes ev and waits until this replica applied it; it
