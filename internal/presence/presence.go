@@ -232,6 +232,32 @@ func (p *Presence) Online(roomID string) int {
 	return n
 }
 
+// Occupied returns every room someone is online in, on this replica or a
+// live one, with Online's count for it. Its cost grows with the rooms
+// that have members, not with the rooms that exist.
+func (p *Presence) Occupied() map[string]int {
+	now := p.opts.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int, len(p.local))
+	for roomID, users := range p.local {
+		if len(users) > 0 {
+			out[roomID] += len(users)
+		}
+	}
+	for _, r := range p.remote {
+		if !p.live(r, now) {
+			continue
+		}
+		for roomID, users := range r.rooms {
+			if len(users) > 0 {
+				out[roomID] += len(users)
+			}
+		}
+	}
+	return out
+}
+
 // Elsewhere reports whether user is online in roomID on another replica
 // whose snapshot is still live.
 func (p *Presence) Elsewhere(roomID, user string) bool {

@@ -175,3 +175,30 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("replica ids repeat: %s", a)
 	}
 }
+
+func TestOccupied(t *testing.T) {
+	clock := newFakeClock()
+	p := New(Options{ReplicaID: "me", Now: clock.Now, After: clock.After})
+	if got := p.Occupied(); len(got) != 0 {
+		t.Fatalf("Occupied with nobody online = %v", got)
+	}
+	p.Join("7", "alice")
+	p.Join("8", "alice")
+	p.Leave("8", "alice")
+	if err := p.Receive([]byte(`{"replica":"r2","seq":1,"rooms":{"7":["bob"],"9":["carol","dave"],"10":[]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"7": 2, "9": 2}
+	if got := p.Occupied(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("Occupied = %v, want %v", got, want)
+	}
+	for room, n := range want {
+		if p.Online(room) != n {
+			t.Errorf("Online(%s) = %d, Occupied says %d", room, p.Online(room), n)
+		}
+	}
+	clock.Advance(DefaultExpiry) // r2's snapshot expires
+	if got, want := p.Occupied(), map[string]int{"7": 1}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("Occupied after r2 expired = %v, want %v", got, want)
+	}
+}

@@ -24,11 +24,12 @@ const (
 
 // OnlineOptions configure an OnlineAnnouncer. Zero values take defaults.
 type OnlineOptions struct {
-	// Rooms lists the rooms (a rooms.Store is one); private ones are
-	// never announced.
-	Rooms Pager
-	// Online returns how many users are online in a room.
-	Online func(id string) int
+	// Rooms finds rooms by id (a rooms.Store is one); private rooms and
+	// rooms it does not know are never announced.
+	Rooms rooms.Getter
+	// Occupied returns the rooms someone is online in, with how many
+	// (presence's Occupied): a room missing from it has nobody online.
+	Occupied func() map[string]int
 	// Publish sends one event body to /topic/rooms.
 	Publish func(body []byte)
 	// Interval is how often counts are compared (DefaultOnlineInterval).
@@ -42,10 +43,13 @@ type OnlineOptions struct {
 // public rooms whose count changed, so that pages keep every listed
 // room's count live without polling. Each replica runs one and counts
 // through presence, which sees every replica: replicas may announce the
-// same change, and a page keeps the latest count it got.
+// same change, and a page keeps the latest count it got. A tick costs
+// in proportion to the rooms with someone online (now or at the previous
+// tick), never to all rooms: a registry of 100,000 mostly idle rooms
+// costs it nothing.
 type OnlineAnnouncer struct {
 	opts OnlineOptions
-	last map[string]int // room id → count last announced; under mu
+	last map[string]int // room id → count last announced, rooms announced non-zero only; under mu
 	mu   sync.Mutex     // serializes Tick
 	stop chan struct{}
 	done chan struct{}
@@ -63,35 +67,38 @@ func NewOnlineAnnouncer(opts OnlineOptions) *OnlineAnnouncer {
 	return &OnlineAnnouncer{opts: opts, last: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 }
 
-// Tick compares every public room's count with the one last announced and
-// returns the events to publish (none when nothing changed). A room seen
-// for the first time counts as changed unless nobody is online in it (the
-// room list already says 0); a room gone is forgotten.
+// Tick compares the count of every public room someone is online in, or
+// was at the last announcement, with the one last announced, and returns
+// the events to publish (none when nothing changed). A room nobody was
+// announced in needs no event while nobody is online in it (the room
+// list already says 0); a room that went private or is gone is forgotten
+// without one.
 func (a *OnlineAnnouncer) Tick() [][]byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	seen := make(map[string]bool, len(a.last))
+	now := a.opts.Occupied()
 	changed := map[string]int{}
-	var after int64
-	for {
-		list, more := a.opts.Rooms.Page(after, MaxLimit, func(r rooms.Room) bool { return !r.Private })
-		for _, r := range list {
-			seen[r.ID] = true
-			n := a.opts.Online(r.ID)
-			old, known := a.last[r.ID]
-			if old != n || (!known && n != 0) {
-				changed[r.ID] = n
-			}
-			a.last[r.ID] = n
-			after = r.Seq
+	check := func(id string) {
+		if r, ok := a.opts.Rooms.Get(id); !ok || r.Private {
+			delete(a.last, id)
+			return
 		}
-		if !more || len(list) == 0 {
-			break
+		n := now[id]
+		if old, known := a.last[id]; old != n || (!known && n != 0) {
+			changed[id] = n
+		}
+		if n == 0 {
+			delete(a.last, id)
+		} else {
+			a.last[id] = n
 		}
 	}
+	for id := range now {
+		check(id)
+	}
 	for id := range a.last {
-		if !seen[id] {
-			delete(a.last, id)
+		if _, seen := now[id]; !seen {
+			check(id)
 		}
 	}
 	var out [][]byte

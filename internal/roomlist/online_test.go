@@ -28,13 +28,47 @@ func events(t *testing.T, bodies [][]byte) map[string]int {
 	return all
 }
 
+// roomMap is a rooms.Getter over a map that counts its lookups.
+type roomMap struct {
+	rooms map[string]rooms.Room
+	gets  int
+}
+
+func (m *roomMap) Get(id string) (rooms.Room, bool) {
+	m.gets++
+	r, ok := m.rooms[id]
+	return r, ok
+}
+
+// roomsOf is a roomMap of list's rooms.
+func roomsOf(list []rooms.Room) *roomMap {
+	m := &roomMap{rooms: map[string]rooms.Room{}}
+	for _, r := range list {
+		m.rooms[r.ID] = r
+	}
+	return m
+}
+
+// occupied returns counts without its zero entries, as presence does.
+func occupied(counts map[string]int) func() map[string]int {
+	return func() map[string]int {
+		out := map[string]int{}
+		for id, n := range counts {
+			if n > 0 {
+				out[id] = n
+			}
+		}
+		return out
+	}
+}
+
 func TestOnlineAnnouncerAnnouncesChangesOnly(t *testing.T) {
-	list := manyRooms(5, func(i int) string { return fmt.Sprint("room ", i) }) // r2 private
-	counts := map[string]int{"r0": 1, "r2": 4}
-	a := NewOnlineAnnouncer(OnlineOptions{Rooms: list, Online: func(id string) int { return counts[id] }})
+	list := roomsOf(manyRooms(5, func(i int) string { return fmt.Sprint("room ", i) })) // r2 private
+	counts := map[string]int{"r0": 1, "r2": 4, "gone": 3}
+	a := NewOnlineAnnouncer(OnlineOptions{Rooms: list, Occupied: occupied(counts)})
 
 	if got := events(t, a.Tick()); len(got) != 1 || got["r0"] != 1 {
-		t.Fatalf("first tick announced %v, want only r0=1 (zero counts are in the list already, r2 is private)", got)
+		t.Fatalf("first tick announced %v, want only r0=1 (zero counts are in the list already, r2 is private, gone is no room)", got)
 	}
 	if got := a.Tick(); len(got) != 0 {
 		t.Fatalf("a tick with no change announced %s", got)
@@ -43,21 +77,73 @@ func TestOnlineAnnouncerAnnouncesChangesOnly(t *testing.T) {
 	if got := events(t, a.Tick()); len(got) != 2 || got["r0"] != 0 || got["r1"] != 2 {
 		t.Fatalf("announced %v, want r0=0 r1=2", got)
 	}
-	// a room gone and back counts as new
-	a.opts.Rooms = list[1:]
+	if got := a.Tick(); len(got) != 0 {
+		t.Fatalf("r0 still at 0 announced again: %s", got)
+	}
+	// a room gone is forgotten without an event, and counts as new when
+	// it is back: announced if someone is online, not if nobody is
+	r1 := list.rooms["r1"]
+	delete(list.rooms, "r1")
+	if got := a.Tick(); len(got) != 0 {
+		t.Fatalf("r1 gone announced %s", got)
+	}
+	list.rooms["r1"] = r1
+	if got := events(t, a.Tick()); len(got) != 1 || got["r1"] != 2 {
+		t.Fatalf("r1 back with 2 online announced %v, want r1=2", got)
+	}
+	delete(list.rooms, "r1")
 	a.Tick()
-	a.opts.Rooms = list
-	if got := events(t, a.Tick()); len(got) != 0 {
-		t.Fatalf("r0 back with 0 online announced %v", got)
+	counts["r1"] = 0
+	list.rooms["r1"] = r1
+	if got := a.Tick(); len(got) != 0 {
+		t.Fatalf("r1 back with 0 online announced %s", got)
+	}
+	// a public room made private is forgotten too
+	counts["r3"] = 1
+	a.Tick()
+	r3 := list.rooms["r3"]
+	r3.Private = true
+	list.rooms["r3"] = r3
+	counts["r3"] = 2
+	if got := a.Tick(); len(got) != 0 {
+		t.Fatalf("r3, now private, announced %s", got)
+	}
+}
+
+// TestOnlineAnnouncerCostFollowsOccupiedRooms: a tick looks at the rooms
+// someone is (or was) online in, not at every room: with 100,000 rooms
+// and 3 occupied, a tick makes a handful of lookups.
+func TestOnlineAnnouncerCostFollowsOccupiedRooms(t *testing.T) {
+	list := &roomMap{rooms: map[string]rooms.Room{}}
+	for i := range 100_000 {
+		id := fmt.Sprintf("r%d", i)
+		list.rooms[id] = rooms.Room{ID: id, Seq: int64(i + 1)}
+	}
+	counts := map[string]int{"r10": 1, "r20": 2, "r99999": 3}
+	a := NewOnlineAnnouncer(OnlineOptions{Rooms: list, Occupied: occupied(counts)})
+	if got := events(t, a.Tick()); len(got) != 3 {
+		t.Fatalf("announced %v, want the 3 occupied rooms", got)
+	}
+	counts["r10"] = 0
+	if got := events(t, a.Tick()); len(got) != 1 || got["r10"] != 0 {
+		t.Fatalf("announced %v, want r10=0", got)
+	}
+	if list.gets > 10 {
+		t.Fatalf("two ticks looked up %d rooms, want at most the 6 occupied ones (of 100,000)", list.gets)
+	}
+	if len(a.last) != 2 {
+		t.Fatalf("the announcer keeps %d rooms, want the 2 still occupied", len(a.last))
 	}
 }
 
 func TestOnlineAnnouncerSplitsLargeChanges(t *testing.T) {
-	list := make(slicePager, 250) // three Page calls of MaxLimit
+	list := make([]rooms.Room, 250)
+	counts := map[string]int{}
 	for i := range list {
 		list[i] = rooms.Room{ID: fmt.Sprintf("r%d", i), Seq: int64(i + 1)}
+		counts[list[i].ID] = 3
 	}
-	a := NewOnlineAnnouncer(OnlineOptions{Rooms: list, Online: func(string) int { return 3 }, PerEvent: 100})
+	a := NewOnlineAnnouncer(OnlineOptions{Rooms: roomsOf(list), Occupied: occupied(counts), PerEvent: 100})
 	bodies := a.Tick()
 	if len(bodies) != 3 {
 		t.Fatalf("%d events for 250 changes at 100 per event, want 3", len(bodies))
@@ -68,10 +154,10 @@ func TestOnlineAnnouncerSplitsLargeChanges(t *testing.T) {
 }
 
 func TestOnlineAnnouncerPublishesUntilClosed(t *testing.T) {
-	list := manyRooms(1, func(int) string { return "a" })
+	list := roomsOf(manyRooms(1, func(int) string { return "a" }))
 	got := make(chan []byte, 10)
 	a := NewOnlineAnnouncer(OnlineOptions{
-		Rooms: list, Online: func(string) int { return 7 }, Interval: 5 * time.Millisecond,
+		Rooms: list, Occupied: occupied(map[string]int{"r0": 7}), Interval: 5 * time.Millisecond,
 		Publish: func(b []byte) { got <- b },
 	})
 	a.Start()

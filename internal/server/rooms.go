@@ -89,7 +89,7 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// every listed room's online count, live on /topic/rooms
 	s.onlineCount = roomlist.NewOnlineAnnouncer(roomlist.OnlineOptions{
 		Rooms:    s.store,
-		Online:   s.presence.Online,
+		Occupied: s.presence.Occupied,
 		Publish:  roomlist.OnlinePublisher(s.relay, s.log),
 		Interval: cfg.Rooms.Presence.Interval,
 	})
