@@ -132,6 +132,11 @@ fi
 # creations in flight, the active rooms, their members and rates
 : "${D_ROOMS:=100000}" "${D_CHECKPOINTS:=1000,10000,100000}"
 : "${D_HISTORY_FRACTION:=0.5}" "${D_HISTORY_MESSAGES:=3}" "${D_CREATE_CONCURRENCY:=8}" "${D_CREATE_P99:=5ms}"
+# (d): D_CREATE_RATE > 0 starts the creations at that many per second
+# (open loop; D_CREATE_CONCURRENCY then only bounds those in flight, and
+# each is timed from when it was due): creation latency at a known load,
+# not at the saturation 8 closed loops reach
+: "${D_CREATE_RATE:=0}"
 : "${D_ACTIVE:=2000}" "${D_CLIENTS:=4000}" "${D_RATES:=100,200}"
 # (d) with archiving: the replicas' rooms.archive.idle_after (empty: the
 # server's default), chatbench's wait per checkpoint for the room streams
@@ -344,7 +349,7 @@ d_wait="no archive wait"
 	echo "B: $B_CLIENTS clients, 1 room, rates $B_RATES"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
-	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, $d_wait"
+	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time$([ "$D_CREATE_RATE" = 0 ] || echo ", paced at $D_CREATE_RATE/s") (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, $d_wait"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
@@ -542,7 +547,7 @@ for sc in $SCENARIOS; do
 		bench d-chatrelay -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} \
 			${RABBIT_CTL:+-broker-ctl "$RABBIT_CTL"} -rooms-scale "$D_ROOMS" -checkpoints "$D_CHECKPOINTS" \
 			-history-fraction "$D_HISTORY_FRACTION" -history-messages "$D_HISTORY_MESSAGES" \
-			-create-concurrency "$D_CREATE_CONCURRENCY" -create-p99 "$D_CREATE_P99" \
+			-create-concurrency "$D_CREATE_CONCURRENCY" -create-rate "$D_CREATE_RATE" -create-p99 "$D_CREATE_P99" \
 			-rooms "$D_ACTIVE" -clients "$D_CLIENTS" -rates "$D_RATES" -sweep-all "${load[@]}" \
 			-archive-wait "$D_ARCHIVE_WAIT" ${D_ARCHIVE_MAX_STREAMS:+-archive-max-streams "$D_ARCHIVE_MAX_STREAMS"} \
 			${RABBITNODE_PID:+-keep-rooms}

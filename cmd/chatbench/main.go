@@ -132,6 +132,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&c.HistoryFraction, "history-fraction", 0.5, "with -rooms-scale: the fraction of the rooms that get -history-messages")
 	fs.IntVar(&c.HistoryMessages, "history-messages", 3, "with -rooms-scale: messages pushed (POST /api/rooms/{id}/messages) into each history room (at most 100)")
 	fs.IntVar(&c.CreateConcurrency, "create-concurrency", 8, "with -rooms-scale: room creations (with their history) in flight at once")
+	fs.Float64Var(&c.CreateRate, "create-rate", 0, "with -rooms-scale: room creations started per second on an open-loop schedule, each timed from when it was due (0: as fast as -create-concurrency allows)")
 	fs.DurationVar(&c.CreateP99, "create-p99", 5*time.Millisecond, "with -rooms-scale: p99 bound of one room creation")
 	fs.DurationVar(&c.ArchiveWait, "archive-wait", 0, "with -rooms-scale: at each checkpoint, before reading the broker, wait up to this long for the room streams (queues named room.*, counted through -mgmt) to be down to -archive-max-streams, the server archiving idle rooms (rooms.archive.idle_after); a wait that ends above the bound is reported NOT met and the run is not OK (0: no wait)")
 	fs.IntVar(&c.ArchiveMaxStreams, "archive-max-streams", 0, "with -archive-wait: the most room streams a checkpoint's wait accepts (default: -rooms + 50)")

@@ -150,7 +150,7 @@ func (r *runner) scaleRooms(ctx context.Context, rep *RoomsScaleReport) error {
 	begin := time.Now()
 	done := 0
 	for _, cp := range cfg.Checkpoints {
-		forEachRoomN(all[done:cp], cfg.CreateConcurrency, func(rm *room) { s.createOne(ctx, api, rm) })
+		forEachRoomPaced(ctx, all[done:cp], cfg.CreateConcurrency, cfg.CreateRate, func(rm *room, due time.Time) { s.createOne(ctx, api, rm, due) })
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -188,11 +188,11 @@ func (r *runner) scaleRooms(ctx context.Context, rep *RoomsScaleReport) error {
 	return r.waitVisible(ctx, r.rooms)
 }
 
-// createOne creates one room, timing the request, and pushes its history
-// messages when it is a history room.
-func (s *scale) createOne(ctx context.Context, api string, rm *room) {
+// createOne creates one room, timing the request from due (when it was
+// meant to start: a paced creation that waited for a free slot counts its
+// wait), and pushes its history messages when it is a history room.
+func (s *scale) createOne(ctx context.Context, api string, rm *room, due time.Time) {
 	cfg := &s.r.cfg
-	t0 := time.Now()
 	id, err := CreateRoom(ctx, api, cfg.APIKey, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
 	if err != nil {
 		if ctx.Err() == nil {
@@ -201,7 +201,7 @@ func (s *scale) createOne(ctx context.Context, api string, rm *room) {
 		}
 		return
 	}
-	s.create.Record(time.Since(t0))
+	s.create.Record(time.Since(due))
 	s.created.Add(1)
 	rm.id, rm.dest, rm.made = id, "/topic/room."+id, true
 	if !HasHistory(rm.index, cfg.HistoryFraction) {
@@ -259,9 +259,27 @@ func PushMessage(ctx context.Context, api, key, roomID, text string) error {
 // forEachRoomN runs fn for every room, at most n at once, and returns
 // when every call has returned.
 func forEachRoomN(rooms []*room, n int, fn func(rm *room)) {
+	forEachRoomPaced(context.Background(), rooms, n, 0, func(rm *room, _ time.Time) { fn(rm) })
+}
+
+// forEachRoomPaced runs fn for every room, at most n at once, and returns
+// when every call has returned. With a positive rate the calls are due on
+// an open-loop Schedule of rate per second (fn gets that due time, also
+// when it had to wait for one of the n slots); otherwise each starts as
+// soon as a slot is free, due when it starts. It stops starting calls
+// when ctx ends.
+func forEachRoomPaced(ctx context.Context, rooms []*room, n int, rate float64, fn func(rm *room, due time.Time)) {
+	sched := Schedule{Start: time.Now(), Rate: rate, Limit: -1}
 	sem := make(chan struct{}, max(n, 1))
 	var wg sync.WaitGroup
-	for _, rm := range rooms {
+	for k, rm := range rooms {
+		due := time.Now()
+		if rate > 0 {
+			due = sched.Due(int64(k))
+			if !sleepUntil(ctx, due) {
+				break
+			}
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		// one goroutine per room in flight (at most n): it owns that
@@ -269,8 +287,24 @@ func forEachRoomN(rooms []*room, n int, fn func(rm *room)) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			fn(rm)
+			fn(rm, due)
 		}()
 	}
 	wg.Wait()
+}
+
+// sleepUntil waits until t or ctx's end and reports whether t came.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

@@ -25,6 +25,7 @@ type RoomsScaleReport struct {
 	Created           int64   `json:"created"`
 	CreateErrors      int64   `json:"create_errors"`
 	CreateConcurrency int     `json:"create_concurrency"`
+	CreateRate        float64 `json:"create_rate,omitempty"`
 	CreateSeconds     float64 `json:"create_seconds"`
 	CreatePerSec      float64 `json:"create_per_sec"`
 	Create            Latency `json:"create_latency"`
@@ -59,7 +60,7 @@ type RoomsScaleReport struct {
 func newRoomsScaleReport(cfg *Config) *RoomsScaleReport {
 	return &RoomsScaleReport{
 		Rooms: cfg.RoomsScale, Active: cfg.Rooms, HistoryFraction: cfg.HistoryFraction, HistoryMessages: cfg.HistoryMessages,
-		CreateConcurrency: cfg.CreateConcurrency, CreateP99LimitMs: ms(cfg.CreateP99),
+		CreateConcurrency: cfg.CreateConcurrency, CreateRate: cfg.CreateRate, CreateP99LimitMs: ms(cfg.CreateP99),
 		ArchiveWaitSeconds: cfg.ArchiveWait.Seconds(), ArchiveMaxStreams: cfg.ArchiveMaxStreams,
 	}
 }
@@ -84,8 +85,12 @@ func (rs *RoomsScaleReport) judge(probeErrors int64) {
 // and since the previous checkpoint.
 func (rs *RoomsScaleReport) writeTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "rooms\t%d/%d created (%d failed) in %.1fs = %.0f/s, %d at a time; create p50 %.1f ms, p99 %.1f ms (bound %.1f), max %.1f ms\n",
-		rs.Created, rs.Rooms, rs.CreateErrors, rs.CreateSeconds, rs.CreatePerSec, rs.CreateConcurrency,
+	pace := fmt.Sprintf("%d at a time", rs.CreateConcurrency)
+	if rs.CreateRate > 0 {
+		pace = fmt.Sprintf("paced at %.0f/s, at most %d at a time", rs.CreateRate, rs.CreateConcurrency)
+	}
+	fmt.Fprintf(tw, "rooms\t%d/%d created (%d failed) in %.1fs = %.0f/s, %s; create p50 %.1f ms, p99 %.1f ms (bound %.1f), max %.1f ms\n",
+		rs.Created, rs.Rooms, rs.CreateErrors, rs.CreateSeconds, rs.CreatePerSec, pace,
 		rs.Create.P50, rs.Create.P99, rs.CreateP99LimitMs, rs.Create.Max)
 	fmt.Fprintf(tw, "history\t%d messages pushed (%d failed) into %.0f%% of the rooms, %d each; push p50 %.1f ms, p99 %.1f ms\n",
 		rs.Posted, rs.PostErrors, 100*rs.HistoryFraction, rs.HistoryMessages, rs.Post.P50, rs.Post.P99)

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"context"
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -250,5 +252,70 @@ func TestRoomsScaleArchiveReport(t *testing.T) {
 	// a snapshot without a wait carries no archive object
 	if b, _ := json.Marshal(rs.Baseline); strings.Contains(string(b), `"archive"`) {
 		t.Errorf("baseline JSON %s", b)
+	}
+}
+
+// TestForEachRoomPaced: paced calls are due 1/rate apart whatever the
+// calls take, none starts before it is due, a call waiting for a slot
+// keeps its due time, and no more than n run at once.
+func TestForEachRoomPaced(t *testing.T) {
+	const n, rate = 2, 400.0 // 2.5 ms apart
+	rooms := make([]*room, 12)
+	for i := range rooms {
+		rooms[i] = &room{index: i}
+	}
+	var mu sync.Mutex
+	dues := make([]time.Time, len(rooms))
+	started := make([]time.Time, len(rooms))
+	running, most := 0, 0
+	forEachRoomPaced(context.Background(), rooms, n, rate, func(rm *room, due time.Time) {
+		mu.Lock()
+		dues[rm.index], started[rm.index] = due, time.Now()
+		running++
+		most = max(most, running)
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond) // longer than 1/rate: calls queue for the 2 slots
+		mu.Lock()
+		running--
+		mu.Unlock()
+	})
+	if most > n {
+		t.Fatalf("%d calls ran at once, want at most %d", most, n)
+	}
+	step := time.Duration(float64(time.Second) / rate)
+	for k := range rooms {
+		if got := dues[k].Sub(dues[0]); got != time.Duration(k)*step {
+			t.Errorf("call %d due %v after the first, want %v", k, got, time.Duration(k)*step)
+		}
+		if started[k].Before(dues[k]) {
+			t.Errorf("call %d started %v before it was due", k, dues[k].Sub(started[k]))
+		}
+	}
+	// the slots were the bottleneck, so the last calls started late: their
+	// time counts from when they were due, not from when they started
+	if last := len(rooms) - 1; !started[last].After(dues[last]) {
+		t.Errorf("the last call started at its due time although both slots were busy")
+	}
+
+	// closed loop: due is when the call starts
+	var closed []time.Duration
+	forEachRoomPaced(context.Background(), rooms[:3], 1, 0, func(rm *room, due time.Time) {
+		mu.Lock()
+		closed = append(closed, time.Since(due))
+		mu.Unlock()
+	})
+	for _, d := range closed {
+		if d < 0 || d > time.Second {
+			t.Errorf("closed-loop call due %v before it ran, want about 0", d)
+		}
+	}
+
+	// a cancelled context starts nothing more
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	forEachRoomPaced(ctx, rooms, n, 1, func(*room, time.Time) { calls++ })
+	if calls > 1 {
+		t.Errorf("%d calls after the context ended, want at most the first (due at once)", calls)
 	}
 }

@@ -123,6 +123,12 @@ type Config struct {
 	Checkpoints                 []int
 	CreateConcurrency           int
 	CreateP99                   time.Duration
+	// CreateRate, when positive, starts the creations on an open-loop
+	// schedule of CreateRate per second (CreateConcurrency still bounds
+	// those in flight, and a creation's time counts from when it was
+	// due), so that its latency is measured at a known load rather than
+	// at the saturation CreateConcurrency closed loops reach.
+	CreateRate float64
 	// ArchiveWait, when positive, waits at every checkpoint (before the
 	// broker is read) until the broker holds at most ArchiveMaxStreams
 	// room streams (queues named room.*; read from Mgmt), polling, for at
