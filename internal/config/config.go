@@ -211,6 +211,18 @@ type Rooms struct {
 	Create         RoomCreate `mapstructure:"create"`
 	Confirm        Confirm    `mapstructure:"confirm"`
 	Archive        Archive    `mapstructure:"archive"`
+	Typing         Typing     `mapstructure:"typing"`
+}
+
+// Typing configures typing indicators (/app/rooms/{id}/typing, events on
+// /topic/room.<id>.typing; see package typing).
+type Typing struct {
+	TTL             time.Duration `mapstructure:"ttl"`
+	Refresh         time.Duration `mapstructure:"refresh"`
+	UserRate        float64       `mapstructure:"user_rate"`
+	UserBurst       int           `mapstructure:"user_burst"`
+	MaxRoomsPerUser int           `mapstructure:"max_rooms_per_user"`
+	MaxTracked      int           `mapstructure:"max_tracked"`
 }
 
 // Archive configures the archiving of quiet rooms (RabbitMQ mode): a
@@ -511,6 +523,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Rooms.Confirm.MaxPending < 1 {
 		return fmt.Errorf("rooms.confirm.max_pending %d: must be positive", c.Rooms.Confirm.MaxPending)
+	}
+	if t := c.Rooms.Typing; t.TTL <= 0 || t.Refresh <= 0 || t.Refresh >= t.TTL || t.UserRate <= 0 || t.UserBurst < 1 ||
+		t.MaxRoomsPerUser < 1 || t.MaxTracked < 1 {
+		return fmt.Errorf("rooms.typing: ttl, refresh, user_rate, user_burst, max_rooms_per_user and max_tracked must be positive, and refresh shorter than ttl")
 	}
 	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
 		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")

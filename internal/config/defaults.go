@@ -14,6 +14,7 @@ import (
 	"chatrelay/internal/rooms/confirm"
 	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/typing"
 )
 
 // Defaults returns the configuration used when nothing is set. A setting
@@ -90,6 +91,8 @@ func Defaults() Config {
 			SystemLanguage:  chat.LangKorean,
 			Archive: Archive{IdleAfter: time.Hour, MaxMessages: 100, // rabbitstore.DefaultArchiveMax*
 				MaxBytes: 64 << 10, Resident: true},
+			Typing: Typing{TTL: typing.DefaultTTL, Refresh: typing.DefaultRefresh, UserRate: typing.DefaultRate,
+				UserBurst: typing.DefaultBurst, MaxRoomsPerUser: typing.DefaultMaxRoomsPerUser, MaxTracked: typing.DefaultMaxTracked},
 			Presence: Presence{Messages: true, Interval: presence.DefaultInterval, Expiry: presence.DefaultExpiry,
 				MaxBroadcastMembers: presence.DefaultMaxBroadcastMembers, LeaveGrace: presence.DefaultLeaveGrace,
 				EnterWindow: presence.DefaultEnterWindow, UserRate: presence.DefaultUserRate,
@@ -232,6 +235,12 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)
 	v.SetDefault("rooms.presence.user_rate", d.Rooms.Presence.UserRate)
 	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
+	v.SetDefault("rooms.typing.ttl", d.Rooms.Typing.TTL)
+	v.SetDefault("rooms.typing.refresh", d.Rooms.Typing.Refresh)
+	v.SetDefault("rooms.typing.user_rate", d.Rooms.Typing.UserRate)
+	v.SetDefault("rooms.typing.user_burst", d.Rooms.Typing.UserBurst)
+	v.SetDefault("rooms.typing.max_rooms_per_user", d.Rooms.Typing.MaxRoomsPerUser)
+	v.SetDefault("rooms.typing.max_tracked", d.Rooms.Typing.MaxTracked)
 	v.SetDefault("rooms.confirm.republish_after", d.Rooms.Confirm.RepublishAfter)
 	v.SetDefault("rooms.confirm.timeout", d.Rooms.Confirm.Timeout)
 	v.SetDefault("rooms.confirm.max_pending", d.Rooms.Confirm.MaxPending)

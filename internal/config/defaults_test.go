@@ -18,6 +18,7 @@ import (
 	"chatrelay/internal/rooms/feed"
 	"chatrelay/internal/rooms/rabbitstore"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/typing"
 )
 
 // TestDefaultsAgreeWithPackages checks that the configuration loaded
@@ -81,6 +82,13 @@ func TestDefaultsAgreeWithPackages(t *testing.T) {
 		{"rooms.presence.user_burst", c.Rooms.Presence.UserBurst, presence.DefaultUserBurst, "presence.DefaultUserBurst"},
 		// the server compares online counts at the presence interval
 		{"rooms.presence.interval", c.Rooms.Presence.Interval, roomlist.DefaultOnlineInterval, "roomlist.DefaultOnlineInterval"},
+
+		{"rooms.typing.ttl", c.Rooms.Typing.TTL, typing.DefaultTTL, "typing.DefaultTTL"},
+		{"rooms.typing.refresh", c.Rooms.Typing.Refresh, typing.DefaultRefresh, "typing.DefaultRefresh"},
+		{"rooms.typing.user_rate", c.Rooms.Typing.UserRate, typing.DefaultRate, "typing.DefaultRate"},
+		{"rooms.typing.user_burst", c.Rooms.Typing.UserBurst, typing.DefaultBurst, "typing.DefaultBurst"},
+		{"rooms.typing.max_rooms_per_user", c.Rooms.Typing.MaxRoomsPerUser, typing.DefaultMaxRoomsPerUser, "typing.DefaultMaxRoomsPerUser"},
+		{"rooms.typing.max_tracked", c.Rooms.Typing.MaxTracked, typing.DefaultMaxTracked, "typing.DefaultMaxTracked"},
 
 		{"rooms.confirm.republish_after", c.Rooms.Confirm.RepublishAfter, confirm.DefaultRepublishAfter, "confirm.DefaultRepublishAfter"},
 		{"rooms.confirm.timeout", c.Rooms.Confirm.Timeout, confirm.DefaultTimeout, "confirm.DefaultTimeout"},

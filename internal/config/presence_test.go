@@ -37,3 +37,27 @@ func TestInvalidPresenceSettingsAreRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestTypingSettings(t *testing.T) {
+	t.Setenv("CHATRELAY_ROOMS_TYPING_TTL", "8s")
+	t.Setenv("CHATRELAY_ROOMS_TYPING_MAX_ROOMS_PER_USER", "2")
+	c, err := Load("")
+	if err != nil || c.Rooms.Typing.TTL != 8*time.Second || c.Rooms.Typing.MaxRoomsPerUser != 2 || c.Rooms.Typing.Refresh != 2*time.Second {
+		t.Fatalf("overrides: %+v %v", c.Rooms.Typing, err)
+	}
+	for _, tt := range []struct{ key, value string }{
+		{"CHATRELAY_ROOMS_TYPING_TTL", "0s"},
+		{"CHATRELAY_ROOMS_TYPING_REFRESH", "8s"}, // not shorter than the 8 s TTL set above
+		{"CHATRELAY_ROOMS_TYPING_USER_RATE", "0"},
+		{"CHATRELAY_ROOMS_TYPING_USER_BURST", "0"},
+		{"CHATRELAY_ROOMS_TYPING_MAX_ROOMS_PER_USER", "0"},
+		{"CHATRELAY_ROOMS_TYPING_MAX_TRACKED", "-1"},
+	} {
+		t.Run(tt.key, func(t *testing.T) {
+			t.Setenv(tt.key, tt.value)
+			if _, err := Load(""); err == nil {
+				t.Fatalf("%s=%s accepted", tt.key, tt.value)
+			}
+		})
+	}
+}

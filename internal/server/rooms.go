@@ -18,6 +18,7 @@ import (
 	"chatrelay/internal/rooms/memstore"
 	"chatrelay/internal/rooms/rabbitstore"
 	"chatrelay/internal/stomp"
+	"chatrelay/internal/typing"
 )
 
 // Both stores count rooms for the creation limiter without copying them.
@@ -94,6 +95,15 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Interval: cfg.Rooms.Presence.Interval,
 	})
 	s.onlineCount.Start()
+	// who is typing where; the sweeper ends quiet typists (typing.go)
+	tc := cfg.Rooms.Typing
+	s.typing = typing.NewTracker(typing.Options{TTL: tc.TTL, Refresh: tc.Refresh, Rate: tc.UserRate, Burst: tc.UserBurst,
+		MaxRoomsPerUser: tc.MaxRoomsPerUser, MaxTracked: tc.MaxTracked})
+	typingStops := livePublisher{s.relay}
+	s.typingSweeper = typing.NewSweeper(s.typing, func(dest string, body []byte) {
+		_ = typingStops.Publish(dest, stomp.Headers{{Key: "content-type", Value: "application/json"}}, body, nil)
+	})
+	s.typingSweeper.Start()
 	var poster confirm.Poster // nil unless rooms take posts
 	if s.poster != nil {
 		poster = s.poster

@@ -25,6 +25,7 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		views.Sync = s.syncer.Sync
 	}
 	chat.RegisterRoomViews(s.router, views)
+	chat.RegisterTyping(s.router, chat.Typing{Rooms: s.store, Tracker: s.typing})
 
 	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
 	s.mux.Handle("GET /metrics", s.metrics.Handler())

@@ -32,6 +32,7 @@ import (
 	"chatrelay/internal/session"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/transport"
+	"chatrelay/internal/typing"
 )
 
 // Version is reported in the CONNECTED frame's server header.
@@ -61,7 +62,11 @@ type Server struct {
 	presence    *presence.Presence
 	announcer   *presence.Announcer // nil without rooms.presence.messages
 	onlineCount *roomlist.OnlineAnnouncer
-	presenceSub *relay.Client
+	// typing decides which typing signals become events; typingSweeper
+	// publishes the stops of users gone quiet
+	typing        *typing.Tracker
+	typingSweeper *typing.Sweeper
+	presenceSub   *relay.Client
 
 	// upstreams tracks the relay's STOMP connections to RabbitMQ (nil
 	// with the embedded broker)
@@ -246,6 +251,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.announcer.Close() // publishes the LEAVEs held in their grace
 	}
 	s.onlineCount.Close()
+	s.typingSweeper.Close()
 	_ = s.presence.Close()
 	s.presenceSub.Close()
 	// room messages the sessions sent are still published until seen

@@ -117,6 +117,11 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		if room, ok := s.roomOf(target.Destination); ok {
 			return s.subscribeRoom(f, sub, room, headers)
 		}
+		if room, ok := s.typingRoomOf(target.Destination); ok {
+			if err := s.mayFollowTyping(f, sub, room); err != nil {
+				return err
+			}
+		}
 	}
 	// history headers mean something for rooms only; never forward them
 	headers = headers.Del(destination.HistoryHeader).Del(destination.ResumeHeader)
