@@ -142,19 +142,29 @@ type jsLine struct {
 
 // browserResult is browser.mjs's result line.
 type browserResult struct {
-	Transport   string           `json:"transport"`
-	RoomID      string           `json:"roomId"`
-	ReplicaA    int              `json:"replicaA"`
-	ReplicaB    int              `json:"replicaB"`
-	Tries       int              `json:"tries"`
-	OnlineA     []string         `json:"onlineA"`
-	OnlineB     []string         `json:"onlineB"`
-	OnlineAfter []string         `json:"onlineAfter"`
-	SeenA       []talkMessage    `json:"seenA"`
-	SeenB       []talkMessage    `json:"seenB"`
-	History     []talkMessage    `json:"history"`
-	LatencyMS   map[string]int   `json:"latencyMs"` // from clicking Send to the other page showing it
-	Pages       map[string]pageR `json:"pages"`
+	Transport   string         `json:"transport"`
+	RoomID      string         `json:"roomId"`
+	ReplicaA    int            `json:"replicaA"`
+	ReplicaB    int            `json:"replicaB"`
+	Tries       int            `json:"tries"`
+	OnlineA     []string       `json:"onlineA"`
+	OnlineB     []string       `json:"onlineB"`
+	OnlineAfter []string       `json:"onlineAfter"`
+	SeenA       []talkMessage  `json:"seenA"`
+	SeenB       []talkMessage  `json:"seenB"`
+	History     []talkMessage  `json:"history"`
+	LatencyMS   map[string]int `json:"latencyMs"` // from clicking Send to the other page showing it
+	// Typing is bob's page while alice types (her name shown, in ms from
+	// her first keystroke; her own page shows nobody) and after she
+	// cleared the input (Cleared: the line hidden again)
+	Typing struct {
+		Text      string `json:"text"`
+		Visible   bool   `json:"visible"`
+		MS        int    `json:"ms"`
+		OnOwnPage string `json:"onOwnPage"`
+		Cleared   bool   `json:"cleared"`
+	} `json:"typing"`
+	Pages map[string]pageR `json:"pages"`
 }
 
 // talkMessage is a TALK message as a page shows it.
@@ -309,6 +319,11 @@ func checkRun(t *testing.T, run browserRun, transport string) {
 			}
 		}
 	}
+
+	if tp := r.Typing; !tp.Visible || !strings.Contains(tp.Text, alice) || tp.OnOwnPage != "" || !tp.Cleared {
+		t.Errorf("typing line: %+v; want alice's name shown on bob's page, nothing on hers, hidden once she cleared the input", tp)
+	}
+	t.Logf("bob's page showed %q %d ms after alice typed", r.Typing.Text, r.Typing.MS)
 
 	for _, name := range []string{"alice", "bob"} {
 		p, ok := r.Pages[name]

@@ -72,7 +72,7 @@ func TestServesFiles(t *testing.T) {
 func TestIndexLoadsScriptsAndDocumentsIDs(t *testing.T) {
 	page := string(embedded(t, "index.html"))
 	for _, s := range []string{
-		`src="vendor/stomp.umd.min.js"`, `src="vendor/sockjs.min.js"`, `src="app.js"`, `href="style.css"`,
+		`src="vendor/stomp.umd.min.js"`, `src="vendor/sockjs.min.js"`, `src="typing.js"`, `src="app.js"`, `href="style.css"`,
 	} {
 		if !strings.Contains(page, s) {
 			t.Errorf("index.html lacks %s", s)
@@ -82,7 +82,7 @@ func TestIndexLoadsScriptsAndDocumentsIDs(t *testing.T) {
 	for _, id := range []string{
 		"user", "connect", "disconnect", "status", "me", "transport", "error-banner", "error-text",
 		"error-dismiss", "room-list", "new-room-name", "create-room", "current-room", "leave-room",
-		"messages", "message-input", "send", "online", "dm-to", "dm-text", "dm-send", "dms",
+		"messages", "typing", "message-input", "send", "online", "dm-to", "dm-text", "dm-send", "dms",
 	} {
 		if !strings.Contains(page, `id="`+id+`"`) {
 			t.Errorf("index.html has no element #%s", id)

@@ -282,6 +282,20 @@ async function run() {
   const bobToAlice = Date.now() - t0;
   const seenB = await waitTalk(b, want);
 
+  step("alice types: bob's page shows it, and not once she clears the input");
+  t0 = Date.now();
+  await a.page.locator("#message-input").fill("typing a reply", { timeout: WAIT_MS });
+  await b.page.waitForFunction((u) => document.getElementById("typing").dataset.users === u, alice, { timeout: WAIT_MS });
+  const typingShown = {
+    text: await b.page.locator("#typing").textContent(),
+    visible: await b.page.locator("#typing").isVisible(),
+    ms: Date.now() - t0,
+    onOwnPage: await a.page.locator("#typing").getAttribute("data-users"),
+  };
+  await a.page.locator("#message-input").fill("", { timeout: WAIT_MS });
+  await b.page.waitForFunction(() => document.getElementById("typing").dataset.users === "", null, { timeout: WAIT_MS });
+  const typingCleared = !(await b.page.locator("#typing").isVisible());
+
   step("bob reloads the page and rejoins the room");
   await reload(b);
   await joinFromList(b, roomId);
@@ -304,6 +318,7 @@ async function run() {
     seenB,
     history,
     latencyMs: { aliceToBob, bobToAlice },
+    typing: { ...typingShown, cleared: typingCleared },
     pages: {},
   };
   for (const [name, p] of Object.entries(pages)) {

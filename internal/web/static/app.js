@@ -3,7 +3,8 @@
 // (vendor/stomp.umd.min.js), SockJS (vendor/sockjs.min.js), and the page's
 // own i18n.js (strings), names.js (the server's name rules), store.js (what
 // survives a reload), render.js (how messages look), view.js (what is
-// shown) and send.js (messages, private messages and rooms sent).
+// shown), send.js (messages, private messages and rooms sent) and
+// typing.js (typing indicators).
 // index.html lists the element ids. Everything the server sends is shown
 // with textContent, never parsed as HTML.
 "use strict";
@@ -53,6 +54,7 @@
   const app = { state, $, params, connected, nextKey, persist, parseBody, joinRoom, KEEP_MESSAGES };
   globalThis.chatrelayView(app);
   globalThis.chatrelaySend(app);
+  globalThis.chatrelayTyping(app);
   const { setStatus, showError, clearError, updateControls } = app;
   const { renderAll, renderRooms, showRoom, renderMessages, appendMessage, renderDMs, updateByteCount } = app;
   const { refreshMembersSoon } = app;
@@ -232,6 +234,8 @@
     const e = parseBody(m);
     if (!e) return;
     if (onSendError(m, e)) return;
+    // a typing signal refused (a limit, a room just left) is no news
+    if (typeof e.destination === "string" && e.destination.endsWith("/typing")) return;
     // a room subscription that failed or ended: follow the room again
     for (const [id, j] of state.joined) {
       if (j.subId && (e.subscription === j.subId || m.headers.subscription === j.subId)) {
@@ -316,6 +320,7 @@
       flushPending();
     });
     j.sub = client.subscribe(`/topic/room.${id}`, (m) => onRoomMessage(id, m), headers);
+    app.subscribeTyping(id, j);
   }
 
   function resubscribe(id) {
@@ -342,6 +347,7 @@
     if (!id) return;
     const j = state.joined.get(id);
     if (j && j.sub && connected()) j.sub.unsubscribe();
+    if (j && j.typingSub && connected()) j.typingSub.unsubscribe();
     forgetRoom(id);
   }
 

@@ -92,6 +92,7 @@ globalThis.chatrelaySend = (app) => {
     const p = { key: nextKey("p"), kind: "room", roomId: state.current, text, state: "sending", receipt: "" };
     state.pending.push(p);
     input.value = "";
+    app.stopTyping();
     updateByteCount();
     renderMessages();
     persist();

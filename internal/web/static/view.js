@@ -113,6 +113,8 @@ globalThis.chatrelayView = (app) => {
     head.textContent = id ? (room ? room.name : (j && j.name) || id) : t("room.none");
     head.translate = id === "";
     renderMessages();
+    if (changed) app.stopTyping(); // a start for the room left
+    app.renderTyping();
     if (changed || !id) {
       $("online").replaceChildren();
       state.membersRetries = 0;
