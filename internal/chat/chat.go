@@ -44,6 +44,9 @@ type Options struct {
 	// Tutorial turns on the Spring-tutorial compatibility of chat.send
 	// (see tutorial.go).
 	Tutorial Tutorial
+	// Attachments says which attachment URLs chat.send accepts
+	// (rooms.ParseAttachments; https only by default).
+	Attachments rooms.AttachmentRules
 }
 
 // Confirmer publishes a room message until it is seen stored, then calls
@@ -105,7 +108,7 @@ func (h *handlers) send(c *router.Context) (any, error) {
 	if c.User == "" {
 		return nil, router.Forbidden("sign in to send messages")
 	}
-	req, err := parseSend(c.Body, h.opts.MaxMessageBytes)
+	req, err := parseSend(c.Body, h.opts.MaxMessageBytes, h.opts.Attachments)
 	if err != nil {
 		return nil, err
 	}
@@ -135,12 +138,13 @@ func (h *handlers) send(c *router.Context) (any, error) {
 		text = SystemText(typ, sender, h.opts.Language)
 	}
 	msg := ChatMessage{
-		ID:      h.opts.NewID(),
-		RoomID:  roomID,
-		Type:    typ,
-		Sender:  sender,
-		Message: text,
-		SentAt:  h.opts.Now().UTC(),
+		ID:          h.opts.NewID(),
+		RoomID:      roomID,
+		Type:        typ,
+		Sender:      sender,
+		Message:     text,
+		SentAt:      h.opts.Now().UTC(),
+		Attachments: req.files,
 	}
 	body, err := json.Marshal(msg)
 	if err != nil {

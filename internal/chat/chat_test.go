@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -112,7 +113,7 @@ func TestSendPublishes(t *testing.T) {
 			}
 			want := tt.want
 			want.ID, want.Sender, want.SentAt = "id-1", "alice", fixedNow.UTC()
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("message %+v, want %+v", got, want)
 			}
 		})

@@ -19,10 +19,11 @@ var integerRE = regexp.MustCompile(`^-?[0-9]+$`)
 // only for sessions without a user of their own (Options.SenderFromBody);
 // unknown fields are ignored.
 type sendRequest struct {
-	RoomID  json.RawMessage `json:"roomId"`
-	Type    MessageType     `json:"type"`
-	Sender  string          `json:"sender"`
-	Message string          `json:"message"`
+	RoomID      json.RawMessage `json:"roomId"`
+	Type        MessageType     `json:"type"`
+	Sender      string          `json:"sender"`
+	Message     string          `json:"message"`
+	Attachments json.RawMessage `json:"attachments"`
 }
 
 // sendBody is a decoded, validated /app/chat.send body.
@@ -31,10 +32,12 @@ type sendBody struct {
 	typ    MessageType // TALK when absent
 	sender string      // as the client wrote it, "" when absent
 	text   string
+	files  []rooms.Attachment // TALK only
 }
 
-// parseSend decodes and validates a /app/chat.send body.
-func parseSend(body []byte, maxBytes int) (sendBody, error) {
+// parseSend decodes and validates a /app/chat.send body; rules say which
+// attachment URLs are accepted.
+func parseSend(body []byte, maxBytes int, rules rooms.AttachmentRules) (sendBody, error) {
 	var req sendRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return sendBody{}, router.BadRequest("body must be a JSON object with roomId, type and message")
@@ -53,10 +56,17 @@ func parseSend(body []byte, maxBytes int) (sendBody, error) {
 	if len(req.Message) > maxBytes {
 		return sendBody{}, router.BadRequest("message is longer than %d bytes", maxBytes)
 	}
-	if typ == Talk && strings.TrimSpace(req.Message) == "" {
-		return sendBody{}, router.BadRequest("a TALK message needs text")
+	files, err := rooms.ParseAttachments(req.Attachments, rules)
+	if err != nil {
+		return sendBody{}, router.BadRequest("%v", err)
 	}
-	return sendBody{roomID: roomID, typ: typ, sender: req.Sender, text: req.Message}, nil
+	if len(files) > 0 && typ != Talk {
+		return sendBody{}, router.BadRequest("only TALK messages carry attachments")
+	}
+	if typ == Talk && strings.TrimSpace(req.Message) == "" && len(files) == 0 {
+		return sendBody{}, router.BadRequest("a TALK message needs text or attachments")
+	}
+	return sendBody{roomID: roomID, typ: typ, sender: req.Sender, text: req.Message, files: files}, nil
 }
 
 // parseRoomID accepts a JSON string or an integer-valued JSON number and

@@ -212,6 +212,15 @@ type Rooms struct {
 	Confirm        Confirm    `mapstructure:"confirm"`
 	Archive        Archive    `mapstructure:"archive"`
 	Typing         Typing     `mapstructure:"typing"`
+	// Attachments: which links messages may carry (rooms.ParseAttachments).
+	Attachments Attachments `mapstructure:"attachments"`
+}
+
+// Attachments configures message attachments: the server stores no
+// files, it checks the links messages carry.
+type Attachments struct {
+	// AllowHTTP accepts http links besides https ones.
+	AllowHTTP bool `mapstructure:"allow_http"`
 }
 
 // Typing configures typing indicators (/app/rooms/{id}/typing, events on

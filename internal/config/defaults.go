@@ -235,6 +235,7 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)
 	v.SetDefault("rooms.presence.user_rate", d.Rooms.Presence.UserRate)
 	v.SetDefault("rooms.presence.user_burst", d.Rooms.Presence.UserBurst)
+	v.SetDefault("rooms.attachments.allow_http", d.Rooms.Attachments.AllowHTTP)
 	v.SetDefault("rooms.typing.ttl", d.Rooms.Typing.TTL)
 	v.SetDefault("rooms.typing.refresh", d.Rooms.Typing.Refresh)
 	v.SetDefault("rooms.typing.user_rate", d.Rooms.Typing.UserRate)

@@ -114,6 +114,9 @@ type Options struct {
 	// MaxMessageBytes limits a pushed message's text (default
 	// rooms.DefaultMaxMessageBytes).
 	MaxMessageBytes int
+	// Attachments says which attachment URLs a room push accepts
+	// (rooms.ParseAttachments; https only by default).
+	Attachments rooms.AttachmentRules
 	// PublishTimeout bounds the wait for the broker to accept a push
 	// (default 10 s).
 	PublishTimeout time.Duration

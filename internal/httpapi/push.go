@@ -28,6 +28,9 @@ type roomPush struct {
 	Sender  string            `json:"sender"`
 	Message string            `json:"message"`
 	SentAt  time.Time         `json:"sentAt"`
+	// Attachments: TALK and SYSTEM pushes may link to files
+	// (rooms.ParseAttachments)
+	Attachments []rooms.Attachment `json:"attachments,omitempty"`
 }
 
 // pushAccepted is the answer of a push: the id of the message sent.
@@ -37,9 +40,10 @@ type pushAccepted struct {
 
 // pushRequest is the body of both push endpoints; Type is for rooms only.
 type pushRequest struct {
-	Message *string           `json:"message"`
-	Type    rooms.MessageType `json:"type"`
-	Sender  *string           `json:"sender"`
+	Message     *string           `json:"message"`
+	Type        rooms.MessageType `json:"type"`
+	Sender      *string           `json:"sender"`
+	Attachments json.RawMessage   `json:"attachments"`
 }
 
 // pushToRoom handles POST /api/rooms/{id}/messages with the API key: body
@@ -70,8 +74,16 @@ func (a *api) pushToRoom(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return errorf(http.StatusBadRequest, "type must be TALK, ENTER, LEAVE or SYSTEM")
 	}
-	// ENTER and LEAVE may come without text, as clients send them.
-	text, err := a.pushText(req.Message, typ == rooms.Enter || typ == rooms.Leave)
+	files, err := rooms.ParseAttachments(req.Attachments, a.opts.Attachments)
+	if err != nil {
+		return errorf(http.StatusBadRequest, "%v", err)
+	}
+	if len(files) > 0 && typ != rooms.Talk && typ != rooms.System {
+		return errorf(http.StatusBadRequest, "only TALK and SYSTEM messages carry attachments")
+	}
+	// ENTER and LEAVE may come without text, as clients send them; a
+	// message with attachments may too
+	text, err := a.pushText(req.Message, typ == rooms.Enter || typ == rooms.Leave || len(files) > 0)
 	if err != nil {
 		return err
 	}
@@ -80,12 +92,13 @@ func (a *api) pushToRoom(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	msg := roomPush{
-		ID:      a.opts.NewID(),
-		RoomID:  room.ID,
-		Type:    typ,
-		Sender:  sender,
-		Message: text,
-		SentAt:  a.opts.Now().UTC(),
+		ID:          a.opts.NewID(),
+		RoomID:      room.ID,
+		Type:        typ,
+		Sender:      sender,
+		Message:     text,
+		SentAt:      a.opts.Now().UTC(),
+		Attachments: files,
 	}
 	if a.opts.Confirm != nil {
 		if err := a.store(r.Context(), msg); err != nil {

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -21,7 +22,7 @@ func TestMessageJSON(t *testing.T) {
 		t.Fatalf("Message: %s %v", b, err)
 	}
 	var back Message
-	if err := json.Unmarshal(b, &back); err != nil || back.Post != p || back.Offset != 7 {
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.Post, p) || back.Offset != 7 {
 		t.Fatalf("decoded %+v %v", back, err)
 	}
 }

@@ -66,6 +66,9 @@ type Post struct {
 	Message string      `json:"message"`
 	// SentAt is UTC; it is encoded as RFC 3339 with nanoseconds.
 	SentAt time.Time `json:"sentAt"`
+	// Attachments are the files a TALK message links to (checked by
+	// ParseAttachments); absent when none.
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // Message is a room message as the room's history delivers it: the Post's

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"chatrelay/internal/config"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -119,4 +120,24 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// pairWithRoom starts a replica a and, with RabbitMQ, a second one b (in
+// embedded mode b is a), creates a room through a, waits until b knows
+// it, and connects bob to b with /user/queue/errors and the room's topic
+// on subscription "room".
+func pairWithRoom(t testing.TB, cfg config.Config) (a, b *replica, room string, bob *stomptest.Client) {
+	t.Helper()
+	a = start(t, cfg)
+	b = a
+	if cfg.Broker.Mode == config.BrokerRabbitMQ {
+		b = start(t, cfg)
+	}
+	room = createRoom(t, a, unique(t))
+	waitRoom(t, b, room)
+	bob = errorsQueue(t, b, "bob")
+	if err := bob.Subscribe("room", "/topic/room."+room); err != nil {
+		t.Fatal(err)
+	}
+	return a, b, room, bob
 }

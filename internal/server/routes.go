@@ -8,6 +8,7 @@ import (
 	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
 	"chatrelay/internal/httpapi"
+	"chatrelay/internal/rooms"
 	"chatrelay/internal/transport"
 	"chatrelay/internal/web"
 )
@@ -16,8 +17,9 @@ import (
 // router, then the HTTP endpoints on the mux (transports, metrics,
 // health, REST API, tutorial REST aliases, the browser page).
 func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
+	attachments := rooms.AttachmentRules{AllowHTTP: cfg.Rooms.Attachments.AllowHTTP}
 	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm,
-		Language: cfg.Rooms.SystemLanguage, Tutorial: s.chatTutorial(cfg)}
+		Language: cfg.Rooms.SystemLanguage, Tutorial: s.chatTutorial(cfg), Attachments: attachments}
 	chat.Register(s.router, opts)
 	chat.RegisterDM(s.router, opts)
 	views := chat.RoomViews{Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes()}
@@ -44,6 +46,7 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		RoomWait:        time.Second,
 		ValidUser:       auth.ValidUser,
 		MaxMessageBytes: cfg.Rooms.MaxMessageBytes,
+		Attachments:     attachments,
 		Limiter:         s.limiter,
 		VerifiedUsers:   cfg.Auth.Mode != config.AuthNone,
 		ListMaxBytes:    s.listMaxBytes(),

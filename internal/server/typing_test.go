@@ -76,17 +76,7 @@ func TestTyping(t *testing.T) {
 		// the per-user event budget is the unit tests'; here it would
 		// drop the rounds' events
 		cfg.Rooms.Typing.UserRate, cfg.Rooms.Typing.UserBurst = 1000, 1000
-		a := start(t, cfg)
-		b := a
-		if cfg.Broker.Mode == config.BrokerRabbitMQ {
-			b = start(t, cfg)
-		}
-		room := createRoom(t, a, unique(t))
-		waitRoom(t, b, room)
-		bob := errorsQueue(t, b, "bob")
-		if err := bob.Subscribe("room", "/topic/room."+room); err != nil {
-			t.Fatal(err)
-		}
+		a, b, room, bob := pairWithRoom(t, cfg)
 		if err := bob.Subscribe("typing", "/topic/room."+room+".typing"); err != nil {
 			t.Fatal(err)
 		}

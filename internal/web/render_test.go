@@ -68,3 +68,52 @@ func TestCollapsePresence(t *testing.T) {
 		}
 	}
 }
+
+// attachmentScript runs static/render.js's attachmentList over the lists
+// read from stdin, on a minimal DOM, and prints each link as
+// "tag|href|text".
+const attachmentScript = `
+const fs = require("fs"), vm = require("vm");
+const node = (tag) => ({ tag, children: [], textContent: "", href: "", append(...c) { this.children.push(...c); } });
+const ctx = { chatrelayI18n: { t: (k) => k, lang: () => "en" }, document: { createElement: node } };
+ctx.globalThis = ctx;
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync("static/render.js", "utf8"), ctx);
+const lists = JSON.parse(fs.readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(lists.map((l) => {
+  const ul = ctx.chatrelayRender.attachmentList(l);
+  return ul ? ul.children.map((li) => li.children.map((a) => a.tag + "|" + a.href + "|" + a.textContent).join()) : null;
+})));
+`
+
+// TestAttachmentLinks: https links become links named by the file, a URL
+// the server would never accept is shown but not linked, and a message
+// without attachments gets no list.
+func TestAttachmentLinks(t *testing.T) {
+	testkit.Require(t, testkit.Node, jsclient.Available())
+	in := `[
+		[{"url":"https://cdn.example.com/p.png","name":"사진.png"},{"url":"https://e.com/x"}],
+		[{"url":"javascript:alert(1)","name":"click"}],
+		[],
+		null
+	]`
+	cmd := exec.Command("node", "-e", attachmentScript)
+	cmd.Stdin = strings.NewReader(in)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got [][]string
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("unreadable %s (%v)", out, err)
+	}
+	want := [][]string{
+		{"a|https://cdn.example.com/p.png|사진.png", "a|https://e.com/x|https://e.com/x"},
+		{"span||click"},
+		nil,
+		nil,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("attachment links %q, want %q", got, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -56,7 +57,7 @@ func TestLiveGetsOnlyNewMessages(t *testing.T) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var back rooms.Message
-	if err := json.Unmarshal(c.data[0], &back); err != nil || back != c.msgs[0] {
+	if err := json.Unmarshal(c.data[0], &back); err != nil || !reflect.DeepEqual(back, c.msgs[0]) {
 		t.Fatalf("encoding %s does not match %+v", c.data[0], c.msgs[0])
 	}
 	if m := c.msgs[0]; m.RoomID != "r" || m.Offset <= 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -124,7 +125,7 @@ func newFollower() *follower { return &follower{got: make(chan struct{}, 1)} }
 
 func (f *follower) deliver(m rooms.Message, data []byte) {
 	var back rooms.Message
-	if err := json.Unmarshal(data, &back); err != nil || back != m {
+	if err := json.Unmarshal(data, &back); err != nil || !reflect.DeepEqual(back, m) {
 		panic("encoding does not match the message")
 	}
 	f.mu.Lock()

@@ -251,7 +251,7 @@ func TestOneOrderAcrossReplicas(t *testing.T) {
 		t.Fatalf("got %d and %d messages, want %d", len(ma), len(mb), total)
 	}
 	for i := range ma {
-		if ma[i] != mb[i] {
+		if !reflect.DeepEqual(ma[i], mb[i]) {
 			t.Fatalf("replicas differ at %d: %+v vs %+v", i, ma[i], mb[i])
 		}
 	}

@@ -86,8 +86,35 @@
     } else {
       const sender = msg.sender ? userText("span", "sender", msg.sender) : el("span", "sender", t("system"));
       li.append(sender, userText("span", "text", msg.message || ""));
+      const files = attachmentList(msg.attachments);
+      if (files) li.append(files);
     }
     return li;
+  }
+
+  // attachmentList is a message's attachments as links (ul.attachments,
+  // each a[href] with the file's name, or its URL when it has none), or
+  // null when it has none. The server accepts https (and, when
+  // configured, http) links only; anything else is shown unlinked.
+  function attachmentList(list) {
+    if (!Array.isArray(list) || list.length === 0) return null;
+    const ul = el("ul", "attachments");
+    for (const a of list) {
+      if (!a || typeof a.url !== "string") continue;
+      const li = el("li", "attachment");
+      const name = typeof a.name === "string" && a.name !== "" ? a.name : a.url;
+      if (/^https?:\/\//i.test(a.url)) {
+        const link = userText("a", "attachment-link", name);
+        link.href = a.url;
+        link.target = "_blank";
+        link.rel = "noopener noreferrer nofollow";
+        li.append(link);
+      } else {
+        li.append(userText("span", "attachment-link", name));
+      }
+      ul.append(li);
+    }
+    return ul;
   }
 
   // pendingItem is a message sent but not yet confirmed: state sending
@@ -125,5 +152,5 @@
     return li;
   }
 
-  globalThis.chatrelayRender = Object.freeze({ el, userText, collapse, messageItem, pendingItem, dmItem, isPresence });
+  globalThis.chatrelayRender = Object.freeze({ el, userText, collapse, messageItem, pendingItem, dmItem, isPresence, attachmentList });
 })();
