@@ -86,3 +86,39 @@ func TestPostCarriesAttachments(t *testing.T) {
 		t.Fatalf("a message without attachments encodes %s", b)
 	}
 }
+
+// FuzzParseAttachments: whatever a client sends, what is accepted is at
+// most MaxAttachments https links of bounded length, with names free of
+// control characters and path separators.
+func FuzzParseAttachments(f *testing.F) {
+	for _, seed := range []string{
+		`[{"url":"https://e.com/x","name":"a/b","type":"image/png","size":1}]`,
+		`[{"url":"javascript:alert(1)"}]`, `[{"url":"https://u@e.com"}]`, `null`, `[]`, `[1]`, `{"url":"x"}`,
+		`[{"url":"https://e.com/%zz"}]`, `[{"url":"https://[::1]:443/x","name":"\u202e\u0000"}]`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		got, err := ParseAttachments(json.RawMessage(in), AttachmentRules{})
+		if err != nil {
+			if !errors.Is(err, ErrBadAttachment) {
+				t.Fatalf("error %v is not ErrBadAttachment", err)
+			}
+			return
+		}
+		if len(got) > MaxAttachments {
+			t.Fatalf("%d attachments accepted", len(got))
+		}
+		for _, a := range got {
+			if !strings.HasPrefix(a.URL, "https://") || len(a.URL) > MaxAttachmentURLBytes {
+				t.Fatalf("accepted url %q", a.URL)
+			}
+			if strings.ContainsAny(a.Name, "/\\\x00\n\r") || len(a.Name) > MaxAttachmentNameBytes {
+				t.Fatalf("accepted name %q", a.Name)
+			}
+			if a.Size < 0 {
+				t.Fatalf("accepted size %d", a.Size)
+			}
+		}
+	})
+}
