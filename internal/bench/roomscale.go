@@ -276,9 +276,10 @@ func forEachRoomPaced(ctx context.Context, rooms []*room, n int, rate float64, f
 		due := time.Now()
 		if rate > 0 {
 			due = sched.Due(int64(k))
-			if !sleepUntil(ctx, due) {
-				break
-			}
+			waitCtx(ctx, time.Until(due))
+		}
+		if ctx.Err() != nil {
+			break
 		}
 		sem <- struct{}{}
 		wg.Add(1)
@@ -291,20 +292,4 @@ func forEachRoomPaced(ctx context.Context, rooms []*room, n int, rate float64, f
 		}()
 	}
 	wg.Wait()
-}
-
-// sleepUntil waits until t or ctx's end and reports whether t came.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 
+	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
@@ -61,9 +62,9 @@ func (t Typing) signal(c *router.Context) (any, error) {
 	body, err := t.Tracker.Update(id, c.User, on)
 	switch {
 	case errors.Is(err, typing.ErrTooManyRooms):
-		return nil, &router.Error{Code: "rate_limited", Message: "you are typing in too many rooms at once; stop typing in one first"}
+		return nil, &router.Error{Code: roomlimit.CodeRate, Message: "you are typing in too many rooms at once; stop typing in one first"}
 	case errors.Is(err, typing.ErrFull):
-		return nil, &router.Error{Code: "rate_limited", Message: "too many users are typing on this server; try again later"}
+		return nil, &router.Error{Code: roomlimit.CodeRate, Message: "too many users are typing on this server; try again later"}
 	case err != nil:
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func ParseAttachments(raw json.RawMessage, rules AttachmentRules) ([]Attachment,
 // parseAttachment checks one attachment; its error is the reason alone.
 func parseAttachment(item json.RawMessage, rules AttachmentRules) (Attachment, error) {
 	var a Attachment
-	dec := json.NewDecoder(strings.NewReader(string(item)))
+	dec := json.NewDecoder(bytes.NewReader(item))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
 		return Attachment{}, errors.New("must be an object of url, name, type and size")

@@ -45,6 +45,32 @@ func (s *Session) roomOf(dest string) (string, bool) {
 	return id, true
 }
 
+// typingSuffix ends a room's typing topic: /topic/room.<id>.typing.
+const typingSuffix = ".typing"
+
+// typingRoomOf returns the room whose typing topic dest is, when the
+// session has a room store: dest is the room's topic (roomOf) and
+// typingSuffix.
+func (s *Session) typingRoomOf(dest string) (string, bool) {
+	topic, ok := strings.CutSuffix(dest, typingSuffix)
+	if !ok {
+		return "", false
+	}
+	return s.roomOf(topic)
+}
+
+// mayFollowTyping checks a SUBSCRIBE to a room's typing topic as a room
+// SUBSCRIBE is checked (admitRoom): it answers a refusal (an ERROR, and
+// the error it returns) and nil when the subscription may go to the
+// broker. Unlike the room's own subscription, a typing one is not
+// revoked if the user later leaves a private room's members: typing
+// events carry no message text.
+func (s *Session) mayFollowTyping(f *stomp.Frame, sub *subscription, roomID string) error {
+	room, ok := s.opts.Rooms.Get(roomID)
+	_, err := s.admitRoom(f, sub, roomID, room, ok)
+	return err
+}
+
 // roomStart reads x-resume-after and x-history (the policy has checked
 // they are integers).
 func (s *Session) roomStart(h stomp.Headers) (rooms.Start, error) {
@@ -88,25 +114,9 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		}
 		ok = true
 	}
-	if !ok {
-		room, ok = rooms.Await(s.ctx, s.opts.Rooms, roomID, roomWait)
-	}
-	if !ok {
-		s.dropSub(sub.id)
-		return s.failFrame(f, Close{
-			Code:    ClosePolicy,
-			Message: "room not found",
-			Detail:  fmt.Sprintf("%s: there is no room %s", sub.display, roomID),
-		})
-	}
-	if !room.Allows(s.user) {
-		s.dropSub(sub.id)
-		s.log(slog.LevelInfo, "private room refused", "room", roomID)
-		return s.failFrame(f, Close{
-			Code:    ClosePolicy,
-			Message: "forbidden",
-			Detail:  fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID),
-		})
+	room, err := s.admitRoom(f, sub, roomID, room, ok)
+	if err != nil {
+		return err
 	}
 	start, err := s.roomStart(h)
 	if err != nil {
@@ -143,6 +153,35 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 	}
 	s.receipt(f.Header("receipt"))
 	return nil
+}
+
+// admitRoom finishes the lookup of a SUBSCRIBE's room (room and ok are
+// what the store's Get said): a room this replica does not know yet is
+// awaited for roomWait, and one still missing, or private without the
+// user as a member, refuses sub (an ERROR; the error returned says the
+// frame failed). It returns the room to follow.
+func (s *Session) admitRoom(f *stomp.Frame, sub *subscription, roomID string, room rooms.Room, ok bool) (rooms.Room, error) {
+	if !ok {
+		room, ok = rooms.Await(s.ctx, s.opts.Rooms, roomID, roomWait)
+	}
+	if !ok {
+		s.dropSub(sub.id)
+		return room, s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "room not found",
+			Detail:  fmt.Sprintf("%s: there is no room %s", sub.display, roomID),
+		})
+	}
+	if !room.Allows(s.user) {
+		s.dropSub(sub.id)
+		s.log(slog.LevelInfo, "private room refused", "room", roomID, "destination", sub.display)
+		return room, s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "forbidden",
+			Detail:  fmt.Sprintf("%s: room %s is private; only its members may subscribe", sub.display, roomID),
+		})
+	}
+	return room, nil
 }
 
 // roomFailed answers a room SUBSCRIBE whose Follow failed. A room deleted
