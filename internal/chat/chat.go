@@ -124,8 +124,8 @@ func (h *handlers) send(c *router.Context) (any, error) {
 				return nil, err
 			}
 		}
-		if !room.Allows(c.User) {
-			return nil, router.Forbidden("room %q is private: only its members may send to it", roomID)
+		if err := MaySend(room, c.User); err != nil {
+			return nil, err
 		}
 	}
 	if h.announced(c, req, sender) {

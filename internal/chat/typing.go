@@ -56,8 +56,8 @@ func (t Typing) signal(c *router.Context) (any, error) {
 	if !ok {
 		return nil, router.NotFound("room %q does not exist", id)
 	}
-	if !room.Allows(c.User) {
-		return nil, router.Forbidden("room %q is private: only its members may type in it", id)
+	if err := MaySend(room, c.User); err != nil {
+		return nil, err
 	}
 	body, err := t.Tracker.Update(id, c.User, on)
 	switch {

@@ -53,11 +53,15 @@ func (c caller) owns(room rooms.Room) bool {
 	return c.admin || (c.user != "" && c.user == room.Owner() && room.Owner() != apiOwner)
 }
 
-// refuse is the answer for a private room c may not see: 401 for a caller
-// without credentials, 403 for one who is not a member.
+// refuse is the answer for a room c may not see: 401 for a caller
+// without credentials, 403 for a banned user or one who is not a member
+// of a private room.
 func (c caller) refuse(room rooms.Room) error {
 	if c.anonymous() {
 		return errorf(http.StatusUnauthorized, "room %s is private: sign in as one of its members", room.ID)
+	}
+	if room.IsBanned(c.user) {
+		return errorf(http.StatusForbidden, "you are banned from room %s", room.ID)
 	}
 	return errorf(http.StatusForbidden, "room %s is private: only its members may see it", room.ID)
 }

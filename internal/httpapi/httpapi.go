@@ -41,6 +41,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"chatrelay/internal/moderation"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -142,6 +143,9 @@ type Options struct {
 	// changes before a list is answered (rooms.Syncer, see
 	// roomlist.Fresh); nil for a store whose view cannot lag.
 	Sync func(ctx context.Context) error
+	// Moderation carries out kicks, bans, mutes and moderator changes
+	// (nil: those endpoints answer 503).
+	Moderation *moderation.Service
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 	// Replica describes this replica for GET /api/admin/rooms (nil: no
@@ -196,6 +200,9 @@ func New(opts Options) http.Handler {
 	a.handle("GET /api/rooms/{id}/access", a.getAccess)
 	a.handle("PUT /api/rooms/{id}/access", a.setAccess)
 	a.handle("POST /api/rooms/{id}/messages", a.pushToRoom)
+	a.handle("GET /api/rooms/{id}/moderation", a.getModeration)
+	a.handle("POST /api/rooms/{id}/moderation", a.moderate)
+	a.handle("PUT /api/rooms/{id}/moderators", a.setModerators)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	a.handle("GET /api/admin/rooms", a.adminRooms)
 	return a

@@ -36,6 +36,18 @@ var catalogue = map[string]texts{
 		en: "you are no longer a member of private room {room}; its subscription {subscription} has ended",
 		ko: "더 이상 비공개 방 {room}의 멤버가 아니어서 구독 {subscription}이(가) 끝났습니다.",
 	},
+	"forbidden.kick": {
+		en: "{by} removed you from room {room}; its subscription {subscription} has ended (you may subscribe again)",
+		ko: "{by}님이 방 {room}에서 내보내 구독 {subscription}이(가) 끝났습니다. 다시 구독할 수 있습니다.",
+	},
+	"forbidden.ban": {
+		en: "{by} banned you from room {room}; its subscription {subscription} has ended",
+		ko: "{by}님이 방 {room}에서 차단하여 구독 {subscription}이(가) 끝났습니다.",
+	},
+	"forbidden.banned": {
+		en: "you are banned from room {room}; its subscription {subscription} has ended",
+		ko: "방 {room}에서 차단되어 구독 {subscription}이(가) 끝났습니다.",
+	},
 	"internal": {
 		en: "internal error",
 		ko: "서버 내부 오류가 발생했습니다.",

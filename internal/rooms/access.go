@@ -34,9 +34,12 @@ type Spec struct {
 func (r Room) Owner() string { return r.CreatedBy }
 
 // Allows reports whether user may follow the room, send to it, read its
-// history and see who is online in it: anyone for a public room, the
-// owner and the members for a private one.
+// history and see who is online in it: anyone not banned for a public
+// room, the owner and the members not banned for a private one.
 func (r Room) Allows(user string) bool {
+	if r.IsBanned(user) {
+		return false
+	}
 	if !r.Private {
 		return true
 	}

@@ -22,6 +22,15 @@ type Room struct {
 	// Members of a private room besides its owner, sorted; empty for a
 	// public room.
 	Members []string `json:"members,omitempty"`
+	// Moderators may kick, ban and mute users (see Room.Role), sorted;
+	// the owner assigns them.
+	Moderators []string `json:"moderators,omitempty"`
+	// Banned users may neither follow nor send to the room, sorted;
+	// Muted users may follow it but not send (moderation.go). Neither
+	// is part of the room's JSON: only the owner and the moderators see
+	// them.
+	Banned []string `json:"-"`
+	Muted  []string `json:"-"`
 	// Seq orders rooms by creation, the same on every replica (the
 	// registry position): room lists page by it. Never 0 for a stored
 	// room; not part of the room's JSON.
@@ -69,6 +78,11 @@ type Post struct {
 	// Attachments are the files a TALK message links to (checked by
 	// ParseAttachments); absent when none.
 	Attachments []Attachment `json:"attachments,omitempty"`
+	// Event and Target say what a SYSTEM message of the server
+	// announces (a moderation action: Event "kick", "ban", ...) and
+	// whom it is about; absent otherwise.
+	Event  string `json:"event,omitempty"`
+	Target string `json:"target,omitempty"`
 }
 
 // Message is a room message as the room's history delivers it: the Post's

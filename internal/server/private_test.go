@@ -20,6 +20,17 @@ import (
 // and returns the status and the decoded answer.
 func rest(t testing.TB, r *replica, method, path, user string, body any) (int, map[string]any) {
 	t.Helper()
+	auth := ""
+	if user != "" {
+		auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"))
+	}
+	return restAs(t, r, method, path, auth, body)
+}
+
+// restAs sends a JSON request to r's API with the Authorization header
+// auth ("" for none) and returns the status and the decoded answer.
+func restAs(t testing.TB, r *replica, method, path, auth string, body any) (int, map[string]any) {
+	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -31,8 +42,8 @@ func rest(t testing.TB, r *replica, method, path, user string, body any) (int, m
 	if err != nil {
 		t.Fatal(err)
 	}
-	if user != "" {
-		req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":")))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
+	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/roomlimit"
@@ -125,6 +126,11 @@ func (s *Server) setupRooms(cfg config.Config) error {
 		Logger:         s.log.With("component", "confirm"),
 	})
 	s.metrics.WatchConfirm(s.confirm.Stats)
+	// kicks, bans, mutes and moderators: state in the store itself,
+	// announcements stored through the confirmer
+	if ms, ok := store.(moderation.Store); ok {
+		s.moderation = moderation.New(moderation.Options{Rooms: ms, Messages: s.confirm, Language: cfg.Rooms.SystemLanguage})
+	}
 	// the store itself, not its announcing wrapper: the limiter counts
 	// through roomlimit.Counter instead of copying every room
 	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), store)

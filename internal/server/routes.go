@@ -28,6 +28,9 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 	}
 	chat.RegisterRoomViews(s.router, views)
 	chat.RegisterTyping(s.router, chat.Typing{Rooms: s.store, Tracker: s.typing})
+	if s.moderation != nil {
+		chat.RegisterModeration(s.router, chat.Moderation{Service: s.moderation, ValidUser: auth.ValidUser})
+	}
 
 	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
@@ -52,6 +55,7 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		ListMaxBytes:    s.listMaxBytes(),
 		Sync:            views.Sync,
 		Replica:         s.replicaView,
+		Moderation:      s.moderation,
 		Logger:          s.log.With("component", "httpapi"),
 	}
 	s.mux.Handle("/api/", httpapi.New(apiOpts))

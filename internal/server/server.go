@@ -22,6 +22,7 @@ import (
 	"chatrelay/internal/config"
 	"chatrelay/internal/destination"
 	"chatrelay/internal/metrics"
+	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/roomlimit"
@@ -64,7 +65,10 @@ type Server struct {
 	onlineCount *roomlist.OnlineAnnouncer
 	// typing decides which typing signals become events; typingSweeper
 	// publishes the stops of users gone quiet
-	typing        *typing.Tracker
+	typing *typing.Tracker
+	// moderation carries out kicks, bans, mutes and moderator changes
+	// (nil for a store that keeps no moderation state)
+	moderation    *moderation.Service
 	typingSweeper *typing.Sweeper
 	presenceSub   *relay.Client
 

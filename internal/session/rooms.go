@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"chatrelay/internal/destination"
+	"chatrelay/internal/moderation"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
@@ -128,6 +129,7 @@ func (s *Session) subscribeRoom(f *stomp.Frame, sub *subscription, roomID string
 		})
 	}
 	sub.header = subscriptionHeader(sub.id, s.writeVersion())
+	sub.since = time.Now()
 	start.Pace = s.newRoomPacer(sub)
 	stop, err := s.opts.Rooms.Follow(s.ctx, roomID, start, func(m rooms.Message, body []byte) {
 		s.deliverRoom(sub, m, body)
@@ -172,6 +174,15 @@ func (s *Session) admitRoom(f *stomp.Frame, sub *subscription, roomID string, ro
 			Detail:  fmt.Sprintf("%s: there is no room %s", sub.display, roomID),
 		})
 	}
+	if room.IsBanned(s.user) {
+		s.dropSub(sub.id)
+		s.log(slog.LevelInfo, "banned user refused", "room", roomID, "destination", sub.display)
+		return room, s.failFrame(f, Close{
+			Code:    ClosePolicy,
+			Message: "forbidden",
+			Detail:  fmt.Sprintf("%s: you are banned from room %s", sub.display, roomID),
+		})
+	}
 	if !room.Allows(s.user) {
 		s.dropSub(sub.id)
 		s.log(slog.LevelInfo, "private room refused", "room", roomID, "destination", sub.display)
@@ -214,9 +225,19 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 	if !live {
 		return
 	}
+	if body != nil && m.Type == rooms.System && m.Target == s.user && s.endsSubscription(sub, &m) {
+		// the user sees the announcement, then the subscription ends
+		s.queueRoomMessage(sub, &m, body)
+		s.revoke(sub, router.CodeForbidden+"."+m.Event, "room", sub.room, "subscription", sub.id, "by", m.Sender)
+		return
+	}
 	if private && body != nil {
 		if room, ok := s.opts.Rooms.Get(sub.room); ok && !room.Allows(s.user) {
-			s.revokeRoom(sub)
+			key := router.CodeForbidden + ".private_revoked"
+			if room.IsBanned(s.user) {
+				key = router.CodeForbidden + ".banned"
+			}
+			s.revoke(sub, key, "room", sub.room, "subscription", sub.id)
 			return
 		}
 	}
@@ -239,19 +260,35 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 	s.queueRoomMessage(sub, &m, body)
 }
 
-// revokeRoom ends a private room subscription whose user the owner has
-// removed from the room: the subscription stops (STOMP cannot tell the
-// client, so the session's /user/queue/errors does) and the session goes
-// on. It must not block: it runs in the store's delivery.
-func (s *Session) revokeRoom(sub *subscription) {
+// revoke ends a room subscription the user may no longer have: the owner
+// removed the user from a private room, or a moderator kicked or banned
+// the user. The subscription stops (STOMP cannot tell the client, so the
+// session's /user/queue/errors does, with the text of key and args) and
+// the session goes on. It must not block: it runs in the store's
+// delivery.
+func (s *Session) revoke(sub *subscription, key string, args ...string) {
 	if s.dropSubIf(sub) {
 		// leaveRoom stops the follower, which waits for this delivery
 		// to return: it runs on its own goroutine, which owns nothing
 		// and ends with it.
 		go s.leaveRoom(sub)
-		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: router.CodeForbidden + ".private_revoked",
-			args: []string{"room", sub.room, "subscription", sub.id}})
+		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: key, args: args})
 	}
+}
+
+// endsSubscription reports whether m, a SYSTEM message about this
+// session's user, ends sub: a kick or a ban announced after the
+// subscription began (one replayed from history does not), or a ban
+// still in force.
+func (s *Session) endsSubscription(sub *subscription, m *rooms.Message) bool {
+	if !moderation.Action(m.Event).Ends() {
+		return false
+	}
+	if !m.SentAt.Before(sub.since) {
+		return true
+	}
+	room, ok := s.opts.Rooms.Get(sub.room)
+	return m.Event == string(moderation.Ban) && ok && room.IsBanned(s.user)
 }
 
 // dropSubIf forgets sub if it is still the session's subscription of its

@@ -213,6 +213,9 @@ type subscription struct {
 	room    string
 	stop    func()
 	private bool // the room was private when subscribed: re-check access
+	// since is when the room subscription began: a kick or ban
+	// announced before it is history, not news (endsSubscription)
+	since time.Time
 	// as is the name the subscription counts under in presence, shown
 	// whether the room was told of it (see claim.go)
 	as    string

@@ -43,7 +43,10 @@ type Store struct {
 	sources map[string]*topicSource // by room id, while the room exists
 }
 
-var _ rooms.Store = (*Store)(nil)
+var (
+	_ rooms.Store     = (*Store)(nil)
+	_ rooms.Moderated = (*Store)(nil)
+)
 
 // New returns an empty Store.
 func New(opts Options) (*Store, error) {
@@ -168,6 +171,23 @@ func (s *Store) SetMembers(ctx context.Context, id string, members []string) (ro
 	}
 	if r.Members, ok = rooms.CleanMembers(r.Owner(), members); !ok {
 		return rooms.Room{}, rooms.ErrInvalid
+	}
+	s.rooms[id] = r
+	return r, nil
+}
+
+// Moderate applies a change of the room's roles or sanctions (see
+// rooms.Moderated).
+func (s *Store) Moderate(ctx context.Context, id string, ch rooms.Change) (rooms.Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok || !s.listed(id) {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	r, err := r.Apply(ch)
+	if err != nil {
+		return rooms.Room{}, err
 	}
 	s.rooms[id] = r
 	return r, nil

@@ -102,6 +102,27 @@ func (s *Store) SetMembers(ctx context.Context, id string, members []string) (ro
 	return room, nil
 }
 
+// Moderate publishes the room's moderated event with the change and
+// returns the room once this replica applied it; every replica applies it
+// in registry order (see rooms.Moderated).
+func (s *Store) Moderate(ctx context.Context, id string, ch rooms.Change) (rooms.Room, error) {
+	room, ok := s.reg.get(id)
+	if !ok {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	if _, err := room.Apply(ch); err != nil {
+		return rooms.Room{}, err
+	}
+	if err := s.record(ctx, event{Event: eventModerated, Room: rooms.Room{ID: id}, Change: &ch, At: s.opts.Now().UTC(), ID: newNonce()}); err != nil {
+		return rooms.Room{}, err
+	}
+	room, ok = s.reg.get(id)
+	if !ok {
+		return rooms.Room{}, rooms.ErrNotFound
+	}
+	return room, nil
+}
+
 // Get returns a room known to this replica.
 func (s *Store) Get(id string) (rooms.Room, bool) { return s.reg.get(id) }
 

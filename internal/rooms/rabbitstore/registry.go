@@ -21,6 +21,9 @@ const (
 	// eventMembers replaces a private room's member list; the rest of
 	// its Room is ignored.
 	eventMembers = "members"
+	// eventModerated applies the event's Change to a room's roles and
+	// sanctions (rooms.Room.Apply); only the Room's ID counts.
+	eventModerated = "moderated"
 	// eventOpened says that a lazy room's stream now exists (declared
 	// and bound before the event was published); only the Room's ID
 	// counts, and the event's Stream must be the room's.
@@ -65,6 +68,8 @@ type event struct {
 	Max      int             `json:"max,omitempty"`
 	MaxBytes int             `json:"maxBytes,omitempty"`
 	From     string          `json:"from,omitempty"`
+	// Change is a moderated event's change.
+	Change *rooms.Change `json:"change,omitempty"`
 }
 
 // registry is this replica's view of the rooms: the registry stream
@@ -208,7 +213,7 @@ func (g *registry) Record(r feed.Record) {
 	filled := ev.Event == eventPosted && result == nil && g.onFilled != nil && ev.From == g.self && v.fullAfter(ev)
 	// waiters follow the served view: one being built by a replay may
 	// still delete the room (Synced wakes every waiter when served)
-	if ev.Event != eventCreated && ev.Event != eventMembers && result == nil && v == g.cur {
+	if ev.Event != eventCreated && ev.Event != eventMembers && ev.Event != eventModerated && result == nil && v == g.cur {
 		if ch := g.changes[ev.Room.ID]; ch != nil {
 			delete(g.changes, ev.Room.ID)
 			close(ch)
@@ -281,6 +286,20 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 			return rooms.ErrInvalid
 		}
 		r.Members = members
+		v.rooms[id] = r
+		return nil
+	case eventModerated:
+		r, ok := v.rooms[id]
+		if !ok {
+			return rooms.ErrNotFound
+		}
+		if ev.Change == nil {
+			return rooms.ErrInvalid
+		}
+		r, err := r.Apply(*ev.Change)
+		if err != nil {
+			return err
+		}
 		v.rooms[id] = r
 		return nil
 	case eventDeleted:

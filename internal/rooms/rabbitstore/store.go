@@ -202,8 +202,9 @@ type Store struct {
 }
 
 var (
-	_ rooms.Store  = (*Store)(nil)
-	_ rooms.Syncer = (*Store)(nil)
+	_ rooms.Store     = (*Store)(nil)
+	_ rooms.Syncer    = (*Store)(nil)
+	_ rooms.Moderated = (*Store)(nil)
 )
 
 // New declares the registry stream, replays it (over AMQP, then through
