@@ -42,6 +42,7 @@ import (
 	"github.com/google/uuid"
 
 	"chatrelay/internal/moderation"
+	"chatrelay/internal/revision"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
@@ -146,6 +147,9 @@ type Options struct {
 	// Moderation carries out kicks, bans, mutes and moderator changes
 	// (nil: those endpoints answer 503).
 	Moderation *moderation.Service
+	// Revision edits and deletes messages (nil: those endpoints answer
+	// 503).
+	Revision *revision.Service
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 	// Replica describes this replica for GET /api/admin/rooms (nil: no
@@ -203,6 +207,8 @@ func New(opts Options) http.Handler {
 	a.handle("GET /api/rooms/{id}/moderation", a.getModeration)
 	a.handle("POST /api/rooms/{id}/moderation", a.moderate)
 	a.handle("PUT /api/rooms/{id}/moderators", a.setModerators)
+	a.handle("PUT /api/rooms/{id}/messages/{offset}", a.editMessage)
+	a.handle("DELETE /api/rooms/{id}/messages/{offset}", a.deleteMessage)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	a.handle("GET /api/admin/rooms", a.adminRooms)
 	return a

@@ -16,7 +16,8 @@ func TestRouting(t *testing.T) {
 	}{
 		{"unknown path", "GET", "/api/nope", 404, "", "not found"},
 		{"trailing slash", "GET", "/api/rooms/", 404, "", "not found"},
-		{"too deep", "GET", "/api/rooms/1/messages/2", 404, "", "not found"},
+		{"too deep", "GET", "/api/rooms/1/messages/2/3", 404, "", "not found"},
+		{"wrong method on a message", "GET", "/api/rooms/1/messages/2", 405, "DELETE, PUT", "method not allowed"},
 		{"wrong method on collection", "PUT", "/api/rooms", 405, "GET, HEAD, POST", "method not allowed"},
 		{"wrong method on room", "PATCH", "/api/rooms/1", 405, "DELETE, GET, HEAD", "method not allowed"},
 		{"wrong method on user", "GET", "/api/users/bob/messages", 405, "POST", "method not allowed"},

@@ -57,7 +57,17 @@ const (
 	Leave MessageType = "LEAVE"
 	// System is a message from the server; clients may not send it.
 	System MessageType = "SYSTEM"
+	// Edit replaces the text of an earlier TALK message (Post.Ref); the
+	// server makes it (revision.go).
+	Edit MessageType = "EDIT"
+	// Delete removes an earlier TALK message's text and attachments,
+	// leaving a tombstone (Post.Ref); the server makes it.
+	Delete MessageType = "DELETE"
 )
+
+// IsRevision reports whether t changes an earlier message (EDIT,
+// DELETE) instead of being one.
+func (t MessageType) IsRevision() bool { return t == Edit || t == Delete }
 
 // ClientSendable reports whether clients may send messages of type t.
 func (t MessageType) ClientSendable() bool {
@@ -83,6 +93,16 @@ type Post struct {
 	// whom it is about; absent otherwise.
 	Event  string `json:"event,omitempty"`
 	Target string `json:"target,omitempty"`
+	// Ref and RefOffset name the message an EDIT or DELETE changes: its
+	// id and its offset in the room's history.
+	Ref       string `json:"ref,omitempty"`
+	RefOffset *int64 `json:"refOffset,omitempty"`
+	// EditedAt is when a message's text was last edited (absent: never);
+	// Deleted marks a deleted message, a tombstone without text or
+	// attachments. The room's history sets both as it applies EDIT and
+	// DELETE messages (revision.go).
+	EditedAt *time.Time `json:"editedAt,omitempty"`
+	Deleted  bool       `json:"deleted,omitempty"`
 }
 
 // Message is a room message as the room's history delivers it: the Post's

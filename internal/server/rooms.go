@@ -12,6 +12,7 @@ import (
 	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/revision"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
@@ -130,6 +131,11 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// announcements stored through the confirmer
 	if ms, ok := store.(moderation.Store); ok {
 		s.moderation = moderation.New(moderation.Options{Rooms: ms, Messages: s.confirm, Language: cfg.Rooms.SystemLanguage})
+	}
+	// edits and deletions: EDIT and DELETE messages, stored through the
+	// confirmer, which the feeds fold into what they name
+	if rs, ok := store.(revision.Store); ok {
+		s.revision = revision.New(revision.Options{Rooms: rs, Messages: s.confirm, MaxMessageBytes: cfg.Rooms.MaxMessageBytes})
 	}
 	// the store itself, not its announcing wrapper: the limiter counts
 	// through roomlimit.Counter instead of copying every room

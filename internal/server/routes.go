@@ -31,6 +31,9 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 	if s.moderation != nil {
 		chat.RegisterModeration(s.router, chat.Moderation{Service: s.moderation, ValidUser: auth.ValidUser})
 	}
+	if s.revision != nil {
+		chat.RegisterRevision(s.router, chat.Revision{Service: s.revision, MaxMessageBytes: cfg.Rooms.MaxMessageBytes})
+	}
 
 	s.mux.Handle("/ws-stomp/", sockJS) // GET, POST and OPTIONS
 	s.mux.Handle("GET /metrics", s.metrics.Handler())
@@ -56,6 +59,7 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		Sync:            views.Sync,
 		Replica:         s.replicaView,
 		Moderation:      s.moderation,
+		Revision:        s.revision,
 		Logger:          s.log.With("component", "httpapi"),
 	}
 	s.mux.Handle("/api/", httpapi.New(apiOpts))

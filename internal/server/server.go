@@ -25,6 +25,7 @@ import (
 	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
+	"chatrelay/internal/revision"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
@@ -68,7 +69,10 @@ type Server struct {
 	typing *typing.Tracker
 	// moderation carries out kicks, bans, mutes and moderator changes
 	// (nil for a store that keeps no moderation state)
-	moderation    *moderation.Service
+	moderation *moderation.Service
+	// revision edits and deletes room messages (nil for a store that
+	// cannot tell which messages may change)
+	revision      *revision.Service
 	typingSweeper *typing.Sweeper
 	presenceSub   *relay.Client
 

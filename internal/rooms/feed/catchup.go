@@ -63,6 +63,9 @@ func (f *roomFeed) follow(ctx context.Context, start rooms.Start, deliver func(r
 // cursor meanwhile, the rest is read from the log. A message id is
 // replayed once (see ids.go).
 func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) (func(), error) {
+	if err := f.ensureRingFinal(ctx); err != nil {
+		return nil, err
+	}
 	fills := 0
 	seen := newIDWindow(catchupIDs) // ids replayed from the log itself
 	var chunk []entry               // ring entries copied out for the replay
@@ -100,12 +103,19 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 			}
 			continue
 		}
+		// the gap's messages go out in their current version: its
+		// revisions are read first (revise.go)
+		rv, err := f.gapRevisions(ctx, from, to)
+		if err != nil {
+			return nil, err
+		}
 		var paceErr error
-		err := f.src.ReadRange(ctx, from, to, func(r Record) {
+		err = f.src.ReadRange(ctx, from, to, func(r Record) {
 			if paceErr != nil || r.Offset <= cursor || r.Offset >= to {
 				return
 			}
-			if e, ok := decode(f.room, r); ok && !f.repeated(&e, &seen) {
+			if e, ok := f.decode(r); ok && !f.repeated(&e, &seen) {
+				rv.fold(&e)
 				if paceErr = fl.sendPaced(ctx, &e); paceErr != nil {
 					return
 				}
@@ -157,7 +167,8 @@ func (f *roomFeed) repeated(e *entry, seen *idWindow) bool {
 	return false
 }
 
-// followLast replays the newest n messages (n <= the ring size), then
+// followLast replays the newest n messages (n <= the ring size; the
+// revisions among them do not count, and come too), then
 // attaches. While the ring holds fewer and older ones exist, it fills the
 // ring backwards with reads that double in width. Once it knows where the
 // n messages start it replays from there as followAfter does (paced), so
@@ -169,11 +180,11 @@ func (f *roomFeed) followLast(ctx context.Context, fl *follower, n int) (func(),
 			f.mu.Unlock()
 			return nil, f.err
 		}
-		k := f.ring.len()
+		i, k := f.nthNewestMessage(n) // revisions do not count
 		if k >= n || f.atStart || tries > maxStepBack {
 			cursor := f.last // nothing to replay
-			if k > 0 {
-				cursor = f.ring.at(max(0, k-n)).msg.Offset - 1
+			if f.ring.len() > 0 {
+				cursor = f.ring.at(i).msg.Offset - 1
 			}
 			f.mu.Unlock()
 			return f.followAfter(ctx, fl, cursor)
@@ -214,7 +225,7 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 			return
 		}
 		records++
-		if e, ok := decode(f.room, r); ok {
+		if e, ok := f.decode(r); ok {
 			if e.msg.ID != "" {
 				if seen.has(e.msg.ID) {
 					return // the first record of an id wins
@@ -232,6 +243,22 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	if err != nil {
 		return err
 	}
+	// the edit window below what was read, for earlier revisions of the
+	// messages its revisions change
+	var below []entry
+	if lo := max(0, from-f.set.cfg.EditWindow); lo < from && hasRevision(got) {
+		err := f.src.ReadRange(ctx, lo, from, func(r Record) {
+			if r.Offset < lo || r.Offset >= from {
+				return
+			}
+			if e, ok := f.decode(r); ok && e.isRevision() {
+				below = append(below, e)
+			}
+		})
+		if err != nil {
+			return err
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -239,6 +266,22 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	}
 	if f.coverFrom != to {
 		return nil
+	}
+	// what was read goes in in its current version: folded with its own
+	// revisions and the ring's (revise.go)
+	rv := newRevisions()
+	for i := range below {
+		rv.add(&below[i])
+	}
+	for i := range got {
+		if got[i].isRevision() {
+			rv.add(&got[i])
+		}
+	}
+	f.ringRevisionsLocked(rv)
+	f.foldRingLocked(rv)
+	for i := range got {
+		rv.fold(&got[i])
 	}
 	for i := len(got) - 1; i >= 0; i-- {
 		if f.ids.known(got[i].msg.ID) {
@@ -288,12 +331,13 @@ func (f *roomFeed) history(ctx context.Context, before int64, limit int) ([]room
 		if b < 0 || b > f.last {
 			b = f.last + 1
 		}
-		// ring entries [lo, hi) are the newest ones below b
-		hi := f.ring.firstAtOrAfter(b)
-		lo := max(0, hi-limit)
+		// the newest messages below b the ring holds (revisions are
+		// folded into them, and not listed)
 		page := make([]rooms.Message, 0, limit)
-		for i := hi - 1; i >= lo; i-- {
-			page = append(page, f.ring.at(i).msg)
+		for i := f.ring.firstAtOrAfter(b) - 1; i >= 0 && len(page) < limit; i-- {
+			if e := f.ring.at(i); !e.isRevision() {
+				page = append(page, e.msg)
+			}
 		}
 		need := limit - len(page)
 		bound := min(b, f.coverFrom) // older messages lie below bound
@@ -328,6 +372,7 @@ func (f *roomFeed) history(ctx context.Context, before int64, limit int) ([]room
 // offset.
 func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry, error) {
 	var out []entry
+	var found []entry // the revisions read, in any order
 	hi := bound
 	for tries := 0; tries <= maxStepBack && hi > 0 && len(out) < need; tries++ {
 		want := need - len(out)
@@ -339,7 +384,11 @@ func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry
 				return
 			}
 			records++
-			if e, ok := decode(f.room, r); ok {
+			if e, ok := f.decode(r); ok {
+				if e.isRevision() {
+					found = append(found, e)
+					return
+				}
 				got = append(got, e)
 				if len(got) > 2*want+stepSlack {
 					got = append(got[:0], got[len(got)-want-stepSlack:]...)
@@ -357,6 +406,44 @@ func (f *roomFeed) readBack(ctx context.Context, bound int64, need int) ([]entry
 			break // the log retains nothing older
 		}
 		hi = lo
+	}
+	return f.foldOld(ctx, out, found, bound)
+}
+
+// foldOld gives messages read from below bound (oldest first) their
+// current version: their revisions lie among those the reads found, in
+// the edit window above bound (read now, up to the ring) and in the ring.
+func (f *roomFeed) foldOld(ctx context.Context, out, found []entry, bound int64) ([]entry, error) {
+	if len(out) == 0 {
+		return out, nil
+	}
+	f.mu.Lock()
+	above := min(bound+f.set.cfg.EditWindow+1, f.coverFrom)
+	f.mu.Unlock()
+	if bound < above {
+		err := f.src.ReadRange(ctx, bound, above, func(r Record) {
+			if r.Offset < bound || r.Offset >= above {
+				return
+			}
+			if e, ok := f.decode(r); ok && e.isRevision() {
+				found = append(found, e)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sortByOffset(found)
+	rv := newRevisions()
+	for i := range found {
+		rv.add(&found[i])
+	}
+	f.mu.Lock()
+	f.ringRevisionsLocked(rv)
+	f.foldRingLocked(rv)
+	f.mu.Unlock()
+	for i := range out {
+		rv.fold(&out[i])
 	}
 	return out, nil
 }

@@ -85,6 +85,9 @@ type Config struct {
 	// SyncTimeout bounds how long a user waits for a new feed to learn
 	// where its log ends.
 	SyncTimeout time.Duration
+	// EditWindow is how far (in offsets) above a message its EDIT and
+	// DELETE messages count (rooms.DefaultEditWindow by default).
+	EditWindow int64
 	// Logger receives feed events. Default: discard.
 	Logger *slog.Logger
 }
@@ -99,6 +102,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SyncTimeout <= 0 {
 		cfg.SyncTimeout = DefaultSyncTimeout
+	}
+	if cfg.EditWindow <= 0 {
+		cfg.EditWindow = rooms.DefaultEditWindow
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -214,6 +220,20 @@ func (s *Set) History(ctx context.Context, roomID string, before int64, limit in
 		return nil, err
 	}
 	return f.history(ctx, before, limit)
+}
+
+// Revisable returns roomID's message at offset in its current version
+// when a revision of it would count; see rooms.Revisable.
+func (s *Set) Revisable(ctx context.Context, roomID string, offset int64) (rooms.Message, error) {
+	f, err := s.acquire(roomID)
+	if err != nil {
+		return rooms.Message{}, err
+	}
+	defer f.release()
+	if err := f.waitSynced(ctx); err != nil {
+		return rooms.Message{}, err
+	}
+	return f.revisable(ctx, offset)
 }
 
 // Drop ends roomID's feed, if any: its followers get nothing more, and

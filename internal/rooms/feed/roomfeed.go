@@ -45,11 +45,15 @@ type roomFeed struct {
 	// last is the highest offset applied (markers included), -1 none.
 	last int64
 	// atStart: the log holds nothing older than coverFrom.
-	atStart  bool
-	synced   bool
-	syncedCh chan struct{} // closed on Synced or when the feed ends
-	err      error         // why the feed ended; nil while it runs
-	stopTail func()
+	atStart bool
+	// ringFinal: the ring's revisions are in their final form, folded
+	// with every revision of the log below coverFrom that could change
+	// them (see ensureRingFinal)
+	ringFinal bool
+	synced    bool
+	syncedCh  chan struct{} // closed on Synced or when the feed ends
+	err       error         // why the feed ended; nil while it runs
+	stopTail  func()
 	// followers get every message applied after they attached.
 	followers map[*follower]struct{}
 	// users counts followers plus calls in progress; at zero the idle
@@ -150,7 +154,7 @@ func (f *roomFeed) Record(r Record) {
 		f.atStart = r.Offset == 0
 	}
 	f.last = r.Offset
-	e, ok := decode(f.room, r)
+	e, ok := f.decode(r)
 	if !ok {
 		if r.Marker == "" {
 			f.log.Debug("feed: skipping a record that is no chat message", "offset", r.Offset)
@@ -162,6 +166,9 @@ func (f *roomFeed) Record(r Record) {
 		return
 	}
 	f.ids.added(&e)
+	if e.isRevision() {
+		f.reviseLocked(&e)
+	}
 	if old, evicted := f.ring.pushBack(e); evicted {
 		f.ids.evicted(&old)
 		f.coverFrom = old.msg.Offset + 1

@@ -46,6 +46,7 @@ type Store struct {
 var (
 	_ rooms.Store     = (*Store)(nil)
 	_ rooms.Moderated = (*Store)(nil)
+	_ rooms.Revisable = (*Store)(nil)
 )
 
 // New returns an empty Store.
@@ -251,6 +252,15 @@ func (s *Store) History(ctx context.Context, roomID string, before int64, limit 
 		return nil, rooms.ErrNotFound
 	}
 	return s.feeds.History(ctx, roomID, before, limit)
+}
+
+// Revisable returns a message that may be edited or deleted (see
+// rooms.Revisable).
+func (s *Store) Revisable(ctx context.Context, roomID string, offset int64) (rooms.Message, error) {
+	if _, ok := s.Get(roomID); !ok {
+		return rooms.Message{}, rooms.ErrNotFound
+	}
+	return s.feeds.Revisable(ctx, roomID, offset)
 }
 
 // Follow delivers the room's messages from start on, then live.

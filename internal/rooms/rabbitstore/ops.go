@@ -165,6 +165,15 @@ func (s *Store) History(ctx context.Context, roomID string, before int64, limit 
 	return s.feeds.History(ctx, roomID, before, limit)
 }
 
+// Revisable returns a message that may be edited or deleted (see
+// rooms.Revisable).
+func (s *Store) Revisable(ctx context.Context, roomID string, offset int64) (rooms.Message, error) {
+	if _, ok := s.reg.get(roomID); !ok {
+		return rooms.Message{}, rooms.ErrNotFound
+	}
+	return s.feeds.Revisable(ctx, roomID, offset)
+}
+
 // Follow delivers the room's messages from start on, then live; a Last
 // beyond Options.Buffer is capped to it.
 func (s *Store) Follow(ctx context.Context, roomID string, start rooms.Start, deliver func(rooms.Message, []byte)) (func(), error) {

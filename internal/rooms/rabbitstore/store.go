@@ -205,6 +205,7 @@ var (
 	_ rooms.Store     = (*Store)(nil)
 	_ rooms.Syncer    = (*Store)(nil)
 	_ rooms.Moderated = (*Store)(nil)
+	_ rooms.Revisable = (*Store)(nil)
 )
 
 // New declares the registry stream, replays it (over AMQP, then through
