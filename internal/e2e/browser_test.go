@@ -164,6 +164,35 @@ type browserResult struct {
 		OnOwnPage string `json:"onOwnPage"`
 		Cleared   bool   `json:"cleared"`
 	} `json:"typing"`
+	// Moderation: the moderator buttons each page showed (alice's, the
+	// owner's: user:action; bob's: how many), and bob's page after alice
+	// kicked him (how long until it left the room, the banner it showed)
+	Moderation struct {
+		Buttons struct {
+			OnA []string `json:"onA"`
+			OnB int      `json:"onB"`
+		} `json:"buttons"`
+		Kicked struct {
+			MS     int    `json:"ms"`
+			Banner string `json:"banner"`
+		} `json:"kicked"`
+	} `json:"moderation"`
+	// Revision: bob edited a message (alice's page showed the new text,
+	// marked edited, without the old one; she could not edit it), then
+	// alice, the owner, deleted it (bob's page showed a tombstone)
+	Revision struct {
+		Edited struct {
+			MS           int  `json:"ms"`
+			Marked       bool `json:"marked"`
+			OldGone      bool `json:"oldGone"`
+			AliceMayEdit int  `json:"aliceMayEdit"`
+		} `json:"edited"`
+		Deleted struct {
+			MS        int    `json:"ms"`
+			Text      string `json:"text"`
+			FixedGone bool   `json:"fixedGone"`
+		} `json:"deleted"`
+	} `json:"revision"`
 	Pages map[string]pageR `json:"pages"`
 }
 
@@ -324,6 +353,23 @@ func checkRun(t *testing.T, run browserRun, transport string) {
 		t.Errorf("typing line: %+v; want alice's name shown on bob's page, nothing on hers, hidden once she cleared the input", tp)
 	}
 	t.Logf("bob's page showed %q %d ms after alice typed", r.Typing.Text, r.Typing.MS)
+
+	// the owner sees kick, mute and ban beside bob (not beside herself);
+	// bob sees no buttons; her kick makes his page leave the room with
+	// a banner naming her, and he joins again (the history checks above
+	// ran after that)
+	mod := r.Moderation
+	if want := []string{bob + ":ban", bob + ":kick", bob + ":mute"}; strings.Join(mod.Buttons.OnA, ",") != strings.Join(want, ",") || mod.Buttons.OnB != 0 {
+		t.Errorf("moderator buttons: alice's page %v (want %v), bob's page %d (want 0)", mod.Buttons.OnA, want, mod.Buttons.OnB)
+	}
+	if !strings.Contains(mod.Kicked.Banner, alice) {
+		t.Errorf("bob's page after the kick shows %q; want a banner naming alice", mod.Kicked.Banner)
+	}
+	if ed, del := r.Revision.Edited, r.Revision.Deleted; !ed.Marked || !ed.OldGone || ed.AliceMayEdit != 0 || !del.FixedGone || del.Text == "" {
+		t.Errorf("edit and delete on the pages: %+v; want the edit shown marked on alice's page (no edit button for her), the tombstone on bob's", r.Revision)
+	}
+	t.Logf("bob's edit reached alice's page in %d ms; her delete reached his in %d ms (%q)", r.Revision.Edited.MS, r.Revision.Deleted.MS, r.Revision.Deleted.Text)
+	t.Logf("bob's page left the room %d ms after alice's click on kick was done: %q", mod.Kicked.MS, mod.Kicked.Banner)
 
 	for _, name := range []string{"alice", "bob"} {
 		p, ok := r.Pages[name]

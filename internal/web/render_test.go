@@ -117,3 +117,54 @@ func TestAttachmentLinks(t *testing.T) {
 		t.Fatalf("attachment links %q, want %q", got, want)
 	}
 }
+
+// messageItemScript runs static/render.js's messageItem over the messages
+// read from stdin, on a minimal DOM, and prints for each its class,
+// data-edited, data-deleted and the texts of its children.
+const messageItemScript = `
+const fs = require("fs"), vm = require("vm");
+const node = (tag) => {
+  const n = { tag, className: "", children: [], textContent: "", dataset: {}, append(...c) { this.children.push(...c); } };
+  n.classList = { add: (c) => { n.className += " " + c; } };
+  return n;
+};
+const ctx = { chatrelayI18n: { t: (k) => k, lang: () => "en" }, document: { createElement: node } };
+ctx.globalThis = ctx;
+vm.createContext(ctx);
+vm.runInContext(fs.readFileSync("static/render.js", "utf8"), ctx);
+const msgs = JSON.parse(fs.readFileSync(0, "utf8"));
+process.stdout.write(JSON.stringify(msgs.map((m) => {
+  const li = ctx.chatrelayRender.messageItem(m, "me");
+  return [li.className.trim(), li.dataset.edited || "", li.dataset.deleted || "", ...li.children.map((c) => c.textContent)];
+})));
+`
+
+// TestMessageItemRevisions: an edited message shows its text and the
+// "(edited)" mark; a deleted one shows the tombstone text and nothing of
+// what it said, whatever the message still carries.
+func TestMessageItemRevisions(t *testing.T) {
+	testkit.Require(t, testkit.Node, jsclient.Available())
+	msgs := `[
+	  {"id":"a","type":"TALK","sender":"bob","message":"fixed","editedAt":"2026-12-07T12:00:00Z","sentAt":""},
+	  {"id":"b","type":"TALK","sender":"bob","message":"leftover","deleted":true,"attachments":[{"url":"https://x/y"}],"sentAt":""},
+	  {"id":"c","type":"TALK","sender":"bob","message":"plain","sentAt":""}
+	]`
+	cmd := exec.Command("node", "-e", messageItemScript)
+	cmd.Stdin = strings.NewReader(msgs)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	var got [][]string
+	if err := json.Unmarshal(out, &got); err != nil || len(got) != 3 {
+		t.Fatalf("unreadable %s (%v)", out, err)
+	}
+	want := [][]string{
+		{"msg msg-talk", "1", "", "", "bob", "fixed", "msg.edited"},
+		{"msg msg-talk deleted", "", "1", "", "bob", "msg.deleted"},
+		{"msg msg-talk", "", "", "", "bob", "plain"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("items %q, want %q", got, want)
+	}
+}

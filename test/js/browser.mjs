@@ -178,6 +178,16 @@ async function waitTalk(p, want) {
   return talk(p);
 }
 
+// waitSystem waits until p shows the SYSTEM announcement of event about
+// target in the room shown.
+async function waitSystem(p, event, target) {
+  await p.page.waitForFunction(
+    ([event, target]) => window.chatrelay.systemEvents().some((e) => e.event === event && e.target === target),
+    [event, target],
+    { timeout: WAIT_MS },
+  );
+}
+
 async function pageState(p) {
   const dom = await p.page.evaluate(() => {
     const text = (id) => (document.getElementById(id) ? document.getElementById(id).textContent : null);
@@ -296,11 +306,57 @@ async function run() {
   await b.page.waitForFunction(() => document.getElementById("typing").dataset.users === "", null, { timeout: WAIT_MS });
   const typingCleared = !(await b.page.locator("#typing").isVisible());
 
+  step("alice, the room's owner, kicks bob from the online list: his page leaves the room and says why");
+  const modButtons = {
+    onA: await a.page.$$eval("#online li[data-user] button[data-action]", (bs) => bs.map((b) => `${b.dataset.user}:${b.dataset.action}`).sort()),
+    onB: await b.page.$$eval("#online button[data-action]", (bs) => bs.length),
+  };
+  // timed from when the click is done (Playwright's click itself waits
+  // for the button to be stable, which takes it up to seconds)
+  await a.page.locator(`#online li[data-user="${bob}"] button[data-action="kick"]`).click({ timeout: WAIT_MS });
+  t0 = Date.now();
+  await b.page.waitForFunction((id) => !(id in window.chatrelay.lastOffsets()), roomId, { timeout: WAIT_MS });
+  const kickMs = Date.now() - t0;
+  await b.page.waitForFunction(() => !document.getElementById("error-banner").hidden, null, { timeout: WAIT_MS });
+  const kicked = { ms: kickMs, banner: await b.page.locator("#error-text").textContent() };
+  await waitSystem(a, "kick", bob);
+  await b.page.locator("#error-dismiss").click({ timeout: WAIT_MS });
+  await joinFromList(b, roomId);
+
   step("bob reloads the page and rejoins the room");
   await reload(b);
   await joinFromList(b, roomId);
   const history = await waitTalk(b, want);
   const onlineAfter = await waitOnline(b, [alice, bob]);
+
+  step("bob edits a message: alice's page shows the new text; alice, the owner, deletes it: bob's page shows a tombstone");
+  const typo = `a typo from ${bob}`;
+  const fixed = `fixed by ${bob}`;
+  await say(b, typo);
+  await waitTalk(a, [{ sender: bob, text: typo }]);
+  const itemOf = (p, text) => p.page.locator("#messages li.msg-talk", { has: p.page.locator(".text", { hasText: text }) });
+  b.page.once("dialog", (d) => d.accept(fixed));
+  t0 = Date.now();
+  await itemOf(b, typo).locator("button[data-revise=edit]").click({ timeout: WAIT_MS });
+  await waitTalk(a, [{ sender: bob, text: fixed }]);
+  const edited = {
+    ms: Date.now() - t0,
+    marked: (await itemOf(a, fixed).getAttribute("data-edited")) === "1",
+    oldGone: (await itemOf(a, typo).count()) === 0,
+    aliceMayEdit: await itemOf(a, fixed).locator("button[data-revise=edit]").count(),
+  };
+  const editedId = await itemOf(a, fixed).getAttribute("data-id");
+  await itemOf(a, fixed).locator("button[data-revise=delete]").click({ timeout: WAIT_MS });
+  t0 = Date.now();
+  await b.page.waitForFunction((id) => {
+    const li = document.querySelector(`#messages li[data-id="${id}"]`);
+    return li && li.dataset.deleted === "1";
+  }, editedId, { timeout: WAIT_MS });
+  const deleted = {
+    ms: Date.now() - t0,
+    text: await b.page.locator(`#messages li[data-id="${editedId}"] .text`).textContent(),
+    fixedGone: (await itemOf(b, fixed).count()) === 0,
+  };
 
   step("done");
   const result = {
@@ -319,6 +375,8 @@ async function run() {
     history,
     latencyMs: { aliceToBob, bobToAlice },
     typing: { ...typingShown, cleared: typingCleared },
+    moderation: { buttons: modButtons, kicked },
+    revision: { edited, deleted },
     pages: {},
   };
   for (const [name, p] of Object.entries(pages)) {

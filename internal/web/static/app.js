@@ -3,8 +3,9 @@
 // (vendor/stomp.umd.min.js), SockJS (vendor/sockjs.min.js), and the page's
 // own i18n.js (strings), names.js (the server's name rules), store.js (what
 // survives a reload), render.js (how messages look), view.js (what is
-// shown), send.js (messages, private messages and rooms sent) and
-// typing.js (typing indicators).
+// shown), send.js (messages, private messages and rooms sent),
+// typing.js (typing indicators), moderation.js (moderator actions) and
+// revise.js (editing and deleting messages).
 // index.html lists the element ids. Everything the server sends is shown
 // with textContent, never parsed as HTML.
 "use strict";
@@ -51,10 +52,12 @@
 
   // the page's parts share app: view.js (what is shown) and send.js (what
   // is sent) add their functions to it, and call this file's through it
-  const app = { state, $, params, connected, nextKey, persist, parseBody, joinRoom, KEEP_MESSAGES };
+  const app = { state, $, params, connected, nextKey, persist, parseBody, joinRoom, forgetRoom, KEEP_MESSAGES };
   globalThis.chatrelayView(app);
   globalThis.chatrelaySend(app);
   globalThis.chatrelayTyping(app);
+  globalThis.chatrelayModeration(app);
+  globalThis.chatrelayRevise(app);
   const { setStatus, showError, clearError, updateControls } = app;
   const { renderAll, renderRooms, showRoom, renderMessages, appendMessage, renderDMs, updateByteCount } = app;
   const { refreshMembersSoon } = app;
@@ -372,8 +375,18 @@
       j.lastOffset = offset;
       msg.offset = offset;
     }
+    if (msg.type === "EDIT" || msg.type === "DELETE") {
+      // a change of an earlier message, never shown itself
+      if (app.applyRevision(id, msg)) renderMessages();
+      persist();
+      return;
+    }
     j.messages.push(msg);
     if (j.messages.length > KEEP_MESSAGES) j.messages.shift();
+    if (msg.type === "SYSTEM" && typeof msg.event === "string") {
+      app.onSystem(id, msg);
+      if (!state.joined.has(id)) return; // kicked or banned: the room is left
+    }
     // our own message is back: it leaves the pending ones
     const mine = msg.sender === state.me && (msg.type || "TALK") === "TALK";
     const i = mine ? state.pending.findIndex((p) => p.kind === "room" && p.roomId === id && p.text === msg.message) : -1;
@@ -459,6 +472,7 @@
     }
   });
   $("online").addEventListener("click", (e) => {
+    if (app.onMemberClick(e)) return;
     const li = e.target.closest("li[data-user]");
     if (li) {
       $("dm-to").value = li.dataset.user;
@@ -475,6 +489,8 @@
     lastOffsets: () => Object.fromEntries([...state.joined].map(([id, j]) => [id, j.lastOffset])),
     pending: () => state.pending.map(({ key, kind, roomId, to, text, state: s }) => ({ key, kind, roomId, to, text, state: s })),
     maxMessageBytes: () => state.maxBytes,
+    systemEvents: () =>
+      ((state.joined.get(state.current) || {}).messages || []).filter((m) => m.type === "SYSTEM").map(({ event, target }) => ({ event, target })),
   });
 
   apply();

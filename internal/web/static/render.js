@@ -83,9 +83,19 @@
       const [before, after] = t(type === "ENTER" ? "enter" : "leave", { user: "\u0000" }).split("\u0000");
       who.append(before, userText("b", "sender", msg.sender || ""), after);
       li.append(who);
+    } else if (msg.deleted) {
+      // a tombstone: the server keeps no text of it
+      const sender = msg.sender ? userText("span", "sender", msg.sender) : el("span", "sender", t("system"));
+      li.classList.add("deleted");
+      li.dataset.deleted = "1";
+      li.append(sender, el("span", "text deleted-text", t("msg.deleted")));
     } else {
       const sender = msg.sender ? userText("span", "sender", msg.sender) : el("span", "sender", t("system"));
       li.append(sender, userText("span", "text", msg.message || ""));
+      if (msg.editedAt) {
+        li.dataset.edited = "1";
+        li.append(el("span", "edited", t("msg.edited")));
+      }
       const files = attachmentList(msg.attachments);
       if (files) li.append(files);
     }

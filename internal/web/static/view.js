@@ -117,6 +117,7 @@ globalThis.chatrelayView = (app) => {
     app.renderTyping();
     if (changed || !id) {
       $("online").replaceChildren();
+      $("online").dataset.key = "";
       state.membersRetries = 0;
     }
     renderRooms();
@@ -131,7 +132,7 @@ globalThis.chatrelayView = (app) => {
     const j = state.joined.get(state.current);
     const list = $("messages");
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    const items = j ? R.collapse(j.messages).map((m) => R.messageItem(m, state.me)) : [];
+    const items = j ? R.collapse(j.messages).map((m) => app.decorateMessage(R.messageItem(m, state.me), m)) : [];
     for (const p of state.pending) {
       if (p.kind === "room" && p.roomId === state.current) items.push(R.pendingItem(p, state.me || state.user, "room"));
     }
@@ -143,7 +144,7 @@ globalThis.chatrelayView = (app) => {
   function appendMessage(msg) {
     const list = $("messages");
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-    list.insertBefore(R.messageItem(msg, state.me), list.querySelector("li[data-pending]"));
+    list.insertBefore(app.decorateMessage(R.messageItem(msg, state.me), msg), list.querySelector("li[data-pending]"));
     while (list.children.length > KEEP_MESSAGES + state.pending.length) list.firstElementChild.remove();
     if (atBottom) list.scrollTop = list.scrollHeight;
   }
@@ -187,11 +188,17 @@ globalThis.chatrelayView = (app) => {
         clearTimeout(membersSoon);
         membersSoon = setTimeout(refreshMembers, MEMBERS_RETRY_MS);
       }
+      // the list is built again only when it changed: a click on one of
+      // its buttons must not land on a line replaced meanwhile
+      const key = JSON.stringify([id, state.me, app.roleIn(id), globalThis.chatrelayI18n.lang(), members]);
+      if ($("online").dataset.key === key) return;
+      $("online").dataset.key = key;
       $("online").replaceChildren(
         ...members.map((u) => {
           const li = R.userText("li", u === state.me ? "member me" : "member", u);
           li.dataset.user = u;
           li.title = t("online.title");
+          app.decorateMember(li, u);
           return li;
         }),
       );
