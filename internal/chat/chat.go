@@ -47,6 +47,19 @@ type Options struct {
 	// Attachments says which attachment URLs chat.send accepts
 	// (rooms.ParseAttachments; https only by default).
 	Attachments rooms.AttachmentRules
+	// Direct, when set with Confirm, keeps private messages: chat.dm
+	// stores each in its users' direct room (found or created by
+	// Direct) and notifies them once it is stored. Without it a private
+	// message reaches the users' online sessions only.
+	Direct DirectRooms
+}
+
+// DirectRooms finds or creates the direct room of two users (a
+// direct.Service).
+type DirectRooms interface {
+	// Room returns the direct room of from and to; address is the
+	// sender's clientaddr.Key, for the creation limits.
+	Room(ctx context.Context, from, to, address string) (rooms.Room, error)
 }
 
 // Confirmer publishes a room message until it is seen stored, then calls

@@ -2,11 +2,14 @@ package chat
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"chatrelay/internal/auth"
+	"chatrelay/internal/clientaddr"
+	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/router"
 	"chatrelay/internal/stomp"
 )
@@ -27,6 +30,10 @@ type DirectMessage struct {
 	Message string `json:"message"`
 	// SentAt is UTC; it is encoded as RFC 3339 with nanoseconds.
 	SentAt time.Time `json:"sentAt"`
+	// RoomID is the users' direct room, where the message is stored
+	// (its history holds the conversation); absent for a message that
+	// is not kept (server push).
+	RoomID string `json:"roomId,omitempty"`
 }
 
 // dmRequest is the body of a SEND to /app/chat.dm. Unknown fields are
@@ -47,10 +54,10 @@ type dmHandler struct {
 	opts Options
 }
 
-// send handles a SEND to /app/chat.dm: body {"to","message"}. It delivers
-// a DirectMessage from the authenticated user to every session of the
-// recipient and, unless they are the same user, to the sender's sessions
-// too, so that the sender's other tabs show what was sent. It replies
+// send handles a SEND to /app/chat.dm: body {"to","message"}. With
+// Options.Direct it stores the message in the users' direct room first
+// (keep); either way it delivers a DirectMessage from the authenticated
+// user to the recipient's sessions and the sender's (notify). It replies
 // nothing.
 func (h *dmHandler) send(c *router.Context) (any, error) {
 	if c.Subscribe {
@@ -66,27 +73,68 @@ func (h *dmHandler) send(c *router.Context) (any, error) {
 	if c.Broker == nil {
 		return nil, fmt.Errorf("chat: no broker publisher")
 	}
-	body, err := json.Marshal(DirectMessage{
+	dm := DirectMessage{
 		ID:      h.opts.NewID(),
 		From:    c.User,
 		To:      to,
 		Message: text,
 		SentAt:  h.opts.Now().UTC(),
-	})
+	}
+	if h.opts.Direct != nil && h.opts.Confirm != nil && c.Later != nil {
+		return nil, h.keep(c, dm)
+	}
+	return nil, notify(c.Broker, dm)
+}
+
+// keep stores dm in its users' direct room, then notifies them: the
+// frame finishes (its RECEIPT) once the message is stored, so that the
+// recipient finds it in the conversation's history whenever they come
+// back, on any replica.
+func (h *dmHandler) keep(c *router.Context, dm DirectMessage) error {
+	room, err := h.opts.Direct.Room(c, dm.From, dm.To, clientaddr.Key(c.Remote))
+	var refused *roomlimit.Refusal
+	switch {
+	case errors.As(err, &refused):
+		return &router.Error{Code: refused.Code, Message: "private message not sent: " + refused.Message}
+	case err != nil:
+		return fmt.Errorf("chat: private message to %s: %w", dm.To, err)
+	}
+	dm.RoomID = room.ID
+	body, err := json.Marshal(ChatMessage{ID: dm.ID, RoomID: room.ID, Type: Talk, Sender: dm.From, Message: dm.Message, SentAt: dm.SentAt})
 	if err != nil {
-		return nil, fmt.Errorf("chat: encode private message: %w", err)
+		return fmt.Errorf("chat: encode private message: %w", err)
+	}
+	finish := c.Later()
+	broker := c.Broker
+	timeout := h.opts.Confirm.Timeout()
+	h.opts.Confirm.Send(room.ID, dm.ID, body, func(err error) {
+		if err == nil {
+			err = notify(broker, dm)
+		}
+		finish(confirmError(ChatMessage{ID: dm.ID, RoomID: room.ID}, timeout.String(), err))
+	})
+	return nil
+}
+
+// notify delivers dm to every session of its recipient and, unless they
+// are the same user, to the sender's sessions too, so that the sender's
+// other tabs show what was sent.
+func notify(broker router.Publisher, dm DirectMessage) error {
+	body, err := json.Marshal(dm)
+	if err != nil {
+		return fmt.Errorf("chat: encode private message: %w", err)
 	}
 	headers := stomp.Headers{{Key: "content-type", Value: "application/json"}}
-	if err := c.Broker.PublishToUser(to, DMQueue, headers, body); err != nil {
-		return nil, fmt.Errorf("chat: private message to %s: %w", to, err)
+	if err := broker.PublishToUser(dm.To, DMQueue, headers, body); err != nil {
+		return fmt.Errorf("chat: private message to %s: %w", dm.To, err)
 	}
-	if to == c.User {
-		return nil, nil
+	if dm.To == dm.From {
+		return nil
 	}
-	if err := c.Broker.PublishToUser(c.User, DMQueue, headers, body); err != nil {
-		return nil, fmt.Errorf("chat: private message echo to %s: %w", c.User, err)
+	if err := broker.PublishToUser(dm.From, DMQueue, headers, body); err != nil {
+		return fmt.Errorf("chat: private message echo to %s: %w", dm.From, err)
 	}
-	return nil, nil
+	return nil
 }
 
 // parseDM decodes and validates a /app/chat.dm body: the recipient must be

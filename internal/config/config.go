@@ -209,9 +209,12 @@ type Rooms struct {
 	SystemLanguage string     `mapstructure:"system_language"`
 	Presence       Presence   `mapstructure:"presence"`
 	Create         RoomCreate `mapstructure:"create"`
-	Confirm        Confirm    `mapstructure:"confirm"`
-	Archive        Archive    `mapstructure:"archive"`
-	Typing         Typing     `mapstructure:"typing"`
+	// Direct bounds the direct conversations (private message rooms)
+	// as Create bounds the others, counted apart from them.
+	Direct  RoomCreate `mapstructure:"direct"`
+	Confirm Confirm    `mapstructure:"confirm"`
+	Archive Archive    `mapstructure:"archive"`
+	Typing  Typing     `mapstructure:"typing"`
 	// Attachments: which links messages may carry (rooms.ParseAttachments).
 	Attachments Attachments `mapstructure:"attachments"`
 }
@@ -284,12 +287,13 @@ type RoomCreate struct {
 }
 
 // validate checks that every bound is positive: there is no "unlimited".
-func (c *RoomCreate) validate() error {
+// section names the limits in errors (rooms.create, rooms.direct).
+func (c *RoomCreate) validate(section string) error {
 	if c.MaxRooms < 1 || c.UserQuota < 1 || c.AddressQuota < 1 || c.MaxTracked < 1 {
-		return fmt.Errorf("rooms.create.max_rooms, user_quota, address_quota and max_tracked must be positive")
+		return fmt.Errorf("%s.max_rooms, user_quota, address_quota and max_tracked must be positive", section)
 	}
 	if c.UserPerMinute <= 0 || c.AddressPerMinute <= 0 || c.UserBurst < 1 || c.AddressBurst < 1 {
-		return fmt.Errorf("rooms.create.user_per_minute, address_per_minute, user_burst and address_burst must be positive")
+		return fmt.Errorf("%s.user_per_minute, address_per_minute, user_burst and address_burst must be positive", section)
 	}
 	return nil
 }
@@ -521,7 +525,10 @@ func (c *Config) Validate() error {
 	if a := c.Rooms.Archive; a.IdleAfter < 0 || (a.IdleAfter > 0 && a.IdleAfter < time.Second) || a.MaxMessages < 1 || a.MaxBytes < 1 || a.MaxBytes > maxArchiveBytes {
 		return fmt.Errorf("rooms.archive: idle_after must be 0 (off) or at least 1s, max_messages positive, max_bytes within 1..%d", maxArchiveBytes)
 	}
-	if err := c.Rooms.Create.validate(); err != nil {
+	if err := c.Rooms.Create.validate("rooms.create"); err != nil {
+		return err
+	}
+	if err := c.Rooms.Direct.validate("rooms.direct"); err != nil {
 		return err
 	}
 	if p := c.Rooms.Presence; p.MaxBroadcastMembers < 1 || p.LeaveGrace <= 0 || p.EnterWindow <= 0 {

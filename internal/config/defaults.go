@@ -107,6 +107,16 @@ func Defaults() Config {
 				AddressQuota:     10,
 				MaxTracked:       10000,
 			},
+			Direct: RoomCreate{
+				MaxRooms:         100000,
+				UserPerMinute:    30,
+				UserBurst:        30,
+				UserQuota:        5000,
+				AddressPerMinute: 30,
+				AddressBurst:     30,
+				AddressQuota:     5000,
+				MaxTracked:       10000,
+			},
 			Confirm: Confirm{RepublishAfter: confirm.DefaultRepublishAfter, Timeout: confirm.DefaultTimeout,
 				MaxPending: confirm.DefaultMaxPending},
 		},
@@ -230,6 +240,14 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.create.address_burst", d.Rooms.Create.AddressBurst)
 	v.SetDefault("rooms.create.address_quota", d.Rooms.Create.AddressQuota)
 	v.SetDefault("rooms.create.max_tracked", d.Rooms.Create.MaxTracked)
+	v.SetDefault("rooms.direct.max_rooms", d.Rooms.Direct.MaxRooms)
+	v.SetDefault("rooms.direct.user_per_minute", d.Rooms.Direct.UserPerMinute)
+	v.SetDefault("rooms.direct.user_burst", d.Rooms.Direct.UserBurst)
+	v.SetDefault("rooms.direct.user_quota", d.Rooms.Direct.UserQuota)
+	v.SetDefault("rooms.direct.address_per_minute", d.Rooms.Direct.AddressPerMinute)
+	v.SetDefault("rooms.direct.address_burst", d.Rooms.Direct.AddressBurst)
+	v.SetDefault("rooms.direct.address_quota", d.Rooms.Direct.AddressQuota)
+	v.SetDefault("rooms.direct.max_tracked", d.Rooms.Direct.MaxTracked)
 	v.SetDefault("rooms.presence.max_broadcast_members", d.Rooms.Presence.MaxBroadcastMembers)
 	v.SetDefault("rooms.presence.leave_grace", d.Rooms.Presence.LeaveGrace)
 	v.SetDefault("rooms.presence.enter_window", d.Rooms.Presence.EnterWindow)

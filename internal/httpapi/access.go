@@ -48,9 +48,10 @@ func (c caller) canSee(room rooms.Room) bool { return c.admin || room.Allows(c.u
 
 // owns reports whether c may delete the room or change who may use it:
 // the API key, or the owner when it is a user (rooms created without one
-// belong to apiOwner, a name a caller cannot own them by).
+// belong to apiOwner, a name a caller cannot own them by; a direct room
+// belongs to neither of its users, whose conversation it holds).
 func (c caller) owns(room rooms.Room) bool {
-	return c.admin || (c.user != "" && c.user == room.Owner() && room.Owner() != apiOwner)
+	return c.admin || (c.user != "" && c.user == room.Owner() && room.Owner() != apiOwner && !room.Direct)
 }
 
 // refuse is the answer for a room c may not see: 401 for a caller
@@ -122,6 +123,9 @@ func (a *api) setAccess(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !room.Private {
 		return errorf(http.StatusConflict, "room %s is public: everyone may use it", room.ID)
+	}
+	if room.Direct {
+		return errorf(http.StatusConflict, "room %s is a private conversation: its two users never change", room.ID)
 	}
 	var req struct {
 		Members *[]string `json:"members"`

@@ -156,6 +156,9 @@ func (s *Service) room(roomID string, actor Actor) (rooms.Room, error) {
 	if !ok || (!actor.Admin && !room.Allows(actor.User) && room.Private) {
 		return rooms.Room{}, errorf(NotFound, "room %q does not exist", roomID)
 	}
+	if room.Direct {
+		return rooms.Room{}, errorf(Forbidden, "room %s is a private conversation of two: it has no moderation", roomID)
+	}
 	return room, nil
 }
 

@@ -8,6 +8,7 @@ package roomlimit
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,19 @@ type Limits struct {
 	// MaxTracked bounds how many users, and how many addresses, the
 	// rates remember at once.
 	MaxTracked int
+	// Section is the config section the limits come from, named in
+	// refusals: "rooms.create" when empty ("rooms.direct" for the
+	// direct conversations' own limiter).
+	Section string
+}
+
+// key returns the config key of a limit: one of the Key* constants, in
+// the limits' Section.
+func (lim Limits) key(k string) string {
+	if lim.Section == "" {
+		return k
+	}
+	return lim.Section + strings.TrimPrefix(k, "rooms.create")
 }
 
 // Config keys of the limits, named in refusals.
@@ -162,11 +176,11 @@ func (l *Limiter) Reserve(q Requester) (done func(), refused *Refusal) {
 	total, mine, fromAddr = total+l.inFlight, mine+l.byUser[q.User], fromAddr+l.byOrigin[origin]
 	switch {
 	case total >= l.lim.MaxRooms:
-		return nil, quota(KeyMaxRooms, "the server holds its maximum of %d rooms (%s); delete rooms to make more", l.lim.MaxRooms, KeyMaxRooms)
+		return nil, quota(l.lim.key(KeyMaxRooms), "the server holds its maximum of %d rooms (%s); delete rooms to make more", l.lim.MaxRooms, l.lim.key(KeyMaxRooms))
 	case q.byUser() && mine >= l.lim.UserQuota:
-		return nil, quota(KeyUserQuota, "user %s owns %d rooms, the most one user may (%s); delete one to make another", q.User, mine, KeyUserQuota)
+		return nil, quota(l.lim.key(KeyUserQuota), "user %s owns %d rooms, the most one user may (%s); delete one to make another", q.User, mine, l.lim.key(KeyUserQuota))
 	case q.byAddress() && fromAddr >= l.lim.AddressQuota:
-		return nil, quota(KeyAddressQuota, "%d rooms were created from your address, the most allowed without a verified sign-in (%s)", fromAddr, KeyAddressQuota)
+		return nil, quota(l.lim.key(KeyAddressQuota), "%d rooms were created from your address, the most allowed without a verified sign-in (%s)", fromAddr, l.lim.key(KeyAddressQuota))
 	}
 	l.inFlight++
 	if q.byUser() {
@@ -183,12 +197,12 @@ func (l *Limiter) Reserve(q Requester) (done func(), refused *Refusal) {
 func (l *Limiter) takeRates(q Requester) *Refusal {
 	now := l.now()
 	if q.byUser() {
-		if r := rateRefusal(l.users, q.User, now, KeyUserRate, "user "+q.User); r != nil {
+		if r := rateRefusal(l.users, q.User, now, l.lim.key(KeyUserRate), l.lim.key(KeyMaxTracked), "user "+q.User); r != nil {
 			return r
 		}
 	}
 	if q.byAddress() {
-		if r := rateRefusal(l.addrs, q.Address, now, KeyAddressRate, "your address"); r != nil {
+		if r := rateRefusal(l.addrs, q.Address, now, l.lim.key(KeyAddressRate), l.lim.key(KeyMaxTracked), "your address"); r != nil {
 			return r
 		}
 	}
@@ -196,12 +210,12 @@ func (l *Limiter) takeRates(q Requester) *Refusal {
 }
 
 // rateRefusal takes a token from key's bucket in b, or says why not.
-func rateRefusal(b *buckets, key string, now time.Time, cfgKey, who string) *Refusal {
+func rateRefusal(b *buckets, key string, now time.Time, cfgKey, trackedKey, who string) *Refusal {
 	wait, full := b.take(key, now)
 	switch {
 	case full:
-		return &Refusal{Code: CodeRate, Key: KeyMaxTracked, RetryAfter: wait,
-			Message: fmt.Sprintf("too many clients are creating rooms right now (%s); try again later", KeyMaxTracked)}
+		return &Refusal{Code: CodeRate, Key: trackedKey, RetryAfter: wait,
+			Message: fmt.Sprintf("too many clients are creating rooms right now (%s); try again later", trackedKey)}
 	case wait > 0:
 		return &Refusal{Code: CodeRate, Key: cfgKey, RetryAfter: wait,
 			Message: fmt.Sprintf("%s creates rooms too fast (%s); try again in %s", who, cfgKey, wait.Round(time.Second))}

@@ -27,6 +27,9 @@ type Spec struct {
 	// Origin is the creating client's OriginOf, for per-address quotas
 	// ("" when unknown).
 	Origin string
+	// Direct makes the direct room of CreatedBy and its one member (see
+	// DirectSpec, which fills the rest).
+	Direct bool
 }
 
 // Owner returns the user who may change a private room's members: its
@@ -71,6 +74,14 @@ func CleanMembers(owner string, members []string) ([]string, bool) {
 // spec.ID is invalid, a private room has no owner, or it has more than
 // MaxMembers members.
 func NewRoom(spec Spec) (Room, bool) {
+	if spec.Direct {
+		r := Room{ID: spec.ID, Name: spec.Name, CreatedBy: spec.CreatedBy, Private: true, Direct: true,
+			Members: spec.Members, Origin: spec.Origin}
+		return r, r.validDirect()
+	}
+	if IsDirectID(spec.ID) {
+		return Room{}, false // reserved for direct rooms
+	}
 	name, ok := CleanName(spec.Name)
 	if !ok {
 		return Room{}, false

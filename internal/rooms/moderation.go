@@ -57,6 +57,9 @@ type Moderated interface {
 // its bound. The room's lists are never changed in place (rooms are
 // shared by value): changed lists are new.
 func (r Room) Apply(ch Change) (Room, error) {
+	if r.Direct {
+		return r, ErrInvalid // a conversation of two has no moderation
+	}
 	user := strings.TrimSpace(ch.User)
 	if ch.Action != ChangeModerators && (user == "" || user == r.Owner()) {
 		return r, ErrInvalid
@@ -134,10 +137,11 @@ const (
 )
 
 // Role returns user's role in the room: RoleOwner, RoleModerator (a
-// moderator the room still allows) or "".
+// moderator the room still allows) or "" (always, in a direct room: its
+// two users are equals).
 func (r Room) Role(user string) string {
 	switch {
-	case user == "":
+	case user == "" || r.Direct:
 		return ""
 	case user == r.Owner():
 		return RoleOwner

@@ -19,6 +19,9 @@ type Room struct {
 	CreatedBy string    `json:"createdBy"`
 	// Private rooms admit only their owner (CreatedBy) and Members.
 	Private bool `json:"private,omitempty"`
+	// Direct marks the private room of a conversation between two users
+	// (direct.go): CreatedBy, who wrote first, and its one member.
+	Direct bool `json:"direct,omitempty"`
 	// Members of a private room besides its owner, sorted; empty for a
 	// public room.
 	Members []string `json:"members,omitempty"`
@@ -134,12 +137,16 @@ var validID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // ValidID reports whether id may name a room.
 func ValidID(id string) bool { return validID.MatchString(id) }
 
-// Count counts, in rooms, how many are owned by user (CreatedBy; ""
-// counts none) and how many were created from origin (Origin; "" counts
-// none): what a store without counts of its own answers to the room
-// creation limiter.
+// Count counts, in rooms, the rooms that are not direct ones, how many of
+// them are owned by user (CreatedBy; "" counts none) and how many were
+// created from origin (Origin; "" counts none): what a store without
+// counts of its own answers to the room creation limiter.
 func Count(all []Room, user, origin string) (total, byUser, byOrigin int) {
 	for _, r := range all {
+		if r.Direct {
+			continue // direct rooms have limits of their own
+		}
+		total++
 		if user != "" && r.CreatedBy == user {
 			byUser++
 		}
@@ -147,7 +154,25 @@ func Count(all []Room, user, origin string) (total, byUser, byOrigin int) {
 			byOrigin++
 		}
 	}
-	return len(all), byUser, byOrigin
+	return total, byUser, byOrigin
+}
+
+// CountDirect counts, in rooms, the direct rooms, those user started
+// (CreatedBy) and those started from origin: what a store without counts
+// of its own answers to the direct conversations limiter.
+func CountDirect(all []Room, user, origin string) (total, byUser, byOrigin int) {
+	for _, r := range all {
+		if r.Direct {
+			total++
+			if user != "" && r.CreatedBy == user {
+				byUser++
+			}
+			if origin != "" && r.Origin == origin {
+				byOrigin++
+			}
+		}
+	}
+	return total, byUser, byOrigin
 }
 
 // Topic returns the broker destination a room's messages are published to.

@@ -64,6 +64,7 @@ func testConfig(t testing.TB, broker string) config.Config {
 		MaxRooms: 1 << 20, UserPerMinute: 1 << 20, UserBurst: 1 << 20, UserQuota: 1 << 20,
 		AddressPerMinute: 1 << 20, AddressBurst: 1 << 20, AddressQuota: 1 << 20, MaxTracked: 1000,
 	}
+	cfg.Rooms.Direct = cfg.Rooms.Create
 	if broker == config.BrokerRabbitMQ {
 		n := rabbittest.Require(t, rabbit)
 		cfg.Broker.Mode = config.BrokerRabbitMQ

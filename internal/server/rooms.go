@@ -9,6 +9,7 @@ import (
 
 	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
+	"chatrelay/internal/direct"
 	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
 	"chatrelay/internal/relay"
@@ -131,6 +132,12 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// announcements stored through the confirmer
 	if ms, ok := store.(moderation.Store); ok {
 		s.moderation = moderation.New(moderation.Options{Rooms: ms, Messages: s.confirm, Language: cfg.Rooms.SystemLanguage})
+	}
+	// private conversations: direct rooms, with limits of their own
+	if ds, ok := store.(direct.Store); ok {
+		lim := roomLimits(cfg.Rooms.Direct)
+		lim.Section = "rooms.direct"
+		s.direct = direct.New(direct.Options{Rooms: ds, Limits: lim, Verified: cfg.Auth.Mode != config.AuthNone})
 	}
 	// edits and deletions: EDIT and DELETE messages, stored through the
 	// confirmer, which the feeds fold into what they name

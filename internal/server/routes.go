@@ -21,7 +21,11 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 	opts := chat.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes, Rooms: s.store, Confirm: s.confirm,
 		Language: cfg.Rooms.SystemLanguage, Tutorial: s.chatTutorial(cfg), Attachments: attachments}
 	chat.Register(s.router, opts)
-	chat.RegisterDM(s.router, opts)
+	dmOpts := opts
+	if s.direct != nil {
+		dmOpts.Direct = s.direct
+	}
+	chat.RegisterDM(s.router, dmOpts)
 	views := chat.RoomViews{Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes()}
 	if s.syncer != nil {
 		views.Sync = s.syncer.Sync

@@ -21,6 +21,7 @@ import (
 	"chatrelay/internal/broker/embedded"
 	"chatrelay/internal/config"
 	"chatrelay/internal/destination"
+	"chatrelay/internal/direct"
 	"chatrelay/internal/metrics"
 	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
@@ -70,6 +71,9 @@ type Server struct {
 	// moderation carries out kicks, bans, mutes and moderator changes
 	// (nil for a store that keeps no moderation state)
 	moderation *moderation.Service
+	// direct finds and creates the direct rooms private messages are
+	// kept in (nil for a store without them)
+	direct *direct.Service
 	// revision edits and deletes room messages (nil for a store that
 	// cannot tell which messages may change)
 	revision      *revision.Service

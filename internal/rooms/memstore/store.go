@@ -89,7 +89,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 		s.mu.Unlock()
 		return rooms.Room{}, rooms.ErrDuplicateID
 	}
-	if s.hasName(room.Name) {
+	if !room.Direct && s.hasName(room.Name) {
 		s.mu.Unlock()
 		return rooms.Room{}, rooms.ErrDuplicateName
 	}
@@ -167,7 +167,7 @@ func (s *Store) SetMembers(ctx context.Context, id string, members []string) (ro
 	if !ok || !s.listed(id) {
 		return rooms.Room{}, rooms.ErrNotFound
 	}
-	if !r.Private {
+	if !r.Private || r.Direct {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
 	if r.Members, ok = rooms.CleanMembers(r.Owner(), members); !ok {
@@ -222,13 +222,17 @@ func (s *Store) List() []rooms.Room {
 	return out
 }
 
-// CountRooms counts the rooms, those user owns and those created from
-// origin (see roomlimit.Counter).
+// CountRooms counts the rooms but the direct ones, those user owns and
+// those created from origin (see roomlimit.Counter).
 func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, id := range s.order {
 		r := s.rooms[id]
+		if r.Direct {
+			continue // direct rooms have limits of their own
+		}
+		total++
 		if user != "" && r.CreatedBy == user {
 			byUser++
 		}
@@ -236,7 +240,13 @@ func (s *Store) CountRooms(user, origin string) (total, byUser, byOrigin int) {
 			byOrigin++
 		}
 	}
-	return len(s.order), byUser, byOrigin
+	return total, byUser, byOrigin
+}
+
+// CountDirect counts the direct rooms, those user started and those
+// started from origin.
+func (s *Store) CountDirect(user, origin string) (total, byUser, byOrigin int) {
+	return rooms.CountDirect(s.List(), user, origin)
 }
 
 // Page returns a page of rooms, oldest first (see rooms.Store).

@@ -21,7 +21,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	if _, ok := s.reg.get(room.ID); ok {
 		return rooms.Room{}, rooms.ErrDuplicateID
 	}
-	if s.reg.has(room.Name) {
+	if !room.Direct && s.reg.has(room.Name) {
 		return rooms.Room{}, rooms.ErrDuplicateName
 	}
 	now := s.opts.Now().UTC()
@@ -86,7 +86,7 @@ func (s *Store) SetMembers(ctx context.Context, id string, members []string) (ro
 	if !ok {
 		return rooms.Room{}, rooms.ErrNotFound
 	}
-	if !room.Private {
+	if !room.Private || room.Direct {
 		return rooms.Room{}, rooms.ErrInvalid
 	}
 	if room.Members, ok = rooms.CleanMembers(room.Owner(), members); !ok {
@@ -121,6 +121,12 @@ func (s *Store) Moderate(ctx context.Context, id string, ch rooms.Change) (rooms
 		return rooms.Room{}, rooms.ErrNotFound
 	}
 	return room, nil
+}
+
+// CountDirect counts the direct rooms, those user started and those
+// started from origin, from counts the registry keeps.
+func (s *Store) CountDirect(user, origin string) (total, byUser, byOrigin int) {
+	return s.reg.countDirect(user, origin)
 }
 
 // Get returns a room known to this replica.

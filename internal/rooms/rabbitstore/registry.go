@@ -124,7 +124,11 @@ type view struct {
 	// owners and origins count the rooms by CreatedBy and by Origin
 	// (not ""), for the creation limiter (Store.CountRooms)
 	owners, origins map[string]int
-	order           []string // room ids, in creation order
+	// directs counts the direct rooms, directOwners them by CreatedBy
+	// (owners and origins count the other rooms only)
+	directs                     int
+	directOwners, directOrigins map[string]int
+	order                       []string // room ids, in creation order
 	// recent holds the ids of the last recentEvents events applied,
 	// oldest first in recentOrder
 	recent      map[string]struct{}
@@ -157,7 +161,7 @@ func (v *view) repeated(id string) bool {
 func newView() *view {
 	return &view{last: -1, rooms: make(map[string]rooms.Room), unopened: make(map[string]struct{}),
 		lives: make(map[string]*life), names: make(map[string]string), recent: make(map[string]struct{}),
-		owners: make(map[string]int), origins: make(map[string]int)}
+		owners: make(map[string]int), origins: make(map[string]int), directOwners: make(map[string]int), directOrigins: make(map[string]int)}
 }
 
 func newRegistry(log *slog.Logger, onDeleted func(string)) *registry {
@@ -248,18 +252,34 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		if _, ok := v.rooms[id]; ok {
 			return rooms.ErrDuplicateID
 		}
-		if v.nameTaken(ev.Room.Name) {
+		if ev.Room.Direct {
+			if _, ok := rooms.NewRoom(rooms.Spec{ID: id, Name: ev.Room.Name, CreatedBy: ev.Room.CreatedBy, Members: ev.Room.Members, Direct: true}); !ok {
+				return rooms.ErrInvalid
+			}
+		} else if v.nameTaken(ev.Room.Name) || rooms.IsDirectID(id) {
+			if rooms.IsDirectID(id) {
+				return rooms.ErrInvalid
+			}
 			return rooms.ErrDuplicateName
 		}
 		room := ev.Room
 		room.Seq, room.Origin = offset+1, ev.Origin
 		room.Stream = streamOf(rooms.Room{ID: id, Stream: ev.Stream})
 		v.rooms[id] = room
-		v.names[rooms.NameKey(room.Name)] = id
 		v.order = append(v.order, id)
-		v.owners[room.CreatedBy]++
-		if room.Origin != "" {
-			v.origins[room.Origin]++
+		if room.Direct {
+			// direct rooms have no name to reserve and limits of their own
+			v.directs++
+			v.directOwners[room.CreatedBy]++
+			if room.Origin != "" {
+				v.directOrigins[room.Origin]++
+			}
+		} else {
+			v.names[rooms.NameKey(room.Name)] = id
+			v.owners[room.CreatedBy]++
+			if room.Origin != "" {
+				v.origins[room.Origin]++
+			}
 		}
 		if ev.Lazy {
 			v.unopened[id] = struct{}{}
@@ -278,7 +298,7 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		if !ok {
 			return rooms.ErrNotFound
 		}
-		if !r.Private {
+		if !r.Private || r.Direct {
 			return rooms.ErrInvalid
 		}
 		members, ok := rooms.CleanMembers(r.Owner(), ev.Room.Members)
@@ -310,11 +330,19 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		delete(v.rooms, id)
 		delete(v.unopened, id)
 		delete(v.lives, id)
-		uncount(v.owners, r.CreatedBy)
-		if r.Origin != "" {
-			uncount(v.origins, r.Origin)
+		if r.Direct {
+			v.directs--
+			uncount(v.directOwners, r.CreatedBy)
+			if r.Origin != "" {
+				uncount(v.directOrigins, r.Origin)
+			}
+		} else {
+			uncount(v.owners, r.CreatedBy)
+			if r.Origin != "" {
+				uncount(v.origins, r.Origin)
+			}
+			delete(v.names, rooms.NameKey(r.Name))
 		}
-		delete(v.names, rooms.NameKey(r.Name))
 		for i, x := range v.order {
 			if x == id {
 				v.order = append(v.order[:i:i], v.order[i+1:]...)
@@ -348,7 +376,22 @@ func (g *registry) count(user, origin string) (total, byUser, byOrigin int) {
 	if origin != "" {
 		byOrigin = v.origins[origin]
 	}
-	return len(v.order), byUser, byOrigin
+	return len(v.order) - v.directs, byUser, byOrigin
+}
+
+// countDirect returns the served view's direct room count and the counts
+// of those user started and of those started from origin.
+func (g *registry) countDirect(user, origin string) (total, byUser, byOrigin int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	v := g.cur
+	if user != "" {
+		byUser = v.directOwners[user]
+	}
+	if origin != "" {
+		byOrigin = v.directOrigins[origin]
+	}
+	return v.directs, byUser, byOrigin
 }
 
 // nameTaken reports whether a room's name has the same rooms.NameKey as

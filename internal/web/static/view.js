@@ -80,6 +80,15 @@ globalThis.chatrelayView = (app) => {
     updateByteCount();
   }
 
+  // roomName is how a room is named on the page: a direct room (a private
+  // conversation) after the other user.
+  function roomName(r) {
+    if (!r.direct) return r.name;
+    const members = Array.isArray(r.members) ? r.members : [];
+    const peer = r.createdBy === state.me ? members[0] || state.me : r.createdBy;
+    return t("room.direct", { user: peer });
+  }
+
   function renderRooms() {
     const items = [];
     for (const r of state.rooms.values()) {
@@ -90,7 +99,8 @@ globalThis.chatrelayView = (app) => {
       const j = state.joined.get(r.id);
       if (j) li.classList.add("joined");
       if (r.id === state.current) li.classList.add("current");
-      li.append(R.userText("span", "room-name", r.name));
+      if (r.direct) li.classList.add("direct");
+      li.append(R.userText("span", "room-name", roomName(r)));
       const online = R.el("span", "room-online", typeof r.online === "number" ? String(r.online) : "");
       online.title = t("room.online", { n: r.online ?? 0 });
       li.append(online);
@@ -110,7 +120,7 @@ globalThis.chatrelayView = (app) => {
     const j = state.joined.get(id);
     if (j) j.unread = 0;
     const room = state.rooms.get(id);
-    head.textContent = id ? (room ? room.name : (j && j.name) || id) : t("room.none");
+    head.textContent = id ? (room ? roomName(room) : (j && j.name) || id) : t("room.none");
     head.translate = id === "";
     renderMessages();
     if (changed) app.stopTyping(); // a start for the room left
