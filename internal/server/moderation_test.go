@@ -103,6 +103,9 @@ func TestModeration(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		if err := bob.Subscribe("typing", "/topic/room."+room+".typing"); err != nil {
+			t.Fatal(err)
+		}
 
 		// roles: only the owner names moderators; they show in the room
 		refusedOver(t, dave, room, "moderators", `{"moderators":["dave"]}`, "forbidden", "only the owner")
@@ -158,6 +161,10 @@ func TestModeration(t *testing.T) {
 				t.Fatalf("replay %+v, want the two announcements", m)
 			}
 		}
+		// his typing subscription ended with the room's: ann's typing
+		// event, which reaches a subscriber before her next message,
+		// does not come
+		sendTyping(t, ann, room, "", "typing")
 		sendTalk(t, ann, room, "after-kick")
 		if m := readRoom(t, bob, "room2", 1)[0]; m.Message != "after-kick" {
 			t.Fatalf("bob got %+v, want after-kick", m)

@@ -262,7 +262,8 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 
 // revoke ends a room subscription the user may no longer have: the owner
 // removed the user from a private room, or a moderator kicked or banned
-// the user. The subscription stops (STOMP cannot tell the client, so the
+// the user. The subscription stops, with the session's subscriptions to
+// the room's typing topic (STOMP cannot tell the client, so the
 // session's /user/queue/errors does, with the text of key and args) and
 // the session goes on. It must not block: it runs in the store's
 // delivery.
@@ -270,9 +271,34 @@ func (s *Session) revoke(sub *subscription, key string, args ...string) {
 	if s.dropSubIf(sub) {
 		// leaveRoom stops the follower, which waits for this delivery
 		// to return: it runs on its own goroutine, which owns nothing
-		// and ends with it.
-		go s.leaveRoom(sub)
+		// and ends with it. The room's typing subscriptions end too.
+		go func() {
+			s.leaveRoom(sub)
+			s.endTyping(sub.room)
+		}()
 		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: key, args: args})
+	}
+}
+
+// endTyping ends the session's subscriptions to roomID's typing topic,
+// as revoke ends its room subscription: no more of who types there.
+func (s *Session) endTyping(roomID string) {
+	var ids []string
+	s.subsMu.Lock()
+	for id, sub := range s.subs {
+		if sub.target.Kind != destination.Broker || sub.room != "" {
+			continue
+		}
+		if r, ok := s.typingRoomOf(sub.target.Destination); ok && r == roomID {
+			ids = append(ids, id)
+			delete(s.subs, id)
+		}
+	}
+	s.subsMu.Unlock()
+	for _, id := range ids {
+		if err := s.up().Unsubscribe(id, ""); err != nil {
+			s.log(slog.LevelDebug, "typing subscription not ended upstream", "room", roomID, "subscription", id, "err", err)
+		}
 	}
 }
 
