@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -89,30 +90,42 @@ func (h *dmHandler) send(c *router.Context) (any, error) {
 // keep stores dm in its users' direct room, then notifies them: the
 // frame finishes (its RECEIPT) once the message is stored, so that the
 // recipient finds it in the conversation's history whenever they come
-// back, on any replica.
+// back, on any replica. Finding or creating the room waits for the
+// broker, so it runs off the session's reader.
 func (h *dmHandler) keep(c *router.Context, dm DirectMessage) error {
-	room, err := h.opts.Direct.Room(c, dm.From, dm.To, clientaddr.Key(c.Remote))
-	var refused *roomlimit.Refusal
-	switch {
-	case errors.As(err, &refused):
-		return &router.Error{Code: refused.Code, Message: "private message not sent: " + refused.Message}
-	case err != nil:
-		return fmt.Errorf("chat: private message to %s: %w", dm.To, err)
-	}
-	dm.RoomID = room.ID
-	body, err := json.Marshal(ChatMessage{ID: dm.ID, RoomID: room.ID, Type: Talk, Sender: dm.From, Message: dm.Message, SentAt: dm.SentAt})
-	if err != nil {
-		return fmt.Errorf("chat: encode private message: %w", err)
-	}
 	finish := c.Later()
-	broker := c.Broker
-	timeout := h.opts.Confirm.Timeout()
-	h.opts.Confirm.Send(room.ID, dm.ID, body, func(err error) {
-		if err == nil {
-			err = notify(broker, dm)
+	broker, address := c.Broker, clientaddr.Key(c.Remote)
+	ctx := context.WithoutCancel(c.Context)
+	go func() {
+		// owns nothing: finds or creates the direct room (bounded by
+		// moderationTimeout), then hands the message to the Confirmer,
+		// whose verdict finishes the frame
+		ctx, cancel := context.WithTimeout(ctx, moderationTimeout)
+		defer cancel()
+		room, err := h.opts.Direct.Room(ctx, dm.From, dm.To, address)
+		var refused *roomlimit.Refusal
+		switch {
+		case errors.As(err, &refused):
+			finish(&router.Error{Code: refused.Code, Message: "private message not sent: " + refused.Message})
+			return
+		case err != nil:
+			finish(fmt.Errorf("chat: private message to %s: %w", dm.To, err))
+			return
 		}
-		finish(confirmError(ChatMessage{ID: dm.ID, RoomID: room.ID}, timeout.String(), err))
-	})
+		dm.RoomID = room.ID
+		body, err := json.Marshal(ChatMessage{ID: dm.ID, RoomID: room.ID, Type: Talk, Sender: dm.From, Message: dm.Message, SentAt: dm.SentAt})
+		if err != nil {
+			finish(fmt.Errorf("chat: encode private message: %w", err))
+			return
+		}
+		timeout := h.opts.Confirm.Timeout()
+		h.opts.Confirm.Send(room.ID, dm.ID, body, func(err error) {
+			if err == nil {
+				err = notify(broker, dm)
+			}
+			finish(confirmError(ChatMessage{ID: dm.ID, RoomID: room.ID}, timeout.String(), err))
+		})
+	}()
 	return nil
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"chatrelay/internal/chat"
 	"chatrelay/internal/config"
+	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
@@ -138,6 +140,36 @@ func TestDirectConversations(t *testing.T) {
 		refusedOver(t, ann, room, "moderate", `{"action":"ban","user":"bob"}`, "forbidden", "no moderation")
 		if st, got := restKey(t, a, "PUT", "/api/rooms/"+room+"/moderators", map[string]any{"moderators": []string{"bob"}}); st != http.StatusForbidden {
 			t.Fatalf("moderators for a conversation: %d %v", st, got)
+		}
+
+		// the API key may delete it; the next message starts it again,
+		// on every replica (the id is the same)
+		if st, got := restKey(t, a, "DELETE", "/api/rooms/"+room, nil); st != http.StatusNoContent {
+			t.Fatalf("the API key deletes the conversation: %d %v", st, got)
+		}
+		if err := rabbittest.WaitFor(5*time.Second, func() (bool, error) { _, ok := b.srv.store.Get(room); return !ok, nil }); err != nil {
+			t.Fatal("the other replica still knows the deleted conversation")
+		}
+		sendDM(t, errorsQueue(t, b, "carol"), "bob", "hi bob") // another conversation goes on
+		f = stomp.New(stomp.SEND, "destination", "/app/chat.dm", "receipt", "again")
+		f.Body = []byte(`{"to":"bob","message":"starting over"}`)
+		if err := ann.Send(f); err != nil {
+			t.Fatal(err)
+		}
+		for got := false; !got; {
+			fr, err := ann.Read(15 * time.Second)
+			if err != nil {
+				t.Fatalf("ann starts over: %v", err)
+			}
+			got = fr.Command == stomp.RECEIPT && fr.Header("receipt-id") == "again"
+			if fr.Command == stomp.ERROR || fr.Header("destination") == "/user/queue/errors" {
+				t.Fatalf("ann starts over: %s %s", fr.Command, fr.Body)
+			}
+		}
+		waitRoom(t, b, room)
+		st, page := rest(t, b, "GET", "/api/rooms/"+room+"/messages?limit=10", "bob", nil)
+		if msgs, _ := page["messages"].([]any); st != http.StatusOK || len(msgs) != 1 || !strings.Contains(fmt.Sprint(msgs[0]), "starting over") {
+			t.Fatalf("the conversation started over, read on the other replica: %d %v", st, page)
 		}
 
 		// its id cannot be taken by another room first: the id of a

@@ -145,6 +145,9 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		s.dropSub(id)
 		return s.failFrame(f, Close{Code: CloseServerError, Message: "subscribe failed", Detail: err.Error()})
 	}
+	s.subsMu.Lock()
+	sub.upstream = true
+	s.subsMu.Unlock()
 	return nil
 }
 

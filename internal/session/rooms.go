@@ -63,9 +63,9 @@ func (s *Session) typingRoomOf(dest string) (string, bool) {
 // mayFollowTyping checks a SUBSCRIBE to a room's typing topic as a room
 // SUBSCRIBE is checked (admitRoom): it answers a refusal (an ERROR, and
 // the error it returns) and nil when the subscription may go to the
-// broker. Unlike the room's own subscription, a typing one is not
-// revoked if the user later leaves a private room's members: typing
-// events carry no message text.
+// broker. When the room's own subscription is revoked later (the user
+// left a private room's members, was kicked or banned), the typing one
+// ends with it (endTyping), once the broker subscription is made.
 func (s *Session) mayFollowTyping(f *stomp.Frame, sub *subscription, roomID string) error {
 	room, ok := s.opts.Rooms.Get(roomID)
 	_, err := s.admitRoom(f, sub, roomID, room, ok)
@@ -221,11 +221,13 @@ func (s *Session) roomFailed(f *stomp.Frame, sub *subscription, roomID string, e
 func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 	s.subsMu.RLock()
 	live, private := s.subs[sub.id] == sub, sub.private
+	// replayed: delivered before Follow returned (sub.stop set after)
+	replayDone := sub.stop != nil
 	s.subsMu.RUnlock()
 	if !live {
 		return
 	}
-	if body != nil && m.Type == rooms.System && m.Target == s.user && s.endsSubscription(sub, &m) {
+	if body != nil && m.Type == rooms.System && m.Target == s.user && s.endsSubscription(sub, &m, replayDone) {
 		// the user sees the announcement, then the subscription ends
 		s.queueRoomMessage(sub, &m, body)
 		s.revoke(sub, router.CodeForbidden+"."+m.Event, "room", sub.room, "subscription", sub.id, "by", m.Sender)
@@ -286,8 +288,8 @@ func (s *Session) endTyping(roomID string) {
 	var ids []string
 	s.subsMu.Lock()
 	for id, sub := range s.subs {
-		if sub.target.Kind != destination.Broker || sub.room != "" {
-			continue
+		if sub.target.Kind != destination.Broker || sub.room != "" || !sub.upstream {
+			continue // not a typing subscription, or one the reader is still making
 		}
 		if r, ok := s.typingRoomOf(sub.target.Destination); ok && r == roomID {
 			ids = append(ids, id)
@@ -303,14 +305,15 @@ func (s *Session) endTyping(roomID string) {
 }
 
 // endsSubscription reports whether m, a SYSTEM message about this
-// session's user, ends sub: a kick or a ban announced after the
-// subscription began (one replayed from history does not), or a ban
+// session's user, ends sub: a kick or a ban that is news (delivered live,
+// once the replay is done; or, while the subscription is attaching,
+// announced after it began by the clock), not history replayed; or a ban
 // still in force.
-func (s *Session) endsSubscription(sub *subscription, m *rooms.Message) bool {
+func (s *Session) endsSubscription(sub *subscription, m *rooms.Message, live bool) bool {
 	if !moderation.Action(m.Event).Ends() {
 		return false
 	}
-	if !m.SentAt.Before(sub.since) {
+	if live || !m.SentAt.Before(sub.since) {
 		return true
 	}
 	room, ok := s.opts.Rooms.Get(sub.room)

@@ -213,6 +213,9 @@ type subscription struct {
 	room    string
 	stop    func()
 	private bool // the room was private when subscribed: re-check access
+	// upstream: the broker subscription is made (set by the reader once
+	// Subscribe returned; guarded by subsMu)
+	upstream bool
 	// since is when the room subscription began: a kick or ban
 	// announced before it is history, not news (endsSubscription)
 	since time.Time

@@ -105,7 +105,7 @@ func (f *roomFeed) followAfter(ctx context.Context, fl *follower, cursor int64) 
 		}
 		// the gap's messages go out in their current version: its
 		// revisions are read first (revise.go)
-		rv, err := f.gapRevisions(ctx, from, to)
+		rv, err := f.gapRevisions(ctx, from)
 		if err != nil {
 			return nil, err
 		}
@@ -417,31 +417,15 @@ func (f *roomFeed) foldOld(ctx context.Context, out, found []entry, bound int64)
 	if len(out) == 0 {
 		return out, nil
 	}
-	f.mu.Lock()
-	above := min(bound+f.set.cfg.EditWindow+1, f.coverFrom)
-	f.mu.Unlock()
-	if bound < above {
-		err := f.src.ReadRange(ctx, bound, above, func(r Record) {
-			if r.Offset < bound || r.Offset >= above {
-				return
-			}
-			if e, ok := f.decode(r); ok && e.isRevision() {
-				found = append(found, e)
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
 	sortByOffset(found)
 	rv := newRevisions()
 	for i := range found {
 		rv.add(&found[i])
 	}
-	f.mu.Lock()
-	f.ringRevisionsLocked(rv)
-	f.foldRingLocked(rv)
-	f.mu.Unlock()
+	// a message's revisions lie at most EditWindow above it
+	if err := f.readRevisions(ctx, rv, bound, bound+f.set.cfg.EditWindow+1); err != nil {
+		return nil, err
+	}
 	for i := range out {
 		rv.fold(&out[i])
 	}

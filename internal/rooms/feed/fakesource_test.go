@@ -30,6 +30,10 @@ type fakeLog struct {
 	startBack int
 	// noSync: tails never sync.
 	noSync bool
+	// duringRead, when set, runs once in the next ReadRange, after it
+	// took its records and before it hands them out (a read the log
+	// grows during).
+	duringRead func()
 }
 
 func newFakeLog(t *testing.T) *fakeLog {
@@ -140,9 +144,14 @@ func (s *fakeSource) ReadRange(ctx context.Context, from, to int64, fn func(Reco
 			out = append(out, r)
 		}
 	}
+	during := l.duringRead
+	l.duringRead = nil
 	l.mu.Unlock()
 	if !reached {
 		l.t.Errorf("ReadRange(%d, %d) past the end of the log: a stream read would wait", from, to)
+	}
+	if during != nil {
+		during()
 	}
 	for _, r := range out {
 		fn(r)

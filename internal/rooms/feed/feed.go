@@ -249,6 +249,14 @@ func (s *Set) Drop(roomID string) {
 	}
 }
 
+// Revive lets roomID have a feed again after Drop: a room was created
+// with the id of one deleted before (a direct room's id is its users').
+func (s *Set) Revive(roomID string) {
+	s.mu.Lock()
+	delete(s.gone, roomID)
+	s.mu.Unlock()
+}
+
 // Running reports whether roomID has a feed.
 func (s *Set) Running(roomID string) bool {
 	s.mu.Lock()

@@ -170,27 +170,12 @@ func (f *roomFeed) ensureRingFinal(ctx context.Context) error {
 	if !has {
 		return nil // nothing to make final (yet)
 	}
-	from := max(0, to-f.set.cfg.EditWindow)
-	var found []entry
-	err := f.src.ReadRange(ctx, from, to, func(r Record) {
-		if r.Offset < from || r.Offset >= to {
-			return
-		}
-		if e, ok := f.decode(r); ok && e.isRevision() {
-			found = append(found, e)
-		}
-	})
-	if err != nil {
-		return err
-	}
 	rv := newRevisions()
-	for i := range found {
-		rv.add(&found[i])
+	if err := f.readRevisions(ctx, rv, max(0, to-f.set.cfg.EditWindow), -1); err != nil {
+		return err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.ringRevisionsLocked(rv)
-	f.foldRingLocked(rv)
 	// what lies below a coverage that moved down meanwhile was folded
 	// in by the fill that moved it
 	f.ringFinal = true
@@ -213,33 +198,52 @@ func (f *roomFeed) nthNewestMessage(n int) (int, int) {
 	return 0, found
 }
 
-// gapRevisions reads the log from `from` up to `to` for its revisions,
-// and the edit window below `from` for earlier revisions of the same
-// messages, and returns them with the ring's: what a replay read straight
-// from the log folds in. The ring is folded with them too.
-func (f *roomFeed) gapRevisions(ctx context.Context, from, to int64) (revisions, error) {
+// gapRevisions returns the revisions a replay read straight from the log,
+// from `from` on, folds in: those of the gap and of the edit window below
+// it (earlier revisions of the same messages), and the ring's; the ring is
+// folded with them too.
+func (f *roomFeed) gapRevisions(ctx context.Context, from int64) (revisions, error) {
 	rv := newRevisions()
-	var found []entry
-	from = max(0, from-f.set.cfg.EditWindow)
-	err := f.src.ReadRange(ctx, from, to, func(r Record) {
-		if r.Offset < from || r.Offset >= to {
-			return
-		}
-		if e, ok := f.decode(r); ok && e.isRevision() {
-			found = append(found, e)
-		}
-	})
-	if err != nil {
+	if err := f.readRevisions(ctx, rv, max(0, from-f.set.cfg.EditWindow), -1); err != nil {
 		return revisions{}, err
 	}
-	for i := range found {
-		rv.add(&found[i])
-	}
-	f.mu.Lock()
-	f.ringRevisionsLocked(rv)
-	f.foldRingLocked(rv)
-	f.mu.Unlock()
 	return rv, nil
+}
+
+// readRevisions adds to rv, in log order, the revisions of the log from
+// `from` up to the ring (or up to limit, when limit >= 0 is lower),
+// reading on while the ring moves on meanwhile (it evicts what it held),
+// then the ring's own; and folds rv into the ring's revisions, all under
+// one hold of f.mu, so that no revision falls between the reads and the
+// ring. Revisions are applied as they are read: a read holds one
+// rooms.Revision per message, not every revision it met.
+func (f *roomFeed) readRevisions(ctx context.Context, rv revisions, from, limit int64) error {
+	for {
+		f.mu.Lock()
+		to := f.coverFrom
+		if limit >= 0 {
+			to = min(to, limit)
+		}
+		if from >= to {
+			f.ringRevisionsLocked(rv)
+			f.foldRingLocked(rv)
+			f.mu.Unlock()
+			return nil
+		}
+		f.mu.Unlock()
+		err := f.src.ReadRange(ctx, from, to, func(r Record) {
+			if r.Offset < from || r.Offset >= to {
+				return
+			}
+			if e, ok := f.decode(r); ok && e.isRevision() {
+				rv.add(&e)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		from = to
+	}
 }
 
 // sortByOffset sorts entries read out of order into log order.

@@ -418,3 +418,37 @@ func compare(t *testing.T, what string, got []rooms.Message, want map[string]roo
 		}
 	}
 }
+
+// TestRevisionEvictedDuringARead: a delete the ring holds when a resume
+// starts reading its gap, but evicts while the read runs (the room goes
+// on), still reaches what the resume hands out.
+func TestRevisionEvictedDuringARead(t *testing.T) {
+	l := newFakeLog(t)
+	s := testSet(t, l, 10)
+	offs := map[int]int64{}
+	publishOffsets(l, 30, offs)
+	if err := s.Start(ctx(t), "r"); err != nil {
+		t.Fatal(err)
+	}
+	addRevision(l, rooms.Delete, "d1", 25, offs[25], "")
+	// the first read makes the ring's revisions final; the second,
+	// the gap's read for its revisions, is the one the room outruns
+	l.mu.Lock()
+	l.duringRead = func() {
+		l.mu.Lock()
+		l.duringRead = func() { publishOffsets(l, 15, offs) }
+		l.mu.Unlock()
+	}
+	l.mu.Unlock()
+	c := newCollector()
+	stop, err := s.Follow(ctx(t), "r", rooms.Start{After: offs[2]}, c.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.waitCount(t, 28+1+15)
+	stop()
+	msgs, _ := versions(t, got)
+	if msgs["m25"] != "-" {
+		t.Fatalf("m25 resumed as %q, want deleted (all %v)", msgs["m25"], msgs)
+	}
+}

@@ -96,6 +96,7 @@ func (s *Store) Create(ctx context.Context, spec rooms.Spec) (rooms.Room, error)
 	// reserve the name while the topic subscription is made
 	s.rooms[room.ID] = room
 	s.mu.Unlock()
+	s.feeds.Revive(room.ID) // an id deleted before may be used again
 	if err := s.feeds.Start(ctx, room.ID); err != nil {
 		s.mu.Lock()
 		delete(s.rooms, room.ID)

@@ -82,6 +82,9 @@ type event struct {
 type registry struct {
 	log       *slog.Logger
 	onDeleted func(roomID string) // runs on the tail's goroutine
+	// onCreated, when set, runs on the tail's goroutine for each created
+	// event the served view applied (a room id may be used again)
+	onCreated func(roomID string)
 	// onClosing, when set, runs on the tail's goroutine for each closing
 	// event the served view applied
 	onClosing func(roomID string)
@@ -231,6 +234,9 @@ func (g *registry) Record(r feed.Record) {
 	g.mu.Unlock()
 	if ev.Event == eventDeleted && result == nil && served {
 		g.onDeleted(ev.Room.ID)
+	}
+	if ev.Event == eventCreated && result == nil && served && g.onCreated != nil {
+		g.onCreated(ev.Room.ID)
 	}
 	if ev.Event == eventClosing && result == nil && served && g.onClosing != nil {
 		g.onClosing(ev.Room.ID)

@@ -277,6 +277,7 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	s.feeds = feed.NewSet(feed.Config{Buffer: opts.Buffer, Idle: opts.Idle, Logger: opts.Logger},
 		func(roomID string) feed.Source { return &roomSource{s: s, room: roomID} })
 	s.reg = newRegistry(opts.Logger, s.feeds.Drop)
+	s.reg.onCreated = s.feeds.Revive
 	if opts.ArchiveAfter > 0 {
 		s.reg.onClosing = s.closingApplied
 	}

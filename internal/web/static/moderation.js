@@ -63,8 +63,8 @@ globalThis.chatrelayModeration = (app) => {
     // RECEIPT) is no news: the server ends only live subscriptions
     const j = state.joined.get(id);
     if ((msg.event === "kick" || msg.event === "ban") && msg.target === state.me && j && j.ready) {
-      // the server ended the room's subscription itself; the typing one
-      // is still ours to end
+      // the server ended the room's subscriptions itself (the typing one
+      // too); the client forgets its own, the server ignores the ids
       if (j.typingSub && connected()) j.typingSub.unsubscribe();
       app.forgetRoom(id);
     }
