@@ -90,43 +90,32 @@ func (h *dmHandler) send(c *router.Context) (any, error) {
 // keep stores dm in its users' direct room, then notifies them: the
 // frame finishes (its RECEIPT) once the message is stored, so that the
 // recipient finds it in the conversation's history whenever they come
-// back, on any replica. Finding or creating the room waits for the
-// broker, so it runs off the session's reader.
+// back, on any replica. Finding or creating the room and storing wait
+// for the broker, so it runs off the session's reader (runLater).
 func (h *dmHandler) keep(c *router.Context, dm DirectMessage) error {
-	finish := c.Later()
 	broker, address := c.Broker, clientaddr.Key(c.Remote)
-	ctx := context.WithoutCancel(c.Context)
-	go func() {
-		// owns nothing: finds or creates the direct room (bounded by
-		// moderationTimeout), then hands the message to the Confirmer,
-		// whose verdict finishes the frame
-		ctx, cancel := context.WithTimeout(ctx, moderationTimeout)
-		defer cancel()
+	return runLater(c, func(ctx context.Context) error {
 		room, err := h.opts.Direct.Room(ctx, dm.From, dm.To, address)
 		var refused *roomlimit.Refusal
 		switch {
 		case errors.As(err, &refused):
-			finish(&router.Error{Code: refused.Code, Message: "private message not sent: " + refused.Message})
-			return
+			return &router.Error{Code: refused.Code, Message: "private message not sent: " + refused.Message}
 		case err != nil:
-			finish(fmt.Errorf("chat: private message to %s: %w", dm.To, err))
-			return
+			return fmt.Errorf("chat: private message to %s: %w", dm.To, err)
 		}
 		dm.RoomID = room.ID
 		body, err := json.Marshal(ChatMessage{ID: dm.ID, RoomID: room.ID, Type: Talk, Sender: dm.From, Message: dm.Message, SentAt: dm.SentAt})
 		if err != nil {
-			finish(fmt.Errorf("chat: encode private message: %w", err))
-			return
+			return fmt.Errorf("chat: encode private message: %w", err)
 		}
-		timeout := h.opts.Confirm.Timeout()
-		h.opts.Confirm.Send(room.ID, dm.ID, body, func(err error) {
-			if err == nil {
-				err = notify(broker, dm)
-			}
-			finish(confirmError(ChatMessage{ID: dm.ID, RoomID: room.ID}, timeout.String(), err))
-		})
-	}()
-	return nil
+		// the Confirmer gives its verdict within its own timeout
+		stored := make(chan error, 1)
+		h.opts.Confirm.Send(room.ID, dm.ID, body, func(err error) { stored <- err })
+		if err = <-stored; err == nil {
+			err = notify(broker, dm)
+		}
+		return confirmError(ChatMessage{ID: dm.ID, RoomID: room.ID}, h.opts.Confirm.Timeout().String(), err)
+	})
 }
 
 // notify delivers dm to every session of its recipient and, unless they

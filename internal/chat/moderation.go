@@ -20,9 +20,10 @@ type Moderation struct {
 	ValidUser func(string) bool
 }
 
-// moderationTimeout bounds one moderation: the store's change and its
-// announcement seen stored.
-const moderationTimeout = 30 * time.Second
+// laterTimeout bounds one piece of work runLater runs: a moderation (the
+// store's change and its announcement seen stored), an edit, a
+// deletion, finding or creating a direct room.
+const laterTimeout = 30 * time.Second
 
 // RegisterModeration adds /app/rooms/{id}/moderate ({"action","user"}:
 // kick, ban, unban, mute, unmute) and /app/rooms/{id}/moderators
@@ -88,7 +89,7 @@ func signedInSend(c *router.Context, what string) error {
 // returns its error.
 func runLater(c *router.Context, do func(ctx context.Context) error) error {
 	if c.Later == nil {
-		ctx, cancel := context.WithTimeout(c, moderationTimeout)
+		ctx, cancel := context.WithTimeout(c, laterTimeout)
 		defer cancel()
 		return moderationError(do(ctx))
 	}
@@ -96,8 +97,8 @@ func runLater(c *router.Context, do func(ctx context.Context) error) error {
 	ctx := context.WithoutCancel(c.Context)
 	go func() {
 		// owns nothing: runs one moderation (bounded by
-		// moderationTimeout) and finishes its frame
-		ctx, cancel := context.WithTimeout(ctx, moderationTimeout)
+		// laterTimeout) and finishes its frame
+		ctx, cancel := context.WithTimeout(ctx, laterTimeout)
 		defer cancel()
 		finish(moderationError(do(ctx)))
 	}()

@@ -10,6 +10,7 @@
 package moderation
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -141,9 +142,7 @@ func ParseRequest(body []byte, valid func(string) bool) (Request, error) {
 		return Request{}, errorf(Invalid, "a moderation request is at most %d bytes: {\"action\":\"kick|ban|unban|mute|unmute\",\"user\":\"name\"}", maxRequestBody)
 	}
 	var req Request
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := decodeStrict(body, &req); err != nil {
 		return Request{}, errorf(Invalid, "body must be {\"action\":\"kick|ban|unban|mute|unmute\",\"user\":\"name\"}: %v", err)
 	}
 	if !knownAction(req.Action) {
@@ -164,9 +163,7 @@ func ParseModerators(body []byte, valid func(string) bool) ([]string, error) {
 	var req struct {
 		Moderators *[]string `json:"moderators"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || req.Moderators == nil {
+	if err := decodeStrict(body, &req); err != nil || req.Moderators == nil {
 		return nil, errorf(Invalid, "body must be {\"moderators\":[\"name\",...]}")
 	}
 	if len(*req.Moderators) > rooms.MaxModerators {
@@ -178,6 +175,13 @@ func ParseModerators(body []byte, valid func(string) bool) ([]string, error) {
 		}
 	}
 	return *req.Moderators, nil
+}
+
+// decodeStrict decodes a request body into v, refusing unknown fields.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // maxModeratorsBody bounds a moderator list's body: MaxModerators names

@@ -77,7 +77,7 @@ func NewRoom(spec Spec) (Room, bool) {
 	if spec.Direct {
 		r := Room{ID: spec.ID, Name: spec.Name, CreatedBy: spec.CreatedBy, Private: true, Direct: true,
 			Members: spec.Members, Origin: spec.Origin}
-		return r, r.validDirect()
+		return r, r.ValidDirect()
 	}
 	if IsDirectID(spec.ID) {
 		return Room{}, false // reserved for direct rooms

@@ -55,10 +55,10 @@ func (r Room) Peer(user string) string {
 	return r.CreatedBy
 }
 
-// validDirect reports whether r is a well-formed direct room: private,
+// ValidDirect reports whether r is a well-formed direct room: private,
 // its id the DirectID of its creator and its one member (or of its
 // creator alone), its name its id.
-func (r Room) validDirect() bool {
+func (r Room) ValidDirect() bool {
 	if !r.Private || r.CreatedBy == "" || len(r.Members) > 1 || r.Name != r.ID {
 		return false
 	}

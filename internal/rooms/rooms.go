@@ -142,9 +142,22 @@ func ValidID(id string) bool { return validID.MatchString(id) }
 // created from origin (Origin; "" counts none): what a store without
 // counts of its own answers to the room creation limiter.
 func Count(all []Room, user, origin string) (total, byUser, byOrigin int) {
+	return count(all, false, user, origin)
+}
+
+// CountDirect counts, in rooms, the direct rooms, those user started
+// (CreatedBy) and those started from origin: what a store without counts
+// of its own answers to the direct conversations limiter.
+func CountDirect(all []Room, user, origin string) (total, byUser, byOrigin int) {
+	return count(all, true, user, origin)
+}
+
+// count counts the rooms whose Direct is direct (direct rooms have limits
+// of their own), those of them user owns and those created from origin.
+func count(all []Room, direct bool, user, origin string) (total, byUser, byOrigin int) {
 	for _, r := range all {
-		if r.Direct {
-			continue // direct rooms have limits of their own
+		if r.Direct != direct {
+			continue
 		}
 		total++
 		if user != "" && r.CreatedBy == user {
@@ -152,24 +165,6 @@ func Count(all []Room, user, origin string) (total, byUser, byOrigin int) {
 		}
 		if origin != "" && r.Origin == origin {
 			byOrigin++
-		}
-	}
-	return total, byUser, byOrigin
-}
-
-// CountDirect counts, in rooms, the direct rooms, those user started
-// (CreatedBy) and those started from origin: what a store without counts
-// of its own answers to the direct conversations limiter.
-func CountDirect(all []Room, user, origin string) (total, byUser, byOrigin int) {
-	for _, r := range all {
-		if r.Direct {
-			total++
-			if user != "" && r.CreatedBy == user {
-				byUser++
-			}
-			if origin != "" && r.Origin == origin {
-				byOrigin++
-			}
 		}
 	}
 	return total, byUser, byOrigin

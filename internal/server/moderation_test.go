@@ -18,17 +18,8 @@ import (
 // effect and announced.
 func moderateOver(t testing.TB, c *stomptest.Client, room, route, body string) {
 	t.Helper()
-	f := stomp.New(stomp.SEND, "destination", "/app/rooms/"+room+"/"+route, "receipt", "mod")
-	f.Body = []byte(body)
-	if err := c.Send(f); err != nil {
-		t.Fatal(err)
-	}
-	r, err := c.Expect(stomp.RECEIPT, 15*time.Second)
-	if err != nil {
-		t.Fatalf("%s %s: %v", route, body, err)
-	}
-	if r.Header("receipt-id") != "mod" {
-		t.Fatalf("%s %s: receipt %q", route, body, r.Header("receipt-id"))
+	if early := reviseOver(t, c, room, route, body); len(early) != 0 {
+		t.Fatalf("%s %s: got room messages %+v, want its RECEIPT first", route, body, early)
 	}
 }
 

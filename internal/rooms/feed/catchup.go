@@ -243,20 +243,19 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	if err != nil {
 		return err
 	}
-	// the edit window below what was read, for earlier revisions of the
-	// messages its revisions change
-	var below []entry
+	// what was read goes in in its current version: folded with its own
+	// revisions, the ring's (revise.go) and, first, those of the edit
+	// window below it (earlier revisions of the messages its revisions
+	// change)
+	rv := newRevisions()
 	if lo := max(0, from-f.set.cfg.EditWindow); lo < from && hasRevision(got) {
-		err := f.src.ReadRange(ctx, lo, from, func(r Record) {
-			if r.Offset < lo || r.Offset >= from {
-				return
-			}
-			if e, ok := f.decode(r); ok && e.isRevision() {
-				below = append(below, e)
-			}
-		})
-		if err != nil {
+		if err := f.eachRevision(ctx, lo, from, rv.add); err != nil {
 			return err
+		}
+	}
+	for i := range got {
+		if got[i].isRevision() {
+			rv.add(&got[i])
 		}
 	}
 	f.mu.Lock()
@@ -267,19 +266,7 @@ func (f *roomFeed) fill(ctx context.Context, from int64) error {
 	if f.coverFrom != to {
 		return nil
 	}
-	// what was read goes in in its current version: folded with its own
-	// revisions and the ring's (revise.go)
-	rv := newRevisions()
-	for i := range below {
-		rv.add(&below[i])
-	}
-	for i := range got {
-		if got[i].isRevision() {
-			rv.add(&got[i])
-		}
-	}
-	f.ringRevisionsLocked(rv)
-	f.foldRingLocked(rv)
+	f.joinRingLocked(rv)
 	for i := range got {
 		rv.fold(&got[i])
 	}

@@ -95,29 +95,35 @@ func sameVersion(a, b rooms.Post) bool {
 		(a.EditedAt == nil || a.EditedAt.Equal(*b.EditedAt))
 }
 
-// ringRevisionsLocked adds the revisions the ring holds to rv, oldest
-// first. Caller holds f.mu.
-func (f *roomFeed) ringRevisionsLocked(rv revisions) {
+// joinRingLocked adds the revisions the ring holds to rv (read from the
+// log below the ring, older), oldest first, and folds the result into
+// the ring's revisions: a revision the ring got live before the feed had
+// read an older one of the same message (a delete, say) takes the final
+// form. Caller holds f.mu.
+func (f *roomFeed) joinRingLocked(rv revisions) {
 	for i := 0; i < f.ring.len(); i++ {
 		if e := f.ring.at(i); e.isRevision() {
 			rv.add(e)
 		}
-	}
-}
-
-// foldRingLocked folds rv, revisions read from the log below the ring
-// and the ring's own, into the ring's revisions: a revision the ring got
-// live before the feed had read an older one of the same message (a
-// delete, say) takes the final form. Caller holds f.mu.
-func (f *roomFeed) foldRingLocked(rv revisions) {
-	if len(rv.by) == 0 {
-		return
 	}
 	for i := 0; i < f.ring.len(); i++ {
 		if e := f.ring.at(i); e.isRevision() {
 			rv.fold(e)
 		}
 	}
+}
+
+// eachRevision calls fn, in log order, for every revision of the log from
+// `from` up to `to`.
+func (f *roomFeed) eachRevision(ctx context.Context, from, to int64, fn func(*entry)) error {
+	return f.src.ReadRange(ctx, from, to, func(r Record) {
+		if r.Offset < from || r.Offset >= to {
+			return
+		}
+		if e, ok := f.decode(r); ok && e.isRevision() {
+			fn(&e)
+		}
+	})
 }
 
 // reviseLocked applies revision e, the newest record, to the ring: e
@@ -225,21 +231,12 @@ func (f *roomFeed) readRevisions(ctx context.Context, rv revisions, from, limit 
 			to = min(to, limit)
 		}
 		if from >= to {
-			f.ringRevisionsLocked(rv)
-			f.foldRingLocked(rv)
+			f.joinRingLocked(rv)
 			f.mu.Unlock()
 			return nil
 		}
 		f.mu.Unlock()
-		err := f.src.ReadRange(ctx, from, to, func(r Record) {
-			if r.Offset < from || r.Offset >= to {
-				return
-			}
-			if e, ok := f.decode(r); ok && e.isRevision() {
-				rv.add(&e)
-			}
-		})
-		if err != nil {
+		if err := f.eachRevision(ctx, from, to, rv.add); err != nil {
 			return err
 		}
 		from = to

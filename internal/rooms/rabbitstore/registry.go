@@ -258,14 +258,10 @@ func (v *view) apply(ev event, offset int64, log *slog.Logger) error {
 		if _, ok := v.rooms[id]; ok {
 			return rooms.ErrDuplicateID
 		}
-		if ev.Room.Direct {
-			if _, ok := rooms.NewRoom(rooms.Spec{ID: id, Name: ev.Room.Name, CreatedBy: ev.Room.CreatedBy, Members: ev.Room.Members, Direct: true}); !ok {
-				return rooms.ErrInvalid
-			}
-		} else if v.nameTaken(ev.Room.Name) || rooms.IsDirectID(id) {
-			if rooms.IsDirectID(id) {
-				return rooms.ErrInvalid
-			}
+		switch {
+		case ev.Room.Direct && !ev.Room.ValidDirect(), !ev.Room.Direct && rooms.IsDirectID(id):
+			return rooms.ErrInvalid
+		case !ev.Room.Direct && v.nameTaken(ev.Room.Name):
 			return rooms.ErrDuplicateName
 		}
 		room := ev.Room
