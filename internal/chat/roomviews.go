@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/router"
@@ -23,6 +24,9 @@ type RoomViews struct {
 	// every replica's changes before a list is answered (rooms.Syncer,
 	// see roomlist.Fresh); nil for a store whose view cannot lag.
 	Sync func(ctx context.Context) error
+	// Summaries, when set, adds the user's unread counts and the last
+	// messages to the list (readstate).
+	Summaries *readstate.Summarizer
 }
 
 // RegisterRoomViews adds the room views to r: /app/rooms and
@@ -50,7 +54,11 @@ func (v RoomViews) roomList(c *router.Context) (any, error) {
 	roomlist.Fresh(c, v.Sync)
 	keep := func(r rooms.Room) bool { return r.Allows(c.User) }
 	online := func(id string) int { return len(v.Members(id)) }
-	return roomlist.Build(v.Rooms, req, keep, online, v.ListMaxBytes), nil
+	var summary func(rooms.Room) *readstate.Summary
+	if v.Summaries != nil {
+		summary = v.Summaries.For(c, c.User)
+	}
+	return roomlist.Build(v.Rooms, req, keep, online, summary, v.ListMaxBytes), nil
 }
 
 // roomMembersView answers /app/rooms/{id}/members.

@@ -215,6 +215,7 @@ type Rooms struct {
 	Confirm Confirm    `mapstructure:"confirm"`
 	Archive Archive    `mapstructure:"archive"`
 	Typing  Typing     `mapstructure:"typing"`
+	Reads   Reads      `mapstructure:"reads"`
 	// Attachments: which links messages may carry (rooms.ParseAttachments).
 	Attachments Attachments `mapstructure:"attachments"`
 }
@@ -235,6 +236,21 @@ type Typing struct {
 	UserBurst       int           `mapstructure:"user_burst"`
 	MaxRoomsPerUser int           `mapstructure:"max_rooms_per_user"`
 	MaxTracked      int           `mapstructure:"max_tracked"`
+}
+
+// Reads configures read positions (/app/rooms/{id}/read, unread counts;
+// see package readstate).
+type Reads struct {
+	// Flush is the time between two writes of a replica's new
+	// positions to the broker (one record for all of them).
+	Flush time.Duration `mapstructure:"flush"`
+	// ConfirmTimeout is how long a write waits to be read back before
+	// it is written again.
+	ConfirmTimeout time.Duration `mapstructure:"confirm_timeout"`
+	// SnapshotEvery is the time between two snapshots of every position.
+	SnapshotEvery time.Duration `mapstructure:"snapshot_every"`
+	// MaxPositions bounds the positions a replica admits.
+	MaxPositions int `mapstructure:"max_positions"`
 }
 
 // Archive configures the archiving of quiet rooms (RabbitMQ mode): a
@@ -543,6 +559,9 @@ func (c *Config) Validate() error {
 	if t := c.Rooms.Typing; t.TTL <= 0 || t.Refresh <= 0 || t.Refresh >= t.TTL || t.UserRate <= 0 || t.UserBurst < 1 ||
 		t.MaxRoomsPerUser < 1 || t.MaxTracked < 1 {
 		return fmt.Errorf("rooms.typing: ttl, refresh, user_rate, user_burst, max_rooms_per_user and max_tracked must be positive, and refresh shorter than ttl")
+	}
+	if r := c.Rooms.Reads; r.Flush <= 0 || r.ConfirmTimeout <= r.Flush || r.SnapshotEvery < time.Minute || r.MaxPositions < 1 {
+		return fmt.Errorf("rooms.reads: flush, confirm_timeout and max_positions must be positive, confirm_timeout longer than flush, snapshot_every at least 1m")
 	}
 	if p := c.Rooms.Presence; p.UserRate < 0 || (p.UserRate > 0 && p.UserBurst < 1) {
 		return fmt.Errorf("rooms.presence.user_rate must be >= 0 (0: unlimited) and user_burst positive")

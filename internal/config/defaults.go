@@ -9,6 +9,7 @@ import (
 	"chatrelay/internal/destination"
 	"chatrelay/internal/i18n"
 	"chatrelay/internal/presence"
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/rooms"
 	"chatrelay/internal/rooms/confirm"
@@ -93,6 +94,8 @@ func Defaults() Config {
 				MaxBytes: 64 << 10, Resident: true},
 			Typing: Typing{TTL: typing.DefaultTTL, Refresh: typing.DefaultRefresh, UserRate: typing.DefaultRate,
 				UserBurst: typing.DefaultBurst, MaxRoomsPerUser: typing.DefaultMaxRoomsPerUser, MaxTracked: typing.DefaultMaxTracked},
+			Reads: Reads{Flush: readstate.DefaultFlush, ConfirmTimeout: readstate.DefaultConfirmTimeout,
+				SnapshotEvery: readstate.DefaultSnapshotEvery, MaxPositions: readstate.DefaultMaxPositions},
 			Presence: Presence{Messages: true, Interval: presence.DefaultInterval, Expiry: presence.DefaultExpiry,
 				MaxBroadcastMembers: presence.DefaultMaxBroadcastMembers, LeaveGrace: presence.DefaultLeaveGrace,
 				EnterWindow: presence.DefaultEnterWindow, UserRate: presence.DefaultUserRate,
@@ -260,6 +263,10 @@ func setDefaults(v *viper.Viper) {
 	v.SetDefault("rooms.typing.user_burst", d.Rooms.Typing.UserBurst)
 	v.SetDefault("rooms.typing.max_rooms_per_user", d.Rooms.Typing.MaxRoomsPerUser)
 	v.SetDefault("rooms.typing.max_tracked", d.Rooms.Typing.MaxTracked)
+	v.SetDefault("rooms.reads.flush", d.Rooms.Reads.Flush)
+	v.SetDefault("rooms.reads.confirm_timeout", d.Rooms.Reads.ConfirmTimeout)
+	v.SetDefault("rooms.reads.snapshot_every", d.Rooms.Reads.SnapshotEvery)
+	v.SetDefault("rooms.reads.max_positions", d.Rooms.Reads.MaxPositions)
 	v.SetDefault("rooms.confirm.republish_after", d.Rooms.Confirm.RepublishAfter)
 	v.SetDefault("rooms.confirm.timeout", d.Rooms.Confirm.Timeout)
 	v.SetDefault("rooms.confirm.max_pending", d.Rooms.Confirm.MaxPending)

@@ -70,11 +70,11 @@ func checkRoomTopic(dest, name string, o op) *Rejection {
 	if strings.ContainsAny(name, "*#") {
 		return reject(dest, RuleRoom, "room topics take no wildcards: subscribe to each room as /topic/room.<id>")
 	}
-	// room.<id> and room.<id>.typing are checked against the room's
-	// members; any other room.* topic would be a broker topic next to a
-	// private room that nobody checks
-	if words := strings.Split(name, "."); len(words) > 3 || (len(words) == 3 && words[2] != "typing") {
-		return reject(dest, RuleRoom, "a room's topics are /topic/room.<id> and /topic/room.<id>.typing")
+	// room.<id>, room.<id>.typing and room.<id>.reads are checked
+	// against the room's members; any other room.* topic would be a
+	// broker topic next to a private room that nobody checks
+	if words := strings.Split(name, "."); len(words) > 3 || (len(words) == 3 && words[2] != "typing" && words[2] != "reads") {
+		return reject(dest, RuleRoom, "a room's topics are /topic/room.<id>, /topic/room.<id>.typing and /topic/room.<id>.reads")
 	}
 	return nil
 }

@@ -15,6 +15,8 @@
 //	GET    /api/rooms/{id}/access      → 200 {"roomId","private","owner","members"}
 //	PUT    /api/rooms/{id}/access      {"members"} → 200 as GET (owner or API key)
 //	POST   /api/rooms/{id}/messages    {"message","type","sender"} → 201 {"id"} once stored (API key; 503 not_stored)
+//	PUT    /api/rooms/{id}/read        {"offset"} → 200 {"roomId","offset"} (signed-in user)
+//	GET    /api/rooms/{id}/reads       → 200 {"roomId","members","positions"} (signed-in user)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
 //
 // NewTutorial serves the Spring tutorials' routes (GET /chat/rooms, POST
@@ -42,6 +44,7 @@ import (
 	"github.com/google/uuid"
 
 	"chatrelay/internal/moderation"
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/revision"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/rooms"
@@ -150,6 +153,11 @@ type Options struct {
 	// Revision edits and deletes messages (nil: those endpoints answer
 	// 503).
 	Revision *revision.Service
+	// Reads sets and shows read positions (nil: those endpoints answer
+	// 503); Summaries adds unread counts and last messages to room lists
+	// (nil: none).
+	Reads     *readstate.Marker
+	Summaries *readstate.Summarizer
 	// Logger receives server-side failures (default slog.Default()).
 	Logger *slog.Logger
 	// Replica describes this replica for GET /api/admin/rooms (nil: no
@@ -209,6 +217,8 @@ func New(opts Options) http.Handler {
 	a.handle("PUT /api/rooms/{id}/moderators", a.setModerators)
 	a.handle("PUT /api/rooms/{id}/messages/{offset}", a.editMessage)
 	a.handle("DELETE /api/rooms/{id}/messages/{offset}", a.deleteMessage)
+	a.handle("PUT /api/rooms/{id}/read", a.setRead)
+	a.handle("GET /api/rooms/{id}/reads", a.getReads)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	a.handle("GET /api/admin/rooms", a.adminRooms)
 	return a

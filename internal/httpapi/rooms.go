@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"chatrelay/internal/clientaddr"
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/roomlimit"
 	"chatrelay/internal/roomlist"
 	"chatrelay/internal/rooms"
@@ -157,7 +158,11 @@ func (a *api) listRooms(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "%v", err)
 	}
 	roomlist.Fresh(r.Context(), a.opts.Sync)
-	page := roomlist.Build(a.opts.Store, req, c.canSee, func(id string) int { return len(a.membersOf(id)) }, a.opts.ListMaxBytes)
+	var summary func(rooms.Room) *readstate.Summary
+	if a.opts.Summaries != nil {
+		summary = a.opts.Summaries.For(r.Context(), c.user)
+	}
+	page := roomlist.Build(a.opts.Store, req, c.canSee, func(id string) int { return len(a.membersOf(id)) }, summary, a.opts.ListMaxBytes)
 	writeJSON(w, http.StatusOK, page)
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/rooms"
 )
 
@@ -29,7 +30,11 @@ type Entry struct {
 	CreatedAt time.Time `json:"createdAt"`
 	CreatedBy string    `json:"createdBy"`
 	Private   bool      `json:"private,omitempty"`
+	Direct    bool      `json:"direct,omitempty"`
 	Online    int       `json:"online"`
+	// Summary, inlined, is the listing user's unread count and the
+	// room's last message, for the rooms Build was given one of.
+	*readstate.Summary
 }
 
 // Page is one answer: {"rooms":[...],"next":"CURSOR"|null}. Next is the
@@ -99,18 +104,23 @@ func Fresh(ctx context.Context, sync func(context.Context) error) {
 const envelope = len(`{"rooms":[],"next":"9223372036854775807"}`) + 8
 
 // Build returns the page req asks for among the rooms keep admits (nil:
-// all), with online(id) members online each. The page's JSON stays within
-// maxBytes (0: no bound): a page cut short by it has a next cursor like
-// one cut by the limit. Its first entry is always included.
-func Build(p Pager, req Request, keep func(rooms.Room) bool, online func(id string) int, maxBytes int) Page {
+// all), with online(id) members online each and summary(room) (nil, or
+// nil for a room: none) the user's unread count and last message. The
+// page's JSON stays within maxBytes (0: no bound): a page cut short by it
+// has a next cursor like one cut by the limit. Its first entry is always
+// included.
+func Build(p Pager, req Request, keep func(rooms.Room) bool, online func(id string) int, summary func(rooms.Room) *readstate.Summary, maxBytes int) Page {
 	list, more := p.Page(req.After, req.Limit, keep)
 	page := Page{Rooms: make([]Entry, 0, len(list))}
 	size := envelope
 	var last int64
 	for i, r := range list {
-		e := Entry{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Private: r.Private}
+		e := Entry{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Private: r.Private, Direct: r.Direct}
 		if online != nil {
 			e.Online = online(r.ID)
+		}
+		if summary != nil {
+			e.Summary = summary(r)
 		}
 		b, _ := json.Marshal(e) // plain data: cannot fail
 		if maxBytes > 0 && i > 0 && size+len(b)+1 > maxBytes {

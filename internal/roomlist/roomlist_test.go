@@ -40,7 +40,7 @@ func walk(t *testing.T, p Pager, limit int, keep func(rooms.Room) bool, maxBytes
 		if err != nil {
 			t.Fatal(err)
 		}
-		page := Build(p, req, keep, func(string) int { return 1 }, maxBytes)
+		page := Build(p, req, keep, func(string) int { return 1 }, nil, maxBytes)
 		b, _ := json.Marshal(page)
 		if maxBytes > 0 && len(b) > maxBytes {
 			t.Fatalf("page of %d bytes, bound %d", len(b), maxBytes)
@@ -97,13 +97,13 @@ func TestPagesCoverEveryRoomOnce(t *testing.T) {
 func TestCursorSurvivesDeletion(t *testing.T) {
 	p := manyRooms(10, func(i int) string { return fmt.Sprint("room", i) })
 	req, _ := ParseRequest("4", "")
-	first := Build(p, req, nil, nil, 0)
+	first := Build(p, req, nil, nil, nil, 0)
 	if first.Next == nil || len(first.Rooms) != 4 {
 		t.Fatalf("first page: %+v", first)
 	}
 	p = append(p[:3:3], p[4:]...) // the last room of the page goes
 	req, _ = ParseRequest("4", *first.Next)
-	second := Build(p, req, nil, nil, 0)
+	second := Build(p, req, nil, nil, nil, 0)
 	if len(second.Rooms) != 4 || second.Rooms[0].ID != "r4" {
 		t.Fatalf("second page: %+v", second)
 	}

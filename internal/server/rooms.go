@@ -147,7 +147,8 @@ func (s *Server) setupRooms(cfg config.Config) error {
 	// the store itself, not its announcing wrapper: the limiter counts
 	// through roomlimit.Counter instead of copying every room
 	s.limiter = roomlimit.New(roomLimits(cfg.Rooms.Create), store)
-	return nil
+	// read positions and unread counts (reads.go)
+	return s.setupReads(cfg, store)
 }
 
 // roomPoster is a room store that takes messages of rooms without a

@@ -26,12 +26,13 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		dmOpts.Direct = s.direct
 	}
 	chat.RegisterDM(s.router, dmOpts)
-	views := chat.RoomViews{Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes()}
+	views := chat.RoomViews{Rooms: s.store, Members: s.presence.Members, ListMaxBytes: s.listMaxBytes(), Summaries: s.summaries}
 	if s.syncer != nil {
 		views.Sync = s.syncer.Sync
 	}
 	chat.RegisterRoomViews(s.router, views)
 	chat.RegisterTyping(s.router, chat.Typing{Rooms: s.store, Tracker: s.typing})
+	chat.RegisterReads(s.router, chat.Reads{Marker: s.readMarker})
 	if s.moderation != nil {
 		chat.RegisterModeration(s.router, chat.Moderation{Service: s.moderation, ValidUser: auth.ValidUser})
 	}
@@ -64,6 +65,8 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 		Replica:         s.replicaView,
 		Moderation:      s.moderation,
 		Revision:        s.revision,
+		Reads:           &s.readMarker,
+		Summaries:       s.summaries,
 		Logger:          s.log.With("component", "httpapi"),
 	}
 	s.mux.Handle("/api/", httpapi.New(apiOpts))

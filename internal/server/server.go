@@ -25,6 +25,7 @@ import (
 	"chatrelay/internal/metrics"
 	"chatrelay/internal/moderation"
 	"chatrelay/internal/presence"
+	"chatrelay/internal/readstate"
 	"chatrelay/internal/relay"
 	"chatrelay/internal/revision"
 	"chatrelay/internal/roomlimit"
@@ -74,6 +75,11 @@ type Server struct {
 	// direct finds and creates the direct rooms private messages are
 	// kept in (nil for a store without them)
 	direct *direct.Service
+	// reads holds the read positions; readMarker sets and shows them for
+	// clients, summaries adds unread counts to room lists (reads.go)
+	reads      *readstate.Service
+	readMarker readstate.Marker
+	summaries  *readstate.Summarizer
 	// revision edits and deletes room messages (nil for a store that
 	// cannot tell which messages may change)
 	revision      *revision.Service
@@ -264,6 +270,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.onlineCount.Close()
 	s.typingSweeper.Close()
+	if s.reads != nil {
+		s.reads.Close()
+	}
 	_ = s.presence.Close()
 	s.presenceSub.Close()
 	// room messages the sessions sent are still published until seen

@@ -117,8 +117,8 @@ func (s *Session) subscribe(f *stomp.Frame) error {
 		if room, ok := s.roomOf(target.Destination); ok {
 			return s.subscribeRoom(f, sub, room, headers)
 		}
-		if room, ok := s.typingRoomOf(target.Destination); ok {
-			if err := s.mayFollowTyping(f, sub, room); err != nil {
+		if room, ok := s.sideRoomOf(target.Destination); ok {
+			if err := s.mayFollowSide(f, sub, room); err != nil {
 				return err
 			}
 		}

@@ -46,27 +46,30 @@ func (s *Session) roomOf(dest string) (string, bool) {
 	return id, true
 }
 
-// typingSuffix ends a room's typing topic: /topic/room.<id>.typing.
-const typingSuffix = ".typing"
+// sideSuffixes end a room's side topics, which carry no room messages
+// but events about the room: who types (/topic/room.<id>.typing) and who
+// read how far (/topic/room.<id>.reads).
+var sideSuffixes = []string{".typing", ".reads"}
 
-// typingRoomOf returns the room whose typing topic dest is, when the
-// session has a room store: dest is the room's topic (roomOf) and
-// typingSuffix.
-func (s *Session) typingRoomOf(dest string) (string, bool) {
-	topic, ok := strings.CutSuffix(dest, typingSuffix)
-	if !ok {
-		return "", false
+// sideRoomOf returns the room whose side topic dest is, when the session
+// has a room store: dest is the room's topic (roomOf) and one of
+// sideSuffixes.
+func (s *Session) sideRoomOf(dest string) (string, bool) {
+	for _, suffix := range sideSuffixes {
+		if topic, ok := strings.CutSuffix(dest, suffix); ok {
+			return s.roomOf(topic)
+		}
 	}
-	return s.roomOf(topic)
+	return "", false
 }
 
-// mayFollowTyping checks a SUBSCRIBE to a room's typing topic as a room
+// mayFollowSide checks a SUBSCRIBE to a room's side topic as a room
 // SUBSCRIBE is checked (admitRoom): it answers a refusal (an ERROR, and
 // the error it returns) and nil when the subscription may go to the
 // broker. When the room's own subscription is revoked later (the user
-// left a private room's members, was kicked or banned), the typing one
-// ends with it (endTyping), once the broker subscription is made.
-func (s *Session) mayFollowTyping(f *stomp.Frame, sub *subscription, roomID string) error {
+// left a private room's members, was kicked or banned), the side ones
+// end with it (endSideTopics), once the broker subscription is made.
+func (s *Session) mayFollowSide(f *stomp.Frame, sub *subscription, roomID string) error {
 	room, ok := s.opts.Rooms.Get(roomID)
 	_, err := s.admitRoom(f, sub, roomID, room, ok)
 	return err
@@ -265,7 +268,7 @@ func (s *Session) deliverRoom(sub *subscription, m rooms.Message, body []byte) {
 // revoke ends a room subscription the user may no longer have: the owner
 // removed the user from a private room, or a moderator kicked or banned
 // the user. The subscription stops, with the session's subscriptions to
-// the room's typing topic (STOMP cannot tell the client, so the
+// the room's side topics (STOMP cannot tell the client, so the
 // session's /user/queue/errors does, with the text of key and args) and
 // the session goes on. It must not block: it runs in the store's
 // delivery.
@@ -273,25 +276,26 @@ func (s *Session) revoke(sub *subscription, key string, args ...string) {
 	if s.dropSubIf(sub) {
 		// leaveRoom stops the follower, which waits for this delivery
 		// to return: it runs on its own goroutine, which owns nothing
-		// and ends with it. The room's typing subscriptions end too.
+		// and ends with it. The room's side subscriptions end too.
 		go func() {
 			s.leaveRoom(sub)
-			s.endTyping(sub.room)
+			s.endSideTopics(sub.room)
 		}()
 		s.userError(sub.display, &errorText{code: router.CodeForbidden, key: key, args: args})
 	}
 }
 
-// endTyping ends the session's subscriptions to roomID's typing topic,
-// as revoke ends its room subscription: no more of who types there.
-func (s *Session) endTyping(roomID string) {
+// endSideTopics ends the session's subscriptions to roomID's side
+// topics, as revoke ends its room subscription: no more of who types or
+// reads there.
+func (s *Session) endSideTopics(roomID string) {
 	var ids []string
 	s.subsMu.Lock()
 	for id, sub := range s.subs {
 		if sub.target.Kind != destination.Broker || sub.room != "" || !sub.upstream {
-			continue // not a typing subscription, or one the reader is still making
+			continue // not a side subscription, or one the reader is still making
 		}
-		if r, ok := s.typingRoomOf(sub.target.Destination); ok && r == roomID {
+		if r, ok := s.sideRoomOf(sub.target.Destination); ok && r == roomID {
 			ids = append(ids, id)
 			delete(s.subs, id)
 		}
@@ -299,7 +303,7 @@ func (s *Session) endTyping(roomID string) {
 	s.subsMu.Unlock()
 	for _, id := range ids {
 		if err := s.up().Unsubscribe(id, ""); err != nil {
-			s.log(slog.LevelDebug, "typing subscription not ended upstream", "room", roomID, "subscription", id, "err", err)
+			s.log(slog.LevelDebug, "side topic subscription not ended upstream", "room", roomID, "subscription", id, "err", err)
 		}
 	}
 }
