@@ -193,6 +193,21 @@ type browserResult struct {
 			FixedGone bool   `json:"fixedGone"`
 		} `json:"deleted"`
 	} `json:"revision"`
+	// Reads: alice wrote to bob privately; bob's room list showed the
+	// conversation (named after her) with 1 unread, alice's message in it
+	// showed 1 unread until bob opened it (MS: from his click to her
+	// page showing 0), and his badge was gone
+	Reads struct {
+		Room        string `json:"room"`
+		BadgeBefore struct {
+			Text string `json:"text"`
+			Name string `json:"name"`
+		} `json:"badgeBefore"`
+		CountBefore string `json:"countBefore"`
+		CountAfter  string `json:"countAfter"`
+		MS          int    `json:"ms"`
+		BadgeAfter  string `json:"badgeAfter"`
+	} `json:"reads"`
 	Pages map[string]pageR `json:"pages"`
 }
 
@@ -370,6 +385,13 @@ func checkRun(t *testing.T, run browserRun, transport string) {
 	}
 	t.Logf("bob's edit reached alice's page in %d ms; her delete reached his in %d ms (%q)", r.Revision.Edited.MS, r.Revision.Deleted.MS, r.Revision.Deleted.Text)
 	t.Logf("bob's page left the room %d ms after alice's click on kick was done: %q", mod.Kicked.MS, mod.Kicked.Banner)
+
+	rd := r.Reads
+	if !strings.HasPrefix(rd.Room, "dm-") || rd.BadgeBefore.Text != "1" || !strings.HasPrefix(rd.BadgeBefore.Name, "@alice-") ||
+		rd.CountBefore != "1" || rd.CountAfter != "" || rd.BadgeAfter != "0" {
+		t.Errorf("unread counts: %+v; want bob's list to show the conversation @alice-… with 1 unread, alice's message 1 unread, then 0 once he opened it, and his badge gone", rd)
+	}
+	t.Logf("alice's message went from 1 unread to 0 %d ms after bob opened the conversation", rd.MS)
 
 	for _, name := range []string{"alice", "bob"} {
 		p, ok := r.Pages[name]

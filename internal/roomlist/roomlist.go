@@ -31,7 +31,10 @@ type Entry struct {
 	CreatedBy string    `json:"createdBy"`
 	Private   bool      `json:"private,omitempty"`
 	Direct    bool      `json:"direct,omitempty"`
-	Online    int       `json:"online"`
+	// Members is a direct room's other user (the owner is CreatedBy);
+	// other rooms list none.
+	Members []string `json:"members,omitempty"`
+	Online  int      `json:"online"`
 	// Summary, inlined, is the listing user's unread count and the
 	// room's last message, for the rooms Build was given one of.
 	*readstate.Summary
@@ -116,6 +119,9 @@ func Build(p Pager, req Request, keep func(rooms.Room) bool, online func(id stri
 	var last int64
 	for i, r := range list {
 		e := Entry{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt, CreatedBy: r.CreatedBy, Private: r.Private, Direct: r.Direct}
+		if r.Direct {
+			e.Members = r.Members
+		}
 		if online != nil {
 			e.Online = online(r.ID)
 		}

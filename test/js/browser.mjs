@@ -358,6 +358,41 @@ async function run() {
     fixedGone: (await itemOf(b, fixed).count()) === 0,
   };
 
+  step("alice writes to bob privately: his list shows the conversation unread; her message shows 1 unread until he opens it, then 0");
+  const note = `read me, ${bob}`;
+  await a.page.locator("#dm-to").fill(bob, { timeout: WAIT_MS });
+  await a.page.locator("#dm-text").fill(note, { timeout: WAIT_MS });
+  await a.page.locator("#dm-send").click({ timeout: WAIT_MS });
+  await b.page.waitForFunction(() => {
+    const li = document.querySelector("#room-list li.direct");
+    return li && li.dataset.unread === "1";
+  }, null, { timeout: WAIT_MS });
+  const dmRoom = await b.page.locator("#room-list li.direct").getAttribute("data-room-id");
+  const badge = (p) => p.page.locator(`#room-list li[data-room-id="${dmRoom}"]`);
+  const badgeBefore = {
+    text: await badge(b).locator(".room-unread").textContent(),
+    name: await badge(b).locator(".room-name").textContent(),
+  };
+  await joinFromList(a, dmRoom);
+  const lastMine = (want) => {
+    const li = [...document.querySelectorAll("#messages li.msg-talk.mine")].pop();
+    return !!li && li.dataset.unread === want;
+  };
+  await a.page.waitForFunction(lastMine, "1", { timeout: WAIT_MS });
+  const countBefore = await a.page.locator("#messages li.msg-talk.mine .read-count").last().textContent();
+  t0 = Date.now();
+  await joinFromList(b, dmRoom);
+  await a.page.waitForFunction(lastMine, "0", { timeout: WAIT_MS });
+  const readMs = Date.now() - t0;
+  const reads = {
+    room: dmRoom,
+    badgeBefore,
+    countBefore,
+    countAfter: await a.page.locator("#messages li.msg-talk.mine .read-count").last().textContent(),
+    ms: readMs,
+    badgeAfter: await badge(b).getAttribute("data-unread"),
+  };
+
   step("done");
   const result = {
     type: "result",
@@ -377,6 +412,7 @@ async function run() {
     typing: { ...typingShown, cleared: typingCleared },
     moderation: { buttons: modButtons, kicked },
     revision: { edited, deleted },
+    reads,
     pages: {},
   };
   for (const [name, p] of Object.entries(pages)) {

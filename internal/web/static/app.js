@@ -4,8 +4,9 @@
 // own i18n.js (strings), names.js (the server's name rules), store.js (what
 // survives a reload), render.js (how messages look), view.js (what is
 // shown), send.js (messages, private messages and rooms sent),
-// typing.js (typing indicators), moderation.js (moderator actions) and
-// revise.js (editing and deleting messages).
+// typing.js (typing indicators), moderation.js (moderator actions),
+// revise.js (editing and deleting messages) and reads.js (read positions
+// and unread counts).
 // index.html lists the element ids. Everything the server sends is shown
 // with textContent, never parsed as HTML.
 "use strict";
@@ -58,6 +59,7 @@
   globalThis.chatrelayTyping(app);
   globalThis.chatrelayModeration(app);
   globalThis.chatrelayRevise(app);
+  globalThis.chatrelayReads(app);
   const { setStatus, showError, clearError, updateControls } = app;
   const { renderAll, renderRooms, showRoom, renderMessages, appendMessage, renderDMs, updateByteCount } = app;
   const { refreshMembersSoon } = app;
@@ -189,6 +191,7 @@
     const client = state.client;
     client.subscribe("/user/queue/errors", onUserError);
     client.subscribe("/user/queue/messages", onDirectMessage);
+    client.subscribe("/user/queue/reads", app.onMyReads);
     // room events first, then the list, so that no creation falls
     // between: the list is asked for once the server receipted the event
     // subscription (the broker has bound it), and the server answers it
@@ -237,8 +240,9 @@
     const e = parseBody(m);
     if (!e) return;
     if (onSendError(m, e)) return;
-    // a typing signal refused (a limit, a room just left) is no news
-    if (typeof e.destination === "string" && e.destination.endsWith("/typing")) return;
+    // a typing signal or a read position refused (a limit, a room just
+    // left) is no news
+    if (typeof e.destination === "string" && /\/(typing|read)$/.test(e.destination)) return;
     // a room subscription that failed or ended: follow the room again
     for (const [id, j] of state.joined) {
       if (j.subId && (e.subscription === j.subId || m.headers.subscription === j.subId)) {
@@ -264,6 +268,7 @@
     }
     state.rooms = rooms;
     state.roomsLoaded = true;
+    app.fromList(rooms);
     for (const ev of state.pendingRoomEvents) applyRoomEvent(ev);
     state.pendingRoomEvents = [];
     // resume every followed room that still exists; forget the others
@@ -324,6 +329,7 @@
     });
     j.sub = client.subscribe(`/topic/room.${id}`, (m) => onRoomMessage(id, m), headers);
     app.subscribeTyping(id, j);
+    app.subscribeReads(id, j);
   }
 
   function resubscribe(id) {
@@ -351,6 +357,7 @@
     const j = state.joined.get(id);
     if (j && j.sub && connected()) j.sub.unsubscribe();
     if (j && j.typingSub && connected()) j.typingSub.unsubscribe();
+    if (j && j.readsSub && connected()) j.readsSub.unsubscribe();
     forgetRoom(id);
   }
 
@@ -392,6 +399,7 @@
     const i = mine ? state.pending.findIndex((p) => p.kind === "room" && p.roomId === id && p.text === msg.message) : -1;
     if (i >= 0) state.pending.splice(i, 1);
     if (id === state.current) {
+      app.markRead();
       if (R.isPresence(msg)) {
         renderMessages();
         refreshMembersSoon();

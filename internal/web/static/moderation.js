@@ -73,7 +73,8 @@ globalThis.chatrelayModeration = (app) => {
   // refreshRoom reads room id again (its moderators changed).
   async function refreshRoom(id) {
     try {
-      const r = await app.api("GET", `/api/rooms/${encodeURIComponent(id)}`);
+      const listed = state.rooms.get(id);
+      const r = await app.api("GET", `/api/rooms/${encodeURIComponent(id)}`, undefined, !!(listed && listed.private));
       const old = state.rooms.get(id);
       if (!r || !old) return;
       state.rooms.set(id, { ...old, moderators: Array.isArray(r.moderators) ? r.moderators : [] });

@@ -29,13 +29,15 @@ globalThis.chatrelaySend = (app) => {
 
   // api calls the REST API and returns {status, data}; a non-2xx answer
   // throws an Error with .status and .data.
-  async function api(method, path, body) {
+  // api calls the REST API; signed (the user's name as HTTP Basic, as
+  // in auth mode none) for a POST, or when asked: a private room's GETs.
+  async function api(method, path, body, signed) {
     const init = { method, headers: { Accept: "application/json" } };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    if (method === "POST" && state.user) {
+    if ((method === "POST" || signed) && state.user) {
       // the creator, for servers that record it (auth mode none: no password)
       const bytes = new TextEncoder().encode(state.user + ":");
       init.headers.Authorization = "Basic " + btoa(String.fromCharCode(...bytes));
@@ -168,6 +170,7 @@ globalThis.chatrelaySend = (app) => {
     }
     state.dms.push(dm);
     if (state.dms.length > KEEP_MESSAGES) state.dms.shift();
+    app.onConversation(dm);
     renderDMs();
     persist();
   }

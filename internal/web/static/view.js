@@ -104,8 +104,12 @@ globalThis.chatrelayView = (app) => {
       const online = R.el("span", "room-online", typeof r.online === "number" ? String(r.online) : "");
       online.title = t("room.online", { n: r.online ?? 0 });
       li.append(online);
-      const unread = R.el("span", "room-unread", j && j.unread ? String(j.unread) : "");
-      if (j && j.unread) unread.title = t("room.unread", { n: j.unread });
+      // a followed room counts what came since; another starts from the
+      // server's count (the room list's, or a private message's)
+      const n = j ? j.unread : Number.isInteger(r.unread) ? r.unread : 0;
+      li.dataset.unread = String(n);
+      const unread = R.el("span", "room-unread", n ? String(n) : "");
+      if (n) unread.title = t("room.unread", { n });
       li.append(unread);
       items.push(li);
     }
@@ -120,6 +124,7 @@ globalThis.chatrelayView = (app) => {
     const j = state.joined.get(id);
     if (j) j.unread = 0;
     const room = state.rooms.get(id);
+    if (room) room.unread = 0;
     head.textContent = id ? (room ? roomName(room) : (j && j.name) || id) : t("room.none");
     head.translate = id === "";
     renderMessages();
@@ -132,6 +137,7 @@ globalThis.chatrelayView = (app) => {
     }
     renderRooms();
     updateControls();
+    if (id) app.markRead();
     if (id && connected()) refreshMembers();
     if (changed) persist();
   }
@@ -188,7 +194,8 @@ globalThis.chatrelayView = (app) => {
     if (!id) return;
     const seq = ++state.membersSeq;
     try {
-      const data = await api("GET", `/api/rooms/${encodeURIComponent(id)}/members`);
+      const room = state.rooms.get(id);
+      const data = await api("GET", `/api/rooms/${encodeURIComponent(id)}/members`, undefined, !!(room && room.private));
       if (seq !== state.membersSeq || id !== state.current) return; // a newer answer counts
       const members = Array.isArray(data.members) ? data.members : [];
       // the replica that answered may not have heard of our subscription
