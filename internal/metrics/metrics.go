@@ -48,6 +48,7 @@ type Metrics struct {
 	slowConsumers     prometheus.Counter
 
 	relayOnce   sync.Once
+	readyOnce   sync.Once
 	confirmOnce sync.Once
 }
 
@@ -110,7 +111,31 @@ func New() *Metrics {
 		m.sessions.WithLabelValues(t)
 		m.sessionsOpened.WithLabelValues(t)
 	}
+	// every command's series from the start, so that rates and alerts
+	// see 0 instead of no data
+	for c := range stompCommands {
+		m.framesIn.WithLabelValues(c)
+		m.framesOut.WithLabelValues(c)
+	}
 	return m
+}
+
+// Known creates the series of the limits and refusal reasons the
+// replica's sessions and transports report (LimitClosed,
+// ConnectionRefused) at 0, so that dashboards and alerts see them before
+// the first one happens.
+func (m *Metrics) Known(limits, refusals []string) {
+	if m == nil {
+		return
+	}
+	for _, l := range limits {
+		m.limitCloses.WithLabelValues(l)
+	}
+	for _, t := range Transports {
+		for _, r := range refusals {
+			m.connectionsRefuse.WithLabelValues(t, r)
+		}
+	}
 }
 
 // Registry returns the registry every collector of m is registered

@@ -75,3 +75,24 @@ func (c *relayCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(upstreamMessagesDesc, prometheus.CounterValue, float64(st.MessagesReceived))
 	ch <- prometheus.MustNewConstMetric(fanoutDesc, prometheus.CounterValue, float64(st.FanoutDeliveries))
 }
+
+// WatchReady registers chatrelay_ready, read from ready (the relay's
+// Ready, which /readyz answers) at each scrape: 1 while the replica takes
+// clients (an upstream broker connection is up), 0 while it does not.
+// Only the first call registers.
+func (m *Metrics) WatchReady(ready func() bool) {
+	if m == nil || ready == nil {
+		return
+	}
+	m.readyOnce.Do(func() {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "ready",
+			Help: "1 while the replica is ready (GET /readyz answers 200: an upstream broker connection is up), 0 while it is not.",
+		}, func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		}))
+	})
+}

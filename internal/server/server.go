@@ -142,7 +142,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.relay = relay.New(rcfg)
 	s.metrics = metrics.New()
+	s.metrics.Known(
+		[]string{session.LimitPreconnectBytes, session.LimitMaxFrameBytes, session.LimitConnsPerUser, session.LimitMaxSubscriptions,
+			session.LimitMaxTransactions, session.LimitMaxTxBytes, session.LimitSendAbuse},
+		[]string{transport.RefusedOrigin, transport.RefusedSubprotocol, transport.RefusedMaxConns, transport.RefusedMaxPerAddress})
 	s.metrics.WatchRelay(s.relay.Stats)
+	s.metrics.WatchReady(s.relay.Ready)
 	s.router = router.New()
 	s.mux = http.NewServeMux()
 	s.relay.Start()

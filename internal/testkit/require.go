@@ -19,6 +19,7 @@ var (
 	Node     = Tool{Name: "node", Env: "CHATRELAY_TEST_REQUIRE_NODE"}
 	Nginx    = Tool{Name: "nginx", Env: "CHATRELAY_TEST_REQUIRE_NGINX"}
 	Browser  = Tool{Name: "chromium", Env: "CHATRELAY_TEST_REQUIRE_BROWSER"}
+	Promtool = Tool{Name: "promtool", Env: "CHATRELAY_TEST_REQUIRE_PROMTOOL"}
 )
 
 // Required reports whether tool's variable is "1": its tests must run.
