@@ -236,21 +236,24 @@ func probeSubscribe(dest string, h stomp.Headers) *stomp.Frame {
 var numericShape = map[string]uint64{"priority": 255, "expiration": 1 << 31, "timestamp": 1 << 62}
 
 // publishKey is the verifyKey of a server publish (Relay.Publish) to dest
-// with headers h: sendKey's, except that the last dot-separated word of a
-// /topic destination counts as any word, so that the server's publishes
-// to its rooms (/topic/room.<id>) share one probe instead of taking one
-// per room: at a replica's start, or when thousands of quiet rooms become
-// active at once, a probe per room (four at a time, a fresh connection
-// each) held their first messages up for seconds, and more rooms than
-// maxVerified were probed again and again. RabbitMQ checks a publish's
+// with headers h: sendKey's, except that every dot-separated word of a
+// /topic destination after the first counts as any word, so that the
+// server's publishes to its rooms (/topic/room.<id>), their side topics
+// (/topic/room.<id>.reads) and its users (/topic/user.<name>.reads) share
+// one probe per shape instead of taking one per room or user: at a
+// replica's start, or when thousands of quiet rooms become active at
+// once, a probe per room (four at a time, a fresh connection each) held
+// their first messages up for seconds, and more rooms than maxVerified
+// were probed again and again; a probe per user did the same to the
+// first read positions of a thousand readers. RabbitMQ checks a publish's
 // write permission on the exchange; topic permissions that let the
-// server's own user publish to one room and not another are no setup the
-// server can run with. A client's SEND is still probed per destination
-// (sendKey).
+// server's own user publish to one room or user and not another are no
+// setup the server can run with. A client's SEND is still probed per
+// destination (sendKey).
 func publishKey(dest string, h stomp.Headers) string {
 	if rest, ok := strings.CutPrefix(dest, "/topic/"); ok {
-		if i := strings.LastIndexByte(rest, '.'); i >= 0 {
-			dest = "/topic/" + rest[:i+1] + "*"
+		if first, more, ok := strings.Cut(rest, "."); ok {
+			dest = "/topic/" + first + strings.Repeat(".*", strings.Count(more, ".")+1)
 		}
 	}
 	return sendKey(dest, h)
