@@ -44,6 +44,20 @@
 #       (BENCH_PRIVATE_RABBIT=1) the rooms are kept (-keep-rooms: the node
 #       goes at the end, and deleting 100,000 streams takes long);
 #       elsewhere chatbench deletes them.
+#   (r) read positions and typing at realistic rates: R_CLIENTS members in
+#       R_ROOMS rooms, R_RATES msgs/s in (all rooms together; a sweep on
+#       the same connections, every step run), twice, each on fresh
+#       replicas: r-plain, public rooms as in (a) and (b), then r-reads
+#       (chatbench -reads): the rooms private with every client of a room
+#       a member, every member following the room's reads and typing
+#       topics and reading every message within 2 s (one read SEND per
+#       pending batch), R_TYPING_FRACTION of each room's members typing
+#       (a signal every ~1 s) through each measured step. Both report
+#       each step's delivered msgs/s, latency and the replicas' and
+#       RabbitMQ's CPU; r-reads adds the read and typing SENDs and events
+#       per second, and is NOT OK unless every member saw its last read
+#       come back on its room's reads topic. chatrelay only. Not in the
+#       default SCENARIOS.
 #
 # Each scenario runs chatrelay (replicas started here, fresh per scenario,
 # CHATRELAY_BROKER_MODE=rabbitmq) and then Web-STOMP direct against the same
@@ -64,7 +78,7 @@
 # overridden from the environment.
 #
 # SMOKE=1 is CI's smoke test (internal/bench's TestRunScriptSmoke): every
-# scenario (a b c d e j by default) at about 20 clients for a second or
+# scenario (a b c d e j r by default) at about 20 clients for a second or
 # two against chatrelay with its embedded broker, no RabbitMQ at all (no
 # Web-STOMP runs, no broker figures), one replica; the script exits 1 when
 # any chatbench run failed or reported NOT OK.
@@ -111,8 +125,9 @@ if [ "$SMOKE" = 1 ]; then
 	: "${J_CLIENTS:=10}" "${J_SETTLE:=1s}"
 	: "${E_CLIENTS:=20}" "${E_HISTORY:=5}" "${E_WINDOW:=200ms}"
 	: "${D_ROOMS:=60}" "${D_CHECKPOINTS:=20,60}" "${D_ACTIVE:=4}" "${D_CLIENTS:=8}" "${D_RATES:=20}" "${D_CREATE_P99:=10s}"
+	: "${R_CLIENTS:=20}" "${R_ROOMS:=2}" "${R_RATES:=20}"
 	: "${DURATION:=1s}" "${WARMUP:=200ms}" "${DRAIN:=5s}" "${SETTLE:=200ms}"
-	: "${SCENARIOS:=a b c d e j}"
+	: "${SCENARIOS:=a b c d e j r}"
 	REPLICAS=1
 elif [ "${SCALE:-full}" = small ]; then
 	: "${A_CLIENTS:=100}" "${A_ROOMS:=10}" "${A_RATES:=100}"
@@ -120,6 +135,7 @@ elif [ "${SCALE:-full}" = small ]; then
 	: "${C_CLIENTS:=200}" "${C_ROOMS:=20}" "${C_HOLD:=3s}"
 	: "${E_CLIENTS:=200}" "${E_HISTORY:=20}"
 	: "${D_ROOMS:=1000}" "${D_CHECKPOINTS:=100,1000}" "${D_ACTIVE:=50}" "${D_CLIENTS:=100}" "${D_RATES:=50}"
+	: "${R_CLIENTS:=200}" "${R_ROOMS:=4}" "${R_RATES:=20,40}"
 	: "${DURATION:=3s}" "${WARMUP:=1s}" "${SETTLE:=2s}"
 fi
 : "${A_CLIENTS:=1000}" "${A_ROOMS:=100}" "${A_RATES:=100,200,500}"
@@ -142,6 +158,9 @@ fi
 # server's default), chatbench's wait per checkpoint for the room streams
 # to be down to D_ARCHIVE_MAX_STREAMS (empty: D_ACTIVE+50)
 : "${D_ARCHIVE_AFTER:=}" "${D_ARCHIVE_WAIT:=0}" "${D_ARCHIVE_MAX_STREAMS:=}"
+# (r): members, rooms, aggregate rates (1,000 in 10 rooms: 100-member
+# rooms at 5, 10 and 20 msgs/s each) and the fraction of members typing
+: "${R_CLIENTS:=1000}" "${R_ROOMS:=10}" "${R_RATES:=50,100,200}" "${R_TYPING_FRACTION:=0.1}"
 # (a) and (b) clients heart-beat as @stomp/stompjs does by default (10 s
 # both ways), so that no server drops a receive-only client as idle
 : "${HEARTBEAT:=10s}"
@@ -350,6 +369,7 @@ d_wait="no archive wait"
 	echo "C: $C_CLIENTS clients, $C_ROOMS rooms, hold $C_HOLD, heart-beat $C_HEARTBEAT, connect rate $C_CONNECT_RATE/s, source addresses ${C_SOURCE_ADDRS:-kernel-chosen}"
 	echo "J: $J_CLIENTS clients joining 1 room, presence messages on, settle $J_SETTLE"
 	echo "D: $D_ROOMS rooms created $D_CREATE_CONCURRENCY at a time$([ "$D_CREATE_RATE" = 0 ] || echo ", paced at $D_CREATE_RATE/s") (create p99 bound $D_CREATE_P99), $D_HISTORY_MESSAGES messages in a fraction $D_HISTORY_FRACTION of them, broker read at $D_CHECKPOINTS; $D_CLIENTS clients in $D_ACTIVE active rooms, rates $D_RATES; archive after ${D_ARCHIVE_AFTER:-(server default)}, $d_wait"
+	echo "R: $R_CLIENTS clients in $R_ROOMS rooms, rates $R_RATES, plain and with reads (every member within 2 s) and typing ($R_TYPING_FRACTION of the members)"
 	echo "E: $E_CLIENTS clients SUBSCRIBE to 1 room with x-history $E_HISTORY within $E_WINDOW, p99 bound $E_P99"
 	echo "each step: warm-up $WARMUP, measured $DURATION, drain <= $DRAIN; connect rate $CONNECT_RATE/s; (a), (b) heart-beat $HEARTBEAT"
 } >"$OUT/env.txt"
@@ -370,8 +390,8 @@ start_replicas() {
 			CHATRELAY_BROKER_ADDRESSES=$RABBIT_HOST:$RABBIT_STOMP_PORT \
 			CHATRELAY_BROKER_AMQP_ADDRESSES=$RABBIT_HOST:$RABBIT_AMQP_PORT \
 			CHATRELAY_BROKER_LOGIN=$RABBIT_USER CHATRELAY_BROKER_PASSCODE=$RABBIT_PASS \
-			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
-			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS)) \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS + R_CLIENTS)) \
+			CHATRELAY_LIMITS_MAX_CONNECTIONS_PER_ADDRESS=$((C_CLIENTS + A_CLIENTS + B_CLIENTS + E_CLIENTS + R_CLIENTS)) \
 			CHATRELAY_LIMITS_SEND_RATE=0 \
 			CHATRELAY_ROOMS_CREATE_MAX_ROOMS=$((D_ROOMS + 1000)) \
 			CHATRELAY_ROOMS_PRESENCE_MESSAGES=${PRESENCE_MESSAGES:-false} \
@@ -554,7 +574,19 @@ for sc in $SCENARIOS; do
 		stop_replicas
 		d_replay
 		;;
-	*) die "unknown scenario $sc (a, b, c, d, e or j)" ;;
+	r)
+		args=(-clients "$R_CLIENTS" -rooms "$R_ROOMS" -rates "$R_RATES" -sweep-all "${load[@]}")
+		settle_broker
+		start_replicas r-plain
+		bench r-plain -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}"
+		stop_replicas
+		settle_broker
+		start_replicas r-reads
+		bench r-reads -mode chatrelay -urls "$RELAY_URLS" -pid "$RELAY_PIDS" "${mgmt[@]}" ${RABBIT_PID:+-broker-pid "$RABBIT_PID"} "${args[@]}" \
+			-reads -typing-fraction "$R_TYPING_FRACTION"
+		stop_replicas
+		;;
+	*) die "unknown scenario $sc (a, b, c, d, e, j or r)" ;;
 	esac
 done
 

@@ -30,6 +30,12 @@
 //	                                             steps in -rooms of them; -archive-wait 1m
 //	                                             first waits at each checkpoint for the
 //	                                             server to archive idle rooms' streams
+//	chatbench -reads -typing-fraction 0.1 -clients 1000 -rooms 10 -rates 50,100,200
+//	                                             read positions and typing (chatrelay):
+//	                                             private rooms, every member reads every
+//	                                             message within 2 s and a tenth of them
+//	                                             type through each measured step; read
+//	                                             and typing SENDs and events per second
 //	chatbench -serve-baseline 127.0.0.1:9000     run only the baseline server
 //	chatbench -source-addrs 127.0.0.2-127.0.0.4 -print-source-addrs
 //	                                             the expanded list, for scripts
@@ -42,7 +48,8 @@
 // receipt and exactly its history, both p99s within -join-p99; with
 // -rooms-scale, every room created and every history message pushed, every
 // broker reading made, the create p99 within -create-p99 and, with
-// -archive-wait, every checkpoint's room streams down to the bound), 3 when it
+// -archive-wait, every checkpoint's room streams down to the bound; with
+// -reads, every member's last read seen on its room's reads topic), 3 when it
 // ran but was not OK, 1 when it could not run.
 package main
 
@@ -137,6 +144,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&c.ArchiveWait, "archive-wait", 0, "with -rooms-scale: at each checkpoint, before reading the broker, wait up to this long for the room streams (queues named room.*, counted through -mgmt) to be down to -archive-max-streams, the server archiving idle rooms (rooms.archive.idle_after); a wait that ends above the bound is reported NOT met and the run is not OK (0: no wait)")
 	fs.IntVar(&c.ArchiveMaxStreams, "archive-max-streams", 0, "with -archive-wait: the most room streams a checkpoint's wait accepts (default: -rooms + 50)")
 	fs.StringVar(&c.BrokerCtl, "broker-ctl", "", "with -rooms-scale: an executable running rabbitmqctl for the broker node (bench/rabbitnode's RABBIT_CTL), for its Erlang memory and processes")
+	fs.BoolVar(&c.Reads, "reads", false, "chatrelay: read positions and typing at realistic rates: private rooms (every client of a room a member, the first its owner), every member follows the room's reads and typing topics and reads every message within 2 s (one /app/rooms/{id}/read per pending batch); -typing-fraction of them type through each measured step")
+	fs.Float64Var(&c.TypingFraction, "typing-fraction", 0.1, "with -reads: the fraction of each room's members who signal typing every ~1 s through each measured step")
 	fs.StringVar(&c.Mgmt, "mgmt", "", "RabbitMQ management base URL (http://127.0.0.1:15672) to read object totals from")
 	fs.StringVar(&c.MgmtUser, "mgmt-user", "guest", "management API user")
 	fs.StringVar(&c.MgmtPass, "mgmt-pass", "guest", "management API password")
@@ -314,6 +323,9 @@ func estimate(c bench.Config) time.Duration {
 			cps = len(bench.DefaultCheckpoints(c.RoomsScale))
 		}
 		d += time.Duration(reqs*float64(10*time.Millisecond)) + time.Duration(cps+3)*c.Settle + time.Duration(cps)*c.ArchiveWait
+	}
+	if c.Reads {
+		d += bench.ReadDelayMax + c.Drain // every member's last read
 	}
 	return d + time.Duration(len(c.Rates))*(c.Warmup+c.Duration+2*c.Drain)
 }

@@ -104,3 +104,30 @@ func TestRunBaselineAndSummarize(t *testing.T) {
 		t.Fatalf("summary %d %v:\n%s", code, err, out.String())
 	}
 }
+
+// -reads and -typing-fraction reach the run, whose time bound leaves room
+// for every member's last read; a reads run the tool cannot make is
+// refused before anything starts (exit 1).
+func TestReadsFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-reads", "-typing-fraction", "0.25", "-clients", "1000", "-rooms", "10"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.cfg; !c.Reads || c.TypingFraction != 0.25 {
+		t.Fatalf("reads flags %+v", c)
+	}
+	if o, _ := parseFlags(nil, nil); o.cfg.Reads || o.cfg.TypingFraction != 0.1 {
+		t.Fatalf("defaults: reads %v, typing fraction %v", o.cfg.Reads, o.cfg.TypingFraction)
+	}
+	c := o.cfg
+	without := estimate(c)
+	c.Reads = false
+	if got := without - estimate(c); got != bench.ReadDelayMax+c.Drain {
+		t.Errorf("reads add %v to the time bound, want %v", got, bench.ReadDelayMax+c.Drain)
+	}
+	var out, errs strings.Builder
+	code, err := run([]string{"-reads", "-mode", "baseline", "-clients", "2", "-rooms", "1", "-urls", "ws://127.0.0.1:1/ws"}, &out, &errs)
+	if code != 1 || err == nil || !strings.Contains(err.Error(), "reads and typing need") {
+		t.Fatalf("exit %d, %v\n%s", code, err, errs.String())
+	}
+}

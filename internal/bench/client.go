@@ -33,10 +33,13 @@ var decoderLimits = stomp.Limits{MaxFrameBytes: 4 << 20, MaxHeaders: 1000, MaxHe
 
 // room is one chat room (or Web-STOMP topic) and its live member count.
 type room struct {
-	index   int
-	id      string // room id as chat.send names it (chatrelay, baseline)
-	dest    string // SUBSCRIBE and, for Web-STOMP, SEND destination
-	members atomic.Int64
+	index int
+	id    string // room id as chat.send names it (chatrelay, baseline)
+	dest  string // SUBSCRIBE and, for Web-STOMP, SEND destination
+	// a reads run's private room: its owner (the first member) and where
+	// reads and typing signals are sent
+	owner, readDest, typingDest string
+	members                     atomic.Int64
 	// made: created through the API (rooms at scale); written by the
 	// goroutine that created it, read after the creations' wg.Wait
 	made bool
@@ -67,6 +70,8 @@ type client struct {
 	seqs map[int]*seqState
 
 	jobs chan job // sender clients only
+
+	rd *readState // a reads run's reading; nil otherwise
 }
 
 // seqState tracks one sender's sequence numbers at one receiver.
@@ -110,9 +115,16 @@ func (c *client) dial(ctx context.Context) (*websocket.Conn, *stomp.Reader, erro
 		hb = n + "," + n
 	}
 	frames := []*stomp.Frame{
-		stomp.New(stomp.SUBSCRIBE, "id", "0", "destination", c.room.dest, "ack", "auto", "receipt", "r0")}
-	if c.sender && cfg.WatchErrors && cfg.Mode == ModeChatrelay {
-		frames = append(frames, stomp.New(stomp.SUBSCRIBE, "id", "1", "destination", "/user/queue/errors", "receipt", "r1"))
+		stomp.New(stomp.SUBSCRIBE, "id", subRoom, "destination", c.room.dest, "ack", "auto", "receipt", "r0")}
+	sub := func(id, dest string) {
+		frames = append(frames, stomp.New(stomp.SUBSCRIBE, "id", id, "destination", dest, "receipt", "r"+strconv.Itoa(len(frames))))
+	}
+	if (c.sender || c.rd != nil) && cfg.WatchErrors && cfg.Mode == ModeChatrelay {
+		sub(subErrors, "/user/queue/errors")
+	}
+	if c.rd != nil {
+		sub(subReads, c.room.dest+".reads")
+		sub(subTyping, c.room.dest+".typing")
 	}
 	return dialSTOMP(ctx, cfg, c.r.writePool, c.r.netDial, c.url, c.login, hb, frames)
 }
@@ -266,17 +278,30 @@ func (c *client) readAll(conn *websocket.Conn, rd *stomp.Reader) error {
 		}
 		switch f.Command {
 		case stomp.MESSAGE:
-			if f.Header("subscription") == "1" {
+			switch f.Header("subscription") {
+			case subErrors:
 				c.r.handlerErrors.Add(1)
 				c.r.note("handler", fmt.Errorf("client %d: /user/queue/errors: %s", c.idx, trim(f.Body)))
 				continue
+			case subReads:
+				c.r.act.readEvent(c, f.Body)
+				continue
+			case subTyping:
+				c.r.act.typingEvents.Add(1)
+				continue
+			}
+			now := time.Now()
+			if c.rd != nil {
+				if off, ok := RoomOffset(f.Body); ok {
+					c.r.act.noteOffset(c, off, now)
+				}
 			}
 			m, ok := ParseMarker(f.Body)
 			if !ok {
 				c.r.other.Add(1)
 				continue
 			}
-			c.deliver(m, time.Now())
+			c.deliver(m, now)
 		case stomp.ERROR:
 			c.r.errorFrames.Add(1)
 			c.r.note("error-frame", fmt.Errorf("client %d: ERROR %q %q", c.idx, f.Header("message"), trim(f.Body)))

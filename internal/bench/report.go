@@ -63,6 +63,9 @@ type Report struct {
 	// RoomsScale is a rooms-at-scale run's creation phase and broker
 	// readings (Config.RoomsScale); its OK is part of the report's.
 	RoomsScale *RoomsScaleReport `json:"rooms_scale,omitempty"`
+	// Reads is a reads run's totals and check (Config.Reads); its OK is
+	// part of the report's.
+	Reads *ReadsReport `json:"reads,omitempty"`
 	// OK: every client connected and stayed, no error of any kind, and
 	// every measured message was delivered exactly once.
 	OK bool `json:"ok"`
@@ -111,6 +114,15 @@ type StepReport struct {
 	DeliveredPerSec float64 `json:"delivered_per_sec"`
 	Latency         Latency `json:"latency"`
 	SendLagMax      float64 `json:"send_lag_max_ms"`
+	// ServerCPU and BrokerCPU are the CPU the -pid and -broker-pid
+	// processes used in the measured phase, in cores (CPU seconds per
+	// second), ToolCPU this load tool's (read with them); 0 when not read.
+	ServerCPU float64 `json:"server_cpu,omitempty"`
+	BrokerCPU float64 `json:"broker_cpu,omitempty"`
+	ToolCPU   float64 `json:"tool_cpu,omitempty"`
+	// Activity is a reads run's read and typing traffic in the measured
+	// phase (Config.Reads).
+	Activity *StepActivity `json:"activity,omitempty"`
 	// Errors counts errors of every kind and drops that happened from
 	// the step's warm-up to the end of its drain.
 	Errors int64 `json:"errors"`
@@ -228,6 +240,9 @@ func (rep *Report) finish(r *runner, rss *rssProbe, before, connected map[string
 		rs.judge(r.probeErrors.Load())
 		rep.OK = rep.OK && rs.OK
 	}
+	if r.cfg.Reads {
+		rep.OK = rep.OK && rep.Reads != nil && rep.Reads.OK
+	}
 }
 
 // WriteJSON writes the report as indented JSON.
@@ -290,6 +305,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 				s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max, s.SendLagMax, s.Errors, s.Sustained)
 		}
 		tw.Flush()
+		if err := writeStepCosts(w, rep.Steps); err != nil {
+			return err
+		}
+	}
+	if rep.Reads != nil {
+		if err := rep.Reads.writeTable(w); err != nil {
+			return err
+		}
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	e := rep.Errors
@@ -364,6 +387,7 @@ func WriteMarkdown(w io.Writer, all []*Report) error {
 		}
 	}
 	writeRoomsScale(&b, scaled)
+	writeCosts(&b, reports)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -434,8 +458,8 @@ func writeRatios(b *strings.Builder, reports []*Report) {
 			continue
 		}
 		for _, rep := range by[sc] {
-			if rep == relay {
-				continue
+			if rep.Mode == relay.Mode {
+				continue // (r): two chatrelay runs, compared step by step instead
 			}
 			if !header {
 				b.WriteString("\n| scenario | chatrelay max sustained in/s (delivered/s) | vs | its max sustained in/s (delivered/s) | chatrelay ÷ it (delivered/s) |\n|---|--:|---|--:|--:|\n")

@@ -144,6 +144,18 @@ type Config struct {
 	// rooms-at-scale reading garbage-collects the node and reads its
 	// Erlang memory and processes.
 	BrokerCtl string
+	// Reads runs the rate steps (chatrelay mode) with read positions
+	// and typing at realistic rates: the rooms are created private, with
+	// every client of a room as a member (the first one its owner); every
+	// client also follows the room's reads and typing topics, reads every
+	// message within ReadDelayMax (one /app/rooms/{id}/read SEND per
+	// pending batch, with the newest offset received), and
+	// TypingFraction of each room's members (IsTyper) signal typing every
+	// TypingEvery through each measured step and stop at its end. The
+	// report adds the read and typing SENDs and events per second and
+	// whether every member's last read came back on the reads topic.
+	Reads          bool
+	TypingFraction float64
 	// RunID makes room and topic names unique; Label names the run in
 	// reports.
 	RunID, Label string
@@ -269,6 +281,12 @@ func (c *Config) Validate() error {
 		return errors.New("a join storm and rooms at scale are separate runs")
 	case c.JoinStorm:
 		return nil
+	case c.Reads && (c.Mode != ModeChatrelay || c.Idle || c.RoomsScale > 0):
+		return errors.New("reads and typing need rate steps in mode chatrelay, in rooms the run creates (not -idle, not -rooms-scale)")
+	case c.Reads && (c.Clients+c.Rooms-1)/c.Rooms-1 > maxPrivateMembers:
+		return fmt.Errorf("reads: %d clients in %d rooms: a private room has at most %d members besides its owner", c.Clients, c.Rooms, maxPrivateMembers)
+	case c.TypingFraction < 0 || c.TypingFraction > 1:
+		return fmt.Errorf("typing fraction %v: want 0 to 1", c.TypingFraction)
 	case c.Duration <= 0:
 		return errors.New("duration must be positive")
 	}
@@ -292,6 +310,7 @@ type runner struct {
 	steps     []*stepStats // one per rate; fixed before clients connect
 	ran       int          // steps started; owned by Run's goroutine
 	created   bool         // chatrelay rooms were created through the API
+	act       *activity    // a reads run's schedule and counters; nil otherwise
 	writePool *sync.Pool
 	netDial   *sourceDialer // nil: the default dialer
 
@@ -319,6 +338,9 @@ type stepStats struct {
 	hist                      Histogram
 	start, end                time.Time // measured send phase
 	errorsStart, errorsEnd    int64     // errorCount around the step; owned by Run's goroutine
+	// CPU and a reads run's counters at start and end; owned by Run's goroutine
+	cpuStart, cpuEnd cpuSample
+	actStart, actEnd *activityCounts
 }
 
 // maxSamples bounds the error messages a report keeps.
@@ -402,6 +424,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer r.deleteRooms()
 	}
 	r.makeClients()
+	if cfg.Reads {
+		r.act = newActivity(r)
+	}
 	var connectedTotals map[string]int64
 	defer r.shutdown()
 
@@ -433,6 +458,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Idle {
 		r.logf("holding %d idle connections for %v", connected, cfg.Duration)
 		waitCtx(ctx, cfg.Duration)
+	} else if r.act != nil {
+		r.act.start()
+		r.runSteps(ctx)
+		settled := r.act.settle(ctx, cfg.Drain)
+		r.act.close()
+		rep.Reads = newReadsReport(r.act, cfg.TypingFraction, settled)
+		r.logf("reads: %d/%d members saw their last read on the reads topic", rep.Reads.LastReadSeen, rep.Reads.Readers)
 	} else {
 		r.runSteps(ctx)
 	}
@@ -452,12 +484,21 @@ func (r *runner) makeClients() {
 	r.clients = make([]*client, cfg.Clients)
 	for i := range r.clients {
 		c := &client{r: r, idx: i, room: r.rooms[i%len(r.rooms)], url: cfg.URLs[i%len(cfg.URLs)], sender: i < cfg.Senders}
-		c.login = cfg.Login + "-" + strconv.Itoa(i)
-		if cfg.Mode == ModeWebSTOMP {
-			c.login = cfg.Login
+		c.login = memberLogin(cfg, i)
+		if cfg.Reads {
+			c.rd = newReadState(c.login, IsTyper(i/len(r.rooms), cfg.TypingFraction))
 		}
 		r.clients[i] = c
 	}
+}
+
+// memberLogin is the login of client i: Login, in webstomp mode (the
+// broker user), else Login-i.
+func memberLogin(cfg *Config, i int) string {
+	if cfg.Mode == ModeWebSTOMP {
+		return cfg.Login
+	}
+	return cfg.Login + "-" + strconv.Itoa(i)
 }
 
 // connectAll connects every client at the configured rate, at most

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -48,12 +49,21 @@ func (r *runner) setupRooms(ctx context.Context) error {
 	begin := time.Now()
 	errs := make(chan error, len(r.rooms))
 	forEachRoom(r.rooms, func(rm *room) {
-		id, err := CreateRoom(ctx, api, cfg.APIKey, "chatbench-"+cfg.RunID+"-"+strconv.Itoa(rm.index))
+		name := "chatbench-" + cfg.RunID + "-" + strconv.Itoa(rm.index)
+		var id string
+		var err error
+		if cfg.Reads {
+			rm.owner = memberLogin(cfg, rm.index)
+			id, err = CreatePrivateRoom(ctx, api, cfg.APIKey, name, rm.owner, r.members(rm))
+		} else {
+			id, err = CreateRoom(ctx, api, cfg.APIKey, name)
+		}
 		if err != nil {
 			errs <- err
 			return
 		}
 		rm.id, rm.dest = id, "/topic/room."+id
+		rm.readDest, rm.typingDest = "/app/rooms/"+id+"/read", "/app/rooms/"+id+"/typing"
 	})
 	close(errs)
 	r.created = true // the ones that were created are deleted at the end
@@ -78,7 +88,7 @@ func (r *runner) waitVisible(ctx context.Context, rooms []*room) error {
 		}
 		seen[base] = true
 		for _, rm := range rooms {
-			if err := waitRoom(ctx, base, rm.id); err != nil {
+			if err := waitRoom(ctx, base, rm.id, roomAuth(r.cfg.APIKey, rm.owner)); err != nil {
 				return err
 			}
 		}
@@ -104,13 +114,46 @@ func HTTPBase(wsURL string) string {
 // the API key when key is not "", and returns its id.
 func CreateRoom(ctx context.Context, api, key, name string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"name": name})
+	return postRoom(ctx, api, roomAuth(key, ""), name, body)
+}
+
+// CreatePrivateRoom creates a private room owned by owner with members
+// through chatrelay's REST API and returns its id: with the API key
+// naming the owner when key is not "", else as the owner (HTTP Basic
+// with an empty passcode, which auth.mode none accepts; the per-address
+// creation limits then apply).
+func CreatePrivateRoom(ctx context.Context, api, key, name, owner string, members []string) (string, error) {
+	req := map[string]any{"name": name, "private": true, "members": members}
+	if key != "" {
+		req["owner"] = owner
+	}
+	body, _ := json.Marshal(req)
+	return postRoom(ctx, api, roomAuth(key, owner), name, body)
+}
+
+// roomAuth is the Authorization header a run's room requests carry: the
+// API key when there is one, else HTTP Basic as the room's owner (when
+// the room has one, a private room), else none.
+func roomAuth(key, owner string) string {
+	switch {
+	case key != "":
+		return "Bearer " + key
+	case owner != "":
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(owner+":"))
+	}
+	return ""
+}
+
+// postRoom sends POST /api/rooms with body and auth (the Authorization
+// header, when not "") and returns the new room's id.
+func postRoom(ctx context.Context, api, auth, name string, body []byte) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(api, "/")+"/api/rooms", bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -128,8 +171,10 @@ func CreateRoom(ctx context.Context, api, key, name string) (string, error) {
 	return out.ID, nil
 }
 
-// waitRoom polls GET /api/rooms/{id} on one replica until it answers 200.
-func waitRoom(ctx context.Context, base, id string) error {
+// waitRoom polls GET /api/rooms/{id} on one replica until it answers 200;
+// auth, when not "", is the Authorization header (a private room answers
+// its owner, members and the API key only).
+func waitRoom(ctx context.Context, base, id, auth string) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	var last string
@@ -137,6 +182,9 @@ func waitRoom(ctx context.Context, base, id string) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/rooms/"+url.PathEscape(id), nil)
 		if err != nil {
 			return err
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
 		}
 		resp, err := httpClient.Do(req)
 		if err == nil {
@@ -206,6 +254,20 @@ func (r *runner) deleteRooms() {
 	if n := left.Load(); n > 0 {
 		r.logf("%d of %d rooms not deleted: %v", n, len(rooms), ctx.Err())
 	}
+}
+
+// maxPrivateMembers bounds the members of a private room besides its
+// owner (rooms.MaxMembers on the server).
+const maxPrivateMembers = 1000
+
+// members lists the logins of rm's clients but the first (its owner in a
+// reads run): clients i with i % Rooms == rm.index.
+func (r *runner) members(rm *room) []string {
+	var out []string
+	for i := rm.index + len(r.rooms); i < r.cfg.Clients; i += len(r.rooms) {
+		out = append(out, memberLogin(&r.cfg, i))
+	}
+	return out
 }
 
 // roomsInFlight bounds the REST requests setupRooms and deleteRooms have

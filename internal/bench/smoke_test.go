@@ -53,14 +53,14 @@ func runScript(t *testing.T, env ...string) (string, error) {
 }
 
 // CI's smoke test of the load tool: bench/run.sh runs every scenario's
-// code path (a, b, c, d, e and j, tiny and short, chatrelay with its
+// code path (a, b, c, d, e, j and r, tiny and short, chatrelay with its
 // embedded broker) and exits 0 only when every chatbench run was OK.
 func TestRunScriptSmoke(t *testing.T) {
 	out, err := runScript(t)
 	if err != nil {
 		t.Fatalf("bench/run.sh SMOKE=1: %v\n%s", err, out)
 	}
-	for _, label := range []string{"a-chatrelay", "b-chatrelay", "b-baseline", "c-chatrelay", "d-chatrelay", "e-chatrelay", "j-chatrelay"} {
+	for _, label := range []string{"a-chatrelay", "b-chatrelay", "b-baseline", "c-chatrelay", "d-chatrelay", "e-chatrelay", "j-chatrelay", "r-plain", "r-reads"} {
 		if !strings.Contains(out, "| "+label+" |") {
 			t.Errorf("no %s row in the results:\n%s", label, out)
 		}

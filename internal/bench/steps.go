@@ -69,9 +69,11 @@ func (r *runner) runSteps(ctx context.Context) {
 		}
 		n := Count(s.rate, r.cfg.Duration, budget)
 		r.logf("step %d: %.0f msgs/s for %v (%d messages) to %d senders", i, s.rate, r.cfg.Duration, n, len(senders))
+		r.stepBegins(s)
 		s.start = time.Now()
 		budget -= Schedule{Start: s.start, Rate: s.rate, Limit: n}.Run(ctx, dispatch(i, true))
 		s.end = time.Now()
+		r.stepEnds(s)
 		r.drain(ctx, s)
 		s.errorsEnd = r.errorCount()
 		sum := s.summary(r.cfg.P99Limit)
@@ -81,6 +83,27 @@ func (r *runner) runSteps(ctx context.Context) {
 			r.logf("step %d not sustained: stopping the sweep", i)
 			break
 		}
+	}
+}
+
+// stepBegins reads the servers' CPU and a reads run's counters, and turns
+// typing on, as a step's measured phase begins.
+func (r *runner) stepBegins(s *stepStats) {
+	s.cpuStart = r.cpuNow()
+	if r.act != nil {
+		c := r.act.counts()
+		s.actStart = &c
+		r.act.typing(true)
+	}
+}
+
+// stepEnds reads them again, and turns typing off, as it ends.
+func (r *runner) stepEnds(s *stepStats) {
+	s.cpuEnd = r.cpuNow()
+	if r.act != nil {
+		c := r.act.counts()
+		s.actEnd = &c
+		r.act.typing(false)
 	}
 }
 
@@ -148,6 +171,10 @@ func (s *stepStats) summary(p99Limit time.Duration) StepReport {
 		if win > 0 {
 			rep.DeliveredPerSec = float64(rep.Delivered) / win.Seconds()
 		}
+	}
+	rep.ServerCPU, rep.BrokerCPU, rep.ToolCPU = cores(s.cpuStart, s.cpuEnd)
+	if s.actStart != nil && s.actEnd != nil {
+		rep.Activity = newStepActivity(*s.actStart, *s.actEnd)
 	}
 	rep.Errors = s.errorsEnd - s.errorsStart
 	rep.Sustained = rep.Sent > 0 && rep.Lost == 0 && rep.Duplicates == 0 && rep.Skipped == 0 &&
