@@ -32,9 +32,10 @@ $(JS_DEPS): test/js/package.json test/js/package-lock.json
 run:
 	$(GO) run ./cmd/chatrelay
 
-## web-vendor: copy the browser bundles of the pinned @stomp/stompjs and
-## sockjs-client (test/js/package.json) and their licenses into the web
-## chat's embedded files; internal/web's tests fail when they drift.
+## web-vendor: copy the browser bundles of the pinned @stomp/stompjs,
+## sockjs-client and swagger-ui-dist (test/js/package.json) and their
+## licenses into the web chat's embedded files; internal/web's tests fail
+## when they drift.
 WEB_VENDOR := internal/web/static/vendor
 JS_MODULES := test/js/node_modules
 
@@ -44,3 +45,9 @@ web-vendor: js-deps
 	cp $(JS_MODULES)/@stomp/stompjs/LICENSE $(WEB_VENDOR)/stompjs-LICENSE.txt
 	cp $(JS_MODULES)/sockjs-client/dist/sockjs.min.js $(WEB_VENDOR)/sockjs.min.js
 	cp $(JS_MODULES)/sockjs-client/LICENSE $(WEB_VENDOR)/sockjs-client-LICENSE.txt
+	mkdir -p $(WEB_VENDOR)/swagger-ui
+	cp $(JS_MODULES)/swagger-ui-dist/swagger-ui-bundle.js $(WEB_VENDOR)/swagger-ui/swagger-ui-bundle.js
+	cp $(JS_MODULES)/swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt $(WEB_VENDOR)/swagger-ui/swagger-ui-bundle.js.LICENSE.txt
+	cp $(JS_MODULES)/swagger-ui-dist/swagger-ui.css $(WEB_VENDOR)/swagger-ui/swagger-ui.css
+	cp $(JS_MODULES)/swagger-ui-dist/LICENSE $(WEB_VENDOR)/swagger-ui/swagger-ui-LICENSE.txt
+	cp $(JS_MODULES)/swagger-ui-dist/NOTICE $(WEB_VENDOR)/swagger-ui/swagger-ui-NOTICE.txt

@@ -18,6 +18,7 @@
 //	PUT    /api/rooms/{id}/read        {"offset"} → 200 {"roomId","offset"} (signed-in user)
 //	GET    /api/rooms/{id}/reads       → 200 {"roomId","members","positions"} (signed-in user)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
+//	GET    /api/openapi.json           → 200 this list as an OpenAPI 3.1 document (openapi.yaml)
 //
 // NewTutorial serves the Spring tutorials' routes (GET /chat/rooms, POST
 // /chat/room, GET /chat/room/{id} by default) as aliases of the room
@@ -190,6 +191,9 @@ type api struct {
 	opts   Options
 	keySum *[sha256.Size]byte // SHA-256 of APIKey; nil when none is set
 	mux    *http.ServeMux
+	// patterns are the routes registered, in order (openapi_test.go
+	// checks each is documented)
+	patterns []string
 }
 
 // New returns the API's handler; mount it at /api/ (it matches full
@@ -221,6 +225,7 @@ func New(opts Options) http.Handler {
 	a.handle("GET /api/rooms/{id}/reads", a.getReads)
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	a.handle("GET /api/admin/rooms", a.adminRooms)
+	a.handle("GET /api/openapi.json", a.openapi)
 	return a
 }
 
@@ -231,6 +236,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // handle registers h for pattern, answering its errors in JSON: an
 // *httpError as itself, anything else as a logged 500.
 func (a *api) handle(pattern string, h handlerFunc) {
+	a.patterns = append(a.patterns, pattern)
 	a.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
 		if err == nil {

@@ -407,6 +407,7 @@ func pushStatus(t *testing.T, r *replica, room, text string) int {
 		t.Error(err)
 		return 0
 	}
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+testAPIKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -484,6 +485,7 @@ func TestConfirmMaxPending(t *testing.T) {
 		t.Fatalf("error %v %q: %v", f.Headers, f.Body, err)
 	}
 	req, _ := http.NewRequest(http.MethodPost, r.HTTP()+"/api/rooms/"+room+"/messages", strings.NewReader(`{"message":"pushed"}`))
+	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+testAPIKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"chatrelay/internal/apicheck"
 	"chatrelay/internal/config"
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/stomptest"
@@ -23,11 +25,38 @@ import (
 // when RabbitMQ is not installed (its tests then skip loudly, or fail in CI).
 var rabbit *rabbittest.Node
 
+// apiChecker checks every REST exchange the package's tests make with a
+// replica through http.DefaultClient (http.Get included) against the
+// OpenAPI document (internal/apicheck); TestMain fails the run when one
+// disagreed.
+var apiChecker *apicheck.Checker
+
 func TestMain(m *testing.M) {
 	if arg := os.Getenv(idleChildEnv); arg != "" {
 		os.Exit(idleClientsMain(arg)) // BenchmarkIdleConnections' clients
 	}
-	os.Exit(rabbittest.Main(m, &rabbit))
+	c, err := apicheck.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	apiChecker = c
+	http.DefaultClient.Transport = c.Transport(http.DefaultTransport)
+	code := rabbittest.Main(m, &rabbit)
+	checked := 0
+	for _, n := range c.Checked() {
+		checked += n
+	}
+	if v := c.Violations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: %d REST exchanges of %d disagree with the OpenAPI document (internal/httpapi/openapi.yaml):\n  %s\n",
+			len(v), checked, strings.Join(v, "\n  "))
+		if code == 0 {
+			code = 1
+		}
+	} else if testing.Verbose() {
+		fmt.Fprintf(os.Stderr, "apicheck: %d REST exchanges over %d operations agree with the OpenAPI document\n", checked, len(c.Checked()))
+	}
+	os.Exit(code)
 }
 
 // replica is one running chatrelay server on a loopback port.
@@ -112,6 +141,7 @@ func start(t testing.TB, cfg config.Config) *replica {
 	if err := srv.Relay().WaitReady(ctx); err != nil {
 		t.Fatalf("relay not ready: %v", err)
 	}
+	apiChecker.Watch(l.Addr().String())
 	return &replica{srv: srv, addr: l.Addr().String(), stop: stop}
 }
 
@@ -177,6 +207,7 @@ func createRoom(t testing.TB, r *replica, name string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	if key := r.srv.cfg.HTTP.APIKey; key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}

@@ -42,6 +42,9 @@ func restAs(t testing.TB, r *replica, method, path, auth string, body any) (int,
 	if err != nil {
 		t.Fatal(err)
 	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}

@@ -25,6 +25,7 @@ func createAs(r *replica, name, auth string) (int, map[string]any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}

@@ -46,7 +46,11 @@ func (s *Server) routes(cfg config.Config, sockJS *transport.SockJS) error {
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	// "GET /" would conflict with the method-less "/api/"
-	s.mux.Handle("/", web.HandlerWith(web.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes}))
+	page := web.HandlerWith(web.Options{MaxMessageBytes: cfg.Rooms.MaxMessageBytes})
+	s.mux.Handle("/", page)
+	// the REST API reference (Swagger UI on /api/openapi.json); more
+	// specific than the API's "/api/"
+	s.mux.Handle("GET /api/docs", page)
 	apiOpts := httpapi.Options{
 		Store:           s.store,
 		Publisher:       s.relay,

@@ -54,6 +54,11 @@ const pageCSP = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
+// aliases are the paths served by a file of another name: the chat at /,
+// the REST API reference (Swagger UI) at /api/docs, where the server
+// mounts this handler too.
+var aliases = map[string]string{"": "index.html", "api/docs": "api-docs.html"}
+
 // asset is one embedded file, ready to serve.
 type asset struct {
 	data        []byte
@@ -160,8 +165,8 @@ const MaxUserNameLen = 64
 // ServeHTTP implements http.Handler.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, "/")
-	if name == "" {
-		name = "index.html"
+	if alias, ok := aliases[name]; ok {
+		name = alias
 	}
 	a, ok := h.assets[name]
 	if !ok {
