@@ -19,6 +19,7 @@
 //	GET    /api/rooms/{id}/reads       → 200 {"roomId","members","positions"} (signed-in user)
 //	POST   /api/users/{name}/messages  {"message","sender"} → 202 {"id"} (API key)
 //	GET    /api/openapi.json           → 200 this list as an OpenAPI 3.1 document (openapi.yaml)
+//	GET    /api/asyncapi.json          → 200 the STOMP interface as an AsyncAPI 3.0 document (asyncapi.yaml)
 //
 // NewTutorial serves the Spring tutorials' routes (GET /chat/rooms, POST
 // /chat/room, GET /chat/room/{id} by default) as aliases of the room
@@ -226,6 +227,7 @@ func New(opts Options) http.Handler {
 	a.handle("POST /api/users/{name}/messages", a.pushToUser)
 	a.handle("GET /api/admin/rooms", a.adminRooms)
 	a.handle("GET /api/openapi.json", a.openapi)
+	a.handle("GET /api/asyncapi.json", a.asyncapi)
 	return a
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -105,4 +106,17 @@ func (r *Router) Dispatch(c *Context) (reply any, err error) {
 		}
 	}()
 	return rt.h(c)
+}
+
+// Patterns returns the patterns registered, sorted: what a description of
+// the /app routes must cover.
+func (r *Router) Patterns() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.byShape))
+	for _, p := range r.byShape {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
 }
