@@ -124,15 +124,19 @@ func TestReadState(t *testing.T) {
 		room := created["id"].(string)
 		waitRoom(t, b, room)
 
-		// m0..m4 on a, m5..m9 on b, each watching the room's reads
+		// m0..m4 on a, m5..m9 on b, each with a session that sends and
+		// one that watches the room's reads (so that events never come
+		// between a SEND and its RECEIPT)
 		clients := make([]*stomptest.Client, len(members))
+		watchers := make([]*stomptest.Client, len(members))
 		for i, m := range members {
 			r := a
 			if i >= 5 {
 				r = b
 			}
 			clients[i] = errorsQueue(t, r, m)
-			if err := clients[i].Subscribe("reads", readstate.Topic(room)); err != nil {
+			watchers[i] = connect(t, r, m)
+			if err := watchers[i].Subscribe("reads", readstate.Topic(room)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -204,7 +208,7 @@ func TestReadState(t *testing.T) {
 		sendRead(t, clients[2], room, msgs[0].Offset)
 
 		// every position reaches every member live, on both replicas
-		for i, c := range clients {
+		for i, c := range watchers {
 			seen := make(map[string]int64)
 			m9Events := 0
 			deadline := time.Now().Add(10 * time.Second)
