@@ -51,7 +51,7 @@ func waitPositions(t *testing.T, base, user, room string, want map[string]int64,
 			return false, nil
 		}
 		for u, o := range want {
-			if v.Positions[u] != o {
+			if got, ok := v.Positions[u]; !ok || got != o {
 				return false, nil
 			}
 		}

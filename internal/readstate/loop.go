@@ -19,14 +19,24 @@ import (
 const refollowAfter = time.Second
 
 // syncSink passes the log's records to the Service and says when the
-// log's end as of Follow was reached.
+// log's end as of Follow was reached. After, when >= 0, is where the
+// Follow started: a record at or below it means the log was made anew
+// (deleted and declared again), whose offsets start over.
 type syncSink struct {
 	s      *Service
 	synced chan struct{}
+	after  int64
+	fresh  bool // a record below after was seen
 }
 
-func (k *syncSink) Record(r feed.Record) { k.s.Record(r) }
-func (k *syncSink) Failed(err error)     { k.s.Failed(err) }
+func (k *syncSink) Record(r feed.Record) {
+	if k.after >= 0 && !k.fresh && r.Offset <= k.after {
+		k.fresh = true
+		k.s.logRestarted()
+	}
+	k.s.Record(r)
+}
+func (k *syncSink) Failed(err error) { k.s.Failed(err) }
 func (k *syncSink) Synced() {
 	select {
 	case <-k.synced:
@@ -68,7 +78,7 @@ func (s *Service) Start(ctx context.Context) error {
 
 // follow starts a tail of the log and waits until it is synced.
 func (s *Service) follow(ctx context.Context, after int64, since time.Time) error {
-	sink := &syncSink{s: s, synced: make(chan struct{})}
+	sink := &syncSink{s: s, synced: make(chan struct{}), after: -1}
 	stop, err := s.opts.Log.Follow(after, since, sink)
 	if err != nil {
 		return fmt.Errorf("readstate: following the log: %w", err)
@@ -140,7 +150,7 @@ func (s *Service) run() {
 			s.mu.Lock()
 			after := s.applied
 			s.mu.Unlock()
-			stop, err := s.opts.Log.Follow(after, time.Time{}, &syncSink{s: s, synced: make(chan struct{})})
+			stop, err := s.opts.Log.Follow(after, time.Time{}, &syncSink{s: s, synced: make(chan struct{}), after: after})
 			if err != nil {
 				slog.Warn("readstate: following the log again failed; retrying", "err", err, "in", refollowAfter)
 				refollow.Reset(refollowAfter)
@@ -150,7 +160,24 @@ func (s *Service) run() {
 		case <-snap.C:
 			s.snapshot()
 			snap.Reset(s.snapshotDelay(false))
+		case <-s.restarted:
+			// a new log holds none of the positions: write them all
+			slog.Warn("readstate: the log was made anew; writing a snapshot of every position into it")
+			snap.Reset(s.opts.Flush)
 		}
+	}
+}
+
+// logRestarted takes a log made anew (its offsets start over): records
+// are applied from its first one, and a snapshot is due. It runs on the
+// log's goroutine.
+func (s *Service) logRestarted() {
+	s.mu.Lock()
+	s.applied, s.lastSnapshot = -1, time.Time{}
+	s.mu.Unlock()
+	select {
+	case s.restarted <- struct{}{}:
+	default:
 	}
 }
 

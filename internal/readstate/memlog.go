@@ -1,6 +1,7 @@
 package readstate
 
 import (
+	"errors"
 	"sync"
 	"time"
 
@@ -70,4 +71,17 @@ func (l *MemLog) Len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.records)
+}
+
+// Restart empties the log as if it were deleted and declared again:
+// followers are told their tail failed, and offsets start over.
+func (l *MemLog) Restart() {
+	l.mu.Lock()
+	l.records, l.times = nil, nil
+	followers := l.followers
+	l.followers = make(map[int]feed.Sink)
+	l.mu.Unlock()
+	for _, f := range followers {
+		f.Failed(errors.New("memlog: log deleted"))
+	}
 }

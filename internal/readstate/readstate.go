@@ -182,10 +182,12 @@ type Service struct {
 	firstApplied int64
 
 	tailFailed chan error
-	stop       chan struct{}
-	done       chan struct{}
-	stopTail   func()
-	started    bool
+	// restarted is signalled when the log was made anew
+	restarted chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	stopTail  func()
+	started   bool
 }
 
 // snapshotSeen is what Start saw of one snapshot.
@@ -206,6 +208,7 @@ func New(opts Options) *Service {
 		confirmed:    make(chan struct{}, 1),
 		snapshots:    make(map[string]*snapshotSeen),
 		tailFailed:   make(chan error, 1),
+		restarted:    make(chan struct{}, 1),
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 		stopTail:     func() {},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -259,4 +260,64 @@ func TestSummarize(t *testing.T) {
 			t.Errorf("read %d: last %+v, want offset 8", c.read, s.Last)
 		}
 	}
+}
+
+// TestLogMadeAnew: when the log is deleted and made anew (offsets start
+// over), every replica follows the new one, applies its records, and
+// writes its positions into it again, so a replica started afterwards
+// has them all.
+func TestLogMadeAnew(t *testing.T) {
+	log, clk, cur := NewMemLog(), &clock{now: time.Unix(1e9, 0)}, &exists{}
+	log.Now = clk.Now
+	a := startReplica(t, log, clk, cur.current, Options{})
+	b := startReplica(t, log, clk, cur.current, Options{})
+	// thirty records: the new log's first offsets are far below them
+	for i := range 30 {
+		a.Set("r1", 1, fmt.Sprint("u", i), int64(10+i))
+		a.waitStored(t, "r1", fmt.Sprint("u", i), int64(10+i))
+	}
+	waitPosition(t, b, "r1", "u29", 39)
+	log.Restart()
+	// b's new position, in the new log, reaches a although its offset is
+	// below what a had applied (the clock runs, so that records appended
+	// while the tails were down are written again)
+	if _, err := b.Set("r1", 1, "late", 1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		clk.add(time.Second)
+		if got, ok := a.Position("r1", 1, "late"); ok && got == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a position written to the new log never reached the other replica")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// the snapshots rewrote the older positions into the new log
+	err := waitFor(10*time.Second, func() bool {
+		c := New(Options{Log: log, Now: clk.Now, Current: cur.current, Flush: time.Hour, SnapshotEvery: 10 * time.Minute})
+		if err := c.Start(context.Background()); err != nil {
+			return false
+		}
+		defer c.Close()
+		got, ok := c.Position("r1", 1, "u0")
+		return ok && got == 10
+	})
+	if err != nil {
+		t.Fatal("a replica started after the log was made anew lacks the positions from before")
+	}
+}
+
+// waitFor polls cond until it holds or within passes.
+func waitFor(within time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return errors.New("timed out")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"chatrelay/internal/rabbittest"
 	"chatrelay/internal/readstate"
 	"chatrelay/internal/rooms"
+	"chatrelay/internal/rooms/rabbitstore"
 	"chatrelay/internal/stomp"
 	"chatrelay/internal/stomptest"
 )
@@ -412,4 +413,61 @@ func TestReadPositionsBounded(t *testing.T) {
 	if e := listEntry(t, r, "ann", ids[2]); e == nil || e["unread"] != nil {
 		t.Fatalf("ann's entry of the refused room %v, want no summary", e)
 	}
+}
+
+// TestReadsStreamDeleted: an operator deletes the chatrelay.reads stream
+// under two running replicas. They follow a new one, a position set
+// afterwards reaches the other replica, and the positions from before
+// are written into the new stream, so a replica started later has them.
+func TestReadsStreamDeleted(t *testing.T) {
+	cfg := testConfig(t, config.BrokerRabbitMQ)
+	cfg.Broker.VHost = freshVHost(t)
+	cfg.Rooms.Reads.Flush = 100 * time.Millisecond
+	a, b := start(t, cfg), start(t, cfg)
+	status, created := rest(t, a, "POST", "/api/rooms", "ra", map[string]any{"name": unique(t), "private": true, "members": []string{"rb"}})
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, created)
+	}
+	room := created["id"].(string)
+	waitRoom(t, b, room)
+	sendNumbered(t, errorsQueue(t, a, "ra"), room, "m", 1, 3)
+	msgs := historyAs(t, a, "ra", room, 3) // newest first
+	if st, _ := rest(t, a, "PUT", "/api/rooms/"+room+"/read", "ra", map[string]any{"offset": msgs[2].Offset}); st != http.StatusOK {
+		t.Fatalf("ra's read: %d", st)
+	}
+	waitReads := func(r *replica, want map[string]int64) {
+		t.Helper()
+		var v readstate.View
+		err := rabbittest.WaitFor(30*time.Second, func() (bool, error) {
+			v = readView(t, r, "ra", room)
+			for u, o := range want {
+				if got, ok := v.Positions[u]; !ok || got != o {
+					return false, nil
+				}
+			}
+			return true, nil
+		})
+		if err != nil {
+			t.Fatalf("positions on %s: %v, want %v", r.addr, v.Positions, want)
+		}
+	}
+	waitReads(b, map[string]int64{"ra": msgs[2].Offset})
+
+	req, _ := http.NewRequest(http.MethodDelete, rabbit.MgmtURL()+"/api/queues/"+cfg.Broker.VHost+"/"+rabbitstore.ReadsStream, nil)
+	req.SetBasicAuth("guest", "guest")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("delete %s: %s", rabbitstore.ReadsStream, resp.Status)
+	}
+	if st, _ := rest(t, b, "PUT", "/api/rooms/"+room+"/read", "rb", map[string]any{"offset": msgs[0].Offset}); st != http.StatusOK {
+		t.Fatalf("rb's read after the delete: %d", st)
+	}
+	both := map[string]int64{"ra": msgs[2].Offset, "rb": msgs[0].Offset}
+	waitReads(a, both)
+	c := start(t, cfg)
+	waitReads(c, both)
 }

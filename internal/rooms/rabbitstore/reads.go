@@ -64,12 +64,25 @@ func (l *ReadLog) Append(body []byte) error {
 }
 
 // Follow tails the stream from the record after after (after >= 0), or
-// from the chunk holding since, or from its first record.
+// from the chunk holding since, or from its first record. It declares the
+// stream first: a tail that failed because the stream was deleted follows
+// a new one. A new stream's offsets start over, and RabbitMQ would start
+// a consumer asking for an offset past its end at that offset, skipping
+// what the new stream holds: so when the stream ends at or below after,
+// Follow starts at its first record (readstate then sees records below
+// after, applies the new stream from its start and writes a snapshot of
+// every position into it).
 func (l *ReadLog) Follow(after int64, since time.Time, sink feed.Sink) (func(), error) {
+	if err := l.s.amqp.declareStream(l.queue, readsArgs(), ""); err != nil {
+		return nil, fmt.Errorf("declare %s: %w", l.queue, err)
+	}
 	var offset any = "first"
 	switch {
 	case after >= 0:
 		offset = after + 1
+		if end, err := l.end(); err == nil && end <= after {
+			offset = "first" // a stream made anew
+		}
 	case !since.IsZero():
 		offset = since
 	}
@@ -84,4 +97,20 @@ func (l *ReadLog) Follow(after int64, since time.Time, sink feed.Sink) (func(), 
 		return nil, err
 	}
 	return t.stop, nil
+}
+
+// endTimeout bounds the read of the stream's end.
+const endTimeout = 10 * time.Second
+
+// end returns the offset of a marker it appends to the stream: the
+// stream's end.
+func (l *ReadLog) end() (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), endTimeout)
+	defer cancel()
+	end := int64(-1)
+	err := l.s.amqp.readStream(ctx, l.queue, "last", true, func(r feed.Record) bool {
+		end = r.Offset
+		return true
+	})
+	return end, err
 }
