@@ -460,6 +460,12 @@
     renderAll();
     for (const id of ["send-reason", "dm-reason"]) $(id).hidden = true;
     for (const li of $("online").children) li.title = t("online.title");
+    // the moderator buttons too, at once: the member list is asked for
+    // again, but a screenshot or a reader must not see the old language
+    for (const b of $("online").querySelectorAll("button[data-action]")) {
+      b.textContent = t(`mod.${b.dataset.action}`);
+      b.title = t(`mod.${b.dataset.action}.title`, { user: b.dataset.user });
+    }
   });
   for (const list of ["messages", "dms"]) {
     $(list).addEventListener("click", (e) => {
